@@ -1,0 +1,10 @@
+/* Subcommands of the rawmail program, one file each. */
+#ifndef RAWMAIL_CLI_CLI_H
+#define RAWMAIL_CLI_CLI_H
+
+int cli_serve(int argc, char **argv);
+
+/* sysexits.h codes used by every subcommand. */
+#define EXIT_USAGE 64
+
+#endif

@@ -1,0 +1,48 @@
+/* rawmail: one program, subcommands.  main() only dispatches. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#ifndef RAWMAIL_VERSION
+#define RAWMAIL_VERSION "0.1.0"
+#endif
+
+static void usage(FILE *out)
+{
+	fputs("usage: rawmail COMMAND [options]\n"
+	      "\n"
+	      "Send and receive email without an account at a mail provider.\n"
+	      "\n"
+	      "commands:\n"
+	      "  serve     receive mail over SMTP for your domains and IP addresses,\n"
+	      "            stored in Maildir (rawmail serve --help)\n"
+	      "\n"
+	      "options:\n"
+	      "  -h, --help      this text\n"
+	      "  -V, --version   the version\n"
+	      "\n"
+	      "See rawmail(1) and rawmail.conf(5).\n",
+	      out);
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	const char *cmd = argv[1];
+	if (!strcmp(cmd, "-h") || !strcmp(cmd, "--help") || !strcmp(cmd, "help")) {
+		usage(stdout);
+		return 0;
+	}
+	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
+		printf("rawmail %s\n", RAWMAIL_VERSION);
+		return 0;
+	}
+	if (!strcmp(cmd, "serve"))
+		return cli_serve(argc - 1, argv + 1);
+	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);
+	return EXIT_USAGE;
+}

@@ -1,0 +1,375 @@
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <ini.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util/hostname.h"
+#include "util/limits.h"
+
+void config_init(struct serve_config *c)
+{
+	memset(c, 0, sizeof(*c));
+	c->mailroot = strdup("./mail");
+	c->tls = true;
+	c->max_message_size = SMTP_MESSAGE_SIZE_DEFAULT;
+	c->max_recipients = SMTP_RECIPIENTS_DEFAULT;
+	c->max_connections = SMTP_CONNECTIONS_DEFAULT;
+	c->max_connections_per_ip = SMTP_CONNECTIONS_PER_IP_DEFAULT;
+	c->max_errors = 20;
+	c->timeout_command = SMTP_TIMEOUT_SERVER_COMMAND;
+	c->timeout_data = SMTP_TIMEOUT_SERVER_DATA;
+	c->timeout_shutdown = SMTP_TIMEOUT_SHUTDOWN_DATA;
+	c->greet_pause_ms = 0;
+	c->bare_newline = SMTP_BARE_NORMALIZE;
+	c->sync = STORE_SYNC_SYNCFS;
+	c->accept_bare_ip = true;
+	c->user = strdup("nobody");
+	c->log_level = LOG_INFO;
+}
+
+static void list_free(struct string_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+void config_free(struct serve_config *c)
+{
+	free(c->mailroot);
+	list_free(&c->domains);
+	list_free(&c->mailboxes);
+	free(c->hostname);
+	free(c->tls_cert);
+	free(c->tls_key);
+	free(c->user);
+	free(c->mail_user);
+	free(c->config_file);
+	memset(c, 0, sizeof(*c));
+}
+
+/* A list setting given on a higher layer replaces the lower layer's
+ * values instead of adding to them (flags override the file). */
+static bool list_add(struct string_list *l, enum config_source src, const char *value)
+{
+	if ((int)src > l->source) {
+		list_free(l);
+		l->source = (int)src;
+	}
+	/* In the file, "domain = a.test b.test" and repeated keys both work. */
+	const char *p = value;
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, " ,\t");
+		if (n == 0)
+			break;
+		char **items = realloc(l->items, (l->n + 1) * sizeof(*items));
+		if (!items)
+			return false;
+		l->items = items;
+		l->items[l->n] = strndup(p, n);
+		if (!l->items[l->n])
+			return false;
+		l->n++;
+		p += n;
+	}
+	return true;
+}
+
+static bool set_string(char **dst, const char *value)
+{
+	char *copy = strdup(value);
+	if (!copy)
+		return false;
+	free(*dst);
+	*dst = copy;
+	return true;
+}
+
+/* Parses a decimal number with an optional K/M/G suffix (powers of 1024). */
+static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	uint64_t mul = 1;
+	if (*p == 'k' || *p == 'K')
+		mul = 1024, p++;
+	else if (*p == 'm' || *p == 'M')
+		mul = 1024 * 1024, p++;
+	else if (*p == 'g' || *p == 'G')
+		mul = 1024 * 1024 * 1024, p++;
+	if (*p != '\0' || v > max / mul)
+		return false;
+	*out = v * mul;
+	return true;
+}
+
+static bool parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	uint64_t v;
+	if (!parse_u64(s, max, &v) || v < min)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+bool config_parse_listen(const char *text, struct listen_addr *out, char *err, size_t errlen)
+{
+	char host[64];
+	const char *port;
+	memset(out, 0, sizeof(*out));
+	if (text[0] == '[') {
+		const char *close = strchr(text, ']');
+		if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof(host)) {
+			snprintf(err, errlen, "listen: '%s' is not [IPV6]:PORT", text);
+			return false;
+		}
+		memcpy(host, text + 1, (size_t)(close - text - 1));
+		host[close - text - 1] = '\0';
+		port = close + 2;
+	} else {
+		const char *colon = strrchr(text, ':');
+		if (!colon || (size_t)(colon - text) >= sizeof(host) || strchr(text, ':') != colon) {
+			snprintf(err, errlen, "listen: '%s' is not ADDR:PORT (IPv6 as [::1]:2525)",
+			         text);
+			return false;
+		}
+		memcpy(host, text, (size_t)(colon - text));
+		host[colon - text] = '\0';
+		port = colon + 1;
+	}
+	unsigned portnum;
+	if (!parse_uint(port, 1, 65535, &portnum)) {
+		snprintf(err, errlen, "listen: '%s' has no valid port (1-65535)", text);
+		return false;
+	}
+	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
+	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&out->ss;
+	if (text[0] != '[' && (host[0] == '\0' || strcmp(host, "*") == 0)) {
+		sin->sin_family = AF_INET;
+		sin->sin_addr.s_addr = htonl(INADDR_ANY);
+	} else if (text[0] != '[' && inet_pton(AF_INET, host, &sin->sin_addr) == 1) {
+		sin->sin_family = AF_INET;
+	} else if (text[0] == '[' && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
+		sin6->sin6_family = AF_INET6;
+	} else {
+		snprintf(err, errlen, "listen: '%s' is not an IP address (names are not resolved)",
+		         host);
+		return false;
+	}
+	if (sin->sin_family == AF_INET) {
+		sin->sin_port = htons((uint16_t)portnum);
+		out->len = sizeof(*sin);
+		out->wildcard = sin->sin_addr.s_addr == htonl(INADDR_ANY);
+		snprintf(out->text, sizeof(out->text), "%s:%u",
+		         inet_ntop(AF_INET, &sin->sin_addr, host, sizeof(host)), portnum);
+	} else {
+		sin6->sin6_port = htons((uint16_t)portnum);
+		out->len = sizeof(*sin6);
+		out->wildcard = IN6_IS_ADDR_UNSPECIFIED(&sin6->sin6_addr);
+		snprintf(out->text, sizeof(out->text), "[%s]:%u",
+		         inet_ntop(AF_INET6, &sin6->sin6_addr, host, sizeof(host)), portnum);
+	}
+	return true;
+}
+
+static bool parse_bool(const char *s, bool *out)
+{
+	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1") ||
+	    !strcasecmp(s, "on")) {
+		*out = true;
+		return true;
+	}
+	if (!strcasecmp(s, "no") || !strcasecmp(s, "false") || !strcmp(s, "0") ||
+	    !strcasecmp(s, "off")) {
+		*out = false;
+		return true;
+	}
+	return false;
+}
+
+bool config_set(struct serve_config *c, enum config_source src, const char *key,
+                const char *value, char *err, size_t errlen)
+{
+	bool ok = true;
+	const char *expect = NULL;
+	if (!strcmp(key, "listen")) {
+		if ((int)src > c->listen_source) {
+			c->nlisten = 0;
+			c->listen_source = (int)src;
+		}
+		if (c->nlisten == CONFIG_LISTEN_MAX) {
+			snprintf(err, errlen, "listen: at most %d addresses", CONFIG_LISTEN_MAX);
+			return false;
+		}
+		if (!config_parse_listen(value, &c->listen[c->nlisten], err, errlen))
+			return false;
+		c->nlisten++;
+		return true;
+	} else if (!strcmp(key, "mailroot")) {
+		ok = set_string(&c->mailroot, value);
+	} else if (!strcmp(key, "domain")) {
+		ok = list_add(&c->domains, src, value);
+	} else if (!strcmp(key, "mailbox")) {
+		ok = list_add(&c->mailboxes, src, value);
+	} else if (!strcmp(key, "hostname")) {
+		ok = set_string(&c->hostname, value);
+	} else if (!strcmp(key, "tls-cert")) {
+		ok = set_string(&c->tls_cert, value);
+	} else if (!strcmp(key, "tls-key")) {
+		ok = set_string(&c->tls_key, value);
+	} else if (!strcmp(key, "tls")) {
+		ok = parse_bool(value, &c->tls);
+		expect = "yes or no";
+	} else if (!strcmp(key, "max-message-size")) {
+		ok = parse_u64(value, UINT64_C(1) << 40, &c->max_message_size) &&
+		     c->max_message_size > 0;
+		expect = "a size in bytes (K, M, G suffixes allowed)";
+	} else if (!strcmp(key, "max-recipients")) {
+		/* RFC 5321 §4.5.3.1.8: at least 100. */
+		ok = parse_uint(value, SMTP_RECIPIENTS_MIN, 100000, &c->max_recipients);
+		expect = "a number from 100 to 100000 (RFC 5321 requires at least 100)";
+	} else if (!strcmp(key, "max-connections")) {
+		ok = parse_uint(value, 1, 1000000, &c->max_connections);
+		expect = "a number from 1 to 1000000";
+	} else if (!strcmp(key, "max-connections-per-ip")) {
+		ok = parse_uint(value, 1, 1000000, &c->max_connections_per_ip);
+		expect = "a number from 1 to 1000000";
+	} else if (!strcmp(key, "max-errors")) {
+		ok = parse_uint(value, 1, 1000, &c->max_errors);
+		expect = "a number from 1 to 1000";
+	} else if (!strcmp(key, "timeout-command")) {
+		ok = parse_uint(value, 1, 3600, &c->timeout_command);
+		expect = "seconds, 1 to 3600";
+	} else if (!strcmp(key, "timeout-data")) {
+		ok = parse_uint(value, 1, 3600, &c->timeout_data);
+		expect = "seconds, 1 to 3600";
+	} else if (!strcmp(key, "timeout-shutdown")) {
+		ok = parse_uint(value, 0, 600, &c->timeout_shutdown);
+		expect = "seconds, 0 to 600";
+	} else if (!strcmp(key, "greet-pause")) {
+		ok = parse_uint(value, 0, 60000, &c->greet_pause_ms);
+		expect = "milliseconds, 0 to 60000";
+	} else if (!strcmp(key, "bare-newline")) {
+		if (!strcmp(value, "normalize"))
+			c->bare_newline = SMTP_BARE_NORMALIZE;
+		else if (!strcmp(value, "reject"))
+			c->bare_newline = SMTP_BARE_REJECT;
+		else
+			ok = false;
+		expect = "normalize or reject";
+	} else if (!strcmp(key, "sync")) {
+		if (!strcmp(value, "syncfs"))
+			c->sync = STORE_SYNC_SYNCFS;
+		else if (!strcmp(value, "fsync"))
+			c->sync = STORE_SYNC_FSYNC;
+		else
+			ok = false;
+		expect = "syncfs or fsync";
+	} else if (!strcmp(key, "accept-bare-ip")) {
+		ok = parse_bool(value, &c->accept_bare_ip);
+		expect = "yes or no";
+	} else if (!strcmp(key, "user")) {
+		ok = set_string(&c->user, value);
+	} else if (!strcmp(key, "mail-user")) {
+		ok = set_string(&c->mail_user, value);
+	} else if (!strcmp(key, "log-level")) {
+		static const char *const names[] = { "error", "warn", "info", "debug" };
+		ok = false;
+		for (int i = 0; i < 4; i++)
+			if (!strcmp(value, names[i])) {
+				c->log_level = (enum log_level)i;
+				ok = true;
+			}
+		expect = "error, warn, info or debug";
+	} else {
+		snprintf(err, errlen, "unknown setting '%s'", key);
+		return false;
+	}
+	if (!ok) {
+		if (expect)
+			snprintf(err, errlen, "%s: '%s' is not valid (expected %s)", key, value, expect);
+		else
+			snprintf(err, errlen, "%s: out of memory", key);
+	}
+	return ok;
+}
+
+struct ini_ctx {
+	struct serve_config *c;
+	char *err;
+	size_t errlen;
+	bool failed;
+};
+
+static int config_ini_line(void *user, const char *section, const char *name, const char *value)
+{
+	struct ini_ctx *ctx = user;
+	if (section[0] && strcmp(section, "serve") != 0)
+		return 1; /* other subcommands' sections */
+	if (ctx->failed)
+		return 0;
+	if (!config_set(ctx->c, CONFIG_FILE, name, value, ctx->err, ctx->errlen)) {
+		ctx->failed = true;
+		return 0;
+	}
+	return 1;
+}
+
+bool config_load_file(struct serve_config *c, const char *path, char *err, size_t errlen)
+{
+	char detail[256] = "";
+	struct ini_ctx ctx = { c, detail, sizeof(detail), false };
+	int rc = ini_parse(path, config_ini_line, &ctx);
+	if (rc == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return false;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, rc,
+		         detail[0] ? detail : "syntax error (expected 'key = value')");
+		return false;
+	}
+	return set_string(&c->config_file, path);
+}
+
+bool config_finish(struct serve_config *c, char *err, size_t errlen)
+{
+	if (c->nlisten == 0) {
+		config_parse_listen("127.0.0.1:2525", &c->listen[c->nlisten++], err, errlen);
+		config_parse_listen("[::1]:2525", &c->listen[c->nlisten++], err, errlen);
+	}
+	if (!c->hostname) {
+		char name[256];
+		hostname_get(name, sizeof(name), "/etc/hosts");
+		if (!set_string(&c->hostname, name)) {
+			snprintf(err, errlen, "out of memory");
+			return false;
+		}
+	}
+	if ((c->tls_cert == NULL) != (c->tls_key == NULL)) {
+		snprintf(err, errlen, "tls-cert and tls-key go together: give both or neither");
+		return false;
+	}
+	if (!c->mailroot[0]) {
+		snprintf(err, errlen, "mailroot: must not be empty");
+		return false;
+	}
+	return true;
+}

@@ -1,0 +1,75 @@
+/* rawmail serve's settings: built-in defaults, an INI file whose keys are
+ * the long flag names, and flags, applied in that order (flags win). */
+#ifndef RAWMAIL_SERVER_CONFIG_H
+#define RAWMAIL_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+#include "smtp/content.h"
+#include "store/store.h"
+#include "util/log.h"
+
+#define CONFIG_LISTEN_MAX 32
+
+struct listen_addr {
+	struct sockaddr_storage ss;
+	socklen_t len;
+	char text[80];   /* as given: "127.0.0.1:2525", "[::1]:2525" */
+	bool wildcard;   /* 0.0.0.0 or :: */
+};
+
+struct string_list {
+	char **items;
+	size_t n;
+	int source;      /* private: which layer set it (defaults, file, flags) */
+};
+
+struct serve_config {
+	struct listen_addr listen[CONFIG_LISTEN_MAX];
+	size_t nlisten;
+	int listen_source;
+	char *mailroot;
+	struct string_list domains;
+	struct string_list mailboxes;   /* empty: any safe local part */
+	char *hostname;
+	char *tls_cert, *tls_key;
+	bool tls;                       /* offer STARTTLS */
+	uint64_t max_message_size;
+	unsigned max_recipients;
+	unsigned max_connections;
+	unsigned max_connections_per_ip;
+	unsigned max_errors;
+	unsigned timeout_command;       /* seconds */
+	unsigned timeout_data;
+	unsigned timeout_shutdown;
+	unsigned greet_pause_ms;        /* wait before the greeting (0: none) */
+	enum smtp_bare_policy bare_newline;
+	enum store_sync_mode sync;
+	bool accept_bare_ip;
+	char *user;                     /* smtp process user when root */
+	char *mail_user;                /* store process user when root */
+	enum log_level log_level;
+	char *config_file;
+};
+
+enum config_source { CONFIG_DEFAULT = 0, CONFIG_FILE, CONFIG_FLAG };
+
+void config_init(struct serve_config *c);
+void config_free(struct serve_config *c);
+/* Sets one setting from text.  key is a long flag name without "--".
+ * false with a message in err (naming the key and what was wrong). */
+bool config_set(struct serve_config *c, enum config_source src, const char *key,
+                const char *value, char *err, size_t errlen);
+/* Reads an INI file (keys at top level or in [serve]).  false with err
+ * naming the file and line. */
+bool config_load_file(struct serve_config *c, const char *path, char *err, size_t errlen);
+/* Fills what is still unset (listeners, hostname) and checks the whole:
+ * false with err if it cannot work. */
+bool config_finish(struct serve_config *c, char *err, size_t errlen);
+/* Parses "ADDR:PORT" / "[V6]:PORT" / ":PORT" into *out. */
+bool config_parse_listen(const char *text, struct listen_addr *out, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,630 @@
+/* One client connection of the smtp process: frames the input for the
+ * protocol core (command lines or raw content), runs STARTTLS, applies the
+ * timeouts, and connects the session to the store. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include <openssl/err.h>
+
+#include "net/tls.h"
+#include "server/received.h"
+#include "server/smtpd.h"
+#include "store/store.h"
+#include "util/id.h"
+#include "util/log.h"
+
+/* Output waiting for a client that does not read: past this, input is not
+ * read until it drains (a pipelining client cannot make us buffer without
+ * bound). */
+#define OUTPUT_HIGH_WATER (64 * 1024)
+
+struct conn {
+	struct smtpd *d;
+	struct bufferevent *bev;
+	int fd;
+	bool tls_pending;        /* 220 for STARTTLS queued: handshake after flush */
+	bool tls_active;
+	bool discarding;         /* inside an overlong command line */
+	bool closing;            /* close once the output is flushed */
+	bool throttled;          /* reading paused for OUTPUT_HIGH_WATER */
+	bool in_process;         /* conn_process is on the stack */
+	bool freed_later;        /* conn_free requested while in_process */
+	struct event *greet_timer;
+	struct store_txn *txn;
+	struct conn *prev, *next;
+	struct smtp_session s;
+	struct sockaddr_storage peer;
+	struct sockaddr_storage local;
+	char id[ID_LEN + 1];
+	char ip[INET6_ADDRSTRLEN];
+	char *tls_desc;          /* set after the handshake */
+};
+
+static void conn_process(struct conn *c);
+static void conn_free(struct conn *c);
+static void conn_read_cb(struct bufferevent *bev, void *arg);
+static void conn_write_cb(struct bufferevent *bev, void *arg);
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+
+/* ---- session callbacks -------------------------------------------------- */
+
+static void op_send(void *ctx, const char *data, size_t len)
+{
+	struct conn *c = ctx;
+	bufferevent_write(c->bev, data, len);
+}
+
+static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_command *cmd,
+                    struct smtp_reply *reply)
+{
+	struct conn *c = ctx;
+	id_new(t->qid);
+	if (!store_client_alive(c->d->store)) {
+		smtp_reply_set(reply, 451, "4.3.0", "Mail storage unavailable, try again later");
+		return false;
+	}
+	/* DESIGN.md: refuse at MAIL what cannot fit, before the client sends
+	 * 25 MiB (RFC 1870 §6.1: 452 for a temporary lack of space). */
+	uint64_t space = store_client_free_space(c->d->store);
+	if ((cmd->has_size && cmd->size > space) || space < 64 * 1024) {
+		smtp_reply_set(reply, 452, "4.3.1", "Insufficient system storage");
+		return false;
+	}
+	char from[SMTP_PATH_MAX * 2];
+	log_event(LOG_INFO, "mail", "session=%s qid=%s from=%s size=%llu", c->id, t->qid,
+	          log_quote(from, sizeof(from), t->sender, strlen(t->sender)),
+	          (unsigned long long)(cmd->has_size ? cmd->size : 0));
+	return true;
+}
+
+static char *op_rcpt(void *ctx, const struct smtp_transaction *t, const struct smtp_address *rcpt,
+                     struct smtp_reply *reply)
+{
+	struct conn *c = ctx;
+	return policy_recipient(&c->d->policy, (const struct sockaddr *)&c->local, rcpt, reply);
+}
+
+static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_reply *reply)
+{
+	struct conn *c = ctx;
+	struct buf received;
+	buf_init(&received, 4096);
+	struct received_info info = {
+		.helo = c->s.helo,
+		.peer = (const struct sockaddr *)&c->peer,
+		.by = c->d->cfg->hostname,
+		.esmtp = c->s.esmtp,
+		.tls = c->tls_active,
+		.smtputf8 = t->smtputf8,
+		.tls_desc = c->tls_desc,
+		.qid = t->qid,
+		.for_rcpt = t->nrcpts == 1 ? t->rcpts[0].address : NULL,
+		.when = time(NULL),
+	};
+	struct store_recipient *rcpts = calloc(t->nrcpts, sizeof(*rcpts));
+	if (!rcpts || received_format(&received, &info) != 0) {
+		free(rcpts);
+		buf_free(&received);
+		smtp_reply_set(reply, 451, "4.3.0", "Out of memory, try again later");
+		return false;
+	}
+	for (size_t i = 0; i < t->nrcpts; i++) {
+		rcpts[i].address = t->rcpts[i].address;
+		rcpts[i].mailbox = t->rcpts[i].mailbox;
+	}
+	c->txn = store_txn_begin(c->d->store, t->qid, t->sender, rcpts, t->nrcpts, received.data);
+	free(rcpts);
+	buf_free(&received);
+	if (!c->txn) {
+		smtp_reply_set(reply, 451, "4.3.0", "Mail storage unavailable, try again later");
+		return false;
+	}
+	return true;
+}
+
+static bool op_message_write(void *ctx, struct smtp_transaction *t, const char *data, size_t len)
+{
+	struct conn *c = ctx;
+	return c->txn && store_txn_write(c->txn, data, len) == 0;
+}
+
+static void commit_done(void *arg, enum store_result r)
+{
+	struct conn *c = arg;
+	struct smtp_reply reply;
+	struct smtp_transaction *t = c->s.txn;
+	c->txn = NULL;
+	switch (r) {
+	case STORE_OK:
+		smtp_reply_set(&reply, 250, "2.0.0", "Ok: queued as %s", t ? t->qid : "");
+		break;
+	case STORE_NOSPACE:
+		smtp_reply_set(&reply, 452, "4.3.1", "Insufficient system storage");
+		break;
+	case STORE_TEMPFAIL:
+	default:
+		smtp_reply_set(&reply, 451, "4.3.0", "Local error in processing, message not stored");
+		break;
+	}
+	if (t)
+		log_event(r == STORE_OK ? LOG_INFO : LOG_WARN, r == STORE_OK ? "accepted" : "not_stored",
+		          "session=%s qid=%s rcpts=%zu size=%llu result=%d", c->id, t->qid, t->nrcpts,
+		          (unsigned long long)t->content.stored_size, reply.code);
+	smtp_session_message_done(&c->s, &reply);
+	if (c->d->stopping && c->s.mode == SMTP_INPUT_LINE) {
+		conn_shutdown(c, "Server shutting down, try again later", true);
+		return;
+	}
+	if (c->s.mode == SMTP_INPUT_LINE && !c->closing) {
+		bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	} else if (c->s.mode == SMTP_INPUT_CLOSE) {
+		conn_process(c);
+	}
+}
+
+static void op_message_commit(void *ctx, struct smtp_transaction *t)
+{
+	struct conn *c = ctx;
+	/* Nothing more is read until the store answers: the client waits for
+	 * our reply to the final dot anyway, and this stops the read timeout. */
+	bufferevent_disable(c->bev, EV_READ);
+	store_txn_commit(c->txn, commit_done, c);
+}
+
+static void op_message_abort(void *ctx, struct smtp_transaction *t)
+{
+	struct conn *c = ctx;
+	if (c->txn)
+		store_txn_abort(c->txn);
+	c->txn = NULL;
+}
+
+static void op_starttls(void *ctx)
+{
+	struct conn *c = ctx;
+	c->tls_pending = true;
+}
+
+static void op_refused(void *ctx, const char *what, const struct smtp_reply *r)
+{
+	struct conn *c = ctx;
+	char text[300];
+	log_event(LOG_INFO, "refused", "session=%s qid=%s what=%s code=%d status=%s text=%s", c->id,
+	          c->s.txn && c->s.txn->qid[0] ? c->s.txn->qid : "-", what, r->code,
+	          r->enhanced ? r->enhanced : "-", log_quote(text, sizeof(text), r->text, strlen(r->text)));
+}
+
+static const struct smtp_session_ops conn_ops = {
+	.send = op_send,
+	.mail = op_mail,
+	.rcpt = op_rcpt,
+	.message_begin = op_message_begin,
+	.message_write = op_message_write,
+	.message_commit = op_message_commit,
+	.message_abort = op_message_abort,
+	.starttls = op_starttls,
+	.refused = op_refused,
+};
+
+/* ---- timeouts ----------------------------------------------------------- */
+
+static bool overloaded(const struct smtpd *d)
+{
+	return d->nconn * 100 >= (unsigned long)d->cfg->max_connections * SMTP_OVERLOAD_PERCENT;
+}
+
+/* RFC 5321 §4.5.3.2: one read timeout per phase; shorter under overload
+ * (Postfix's stress mode) for sessions that have not started a transaction. */
+static void conn_set_timeouts(struct conn *c)
+{
+	const struct serve_config *cfg = c->d->cfg;
+	unsigned secs = c->s.mode == SMTP_INPUT_DATA ? cfg->timeout_data : cfg->timeout_command;
+	if (overloaded(c->d) && !smtp_session_in_transaction(&c->s) && secs > SMTP_TIMEOUT_OVERLOAD)
+		secs = SMTP_TIMEOUT_OVERLOAD;
+	struct timeval rt = { secs, 0 };
+	struct timeval wt = { cfg->timeout_command, 0 };
+	bufferevent_set_timeouts(c->bev, &rt, &wt);
+}
+
+/* ---- input framing ------------------------------------------------------ */
+
+/* Feeds command lines; returns false when no complete line is buffered. */
+static bool conn_feed_line(struct conn *c, struct evbuffer *in)
+{
+	size_t eol_len = 0;
+	struct evbuffer_ptr eol = evbuffer_search_eol(in, NULL, &eol_len, EVBUFFER_EOL_CRLF);
+	if (c->discarding) {
+		/* An overlong line is dropped as it arrives, never buffered. */
+		if (eol.pos < 0) {
+			evbuffer_drain(in, evbuffer_get_length(in));
+			return false;
+		}
+		evbuffer_drain(in, (size_t)eol.pos + eol_len);
+		c->discarding = false;
+		smtp_session_line_too_long(&c->s);
+		return true;
+	}
+	if (eol.pos < 0) {
+		if (evbuffer_get_length(in) > SMTP_COMMAND_LINE_MAX) {
+			c->discarding = true;
+			evbuffer_drain(in, evbuffer_get_length(in));
+		}
+		return false;
+	}
+	if ((size_t)eol.pos > SMTP_COMMAND_LINE_MAX) {
+		evbuffer_drain(in, (size_t)eol.pos + eol_len);
+		smtp_session_line_too_long(&c->s);
+		return true;
+	}
+	size_t total = (size_t)eol.pos + eol_len;
+	const char *line = (const char *)evbuffer_pullup(in, (ssize_t)total);
+	smtp_session_line(&c->s, line, (size_t)eol.pos);
+	evbuffer_drain(in, total);
+	return true;
+}
+
+/* Feeds raw content from the first buffer segment; false if none. */
+static bool conn_feed_data(struct conn *c, struct evbuffer *in)
+{
+	struct evbuffer_iovec v;
+	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
+		/* A zero-length BDAT chunk needs no input at all. */
+		return false;
+	}
+	size_t used = smtp_session_data(&c->s, v.iov_base, v.iov_len);
+	evbuffer_drain(in, used);
+	return used > 0;
+}
+
+static void conn_start_tls(struct conn *c)
+{
+	struct smtpd *d = c->d;
+	SSL *ssl = SSL_new(d->tls);
+	if (!ssl) {
+		log_event(LOG_WARN, "tls_failed", "session=%s reason=SSL_new", c->id);
+		conn_close_now(c);
+		return;
+	}
+	/* The plaintext bufferevent goes; its fd stays open for the TLS one. */
+	bufferevent_free(c->bev);
+	c->bev = bufferevent_openssl_socket_new(d->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (!c->bev) {
+		SSL_free(ssl);
+		close(c->fd);
+		c->fd = -1;
+		conn_free(c);
+		return;
+	}
+	c->tls_pending = false;
+	c->tls_active = true;
+	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	struct timeval t = { d->cfg->timeout_command, 0 };
+	bufferevent_set_timeouts(c->bev, &t, &t);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+/* Runs the session over whatever input is buffered, as far as it goes. */
+static void conn_process(struct conn *c)
+{
+	if (c->in_process)
+		return;
+	c->in_process = true;
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	enum smtp_input_mode before = c->s.mode;
+	for (;;) {
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER) {
+			c->throttled = true;
+			bufferevent_disable(c->bev, EV_READ);
+			break;
+		}
+		bool progress = false;
+		if (c->s.mode == SMTP_INPUT_LINE)
+			progress = conn_feed_line(c, in);
+		else if (c->s.mode == SMTP_INPUT_DATA)
+			progress = conn_feed_data(c, in);
+		if (!progress)
+			break;
+	}
+	c->in_process = false;
+	if (c->freed_later) {
+		conn_free(c);
+		return;
+	}
+	if (c->s.mode == SMTP_INPUT_CLOSE || c->closing) {
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_free(c);
+		return;
+	}
+	if (c->tls_pending) {
+		/* CVE-2011-0411: anything the client sent after STARTTLS, in
+		 * plaintext, is thrown away, never run inside TLS. */
+		evbuffer_drain(in, evbuffer_get_length(in));
+		bufferevent_disable(c->bev, EV_READ);
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_start_tls(c);
+		return;
+	}
+	if (c->s.mode != before)
+		conn_set_timeouts(c);
+}
+
+/* ---- libevent callbacks ------------------------------------------------- */
+
+static void conn_read_cb(struct bufferevent *bev, void *arg)
+{
+	conn_process(arg);
+}
+
+static void conn_write_cb(struct bufferevent *bev, void *arg)
+{
+	struct conn *c = arg;
+	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+		return;
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	if (c->tls_pending) {
+		conn_start_tls(c);
+		return;
+	}
+	if (c->throttled) {
+		c->throttled = false;
+		if (c->s.mode == SMTP_INPUT_LINE || c->s.mode == SMTP_INPUT_DATA) {
+			bufferevent_enable(c->bev, EV_READ);
+			conn_process(c);
+		}
+	}
+}
+
+static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct conn *c = arg;
+	if (what & BEV_EVENT_CONNECTED) {
+		/* The TLS handshake after STARTTLS finished. */
+		char desc[128];
+		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		tls_describe(ssl, desc, sizeof(desc));
+		c->tls_desc = strdup(desc);
+		log_event(LOG_INFO, "tls", "session=%s version=%s cipher=%s", c->id,
+		          SSL_get_version(ssl), SSL_get_cipher_name(ssl));
+		smtp_session_tls_started(&c->s);
+		conn_set_timeouts(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		log_event(LOG_INFO, "timeout", "session=%s state=%s", c->id,
+		          c->s.mode == SMTP_INPUT_DATA ? "data" : "command");
+		if (c->closing) {
+			conn_free(c);
+			return;
+		}
+		/* RFC 5321 §4.5.3.2: the server may close after a timeout; 421
+		 * tells the client why. */
+		smtp_session_shutdown(&c->s, "Timeout, closing connection");
+		if (c->s.mode != SMTP_INPUT_CLOSE) {
+			/* Waiting for the store: keep the session until it answers. */
+			return;
+		}
+		c->closing = true;
+		bufferevent_disable(c->bev, EV_READ);
+		bufferevent_enable(c->bev, EV_WRITE);
+		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+			conn_free(c);
+		return;
+	}
+	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
+		if ((what & BEV_EVENT_ERROR) && c->tls_active && !c->tls_desc) {
+			unsigned long e = bufferevent_get_openssl_error(bev);
+			char reason[256] = "handshake failed";
+			if (e)
+				ERR_error_string_n(e, reason, sizeof(reason));
+			char q[300];
+			log_event(LOG_INFO, "tls_failed", "session=%s reason=%s", c->id,
+			          log_quote(q, sizeof(q), reason, strlen(reason)));
+		}
+		if (smtp_session_in_content(&c->s) && c->s.mode != SMTP_INPUT_WAIT)
+			log_event(LOG_INFO, "lost", "session=%s qid=%s state=content", c->id,
+			          c->s.txn ? c->s.txn->qid : "-");
+		conn_free(c);
+	}
+}
+
+/* ---- accept, close ------------------------------------------------------ */
+
+static void conn_greet(struct conn *c)
+{
+	/* Postscreen's pregreet test: a client that talks before the greeting
+	 * is not an SMTP client that follows RFC 5321 §4.3.1 (usually a
+	 * spambot); refuse it and store nothing from it. */
+	char probe;
+	ssize_t n = recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+	if (n > 0) {
+		log_event(LOG_INFO, "pregreet", "session=%s ip=%s", c->id, c->ip);
+		const char msg[] = "554 5.5.1 Protocol error: data sent before greeting\r\n";
+		bufferevent_write(c->bev, msg, sizeof(msg) - 1);
+		c->closing = true;
+		bufferevent_enable(c->bev, EV_WRITE);
+		return;
+	}
+	smtp_session_greet(&c->s);
+	conn_set_timeouts(c);
+	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+}
+
+static void greet_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	event_free(c->greet_timer);
+	c->greet_timer = NULL;
+	conn_greet(c);
+}
+
+static void conn_link(struct smtpd *d, struct conn *c)
+{
+	c->prev = d->newest;
+	if (d->newest)
+		d->newest->next = c;
+	else
+		d->oldest = c;
+	d->newest = c;
+	d->nconn++;
+}
+
+static void conn_unlink(struct smtpd *d, struct conn *c)
+{
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		d->oldest = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	else
+		d->newest = c->prev;
+	d->nconn--;
+}
+
+void conn_accept(struct smtpd *d, int fd, const struct sockaddr *peer, socklen_t peerlen)
+{
+	struct conn *c = calloc(1, sizeof(*c));
+	if (!c) {
+		close(fd);
+		return;
+	}
+	c->d = d;
+	c->fd = fd;
+	memcpy(&c->peer, peer, peerlen < sizeof(c->peer) ? peerlen : sizeof(c->peer));
+	socklen_t len = sizeof(c->local);
+	getsockname(fd, (struct sockaddr *)&c->local, &len);
+	if (peer->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, c->ip, sizeof(c->ip));
+	else
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->ip, sizeof(c->ip));
+	id_new(c->id);
+	c->bev = bufferevent_socket_new(d->base, fd, 0);
+	if (!c->bev) {
+		close(fd);
+		free(c);
+		return;
+	}
+	ipcount_add(&d->per_ip, (const struct sockaddr *)&c->peer);
+	conn_link(d, c);
+	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
+	smtp_session_init(&c->s, &d->session_cfg, &conn_ops, c, d->tls != NULL);
+	log_event(LOG_INFO, "connect", "session=%s ip=%s port=%u conns=%u", c->id, c->ip,
+	          ntohs(peer->sa_family == AF_INET ? ((const struct sockaddr_in *)peer)->sin_port
+	                                           : ((const struct sockaddr_in6 *)peer)->sin6_port),
+	          d->nconn);
+	if (d->cfg->greet_pause_ms) {
+		c->greet_timer = evtimer_new(d->base, greet_timer_cb, c);
+		struct timeval tv = { d->cfg->greet_pause_ms / 1000,
+		                      (suseconds_t)(d->cfg->greet_pause_ms % 1000) * 1000 };
+		if (c->greet_timer && evtimer_add(c->greet_timer, &tv) == 0)
+			return;
+	}
+	conn_greet(c);
+}
+
+static void conn_free(struct conn *c)
+{
+	if (c->in_process) {
+		c->freed_later = true;
+		return;
+	}
+	struct smtpd *d = c->d;
+	if (c->txn) {
+		/* Content begun but not committed: the store drops it.  A message
+		 * already committed is finished by the store; we just stop
+		 * listening for its answer. */
+		if (c->s.mode == SMTP_INPUT_WAIT && c->s.txn)
+			store_txn_forget(c->txn);
+		else
+			store_txn_abort(c->txn);
+		c->txn = NULL;
+	}
+	if (c->s.txn)
+		c->s.txn->begun = false;
+	smtp_session_free(&c->s);
+	log_event(LOG_INFO, "disconnect", "session=%s messages=%u errors=%u", c->id, c->s.messages,
+	          c->s.errors);
+	if (c->greet_timer)
+		event_free(c->greet_timer);
+	if (c->bev)
+		bufferevent_free(c->bev);
+	/* The TLS bufferevent owns (and closed) the fd. */
+	if (!c->tls_active && c->fd >= 0)
+		close(c->fd);
+	ipcount_remove(&d->per_ip, (const struct sockaddr *)&c->peer);
+	conn_unlink(d, c);
+	free(c->tls_desc);
+	free(c);
+	if (d->listeners_paused && !d->stopping) {
+		d->listeners_paused = false;
+		for (size_t i = 0; i < d->nlisteners; i++)
+			evconnlistener_enable(d->listeners[i]);
+	}
+	if (d->stopping && d->nconn == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+void conn_close_now(struct conn *c)
+{
+	conn_free(c);
+}
+
+bool conn_is_idle(const struct conn *c)
+{
+	return !smtp_session_in_transaction(&c->s) && !c->tls_pending && !c->closing;
+}
+
+bool conn_shutdown(struct conn *c, const char *why, bool force)
+{
+	if (c->closing)
+		return false;
+	if (!force && !conn_is_idle(c))
+		return false;
+	if (c->greet_timer) {
+		/* Not greeted yet: 421 may be the greeting (RFC 5321 §3.1). */
+		event_free(c->greet_timer);
+		c->greet_timer = NULL;
+	}
+	if (c->s.mode == SMTP_INPUT_WAIT && smtp_session_in_content(&c->s))
+		return false; /* the store answers first; closed after */
+	if (smtp_session_in_content(&c->s)) {
+		/* Mid-DATA: nothing of this message is stored. */
+		if (c->txn)
+			store_txn_abort(c->txn);
+		c->txn = NULL;
+		if (c->s.txn)
+			c->s.txn->begun = false;
+	}
+	smtp_session_shutdown(&c->s, why);
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
+	if (!c->in_process && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+	return true;
+}
+
+struct conn *conn_next(const struct conn *c)
+{
+	return c->next;
+}

@@ -1,0 +1,485 @@
+#include "server/serve.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
+#include <netinet/in.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <openssl/ssl.h>
+
+#include "net/tls.h"
+#include "server/smtpd.h"
+#include "store/store.h"
+#include "util/id.h"
+#include "util/log.h"
+
+/* sysexits.h codes (DESIGN.md, "Errors"). */
+#define EXIT_OSERR 71
+#define EXIT_CONFIG 78
+
+/* An empty directory the smtp process is chrooted into when run as root. */
+#define CHROOT_DIR "/var/empty"
+
+enum role { ROLE_STORE, ROLE_SMTP };
+
+struct child {
+	pid_t pid;
+	enum role role;
+	unsigned generation;
+};
+
+#define MAX_CHILDREN 16
+
+struct parent {
+	const struct serve_args *args;
+	struct serve_config cfg;
+	SSL_CTX *tls;
+	int listen_fds[CONFIG_LISTEN_MAX];
+	size_t nlisten;
+	struct child children[MAX_CHILDREN];
+	unsigned generation;
+	bool stopping;
+	time_t last_restart;
+};
+
+bool serve_load_config(const struct serve_args *args, struct serve_config *cfg, char *err,
+                       size_t errlen)
+{
+	config_init(cfg);
+	if (args->config_file && !config_load_file(cfg, args->config_file, err, errlen))
+		return false;
+	for (size_t i = 0; i < args->n; i++) {
+		char detail[256];
+		if (!config_set(cfg, CONFIG_FLAG, args->keys[i], args->values[i], detail,
+		                sizeof(detail))) {
+			snprintf(err, errlen, "--%s", detail);
+			return false;
+		}
+	}
+	return config_finish(cfg, err, errlen);
+}
+
+static int open_listener(const struct listen_addr *a, char *err, size_t errlen)
+{
+	int fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot listen on %s: %s", a->text, strerror(errno));
+		return -1;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	/* [::]:25 must not also take 0.0.0.0:25: each family is its own
+	 * listener, as given. */
+	if (a->ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) != 0 || listen(fd, 4096) != 0) {
+		int e = errno;
+		snprintf(err, errlen, "cannot listen on %s: %s%s", a->text, strerror(e),
+		         e == EADDRINUSE ? " (another server uses it: choose another --listen)"
+		         : e == EACCES ? " (ports below 1024 need root or CAP_NET_BIND_SERVICE)"
+		                       : "");
+		close(fd);
+		errno = e;
+		return -1;
+	}
+	return fd;
+}
+
+/* A server holds one descriptor per connection: take all the kernel allows. */
+static void raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static bool make_mailroot(const struct serve_config *cfg, char *err, size_t errlen)
+{
+	if (mkdir(cfg->mailroot, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create mailroot %s: %s", cfg->mailroot, strerror(errno));
+		return false;
+	}
+	if (geteuid() == 0 && cfg->mail_user) {
+		struct passwd *pw = getpwnam(cfg->mail_user);
+		if (!pw) {
+			snprintf(err, errlen, "mail-user: no such user '%s'", cfg->mail_user);
+			return false;
+		}
+		if (chown(cfg->mailroot, pw->pw_uid, pw->pw_gid) != 0) {
+			snprintf(err, errlen, "cannot chown %s: %s", cfg->mailroot, strerror(errno));
+			return false;
+		}
+	}
+	return true;
+}
+
+static SSL_CTX *load_tls(const struct serve_config *cfg, char *err, size_t errlen)
+{
+	if (!cfg->tls)
+		return NULL;
+	if (cfg->tls_cert)
+		return tls_server_ctx_new(cfg->tls_cert, cfg->tls_key, err, errlen);
+	/* No certificate configured: a self-signed one, made once and kept
+	 * beside the mail (a mailbox cannot start with '.', so no clash). */
+	char dir[PATH_MAX], state[PATH_MAX], cert[PATH_MAX], key[PATH_MAX];
+	snprintf(state, sizeof(state), "%s/.rawmail", cfg->mailroot);
+	snprintf(dir, sizeof(dir), "%s/.rawmail/tls", cfg->mailroot);
+	if (mkdir(state, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create %s: %s", state, strerror(errno));
+		return NULL;
+	}
+	if (!tls_selfsigned_ensure(dir, cfg->hostname, cert, key, sizeof(cert), err, errlen))
+		return NULL;
+	return tls_server_ctx_new(cert, key, err, errlen);
+}
+
+/* Store process: runs as the mail root's owner (or --mail-user). */
+static bool drop_to_mail_owner(const struct serve_config *cfg)
+{
+	if (geteuid() != 0)
+		return true;
+	uid_t uid;
+	gid_t gid;
+	if (cfg->mail_user) {
+		struct passwd *pw = getpwnam(cfg->mail_user);
+		if (!pw)
+			return false;
+		uid = pw->pw_uid;
+		gid = pw->pw_gid;
+	} else {
+		struct stat st;
+		if (stat(cfg->mailroot, &st) != 0)
+			return false;
+		uid = st.st_uid;
+		gid = st.st_gid;
+	}
+	if (uid == 0) {
+		log_event(LOG_WARN, "store_as_root",
+		          "mailroot=%s hint=\"the mail root is owned by root; give it to a mail user "
+		          "or use --mail-user\"",
+		          cfg->mailroot);
+		return true;
+	}
+	return setgroups(0, NULL) == 0 && setgid(gid) == 0 && setuid(uid) == 0;
+}
+
+/* smtp process: chrooted to an empty directory as an unprivileged user,
+ * before it reads a network byte. */
+static bool drop_to_unprivileged(const struct serve_config *cfg)
+{
+	if (geteuid() != 0)
+		return true;
+	struct passwd *pw = getpwnam(cfg->user);
+	if (!pw) {
+		log_event(LOG_ERROR, "drop_failed", "reason=\"no such user\" user=%s", cfg->user);
+		return false;
+	}
+	if (mkdir(CHROOT_DIR, 0755) != 0 && errno != EEXIST)
+		return false;
+	if (chroot(CHROOT_DIR) != 0 || chdir("/") != 0) {
+		log_event(LOG_ERROR, "drop_failed", "reason=chroot dir=%s error=\"%s\"", CHROOT_DIR,
+		          strerror(errno));
+		return false;
+	}
+	return setgroups(0, NULL) == 0 && setgid(pw->pw_gid) == 0 && setuid(pw->pw_uid) == 0;
+}
+
+static void child_signals(enum role role)
+{
+	sigset_t none;
+	sigemptyset(&none);
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	/* Ctrl-C reaches the whole process group; the store ends when the
+	 * smtp process closes its socket, never in the middle of a batch. */
+	signal(SIGINT, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
+	signal(SIGUSR1, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
+	sigprocmask(SIG_SETMASK, &none, NULL);
+}
+
+static int add_child(struct parent *p, pid_t pid, enum role role)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		if (p->children[i].pid == 0) {
+			p->children[i] = (struct child){ pid, role, p->generation };
+			return 0;
+		}
+	return -1;
+}
+
+/* Starts a store and an smtp process joined by a socketpair. */
+static bool spawn_pair(struct parent *p)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_event(LOG_ERROR, "spawn_failed", "error=\"%s\"", strerror(errno));
+		return false;
+	}
+	p->generation++;
+	pid_t store = fork();
+	if (store == 0) {
+		close(sv[0]);
+		for (size_t i = 0; i < p->nlisten; i++)
+			close(p->listen_fds[i]);
+		child_signals(ROLE_STORE);
+		log_init("store", p->cfg.log_level);
+		id_init();
+		if (!drop_to_mail_owner(&p->cfg)) {
+			log_event(LOG_ERROR, "drop_failed", "role=store error=\"%s\"", strerror(errno));
+			_exit(EXIT_OSERR);
+		}
+		struct store_config sc = { p->cfg.mailroot, p->cfg.hostname, p->cfg.sync };
+		int rc = store_process_run(&sc, sv[1]);
+		log_flush();
+		_exit(rc == 0 ? 0 : EXIT_OSERR);
+	}
+	if (store < 0) {
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
+	add_child(p, store, ROLE_STORE);
+	pid_t smtp = fork();
+	if (smtp == 0) {
+		close(sv[1]);
+		child_signals(ROLE_SMTP);
+		log_init("smtp", p->cfg.log_level);
+		id_init();
+		/* Interface addresses are read before the chroot hides them. */
+		if (!drop_to_unprivileged(&p->cfg)) {
+			log_event(LOG_ERROR, "drop_failed", "role=smtp error=\"%s\"", strerror(errno));
+			_exit(EXIT_OSERR);
+		}
+		int rc = smtpd_run(&p->cfg, p->listen_fds, p->nlisten, sv[0], p->tls);
+		log_flush();
+		_exit(rc);
+	}
+	close(sv[0]);
+	close(sv[1]);
+	if (smtp < 0) {
+		kill(store, SIGTERM);
+		return false;
+	}
+	add_child(p, smtp, ROLE_SMTP);
+	return true;
+}
+
+static void signal_children(struct parent *p, enum role role, int sig, bool old_only)
+{
+	for (int i = 0; i < MAX_CHILDREN; i++) {
+		struct child *c = &p->children[i];
+		if (c->pid > 0 && c->role == role && (!old_only || c->generation != p->generation))
+			kill(c->pid, sig);
+	}
+}
+
+static size_t live_children(const struct parent *p)
+{
+	size_t n = 0;
+	for (int i = 0; i < MAX_CHILDREN; i++)
+		n += p->children[i].pid > 0;
+	return n;
+}
+
+static void reload(struct parent *p)
+{
+	struct serve_config cfg;
+	char err[512];
+	if (!serve_load_config(p->args, &cfg, err, sizeof(err))) {
+		log_event(LOG_ERROR, "reload_failed", "reason=\"%s\" action=\"kept running config\"",
+		          err);
+		config_free(&cfg);
+		return;
+	}
+	bool same_listen = cfg.nlisten == p->cfg.nlisten;
+	for (size_t i = 0; same_listen && i < cfg.nlisten; i++)
+		same_listen = !strcmp(cfg.listen[i].text, p->cfg.listen[i].text);
+	if (!same_listen)
+		log_event(LOG_WARN, "reload_listen_unchanged",
+		          "hint=\"listen addresses change only on restart\"");
+	SSL_CTX *tls = load_tls(&cfg, err, sizeof(err));
+	if (cfg.tls && !tls) {
+		log_event(LOG_ERROR, "reload_failed", "reason=\"%s\" action=\"kept running config\"",
+		          err);
+		config_free(&cfg);
+		return;
+	}
+	/* Keep the listeners as they are (the children use these fds). */
+	memcpy(cfg.listen, p->cfg.listen, sizeof(cfg.listen));
+	cfg.nlisten = p->cfg.nlisten;
+	config_free(&p->cfg);
+	p->cfg = cfg;
+	if (p->tls)
+		SSL_CTX_free(p->tls);
+	p->tls = tls;
+	log_init("serve", p->cfg.log_level);
+	if (spawn_pair(p)) {
+		signal_children(p, ROLE_SMTP, SIGUSR1, true);
+		log_event(LOG_INFO, "reloaded", "generation=%u", p->generation);
+	}
+}
+
+static void reap(struct parent *p)
+{
+	int status;
+	pid_t pid;
+	bool restart = false;
+	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+		for (int i = 0; i < MAX_CHILDREN; i++) {
+			struct child *c = &p->children[i];
+			if (c->pid != pid)
+				continue;
+			bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+			if (!clean || (!p->stopping && c->generation == p->generation))
+				log_event(clean ? LOG_INFO : LOG_ERROR, "child_exit",
+				          "role=%s pid=%d status=%d signal=%d",
+				          c->role == ROLE_STORE ? "store" : "smtp", (int)pid,
+				          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+				          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			if (!p->stopping && c->generation == p->generation)
+				restart = true;
+			c->pid = 0;
+		}
+	}
+	if (restart) {
+		/* One of the current pair died: stop its sibling gracefully and
+		 * start a new pair, at most once a second. */
+		signal_children(p, ROLE_SMTP, SIGTERM, false);
+		time_t now = time(NULL);
+		if (now == p->last_restart)
+			sleep(1);
+		p->last_restart = time(NULL);
+		spawn_pair(p);
+	}
+}
+
+static void print_banner(const struct parent *p)
+{
+	char abs[PATH_MAX];
+	const char *root = realpath(p->cfg.mailroot, abs) ? abs : p->cfg.mailroot;
+	printf("rawmail serve: listening on");
+	for (size_t i = 0; i < p->nlisten; i++)
+		printf(" %s", p->cfg.listen[i].text);
+	printf("\nrawmail serve: accepting mail for");
+	for (size_t i = 0; i < p->cfg.domains.n; i++)
+		printf(" %s", p->cfg.domains.items[i]);
+	printf(" %s localhost and the listening addresses as [literals]\n", p->cfg.hostname);
+	printf("rawmail serve: mail goes to %s/<user>/new/ (Maildir); STARTTLS %s\n", root,
+	       p->tls ? "on" : "off");
+	const struct listen_addr *a = &p->cfg.listen[0];
+	char host[64] = "127.0.0.1";
+	unsigned port = ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
+	if (!a->wildcard && a->ss.ss_family == AF_INET)
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr, host, sizeof(host));
+	printf("rawmail serve: try: printf 'Subject: hello\\n\\nIt works.\\n' | curl -sS "
+	       "smtp://%s:%u --mail-from me@example.com --mail-rcpt 'you@[%s]' -T - && "
+	       "ls %s/you/new\n",
+	       host, port, host, root);
+	fflush(stdout);
+}
+
+int serve_main(const struct serve_args *args)
+{
+	struct parent p;
+	char err[512];
+	memset(&p, 0, sizeof(p));
+	p.args = args;
+	log_init("serve", LOG_INFO);
+	id_init();
+	if (!serve_load_config(args, &p.cfg, err, sizeof(err))) {
+		fprintf(stderr, "rawmail serve: %s\n", err);
+		config_free(&p.cfg);
+		return EXIT_CONFIG;
+	}
+	log_init("serve", p.cfg.log_level);
+	if (!make_mailroot(&p.cfg, err, sizeof(err))) {
+		fprintf(stderr, "rawmail serve: %s\n", err);
+		config_free(&p.cfg);
+		return EXIT_CONFIG;
+	}
+	p.tls = load_tls(&p.cfg, err, sizeof(err));
+	if (p.cfg.tls && !p.tls) {
+		fprintf(stderr, "rawmail serve: TLS: %s\n", err);
+		config_free(&p.cfg);
+		return EXIT_CONFIG;
+	}
+	for (size_t i = 0; i < p.cfg.nlisten; i++) {
+		int fd = open_listener(&p.cfg.listen[i], err, sizeof(err));
+		if (fd < 0) {
+			/* The built-in [::1] listener is skipped on a host with no
+			 * IPv6; one the user asked for is an error. */
+			bool optional = p.cfg.listen_source == CONFIG_DEFAULT &&
+			                p.cfg.listen[i].ss.ss_family == AF_INET6 &&
+			                (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT);
+			if (optional) {
+				log_event(LOG_WARN, "listen_skipped", "addr=%s reason=\"no IPv6\"",
+				          p.cfg.listen[i].text);
+				memmove(&p.cfg.listen[i], &p.cfg.listen[i + 1],
+				        (p.cfg.nlisten - i - 1) * sizeof(p.cfg.listen[0]));
+				p.cfg.nlisten--;
+				i--;
+				continue;
+			}
+			fprintf(stderr, "rawmail serve: %s\n", err);
+			for (size_t j = 0; j < p.nlisten; j++)
+				close(p.listen_fds[j]);
+			config_free(&p.cfg);
+			return EXIT_OSERR;
+		}
+		p.listen_fds[p.nlisten++] = fd;
+	}
+	raise_fd_limit();
+	signal(SIGPIPE, SIG_IGN);
+	sigset_t set;
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGCHLD);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (!spawn_pair(&p)) {
+		fprintf(stderr, "rawmail serve: cannot start: %s\n", strerror(errno));
+		return EXIT_OSERR;
+	}
+	print_banner(&p);
+	log_event(LOG_INFO, "started", "pid=%d listeners=%zu mailroot=%s", (int)getpid(), p.nlisten,
+	          p.cfg.mailroot);
+	while (!p.stopping || live_children(&p) > 0) {
+		siginfo_t info;
+		struct timespec ts = { 1, 0 };
+		int sig = sigtimedwait(&set, &info, &ts);
+		if (sig == SIGTERM || sig == SIGINT) {
+			if (!p.stopping)
+				log_event(LOG_INFO, "stopping", "signal=%d", sig);
+			p.stopping = true;
+			signal_children(&p, ROLE_SMTP, SIGTERM, false);
+		} else if (sig == SIGHUP && !p.stopping) {
+			reload(&p);
+		} else if (sig == SIGCHLD || sig < 0) {
+			reap(&p);
+		}
+	}
+	log_event(LOG_INFO, "stopped", "pid=%d", (int)getpid());
+	log_flush();
+	for (size_t i = 0; i < p.nlisten; i++)
+		close(p.listen_fds[i]);
+	if (p.tls)
+		SSL_CTX_free(p.tls);
+	config_free(&p.cfg);
+	return 0;
+}

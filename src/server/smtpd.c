@@ -1,0 +1,210 @@
+#include "server/smtpd.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "store/store.h"
+#include "util/log.h"
+
+/* Writes a one-line refusal straight to a socket we will not serve.  The
+ * socket is new and empty, so a short reply always fits in its buffer. */
+static void refuse_raw(int fd, const char *msg)
+{
+	ssize_t n = send(fd, msg, strlen(msg), MSG_DONTWAIT | MSG_NOSIGNAL);
+	(void)n;
+	close(fd);
+}
+
+/* At the connection limit, the oldest session that has not started a
+ * transaction makes room (DESIGN.md: thousands of slow connections must
+ * never lock real clients out). */
+static bool evict_one(struct smtpd *d)
+{
+	for (struct conn *c = d->oldest; c; c = conn_next(c))
+		if (conn_shutdown(c, "Server busy, closing idle connection", false)) {
+			d->evicted++;
+			return true;
+		}
+	return false;
+}
+
+static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *peer,
+                      int peerlen, void *arg)
+{
+	struct smtpd *d = arg;
+	if (d->stopping) {
+		refuse_raw(fd, "421 4.3.2 Server shutting down, try again later\r\n");
+		return;
+	}
+	if (d->nconn >= d->cfg->max_connections && !evict_one(d)) {
+		d->refused_limit++;
+		log_event(LOG_WARN, "refused_connection", "reason=max-connections conns=%u", d->nconn);
+		refuse_raw(fd, "421 4.7.0 Too many connections, try again later\r\n");
+		return;
+	}
+	unsigned n = ipcount_add(&d->per_ip, peer);
+	ipcount_remove(&d->per_ip, peer);
+	if (n == 0 || n > d->cfg->max_connections_per_ip) {
+		d->refused_limit++;
+		log_event(LOG_INFO, "refused_connection", "reason=max-connections-per-ip");
+		refuse_raw(fd, "421 4.7.0 Too many connections from your address, try again later\r\n");
+		return;
+	}
+	d->accepted++;
+	conn_accept(d, fd, peer, (socklen_t)peerlen);
+}
+
+static void accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct smtpd *d = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+	if (err == EMFILE || err == ENFILE || err == ENOBUFS || err == ENOMEM) {
+		/* libevent's listener would spin on a full descriptor table:
+		 * pause every listener until a connection closes. */
+		log_event(LOG_WARN, "accept_paused", "error=%s conns=%u", strerror(err), d->nconn);
+		d->listeners_paused = true;
+		for (size_t i = 0; i < d->nlisteners; i++)
+			evconnlistener_disable(d->listeners[i]);
+		return;
+	}
+	log_event(LOG_WARN, "accept_error", "error=%s", strerror(err));
+}
+
+static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd *d = arg;
+	/* Sessions still in DATA after the grace period get 421 and nothing
+	 * of their message is stored. */
+	struct conn *c = d->oldest;
+	while (c) {
+		struct conn *next = conn_next(c);
+		conn_shutdown(c, "Server shutting down, try again later", true);
+		c = next;
+	}
+	if (d->nconn == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
+static void smtpd_stop(struct smtpd *d, unsigned grace_seconds, const char *why)
+{
+	if (!d->stopping) {
+		d->stopping = true;
+		log_event(LOG_INFO, "stopping", "reason=%s conns=%u", why, d->nconn);
+		for (size_t i = 0; i < d->nlisteners; i++)
+			evconnlistener_disable(d->listeners[i]);
+	}
+	/* Idle sessions go now; those in a transaction get the grace period. */
+	struct conn *c = d->oldest;
+	while (c) {
+		struct conn *next = conn_next(c);
+		conn_shutdown(c, "Server shutting down, try again later", false);
+		c = next;
+	}
+	if (d->nconn == 0) {
+		event_base_loopexit(d->base, NULL);
+		return;
+	}
+	struct timeval tv = { grace_seconds, 0 };
+	if (!d->stop_timer)
+		d->stop_timer = evtimer_new(d->base, stop_deadline_cb, d);
+	if (d->stop_timer)
+		evtimer_add(d->stop_timer, &tv);
+}
+
+static void sig_term_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct smtpd *d = arg;
+	smtpd_stop(d, d->cfg->timeout_shutdown, "signal");
+}
+
+static void sig_drain_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct smtpd *d = arg;
+	/* Reload: a new smtp process serves new connections; transactions
+	 * here may finish at their own pace, up to the DATA timeout. */
+	smtpd_stop(d, d->cfg->timeout_data, "reload");
+}
+
+static void store_lost_cb(void *arg)
+{
+	struct smtpd *d = arg;
+	log_event(LOG_ERROR, "store_lost", "action=stopping");
+	smtpd_stop(d, 0, "store-lost");
+}
+
+int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
+              int store_fd, SSL_CTX *tls)
+{
+	struct smtpd d;
+	char err[256];
+	int rc = 1;
+	memset(&d, 0, sizeof(d));
+	d.cfg = cfg;
+	d.tls = tls;
+	d.session_cfg.hostname = cfg->hostname;
+	d.session_cfg.max_message_size = cfg->max_message_size;
+	d.session_cfg.max_recipients = cfg->max_recipients;
+	d.session_cfg.max_errors = cfg->max_errors;
+	d.session_cfg.bare_policy = cfg->bare_newline;
+	d.session_cfg.accept_bare_ip = cfg->accept_bare_ip;
+	ipcount_init(&d.per_ip);
+	if (!policy_init(&d.policy, cfg, err, sizeof(err))) {
+		log_event(LOG_ERROR, "start_failed", "reason=%s", err);
+		return 1;
+	}
+	struct event_config *ec = event_config_new();
+	/* One thread per process (DESIGN.md): no locking in libevent. */
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	d.base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!d.base)
+		goto out;
+	d.store = store_client_new(d.base, store_fd, store_lost_cb, &d);
+	if (!d.store)
+		goto out;
+	for (size_t i = 0; i < nlisten; i++) {
+		d.listeners[i] = evconnlistener_new(d.base, accept_cb, &d, LEV_OPT_CLOSE_ON_EXEC, -1,
+		                                    listen_fds[i]);
+		if (!d.listeners[i])
+			goto out;
+		evconnlistener_set_error_cb(d.listeners[i], accept_error_cb);
+		d.nlisteners++;
+	}
+	d.sig_term = evsignal_new(d.base, SIGTERM, sig_term_cb, &d);
+	d.sig_int = evsignal_new(d.base, SIGINT, sig_term_cb, &d);
+	d.sig_drain = evsignal_new(d.base, SIGUSR1, sig_drain_cb, &d);
+	if (!d.sig_term || !d.sig_int || !d.sig_drain || evsignal_add(d.sig_term, NULL) ||
+	    evsignal_add(d.sig_int, NULL) || evsignal_add(d.sig_drain, NULL))
+		goto out;
+	log_event(LOG_INFO, "smtp_ready", "listeners=%zu tls=%s", nlisten, tls ? "yes" : "no");
+	event_base_dispatch(d.base);
+	rc = 0;
+	log_event(LOG_INFO, "smtp_exit", "accepted=%lu refused=%lu evicted=%lu", d.accepted,
+	          d.refused_limit, d.evicted);
+out:
+	while (d.oldest)
+		conn_close_now(d.oldest);
+	for (size_t i = 0; i < d.nlisteners; i++)
+		evconnlistener_free(d.listeners[i]);
+	if (d.store)
+		store_client_free(d.store);
+	if (d.stop_timer)
+		event_free(d.stop_timer);
+	if (d.sig_term)
+		event_free(d.sig_term);
+	if (d.sig_int)
+		event_free(d.sig_int);
+	if (d.sig_drain)
+		event_free(d.sig_drain);
+	if (d.base)
+		event_base_free(d.base);
+	policy_free(&d.policy);
+	ipcount_free(&d.per_ip);
+	return rc;
+}

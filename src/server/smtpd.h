@@ -1,0 +1,59 @@
+/* The smtp process of rawmail serve: accepts connections on the listeners
+ * the parent opened, runs one SMTP session per connection on a libevent
+ * loop, and hands message content to the store process.  It never opens a
+ * mail file itself. */
+#ifndef RAWMAIL_SERVER_SMTPD_H
+#define RAWMAIL_SERVER_SMTPD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+
+#include "server/config.h"
+#include "server/ipcount.h"
+#include "server/policy.h"
+#include "smtp/session.h"
+
+struct event_base;
+struct evconnlistener;
+struct event;
+struct conn;
+struct store_client;
+
+struct smtpd {
+	struct event_base *base;
+	const struct serve_config *cfg;
+	struct policy policy;
+	struct smtp_session_config session_cfg;
+	SSL_CTX *tls;                   /* NULL: STARTTLS not offered */
+	struct store_client *store;
+	struct evconnlistener *listeners[CONFIG_LISTEN_MAX];
+	size_t nlisteners;
+	bool listeners_paused;          /* EMFILE: resumed when a connection closes */
+	struct ipcount per_ip;
+	unsigned nconn;
+	struct conn *oldest, *newest;   /* all connections, in accept order */
+	bool stopping;                  /* no new connections; exit when none left */
+	struct event *sig_term, *sig_drain, *sig_int, *stop_timer;
+	unsigned long accepted, refused_limit, evicted;
+};
+
+/* Runs the smtp process until SIGTERM (or SIGUSR1: drain for a reload)
+ * has closed every session.  listen_fds are the parent's listening
+ * sockets, in cfg->listen order; store_fd the socketpair end to the store.
+ * Returns the process exit code. */
+int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
+              int store_fd, SSL_CTX *tls);
+
+/* conn.c: one connection. */
+void conn_accept(struct smtpd *d, int fd, const struct sockaddr *peer, socklen_t peerlen);
+void conn_close_now(struct conn *c);
+/* 421 to a session that is idle (or every session when force), used at
+ * shutdown and to make room under overload.  Returns true if it closed. */
+bool conn_shutdown(struct conn *c, const char *why, bool force);
+bool conn_is_idle(const struct conn *c);
+struct conn *conn_next(const struct conn *c);
+
+#endif

@@ -1,0 +1,644 @@
+#include "smtp/session.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "util/buf.h"
+
+/* Protocol states; the transaction's own progress is in s->txn. */
+enum {
+	ST_START,     /* before HELO/EHLO */
+	ST_READY,     /* after HELO/EHLO, no transaction */
+	ST_MAIL,      /* MAIL accepted, RCPTs may follow */
+	ST_DATA,      /* in DATA content */
+	ST_BDAT,      /* in a BDAT chunk */
+	ST_COMMIT,    /* waiting for the store's answer */
+	ST_TLS,       /* STARTTLS accepted, handshake pending */
+	ST_CLOSED,    /* 221 or 421 sent */
+	ST_DISCARD,   /* reading a refused BDAT chunk */
+};
+
+/* Why a BDAT chunk is being discarded. */
+enum { DISCARD_NO_MAIL = 1, DISCARD_NO_RCPT, DISCARD_FAILED };
+
+/* Largest decode step: content is decoded through a stack buffer. */
+#define DECODE_CHUNK 16384
+
+static void session_reply(struct smtp_session *s, const struct smtp_reply *r)
+{
+	char line[SMTP_REPLY_LINE_MAX + 64];
+	struct buf b;
+	/* A reply never exceeds one line of text; a fixed stack buffer keeps
+	 * replies off the heap. */
+	b.data = line;
+	b.len = 0;
+	b.cap = sizeof(line);
+	b.max = sizeof(line) - 1;
+	if (smtp_reply_write(&b, r) == 0)
+		s->ops->send(s->ctx, b.data, b.len);
+}
+
+static void reply(struct smtp_session *s, int code, const char *enh, const char *text)
+{
+	struct smtp_reply r;
+	smtp_reply_set(&r, code, enh, "%s", text);
+	session_reply(s, &r);
+}
+
+static void refuse(struct smtp_session *s, const char *what, const struct smtp_reply *r)
+{
+	if (s->ops->refused)
+		s->ops->refused(s->ctx, what, r);
+	session_reply(s, r);
+}
+
+static void refuse_text(struct smtp_session *s, const char *what, int code, const char *enh,
+                        const char *text)
+{
+	struct smtp_reply r;
+	smtp_reply_set(&r, code, enh, "%s", text);
+	refuse(s, what, &r);
+}
+
+static void transaction_free(struct smtp_session *s)
+{
+	struct smtp_transaction *t = s->txn;
+	if (!t)
+		return;
+	if (t->begun)
+		s->ops->message_abort(s->ctx, t);
+	for (size_t i = 0; i < t->nrcpts; i++) {
+		free(t->rcpts[i].address);
+		free(t->rcpts[i].mailbox);
+	}
+	free(t->rcpts);
+	free(t->sender);
+	free(t);
+	s->txn = NULL;
+}
+
+/* Ends the transaction after its content was committed or refused: the
+ * store owns a committed message, so no abort is sent. */
+static void transaction_end(struct smtp_session *s)
+{
+	if (s->txn)
+		s->txn->begun = false;
+	transaction_free(s);
+	if (s->state != ST_CLOSED)
+		s->state = ST_READY;
+}
+
+void smtp_session_init(struct smtp_session *s, const struct smtp_session_config *cfg,
+                       const struct smtp_session_ops *ops, void *ctx, bool tls_offered)
+{
+	memset(s, 0, sizeof(*s));
+	s->cfg = cfg;
+	s->ops = ops;
+	s->ctx = ctx;
+	s->state = ST_START;
+	s->mode = SMTP_INPUT_LINE;
+	s->tls_offered = tls_offered;
+}
+
+void smtp_session_greet(struct smtp_session *s)
+{
+	struct smtp_reply r;
+	/* RFC 5321 §4.2: no enhanced code on the greeting (RFC 2034 §3). */
+	smtp_reply_set(&r, 220, NULL, "%s ESMTP rawmail", s->cfg->hostname);
+	session_reply(s, &r);
+}
+
+static void close_with(struct smtp_session *s, int code, const char *enh, const char *text)
+{
+	reply(s, code, enh, text);
+	transaction_free(s);
+	s->state = ST_CLOSED;
+	s->mode = SMTP_INPUT_CLOSE;
+}
+
+/* Counts a client error; past the limit the session is closed, as Postfix
+ * does with smtpd_hard_error_limit, so a confused or hostile client cannot
+ * hold a connection by sending garbage forever. */
+static void count_error(struct smtp_session *s)
+{
+	if (++s->errors >= s->cfg->max_errors && s->state != ST_CLOSED)
+		close_with(s, 421, "4.7.0", "Too many errors, closing connection");
+}
+
+static void do_helo(struct smtp_session *s, const struct smtp_command *c)
+{
+	/* RFC 5321 §4.1.4: HELO/EHLO resets any transaction in progress. */
+	transaction_free(s);
+	free(s->helo);
+	s->helo = strdup(c->helo);
+	if (!s->helo) {
+		close_with(s, 421, "4.3.0", "Out of memory, closing connection");
+		return;
+	}
+	s->esmtp = c->verb == SMTP_CMD_EHLO;
+	s->state = ST_READY;
+	if (!s->esmtp) {
+		struct smtp_reply r;
+		smtp_reply_set(&r, 250, NULL, "%s", s->cfg->hostname);
+		session_reply(s, &r);
+		return;
+	}
+	char size[40];
+	snprintf(size, sizeof(size), "SIZE %llu", (unsigned long long)s->cfg->max_message_size);
+	const char *lines[9];
+	size_t n = 0;
+	lines[n++] = s->cfg->hostname;
+	lines[n++] = "PIPELINING";
+	lines[n++] = size;
+	lines[n++] = "8BITMIME";
+	lines[n++] = "ENHANCEDSTATUSCODES";
+	if (s->tls_offered && !s->tls)
+		lines[n++] = "STARTTLS";
+	lines[n++] = "SMTPUTF8";
+	lines[n++] = "CHUNKING";
+	char out[512];
+	struct buf b = { out, 0, sizeof(out), sizeof(out) - 1 };
+	if (smtp_reply_write_lines(&b, 250, NULL, lines, n) == 0)
+		s->ops->send(s->ctx, b.data, b.len);
+}
+
+static void do_mail(struct smtp_session *s, const struct smtp_command *c)
+{
+	if (s->state == ST_START) {
+		refuse_text(s, "mail", 503, "5.5.1", "Send HELO or EHLO first");
+		count_error(s);
+		return;
+	}
+	if (s->txn) {
+		refuse_text(s, "mail", 503, "5.5.1", "Nested MAIL command");
+		count_error(s);
+		return;
+	}
+	struct smtp_transaction *t = calloc(1, sizeof(*t));
+	if (!t) {
+		refuse_text(s, "mail", 451, "4.3.0", "Out of memory, try again later");
+		return;
+	}
+	char sender[SMTP_PATH_MAX + 8];
+	if (c->null_sender)
+		sender[0] = '\0';
+	else if (smtp_address_format(&c->addr, sender, sizeof(sender)) < 0)
+		sender[0] = '\0';
+	t->sender = strdup(sender);
+	t->smtputf8 = c->smtputf8;
+	t->body = c->body;
+	if (!t->sender) {
+		free(t);
+		refuse_text(s, "mail", 451, "4.3.0", "Out of memory, try again later");
+		return;
+	}
+	struct smtp_reply r;
+	s->txn = t;
+	if (!s->ops->mail(s->ctx, t, c, &r)) {
+		transaction_free(s);
+		refuse(s, "mail", &r);
+		return;
+	}
+	s->state = ST_MAIL;
+	reply(s, 250, "2.1.0", "Ok");
+}
+
+static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
+{
+	struct smtp_transaction *t = s->txn;
+	if (!t || s->state != ST_MAIL) {
+		refuse_text(s, "rcpt", 503, "5.5.1", "Need MAIL before RCPT");
+		count_error(s);
+		return;
+	}
+	if (t->chunking) {
+		refuse_text(s, "rcpt", 503, "5.5.1", "RCPT after BDAT");
+		count_error(s);
+		return;
+	}
+	if (t->nrcpts >= s->cfg->max_recipients) {
+		/* RFC 5321 §4.5.3.1.10: 452 lets the client send the rest later. */
+		refuse_text(s, "rcpt", 452, "4.5.3", "Too many recipients");
+		return;
+	}
+	if (c->addr.utf8 && !t->smtputf8) {
+		/* RFC 6531 §3.5: UTF-8 address without SMTPUTF8 on MAIL. */
+		refuse_text(s, "rcpt", 553, "5.6.7", "Non-ASCII address needs SMTPUTF8 on MAIL");
+		return;
+	}
+	char addr[SMTP_PATH_MAX + 8];
+	if (smtp_address_format(&c->addr, addr, sizeof(addr)) < 0) {
+		refuse_text(s, "rcpt", 501, "5.1.3", "Bad recipient address syntax");
+		return;
+	}
+	struct smtp_reply r;
+	char *mailbox = s->ops->rcpt(s->ctx, t, &c->addr, &r);
+	if (!mailbox) {
+		refuse(s, "rcpt", &r);
+		return;
+	}
+	if (t->nrcpts == t->rcpt_cap) {
+		size_t cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
+		struct smtp_recipient *p = realloc(t->rcpts, cap * sizeof(*p));
+		if (!p) {
+			free(mailbox);
+			refuse_text(s, "rcpt", 452, "4.3.0", "Out of memory, try again later");
+			return;
+		}
+		t->rcpts = p;
+		t->rcpt_cap = cap;
+	}
+	char *copy = strdup(addr);
+	if (!copy) {
+		free(mailbox);
+		refuse_text(s, "rcpt", 452, "4.3.0", "Out of memory, try again later");
+		return;
+	}
+	t->rcpts[t->nrcpts].address = copy;
+	t->rcpts[t->nrcpts].mailbox = mailbox;
+	t->nrcpts++;
+	reply(s, 250, "2.1.5", "Ok");
+}
+
+/* Opens storage for the content; false after replying with the refusal. */
+static bool content_begin(struct smtp_session *s)
+{
+	struct smtp_reply r;
+	if (!s->ops->message_begin(s->ctx, s->txn, &r)) {
+		refuse(s, "data", &r);
+		return false;
+	}
+	s->txn->begun = true;
+	return true;
+}
+
+static void do_data(struct smtp_session *s)
+{
+	struct smtp_transaction *t = s->txn;
+	if (!t || s->state != ST_MAIL) {
+		refuse_text(s, "data", 503, "5.5.1", "Need MAIL before DATA");
+		count_error(s);
+		return;
+	}
+	if (t->chunking) {
+		refuse_text(s, "data", 503, "5.5.1", "DATA after BDAT");
+		count_error(s);
+		return;
+	}
+	if (t->nrcpts == 0) {
+		/* RFC 2920 §3.1: with pipelining, DATA after only failed RCPTs
+		 * gets 554 (or 503); the client then sends no content. */
+		refuse_text(s, "data", 554, "5.5.1", "No valid recipients");
+		return;
+	}
+	if (!content_begin(s))
+		return;
+	smtp_content_init_data(&t->content, s->cfg->bare_policy);
+	s->state = ST_DATA;
+	s->mode = SMTP_INPUT_DATA;
+	reply(s, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+}
+
+/* The content has ended (DATA's final dot, or BDAT LAST): refuse it or
+ * hand it to the store. */
+static void content_end(struct smtp_session *s)
+{
+	struct smtp_transaction *t = s->txn;
+	if (t->too_big) {
+		refuse_text(s, "data", 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		transaction_free(s);
+		s->state = ST_READY;
+		s->mode = SMTP_INPUT_LINE;
+		return;
+	}
+	if (t->failed) {
+		refuse_text(s, "data", 451, "4.3.0", "Local error in processing, try again later");
+		transaction_free(s);
+		s->state = ST_READY;
+		s->mode = SMTP_INPUT_LINE;
+		return;
+	}
+	if (s->cfg->bare_policy == SMTP_BARE_REJECT && t->content.bare_count) {
+		refuse_text(s, "data", 550, "5.6.0",
+		            "Message refused: bare CR or LF in message (SMTP smuggling protection)");
+		transaction_free(s);
+		s->state = ST_READY;
+		s->mode = SMTP_INPUT_LINE;
+		return;
+	}
+	s->state = ST_COMMIT;
+	s->mode = SMTP_INPUT_WAIT;
+	s->ops->message_commit(s->ctx, t);
+}
+
+/* Passes decoded content on, unless the message already went over the
+ * size limit, in which case the rest is read and dropped (RFC 1870 §6.3:
+ * the server keeps reading so the client sees the 552). */
+static void content_store(struct smtp_session *s, const char *data, size_t len)
+{
+	struct smtp_transaction *t = s->txn;
+	if (t->too_big || t->failed || len == 0)
+		return;
+	if (t->content.stored_size > s->cfg->max_message_size) {
+		t->too_big = true;
+		if (t->begun)
+			s->ops->message_abort(s->ctx, t);
+		t->begun = false;
+		return;
+	}
+	if (!s->ops->message_write(s->ctx, t, data, len)) {
+		t->failed = true;
+		if (t->begun)
+			s->ops->message_abort(s->ctx, t);
+		t->begun = false;
+	}
+}
+
+static void do_bdat(struct smtp_session *s, const struct smtp_command *c)
+{
+	struct smtp_transaction *t = s->txn;
+	int reason = 0;
+	if (!t || s->state != ST_MAIL)
+		reason = DISCARD_NO_MAIL;
+	else if (t->nrcpts == 0)
+		reason = DISCARD_NO_RCPT;
+	else if (t->failed)
+		reason = DISCARD_FAILED;
+	if (reason) {
+		/* RFC 3030 §2: the chunk's octets follow the command whatever the
+		 * answer, so they are read and dropped before replying. */
+		s->discard_left = c->chunk_size;
+		s->discard_reason = (unsigned char)reason;
+		s->discard_state = (unsigned char)s->state;
+		s->state = ST_DISCARD;
+		s->mode = SMTP_INPUT_DATA;
+		if (c->chunk_size == 0)
+			smtp_session_data(s, "", 0);
+		return;
+	}
+	if (!t->chunking) {
+		if (!content_begin(s))
+			return;
+		t->chunking = true;
+		smtp_content_init_bdat(&t->content, s->cfg->bare_policy);
+	}
+	t->chunk_left = c->chunk_size;
+	t->chunk_last = c->last;
+	s->state = ST_BDAT;
+	s->mode = SMTP_INPUT_DATA;
+	if (c->chunk_size == 0)
+		smtp_session_data(s, "", 0);
+}
+
+/* A refused BDAT chunk has been read and dropped: now the refusal. */
+static void bdat_discard_done(struct smtp_session *s)
+{
+	static const char *const why[] = {
+		[DISCARD_NO_MAIL] = "Need MAIL before BDAT",
+		[DISCARD_NO_RCPT] = "No valid recipients",
+		[DISCARD_FAILED] = "Transaction failed, send RSET",
+	};
+	s->state = s->discard_state;
+	s->mode = SMTP_INPUT_LINE;
+	if (s->discard_reason == DISCARD_NO_RCPT)
+		refuse_text(s, "bdat", 554, "5.5.1", why[s->discard_reason]);
+	else
+		refuse_text(s, "bdat", 503, "5.5.1", why[s->discard_reason]);
+	count_error(s);
+}
+
+/* A BDAT chunk has been read completely. */
+static void bdat_chunk_done(struct smtp_session *s)
+{
+	struct smtp_transaction *t = s->txn;
+	char out[2];
+	size_t n;
+	if (t->chunk_last) {
+		n = smtp_content_finish(&t->content, out);
+		content_store(s, out, n);
+		content_end(s);
+		return;
+	}
+	s->state = ST_MAIL;
+	s->mode = SMTP_INPUT_LINE;
+	if (t->too_big || t->failed) {
+		/* RFC 3030 §4: after a 4xx or 5xx the client sends no more
+		 * chunks; any that come anyway are read and refused. */
+		if (t->too_big)
+			refuse_text(s, "bdat", 552, "5.3.4",
+			            "Message size exceeds fixed maximum message size");
+		else
+			refuse_text(s, "bdat", 451, "4.3.0", "Local error in processing, try again later");
+		t->failed = true;
+		return;
+	}
+	char text[64];
+	snprintf(text, sizeof(text), "%llu octets received",
+	         (unsigned long long)t->content.stored_size);
+	reply(s, 250, "2.0.0", text);
+}
+
+size_t smtp_session_data(struct smtp_session *s, const char *data, size_t len)
+{
+	char out[DECODE_CHUNK];
+	size_t used = 0;
+	struct smtp_transaction *t = s->txn;
+	if (s->state == ST_DATA) {
+		while (used < len && !t->content.done) {
+			size_t step = len - used < sizeof(out) ? len - used : sizeof(out);
+			size_t outlen = 0;
+			size_t n = smtp_content_decode(&t->content, data + used, step, out, &outlen);
+			used += n;
+			content_store(s, out, outlen);
+			if (n == 0)
+				break;
+		}
+		if (t->content.done)
+			content_end(s);
+		return used;
+	}
+	if (s->state == ST_DISCARD) {
+		size_t step = len < s->discard_left ? len : (size_t)s->discard_left;
+		used = step;
+		s->discard_left -= step;
+		if (s->discard_left == 0)
+			bdat_discard_done(s);
+		return used;
+	}
+	if (s->state == ST_BDAT) {
+		while (t->chunk_left > 0 && used < len) {
+			size_t step = len - used;
+			if (step > sizeof(out))
+				step = sizeof(out);
+			if (step > t->chunk_left)
+				step = (size_t)t->chunk_left;
+			size_t outlen = 0;
+			smtp_content_decode(&t->content, data + used, step, out, &outlen);
+			content_store(s, out, outlen);
+			used += step;
+			t->chunk_left -= step;
+		}
+		if (t->chunk_left == 0)
+			bdat_chunk_done(s);
+		return used;
+	}
+	return 0;
+}
+
+static void do_rset(struct smtp_session *s)
+{
+	transaction_free(s);
+	if (s->state != ST_START)
+		s->state = ST_READY;
+	reply(s, 250, "2.0.0", "Ok");
+}
+
+static void do_starttls(struct smtp_session *s)
+{
+	if (!s->tls_offered || s->tls) {
+		refuse_text(s, "starttls", s->tls ? 503 : 454, s->tls ? "5.5.1" : "4.7.0",
+		            s->tls ? "TLS already active" : "TLS not available");
+		return;
+	}
+	if (s->txn) {
+		refuse_text(s, "starttls", 503, "5.5.1", "MAIL transaction in progress");
+		return;
+	}
+	reply(s, 220, "2.0.0", "Ready to start TLS");
+	s->state = ST_TLS;
+	s->mode = SMTP_INPUT_WAIT;
+	s->ops->starttls(s->ctx);
+}
+
+void smtp_session_line(struct smtp_session *s, const char *line, size_t len)
+{
+	if (s->mode != SMTP_INPUT_LINE)
+		return;
+	struct smtp_command c;
+	struct smtp_reply err;
+	unsigned flags = 0;
+	if (s->esmtp)
+		flags |= SMTP_PARSE_EHLO_SEEN;
+	if (s->cfg->accept_bare_ip)
+		flags |= SMTP_PARSE_BARE_IP;
+	if (!smtp_command_parse(line, len, flags, s->cfg->max_message_size, &c, &err)) {
+		refuse(s, "command", &err);
+		count_error(s);
+		return;
+	}
+	switch (c.verb) {
+	case SMTP_CMD_HELO:
+	case SMTP_CMD_EHLO:
+		do_helo(s, &c);
+		break;
+	case SMTP_CMD_MAIL:
+		do_mail(s, &c);
+		break;
+	case SMTP_CMD_RCPT:
+		do_rcpt(s, &c);
+		break;
+	case SMTP_CMD_DATA:
+		do_data(s);
+		break;
+	case SMTP_CMD_BDAT:
+		do_bdat(s, &c);
+		break;
+	case SMTP_CMD_RSET:
+		do_rset(s);
+		break;
+	case SMTP_CMD_NOOP:
+		reply(s, 250, "2.0.0", "Ok");
+		break;
+	case SMTP_CMD_QUIT:
+		close_with(s, 221, "2.0.0", "Bye");
+		break;
+	case SMTP_CMD_VRFY:
+		/* RFC 5321 §3.5.3: 252 when the server will not verify. */
+		reply(s, 252, "2.5.0", "Cannot VRFY user, but will accept message and attempt delivery");
+		break;
+	case SMTP_CMD_EXPN:
+		refuse_text(s, "expn", 502, "5.5.1", "EXPN not available");
+		break;
+	case SMTP_CMD_HELP:
+		reply(s, 214, "2.0.0",
+		      "Commands: EHLO HELO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS");
+		break;
+	case SMTP_CMD_STARTTLS:
+		do_starttls(s);
+		break;
+	case SMTP_CMD_AUTH:
+		refuse_text(s, "auth", 502, "5.5.1", "AUTH not available");
+		count_error(s);
+		break;
+	case SMTP_CMD_UNKNOWN:
+	default:
+		refuse_text(s, "command", 500, "5.5.2", "Command unrecognized");
+		count_error(s);
+		break;
+	}
+}
+
+void smtp_session_line_too_long(struct smtp_session *s)
+{
+	if (s->mode != SMTP_INPUT_LINE)
+		return;
+	refuse_text(s, "command", 500, "5.5.2", "Line too long");
+	count_error(s);
+}
+
+void smtp_session_message_done(struct smtp_session *s, const struct smtp_reply *r)
+{
+	if (s->state != ST_COMMIT)
+		return;
+	if (r->code / 100 == 2)
+		s->messages++;
+	session_reply(s, r);
+	transaction_end(s);
+	if (s->state != ST_CLOSED)
+		s->mode = SMTP_INPUT_LINE;
+}
+
+void smtp_session_tls_started(struct smtp_session *s)
+{
+	/* RFC 3207 §4.2: the server forgets everything it learnt before. */
+	s->tls = true;
+	free(s->helo);
+	s->helo = NULL;
+	s->esmtp = false;
+	s->state = ST_START;
+	s->mode = SMTP_INPUT_LINE;
+}
+
+void smtp_session_shutdown(struct smtp_session *s, const char *why)
+{
+	if (s->state == ST_CLOSED)
+		return;
+	if (s->state == ST_COMMIT) {
+		/* The store decides this message's fate; the 421 follows its
+		 * answer would be wrong: close after it instead. */
+		return;
+	}
+	close_with(s, 421, "4.3.2", why);
+}
+
+void smtp_session_free(struct smtp_session *s)
+{
+	if (s->state == ST_COMMIT && s->txn)
+		s->txn->begun = false; /* committed: the store finishes it */
+	transaction_free(s);
+	free(s->helo);
+	s->helo = NULL;
+	s->state = ST_CLOSED;
+	s->mode = SMTP_INPUT_CLOSE;
+}
+
+bool smtp_session_in_transaction(const struct smtp_session *s)
+{
+	return s->txn != NULL;
+}
+
+bool smtp_session_in_content(const struct smtp_session *s)
+{
+	return s->state == ST_DATA || s->state == ST_BDAT || s->state == ST_COMMIT;
+}

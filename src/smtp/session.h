@@ -1,0 +1,129 @@
+/* The server side of an SMTP session as a state machine, sans I/O: the
+ * caller frames input (command lines, or raw bytes in DATA/BDAT), the
+ * session answers through ops->send and asks the caller for policy and
+ * storage decisions through the other ops.  Tested with transcripts
+ * (tests/unit/test_smtp_session.c), driven by server/conn.c in rawmail.
+ *
+ * Memory: an idle session is this struct plus the HELO name; everything a
+ * transaction needs is allocated at MAIL and freed when it ends. */
+#ifndef RAWMAIL_SMTP_SESSION_H
+#define RAWMAIL_SMTP_SESSION_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "smtp/address.h"
+#include "smtp/command.h"
+#include "smtp/content.h"
+#include "smtp/reply.h"
+
+struct smtp_session_config {
+	const char *hostname;       /* greeting, EHLO reply */
+	uint64_t max_message_size;  /* SIZE announced and enforced */
+	unsigned max_recipients;    /* past it: 452 4.5.3 */
+	unsigned max_errors;        /* bad commands before 421 and close */
+	enum smtp_bare_policy bare_policy;
+	bool accept_bare_ip;        /* user@192.0.2.1 taken as user@[192.0.2.1] */
+};
+
+/* What the caller must do with the input now. */
+enum smtp_input_mode {
+	SMTP_INPUT_LINE,   /* frame a command line and call smtp_session_line */
+	SMTP_INPUT_DATA,   /* pass raw bytes to smtp_session_data */
+	SMTP_INPUT_WAIT,   /* read nothing: an async answer is pending */
+	SMTP_INPUT_CLOSE,  /* flush output, then close the connection */
+};
+
+struct smtp_recipient {
+	char *address;   /* as given, for Delivered-To (UTF-8 possible) */
+	char *mailbox;   /* Maildir directory chosen by policy */
+};
+
+struct smtp_transaction {
+	char qid[32];
+	char *sender;               /* reverse-path without <>, "" for null */
+	bool smtputf8;
+	enum smtp_body_type body;
+	struct smtp_recipient *rcpts;
+	size_t nrcpts, rcpt_cap;
+	bool chunking;              /* BDAT used in this transaction */
+	bool failed;                /* a BDAT chunk failed: discard the rest */
+	bool too_big;               /* content went over max_message_size */
+	bool begun;                 /* ops->message_begin succeeded */
+	struct smtp_content content;
+	uint64_t chunk_left;        /* BDAT octets still to read */
+	bool chunk_last;
+};
+
+struct smtp_session_ops {
+	/* Writes bytes to the client. */
+	void (*send)(void *ctx, const char *data, size_t len);
+	/* MAIL accepted syntactically: assign t->qid and decide.  Return true
+	 * to accept; false with *reply set to refuse (e.g. 452 4.3.1, 451). */
+	bool (*mail)(void *ctx, struct smtp_transaction *t, const struct smtp_command *cmd,
+	             struct smtp_reply *reply);
+	/* A recipient: return the mailbox name to deliver to (malloc'd, the
+	 * session frees it) or NULL with *reply set to the refusal. */
+	char *(*rcpt)(void *ctx, const struct smtp_transaction *t, const struct smtp_address *rcpt,
+	              struct smtp_reply *reply);
+	/* Content starts (after 354, or at the first BDAT): open the store
+	 * transaction.  False with *reply set if storage is unavailable. */
+	bool (*message_begin)(void *ctx, struct smtp_transaction *t, struct smtp_reply *reply);
+	/* Content in stored form (LF line endings). False: storage failed. */
+	bool (*message_write)(void *ctx, struct smtp_transaction *t, const char *data, size_t len);
+	/* Content complete: commit asynchronously, then the caller calls
+	 * smtp_session_message_done with the final reply. */
+	void (*message_commit)(void *ctx, struct smtp_transaction *t);
+	/* Drop a begun message (refused, RSET, connection lost). */
+	void (*message_abort)(void *ctx, struct smtp_transaction *t);
+	/* 220 sent for STARTTLS: the caller discards buffered input, runs the
+	 * handshake, then calls smtp_session_tls_started. */
+	void (*starttls)(void *ctx);
+	/* Logging hook for a refused command (may be NULL). */
+	void (*refused)(void *ctx, const char *what, const struct smtp_reply *reply);
+};
+
+struct smtp_session {
+	const struct smtp_session_config *cfg;
+	const struct smtp_session_ops *ops;
+	void *ctx;
+	int state;                  /* private */
+	enum smtp_input_mode mode;
+	char *helo;                 /* malloc'd, NULL before HELO/EHLO */
+	bool esmtp;                 /* EHLO (not HELO) */
+	bool tls;                   /* TLS is active */
+	bool tls_offered;           /* STARTTLS may be announced */
+	unsigned char discard_reason; /* private: a refused BDAT chunk */
+	unsigned char discard_state;
+	uint64_t discard_left;
+	unsigned errors;
+	unsigned messages;          /* accepted in this session */
+	struct smtp_transaction *txn; /* NULL outside a transaction */
+};
+
+void smtp_session_init(struct smtp_session *s, const struct smtp_session_config *cfg,
+                       const struct smtp_session_ops *ops, void *ctx, bool tls_offered);
+/* Sends the 220 greeting. */
+void smtp_session_greet(struct smtp_session *s);
+/* A complete command line without its line ending. */
+void smtp_session_line(struct smtp_session *s, const char *line, size_t len);
+/* A command line longer than SMTP_COMMAND_LINE_MAX was read and discarded. */
+void smtp_session_line_too_long(struct smtp_session *s);
+/* Raw bytes in SMTP_INPUT_DATA mode; returns how many were consumed (the
+ * rest, after the end of DATA or of a BDAT chunk, is command input). */
+size_t smtp_session_data(struct smtp_session *s, const char *data, size_t len);
+/* The answer to message_commit: a 250, 451 or 452 reply. */
+void smtp_session_message_done(struct smtp_session *s, const struct smtp_reply *reply);
+/* The TLS handshake after STARTTLS succeeded: back to the start (RFC 3207 §4.2). */
+void smtp_session_tls_started(struct smtp_session *s);
+/* Server shutting down or overloaded: sends 421 and asks for close. */
+void smtp_session_shutdown(struct smtp_session *s, const char *why);
+/* The connection is gone: abort any transaction, free everything. */
+void smtp_session_free(struct smtp_session *s);
+/* True between MAIL and the end of the transaction. */
+bool smtp_session_in_transaction(const struct smtp_session *s);
+/* True while message content is being received (DATA or BDAT chunks). */
+bool smtp_session_in_content(const struct smtp_session *s);
+
+#endif

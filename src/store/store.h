@@ -1,0 +1,86 @@
+/* The store: owner of the mail.  It runs in its own process (DESIGN.md,
+ * "Processes and privileges"), receives messages from the smtp process over
+ * a socketpair, writes one Maildir file per recipient and commits them in
+ * batches (group commit), and answers "committed" or "failed" per message.
+ *
+ * Two halves:
+ *   - store_process_run(): the store process's main loop;
+ *   - store_client_*():    the smtp process's side of the socket.
+ * The wire format between them is private to this module. */
+#ifndef RAWMAIL_STORE_STORE_H
+#define RAWMAIL_STORE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+
+enum store_sync_mode {
+	STORE_SYNC_SYNCFS = 0, /* syncfs(mailroot) per batch: two syncs whatever N is */
+	STORE_SYNC_FSYNC,      /* fsync each file and each distinct new/ */
+};
+
+struct store_config {
+	const char *mailroot;      /* directory holding one Maildir per mailbox */
+	const char *hostname;      /* for Maildir file names */
+	enum store_sync_mode sync;
+};
+
+/* Runs the store process's event loop on fd (its end of the socketpair)
+ * until the peer closes it and every pending commit is answered.  Returns
+ * 0, or -1 after logging why it could not start (mailroot unusable). */
+int store_process_run(const struct store_config *cfg, int fd);
+
+enum store_result {
+	STORE_OK = 0,      /* on disk in every recipient's new/, synced */
+	STORE_TEMPFAIL,    /* I/O or sync error: 451 4.3.0 */
+	STORE_NOSPACE,     /* ENOSPC or EDQUOT: 452 4.3.1 */
+};
+
+struct store_client;
+struct store_txn;
+
+struct store_recipient {
+	const char *address; /* the full recipient, for Delivered-To (keeps +tag) */
+	const char *mailbox; /* the Maildir directory name under mailroot,
+	                        already validated by the caller (no '/', no
+	                        leading '.', no control bytes, folded) */
+};
+
+/* The smtp process's side.  on_lost is called if the store process goes
+ * away (the smtp process then refuses mail with 451 until restarted). */
+struct store_client *store_client_new(struct event_base *base, int fd,
+                                      void (*on_lost)(void *arg), void *arg);
+void store_client_free(struct store_client *sc);
+
+/* Starts a message.  sender is the reverse-path without brackets ("" for
+ * the null sender); received is the Received: header field(s) with LF line
+ * endings, already folded, ending in LF.  The store prepends, per
+ * recipient: "Return-Path: <sender>\n", "Delivered-To: address\n", then
+ * received, then the content.  Returns NULL if out of memory. */
+struct store_txn *store_txn_begin(struct store_client *sc, const char *qid, const char *sender,
+                                  const struct store_recipient *rcpts, size_t nrcpts,
+                                  const char *received);
+/* Appends content (LF line endings, as smtp_content_decode gives it).
+ * Never blocks; returns 0, or -1 if the store is gone or memory ran out. */
+int store_txn_write(struct store_txn *t, const char *data, size_t len);
+/* Ends the message: the store commits it with the next batch and calls
+ * done(arg, result) once it is durable or has failed.  The txn is freed by
+ * the module after done returns. */
+void store_txn_commit(struct store_txn *t, void (*done)(void *arg, enum store_result r), void *arg);
+/* Drops a message that will not be committed (client went away mid-DATA,
+ * message refused): the store deletes what it had written.  Frees t. */
+void store_txn_abort(struct store_txn *t);
+/* After store_txn_commit: the session is gone, do not call done; the commit
+ * itself still completes (the message is stored). */
+void store_txn_forget(struct store_txn *t);
+
+/* Free space in the mailroot's filesystem as last reported by the store
+ * (bytes available to the store's user), refreshed after every batch and at
+ * least once a second; UINT64_MAX until the first report.  Used at MAIL to
+ * refuse a SIZE= that cannot fit (452 4.3.1) before the client sends it. */
+uint64_t store_client_free_space(const struct store_client *sc);
+bool store_client_alive(const struct store_client *sc);
+
+#endif

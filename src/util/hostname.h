@@ -1,0 +1,16 @@
+/* The host's own name, found without a slow lookup: gethostname(), and if
+ * that has no dot, the first dotted alias of it in /etc/hosts.  The
+ * greeting, Received: by, the default HELO and the default sender use it. */
+#ifndef RAWMAIL_UTIL_HOSTNAME_H
+#define RAWMAIL_UTIL_HOSTNAME_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/* Writes the name into out.  Returns true if it is a fully qualified
+ * (dotted) name, false if only the short name was found (callers that need
+ * an FQDN then use an address literal).  hosts_path is normally
+ * "/etc/hosts" (a parameter so tests can pass their own). */
+bool hostname_get(char *out, size_t outlen, const char *hosts_path);
+
+#endif

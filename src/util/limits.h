@@ -1,0 +1,45 @@
+/* Every protocol limit of rawmail in one table, with the rule it comes from.
+ * Parsers, the server and (later) the client all read them from here. */
+#ifndef RAWMAIL_UTIL_LIMITS_H
+#define RAWMAIL_UTIL_LIMITS_H
+
+/* RFC 5321 §4.5.3.1.1: local part, at most 64 octets. */
+#define SMTP_LOCAL_PART_MAX 64
+/* RFC 5321 §4.5.3.1.2: domain, at most 255 octets. */
+#define SMTP_DOMAIN_MAX 255
+/* RFC 5321 §4.5.3.1.3: path including the angle brackets, 256 octets. */
+#define SMTP_PATH_MAX 256
+/* RFC 5321 §4.5.3.1.4: command line 512 octets with CRLF; §4.5.3.1 lets
+ * extensions add to it (SIZE=, BODY=, SMTPUTF8, AUTH=...).  Postfix allows
+ * 2048; we accept the same and refuse anything longer with 500 5.5.2. */
+#define SMTP_COMMAND_LINE_MAX 2048
+/* RFC 5321 §4.5.3.1.5: reply line 512 octets with CRLF. */
+#define SMTP_REPLY_LINE_MAX 512
+/* RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients. */
+#define SMTP_RECIPIENTS_MIN 100
+#define SMTP_RECIPIENTS_DEFAULT 1000
+/* Default message size: 25 MiB, announced as SIZE 26214400 (RFC 1870). */
+#define SMTP_MESSAGE_SIZE_DEFAULT (25u * 1024u * 1024u)
+/* RFC 5322 §2.1.1: a line is at most 998 octets plus CRLF.  The server
+ * stores longer lines intact (RFC 5321 §4.5.3.1 asks receivers not to
+ * limit them); the sender never emits one. */
+#define RFC5322_LINE_MAX 998
+
+/* RFC 5321 §4.5.3.2: server timeouts (seconds). */
+#define SMTP_TIMEOUT_SERVER_COMMAND 300 /* §4.5.3.2.7: at least 5 minutes */
+#define SMTP_TIMEOUT_SERVER_DATA 300    /* between data blocks */
+#define SMTP_TIMEOUT_OVERLOAD 10        /* Postfix's stress mode uses 10 s */
+#define SMTP_TIMEOUT_SHUTDOWN_DATA 5    /* a DATA in progress at SIGTERM */
+
+/* Connections. */
+#define SMTP_CONNECTIONS_DEFAULT 10000
+#define SMTP_CONNECTIONS_PER_IP_DEFAULT 50
+/* The fraction of the connection limit past which the server is in overload
+ * mode (shorter timeouts, oldest idle pre-MAIL sessions closed first). */
+#define SMTP_OVERLOAD_PERCENT 80
+
+/* Messages up to this size stay in memory until their batch is committed;
+ * larger ones are streamed to their file as they arrive (DESIGN.md). */
+#define STORE_MEMORY_MESSAGE_MAX (256u * 1024u)
+
+#endif
