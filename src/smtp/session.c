@@ -384,6 +384,7 @@ static void do_bdat(struct smtp_session *s, const struct smtp_command *c)
 		smtp_content_init_bdat(&t->content, s->cfg->bare_policy);
 	}
 	t->chunk_left = c->chunk_size;
+	t->chunk_size = c->chunk_size;
 	t->chunk_last = c->last;
 	s->state = ST_BDAT;
 	s->mode = SMTP_INPUT_DATA;
@@ -434,8 +435,8 @@ static void bdat_chunk_done(struct smtp_session *s)
 		return;
 	}
 	char text[64];
-	snprintf(text, sizeof(text), "%llu octets received",
-	         (unsigned long long)t->content.stored_size);
+	/* RFC 3030 §4.2: the octets of this chunk, as sent. */
+	snprintf(text, sizeof(text), "%llu octets received", (unsigned long long)t->chunk_size);
 	reply(s, 250, "2.0.0", text);
 }
 

@@ -53,6 +53,7 @@ struct smtp_transaction {
 	bool begun;                 /* ops->message_begin succeeded */
 	struct smtp_content content;
 	uint64_t chunk_left;        /* BDAT octets still to read */
+	uint64_t chunk_size;        /* octets of the current BDAT chunk */
 	bool chunk_last;
 };
 

@@ -1,0 +1,427 @@
+/* The server session state machine, tested by transcripts: what the client
+ * sends, and the exact replies the session must give. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "smtp/session.h"
+
+struct fake {
+	struct smtp_session s;
+	struct smtp_session_config cfg;
+	char out[65536];
+	size_t outlen;
+	char content[65536];
+	size_t contentlen;
+	int commits, aborts, begins, starttls;
+	bool auto_commit;   /* answer message_commit with 250 at once */
+	bool fail_write;
+};
+
+static void op_send(void *ctx, const char *data, size_t len)
+{
+	struct fake *f = ctx;
+	assert_true(f->outlen + len < sizeof(f->out));
+	memcpy(f->out + f->outlen, data, len);
+	f->outlen += len;
+	f->out[f->outlen] = '\0';
+}
+
+static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_command *cmd,
+                    struct smtp_reply *reply)
+{
+	snprintf(t->qid, sizeof(t->qid), "QID1");
+	if (!strcmp(t->sender, "full@example.test")) {
+		smtp_reply_set(reply, 452, "4.3.1", "Insufficient system storage");
+		return false;
+	}
+	return true;
+}
+
+static char *op_rcpt(void *ctx, const struct smtp_transaction *t, const struct smtp_address *a,
+                     struct smtp_reply *reply)
+{
+	if (!strcmp(a->local, "nobody")) {
+		smtp_reply_set(reply, 550, "5.1.1", "Mailbox unavailable");
+		return NULL;
+	}
+	return strdup(a->local);
+}
+
+static bool op_begin(void *ctx, struct smtp_transaction *t, struct smtp_reply *reply)
+{
+	struct fake *f = ctx;
+	f->begins++;
+	f->contentlen = 0;
+	return true;
+}
+
+static bool op_write(void *ctx, struct smtp_transaction *t, const char *data, size_t len)
+{
+	struct fake *f = ctx;
+	if (f->fail_write)
+		return false;
+	assert_true(f->contentlen + len < sizeof(f->content));
+	memcpy(f->content + f->contentlen, data, len);
+	f->contentlen += len;
+	f->content[f->contentlen] = '\0';
+	return true;
+}
+
+static void op_commit(void *ctx, struct smtp_transaction *t)
+{
+	struct fake *f = ctx;
+	f->commits++;
+	if (f->auto_commit) {
+		struct smtp_reply r;
+		smtp_reply_set(&r, 250, "2.0.0", "Ok: queued as %s", t->qid);
+		smtp_session_message_done(&f->s, &r);
+	}
+}
+
+static void op_abort(void *ctx, struct smtp_transaction *t)
+{
+	struct fake *f = ctx;
+	f->aborts++;
+}
+
+static void op_starttls(void *ctx)
+{
+	struct fake *f = ctx;
+	f->starttls++;
+}
+
+static const struct smtp_session_ops ops = {
+	.send = op_send,
+	.mail = op_mail,
+	.rcpt = op_rcpt,
+	.message_begin = op_begin,
+	.message_write = op_write,
+	.message_commit = op_commit,
+	.message_abort = op_abort,
+	.starttls = op_starttls,
+};
+
+static struct fake *fake_new(void)
+{
+	struct fake *f = calloc(1, sizeof(*f));
+	f->cfg.hostname = "mx.test";
+	f->cfg.max_message_size = 1000;
+	f->cfg.max_recipients = 100;
+	f->cfg.max_errors = 5;
+	f->cfg.bare_policy = SMTP_BARE_NORMALIZE;
+	f->auto_commit = true;
+	smtp_session_init(&f->s, &f->cfg, &ops, f, true);
+	smtp_session_greet(&f->s);
+	return f;
+}
+
+static void fake_free(struct fake *f)
+{
+	smtp_session_free(&f->s);
+	free(f);
+}
+
+/* Feeds client bytes the way server/conn.c does: command lines in LINE
+ * mode (split at LF), raw bytes in DATA mode. */
+static void feed(struct fake *f, const char *in, size_t len)
+{
+	size_t pos = 0;
+	while (pos < len) {
+		if (f->s.mode == SMTP_INPUT_LINE) {
+			const char *lf = memchr(in + pos, '\n', len - pos);
+			assert_non_null(lf);
+			size_t n = (size_t)(lf - (in + pos));
+			size_t linelen = n && in[pos + n - 1] == '\r' ? n - 1 : n;
+			smtp_session_line(&f->s, in + pos, linelen);
+			pos += n + 1;
+		} else if (f->s.mode == SMTP_INPUT_DATA) {
+			size_t used = smtp_session_data(&f->s, in + pos, len - pos);
+			assert_true(used > 0);
+			pos += used;
+		} else {
+			break;
+		}
+	}
+}
+
+static void feeds(struct fake *f, const char *in)
+{
+	feed(f, in, strlen(in));
+}
+
+static void clear(struct fake *f)
+{
+	f->outlen = 0;
+	f->out[0] = '\0';
+}
+
+/* Asserts the output since the last call, then forgets it. */
+static void expect(struct fake *f, const char *want)
+{
+	if (strcmp(f->out, want) != 0)
+		fail_msg("replies differ\n--- got:\n%s--- want:\n%s", f->out, want);
+	clear(f);
+	f->out[0] = '\0';
+}
+
+static void test_greeting_and_ehlo(void **state)
+{
+	struct fake *f = fake_new();
+	expect(f, "220 mx.test ESMTP rawmail\r\n");
+	feeds(f, "EHLO client.test\r\n");
+	expect(f, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+	          "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n");
+	feeds(f, "HELO client.test\r\n");
+	expect(f, "250 mx.test\r\n");
+	fake_free(f);
+}
+
+static void test_full_transaction(void **state)
+{
+	struct fake *f = fake_new();
+	expect(f, "220 mx.test ESMTP rawmail\r\n");
+	feeds(f, "HELO c\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<b@example.test>\r\nDATA\r\n");
+	expect(f, "250 mx.test\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	feeds(f, "Subject: x\r\n\r\n..dot\r\n.\r\nQUIT\r\n");
+	expect(f, "250 2.0.0 Ok: queued as QID1\r\n221 2.0.0 Bye\r\n");
+	assert_string_equal(f->content, "Subject: x\n\n.dot\n");
+	assert_int_equal(f->commits, 1);
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	fake_free(f);
+}
+
+static void test_order_errors(void **state)
+{
+	struct fake *f = fake_new();
+	expect(f, "220 mx.test ESMTP rawmail\r\n");
+	feeds(f, "MAIL FROM:<a@example.test>\r\n");
+	expect(f, "503 5.5.1 Send HELO or EHLO first\r\n");
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	feeds(f, "RCPT TO:<b@example.test>\r\nDATA\r\n");
+	expect(f, "503 5.5.1 Need MAIL before RCPT\r\n503 5.5.1 Need MAIL before DATA\r\n");
+	feeds(f, "MAIL FROM:<a@example.test>\r\nMAIL FROM:<a@example.test>\r\nDATA\r\n");
+	expect(f, "250 2.1.0 Ok\r\n503 5.5.1 Nested MAIL command\r\n554 5.5.1 No valid recipients\r\n");
+	feeds(f, "RCPT TO:<nobody@example.test>\r\nRSET\r\nNOOP\r\nVRFY x\r\n");
+	expect(f, "550 5.1.1 Mailbox unavailable\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	          "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n");
+	fake_free(f);
+}
+
+static void test_mail_refused_by_policy(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<full@example.test>\r\nRCPT TO:<b@x>\r\n");
+	expect(f, "220 mx.test ESMTP rawmail\r\n"
+	          "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+	          "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+	          "452 4.3.1 Insufficient system storage\r\n503 5.5.1 Need MAIL before RCPT\r\n");
+	fake_free(f);
+}
+
+static void test_too_many_recipients(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "HELO c\r\nMAIL FROM:<>\r\n");
+	clear(f);
+	for (int i = 0; i < 100; i++)
+		feeds(f, "RCPT TO:<u@example.test>\r\n");
+	clear(f);
+	feeds(f, "RCPT TO:<u@example.test>\r\n");
+	expect(f, "452 4.5.3 Too many recipients\r\n");
+	assert_int_equal(f->s.txn->nrcpts, 100);
+	fake_free(f);
+}
+
+static void test_message_too_big(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\n");
+	clear(f);
+	char big[3000];
+	memset(big, 'x', sizeof(big));
+	memcpy(big + sizeof(big) - 5, "\r\n.\r\n", 5);
+	feed(f, big, sizeof(big));
+	expect(f, "552 5.3.4 Message size exceeds fixed maximum message size\r\n");
+	assert_int_equal(f->commits, 0);
+	assert_int_equal(f->aborts, 1);
+	assert_false(smtp_session_in_transaction(&f->s));
+	feeds(f, "NOOP\r\n");
+	expect(f, "250 2.0.0 Ok\r\n");
+	fake_free(f);
+}
+
+static void test_bare_newline_reject(void **state)
+{
+	struct fake *f = fake_new();
+	f->cfg.bare_policy = SMTP_BARE_REJECT;
+	feeds(f, "HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\n");
+	clear(f);
+	/* The smuggling attempt: "\n.\n" must not end DATA; the real end does. */
+	feeds(f, "a\n.\nMAIL FROM:<evil@x>\r\n.\r\n");
+	expect(f, "550 5.6.0 Message refused: bare CR or LF in message (SMTP smuggling protection)\r\n");
+	assert_int_equal(f->commits, 0);
+	fake_free(f);
+}
+
+static void test_smuggling_normalized(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\n");
+	clear(f);
+	feeds(f, "a\r\n.\nRCPT TO:<evil@x>\r\n.\r\n");
+	expect(f, "250 2.0.0 Ok: queued as QID1\r\n");
+	assert_int_equal(f->commits, 1);
+	assert_non_null(strstr(f->content, "RCPT TO:<evil@x>"));
+	fake_free(f);
+}
+
+static void test_bdat(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\n");
+	clear(f);
+	feeds(f, "BDAT 7\r\nab\r\ncd\rBDAT 2 LAST\r\n\nx");
+	assert_string_equal(f->out, "250 2.0.0 7 octets received\r\n250 2.0.0 Ok: queued as QID1\r\n");
+	/* The CR ending the first chunk pairs with the LF starting the next. */
+	assert_string_equal(f->content, "ab\ncd\nx");
+	clear(f);
+	/* DATA after BDAT in one transaction, and BDAT without MAIL. */
+	feeds(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nBDAT 1\r\nzDATA\r\n");
+	expect(f, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 1 octets received\r\n"
+	          "503 5.5.1 DATA after BDAT\r\n");
+	feeds(f, "RSET\r\nBDAT 4 LAST\r\nQUITNOOP\r\n");
+	expect(f, "250 2.0.0 Ok\r\n503 5.5.1 Need MAIL before BDAT\r\n250 2.0.0 Ok\r\n");
+	fake_free(f);
+}
+
+static void test_bdat_empty_last(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\n");
+	clear(f);
+	feeds(f, "BDAT 2\r\nhiBDAT 0 LAST\r\n");
+	expect(f, "250 2.0.0 2 octets received\r\n250 2.0.0 Ok: queued as QID1\r\n");
+	assert_string_equal(f->content, "hi");
+	fake_free(f);
+}
+
+static void test_starttls(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nSTARTTLS\r\nRSET\r\n");
+	clear(f);
+	feeds(f, "STARTTLS\r\n");
+	expect(f, "220 2.0.0 Ready to start TLS\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_WAIT);
+	assert_int_equal(f->starttls, 1);
+	/* Input after STARTTLS is ignored until the handshake is done. */
+	smtp_session_line(&f->s, "NOOP", 4);
+	expect(f, "");
+	smtp_session_tls_started(&f->s);
+	feeds(f, "MAIL FROM:<a@b.test>\r\nEHLO c\r\nSTARTTLS\r\n");
+	expect(f, "503 5.5.1 Send HELO or EHLO first\r\n"
+	          "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+	          "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+	          "503 5.5.1 TLS already active\r\n");
+	fake_free(f);
+}
+
+static void test_starttls_in_transaction(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@b.test>\r\n");
+	clear(f);
+	feeds(f, "STARTTLS\r\n");
+	expect(f, "503 5.5.1 MAIL transaction in progress\r\n");
+	fake_free(f);
+}
+
+static void test_error_limit(void **state)
+{
+	struct fake *f = fake_new();
+	clear(f);
+	for (int i = 0; i < 4; i++)
+		feeds(f, "BOGUS\r\n");
+	expect(f, "500 5.5.2 Command unrecognized\r\n500 5.5.2 Command unrecognized\r\n"
+	          "500 5.5.2 Command unrecognized\r\n500 5.5.2 Command unrecognized\r\n");
+	feeds(f, "BOGUS\r\n");
+	expect(f, "500 5.5.2 Command unrecognized\r\n421 4.7.0 Too many errors, closing connection\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	fake_free(f);
+}
+
+static void test_line_too_long_and_utf8(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	smtp_session_line_too_long(&f->s);
+	expect(f, "500 5.5.2 Line too long\r\n");
+	feeds(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<j\xc3\xb6rg@b.test>\r\n");
+	expect(f, "250 2.1.0 Ok\r\n553 5.6.7 Non-ASCII address needs SMTPUTF8 on MAIL\r\n");
+	feeds(f, "RSET\r\nMAIL FROM:<a@b.test> SMTPUTF8\r\nRCPT TO:<j\xc3\xb6rg@b.test>\r\n");
+	expect(f, "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n");
+	fake_free(f);
+}
+
+static void test_async_commit_and_shutdown(void **state)
+{
+	struct fake *f = fake_new();
+	f->auto_commit = false;
+	feeds(f, "HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\nhi\r\n.\r\n");
+	clear(f);
+	assert_int_equal(f->s.mode, SMTP_INPUT_WAIT);
+	/* Shutdown waits for the store's answer. */
+	smtp_session_shutdown(&f->s, "bye");
+	expect(f, "");
+	struct smtp_reply r;
+	smtp_reply_set(&r, 451, "4.3.0", "Local error");
+	smtp_session_message_done(&f->s, &r);
+	expect(f, "451 4.3.0 Local error\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_LINE);
+	smtp_session_shutdown(&f->s, "Server shutting down");
+	expect(f, "421 4.3.2 Server shutting down\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	fake_free(f);
+}
+
+static void test_write_failure(void **state)
+{
+	struct fake *f = fake_new();
+	f->fail_write = true;
+	feeds(f, "HELO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\nhi\r\n.\r\n");
+	assert_non_null(strstr(f->out, "451 4.3.0 Local error in processing"));
+	assert_int_equal(f->commits, 0);
+	fake_free(f);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_greeting_and_ehlo),
+		cmocka_unit_test(test_full_transaction),
+		cmocka_unit_test(test_order_errors),
+		cmocka_unit_test(test_mail_refused_by_policy),
+		cmocka_unit_test(test_too_many_recipients),
+		cmocka_unit_test(test_message_too_big),
+		cmocka_unit_test(test_bare_newline_reject),
+		cmocka_unit_test(test_smuggling_normalized),
+		cmocka_unit_test(test_bdat),
+		cmocka_unit_test(test_bdat_empty_last),
+		cmocka_unit_test(test_starttls),
+		cmocka_unit_test(test_starttls_in_transaction),
+		cmocka_unit_test(test_error_limit),
+		cmocka_unit_test(test_line_too_long_and_utf8),
+		cmocka_unit_test(test_async_commit_and_shutdown),
+		cmocka_unit_test(test_write_failure),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
