@@ -205,9 +205,11 @@ static void child_signals(enum role role)
 	sigemptyset(&none);
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
-	/* Ctrl-C reaches the whole process group; the store ends when the
-	 * smtp process closes its socket, never in the middle of a batch. */
+	/* Ctrl-C reaches the whole process group, and systemd sends SIGTERM
+	 * to the whole cgroup: the store ends when the smtp process closes
+	 * its socket, never in the middle of a batch. */
 	signal(SIGINT, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
+	signal(SIGTERM, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
 	signal(SIGUSR1, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }

@@ -1,0 +1,175 @@
+/* Settings: flags and file share one setter; errors name what was wrong. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "server/config.h"
+#include "server/ipcount.h"
+#include "server/received.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
+static void test_values(void **state)
+{
+	struct serve_config c;
+	char err[256];
+	config_init(&c);
+	assert_int_equal(c.max_message_size, 25u * 1024 * 1024);
+	assert_true(config_set(&c, CONFIG_FLAG, "max-message-size", "10M", err, sizeof(err)));
+	assert_int_equal(c.max_message_size, 10u * 1024 * 1024);
+	assert_false(config_set(&c, CONFIG_FLAG, "max-message-size", "10X", err, sizeof(err)));
+	assert_non_null(strstr(err, "max-message-size"));
+	assert_false(config_set(&c, CONFIG_FLAG, "max-message-size", "99999999999999999999999", err,
+	                        sizeof(err)));
+	/* RFC 5321 §4.5.3.1.8: at least 100 recipients. */
+	assert_false(config_set(&c, CONFIG_FLAG, "max-recipients", "99", err, sizeof(err)));
+	assert_non_null(strstr(err, "100"));
+	assert_true(config_set(&c, CONFIG_FLAG, "max-recipients", "100", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FLAG, "bare-newline", "reject", err, sizeof(err)));
+	assert_int_equal(c.bare_newline, SMTP_BARE_REJECT);
+	assert_false(config_set(&c, CONFIG_FLAG, "bare-newline", "maybe", err, sizeof(err)));
+	assert_false(config_set(&c, CONFIG_FLAG, "no-such-key", "1", err, sizeof(err)));
+	assert_non_null(strstr(err, "no-such-key"));
+	assert_true(config_set(&c, CONFIG_FLAG, "tls", "no", err, sizeof(err)));
+	assert_false(c.tls);
+	config_free(&c);
+}
+
+static void test_listen(void **state)
+{
+	struct listen_addr a;
+	char err[256];
+	assert_true(config_parse_listen("127.0.0.1:2525", &a, err, sizeof(err)));
+	assert_string_equal(a.text, "127.0.0.1:2525");
+	assert_false(a.wildcard);
+	assert_true(config_parse_listen("[::1]:25", &a, err, sizeof(err)));
+	assert_string_equal(a.text, "[::1]:25");
+	assert_true(config_parse_listen("0.0.0.0:25", &a, err, sizeof(err)));
+	assert_true(a.wildcard);
+	assert_true(config_parse_listen("[::]:25", &a, err, sizeof(err)));
+	assert_true(a.wildcard);
+	assert_true(config_parse_listen(":25", &a, err, sizeof(err)));
+	assert_true(a.wildcard);
+	assert_false(config_parse_listen("::1:25", &a, err, sizeof(err)));
+	assert_false(config_parse_listen("127.0.0.1", &a, err, sizeof(err)));
+	assert_false(config_parse_listen("127.0.0.1:0", &a, err, sizeof(err)));
+	assert_false(config_parse_listen("127.0.0.1:65536", &a, err, sizeof(err)));
+	assert_false(config_parse_listen("mail.example:25", &a, err, sizeof(err)));
+	assert_false(config_parse_listen("[::1]25", &a, err, sizeof(err)));
+}
+
+static void test_file_then_flags(void **state)
+{
+	char path[] = "/tmp/rawmail-config-XXXXXX";
+	int fd = mkstemp(path);
+	assert_true(fd >= 0);
+	const char text[] = "; comment\nmailroot = /srv/mail\n[serve]\ndomain = a.test, b.test\n"
+	                    "listen = 127.0.0.1:2600\nlisten = [::1]:2600\n[other]\nbogus = 1\n";
+	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
+	close(fd);
+	struct serve_config c;
+	char err[256];
+	config_init(&c);
+	assert_true(config_load_file(&c, path, err, sizeof(err)));
+	assert_string_equal(c.mailroot, "/srv/mail");
+	assert_int_equal(c.domains.n, 2);
+	assert_int_equal(c.nlisten, 2);
+	/* A flag replaces the file's list instead of adding to it. */
+	assert_true(config_set(&c, CONFIG_FLAG, "domain", "c.test", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FLAG, "listen", "127.0.0.1:2700", err, sizeof(err)));
+	assert_int_equal(c.domains.n, 1);
+	assert_string_equal(c.domains.items[0], "c.test");
+	assert_int_equal(c.nlisten, 1);
+	assert_true(config_finish(&c, err, sizeof(err)));
+	config_free(&c);
+
+	fd = open(path, O_WRONLY | O_TRUNC);
+	const char bad[] = "mailroot = /x\nmax-recipients = 5\n";
+	assert_int_equal(write(fd, bad, sizeof(bad) - 1), (ssize_t)(sizeof(bad) - 1));
+	close(fd);
+	config_init(&c);
+	assert_false(config_load_file(&c, path, err, sizeof(err)));
+	/* The file, the line and the key. */
+	assert_non_null(strstr(err, path));
+	assert_non_null(strstr(err, ":2:"));
+	assert_non_null(strstr(err, "max-recipients"));
+	config_free(&c);
+	unlink(path);
+	config_init(&c);
+	assert_false(config_load_file(&c, "/nonexistent/rawmail.conf", err, sizeof(err)));
+	assert_non_null(strstr(err, "cannot open"));
+	config_free(&c);
+}
+
+static void test_ipcount(void **state)
+{
+	struct ipcount t;
+	ipcount_init(&t);
+	struct sockaddr_in a = { .sin_family = AF_INET };
+	struct sockaddr_in6 m = { .sin6_family = AF_INET6 };
+	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+	inet_pton(AF_INET6, "::ffff:127.0.0.1", &m.sin6_addr);
+	assert_int_equal(ipcount_add(&t, (struct sockaddr *)&a), 1);
+	/* An IPv4-mapped address is the same client. */
+	assert_int_equal(ipcount_add(&t, (struct sockaddr *)&m), 2);
+	/* Many distinct addresses: the table grows and keeps counting. */
+	for (unsigned i = 0; i < 5000; i++) {
+		struct sockaddr_in b = { .sin_family = AF_INET };
+		b.sin_addr.s_addr = htonl(0x7f010000u + i);
+		assert_int_equal(ipcount_add(&t, (struct sockaddr *)&b), 1);
+	}
+	for (unsigned i = 0; i < 5000; i++) {
+		struct sockaddr_in b = { .sin_family = AF_INET };
+		b.sin_addr.s_addr = htonl(0x7f010000u + i);
+		ipcount_remove(&t, (struct sockaddr *)&b);
+	}
+	ipcount_remove(&t, (struct sockaddr *)&a);
+	assert_int_equal(ipcount_add(&t, (struct sockaddr *)&a), 2);
+	ipcount_free(&t);
+}
+
+static void test_received(void **state)
+{
+	struct sockaddr_in6 peer = { .sin6_family = AF_INET6 };
+	inet_pton(AF_INET6, "::1", &peer.sin6_addr);
+	struct received_info r = {
+		.helo = "evil\r\nX-Injected: yes (x)",
+		.peer = (struct sockaddr *)&peer,
+		.by = "mx.test",
+		.esmtp = true,
+		.tls = true,
+		.tls_desc = "TLSv1.3 TLS_AES_256_GCM_SHA384",
+		.qid = "QID",
+		.for_rcpt = "u@[IPv6:::1]",
+		.when = 0,
+	};
+	struct buf b;
+	buf_init(&b, 4096);
+	assert_int_equal(received_format(&b, &r), 0);
+	assert_string_equal(b.data,
+	                    "Received: from evil??X-Injected:?yes??x? ([IPv6:::1])\n"
+	                    "\tby mx.test (rawmail) with ESMTPS (TLSv1.3 TLS_AES_256_GCM_SHA384) id QID\n"
+	                    "\tfor <u@[IPv6:::1]>; Thu, 01 Jan 1970 00:00:00 +0000\n");
+	buf_free(&b);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_values),
+		cmocka_unit_test(test_listen),
+		cmocka_unit_test(test_file_then_flags),
+		cmocka_unit_test(test_ipcount),
+		cmocka_unit_test(test_received),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
