@@ -56,7 +56,8 @@ enum smtp_address_status {
 	SMTP_ADDR_ERR_PATH_TOO_LONG, /* path over 256 octets */
 	SMTP_ADDR_ERR_UTF8_NOT_ALLOWED, /* non-ASCII without SMTPUTF8: 553 5.6.7 */
 	SMTP_ADDR_ERR_BAD_UTF8,      /* invalid UTF-8 sequence */
-	SMTP_ADDR_ERR_BAD_LITERAL,   /* [..] that is not a valid IPv4/IPv6 literal */
+	SMTP_ADDR_ERR_BAD_LITERAL,   /* [..] that is not a valid IPv4/IPv6/General
+	                                literal, or an invalid bare IP (flags) */
 };
 
 /* Parses a path at the start of s[0..len).  *consumed receives the number of
