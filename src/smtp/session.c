@@ -525,6 +525,14 @@ void smtp_session_line(struct smtp_session *s, const char *line, size_t len)
 		flags |= SMTP_PARSE_BARE_IP;
 	if (!smtp_command_parse(line, len, flags, s->cfg->max_message_size, &c, &err)) {
 		refuse(s, "command", &err);
+		if (c.verb == SMTP_CMD_BDAT) {
+			/* Chunk octets of unknown length follow a malformed BDAT:
+			 * nothing after it can be read as commands safely. */
+			transaction_free(s);
+			s->state = ST_CLOSED;
+			s->mode = SMTP_INPUT_CLOSE;
+			return;
+		}
 		count_error(s);
 		return;
 	}

@@ -313,6 +313,18 @@ static void test_bdat_empty_last(void **state)
 	fake_free(f);
 }
 
+static void test_bdat_malformed_closes(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\n");
+	clear(f);
+	feeds(f, "BDAT 10 LASTLY\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	assert_int_equal(strncmp(f->out, "501 5.5.4", 9), 0);
+	assert_int_equal(f->commits, 0);
+	fake_free(f);
+}
+
 static void test_starttls(void **state)
 {
 	struct fake *f = fake_new();
@@ -416,6 +428,7 @@ int main(void)
 		cmocka_unit_test(test_smuggling_normalized),
 		cmocka_unit_test(test_bdat),
 		cmocka_unit_test(test_bdat_empty_last),
+		cmocka_unit_test(test_bdat_malformed_closes),
 		cmocka_unit_test(test_starttls),
 		cmocka_unit_test(test_starttls_in_transaction),
 		cmocka_unit_test(test_error_limit),
