@@ -65,9 +65,10 @@ size_t smtp_content_decode(struct smtp_content *c, const char *in, size_t inlen,
 
 /* BDAT LAST: a CR at the very end of the last chunk was already written as
  * LF when it arrived; finish counts it as bare (no LF can follow any more).
- * Also writes a decoded octet still pending (only a DATA stream that has not
- * ended can have one, e.g. one aborted by the caller).  Writes at most 1
- * octet to out and returns how many it wrote. */
+ * On a DATA stream that never ended (the caller gave up on it) it does the
+ * same and also writes the decoded octet that may still be pending; a held
+ * "." or "." CR at a line start is dropped.  After the end of DATA it does
+ * nothing.  Writes at most 1 octet to out and returns how many it wrote. */
 size_t smtp_content_finish(struct smtp_content *c, char *out);
 
 #endif
