@@ -29,7 +29,8 @@ struct store_config {
 
 /* Runs the store process's event loop on fd (its end of the socketpair)
  * until the peer closes it and every pending commit is answered.  Returns
- * 0, or -1 after logging why it could not start (mailroot unusable). */
+ * 0, or -1 after logging why it could not start (mailroot unusable) or why
+ * it stopped early (the peer broke the protocol).  fd is closed on return. */
 int store_process_run(const struct store_config *cfg, int fd);
 
 enum store_result {
@@ -49,7 +50,10 @@ struct store_recipient {
 };
 
 /* The smtp process's side.  on_lost is called if the store process goes
- * away (the smtp process then refuses mail with 451 until restarted). */
+ * away (the smtp process then refuses mail with 451 until restarted), after
+ * every committed txn got STORE_TEMPFAIL.  The client owns fd from here on
+ * (closed by store_client_free, or when the store is lost).
+ * store_client_free calls no more callbacks; free it after every txn ended. */
 struct store_client *store_client_new(struct event_base *base, int fd,
                                       void (*on_lost)(void *arg), void *arg);
 void store_client_free(struct store_client *sc);

@@ -1,0 +1,122 @@
+#include "store/commit.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "util/log.h"
+
+static void fail_all(const struct store_env *env, struct store_msg **msgs, size_t n, int err)
+{
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i]->result == STORE_OK)
+			store_msg_fail(env, msgs[i], STORE_TEMPFAIL, "sync", err);
+}
+
+/* Step 2 in fsync mode: every file, since each is its own inode. */
+static int fsync_files(const struct store_env *env, struct store_msg **msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i]->result == STORE_OK && store_msg_fsync(env, msgs[i]) < 0)
+			return -1;
+	return 0;
+}
+
+static int mailbox_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* Step 4 in fsync mode: each new/ that received a file, once. */
+static int fsync_new_dirs(const struct store_env *env, struct store_msg **msgs, size_t n,
+                          size_t nfiles)
+{
+	const char **boxes = malloc(nfiles * sizeof(*boxes));
+	if (!boxes)
+		return -1;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i]->result != STORE_OK)
+			continue;
+		for (size_t j = 0; j < msgs[i]->nfiles; j++)
+			boxes[k++] = msgs[i]->files[j].mailbox;
+	}
+	qsort(boxes, k, sizeof(*boxes), mailbox_cmp);
+	int rc = 0;
+	for (size_t i = 0; i < k && rc == 0; i++)
+		if (i == 0 || strcmp(boxes[i], boxes[i - 1]) != 0)
+			rc = maildir_fsync(env->rootfd, boxes[i], "new", NULL);
+	int err = errno;
+	free(boxes);
+	errno = err;
+	return rc;
+}
+
+static size_t count_ok(struct store_msg **msgs, size_t n, size_t *nfiles)
+{
+	size_t ok = 0;
+	*nfiles = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i]->result == STORE_OK) {
+			ok++;
+			*nfiles += msgs[i]->nfiles;
+		}
+	}
+	return ok;
+}
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+void store_commit_batch(const struct store_env *env, struct store_msg **msgs, size_t n)
+{
+	/* Per-step times in the batch line: where a batch's time goes is
+	 * what the benchmarks need to see (file creation or syncing). */
+	struct timespec t0;
+	double ms[4];
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	bool fsync_mode = env->sync == STORE_SYNC_FSYNC;
+	size_t nfiles;
+
+	for (size_t i = 0; i < n; i++)
+		store_msg_write(env, msgs[i]);
+	ms[0] = ms_since(&t0);
+
+	if (count_ok(msgs, n, &nfiles) > 0) {
+		int rc = fsync_mode ? fsync_files(env, msgs, n) : syncfs(env->rootfd);
+		if (rc < 0)
+			fail_all(env, msgs, n, errno);
+	}
+	ms[1] = ms_since(&t0);
+
+	for (size_t i = 0; i < n; i++)
+		store_msg_rename(env, msgs[i]);
+	ms[2] = ms_since(&t0);
+
+	if (count_ok(msgs, n, &nfiles) > 0) {
+		int rc = fsync_mode ? fsync_new_dirs(env, msgs, n, nfiles) : syncfs(env->rootfd);
+		if (rc < 0)
+			fail_all(env, msgs, n, errno);
+	}
+	ms[3] = ms_since(&t0);
+
+	for (size_t i = 0; i < n; i++) {
+		const struct store_msg *m = msgs[i];
+		if (m->result == STORE_OK)
+			log_event(LOG_INFO, "stored", "qid=%s files=%zu size=%" PRIu64, m->qid, m->nfiles,
+			          m->content_len);
+	}
+	size_t ok = count_ok(msgs, n, &nfiles);
+	log_event(LOG_DEBUG, "batch",
+	          "n=%zu ok=%zu files=%zu sync=%s ms=%.3f "
+	          "write_ms=%.3f sync1_ms=%.3f rename_ms=%.3f sync2_ms=%.3f",
+	          n, ok, nfiles, fsync_mode ? "fsync" : "syncfs", ms[3], ms[0], ms[1] - ms[0],
+	          ms[2] - ms[1], ms[3] - ms[2]);
+}

@@ -1,0 +1,23 @@
+/* Group commit (DESIGN.md "Durability and group commit"): one batch of
+ * committed messages made durable with two syncs whatever their number. */
+#ifndef RAWMAIL_STORE_COMMIT_H
+#define RAWMAIL_STORE_COMMIT_H
+
+#include <stddef.h>
+
+#include "store/message.h"
+
+/* Runs the batch msgs[0..n) and leaves each message's result set:
+ *   1. create and write every file in tmp/ (streamed messages only get
+ *      their copies: their first file is already written);
+ *   2. syncfs(mailroot), or fsync each file;
+ *   3. rename every file into new/ (per message all or none);
+ *   4. syncfs(mailroot) again, or fsync each distinct new/;
+ * A write or rename error fails that message (ENOSPC/EDQUOT as
+ * STORE_NOSPACE); a sync error fails every message still in the batch with
+ * STORE_TEMPFAIL and removes their files, since the pages that failed are
+ * gone and a second sync would report success over lost data.  Logs one
+ * "stored" line per message that made it and one "batch" line. */
+void store_commit_batch(const struct store_env *env, struct store_msg **msgs, size_t n);
+
+#endif

@@ -1,0 +1,100 @@
+/* One message inside the store process, from BEGIN to its RESULT: its
+ * envelope, its content (in memory up to STORE_MEMORY_MESSAGE_MAX, else
+ * streamed into its first file as DATA arrives), and its files, one per
+ * distinct (mailbox, address) pair, each with its own Delivered-To.
+ *
+ * A file's bytes are "Return-Path: <sender>\n" "Delivered-To: address\n",
+ * the received text, then the content.  A streamed message writes the
+ * content once, into its first file; the others are copied from it when the
+ * batch runs, so a message costs one open descriptor while it streams,
+ * whatever its number of recipients. */
+#ifndef RAWMAIL_STORE_MESSAGE_H
+#define RAWMAIL_STORE_MESSAGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "store/frame.h"
+#include "store/maildir.h"
+#include "store/store.h"
+#include "store/txnmap.h"
+#include "util/buf.h"
+
+/* What every message of one store process shares. */
+struct store_env {
+	int rootfd;                        /* the mailroot, O_DIRECTORY */
+	enum store_sync_mode sync;
+	long pid;
+	char host[MAILDIR_HOST_MAX + 1];   /* escaped for file names */
+};
+
+struct store_file {
+	const char *address;   /* owned by the message */
+	const char *mailbox;
+	unsigned seq;          /* name suffix when one mailbox gets several files */
+	bool in_tmp;           /* exists as tmp/<tmp name> */
+	bool in_new;           /* exists as new/<new name> */
+};
+
+struct store_msg {
+	struct txnmap_node node;       /* node.id is the txn id */
+	struct store_msg *next;        /* in the pending batch */
+	char *qid;
+	char *sender;
+	char *received;
+	size_t received_len;
+	uint64_t received_lfs;
+	struct store_file *files;
+	size_t nfiles;
+	struct buf mem;                /* the content while it stays in memory */
+	uint64_t content_len;
+	uint64_t content_lfs;
+	int stream_fd;                 /* files[0] while streaming, else -1 */
+	bool streaming;
+	bool committed;
+	bool named;                    /* sec and usec chosen */
+	int64_t sec;
+	long usec;
+	enum store_result result;      /* STORE_OK until something failed */
+};
+
+static inline struct store_msg *store_msg_of(struct txnmap_node *n)
+{
+	return n ? (struct store_msg *)((char *)n - offsetof(struct store_msg, node)) : NULL;
+}
+
+/* Makes the message for a decoded BEGIN.  A BEGIN that fails
+ * frame_begin_check gives a message already failed with STORE_TEMPFAIL
+ * (logged as a bug of the smtp process): it takes DATA and is answered at
+ * COMMIT, but nothing is ever written for it.  NULL if memory ran out. */
+struct store_msg *store_msg_new(const struct frame_begin *b);
+
+/* Content from a DATA frame.  Past STORE_MEMORY_MESSAGE_MAX the message
+ * starts streaming; a write error fails the message (its files are removed
+ * and later content is dropped). */
+void store_msg_append(const struct store_env *env, struct store_msg *m, const char *data,
+                      size_t len);
+
+/* Batch step 1: creates and fills every file of m in tmp/ and closes them. */
+void store_msg_write(const struct store_env *env, struct store_msg *m);
+/* fsync of every file m has in tmp/: 0, or -1 with errno. */
+int store_msg_fsync(const struct store_env *env, struct store_msg *m);
+/* Batch step 3: moves every file into new/, all or none. */
+void store_msg_rename(const struct store_env *env, struct store_msg *m);
+
+/* Records the first failure (what failed, errno), logs it, and removes
+ * every file of m from tmp/ and new/. */
+void store_msg_fail(const struct store_env *env, struct store_msg *m, enum store_result r,
+                    const char *what, int err);
+/* Removes every file of m (ABORT, or the client went away). */
+void store_msg_discard(const struct store_env *env, struct store_msg *m);
+void store_msg_free(struct store_msg *m);
+
+/* The octets in each of m's files, and the same with CRLF line endings. */
+uint64_t store_msg_file_size(const struct store_msg *m, const struct store_file *f);
+uint64_t store_msg_file_wsize(const struct store_msg *m, const struct store_file *f);
+
+const char *store_result_name(enum store_result r);
+
+#endif

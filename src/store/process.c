@@ -1,0 +1,463 @@
+/* store_process_run: the store process's event loop.  Frames are handled
+ * as they arrive; a message whose COMMIT arrived waits in the queue, and
+ * the batch runs from an event of lower priority than the socket's, so it
+ * runs only once every readable frame has been handled: whatever committed
+ * meanwhile shares the batch's two syncs.  No timer delays a commit. */
+#include "store/store.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "store/commit.h"
+#include "store/frame.h"
+#include "store/message.h"
+#include "store/txnmap.h"
+#include "util/log.h"
+
+/* Messages per batch: bounds the work between two looks at the socket. */
+#define STORE_BATCH_MAX 256
+/* A client that never lets the socket run dry (a long stream of DATA)
+ * would starve the low-priority batch: past this wait, or STORE_BATCH_MAX
+ * messages, the batch runs from the read callback. */
+#define STORE_BATCH_WAIT_MS 50
+/* SPACE at least this often (store.h promises once a second). */
+#define STORE_SPACE_INTERVAL_S 1
+/* Read more than libevent's 16 KiB default per callback: DATA frames are
+ * up to 64 KiB. */
+#define STORE_READ_MAX (256 * 1024)
+
+enum { PRIO_IO = 0, PRIO_BATCH = 1, PRIO_COUNT = 2 };
+
+struct store_proc {
+	struct event_base *base;
+	struct bufferevent *bev;
+	struct event *ev_batch;
+	struct event *ev_space;
+	struct store_env env;
+	struct txnmap txns;            /* every message from BEGIN to its answer */
+	struct store_msg *queue_head;  /* committed, waiting for a batch */
+	struct store_msg **queue_tail;
+	size_t queue_len;
+	struct timespec queue_since;
+	uint64_t last_txn;
+	bool eof;                      /* no frame will come any more */
+	bool out_dead;                 /* the socket refuses writes */
+	bool fatal;                    /* the client broke the protocol */
+};
+
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void send_frame(struct store_proc *p, const void *frame, size_t len)
+{
+	if (p->out_dead)
+		return;
+	if (bufferevent_write(p->bev, frame, len) < 0) {
+		log_event(LOG_ERROR, "store_output", "reason=\"out of memory\"");
+		p->out_dead = true;
+	}
+}
+
+static void send_space(struct store_proc *p)
+{
+	struct statvfs sv;
+	if (fstatvfs(p->env.rootfd, &sv) < 0) {
+		log_event(LOG_WARN, "statvfs_failed", "error=\"%s\"", strerror(errno));
+		return;
+	}
+	uint8_t frame[FRAME_SPACE_LEN];
+	frame_encode_space(frame, (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize);
+	send_frame(p, frame, sizeof(frame));
+}
+
+/* Sends m's result and forgets m. */
+static void answer(struct store_proc *p, struct store_msg *m)
+{
+	uint8_t frame[FRAME_RESULT_LEN];
+	frame_encode_result(frame, m->node.id, m->result);
+	send_frame(p, frame, sizeof(frame));
+	txnmap_remove(&p->txns, &m->node);
+	store_msg_free(m);
+}
+
+static void maybe_finish(struct store_proc *p)
+{
+	if (!p->eof || p->queue_len > 0)
+		return;
+	if (!p->out_dead && evbuffer_get_length(bufferevent_get_output(p->bev)) > 0)
+		return; /* the write callback comes back when it has drained */
+	event_base_loopexit(p->base, NULL);
+}
+
+static void run_batch(struct store_proc *p)
+{
+	struct store_msg *batch[STORE_BATCH_MAX];
+	size_t n = 0;
+	while (p->queue_head && n < STORE_BATCH_MAX) {
+		struct store_msg *m = p->queue_head;
+		p->queue_head = m->next;
+		m->next = NULL;
+		batch[n++] = m;
+	}
+	if (!p->queue_head)
+		p->queue_tail = &p->queue_head;
+	p->queue_len -= n;
+	if (p->queue_len > 0) {
+		/* The rest waits for the socket to be looked at again. */
+		clock_gettime(CLOCK_MONOTONIC, &p->queue_since);
+		event_active(p->ev_batch, EV_TIMEOUT, 0);
+	}
+	if (n == 0)
+		return;
+	store_commit_batch(&p->env, batch, n);
+	for (size_t i = 0; i < n; i++)
+		answer(p, batch[i]);
+	send_space(p);
+}
+
+static void batch_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct store_proc *p = arg;
+	run_batch(p);
+	maybe_finish(p);
+}
+
+static void space_cb(evutil_socket_t fd, short what, void *arg)
+{
+	send_space(arg);
+}
+
+static void enqueue(struct store_proc *p, struct store_msg *m)
+{
+	if (p->queue_len == 0)
+		clock_gettime(CLOCK_MONOTONIC, &p->queue_since);
+	m->next = NULL;
+	*p->queue_tail = m;
+	p->queue_tail = &m->next;
+	p->queue_len++;
+	event_active(p->ev_batch, EV_TIMEOUT, 0);
+}
+
+/* Drops every message not committed (ABORT, EOF) or, after a protocol
+ * error, every message. */
+static void drop_messages(struct store_proc *p, bool committed_too)
+{
+	struct txnmap_node *keep = NULL, *node;
+	while ((node = txnmap_pop(&p->txns)) != NULL) {
+		struct store_msg *m = store_msg_of(node);
+		if (m->committed && !committed_too) {
+			node->next = keep; /* free for use once popped */
+			keep = node;
+			continue;
+		}
+		store_msg_discard(&p->env, m);
+		store_msg_free(m);
+	}
+	while ((node = keep) != NULL) {
+		keep = node->next;
+		/* Cannot fail: the buckets it had are still there. */
+		txnmap_insert(&p->txns, node);
+	}
+	if (committed_too) {
+		p->queue_head = NULL;
+		p->queue_tail = &p->queue_head;
+		p->queue_len = 0;
+	}
+}
+
+static void protocol_error(struct store_proc *p, const char *why, uint64_t txn)
+{
+	log_event(LOG_ERROR, "store_protocol", "reason=\"%s\" txn=%" PRIu64, why, txn);
+	p->fatal = true;
+	p->eof = true;
+	bufferevent_disable(p->bev, EV_READ);
+	drop_messages(p, true);
+	event_base_loopexit(p->base, NULL);
+}
+
+static struct store_msg *find(struct store_proc *p, uint64_t txn, const char *what)
+{
+	struct store_msg *m = store_msg_of(txnmap_find(&p->txns, txn));
+	if (!m) {
+		protocol_error(p, what, txn);
+		return NULL;
+	}
+	if (m->committed) {
+		protocol_error(p, "frame for a committed txn", txn);
+		return NULL;
+	}
+	return m;
+}
+
+static void handle_begin(struct store_proc *p, const uint8_t *body, size_t len)
+{
+	struct frame_begin b;
+	const char *why;
+	if (frame_decode_begin(body, len, &b, &why) != FRAME_OK) {
+		protocol_error(p, why, 0);
+		return;
+	}
+	/* Increasing ids make a replayed or reused id an error at once. */
+	if (b.txn <= p->last_txn) {
+		protocol_error(p, "txn id not increasing", b.txn);
+		return;
+	}
+	p->last_txn = b.txn;
+	struct store_msg *m = store_msg_new(&b);
+	if (!m || txnmap_insert(&p->txns, &m->node) < 0) {
+		store_msg_free(m);
+		protocol_error(p, "out of memory", b.txn);
+	}
+}
+
+static void handle_frame(struct store_proc *p, enum frame_type type, const uint8_t *body,
+                         size_t len)
+{
+	const char *why = NULL;
+	uint64_t txn = 0;
+	struct store_msg *m;
+
+	switch (type) {
+	case FRAME_BEGIN:
+		handle_begin(p, body, len);
+		return;
+	case FRAME_DATA: {
+		const char *data;
+		size_t data_len;
+		if (frame_decode_data(body, len, &txn, &data, &data_len, &why) != FRAME_OK)
+			break;
+		if ((m = find(p, txn, "DATA for an unknown txn")) != NULL)
+			store_msg_append(&p->env, m, data, data_len);
+		return;
+	}
+	case FRAME_COMMIT:
+		if (frame_decode_txn(body, len, &txn, &why) != FRAME_OK)
+			break;
+		if ((m = find(p, txn, "COMMIT for an unknown txn")) == NULL)
+			return;
+		m->committed = true;
+		if (m->result != STORE_OK)
+			answer(p, m); /* failed already: nothing to sync */
+		else
+			enqueue(p, m);
+		return;
+	case FRAME_ABORT:
+		if (frame_decode_txn(body, len, &txn, &why) != FRAME_OK)
+			break;
+		if ((m = find(p, txn, "ABORT for an unknown txn")) == NULL)
+			return;
+		store_msg_discard(&p->env, m);
+		txnmap_remove(&p->txns, &m->node);
+		store_msg_free(m);
+		return;
+	default:
+		why = "unexpected frame type";
+		break;
+	}
+	protocol_error(p, why ? why : "malformed frame", txn);
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct store_proc *p = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (!p->fatal) {
+		uint8_t hdr[FRAME_HEADER_LEN];
+		size_t avail = evbuffer_get_length(in);
+		if (avail < FRAME_HEADER_LEN)
+			break;
+		evbuffer_copyout(in, hdr, sizeof(hdr));
+		enum frame_type type;
+		size_t body_len;
+		const char *why;
+		if (frame_header_decode(hdr, sizeof(hdr), FRAME_FROM_CLIENT, &type, &body_len, &why) !=
+		    FRAME_OK) {
+			protocol_error(p, why, 0);
+			break;
+		}
+		if (avail - FRAME_HEADER_LEN < body_len)
+			break; /* the rest of the frame has not arrived */
+		const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + body_len));
+		if (!frame) {
+			protocol_error(p, "out of memory", 0);
+			break;
+		}
+		handle_frame(p, type, frame + FRAME_HEADER_LEN, body_len);
+		evbuffer_drain(in, FRAME_HEADER_LEN + body_len);
+	}
+	if (!p->fatal && p->queue_len > 0 &&
+	    (p->queue_len >= STORE_BATCH_MAX || ms_since(&p->queue_since) >= STORE_BATCH_WAIT_MS))
+		run_batch(p);
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	maybe_finish(arg);
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct store_proc *p = arg;
+	if (what & BEV_EVENT_ERROR) {
+		if (what & BEV_EVENT_WRITING)
+			p->out_dead = true;
+		log_event(LOG_WARN, "store_socket", "error=\"%s\"", strerror(EVUTIL_SOCKET_ERROR()));
+	}
+	if (!(what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)))
+		return;
+	if (!p->eof) {
+		/* The smtp process is gone or done: what it did not commit
+		 * will never be, and what it committed is still stored and
+		 * answered (it may be reading after a shutdown). */
+		size_t partial = evbuffer_get_length(bufferevent_get_input(bev));
+		if (partial > 0)
+			log_event(LOG_WARN, "store_protocol", "reason=\"truncated frame at EOF\" octets=%zu",
+			          partial);
+		p->eof = true;
+		bufferevent_disable(bev, EV_READ);
+		drop_messages(p, false);
+	}
+	if (what & BEV_EVENT_ERROR)
+		p->out_dead = true;
+	maybe_finish(p);
+}
+
+static int open_mailroot(const char *path)
+{
+	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
+		log_event(LOG_ERROR, "mailroot_unusable", "path=%s error=\"%s\"", path, strerror(errno));
+		return -1;
+	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0) {
+		log_event(LOG_ERROR, "mailroot_unusable", "path=%s error=\"%s\"", path, strerror(errno));
+		return -1;
+	}
+	struct stat st;
+	if (fstat(fd, &st) == 0 && st.st_uid != geteuid())
+		log_event(LOG_WARN, "mailroot_owner", "path=%s uid=%ld euid=%ld", path,
+		          (long)st.st_uid, (long)geteuid());
+	return fd;
+}
+
+static int proc_setup(struct store_proc *p, const struct store_config *cfg, int fd)
+{
+	char host[256];
+	const char *hostname = cfg->hostname;
+	if (!hostname || !*hostname) {
+		if (gethostname(host, sizeof(host)) < 0)
+			snprintf(host, sizeof(host), "localhost");
+		host[sizeof(host) - 1] = '\0';
+		hostname = host;
+	}
+	maildir_host_escape(hostname, p->env.host, sizeof(p->env.host));
+	p->env.sync = cfg->sync;
+	p->env.pid = (long)getpid();
+	txnmap_init(&p->txns);
+	p->queue_tail = &p->queue_head;
+
+	if ((p->env.rootfd = open_mailroot(cfg->mailroot)) < 0)
+		return -1;
+	if (evutil_make_socket_nonblocking(fd) < 0)
+		return -1;
+	/* One thread per process (DESIGN.md): no locking in libevent. */
+	struct event_config *ec = event_config_new();
+	if (!ec)
+		return -1;
+	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
+	p->base = event_base_new_with_config(ec);
+	event_config_free(ec);
+	if (!p->base || event_base_priority_init(p->base, PRIO_COUNT) < 0)
+		return -1;
+	p->bev = bufferevent_socket_new(p->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	p->ev_batch = event_new(p->base, -1, 0, batch_cb, p);
+	p->ev_space = event_new(p->base, -1, EV_PERSIST, space_cb, p);
+	if (!p->bev || !p->ev_batch || !p->ev_space)
+		return -1;
+	bufferevent_priority_set(p->bev, PRIO_IO);
+	event_priority_set(p->ev_batch, PRIO_BATCH);
+	event_priority_set(p->ev_space, PRIO_IO);
+	bufferevent_set_max_single_read(p->bev, STORE_READ_MAX);
+	bufferevent_setcb(p->bev, read_cb, write_cb, event_cb, p);
+	struct timeval every = { STORE_SPACE_INTERVAL_S, 0 };
+	if (bufferevent_enable(p->bev, EV_READ | EV_WRITE) < 0 || event_add(p->ev_space, &every) < 0)
+		return -1;
+	return 0;
+}
+
+static void proc_teardown(struct store_proc *p)
+{
+	if (p->txns.count)
+		drop_messages(p, true);
+	txnmap_free(&p->txns);
+	if (p->ev_space)
+		event_free(p->ev_space);
+	if (p->ev_batch)
+		event_free(p->ev_batch);
+	if (p->bev)
+		bufferevent_free(p->bev);
+	if (p->base)
+		event_base_free(p->base);
+	if (p->env.rootfd >= 0)
+		close(p->env.rootfd);
+}
+
+int store_process_run(const struct store_config *cfg, int fd)
+{
+	struct store_proc p = { .env.rootfd = -1 };
+
+	/* Answers written after the smtp process died must give EPIPE, not
+	 * kill the store mid-batch.  Blocking SIGPIPE in this thread does
+	 * that without changing the process's signal dispositions; a SIGPIPE
+	 * left pending by us is consumed before the mask is restored. */
+	sigset_t pipe_set, old_mask, pending;
+	sigemptyset(&pipe_set);
+	sigaddset(&pipe_set, SIGPIPE);
+	pthread_sigmask(SIG_BLOCK, &pipe_set, &old_mask);
+	sigpending(&pending);
+	bool pipe_was_pending = sigismember(&pending, SIGPIPE);
+
+	int rc = -1;
+	if (!cfg || !cfg->mailroot) {
+		log_event(LOG_ERROR, "mailroot_unusable", "reason=\"no mailroot configured\"");
+		close(fd);
+	} else if (proc_setup(&p, cfg, fd) < 0) {
+		if (!p.bev)
+			close(fd);
+		if (p.env.rootfd >= 0)
+			log_event(LOG_ERROR, "store_start", "reason=\"event loop setup failed\"");
+	} else {
+		log_event(LOG_INFO, "store_start", "mailroot=%s sync=%s", cfg->mailroot,
+		          cfg->sync == STORE_SYNC_FSYNC ? "fsync" : "syncfs");
+		send_space(&p);
+		event_base_dispatch(p.base);
+		rc = p.fatal ? -1 : 0;
+	}
+	proc_teardown(&p);
+
+	sigpending(&pending);
+	if (!pipe_was_pending && sigismember(&pending, SIGPIPE)) {
+		struct timespec zero = { 0, 0 };
+		sigtimedwait(&pipe_set, NULL, &zero);
+	}
+	pthread_sigmask(SIG_SETMASK, &old_mask, NULL);
+	return rc;
+}
