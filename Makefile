@@ -26,7 +26,7 @@ endif
 PKGS      = libevent libevent_openssl openssl inih
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wpointer-arith \
             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
-            -Wno-format-truncation
+            $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
 CPPFLAGS += -D_GNU_SOURCE -Isrc
 CFLAGS   += -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) $(shell pkg-config --cflags $(PKGS))
 LDFLAGS  += $(SANFLAGS)
