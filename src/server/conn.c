@@ -41,6 +41,7 @@ struct conn {
 	bool throttled;          /* reading paused for OUTPUT_HIGH_WATER */
 	bool in_process;         /* conn_process is on the stack */
 	bool freed_later;        /* conn_free requested while in_process */
+	bool store_blocked;      /* reading paused: the store is behind */
 	struct event *greet_timer;
 	struct store_txn *txn;
 	struct conn *prev, *next;
@@ -280,6 +281,14 @@ static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 static bool conn_feed_data(struct conn *c, struct evbuffer *in)
 {
 	struct evbuffer_iovec v;
+	if (store_client_pending(c->d->store) > STORE_CLIENT_HIGH_WATER) {
+		/* The store is behind (syncing): content stays in the kernel's
+		 * socket buffers instead of our memory until it catches up. */
+		c->store_blocked = true;
+		c->d->store_blocked++;
+		bufferevent_disable(c->bev, EV_READ);
+		return false;
+	}
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
 		/* A zero-length BDAT chunk needs no input at all. */
 		return false;
@@ -571,6 +580,8 @@ static void conn_free(struct conn *c)
 	/* The TLS bufferevent owns (and closed) the fd. */
 	if (!c->tls_active && c->fd >= 0)
 		close(c->fd);
+	if (c->store_blocked)
+		d->store_blocked--;
 	ipcount_remove(&d->per_ip, (const struct sockaddr *)&c->peer);
 	conn_unlink(d, c);
 	free(c->tls_desc);
@@ -627,4 +638,23 @@ bool conn_shutdown(struct conn *c, const char *why, bool force)
 struct conn *conn_next(const struct conn *c)
 {
 	return c->next;
+}
+
+void conn_store_drained(struct smtpd *d)
+{
+	if (d->store_blocked == 0)
+		return;
+	struct conn *c = d->oldest;
+	while (c && d->store_blocked > 0) {
+		struct conn *next = c->next;
+		if (c->store_blocked) {
+			c->store_blocked = false;
+			d->store_blocked--;
+			if (!c->closing && c->s.mode == SMTP_INPUT_DATA) {
+				bufferevent_enable(c->bev, EV_READ);
+				conn_process(c);
+			}
+		}
+		c = next;
+	}
 }

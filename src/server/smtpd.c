@@ -42,18 +42,20 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		refuse_raw(fd, "421 4.3.2 Server shutting down, try again later\r\n");
 		return;
 	}
-	if (d->nconn >= d->cfg->max_connections && !evict_one(d)) {
-		d->refused_limit++;
-		log_event(LOG_WARN, "refused_connection", "reason=max-connections conns=%u", d->nconn);
-		refuse_raw(fd, "421 4.7.0 Too many connections, try again later\r\n");
-		return;
-	}
+	/* Per-address limit first: a refused client must not cost another
+	 * client its session through eviction. */
 	unsigned n = ipcount_add(&d->per_ip, peer);
 	ipcount_remove(&d->per_ip, peer);
 	if (n == 0 || n > d->cfg->max_connections_per_ip) {
 		d->refused_limit++;
 		log_event(LOG_INFO, "refused_connection", "reason=max-connections-per-ip");
 		refuse_raw(fd, "421 4.7.0 Too many connections from your address, try again later\r\n");
+		return;
+	}
+	if (d->nconn >= d->cfg->max_connections && !evict_one(d)) {
+		d->refused_limit++;
+		log_event(LOG_WARN, "refused_connection", "reason=max-connections conns=%u", d->nconn);
+		refuse_raw(fd, "421 4.7.0 Too many connections, try again later\r\n");
 		return;
 	}
 	d->accepted++;
@@ -138,6 +140,11 @@ static void store_lost_cb(void *arg)
 	smtpd_stop(d, 0, "store-lost");
 }
 
+static void store_drained_cb(void *arg)
+{
+	conn_store_drained(arg);
+}
+
 int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
               int store_fd, SSL_CTX *tls)
 {
@@ -168,8 +175,11 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	d.store = store_client_new(d.base, store_fd, store_lost_cb, &d);
 	if (!d.store)
 		goto out;
+	store_client_on_drain(d.store, store_drained_cb, &d);
 	for (size_t i = 0; i < nlisten; i++) {
-		d.listeners[i] = evconnlistener_new(d.base, accept_cb, &d, LEV_OPT_CLOSE_ON_EXEC, -1,
+		/* Backlog 0: the parent already called listen() with its own
+		 * backlog; libevent would otherwise listen() again with 128. */
+		d.listeners[i] = evconnlistener_new(d.base, accept_cb, &d, LEV_OPT_CLOSE_ON_EXEC, 0,
 		                                    listen_fds[i]);
 		if (!d.listeners[i])
 			goto out;

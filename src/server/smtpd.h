@@ -34,6 +34,7 @@ struct smtpd {
 	bool listeners_paused;          /* EMFILE: resumed when a connection closes */
 	struct ipcount per_ip;
 	unsigned nconn;
+	unsigned store_blocked;         /* connections waiting for the store */
 	struct conn *oldest, *newest;   /* all connections, in accept order */
 	bool stopping;                  /* no new connections; exit when none left */
 	struct event *sig_term, *sig_drain, *sig_int, *stop_timer;
@@ -55,5 +56,7 @@ void conn_close_now(struct conn *c);
 bool conn_shutdown(struct conn *c, const char *why, bool force);
 bool conn_is_idle(const struct conn *c);
 struct conn *conn_next(const struct conn *c);
+/* The store caught up: resume the connections that waited for it. */
+void conn_store_drained(struct smtpd *d);
 
 #endif

@@ -20,7 +20,7 @@ enum {
 };
 
 /* Why a BDAT chunk is being discarded. */
-enum { DISCARD_NO_MAIL = 1, DISCARD_NO_RCPT, DISCARD_FAILED };
+enum { DISCARD_NO_MAIL = 1, DISCARD_NO_MAIL_RCPT, DISCARD_NO_RCPT, DISCARD_FAILED };
 
 /* Largest decode step: content is decoded through a stack buffer. */
 #define DECODE_CHUNK 16384
@@ -212,6 +212,7 @@ static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 		count_error(s);
 		return;
 	}
+	t->rcpt_attempts++;
 	if (t->chunking) {
 		refuse_text(s, "rcpt", 503, "5.5.1", "RCPT after BDAT");
 		count_error(s);
@@ -288,8 +289,12 @@ static void do_data(struct smtp_session *s)
 	}
 	if (t->nrcpts == 0) {
 		/* RFC 2920 §3.1: with pipelining, DATA after only failed RCPTs
-		 * gets 554 (or 503); the client then sends no content. */
-		refuse_text(s, "data", 554, "5.5.1", "No valid recipients");
+		 * gets 554 and the client sends no content; DATA with no RCPT
+		 * at all is out of order. */
+		if (t->rcpt_attempts)
+			refuse_text(s, "data", 554, "5.5.1", "No valid recipients");
+		else
+			refuse_text(s, "data", 503, "5.5.1", "Need RCPT before DATA");
 		return;
 	}
 	if (!content_begin(s))
@@ -362,7 +367,7 @@ static void do_bdat(struct smtp_session *s, const struct smtp_command *c)
 	if (!t || s->state != ST_MAIL)
 		reason = DISCARD_NO_MAIL;
 	else if (t->nrcpts == 0)
-		reason = DISCARD_NO_RCPT;
+		reason = t->rcpt_attempts ? DISCARD_NO_RCPT : DISCARD_NO_MAIL_RCPT;
 	else if (t->failed)
 		reason = DISCARD_FAILED;
 	if (reason) {
@@ -397,6 +402,7 @@ static void bdat_discard_done(struct smtp_session *s)
 {
 	static const char *const why[] = {
 		[DISCARD_NO_MAIL] = "Need MAIL before BDAT",
+		[DISCARD_NO_MAIL_RCPT] = "Need RCPT before BDAT",
 		[DISCARD_NO_RCPT] = "No valid recipients",
 		[DISCARD_FAILED] = "Transaction failed, send RSET",
 	};

@@ -47,6 +47,7 @@ struct smtp_transaction {
 	enum smtp_body_type body;
 	struct smtp_recipient *rcpts;
 	size_t nrcpts, rcpt_cap;
+	unsigned rcpt_attempts;     /* RCPT commands, accepted or not */
 	bool chunking;              /* BDAT used in this transaction */
 	bool failed;                /* a BDAT chunk failed: discard the rest */
 	bool too_big;               /* content went over max_message_size */

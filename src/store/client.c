@@ -40,6 +40,8 @@ struct store_client {
 	struct txnmap txns;             /* BEGIN sent, no RESULT yet */
 	void (*on_lost)(void *arg);
 	void *arg;
+	void (*on_drain)(void *arg);    /* output fell to STORE_CLIENT_LOW_WATER */
+	void *drain_arg;
 	uint64_t next_txn;
 	uint64_t free_space;
 	int busy;                       /* depth of our callbacks in progress */
@@ -202,6 +204,13 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	leave(sc);
 }
 
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct store_client *sc = arg;
+	if (sc->on_drain)
+		sc->on_drain(sc->drain_arg);
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct store_client *sc = arg;
@@ -235,7 +244,8 @@ struct store_client *store_client_new(struct event_base *base, int fd,
 		client_destroy(sc);
 		return NULL;
 	}
-	bufferevent_setcb(sc->bev, read_cb, NULL, event_cb, sc);
+	bufferevent_setcb(sc->bev, read_cb, write_cb, event_cb, sc);
+	bufferevent_setwatermark(sc->bev, EV_WRITE, STORE_CLIENT_LOW_WATER, 0);
 	if (bufferevent_enable(sc->bev, EV_READ | EV_WRITE) < 0) {
 		client_destroy(sc);
 		return NULL;
@@ -250,6 +260,17 @@ void store_client_free(struct store_client *sc)
 	sc->freeing = true;
 	if (sc->busy == 0)
 		client_destroy(sc);
+}
+
+size_t store_client_pending(const struct store_client *sc)
+{
+	return sc->bev ? evbuffer_get_length(bufferevent_get_output(sc->bev)) : 0;
+}
+
+void store_client_on_drain(struct store_client *sc, void (*cb)(void *arg), void *arg)
+{
+	sc->on_drain = cb;
+	sc->drain_arg = arg;
 }
 
 uint64_t store_client_free_space(const struct store_client *sc)

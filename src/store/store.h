@@ -85,6 +85,15 @@ void store_txn_forget(struct store_txn *t);
  * least once a second; UINT64_MAX until the first report.  Used at MAIL to
  * refuse a SIZE= that cannot fit (452 4.3.1) before the client sends it. */
 uint64_t store_client_free_space(const struct store_client *sc);
+
+/* Backpressure: content not yet taken by the store.  A caller that sees
+ * more than STORE_CLIENT_HIGH_WATER pending stops reading from its clients
+ * until cb runs, which happens whenever the pending bytes fall to
+ * STORE_CLIENT_LOW_WATER while the store works through them. */
+#define STORE_CLIENT_HIGH_WATER (8u * 1024 * 1024)
+#define STORE_CLIENT_LOW_WATER (1u * 1024 * 1024)
+size_t store_client_pending(const struct store_client *sc);
+void store_client_on_drain(struct store_client *sc, void (*cb)(void *arg), void *arg);
 bool store_client_alive(const struct store_client *sc);
 
 #endif

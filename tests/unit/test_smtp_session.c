@@ -208,9 +208,9 @@ static void test_order_errors(void **state)
 	feeds(f, "RCPT TO:<b@example.test>\r\nDATA\r\n");
 	expect(f, "503 5.5.1 Need MAIL before RCPT\r\n503 5.5.1 Need MAIL before DATA\r\n");
 	feeds(f, "MAIL FROM:<a@example.test>\r\nMAIL FROM:<a@example.test>\r\nDATA\r\n");
-	expect(f, "250 2.1.0 Ok\r\n503 5.5.1 Nested MAIL command\r\n554 5.5.1 No valid recipients\r\n");
-	feeds(f, "RCPT TO:<nobody@example.test>\r\nRSET\r\nNOOP\r\nVRFY x\r\n");
-	expect(f, "550 5.1.1 Mailbox unavailable\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
+	expect(f, "250 2.1.0 Ok\r\n503 5.5.1 Nested MAIL command\r\n503 5.5.1 Need RCPT before DATA\r\n");
+	feeds(f, "RCPT TO:<nobody@example.test>\r\nDATA\r\nRSET\r\nNOOP\r\nVRFY x\r\n");
+	expect(f, "550 5.1.1 Mailbox unavailable\r\n554 5.5.1 No valid recipients\r\n250 2.0.0 Ok\r\n250 2.0.0 Ok\r\n"
 	          "252 2.5.0 Cannot VRFY user, but will accept message and attempt delivery\r\n");
 	fake_free(f);
 }
