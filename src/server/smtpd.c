@@ -93,14 +93,18 @@ static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
 		event_base_loopexit(d->base, NULL);
 }
 
-static void smtpd_stop(struct smtpd *d, unsigned grace_seconds, const char *why)
+/* Stops serving.  On SIGTERM the listeners keep accepting so that new
+ * clients hear "421" at once rather than wait in the backlog until we exit;
+ * on a reload drain they stop, since the new smtp process takes them. */
+static void smtpd_stop(struct smtpd *d, unsigned grace_seconds, const char *why, bool keep_accepting)
 {
 	if (!d->stopping) {
 		d->stopping = true;
 		log_event(LOG_INFO, "stopping", "reason=%s conns=%u", why, d->nconn);
+	}
+	if (!keep_accepting)
 		for (size_t i = 0; i < d->nlisteners; i++)
 			evconnlistener_disable(d->listeners[i]);
-	}
 	/* Idle sessions go now; those in a transaction get the grace period. */
 	struct conn *c = d->oldest;
 	while (c) {
@@ -122,7 +126,7 @@ static void smtpd_stop(struct smtpd *d, unsigned grace_seconds, const char *why)
 static void sig_term_cb(evutil_socket_t sig, short what, void *arg)
 {
 	struct smtpd *d = arg;
-	smtpd_stop(d, d->cfg->timeout_shutdown, "signal");
+	smtpd_stop(d, d->cfg->timeout_shutdown, "signal", true);
 }
 
 static void sig_drain_cb(evutil_socket_t sig, short what, void *arg)
@@ -130,14 +134,14 @@ static void sig_drain_cb(evutil_socket_t sig, short what, void *arg)
 	struct smtpd *d = arg;
 	/* Reload: a new smtp process serves new connections; transactions
 	 * here may finish at their own pace, up to the DATA timeout. */
-	smtpd_stop(d, d->cfg->timeout_data, "reload");
+	smtpd_stop(d, d->cfg->timeout_data, "reload", false);
 }
 
 static void store_lost_cb(void *arg)
 {
 	struct smtpd *d = arg;
 	log_event(LOG_ERROR, "store_lost", "action=stopping");
-	smtpd_stop(d, 0, "store-lost");
+	smtpd_stop(d, 0, "store-lost", true);
 }
 
 static void store_drained_cb(void *arg)
