@@ -440,6 +440,8 @@ int serve_main(const struct serve_args *args)
 			fprintf(stderr, "rawmail serve: %s\n", err);
 			for (size_t j = 0; j < p.nlisten; j++)
 				close(p.listen_fds[j]);
+			if (p.tls)
+				SSL_CTX_free(p.tls);
 			config_free(&p.cfg);
 			return EXIT_OSERR;
 		}
@@ -456,6 +458,11 @@ int serve_main(const struct serve_args *args)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (!spawn_pair(&p)) {
 		fprintf(stderr, "rawmail serve: cannot start: %s\n", strerror(errno));
+		for (size_t j = 0; j < p.nlisten; j++)
+			close(p.listen_fds[j]);
+		if (p.tls)
+			SSL_CTX_free(p.tls);
+		config_free(&p.cfg);
 		return EXIT_OSERR;
 	}
 	print_banner(&p);
