@@ -78,9 +78,13 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c17 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz: $(FUZZ_BIN)
-build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(SRC_smtp) $(SRC_util)
+# Each harness links the pure code it fuzzes: the protocol core, or the
+# store's wire format (frame.c, without its libevent reader).
+FUZZ_LIBSRC_frame = src/store/frame.c $(SRC_util)
+fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(SRC_smtp) $(SRC_util) $(shell pkg-config --libs openssl)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_libsrc,$*)
 fuzz-long: fuzz
 	tests/fuzz/run 600
 

@@ -59,9 +59,11 @@ SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *e
 	return ctx;
 }
 
-static bool write_pem_key(const char *path, EVP_PKEY *key)
+/* Writes a PEM file durably: the key and certificate are made once and
+ * must survive a crash right after, or the next start makes a new pair. */
+static bool write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 {
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
 	if (fd < 0)
 		return false;
 	FILE *f = fdopen(fd, "w");
@@ -69,22 +71,8 @@ static bool write_pem_key(const char *path, EVP_PKEY *key)
 		close(fd);
 		return false;
 	}
-	bool ok = PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1;
-	ok = fflush(f) == 0 && fsync(fd) == 0 && ok;
-	return fclose(f) == 0 && ok;
-}
-
-static bool write_pem_cert(const char *path, X509 *cert)
-{
-	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0)
-		return false;
-	FILE *f = fdopen(fd, "w");
-	if (!f) {
-		close(fd);
-		return false;
-	}
-	bool ok = PEM_write_X509(f, cert) == 1;
+	bool ok = key ? PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1
+	              : PEM_write_X509(f, cert) == 1;
 	ok = fflush(f) == 0 && fsync(fd) == 0 && ok;
 	return fclose(f) == 0 && ok;
 }
@@ -156,7 +144,7 @@ bool tls_selfsigned_ensure(const char *dir, const char *hostname, char *cert_pat
 	}
 	/* Key first: a crash between the two leaves no certificate, so the
 	 * next start makes a new pair rather than a mismatched one. */
-	bool ok = write_pem_key(key_path, key) && write_pem_cert(cert_path, cert);
+	bool ok = write_pem(key_path, 0600, key, NULL) && write_pem(cert_path, 0644, NULL, cert);
 	if (!ok)
 		snprintf(err, errlen, "cannot write %s: %s", dir, strerror(errno));
 	X509_free(cert);

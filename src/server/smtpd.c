@@ -1,6 +1,7 @@
 #include "server/smtpd.h"
 
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -180,6 +181,15 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	if (!d.store)
 		goto out;
 	store_client_on_drain(d.store, store_drained_cb, &d);
+	/* The store reports free space as it starts: wait for it (briefly)
+	 * so that the first MAIL with SIZE= is already checked against it. */
+	struct timeval wait_step = { 0, 10000 };
+	for (int i = 0; i < 300 && store_client_free_space(d.store) == UINT64_MAX &&
+	                store_client_alive(d.store);
+	     i++) {
+		event_base_loopexit(d.base, &wait_step);
+		event_base_dispatch(d.base);
+	}
 	for (size_t i = 0; i < nlisten; i++) {
 		/* Backlog 0: the parent already called listen() with its own
 		 * backlog; libevent would otherwise listen() again with 128. */

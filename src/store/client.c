@@ -173,24 +173,19 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 	sc->busy++;
 	while (sc->bev && !sc->freeing) {
-		uint8_t hdr[FRAME_HEADER_LEN];
-		size_t avail = evbuffer_get_length(in);
-		if (avail < FRAME_HEADER_LEN)
-			break;
-		evbuffer_copyout(in, hdr, sizeof(hdr));
 		enum frame_type type;
+		const uint8_t *pulled;
 		size_t body_len;
 		const char *why;
-		if (frame_header_decode(hdr, sizeof(hdr), FRAME_FROM_STORE, &type, &body_len, &why) !=
-		    FRAME_OK) {
+		enum frame_status st = frame_next(in, FRAME_FROM_STORE, &type, &pulled, &body_len, &why);
+		if (st == FRAME_ERROR)
 			client_lost(sc, why);
+		if (st != FRAME_OK)
 			break;
-		}
-		if (avail - FRAME_HEADER_LEN < body_len)
-			break;
-		uint8_t frame[FRAME_HEADER_LEN + 9]; /* RESULT and SPACE are tiny */
-		evbuffer_remove(in, frame, FRAME_HEADER_LEN + body_len);
-		const uint8_t *body = frame + FRAME_HEADER_LEN;
+		/* Copied out first: a callback below may free the buffer. */
+		uint8_t body[9]; /* RESULT and SPACE are tiny */
+		memcpy(body, pulled, body_len);
+		evbuffer_drain(in, FRAME_HEADER_LEN + body_len);
 		if (type == FRAME_RESULT) {
 			handle_result(sc, body, body_len);
 		} else {

@@ -143,4 +143,13 @@ const char *frame_begin_check(const struct frame_begin *b);
 /* The mailbox rule alone, shared with the Maildir code. */
 bool frame_mailbox_safe(const char *name, size_t len);
 
+/* The next complete frame at the front of a libevent input buffer (both
+ * sides read the same way): FRAME_OK with *body pointing at its body
+ * (contiguous; drain FRAME_HEADER_LEN + *body_len once handled),
+ * FRAME_NEED_MORE, or FRAME_ERROR with *why for a header the reader does
+ * not accept. */
+struct evbuffer;
+enum frame_status frame_next(struct evbuffer *in, unsigned allowed, enum frame_type *type,
+                             const uint8_t **body, size_t *body_len, const char **why);
+
 #endif

@@ -280,27 +280,16 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	struct evbuffer *in = bufferevent_get_input(bev);
 
 	while (!p->fatal) {
-		uint8_t hdr[FRAME_HEADER_LEN];
-		size_t avail = evbuffer_get_length(in);
-		if (avail < FRAME_HEADER_LEN)
-			break;
-		evbuffer_copyout(in, hdr, sizeof(hdr));
 		enum frame_type type;
+		const uint8_t *body;
 		size_t body_len;
 		const char *why;
-		if (frame_header_decode(hdr, sizeof(hdr), FRAME_FROM_CLIENT, &type, &body_len, &why) !=
-		    FRAME_OK) {
+		enum frame_status st = frame_next(in, FRAME_FROM_CLIENT, &type, &body, &body_len, &why);
+		if (st == FRAME_ERROR)
 			protocol_error(p, why, 0);
+		if (st != FRAME_OK)
 			break;
-		}
-		if (avail - FRAME_HEADER_LEN < body_len)
-			break; /* the rest of the frame has not arrived */
-		const uint8_t *frame = evbuffer_pullup(in, (ev_ssize_t)(FRAME_HEADER_LEN + body_len));
-		if (!frame) {
-			protocol_error(p, "out of memory", 0);
-			break;
-		}
-		handle_frame(p, type, frame + FRAME_HEADER_LEN, body_len);
+		handle_frame(p, type, body, body_len);
 		evbuffer_drain(in, FRAME_HEADER_LEN + body_len);
 	}
 	if (!p->fatal && p->queue_len > 0 &&

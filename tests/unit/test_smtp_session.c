@@ -12,7 +12,15 @@
 
 #include "smtp/session.h"
 
+/* With RAWMAIL_SEED_DIR set, each test's client input is also written out
+ * as a seed for tests/fuzz/fuzz_session.c (its first byte picks the
+ * harness's mode: 0, defaults). */
+static const char *seed_dir;
+static unsigned seed_count;
+
 struct fake {
+	char seed[8192];
+	size_t seedlen;
 	struct smtp_session s;
 	struct smtp_session_config cfg;
 	char out[65536];
@@ -122,8 +130,23 @@ static struct fake *fake_new(void)
 	return f;
 }
 
+static void seed_write(const struct fake *f)
+{
+	if (!seed_dir || f->seedlen == 0)
+		return;
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/session-%03u", seed_dir, seed_count++);
+	FILE *out = fopen(path, "wb");
+	if (!out)
+		return;
+	fputc(0, out);
+	fwrite(f->seed, 1, f->seedlen, out);
+	fclose(out);
+}
+
 static void fake_free(struct fake *f)
 {
+	seed_write(f);
 	smtp_session_free(&f->s);
 	free(f);
 }
@@ -133,6 +156,10 @@ static void fake_free(struct fake *f)
 static void feed(struct fake *f, const char *in, size_t len)
 {
 	size_t pos = 0;
+	if (len <= sizeof(f->seed) - f->seedlen) {
+		memcpy(f->seed + f->seedlen, in, len);
+		f->seedlen += len;
+	}
 	while (pos < len) {
 		if (f->s.mode == SMTP_INPUT_LINE) {
 			const char *lf = memchr(in + pos, '\n', len - pos);
@@ -417,6 +444,7 @@ static void test_write_failure(void **state)
 
 int main(void)
 {
+	seed_dir = getenv("RAWMAIL_SEED_DIR");
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_greeting_and_ehlo),
 		cmocka_unit_test(test_full_transaction),

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -383,8 +384,47 @@ static void test_mailbox_safe(void **state)
 	assert_false(frame_mailbox_safe(longname, FRAME_MAILBOX_MAX + 1));
 }
 
+/* With RAWMAIL_SEED_DIR set: a few valid frame streams as seeds for
+ * tests/fuzz/fuzz_frame.c (first byte 0: read as the store does). */
+static void write_seeds(const char *dir)
+{
+	struct buf b;
+	buf_init(&b, 1 << 20);
+	buf_append(&b, "\0", 1);
+	if (frame_encode_begin(&b, 42, "0123abcdXYZ-_", "sender@example.com", rcpts3, 3,
+	                       "Received: from a (b [192.0.2.9])\n\tby mx; Sat, 23 Nov 2024\n") != 0)
+		return;
+	uint8_t hdr[FRAME_DATA_HEADER_LEN], txn[FRAME_TXN_LEN];
+	frame_encode_data_header(hdr, 42, 5);
+	buf_append(&b, hdr, sizeof(hdr));
+	buf_append(&b, "hello", 5);
+	frame_encode_txn(txn, FRAME_COMMIT, 42);
+	buf_append(&b, txn, sizeof(txn));
+	char path[4096];
+	snprintf(path, sizeof(path), "%s/frame-client", dir);
+	FILE *f = fopen(path, "wb");
+	if (f) {
+		fwrite(b.data, 1, b.len, f);
+		fclose(f);
+	}
+	uint8_t res[FRAME_RESULT_LEN], space[FRAME_SPACE_LEN];
+	frame_encode_result(res, 42, STORE_OK);
+	frame_encode_space(space, 123456);
+	snprintf(path, sizeof(path), "%s/frame-store", dir);
+	f = fopen(path, "wb");
+	if (f) {
+		fputc(1, f);
+		fwrite(res, 1, sizeof(res), f);
+		fwrite(space, 1, sizeof(space), f);
+		fclose(f);
+	}
+	buf_free(&b);
+}
+
 int main(void)
 {
+	if (getenv("RAWMAIL_SEED_DIR"))
+		write_seeds(getenv("RAWMAIL_SEED_DIR"));
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_begin_round_trip),
 		cmocka_unit_test(test_begin_null_sender_empty_received),
