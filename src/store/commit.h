@@ -20,4 +20,17 @@
  * "stored" line per message that made it and one "batch" line. */
 void store_commit_batch(const struct store_env *env, struct store_msg **msgs, size_t n);
 
+/* syncfs mode, pipelined: the second sync of one batch is the first sync of
+ * the next, so a loaded store makes one syncfs per batch.  One round:
+ *   1. create and write the files of writing[0..nw);
+ *   2. rename into new/ the files of renaming[0..nr), whose data an
+ *      earlier round's syncfs already made durable;
+ *   3. one syncfs(mailroot): covers both.
+ * After it, each renaming[] message is durable in new/ (or failed) and is
+ * answered by the caller; each writing[] message still STORE_OK is synced
+ * in tmp/ and goes to the next round's renaming[].  A sync error fails
+ * every message of both sets, as in store_commit_batch. */
+void store_commit_round(const struct store_env *env, struct store_msg **renaming, size_t nr,
+                        struct store_msg **writing, size_t nw);
+
 #endif

@@ -52,6 +52,9 @@ struct store_proc {
 	struct store_msg **queue_tail;
 	size_t queue_len;
 	struct timespec queue_since;
+	/* syncfs mode: written and synced in tmp/, to be renamed next round */
+	struct store_msg *synced[STORE_BATCH_MAX];
+	size_t nsynced;
 	uint64_t last_txn;
 	bool eof;                      /* no frame will come any more */
 	bool out_dead;                 /* the socket refuses writes */
@@ -99,7 +102,7 @@ static void answer(struct store_proc *p, struct store_msg *m)
 
 static void maybe_finish(struct store_proc *p)
 {
-	if (!p->eof || p->queue_len > 0)
+	if (!p->eof || p->queue_len > 0 || p->nsynced > 0)
 		return;
 	if (!p->out_dead && evbuffer_get_length(bufferevent_get_output(p->bev)) > 0)
 		return; /* the write callback comes back when it has drained */
@@ -124,11 +127,31 @@ static void run_batch(struct store_proc *p)
 		clock_gettime(CLOCK_MONOTONIC, &p->queue_since);
 		event_active(p->ev_batch, EV_TIMEOUT, 0);
 	}
-	if (n == 0)
+	if (p->env.sync == STORE_SYNC_FSYNC) {
+		if (n == 0)
+			return;
+		store_commit_batch(&p->env, batch, n);
+		for (size_t i = 0; i < n; i++)
+			answer(p, batch[i]);
+		send_space(p);
 		return;
-	store_commit_batch(&p->env, batch, n);
-	for (size_t i = 0; i < n; i++)
-		answer(p, batch[i]);
+	}
+	if (n == 0 && p->nsynced == 0)
+		return;
+	store_commit_round(&p->env, p->synced, p->nsynced, batch, n);
+	for (size_t i = 0; i < p->nsynced; i++)
+		answer(p, p->synced[i]);
+	p->nsynced = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (batch[i]->result == STORE_OK)
+			p->synced[p->nsynced++] = batch[i];
+		else
+			answer(p, batch[i]);
+	}
+	/* What was just written and synced is renamed in the next round,
+	 * which runs at once if nothing else arrives. */
+	if (p->nsynced > 0)
+		event_active(p->ev_batch, EV_TIMEOUT, 0);
 	send_space(p);
 }
 
@@ -179,6 +202,7 @@ static void drop_messages(struct store_proc *p, bool committed_too)
 		p->queue_head = NULL;
 		p->queue_tail = &p->queue_head;
 		p->queue_len = 0;
+		p->nsynced = 0;
 	}
 }
 
