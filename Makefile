@@ -23,7 +23,7 @@ SANFLAGS  =
 OPT       = -O2
 endif
 
-PKGS      = libevent libevent_openssl openssl inih
+PKGS      = libevent libevent_openssl openssl inih libcares
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wpointer-arith \
             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
             $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
@@ -32,9 +32,10 @@ CFLAGS   += -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) $(shell pkg-config --cflags $
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 
-MODULES   = util smtp store net server cli
+MODULES   = util smtp dns store net server cli
 SRC_util   := $(wildcard src/util/*.c)
 SRC_smtp   := $(wildcard src/smtp/*.c)
+SRC_dns    := $(wildcard src/dns/*.c)
 SRC_store  := $(wildcard src/store/*.c)
 SRC_net    := $(wildcard src/net/*.c)
 SRC_server := $(wildcard src/server/*.c)
@@ -60,10 +61,11 @@ $(BUILD)/rawmail: $(call obj,src/cli/main.c) $(OBJ_ALL)
 # half-written sibling module never breaks another module's tests.
 DEPS_util   = util
 DEPS_smtp   = smtp util
+DEPS_dns    = dns util
 DEPS_store  = store util
 DEPS_net    = net util
-DEPS_server = server smtp store net util
-DEPS_cli    = cli server smtp store net util
+DEPS_server = server smtp dns store net util
+DEPS_cli    = cli server smtp dns store net util
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))

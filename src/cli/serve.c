@@ -37,6 +37,10 @@ static const char serve_help[] =
 	"      --bare-newline normalize|reject  bare CR or LF in message data (default normalize)\n"
 	"      --sync syncfs|fsync      how a batch of messages is made durable (default syncfs)\n"
 	"      --accept-bare-ip yes|no  take user@192.0.2.1 as user@[192.0.2.1] (default yes)\n"
+	"      --dns ADDR[:PORT]        resolver for client names (default: the system's;\n"
+	"                               IPv6 as [::1]:5353)\n"
+	"      --rdns yes|no            put the client's verified name in Received: (default yes;\n"
+	"                               with the system's resolver, loopback clients are skipped)\n"
 	"      --user USER              smtp process user when started as root (default nobody)\n"
 	"      --mail-user USER         store process user when root (default: mailroot's owner)\n"
 	"      --log-level LEVEL        error, warn, info or debug (default info)\n"
@@ -51,7 +55,7 @@ static const char *const keys[] = {
 	"listen", "mailroot", "domain", "hostname", "mailbox", "tls", "tls-cert", "tls-key",
 	"max-message-size", "max-recipients", "max-connections", "max-connections-per-ip",
 	"max-errors", "timeout-command", "timeout-data", "timeout-shutdown", "greet-pause",
-	"bare-newline", "sync", "accept-bare-ip", "user", "mail-user", "log-level",
+	"bare-newline", "sync", "accept-bare-ip", "dns", "rdns", "user", "mail-user", "log-level",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 

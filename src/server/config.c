@@ -9,6 +9,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "dns/resolver.h"
 #include "util/hostname.h"
 #include "util/limits.h"
 
@@ -29,6 +30,7 @@ void config_init(struct serve_config *c)
 	c->bare_newline = SMTP_BARE_NORMALIZE;
 	c->sync = STORE_SYNC_SYNCFS;
 	c->accept_bare_ip = true;
+	c->rdns = true;
 	c->user = strdup("nobody");
 	c->log_level = LOG_INFO;
 }
@@ -52,6 +54,7 @@ void config_free(struct serve_config *c)
 	free(c->tls_key);
 	free(c->user);
 	free(c->mail_user);
+	free(c->dns);
 	free(c->config_file);
 	memset(c, 0, sizeof(*c));
 }
@@ -284,6 +287,14 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 		expect = "syncfs or fsync";
 	} else if (!strcmp(key, "accept-bare-ip")) {
 		ok = parse_bool(value, &c->accept_bare_ip);
+		expect = "yes or no";
+	} else if (!strcmp(key, "dns")) {
+		char norm[80];
+		if (!dns_server_parse(value, norm, sizeof(norm), err, errlen))
+			return false;
+		ok = set_string(&c->dns, value);
+	} else if (!strcmp(key, "rdns")) {
+		ok = parse_bool(value, &c->rdns);
 		expect = "yes or no";
 	} else if (!strcmp(key, "user")) {
 		ok = set_string(&c->user, value);

@@ -49,6 +49,8 @@ struct serve_config {
 	enum smtp_bare_policy bare_newline;
 	enum store_sync_mode sync;
 	bool accept_bare_ip;
+	char *dns;                      /* resolver ADDR[:PORT]; NULL: the system's */
+	bool rdns;                      /* look up clients' names for Received: */
 	char *user;                     /* smtp process user when root */
 	char *mail_user;                /* store process user when root */
 	enum log_level log_level;

@@ -18,6 +18,7 @@
 
 #include <openssl/err.h>
 
+#include "dns/reverse.h"
 #include "net/tls.h"
 #include "server/received.h"
 #include "server/smtpd.h"
@@ -51,6 +52,9 @@ struct conn {
 	char id[ID_LEN + 1];
 	char ip[INET6_ADDRSTRLEN];
 	char *tls_desc;          /* set after the handshake */
+	struct dns_reverse *rdns_query; /* pending reverse lookup */
+	char *rdns;              /* forward-confirmed name of the client */
+	bool rdns_done;
 };
 
 static void conn_process(struct conn *c);
@@ -104,6 +108,7 @@ static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_
 	buf_init(&received, 4096);
 	struct received_info info = {
 		.helo = c->s.helo,
+		.rdns = c->rdns,
 		.peer = (const struct sockaddr *)&c->peer,
 		.by = c->d->cfg->hostname,
 		.esmtp = c->s.esmtp,
@@ -486,6 +491,40 @@ static void greet_timer_cb(evutil_socket_t fd, short what, void *arg)
 	conn_greet(c);
 }
 
+static void rdns_done_cb(void *arg, enum dns_reverse_status st, const char *name)
+{
+	struct conn *c = arg;
+	c->rdns_query = NULL;
+	c->rdns_done = true;
+	if (st == DNS_REVERSE_OK)
+		c->rdns = strdup(name);
+	log_event(LOG_INFO, "rdns", "session=%s ip=%s status=%s name=%s", c->id, c->ip,
+	          dns_reverse_status_name(st), c->rdns ? c->rdns : "-");
+}
+
+static bool is_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET)
+		return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+	return IN6_IS_ADDR_LOOPBACK(a) || (IN6_IS_ADDR_V4MAPPED(a) && a->s6_addr[12] == 127);
+}
+
+/* The client's name for Received:, looked up while the session goes on
+ * (never delaying the greeting).  With the system's resolver, loopback
+ * clients are not looked up: their names are local, and the query would
+ * only leave the machine. */
+static void conn_start_rdns(struct conn *c)
+{
+	struct dns_resolver *dns = c->d->dns;
+	if (!dns || (!dns_resolver_explicit(dns) && is_loopback((const struct sockaddr *)&c->peer)))
+		return;
+	struct dns_reverse *q = dns_reverse_lookup(dns, (const struct sockaddr *)&c->peer,
+	                                           rdns_done_cb, c);
+	if (!c->rdns_done)
+		c->rdns_query = q;
+}
+
 static void conn_link(struct smtpd *d, struct conn *c)
 {
 	c->prev = d->newest;
@@ -541,6 +580,7 @@ void conn_accept(struct smtpd *d, int fd, const struct sockaddr *peer, socklen_t
 	          ntohs(peer->sa_family == AF_INET ? ((const struct sockaddr_in *)peer)->sin_port
 	                                           : ((const struct sockaddr_in6 *)peer)->sin6_port),
 	          d->nconn);
+	conn_start_rdns(c);
 	if (d->cfg->greet_pause_ms) {
 		c->greet_timer = evtimer_new(d->base, greet_timer_cb, c);
 		struct timeval tv = { d->cfg->greet_pause_ms / 1000,
@@ -575,6 +615,9 @@ static void conn_free(struct conn *c)
 	          c->s.errors);
 	if (c->greet_timer)
 		event_free(c->greet_timer);
+	if (c->rdns_query)
+		dns_reverse_cancel(c->rdns_query);
+	free(c->rdns);
 	if (c->bev)
 		bufferevent_free(c->bev);
 	/* The TLS bufferevent owns (and closed) the fd. */

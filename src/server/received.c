@@ -49,8 +49,9 @@ int received_format(struct buf *out, const struct received_info *r)
 	char with[24];
 	snprintf(with, sizeof(with), "%s%s%s%s", r->smtputf8 ? "UTF8SMTP" : r->esmtp ? "ESMTP" : "SMTP",
 	         r->tls && (r->esmtp || r->smtputf8) ? "S" : "", r->auth ? "A" : "", "");
-	int rc = buf_printf(out, "Received: from %s (%s)\n\tby %s (rawmail) with %s", helo, lit, r->by,
-	                    with);
+	/* RFC 5321 §4.4 TCP-info: the verified name, then the literal. */
+	int rc = buf_printf(out, "Received: from %s (%s%s%s)\n\tby %s (rawmail) with %s", helo,
+	                    r->rdns ? r->rdns : "", r->rdns ? " " : "", lit, r->by, with);
 	if (rc == 0 && r->tls && r->tls_desc)
 		rc = buf_printf(out, " (%s)", r->tls_desc);
 	if (rc == 0)

@@ -11,6 +11,7 @@
 
 struct received_info {
 	const char *helo;          /* as the client sent it (sanitised here) */
+	const char *rdns;          /* forward-confirmed name of the peer, or NULL */
 	const struct sockaddr *peer;
 	const char *by;            /* our host name */
 	bool esmtp, tls, smtputf8, auth;

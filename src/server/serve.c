@@ -20,6 +20,7 @@
 
 #include <openssl/ssl.h>
 
+#include "dns/resolver.h"
 #include "net/tls.h"
 #include "server/smtpd.h"
 #include "store/store.h"
@@ -262,12 +263,19 @@ static bool spawn_pair(struct parent *p)
 		child_signals(ROLE_SMTP);
 		log_init("smtp", p->cfg.log_level);
 		id_init();
-		/* Interface addresses are read before the chroot hides them. */
+		/* resolv.conf is read before the chroot hides it. */
+		struct dns_resolver *dns = NULL;
+		if (p->cfg.rdns) {
+			char err[256];
+			dns = dns_resolver_new(p->cfg.dns, 2000, err, sizeof(err));
+			if (!dns)
+				log_event(LOG_WARN, "rdns_disabled", "reason=\"%s\"", err);
+		}
 		if (!drop_to_unprivileged(&p->cfg)) {
 			log_event(LOG_ERROR, "drop_failed", "role=smtp error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
 		}
-		int rc = smtpd_run(&p->cfg, p->listen_fds, p->nlisten, sv[0], p->tls);
+		int rc = smtpd_run(&p->cfg, p->listen_fds, p->nlisten, sv[0], p->tls, dns);
 		log_flush();
 		_exit(rc);
 	}

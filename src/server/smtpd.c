@@ -10,6 +10,7 @@
 #include <event2/event.h>
 #include <event2/listener.h>
 
+#include "dns/resolver.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -151,7 +152,7 @@ static void store_drained_cb(void *arg)
 }
 
 int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
-              int store_fd, SSL_CTX *tls)
+              int store_fd, SSL_CTX *tls, struct dns_resolver *dns)
 {
 	struct smtpd d;
 	char err[256];
@@ -177,6 +178,8 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	event_config_free(ec);
 	if (!d.base)
 		goto out;
+	if (dns && dns_resolver_attach(dns, d.base))
+		d.dns = dns;
 	d.store = store_client_new(d.base, store_fd, store_lost_cb, &d);
 	if (!d.store)
 		goto out;
@@ -218,6 +221,8 @@ out:
 		evconnlistener_free(d.listeners[i]);
 	if (d.store)
 		store_client_free(d.store);
+	/* Before the loop goes: pending lookups are answered (and dropped). */
+	dns_resolver_free(dns);
 	if (d.stop_timer)
 		event_free(d.stop_timer);
 	if (d.sig_term)

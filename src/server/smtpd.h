@@ -21,6 +21,7 @@ struct evconnlistener;
 struct event;
 struct conn;
 struct store_client;
+struct dns_resolver;
 
 struct smtpd {
 	struct event_base *base;
@@ -29,6 +30,7 @@ struct smtpd {
 	struct smtp_session_config session_cfg;
 	SSL_CTX *tls;                   /* NULL: STARTTLS not offered */
 	struct store_client *store;
+	struct dns_resolver *dns;       /* NULL: no reverse lookups */
 	struct evconnlistener *listeners[CONFIG_LISTEN_MAX];
 	size_t nlisteners;
 	bool listeners_paused;          /* EMFILE: resumed when a connection closes */
@@ -46,7 +48,7 @@ struct smtpd {
  * sockets, in cfg->listen order; store_fd the socketpair end to the store.
  * Returns the process exit code. */
 int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
-              int store_fd, SSL_CTX *tls);
+              int store_fd, SSL_CTX *tls, struct dns_resolver *dns);
 
 /* conn.c: one connection. */
 void conn_accept(struct smtpd *d, int fd, const struct sockaddr *peer, socklen_t peerlen);
