@@ -11,6 +11,7 @@
 
 #include <cmocka.h>
 
+#include "dns/resolver.h"
 #include "server/config.h"
 #include "server/ipcount.h"
 #include "server/received.h"
@@ -110,6 +111,30 @@ static void test_file_then_flags(void **state)
 	config_free(&c);
 }
 
+static void test_dns_server(void **state)
+{
+	char out[80], err[256];
+	assert_true(dns_server_parse("127.0.0.1", out, sizeof(out), err, sizeof(err)));
+	assert_string_equal(out, "127.0.0.1:53");
+	assert_true(dns_server_parse("127.0.0.1:5353", out, sizeof(out), err, sizeof(err)));
+	assert_string_equal(out, "127.0.0.1:5353");
+	assert_true(dns_server_parse("[::1]:5353", out, sizeof(out), err, sizeof(err)));
+	assert_string_equal(out, "[::1]:5353");
+	assert_true(dns_server_parse("::1", out, sizeof(out), err, sizeof(err)));
+	assert_string_equal(out, "[::1]:53");
+	assert_false(dns_server_parse("dns.example:53", out, sizeof(out), err, sizeof(err)));
+	assert_false(dns_server_parse("127.0.0.1:0", out, sizeof(out), err, sizeof(err)));
+	assert_false(dns_server_parse("127.0.0.1:", out, sizeof(out), err, sizeof(err)));
+	assert_false(dns_server_parse("[::1]5353", out, sizeof(out), err, sizeof(err)));
+	assert_false(dns_server_parse("1.2.3.4:99999", out, sizeof(out), err, sizeof(err)));
+	assert_non_null(strstr(err, "[::1]:5353"));
+	struct serve_config c;
+	config_init(&c);
+	assert_false(config_set(&c, CONFIG_FLAG, "dns", "nameserver", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FLAG, "dns", "[::1]:5353", err, sizeof(err)));
+	config_free(&c);
+}
+
 static void test_ipcount(void **state)
 {
 	struct ipcount t;
@@ -168,6 +193,7 @@ int main(void)
 		cmocka_unit_test(test_values),
 		cmocka_unit_test(test_listen),
 		cmocka_unit_test(test_file_then_flags),
+		cmocka_unit_test(test_dns_server),
 		cmocka_unit_test(test_ipcount),
 		cmocka_unit_test(test_received),
 	};
