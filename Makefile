@@ -32,10 +32,12 @@ CFLAGS   += -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) $(shell pkg-config --cflags $
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 
-MODULES   = util smtp dns store net server cli
+MODULES   = util smtp dns msg client store net server cli
 SRC_util   := $(wildcard src/util/*.c)
 SRC_smtp   := $(wildcard src/smtp/*.c)
 SRC_dns    := $(wildcard src/dns/*.c)
+SRC_msg    := $(wildcard src/msg/*.c)
+SRC_client := $(wildcard src/client/*.c)
 SRC_store  := $(wildcard src/store/*.c)
 SRC_net    := $(wildcard src/net/*.c)
 SRC_server := $(wildcard src/server/*.c)
@@ -62,6 +64,8 @@ $(BUILD)/rawmail: $(call obj,src/cli/main.c) $(OBJ_ALL)
 DEPS_util   = util
 DEPS_smtp   = smtp util
 DEPS_dns    = dns util
+DEPS_msg    = msg util
+DEPS_client = client smtp dns net util
 DEPS_store  = store util
 DEPS_net    = net util
 DEPS_server = server smtp dns store net util
