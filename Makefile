@@ -87,6 +87,7 @@ fuzz: $(FUZZ_BIN)
 # Each harness links the pure code it fuzzes: the protocol core, or the
 # store's wire format (frame.c, without its libevent reader).
 FUZZ_LIBSRC_frame = src/store/frame.c $(SRC_util)
+FUZZ_LIBSRC_headers = $(SRC_msg) $(SRC_util)
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

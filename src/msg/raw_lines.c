@@ -1,0 +1,27 @@
+/* The line length check of raw messages, RFC 5322 §2.1.1. */
+#include "msg/raw.h"
+
+#include <string.h>
+
+#include "util/limits.h"
+
+int msg_raw_check_lines(const char *in, size_t len, struct msg_error *err)
+{
+	size_t line = 1;
+	size_t pos = 0;
+	while (pos < len) {
+		const char *nl = memchr(in + pos, '\n', len - pos);
+		size_t end = nl ? (size_t)(nl - in) : len;
+		size_t n = end - pos;
+		if (nl && n && in[end - 1] == '\r')
+			n--;
+		if (n > RFC5322_LINE_MAX)
+			return msg_error_set(err, MSG_ERR_LINE_TOO_LONG, line,
+			                     "line %zu of the message is %zu octets long; RFC 5322 "
+			                     "allows 998: wrap it, or compose with -s (which "
+			                     "encodes long lines)", line, n);
+		pos = end + 1;
+		line++;
+	}
+	return 0;
+}
