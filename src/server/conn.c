@@ -6,6 +6,7 @@
 #include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +56,7 @@ struct conn {
 	struct dns_reverse *rdns_query; /* pending reverse lookup */
 	char *rdns;              /* forward-confirmed name of the client */
 	bool rdns_done;
+	bool rdns_wait;          /* DATA/BDAT held until the lookup answers */
 };
 
 static void conn_process(struct conn *c);
@@ -247,6 +249,13 @@ static void conn_set_timeouts(struct conn *c)
 
 /* ---- input framing ------------------------------------------------------ */
 
+/* DATA or BDAT: the commands after which Received: is built. */
+static bool starts_content(const char *line, size_t len)
+{
+	return len >= 4 && (!strncasecmp(line, "DATA", 4) || !strncasecmp(line, "BDAT", 4)) &&
+	       (len == 4 || line[4] == ' ');
+}
+
 /* Feeds command lines; returns false when no complete line is buffered. */
 static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 {
@@ -277,6 +286,14 @@ static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 	}
 	size_t total = (size_t)eol.pos + eol_len;
 	const char *line = (const char *)evbuffer_pullup(in, (ssize_t)total);
+	if (c->rdns_query && starts_content(line, (size_t)eol.pos)) {
+		/* Received: is written when content starts: give the client's
+		 * name the chance to be in it.  The resolver's own deadline
+		 * bounds the wait; the greeting never waited. */
+		c->rdns_wait = true;
+		bufferevent_disable(c->bev, EV_READ);
+		return false;
+	}
 	smtp_session_line(&c->s, line, (size_t)eol.pos);
 	evbuffer_drain(in, total);
 	return true;
@@ -500,6 +517,13 @@ static void rdns_done_cb(void *arg, enum dns_reverse_status st, const char *name
 		c->rdns = strdup(name);
 	log_event(LOG_INFO, "rdns", "session=%s ip=%s status=%s name=%s", c->id, c->ip,
 	          dns_reverse_status_name(st), c->rdns ? c->rdns : "-");
+	if (c->rdns_wait) {
+		c->rdns_wait = false;
+		if (!c->closing) {
+			bufferevent_enable(c->bev, EV_READ);
+			conn_process(c);
+		}
+	}
 }
 
 static bool is_loopback(const struct sockaddr *sa)
