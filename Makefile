@@ -48,7 +48,7 @@ OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all unit fuzz fuzz-long check install clean lint
+.PHONY: all unit tools fuzz fuzz-long check install clean lint
 all: $(BUILD)/rawmail
 
 $(BUILD)/obj/%.o: src/%.c
@@ -75,6 +75,15 @@ test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
+
+# Test tools: small programs the integration tests drive (tests/tools/X.c
+# -> build/tests/tool_X), linking the modules they exercise.
+TOOL_SRC  := $(wildcard tests/tools/*.c)
+TOOL_BIN  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tool_%,$(TOOL_SRC))
+tools: $(TOOL_BIN)
+$(BUILD)/tests/tool_%: tests/tools/%.c $(call obj,$(SRC_dns) $(SRC_util))
+	@mkdir -p $(dir $@)
+	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
