@@ -2,6 +2,8 @@
  * literals.  See mx.h for the contract. */
 #include "dns/mx.h"
 
+#include "util/ip_text.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
@@ -11,8 +13,6 @@
 
 /* The longest texts inet_pton accepts: "255.255.255.255" and
  * "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255". */
-#define IPV4_TEXT_MAX 15
-#define IPV6_TEXT_MAX 45
 /* RFC 5321 §4.1.3: IPv6-address-literal = "IPv6:" IPv6-addr */
 #define IPV6_TAG "IPv6:"
 #define IPV6_TAG_LEN 5
@@ -163,70 +163,20 @@ static bool is_digit(unsigned char c)
 	return c >= '0' && c <= '9';
 }
 
-static bool is_hex(unsigned char c)
-{
-	return is_digit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F');
-}
-
-/* RFC 5321 §4.1.3 IPv4-address-literal = Snum 3("." Snum), Snum =
- * 1*3DIGIT.  A leading zero is refused ("01.2.3.4"): inet_aton reads it as
- * octal, so the same text could name two addresses; inet_pton refuses it
- * too.  (smtp/address.c applies the same rule when it parses a path; dns
- * may not depend on smtp, hence this copy.) */
+/* RFC 5321 §4.1.3 IPv4-address-literal, strict (util/ip_text.h). */
 static bool ipv4_from_text(const char *c, size_t n, unsigned char ip[4])
 {
-	char text[IPV4_TEXT_MAX + 1];
-	size_t i = 0;
-
-	if (n > IPV4_TEXT_MAX)
-		return false;
-	for (int group = 0; group < 4; group++) {
-		size_t digits = 0;
-
-		if (group > 0) {
-			if (i >= n || c[i] != '.')
-				return false;
-			i++;
-		}
-		while (i < n && is_digit((unsigned char)c[i]) && digits <= 3) {
-			i++;
-			digits++;
-		}
-		if (digits == 0 || digits > 3)
-			return false;
-		if (digits > 1 && c[i - digits] == '0')
-			return false;
-	}
-	if (i != n)
-		return false;
-	memcpy(text, c, n);
-	text[n] = '\0';
-	return inet_pton(AF_INET, text, ip) == 1;
+	return ip_text_v4(c, n, ip);
 }
 
-/* RFC 5321 §4.1.3 IPv6-addr, checked by inet_pton (no zone "%eth0", no
- * brackets).  An IPv4-mapped address is reported as the IPv4 one. */
+/* RFC 5321 §4.1.3 IPv6-addr; an IPv4-mapped address is reported as the
+ * IPv4 one. */
 static bool ipv6_from_text(const char *c, size_t n, struct dns_destination *out)
 {
-	char text[IPV6_TEXT_MAX + 1];
-	struct in6_addr a6;
-
-	if (n == 0 || n > IPV6_TEXT_MAX)
+	int v = ip_text_v6(c, n, out->ip);
+	if (v == 0)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_hex((unsigned char)c[i]) && c[i] != ':' && c[i] != '.')
-			return false;
-	memcpy(text, c, n);
-	text[n] = '\0';
-	if (inet_pton(AF_INET6, text, &a6) != 1)
-		return false;
-	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-		out->kind = DNS_DESTINATION_IPV4;
-		memcpy(out->ip, a6.s6_addr + 12, 4);
-	} else {
-		out->kind = DNS_DESTINATION_IPV6;
-		memcpy(out->ip, a6.s6_addr, 16);
-	}
+	out->kind = v == 4 ? DNS_DESTINATION_IPV4 : DNS_DESTINATION_IPV6;
 	return true;
 }
 

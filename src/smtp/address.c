@@ -16,15 +16,15 @@
  * input is ever read past len, and nothing is allocated. */
 #include "smtp/address.h"
 
+#include "util/ip_text.h"
+
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <string.h>
 
 /* The longest text inet_pton(AF_INET6) accepts:
  * "ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255" is 45 octets. */
-#define IPV6_TEXT_MAX 45
 /* "255.255.255.255" */
-#define IPV4_TEXT_MAX 15
 /* The "IPv6:" tag of RFC 5321 §4.1.3. */
 #define IPV6_TAG "IPv6:"
 #define IPV6_TAG_LEN 5
@@ -281,69 +281,21 @@ static enum smtp_address_status parse_quoted_string(struct parser *p)
 	}
 }
 
-/* RFC 5321 §4.1.3 Snum: 1*3DIGIT, four of them.  A leading zero is refused
- * ("01.2.3.4"): inet_aton would read it as octal, so the same text could
- * name two addresses; inet_pton refuses it as well. */
-static bool is_dotted_quad(const unsigned char *c, size_t n)
-{
-	size_t i = 0;
-
-	for (int group = 0; group < 4; group++) {
-		size_t digits = 0;
-
-		if (group > 0) {
-			if (i >= n || c[i] != '.')
-				return false;
-			i++;
-		}
-		while (i < n && is_digit(c[i]) && digits <= 3) {
-			i++;
-			digits++;
-		}
-		if (digits == 0 || digits > 3)
-			return false;
-		if (digits > 1 && c[i - digits] == '0')
-			return false;
-	}
-	return i == n;
-}
-
-/* IPv4-address-literal: a dotted quad, each number at most 255. */
+/* IPv4-address-literal: a strict dotted quad (util/ip_text.h). */
 static bool ipv4_from_text(const unsigned char *c, size_t n, unsigned char ip[4])
 {
-	char text[IPV4_TEXT_MAX + 1];
-
-	if (n > IPV4_TEXT_MAX || !is_dotted_quad(c, n))
-		return false;
-	memcpy(text, c, n);
-	text[n] = '\0';
-	return inet_pton(AF_INET, text, ip) == 1;
+	return ip_text_v4((const char *)c, n, ip);
 }
 
-/* IPv6-addr of RFC 5321 §4.1.3, checked by inet_pton.  An IPv4-mapped
- * address (::ffff:a.b.c.d) is reported as IPv4 with its last four octets
- * (DESIGN.md: the two spellings of one address compare equal). */
+/* IPv6-addr of RFC 5321 §4.1.3.  An IPv4-mapped address (::ffff:a.b.c.d)
+ * is reported as IPv4 with its last four octets (DESIGN.md: the two
+ * spellings of one address compare equal). */
 static bool ipv6_from_text(const unsigned char *c, size_t n, struct smtp_address *dst)
 {
-	char text[IPV6_TEXT_MAX + 1];
-	struct in6_addr a6;
-
-	if (n == 0 || n > IPV6_TEXT_MAX)
+	int v = ip_text_v6((const char *)c, n, dst->ip);
+	if (v == 0)
 		return false;
-	for (size_t i = 0; i < n; i++)
-		if (!is_hex(c[i]) && c[i] != ':' && c[i] != '.')
-			return false;
-	memcpy(text, c, n);
-	text[n] = '\0';
-	if (inet_pton(AF_INET6, text, &a6) != 1)
-		return false;
-	if (IN6_IS_ADDR_V4MAPPED(&a6)) {
-		dst->kind = SMTP_DOMAIN_IPV4;
-		memcpy(dst->ip, a6.s6_addr + 12, 4);
-	} else {
-		dst->kind = SMTP_DOMAIN_IPV6;
-		memcpy(dst->ip, a6.s6_addr, 16);
-	}
+	dst->kind = v == 4 ? SMTP_DOMAIN_IPV4 : SMTP_DOMAIN_IPV6;
 	return true;
 }
 
