@@ -22,6 +22,8 @@
 
 #include <cmocka.h>
 
+#include "splits.h"
+
 #include "smtp/dot_encode.h"
 
 /* A string literal with its length, so cases may hold NUL octets. */
@@ -164,34 +166,21 @@ static void check_result(const struct dot_case *tc, struct result *r, const char
 	r->out = NULL;
 }
 
-#define SPLIT_ALL_MAX 4096
-#define SPLIT_EDGE 2048
-#define SPLIT_STRIDE 509
+
+static void dot_split(void *ctx, size_t first, size_t step, const char *how)
+{
+	const struct dot_case *tc = ctx;
+	struct result r;
+	encode_pieces(tc, first, step, &r);
+	check_result(tc, &r, how, first, step);
+}
 
 static void test_case(void **state)
 {
 	const struct dot_case *tc = *state;
-	struct result r;
-
-	encode_pieces(tc, tc->inlen, 0, &r);
-	check_result(tc, &r, "one call", tc->inlen, 0);
-	for (size_t k = 0; k <= tc->inlen; k++) {
-		if (tc->inlen > SPLIT_ALL_MAX && k > SPLIT_EDGE && k < tc->inlen - SPLIT_EDGE &&
-		    k % SPLIT_STRIDE != 0)
-			continue;
-		encode_pieces(tc, k, 0, &r);
-		check_result(tc, &r, "split in two", k, 0);
-	}
-	encode_pieces(tc, 0, 1, &r);
-	check_result(tc, &r, "byte by byte", 0, 1);
-	static const size_t steps[] = { 2, 3, 7 };
-	for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
-		for (size_t first = 0; first < steps[i]; first++) {
-			encode_pieces(tc, first, steps[i], &r);
-			check_result(tc, &r, "pieces", first, steps[i]);
-		}
-	}
+	splits_run(tc->inlen, dot_split, (void *)tc);
 }
+
 
 /* A CR ending one chunk and an LF starting the next are one line ending,
  * and a "." after them is stuffed; an empty chunk between changes nothing. */
