@@ -8,7 +8,7 @@ RAWMAIL_BIN selects the binary (default: build-asan/rawmail, ASan + UBSan).
 
 import pytest
 
-from helpers import DOMAIN, HOSTNAME, SANITIZER_MARKERS, STOP_TIMEOUT, Server, free_port
+from helpers import DOMAIN, HOSTNAME, Server, check_servers_stopped, free_port
 
 
 @pytest.fixture
@@ -39,23 +39,7 @@ def start_server(tmp_path):
 
     yield start
 
-    problems = []
-    for srv in servers:
-        if srv.proc is not None:
-            code = srv.stop()
-            if code != 0:
-                problems.append(f"{srv.log_path.name}: exit status after SIGTERM: {code} "
-                                f"(None = still running {STOP_TIMEOUT} s after SIGTERM)")
-        if getattr(srv, "leftover", False):
-            problems.append(f"{srv.log_path.name}: processes of the server's group were still "
-                            "alive after it exited")
-        text = srv.log()
-        for marker in SANITIZER_MARKERS:
-            if marker in text:
-                problems.append(f"{srv.log_path.name}: sanitizer report ({marker!r}) in the log")
-    if problems:
-        logs = "".join(f"\n--- {srv.log_path} ---\n{srv.log()[-20000:]}" for srv in servers)
-        pytest.fail("server teardown: " + "; ".join(problems) + logs, pytrace=False)
+    check_servers_stopped(servers)
 
 
 @pytest.fixture

@@ -22,6 +22,8 @@ import socket
 import ssl
 import subprocess
 import time
+
+import pytest
 from pathlib import Path
 
 
@@ -622,3 +624,26 @@ def run_client(argv, input=None, timeout=30, check=True):
             f"{argv} exited {p.returncode}\nstdout: {p.stdout.decode(errors='replace')}\n"
             f"stderr: {p.stderr.decode(errors='replace')}")
     return p
+
+
+def check_servers_stopped(servers):
+    """Teardown of every server fixture: SIGTERM each server still running,
+    then fail the test if one did not exit 0, left processes behind, or has
+    a sanitizer report in its log (the log tails are printed)."""
+    problems = []
+    for srv in servers:
+        if srv.proc is not None:
+            code = srv.stop()
+            if code != 0:
+                problems.append(f"{srv.log_path.name}: exit status after SIGTERM: {code} "
+                                f"(None = still running {STOP_TIMEOUT} s after SIGTERM)")
+        if getattr(srv, "leftover", False):
+            problems.append(f"{srv.log_path.name}: processes of the server's group were still "
+                            "alive after it exited")
+        text = srv.log()
+        for marker in SANITIZER_MARKERS:
+            if marker in text:
+                problems.append(f"{srv.log_path.name}: sanitizer report ({marker!r}) in the log")
+    if problems:
+        logs = "".join(f"\n--- {srv.log_path} ---\n{srv.log()[-20000:]}" for srv in servers)
+        pytest.fail("server teardown: " + "; ".join(problems) + logs, pytrace=False)

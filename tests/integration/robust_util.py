@@ -29,7 +29,7 @@ from pathlib import Path
 import pytest
 
 from helpers import (
-    DOMAIN, HOSTNAME, REPO_ROOT, SANITIZER_MARKERS, STOP_TIMEOUT, Server, free_port,
+    DOMAIN, HOSTNAME, REPO_ROOT, STOP_TIMEOUT, Server, check_servers_stopped, free_port,
 )
 
 
@@ -253,23 +253,7 @@ def rstart_server(tmp_path):
 
     yield start
 
-    problems = []
-    for srv in servers:
-        if srv.proc is not None:
-            code = srv.stop()
-            if code != 0:
-                problems.append(f"{srv.log_path.name}: exit status after SIGTERM: {code} "
-                                "(None = still running after SIGTERM)")
-        if getattr(srv, "leftover", False):
-            problems.append(f"{srv.log_path.name}: processes of the server's group were still "
-                            "alive after it exited")
-        text = srv.log()
-        for marker in SANITIZER_MARKERS:
-            if marker in text:
-                problems.append(f"{srv.log_path.name}: sanitizer report ({marker!r}) in the log")
-    if problems:
-        logs = "".join(f"\n--- {srv.log_path} ---\n{srv.log()[-20000:]}" for srv in servers)
-        pytest.fail("server teardown: " + "; ".join(problems) + logs, pytrace=False)
+    check_servers_stopped(servers)
 
 
 # ---------------------------------------------------------------------------
