@@ -88,15 +88,16 @@ $(BUILD)/tests/tool_%: tests/tools/%.c $(call obj,$(SRC_dns) $(SRC_util))
 unit: $(UNIT_BIN)
 	@set -e; for t in $(UNIT_BIN); do echo "== $$t"; $$t; done
 
-# libFuzzer harnesses: tests/fuzz/fuzz_NAME.c links the protocol core only.
+# libFuzzer harnesses: tests/fuzz/fuzz_TEST.c fuzzes what the unit test
+# tests/unit/test_TEST.c tests, and takes its seeds from it.
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c17 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 fuzz: $(FUZZ_BIN)
 # Each harness links the pure code it fuzzes: the protocol core, or the
 # store's wire format (frame.c, without its libevent reader).
-FUZZ_LIBSRC_frame = src/store/frame.c $(SRC_util)
-FUZZ_LIBSRC_headers = $(SRC_msg) $(SRC_util)
+FUZZ_LIBSRC_store_frame = src/store/frame.c $(SRC_util)
+FUZZ_LIBSRC_msg_headers = $(SRC_msg) $(SRC_util)
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

@@ -1,6 +1,6 @@
 /* Raw messages: find the header section, add what is missing, drop Bcc,
  * read recipients for -t.  The input is user-supplied bytes: every step
- * is bounded by its length, and fuzzed (tests/fuzz/fuzz_headers.c). */
+ * is bounded by its length, and fuzzed (tests/fuzz/fuzz_msg_headers.c). */
 #include "msg/raw.h"
 
 #include <string.h>

@@ -6,7 +6,7 @@
  * error).  Every output is prepared a second time and must not change.
  *
  * With RAWMAIL_SEED_DIR set, main() first writes every case as a seed for
- * tests/fuzz/fuzz_headers.c, behind its selector octet (bit 0: -t, bit 1:
+ * tests/fuzz/fuzz_msg_headers.c, behind its selector octet (bit 0: -t, bit 1:
  * parse the rest as one address list); address-list cases are written as
  * "To: value" messages. */
 #include <setjmp.h>

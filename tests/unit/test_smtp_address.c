@@ -6,7 +6,7 @@
  *
  * With RAWMAIL_SEED_DIR set, main() first writes every input of the tables
  * into that directory, one file each: the seed corpus of
- * tests/fuzz/fuzz_address.c. */
+ * tests/fuzz/fuzz_smtp_address.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

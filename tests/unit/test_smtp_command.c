@@ -1,7 +1,7 @@
 /* smtp_command_parse: a table of command lines and what each must give,
  * either the parsed fields or the exact refusal (code and enhanced code).
  * With RAWMAIL_SEED_DIR set, main() also writes every line of the tables
- * into that directory as the seed corpus of tests/fuzz/fuzz_command.c. */
+ * into that directory as the seed corpus of tests/fuzz/fuzz_smtp_command.c. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>

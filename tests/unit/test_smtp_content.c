@@ -7,7 +7,7 @@
  * own length (on the heap, so the sanitizer build catches a write past it).
  *
  * With RAWMAIL_SEED_DIR set, main() first writes every case's input into
- * that directory as a seed for tests/fuzz/fuzz_content.c, prefixed by the
+ * that directory as a seed for tests/fuzz/fuzz_smtp_content.c, prefixed by the
  * harness's selector octet (bit 0: BDAT, bit 1: SMTP_BARE_REJECT, other
  * bits 0: byte-by-byte pieces). */
 #include <setjmp.h>

@@ -9,7 +9,7 @@
  * past it.
  *
  * With RAWMAIL_SEED_DIR set, main() first writes every case's input into
- * that directory as a seed for tests/fuzz/fuzz_reply_parse.c, behind the
+ * that directory as a seed for tests/fuzz/fuzz_smtp_reply_parse.c, behind the
  * harness's selector octet (0: byte-by-byte pieces). */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -13,7 +13,7 @@
 #include "smtp/session.h"
 
 /* With RAWMAIL_SEED_DIR set, each test's client input is also written out
- * as a seed for tests/fuzz/fuzz_session.c (its first byte picks the
+ * as a seed for tests/fuzz/fuzz_smtp_session.c (its first byte picks the
  * harness's mode: 0, defaults). */
 static const char *seed_dir;
 static unsigned seed_count;

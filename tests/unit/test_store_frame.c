@@ -385,7 +385,7 @@ static void test_mailbox_safe(void **state)
 }
 
 /* With RAWMAIL_SEED_DIR set: a few valid frame streams as seeds for
- * tests/fuzz/fuzz_frame.c (first byte 0: read as the store does). */
+ * tests/fuzz/fuzz_store_frame.c (first byte 0: read as the store does). */
 static void write_seeds(const char *dir)
 {
 	struct buf b;
