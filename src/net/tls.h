@@ -1,5 +1,6 @@
-/* TLS with OpenSSL 3: the server context for STARTTLS, and the self-signed
- * certificate that makes STARTTLS work out of the box. */
+/* TLS with OpenSSL 3: the server context for STARTTLS, the self-signed
+ * certificate that makes STARTTLS work out of the box, and the client
+ * context rawmail send uses (tls_client.c). */
 #ifndef RAWMAIL_NET_TLS_H
 #define RAWMAIL_NET_TLS_H
 
@@ -24,5 +25,13 @@ bool tls_selfsigned_ensure(const char *dir, const char *hostname, char *cert_pat
 /* "TLSv1.3" and the cipher name of an established connection, for
  * Received: headers and logs. */
 void tls_describe(SSL *ssl, char *out, size_t outlen);
+
+/* A client context for outgoing SMTP (src/net/tls_client.c): TLS 1.2 or
+ * newer, SSL_MODE_RELEASE_BUFFERS, SSL_OP_IGNORE_UNEXPECTED_EOF.  The peer's
+ * certificate is not verified: this is opportunistic STARTTLS (RFC 7435),
+ * which protects against passive listeners only.  Verification against
+ * the system's CAs and certificate pinning are the next step and will be
+ * modes chosen by the caller.  NULL on error, with a message in err. */
+SSL_CTX *tls_client_ctx_new(char *err, size_t errlen);
 
 #endif

@@ -1,0 +1,428 @@
+#include "client/deliver.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/bufferevent_ssl.h>
+#include <openssl/err.h>
+
+#include "net/tls.h"
+
+#include "smtp/dot_encode.h"
+
+/* Message input encoded per step, and how much encoded data may wait in
+ * the output buffer before we wait for the socket to drain it. */
+#define DELIVER_CHUNK (16 * 1024)
+#define DELIVER_OUT_HIGH (64 * 1024)
+#define DELIVER_OUT_LOW (16 * 1024)
+#define DELIVER_FINAL_TIMEOUT 600
+
+enum deliver_state {
+	DS_CONNECTING,
+	DS_TALKING,        /* reading replies, writing commands */
+	DS_HANDSHAKE,      /* TLS handshake after the 220 to STARTTLS */
+	DS_DATA,           /* writing the encoded message */
+	DS_CLOSING,        /* QUIT (or nothing) queued: close once written */
+};
+
+struct client_delivery {
+	struct client_deliver_request req;
+	struct client_session s;
+	struct smtp_reply_parser parser;
+	struct smtp_dot_encoder enc;
+	struct bufferevent *bev;
+	int fd;
+	bool fd_owned_by_bev;
+	enum deliver_state state;
+	enum client_deliver_end closing_end;
+	struct client_deliver_result res;
+	size_t msg_off;
+	char reason[160];
+	char scratch[2 * DELIVER_CHUNK + 8];
+};
+
+static void read_cb(struct bufferevent *bev, void *arg);
+static void write_cb(struct bufferevent *bev, void *arg);
+static void event_cb(struct bufferevent *bev, short what, void *arg);
+
+const char *client_deliver_end_name(enum client_deliver_end end)
+{
+	switch (end) {
+	case CLIENT_DELIVER_DONE:
+		return "DONE";
+	case CLIENT_DELIVER_NEXT_HOST:
+		return "NEXT_HOST";
+	case CLIENT_DELIVER_LOST:
+		return "LOST";
+	}
+	return "?";
+}
+
+static void transcript(struct client_delivery *d, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void transcript(struct client_delivery *d, const char *fmt, ...)
+{
+	if (!d->req.transcript)
+		return;
+	char line[SMTP_REPLY_PARSE_LINE_MAX + 16];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	d->req.transcript(d->req.arg, line);
+}
+
+/* Ends the attempt: result to the caller, then everything freed.  The
+ * caller of finish() must not touch d afterwards. */
+static void finish(struct client_delivery *d, enum client_deliver_end end, const char *reason)
+{
+	struct client_deliver_result *r = &d->res;
+	r->end = end;
+	if (end == CLIENT_DELIVER_LOST) {
+		client_session_lost(&d->s);
+		if (reason != d->reason)
+			snprintf(d->reason, sizeof(d->reason), "%s", reason ? reason : "connection lost");
+		r->fail_reason = d->reason;
+	} else if (end == CLIENT_DELIVER_NEXT_HOST) {
+		r->fail_reason = d->s.fail_reason ? d->s.fail_reason : "host refused";
+	} else {
+		r->fail_reason = NULL;
+	}
+	r->fail_code = d->s.fail_code;
+	r->fail_enhanced = d->s.fail_enhanced;
+	r->fail_text = d->s.fail_text;
+	if (d->bev) {
+		bufferevent_free(d->bev);
+		d->bev = NULL;
+	}
+	if (!d->fd_owned_by_bev && d->fd >= 0)
+		close(d->fd);
+	d->fd = -1;
+	d->req.done(d->req.arg, r);
+	client_session_free(&d->s);
+	free(d);
+}
+
+static void lost_errno(struct client_delivery *d, const char *what, int err)
+{
+	if (err)
+		snprintf(d->reason, sizeof(d->reason), "%s: %s", what, strerror(err));
+	else
+		snprintf(d->reason, sizeof(d->reason), "%s", what);
+	finish(d, CLIENT_DELIVER_LOST, d->reason);
+}
+
+static void set_timeouts(struct client_delivery *d, int read_seconds)
+{
+	struct timeval r = { read_seconds, 0 };
+	struct timeval w = { d->req.timeout, 0 };
+	bufferevent_set_timeouts(d->bev, &r, &w);
+}
+
+/* Writes the session's output, one transcript line per command.  false
+ * if the output buffer refused it (d is finished then). */
+static bool send_output(struct client_delivery *d)
+{
+	struct buf *out = client_session_output(&d->s);
+	if (out->len == 0)
+		return true;
+	if (d->req.transcript) {
+		const char *p = out->data, *end = out->data + out->len;
+		while (p < end) {
+			const char *nl = memchr(p, '\n', (size_t)(end - p));
+			size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
+			size_t shown = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
+			transcript(d, "C> %.*s", (int)shown, p);
+			p += n + (nl ? 1 : 0);
+		}
+	}
+	if (bufferevent_write(d->bev, out->data, out->len) != 0) {
+		buf_reset(out);
+		lost_errno(d, "cannot write", ENOMEM);
+		return false;
+	}
+	buf_reset(out);
+	return true;
+}
+
+/* Encodes more of the message into the output buffer, up to the high
+ * mark; after the last chunk the final dot, then replies are read again
+ * with the final-dot timeout.  false if d is finished. */
+static bool fill_data(struct client_delivery *d)
+{
+	struct evbuffer *out = bufferevent_get_output(d->bev);
+	while (evbuffer_get_length(out) < DELIVER_OUT_HIGH) {
+		if (d->msg_off < d->req.message_len) {
+			size_t n = d->req.message_len - d->msg_off;
+			if (n > DELIVER_CHUNK)
+				n = DELIVER_CHUNK;
+			size_t w = smtp_dot_encode(&d->enc, d->req.message + d->msg_off, n, d->scratch);
+			d->msg_off += n;
+			if (w > 0 && evbuffer_add(out, d->scratch, w) != 0) {
+				lost_errno(d, "cannot write", ENOMEM);
+				return false;
+			}
+			continue;
+		}
+		size_t w = smtp_dot_encode_finish(&d->enc, d->scratch);
+		if (evbuffer_add(out, d->scratch, w) != 0) {
+			lost_errno(d, "cannot write", ENOMEM);
+			return false;
+		}
+		/* lines counts message lines only, not the ".\r\n" */
+		transcript(d, "C> (%llu lines of message)", (unsigned long long)d->enc.lines);
+		transcript(d, "C> .");
+		d->state = DS_TALKING;
+		bufferevent_setwatermark(d->bev, EV_WRITE, 0, 0);
+		int t = d->req.final_timeout > 0 ? d->req.final_timeout : DELIVER_FINAL_TIMEOUT;
+		set_timeouts(d, t);
+		bufferevent_enable(d->bev, EV_READ);
+		return true;
+	}
+	return true;
+}
+
+static bool start_tls(struct client_delivery *d)
+{
+	if (evbuffer_get_length(bufferevent_get_input(d->bev)) > 0) {
+		/* Bytes after the 220 to STARTTLS would be read as if they came
+		 * through TLS (the STARTTLS injection of CVE-2011-0411's kind). */
+		finish(d, CLIENT_DELIVER_LOST, "data after the reply to STARTTLS");
+		return false;
+	}
+	if (!d->req.tls_ctx) {
+		finish(d, CLIENT_DELIVER_LOST, "no TLS context");
+		return false;
+	}
+	SSL *ssl = SSL_new(d->req.tls_ctx);
+	if (!ssl) {
+		finish(d, CLIENT_DELIVER_LOST, "cannot start TLS (SSL_new)");
+		return false;
+	}
+	/* The plaintext bufferevent goes; its fd stays open for the TLS one. */
+	bufferevent_free(d->bev);
+	d->bev = bufferevent_openssl_socket_new(d->req.base, d->fd, ssl, BUFFEREVENT_SSL_CONNECTING,
+	                                        BEV_OPT_CLOSE_ON_FREE);
+	if (!d->bev) {
+		SSL_free(ssl);
+		finish(d, CLIENT_DELIVER_LOST, "cannot start TLS");
+		return false;
+	}
+	d->fd_owned_by_bev = true;
+	d->state = DS_HANDSHAKE;
+	bufferevent_openssl_set_allow_dirty_shutdown(d->bev, 1);
+	bufferevent_setcb(d->bev, read_cb, write_cb, event_cb, d);
+	set_timeouts(d, d->req.timeout);
+	bufferevent_enable(d->bev, EV_READ | EV_WRITE);
+	return true;
+}
+
+/* Acts on the session's decision.  false if d is finished, or if no more
+ * replies are to be read now. */
+static bool act(struct client_delivery *d, enum client_action a)
+{
+	switch (a) {
+	case CLIENT_SEND:
+		return send_output(d);
+	case CLIENT_READ:
+		return true;
+	case CLIENT_STARTTLS:
+		start_tls(d);
+		return false;
+	case CLIENT_SEND_DATA:
+		if (!send_output(d))
+			return false;
+		d->state = DS_DATA;
+		d->msg_off = 0;
+		smtp_dot_encoder_init(&d->enc);
+		/* No reply is due until the message is written: reading stays
+		 * off, so the read timeout does not run while we write. */
+		bufferevent_disable(d->bev, EV_READ);
+		bufferevent_setwatermark(d->bev, EV_WRITE, DELIVER_OUT_LOW, 0);
+		fill_data(d);
+		return false;
+	case CLIENT_DONE:
+	case CLIENT_NEXT_HOST: {
+		enum client_deliver_end end =
+			a == CLIENT_DONE ? CLIENT_DELIVER_DONE : CLIENT_DELIVER_NEXT_HOST;
+		if (client_session_output(&d->s)->len == 0) {
+			finish(d, end, NULL);
+			return false;
+		}
+		if (!send_output(d))
+			return false;
+		d->state = DS_CLOSING;
+		d->closing_end = end;
+		bufferevent_disable(d->bev, EV_READ);
+		return false;
+	}
+	}
+	return false;
+}
+
+static void read_cb(struct bufferevent *bev, void *arg)
+{
+	struct client_delivery *d = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	while (d->state == DS_TALKING && evbuffer_get_length(in) > 0) {
+		struct evbuffer_iovec v;
+		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0)
+			return;
+		size_t used = 0;
+		struct smtp_server_reply reply;
+		enum smtp_reply_parse_status st =
+			smtp_reply_parser_feed(&d->parser, v.iov_base, v.iov_len, &used, &reply);
+		evbuffer_drain(in, used);
+		if (st == SMTP_REPLY_NEED_MORE)
+			continue;
+		if (st != SMTP_REPLY_DONE) {
+			finish(d, CLIENT_DELIVER_LOST, "malformed reply");
+			return;
+		}
+		if (d->res.greeting_code == 0)
+			d->res.greeting_code = reply.code;
+		if (d->req.transcript) {
+			const char *p = reply.text;
+			for (size_t i = 0; i < reply.nlines; i++) {
+				const char *nl = strchr(p, '\n');
+				size_t n = nl ? (size_t)(nl - p) : strlen(p);
+				transcript(d, "S> %03d%c%.*s", reply.code, i + 1 < reply.nlines ? '-' : ' ',
+				           (int)n, p);
+				p += n + (nl ? 1 : 0);
+			}
+		}
+		if (!act(d, client_session_reply(&d->s, &reply)))
+			return;
+	}
+	if (d->state == DS_CLOSING)
+		evbuffer_drain(in, evbuffer_get_length(in));
+}
+
+static void write_cb(struct bufferevent *bev, void *arg)
+{
+	struct client_delivery *d = arg;
+	if (d->state == DS_DATA) {
+		fill_data(d);
+	} else if (d->state == DS_CLOSING) {
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			finish(d, d->closing_end, NULL);
+	}
+}
+
+static void event_cb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client_delivery *d = arg;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_CONNECTED) {
+		if (d->state == DS_CONNECTING) {
+			d->res.connected = true;
+			d->state = DS_TALKING;
+			set_timeouts(d, d->req.timeout);
+			bufferevent_enable(bev, EV_READ | EV_WRITE);
+		} else if (d->state == DS_HANDSHAKE) {
+			d->res.tls = true;
+			d->state = DS_TALKING;
+			if (d->req.transcript) {
+				char desc[128];
+				tls_describe(bufferevent_openssl_get_ssl(bev), desc, sizeof(desc));
+				transcript(d, "-- TLS established: %s", desc);
+			}
+			if (act(d, client_session_tls_done(&d->s)))
+				read_cb(bev, d);
+		}
+		return;
+	}
+	if (d->state == DS_CLOSING) {
+		/* The peer closed or failed after our QUIT: the session's outcome
+		 * stands. */
+		finish(d, d->closing_end, NULL);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		const char *r = d->state == DS_CONNECTING ? "connection timed out"
+		                : d->state == DS_HANDSHAKE ? "TLS handshake timed out"
+		                : d->state == DS_DATA      ? "timed out writing the message"
+		                                           : "timed out waiting for a reply";
+		finish(d, CLIENT_DELIVER_LOST, r);
+		return;
+	}
+	if (d->state == DS_HANDSHAKE) {
+		unsigned long e = bufferevent_get_openssl_error(bev);
+		char detail[200] = "";
+		if (e)
+			ERR_error_string_n(e, detail, sizeof(detail));
+		snprintf(d->reason, sizeof(d->reason), "TLS handshake failed%s%s", e ? ": " : "",
+		         detail);
+		finish(d, CLIENT_DELIVER_LOST, d->reason);
+		return;
+	}
+	if (d->state == DS_CONNECTING) {
+		lost_errno(d, "cannot connect", err);
+		return;
+	}
+	if (what & BEV_EVENT_EOF) {
+		finish(d, CLIENT_DELIVER_LOST, "connection closed by the peer");
+		return;
+	}
+	lost_errno(d, "connection failed", err);
+}
+
+/* Reports a connect() that failed at once, from the loop as promised. */
+static void deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client_delivery *d = arg;
+	finish(d, CLIENT_DELIVER_LOST, d->reason);
+}
+
+struct client_delivery *client_deliver_start(const struct client_deliver_request *req)
+{
+	if (!req->base || !req->addr || !req->cfg || !req->done || req->timeout <= 0)
+		return NULL;
+	struct client_delivery *d = calloc(1, sizeof(*d));
+	if (!d)
+		return NULL;
+	d->req = *req;
+	d->fd = -1;
+	d->state = DS_CONNECTING;
+	client_session_init(&d->s, req->cfg, req->sender, req->rcpts, req->nrcpts);
+	smtp_reply_parser_init(&d->parser);
+
+	d->fd = socket(req->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (d->fd < 0) {
+		snprintf(d->reason, sizeof(d->reason), "cannot create socket: %s", strerror(errno));
+		goto fail_later;
+	}
+	d->bev = bufferevent_socket_new(req->base, d->fd, 0);
+	if (!d->bev) {
+		snprintf(d->reason, sizeof(d->reason), "cannot create bufferevent");
+		goto fail_later;
+	}
+	bufferevent_setcb(d->bev, read_cb, write_cb, event_cb, d);
+	set_timeouts(d, req->timeout);
+	if (bufferevent_socket_connect(d->bev, req->addr, (int)req->addrlen) != 0) {
+		snprintf(d->reason, sizeof(d->reason), "cannot connect: %s",
+		         strerror(EVUTIL_SOCKET_ERROR()));
+		goto fail_later;
+	}
+	return d;
+
+fail_later:
+	if (event_base_once(req->base, -1, EV_TIMEOUT, deferred_fail_cb, d, NULL) != 0) {
+		if (d->bev)
+			bufferevent_free(d->bev);
+		if (d->fd >= 0)
+			close(d->fd);
+		client_session_free(&d->s);
+		free(d);
+		return NULL;
+	}
+	return d;
+}

@@ -1,0 +1,83 @@
+/* One SMTP delivery attempt to one address on libevent: connect with a
+ * deadline, drive client_session (client/session.h) with a reply parser
+ * (smtp/reply_parse.h), STARTTLS through a client SSL_CTX (net/tls.h),
+ * the message through the DATA encoder (smtp/dot_encode.h).  Walking a
+ * destination's host list and retrying DEFERRED recipients are the
+ * caller's; several deliveries may run on one event_base at once. */
+#ifndef RAWMAIL_CLIENT_DELIVER_H
+#define RAWMAIL_CLIENT_DELIVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <sys/socket.h>
+
+#include <event2/event.h>
+#include <openssl/ssl.h>
+
+#include "client/session.h"
+
+enum client_deliver_end {
+	CLIENT_DELIVER_DONE,       /* the session ended with CLIENT_DONE */
+	CLIENT_DELIVER_NEXT_HOST,  /* the session said CLIENT_NEXT_HOST */
+	CLIENT_DELIVER_LOST,       /* connect failed, timeout, EOF, TLS or I/O
+	                              error, malformed reply: client_session_lost
+	                              was called (PENDING recipients stay
+	                              PENDING unless the final dot was sent) */
+};
+
+struct client_deliver_result {
+	bool connected;            /* the TCP connection was established */
+	bool tls;                  /* the TLS handshake completed */
+	enum client_deliver_end end;
+	int greeting_code;         /* the peer's greeting, 0 if none came */
+	/* Why it ended badly, for people ("connection refused", "timed out
+	 * waiting for a reply", "malformed reply", "greeting refused"...),
+	 * NULL after DONE.  With fail_code: the session's deciding reply (0 if
+	 * none).  Valid during the done callback only. */
+	const char *fail_reason;
+	int fail_code;
+	const char *fail_enhanced;
+	const char *fail_text;
+};
+
+/* A line of the -v transcript, without line ending: "S> 250 ok",
+ * "C> MAIL FROM:<a@b>", "C> (12 lines of message)". */
+typedef void (*client_transcript_fn)(void *arg, const char *line);
+/* Called once at the end; the delivery is freed right after it returns.
+ * The recipients' outcomes are in the caller's client_rcpt array: state,
+ * code and enhanced stay, but each text is freed (set to NULL) when the
+ * callback returns (client_session_free), so copy what must outlive it. */
+typedef void (*client_deliver_done_fn)(void *arg, const struct client_deliver_result *res);
+
+struct client_deliver_request {
+	struct event_base *base;
+	SSL_CTX *tls_ctx;          /* client context; NULL only with CLIENT_TLS_NONE */
+	const struct sockaddr *addr;
+	socklen_t addrlen;
+	const struct client_session_config *cfg;
+	const char *sender;        /* without <>, "" for the null reverse-path */
+	struct client_rcpt *rcpts; /* caller's, must outlive the delivery */
+	size_t nrcpts;
+	const char *message;       /* the message as given (any line endings, no
+	                              dot-stuffing); must outlive the delivery */
+	size_t message_len;
+	/* Seconds for the connection, each reply, each write (RFC 5321
+	 * §4.5.3.2); final_timeout for the reply to the final dot, 0: 600. */
+	int timeout;
+	int final_timeout;
+	client_transcript_fn transcript;   /* NULL: no transcript */
+	client_deliver_done_fn done;
+	void *arg;                 /* for both callbacks */
+};
+
+struct client_delivery;
+
+/* Starts the attempt; the done callback always runs later from the event
+ * loop, never from inside this call.  NULL only when out of memory or the
+ * request is unusable (nothing started, no callback). */
+struct client_delivery *client_deliver_start(const struct client_deliver_request *req);
+
+const char *client_deliver_end_name(enum client_deliver_end end);
+
+#endif
