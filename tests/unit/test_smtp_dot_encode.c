@@ -23,6 +23,7 @@
 #include <cmocka.h>
 
 #include "splits.h"
+#include "testutil.h"
 
 #include "smtp/dot_encode.h"
 
@@ -131,22 +132,6 @@ static void encode_pieces(const struct dot_case *tc, size_t first, size_t step, 
 	r->outlen += n;
 }
 
-static void print_escaped(const char *p, size_t len)
-{
-	for (size_t i = 0; i < len && i < 80; i++) {
-		unsigned char ch = (unsigned char)p[i];
-		if (ch == '\r')
-			print_error("\\r");
-		else if (ch == '\n')
-			print_error("\\n");
-		else if (ch < 0x20 || ch >= 0x7f)
-			print_error("\\x%02x", ch);
-		else
-			print_error("%c", ch);
-	}
-	if (len > 80)
-		print_error("... (%zu octets)", len);
-}
 
 static void check_result(const struct dot_case *tc, struct result *r, const char *how,
                          size_t first, size_t step)
@@ -154,9 +139,9 @@ static void check_result(const struct dot_case *tc, struct result *r, const char
 	bool same = r->outlen == tc->outlen && memcmp(r->out, tc->out, tc->outlen) == 0;
 	if (!same) {
 		print_error("%s: %s (first %zu, step %zu): got \"", tc->name, how, first, step);
-		print_escaped(r->out, r->outlen);
+		test_print_escaped(r->out, r->outlen);
 		print_error("\", want \"");
-		print_escaped(tc->out, tc->outlen);
+		test_print_escaped(tc->out, tc->outlen);
 		print_error("\"\n");
 	}
 	assert_true(same);
@@ -227,22 +212,8 @@ static int write_seeds(const char *dir)
 {
 	for (size_t i = 0; i < NCASES; i++) {
 		const struct dot_case *tc = &cases[i];
-		char path[4096];
-		int n = snprintf(path, sizeof(path), "%s/dot_encode-%02zu-%s", dir, i, tc->name);
-		if (n < 0 || (size_t)n >= sizeof(path)) {
-			fprintf(stderr, "seed path too long: %s\n", dir);
+		if (test_seed_write(dir, "dot_encode", i, tc->name, 0, tc->in, tc->inlen) < 0)
 			return -1;
-		}
-		FILE *f = fopen(path, "wb");
-		if (!f) {
-			perror(path);
-			return -1;
-		}
-		bool ok = fputc(0, f) != EOF && fwrite(tc->in, 1, tc->inlen, f) == tc->inlen;
-		if (fclose(f) != 0 || !ok) {
-			perror(path);
-			return -1;
-		}
 	}
 	return 0;
 }

@@ -29,6 +29,7 @@
 #define SPLIT_EDGE 2100
 #define SPLIT_STRIDE 97
 #include "splits.h"
+#include "testutil.h"
 
 #include "smtp/reply_parse.h"
 
@@ -377,22 +378,8 @@ static int write_seeds(const char *dir)
 {
 	for (size_t i = 0; i < NCASES; i++) {
 		const struct reply_case *tc = &cases[i];
-		char path[4096];
-		int n = snprintf(path, sizeof(path), "%s/reply_parse-%02zu-%s", dir, i, tc->name);
-		if (n < 0 || (size_t)n >= sizeof(path)) {
-			fprintf(stderr, "seed path too long: %s\n", dir);
+		if (test_seed_write(dir, "reply_parse", i, tc->name, 0, tc->in, tc->inlen) < 0)
 			return -1;
-		}
-		FILE *f = fopen(path, "wb");
-		if (!f) {
-			perror(path);
-			return -1;
-		}
-		bool ok = fputc(0, f) != EOF && fwrite(tc->in, 1, tc->inlen, f) == tc->inlen;
-		if (fclose(f) != 0 || !ok) {
-			perror(path);
-			return -1;
-		}
 	}
 	return 0;
 }
