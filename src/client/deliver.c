@@ -347,6 +347,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
+		d->res.connect_timeout = d->state == DS_CONNECTING;
+		d->res.tls_failed = d->state == DS_HANDSHAKE;
 		const char *r = d->state == DS_CONNECTING ? "connection timed out"
 		                : d->state == DS_HANDSHAKE ? "TLS handshake timed out"
 		                : d->state == DS_DATA      ? "timed out writing the message"
@@ -355,6 +357,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (d->state == DS_HANDSHAKE) {
+		d->res.tls_failed = true;
 		unsigned long e = bufferevent_get_openssl_error(bev);
 		char detail[200] = "";
 		if (e)

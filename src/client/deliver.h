@@ -31,6 +31,13 @@ struct client_deliver_result {
 	bool tls;                  /* the TLS handshake completed */
 	enum client_deliver_end end;
 	int greeting_code;         /* the peer's greeting, 0 if none came */
+	/* The TCP connect timed out (no answer at all, not a refusal): when
+	 * every address of a destination does this, outgoing port 25 is
+	 * probably blocked by the network. */
+	bool connect_timeout;
+	/* STARTTLS was accepted but the handshake (or a certificate check)
+	 * failed: in opportunistic mode the caller retries in plaintext. */
+	bool tls_failed;
 	/* Why it ended badly, for people ("connection refused", "timed out
 	 * waiting for a reply", "malformed reply", "greeting refused"...),
 	 * NULL after DONE.  With fail_code: the session's deciding reply (0 if
