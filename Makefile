@@ -69,7 +69,7 @@ DEPS_client = client smtp dns net util
 DEPS_store  = store util
 DEPS_net    = net util
 DEPS_server = server smtp dns store net util
-DEPS_cli    = cli server smtp dns store net util
+DEPS_cli    = cli server client msg smtp dns store net util
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))

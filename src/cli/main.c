@@ -15,6 +15,8 @@ static void usage(FILE *out)
 	      "Send and receive email without an account at a mail provider.\n"
 	      "\n"
 	      "commands:\n"
+	      "  send      deliver a message straight to the recipients' mail servers\n"
+	      "            (rawmail send --help)\n"
 	      "  serve     receive mail over SMTP for your domains and IP addresses,\n"
 	      "            stored in Maildir (rawmail serve --help)\n"
 	      "\n"
@@ -26,8 +28,19 @@ static void usage(FILE *out)
 	      out);
 }
 
+/* The last component of argv[0]: how we were called. */
+static const char *called_as(const char *argv0)
+{
+	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
+	return slash ? slash + 1 : argv0 ? argv0 : "";
+}
+
 int main(int argc, char **argv)
 {
+	/* A link named sendmail is the sendmail(8) interface that cron,
+	 * mail(1), git and PHP call. */
+	if (!strcmp(called_as(argv[0]), "sendmail"))
+		return cli_sendmail(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;
@@ -43,6 +56,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "serve"))
 		return cli_serve(argc - 1, argv + 1);
+	if (!strcmp(cmd, "send"))
+		return cli_send(argc - 1, argv + 1);
 	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);
 	return EXIT_USAGE;
 }

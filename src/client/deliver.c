@@ -42,8 +42,9 @@ struct client_delivery {
 	enum deliver_state state;
 	enum client_deliver_end closing_end;
 	struct client_deliver_result res;
+	struct tls_client_check check;   /* the SSL points into it */
 	size_t msg_off;
-	char reason[160];
+	char reason[TLS_CLIENT_REASON_SIZE];
 	char scratch[2 * DELIVER_CHUNK + 8];
 };
 
@@ -200,9 +201,19 @@ static bool start_tls(struct client_delivery *d)
 		finish(d, CLIENT_DELIVER_LOST, "no TLS context");
 		return false;
 	}
-	SSL *ssl = SSL_new(d->req.tls_ctx);
+	d->check = (struct tls_client_check){
+		.servername = d->req.tls_servername,
+		.addr = d->req.addr,
+		.verify = d->req.tls_verify,
+		.pins = d->req.tls_pins,
+		.npins = d->req.tls_npins,
+	};
+	SSL *ssl = tls_client_ssl_new(d->req.tls_ctx, &d->check, d->reason, sizeof(d->reason));
 	if (!ssl) {
-		finish(d, CLIENT_DELIVER_LOST, "cannot start TLS (SSL_new)");
+		/* Counted as a TLS failure: an opportunistic caller may still
+		 * send in plaintext, a verifying one will not. */
+		d->res.tls_failed = true;
+		finish(d, CLIENT_DELIVER_LOST, d->reason);
 		return false;
 	}
 	/* The plaintext bufferevent goes; its fd stays open for the TLS one. */
@@ -328,11 +339,19 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			set_timeouts(d, d->req.timeout);
 			bufferevent_enable(bev, EV_READ | EV_WRITE);
 		} else if (d->state == DS_HANDSHAKE) {
+			SSL *ssl = bufferevent_openssl_get_ssl(bev);
+			if (!tls_client_check_passed(&d->check)) {
+				/* The checks refuse inside the handshake, so this is
+				 * only reached if OpenSSL skipped them: fail closed. */
+				d->res.tls_failed = true;
+				finish(d, CLIENT_DELIVER_LOST, "TLS established without the certificate checks");
+				return;
+			}
 			d->res.tls = true;
 			d->state = DS_TALKING;
 			if (d->req.transcript) {
-				char desc[128];
-				tls_describe(bufferevent_openssl_get_ssl(bev), desc, sizeof(desc));
+				char desc[256];
+				tls_client_describe(ssl, &d->check, desc, sizeof(desc));
 				transcript(d, "-- TLS established: %s", desc);
 			}
 			if (act(d, client_session_tls_done(&d->s)))
@@ -358,6 +377,13 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (d->state == DS_HANDSHAKE) {
 		d->res.tls_failed = true;
+		if (d->check.failed) {
+			/* Our own check refused the certificate: its reason, not
+			 * OpenSSL's "certificate verify failed". */
+			snprintf(d->reason, sizeof(d->reason), "%s", d->check.reason);
+			finish(d, CLIENT_DELIVER_LOST, d->reason);
+			return;
+		}
 		unsigned long e = bufferevent_get_openssl_error(bev);
 		char detail[200] = "";
 		if (e)
@@ -387,7 +413,8 @@ static void deferred_fail_cb(evutil_socket_t fd, short what, void *arg)
 
 struct client_delivery *client_deliver_start(const struct client_deliver_request *req)
 {
-	if (!req->base || !req->addr || !req->cfg || !req->done || req->timeout <= 0)
+	if (!req->base || !req->addr || !req->cfg || !req->done || req->timeout <= 0 ||
+	    (req->tls_npins > 0 && !req->tls_pins))
 		return NULL;
 	struct client_delivery *d = calloc(1, sizeof(*d));
 	if (!d)

@@ -16,6 +16,7 @@
 #include <openssl/ssl.h>
 
 #include "client/session.h"
+#include "net/fingerprint.h"
 
 enum client_deliver_end {
 	CLIENT_DELIVER_DONE,       /* the session ended with CLIENT_DONE */
@@ -35,8 +36,9 @@ struct client_deliver_result {
 	 * every address of a destination does this, outgoing port 25 is
 	 * probably blocked by the network. */
 	bool connect_timeout;
-	/* STARTTLS was accepted but the handshake (or a certificate check)
-	 * failed: in opportunistic mode the caller retries in plaintext. */
+	/* STARTTLS was accepted but the handshake failed, or timed out, or a
+	 * certificate check (tls_verify, tls_pins) refused the peer: in
+	 * opportunistic mode the caller retries in plaintext. */
 	bool tls_failed;
 	/* Why it ended badly, for people ("connection refused", "timed out
 	 * waiting for a reply", "malformed reply", "greeting refused"...),
@@ -49,7 +51,10 @@ struct client_deliver_result {
 };
 
 /* A line of the -v transcript, without line ending: "S> 250 ok",
- * "C> MAIL FROM:<a@b>", "C> (12 lines of message)". */
+ * "C> MAIL FROM:<a@b>", "C> (12 lines of message)", and after STARTTLS
+ * "-- TLS established: TLSv1.3 TLS_AES_256_GCM_SHA384, peer certificate
+ * SHA256:<64 hex>, verified" (or "pinned", "verified and pinned", "not
+ * verified"). */
 typedef void (*client_transcript_fn)(void *arg, const char *line);
 /* Called once at the end; the delivery is freed right after it returns.
  * The recipients' outcomes are in the caller's client_rcpt array: state,
@@ -60,6 +65,29 @@ typedef void (*client_deliver_done_fn)(void *arg, const struct client_deliver_re
 struct client_deliver_request {
 	struct event_base *base;
 	SSL_CTX *tls_ctx;          /* client context; NULL only with CLIENT_TLS_NONE */
+	/* Checks of the peer's certificate after STARTTLS (net/tls.h, struct
+	 * tls_client_check, has the details).  None set: opportunistic, any
+	 * certificate is accepted (RFC 7435).
+	 *   tls_servername: the host's DNS name (the MX name): sent as SNI,
+	 *     and with tls_verify the name the certificate must hold.  NULL for
+	 *     an address-literal destination: no SNI, and tls_verify checks the
+	 *     connected address against the certificate's IP SANs.
+	 *   tls_verify: the chain must lead to one of tls_ctx's trust anchors
+	 *     (tls_client_ctx_new with verify) and name the peer.
+	 *   tls_pins, tls_npins: SHA-256 of the leaf certificate or of its
+	 *     public key (net/fingerprint.h); one must match.  Without
+	 *     tls_verify the pin alone authenticates (DANE-EE style: chain,
+	 *     dates and name unchecked); with it, both must hold.
+	 * A refused certificate ends the handshake: end LOST, tls_failed set,
+	 * fail_reason says why and gives the peer's fingerprint ("certificate
+	 * verification failed: ...", "certificate name mismatch: ...",
+	 * "certificate fingerprint does not match any --tls-fingerprint ...");
+	 * nothing of the transaction was sent, recipients stay PENDING.  The
+	 * caller decides whether to retry in plaintext (opportunistic) or not. */
+	const char *tls_servername;
+	bool tls_verify;
+	const unsigned char (*tls_pins)[TLS_FINGERPRINT_LEN];
+	size_t tls_npins;
 	const struct sockaddr *addr;
 	socklen_t addrlen;
 	const struct client_session_config *cfg;

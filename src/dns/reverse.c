@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/hostname.h"
+
 struct dns_reverse {
 	struct dns_resolver *r;
 	dns_reverse_cb cb;        /* NULL once cancelled or answered */
@@ -29,27 +31,6 @@ static enum dns_reverse_status failure(int status)
 	 * nothing about the name and may change: temporary. */
 	return status == ARES_ENOTFOUND || status == ARES_ENODATA ? DNS_REVERSE_NONE
 	                                                          : DNS_REVERSE_TEMPFAIL;
-}
-
-/* A PTR target is someone's text: only a plain host name is used. */
-static bool host_name_ok(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		if (c == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-			continue;
-		}
-		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		      c == '-' || c == '_') || ++label > 63)
-			return false;
-	}
-	return true;
 }
 
 static void forward_cb(void *arg, int status, int timeouts, struct hostent *host)
@@ -82,7 +63,7 @@ static void ptr_cb(void *arg, int status, int timeouts, struct hostent *host)
 		finish(q, DNS_REVERSE_TEMPFAIL, NULL);
 		return;
 	}
-	if (!host_name_ok(host->h_name)) {
+	if (!hostname_syntax_ok(host->h_name)) {
 		finish(q, DNS_REVERSE_NONE, NULL);
 		return;
 	}

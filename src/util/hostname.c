@@ -72,3 +72,26 @@ bool hostname_get(char *out, size_t outlen, const char *hosts_path)
 	snprintf(out, outlen, "%s", name);
 	return false;
 }
+
+bool hostname_syntax_ok(const char *name)
+{
+	size_t len = strlen(name), label = 0;
+	if (len > 1 && name[len - 1] == '.')
+		len--;
+	if (len == 0 || len > 253)
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char ch = name[i];
+		if (ch == '.') {
+			if (label == 0)
+				return false;
+			label = 0;
+			continue;
+		}
+		bool ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
+		          (ch >= '0' && ch <= '9') || ch == '-' || ch == '_';
+		if (!ok || ++label > 63)
+			return false;
+	}
+	return label > 0;
+}

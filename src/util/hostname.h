@@ -13,4 +13,10 @@
  * "/etc/hosts" (a parameter so tests can pass their own). */
 bool hostname_get(char *out, size_t outlen, const char *hosts_path);
 
+/* A host name's text as DNS carries it: 1-253 octets of letters, digits,
+ * '-', '_' and '.', no empty label, labels of at most 63 octets (RFC 1035
+ * §2.3.4), one trailing dot allowed.  For names from peers (PTR targets)
+ * and for SNI: anything else (spaces, brackets, UTF-8) is not a host name. */
+bool hostname_syntax_ok(const char *name);
+
 #endif

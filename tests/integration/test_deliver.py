@@ -2,14 +2,15 @@
 
 tests/tools/deliver.c connects to HOST:PORT, runs one SMTP transaction with
 client_deliver_start and prints `ADDR STATE CODE ENHANCED TEXT` per
-recipient, then `result END connected=.. tls=.. greeting=.. reason=..`;
-with -v the transcript goes to stderr.  It stands in for `rawmail send`
-until that exists (issue 4).  RAWMAIL_TOOLS selects the directory of the
-tool binaries (default build-asan/tests: ASan + UBSan, and every run checks
-stderr for sanitizer reports).  Loopback only.
+recipient, then `result END connected=.. tls=.. tls_failed=.. greeting=..
+reason=..`; with -v the transcript goes to stderr.  It stands in for
+`rawmail send` until that exists (issue 4).  RAWMAIL_TOOLS selects the
+directory of the tool binaries (default build-asan/tests: ASan + UBSan, and
+every run checks stderr for sanitizer reports).  Loopback only.
 """
 
 import os
+import re
 import socket
 import subprocess
 import time
@@ -18,6 +19,8 @@ import pytest
 
 from helpers import (REPO_ROOT, assert_no_mail, check_delivery, crlf, free_port,
                      mailbox_messages, sample_message)
+from peers import ScriptedPeer, ehlo_ok, silent_listener
+from tls_util import SERVER_NAME, pki  # noqa: F401 (pki is a fixture)
 
 TOOLS = os.environ.get("RAWMAIL_TOOLS", str(REPO_ROOT / "build-asan" / "tests"))
 DELIVER = os.path.join(TOOLS, "tool_deliver")
@@ -41,13 +44,14 @@ class Outcome:
         self.result = None
         for line in self.stdout.splitlines():
             if line.startswith("result "):
-                f = line.split(" ", 5)
+                # reason= comes last and may hold spaces: the rest of the line
+                head, _, reason = line.partition(" reason=")
+                f = head.split(" ")
                 self.result = {"end": f[1]}
                 for kv in f[2:]:
                     k, _, v = kv.partition("=")
                     self.result[k] = v
-                # reason= may hold spaces: take the rest of the line
-                self.result["reason"] = line.partition(" reason=")[2]
+                self.result["reason"] = reason
             else:
                 addr, state, code, enh, text = line.split(" ", 4)
                 self.rcpts[addr] = (state, int(code), enh, text)
@@ -186,22 +190,18 @@ def test_verbose_transcript(start_server):
     assert "C> EHLO client.test" in lines, out
     assert "C> STARTTLS" in lines, out
     assert any(l.startswith("-- TLS established: TLSv1.") for l in lines), out
+    # Opportunistic: the certificate is shown (so it can be pinned), not checked.
+    assert any(re.fullmatch(r"-- TLS established: TLSv1\.[23] \S+, peer certificate "
+                            r"SHA256:[0-9a-f]{64}, not verified", l) for l in lines), out
     assert "C> MAIL FROM:<alice@client.test> SIZE=%d" % len(sample_message()) in lines or \
         any(l.startswith("C> MAIL FROM:<alice@client.test>") for l in lines), out
     assert any(l.startswith("C> (") and l.endswith(" lines of message)") for l in lines), out
     assert "C> QUIT" in lines, out
 
 
-def _silent_listener():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    s.bind(("127.0.0.1", 0))
-    s.listen(4)
-    return s
-
-
 def test_reply_timeout():
     """A peer that accepts and never greets: the per-command timeout ends it."""
-    s = _silent_listener()
+    s = silent_listener()
     try:
         out = deliver(f"127.0.0.1:{s.getsockname()[1]}", ["user@example.test"], b"x\n",
                       "--timeout", "1")
@@ -216,7 +216,7 @@ def test_reply_timeout():
 def test_malformed_reply():
     """Garbage instead of a greeting: connection lost, "malformed reply"."""
     import threading
-    s = _silent_listener()
+    s = silent_listener()
 
     def serve():
         c, _ = s.accept()
@@ -236,76 +236,9 @@ def test_malformed_reply():
     assert out.rcpts["user@example.test"][0] == "PENDING", out
 
 
-class ScriptedPeer:
-    """A one-connection SMTP peer on loopback: answers each command line
-    from `script(line) -> bytes|None` (None: close); greets with `greeting`."""
-
-    def __init__(self, script, greeting=b"220 peer.test ESMTP\r\n"):
-        import threading
-        self.sock = _silent_listener()
-        self.port = self.sock.getsockname()[1]
-        self.script = script
-        self.greeting = greeting
-        self.received = b""
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
-
-    def _run(self):
-        self.sock.settimeout(10)
-        try:
-            c, _ = self.sock.accept()
-        except OSError:
-            return
-        c.settimeout(10)
-        buf = b""
-        in_data = False
-        try:
-            c.sendall(self.greeting)
-            while True:
-                chunk = c.recv(65536)
-                if not chunk:
-                    break
-                self.received += chunk
-                buf += chunk
-                while b"\r\n" in buf:
-                    line, _, buf = buf.partition(b"\r\n")
-                    if in_data:
-                        if line != b".":
-                            continue
-                        in_data = False
-                        line = b"<dot>"
-                    reply = self.script(line)
-                    if reply is None:
-                        c.close()
-                        return
-                    if line == b"DATA" and reply.startswith(b"354"):
-                        in_data = True
-                    c.sendall(reply)
-        except OSError:
-            pass
-        finally:
-            c.close()
-
-    def close(self):
-        self.thread.join(10)
-        self.sock.close()
-
-
-def _ehlo_ok(line, extra=None):
-    if line.startswith(b"EHLO"):
-        return b"250-peer.test\r\n250 PIPELINING\r\n"
-    if line.startswith(b"MAIL") or line.startswith(b"RCPT"):
-        return b"250 2.1.0 ok\r\n"
-    if line == b"DATA":
-        return b"354 go\r\n"
-    if line == b"QUIT":
-        return b"221 bye\r\n"
-    return extra(line) if extra else b"500 what\r\n"
-
-
 def test_lost_after_final_dot_is_tempfail():
     """RFC 5321 §4.5.3.2.6: after the dot the outcome is unknown: TEMPFAIL."""
-    peer = ScriptedPeer(lambda line: None if line == b"<dot>" else _ehlo_ok(line))
+    peer = ScriptedPeer(lambda line: None if line == b"<dot>" else ehlo_ok(line))
     try:
         out = deliver(f"127.0.0.1:{peer.port}", ["user@example.test"], b"Subject: x\n\nbody\n",
                       "--tls", "none", "--timeout", "5")
@@ -319,7 +252,7 @@ def test_lost_after_final_dot_is_tempfail():
 
 def test_too_long_reply_is_malformed():
     long_line = b"250-" + b"x" * 5000 + b"\r\n250 ok\r\n"
-    peer = ScriptedPeer(lambda line: long_line if line.startswith(b"EHLO") else _ehlo_ok(line))
+    peer = ScriptedPeer(lambda line: long_line if line.startswith(b"EHLO") else ehlo_ok(line))
     try:
         out = deliver(f"127.0.0.1:{peer.port}", ["user@example.test"], b"x\n",
                       "--tls", "none", "--timeout", "5")
@@ -337,7 +270,7 @@ def test_bytes_after_starttls_reply_refused():
             return b"250-peer.test\r\n250 STARTTLS\r\n"
         if line == b"STARTTLS":
             return b"220 go ahead\r\n250 injected\r\n"
-        return _ehlo_ok(line)
+        return ehlo_ok(line)
     peer = ScriptedPeer(script)
     try:
         out = deliver(f"127.0.0.1:{peer.port}", ["user@example.test"], b"x\n", "--timeout", "5")
@@ -350,3 +283,283 @@ def test_bytes_after_starttls_reply_refused():
             or "TLS handshake failed" in out.result["reason"]), out
     assert out.result["tls"] == "no", out
     assert b"MAIL" not in peer.received, peer.received
+
+
+# ---------------------------------------------------------------------------
+# Certificate verification, pinning and SNI (tests/integration/tls_util.py
+# makes the certificates: a test CA and server certificates for
+# mx.example.test, 127.0.0.1 and ::1).
+
+RCPT = "user@example.test"
+
+
+def verify_args(pki, servername=SERVER_NAME, cafile=True):
+    args = ["--tls", "verify"]
+    if cafile:
+        args += ["--cafile", str(pki.ca)]
+    if servername is not None:
+        args += ["--servername", servername]
+    return args
+
+
+def tls_line(out):
+    lines = [l for l in out.stderr.splitlines() if l.startswith("-- TLS established: ")]
+    assert len(lines) == 1, out
+    return lines[0]
+
+
+def assert_delivered(srv, out, msg, how, cert_fp):
+    assert out.result["end"] == "DONE", out
+    assert out.result["tls"] == "yes" and out.result["tls_failed"] == "no", out
+    assert out.rcpts[RCPT][0] == "DELIVERED", out
+    if how is not None:
+        assert re.fullmatch(r"-- TLS established: TLSv1\.[23] \S+, peer certificate "
+                            rf"SHA256:{cert_fp}, {how}", tls_line(out)), out
+    msgs = mailbox_messages(srv.mailroot, "user", wait=2)
+    assert len(msgs) == 1, msgs
+    check_delivery(msgs[0], msg, SENDER, RCPT, proto="ESMTPS",
+                   ip="::1" if srv.family == socket.AF_INET6 else "127.0.0.1")
+
+
+def assert_refused(srv, out, reason):
+    """The certificate was refused inside the handshake: nothing of the
+    transaction was sent, the recipient is still to be tried."""
+    assert out.result["end"] == "LOST", out
+    assert out.result["connected"] == "yes", out
+    assert out.result["tls"] == "no" and out.result["tls_failed"] == "yes", out
+    assert out.result["reason"] == reason, out
+    assert out.rcpts[RCPT][0] == "PENDING", out
+    if "C> STARTTLS" in out.stderr:
+        after = out.stderr.split("C> STARTTLS", 1)[1]
+        assert "C> " not in after, out
+    if srv is not None:
+        assert_no_mail(srv.mailroot)
+
+
+def test_verify_with_cafile_and_name(start_server, pki):
+    srv = start_server(*pki.server_args("mx"))
+    msg = sample_message("verified")
+    out = deliver(srv, [RCPT], msg, *verify_args(pki), "-v")
+    assert_delivered(srv, out, msg, "verified", pki.fingerprints("mx")[0])
+
+
+def test_verify_wildcard_name(start_server, pki):
+    """OpenSSL's RFC 6125 matching: *.example.test covers one label."""
+    srv = start_server(*pki.server_args("wildcard"))
+    msg = sample_message("wildcard")
+    out = deliver(srv, [RCPT], msg, *verify_args(pki), "-v")
+    assert_delivered(srv, out, msg, "verified", pki.fingerprints("wildcard")[0])
+    fp = pki.fingerprints("wildcard")[0]
+    out = deliver(srv, [RCPT], msg, *verify_args(pki, servername="a.mx.example.test"))
+    assert out.result["reason"] == (
+        "certificate name mismatch: wanted a.mx.example.test, certificate has "
+        f"DNS:*.example.test (certificate SHA256:{fp})"), out
+
+
+@pytest.mark.parametrize("cert, reason", [
+    ("selfsigned", "certificate verification failed: self-signed certificate "
+                   "(peer mx.example.test, certificate SHA256:{fp})"),
+    ("expired", "certificate verification failed: certificate has expired "
+                "(peer mx.example.test, certificate SHA256:{fp})"),
+    ("wrongname", "certificate name mismatch: wanted mx.example.test, certificate has "
+                  "DNS:wrong.example.test (certificate SHA256:{fp})"),
+    ("untrusted", "certificate verification failed: unable to get local issuer certificate "
+                  "(peer mx.example.test, certificate SHA256:{fp})"),
+])
+def test_verify_refuses(start_server, pki, cert, reason):
+    srv = start_server(*pki.server_args(cert))
+    out = deliver(srv, [RCPT], sample_message(), *verify_args(pki), "-v")
+    assert_refused(srv, out, reason.format(fp=pki.fingerprints(cert)[0]))
+
+
+def test_verify_with_system_store(start_server, pki):
+    """No --cafile: the system's CAs, which do not include the test CA."""
+    srv = start_server(*pki.server_args("mx"))
+    out = deliver(srv, [RCPT], sample_message(), *verify_args(pki, cafile=False))
+    fp = pki.fingerprints("mx")[0]
+    assert_refused(srv, out, "certificate verification failed: unable to get local issuer "
+                             f"certificate (peer mx.example.test, certificate SHA256:{fp})")
+
+
+@pytest.mark.parametrize("family", ["ipv4", "ipv6"])
+def test_verify_address_without_name(start_server, pki, family):
+    """No server name (an address-literal destination): the certificate
+    must hold the connected address as an IP SAN."""
+    listen = [f"[::1]:{free_port()}"] if family == "ipv6" else None
+    srv = start_server(*pki.server_args("mx"), listen=listen)
+    msg = sample_message("by address")
+    out = deliver(srv, [RCPT], msg, *verify_args(pki, servername=None), "-v")
+    assert_delivered(srv, out, msg, "verified", pki.fingerprints("mx")[0])
+
+
+def test_verify_address_mismatch(start_server, pki):
+    srv = start_server(*pki.server_args("wrongname"))
+    out = deliver(srv, [RCPT], sample_message(), *verify_args(pki, servername=None))
+    fp = pki.fingerprints("wrongname")[0]
+    assert_refused(srv, out, "certificate name mismatch: wanted 127.0.0.1, certificate has "
+                             f"DNS:wrong.example.test (certificate SHA256:{fp})")
+
+
+@pytest.mark.parametrize("spki", [False, True], ids=["cert", "spki"])
+def test_pin_without_verify_accepts_self_signed(start_server, pki, spki):
+    srv = start_server(*pki.server_args("selfsigned"))
+    msg = sample_message("pinned")
+    out = deliver(srv, [RCPT], msg, "--tls", "require", "--pin", pki.pin("selfsigned", spki),
+                  "-v")
+    assert_delivered(srv, out, msg, "pinned", pki.fingerprints("selfsigned")[0])
+
+
+def test_pin_openssl_spelling_and_several_pins(start_server, pki):
+    """The colon-separated form `openssl x509 -fingerprint -sha256` prints is
+    a pin too; with several pins one match is enough."""
+    srv = start_server(*pki.server_args("selfsigned"))
+    msg = sample_message("pinned twice")
+    out = deliver(srv, [RCPT], msg, "--tls", "require", "--pin", pki.pin("mx"),
+                  "--pin", "sha256:" + pki.openssl_fingerprint("selfsigned"), "-v")
+    assert_delivered(srv, out, msg, "pinned", pki.fingerprints("selfsigned")[0])
+
+
+def test_wrong_pin_refused_with_peer_fingerprint(start_server, pki):
+    srv = start_server(*pki.server_args("selfsigned"))
+    out = deliver(srv, [RCPT], sample_message(), "--tls", "require",
+                  "--pin", pki.pin("mx"), "--pin", pki.pin("mx", spki=True), "-v")
+    fp = pki.fingerprints("selfsigned")[0]
+    assert_refused(srv, out, "certificate fingerprint does not match any --tls-fingerprint "
+                             f"(peer's is SHA256:{fp})")
+
+
+def test_verify_and_pin_both_must_hold(start_server, pki):
+    srv = start_server(*pki.server_args("mx"))
+    mx_fp = pki.fingerprints("mx")[0]
+    msg = sample_message("verified and pinned")
+    out = deliver(srv, [RCPT], msg, *verify_args(pki), "--pin", pki.pin("mx", spki=True), "-v")
+    assert_delivered(srv, out, msg, "verified and pinned", mx_fp)
+
+    # verified, but not the pinned key
+    out = deliver(srv, [RCPT], msg, *verify_args(pki), "--pin", pki.pin("selfsigned"))
+    assert out.result["tls_failed"] == "yes", out
+    assert out.result["reason"] == ("certificate fingerprint does not match any "
+                                    f"--tls-fingerprint (peer's is SHA256:{mx_fp})"), out
+
+    # pinned, but the chain does not verify
+    srv2 = start_server(*pki.server_args("selfsigned"), mailroot=srv.mailroot.parent / "mail2")
+    ss_fp = pki.fingerprints("selfsigned")[0]
+    out = deliver(srv2, [RCPT], msg, *verify_args(pki), "--pin", pki.pin("selfsigned"))
+    assert_refused(srv2, out, "certificate verification failed: self-signed certificate "
+                              f"(peer mx.example.test, certificate SHA256:{ss_fp})")
+
+
+def tls_peer_context(pki, cert, version=None):
+    """A server-side context for ScriptedPeer; version "1.2" caps it at
+    TLS 1.2 (the certificate checks run at a different point of that
+    handshake: before the client's Finished, not after the server's)."""
+    import ssl
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki.cert(cert), pki.key(cert))
+    if version == "1.2":
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    return ctx
+
+
+def starttls_script(line):
+    if line.startswith(b"EHLO"):
+        return b"250-peer.test\r\n250-PIPELINING\r\n250 STARTTLS\r\n"
+    if line == b"STARTTLS":
+        return b"220 2.0.0 go ahead\r\n"
+    return ehlo_ok(line, lambda l: b"250 2.0.0 ok\r\n" if l == b"<dot>" else b"500 what\r\n")
+
+
+@pytest.mark.parametrize("servername, sni, verify", [
+    ("mx.example.test", "mx.example.test", True),
+    ("MX.example.test.", "MX.example.test", True),  # no trailing dot in SNI (RFC 6066 §3)
+    (None, None, True),                             # address destination: no SNI
+    ("127.0.0.1", None, True),                      # an address as the name: no SNI either
+    ("mx.example.test", "mx.example.test", False),  # SNI without verification too
+])
+def test_sni(pki, servername, sni, verify):
+    peer = ScriptedPeer(starttls_script, tls_context=tls_peer_context(pki, "mx"))
+    if verify:
+        args = verify_args(pki, servername=servername)
+    else:
+        args = ["--tls", "opportunistic", "--servername", servername]
+    try:
+        out = deliver(f"127.0.0.1:{peer.port}", [RCPT], b"Subject: x\n\nbody\n", *args,
+                      "--timeout", "5", "-v")
+    finally:
+        peer.close()
+    assert out.result["end"] == "DONE" and out.result["tls"] == "yes", out
+    assert tls_line(out).endswith(", verified" if verify else ", not verified"), out
+    assert peer.sni_seen, out
+    assert peer.sni == sni, (peer.sni, out)
+    assert peer.received_tls.startswith(b"EHLO client.test\r\n"), peer.received_tls
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+def test_tls12_and_tls13_verified_and_pinned(pki, version):
+    peer = ScriptedPeer(starttls_script, tls_context=tls_peer_context(pki, "mx", version))
+    try:
+        out = deliver(f"127.0.0.1:{peer.port}", [RCPT], b"Subject: x\n\nbody\n",
+                      *verify_args(pki), "--pin", pki.pin("mx"), "--timeout", "5", "-v")
+    finally:
+        peer.close()
+    assert out.result["end"] == "DONE", out
+    assert tls_line(out).startswith(f"-- TLS established: TLSv{version} "), out
+    assert tls_line(out).endswith(", verified and pinned"), out
+    assert peer.tls_version == f"TLSv{version}", peer.tls_version
+
+
+@pytest.mark.parametrize("version", ["1.2", "1.3"])
+@pytest.mark.parametrize("args", [
+    ["--pin", "SHA256:" + "00" * 32],
+    ["--tls", "verify", "--servername", SERVER_NAME],     # cafile added below
+], ids=["pin", "verify"])
+def test_refusal_reaches_peer_as_handshake_failure(pki, args, version):
+    """The client refuses inside the handshake: the peer's handshake fails
+    (it gets an alert) and nothing arrives through TLS."""
+    peer = ScriptedPeer(starttls_script,
+                        tls_context=tls_peer_context(pki, "selfsigned", version))
+    if "verify" in args:
+        args = args + ["--cafile", str(pki.ca)]
+    else:
+        args = ["--tls", "require"] + args
+    try:
+        out = deliver(f"127.0.0.1:{peer.port}", [RCPT], b"Subject: x\n\nbody\n", *args,
+                      "--timeout", "5", "-v")
+    finally:
+        peer.close()
+    assert out.result["end"] == "LOST" and out.result["tls_failed"] == "yes", out
+    assert out.rcpts[RCPT][0] == "PENDING", out
+    assert peer.tls_error is not None and peer.tls_version is None, peer.tls_error
+    assert peer.received_tls == b"", peer.received_tls
+    assert peer.received.count(b"EHLO") == 1, peer.received
+
+
+def test_invalid_servername(start_server, pki):
+    srv = start_server(*pki.server_args("mx"))
+    out = deliver(srv, [RCPT], sample_message(), *verify_args(pki, servername="bad name\x01"))
+    assert_refused(srv, out, "invalid TLS server name: bad?name?")
+
+
+def run_tool(*args):
+    p = subprocess.run([DELIVER, *args, "--from", SENDER, "--to", RCPT, "127.0.0.1:9"],
+                       input=b"x\n", capture_output=True, timeout=30)
+    err = p.stderr.decode(errors="replace")
+    for mark in SANITIZER_MARKS:
+        assert mark not in err, err
+    return p.returncode, err
+
+
+def test_cafile_errors(tmp_path):
+    missing = tmp_path / "missing.pem"
+    rc, err = run_tool("--tls", "verify", "--cafile", str(missing))
+    assert rc == 1 and f"cannot load CA file {missing}: No such file or directory" in err, err
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("not a certificate\n")
+    rc, err = run_tool("--tls", "verify", "--cafile", str(garbage))
+    assert rc == 1 and f"cannot load CA file {garbage}: no certificate or crl found" in err, err
+
+
+@pytest.mark.parametrize("pin", ["SHA256:abc", "ab" * 32, "SHA1:" + "ab" * 32])
+def test_bad_pin_is_usage_error(pin):
+    rc, err = run_tool("--tls", "require", "--pin", pin)
+    assert rc == 64 and "usage" in err, err

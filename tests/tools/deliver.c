@@ -1,14 +1,20 @@
-/* tool_deliver [--tls none|opportunistic|require] [-v] [--timeout S]
+/* tool_deliver [--tls none|opportunistic|require|verify] [--cafile FILE]
+ *              [--servername NAME] [--pin SHA256:HEX]... [-v] [--timeout S]
  *              [--helo NAME] --from ADDR --to ADDR [--to ADDR]... HOST:PORT < message
  *
  * One delivery attempt with client_deliver_start (src/client/deliver.c) to
  * an IPv4 address (1.2.3.4:25) or an IPv6 one ([::1]:25), the message read
- * from stdin as is.  Prints one line per recipient, in argument order:
+ * from stdin as is.  --tls verify is require plus tls_verify, against
+ * --cafile's CAs or the system's; --servername is the request's
+ * tls_servername (SNI, and the name verified; none: the address is
+ * verified); each --pin adds one tls_pins entry.  Prints one line per
+ * recipient, in argument order:
  *     ADDR STATE CODE ENHANCED TEXT
  * (ENHANCED "-" when none, TEXT the first line of the deciding reply, "-"
  * when none), then
- *     result END connected=yes|no tls=yes|no greeting=CODE reason=TEXT
- * and with -v the transcript on stderr.  Exits 0 (64 on a usage error).
+ *     result END connected=yes|no tls=yes|no tls_failed=yes|no greeting=CODE reason=TEXT
+ * and with -v the transcript on stderr.  Exits 0 (64 on a usage error, 1
+ * when the TLS context cannot be made, e.g. an unreadable --cafile).
  * Only for the integration tests (tests/integration/test_deliver.py) until
  * `rawmail send` exists. */
 #include <arpa/inet.h>
@@ -20,9 +26,11 @@
 #include <event2/event.h>
 
 #include "client/deliver.h"
+#include "net/fingerprint.h"
 #include "net/tls.h"
 
 #define MAX_RCPTS 64
+#define MAX_PINS 8
 #define MAX_MESSAGE (64 * 1024 * 1024)
 
 struct run {
@@ -64,9 +72,9 @@ static void done_cb(void *arg, const struct client_deliver_result *res)
 		printf("%s %s %d %s %.*s\n", c->address, state_name(c->state), c->code,
 		       c->enhanced[0] ? c->enhanced : "-", (int)tl, text);
 	}
-	printf("result %s connected=%s tls=%s greeting=%d reason=%s\n",
+	printf("result %s connected=%s tls=%s tls_failed=%s greeting=%d reason=%s\n",
 	       client_deliver_end_name(res->end), res->connected ? "yes" : "no",
-	       res->tls ? "yes" : "no", res->greeting_code,
+	       res->tls ? "yes" : "no", res->tls_failed ? "yes" : "no", res->greeting_code,
 	       res->fail_reason ? res->fail_reason : "-");
 	r->done = true;
 	event_base_loopbreak(r->base);
@@ -127,8 +135,10 @@ static char *read_stdin(size_t *len)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: tool_deliver [--tls none|opportunistic|require] [-v] [--timeout S] "
-	                "[--helo NAME] --from ADDR --to ADDR [--to ADDR]... HOST:PORT < message\n");
+	fprintf(stderr, "usage: tool_deliver [--tls none|opportunistic|require|verify] "
+	                "[--cafile FILE] [--servername NAME] [--pin SHA256:HEX]... [-v] "
+	                "[--timeout S] [--helo NAME] --from ADDR --to ADDR [--to ADDR]... "
+	                "HOST:PORT < message\n");
 	return 64;
 }
 
@@ -139,6 +149,11 @@ int main(int argc, char **argv)
 	struct client_rcpt rcpts[MAX_RCPTS];
 	size_t n = 0;
 	bool verbose = false;
+	bool verify = false;
+	const char *cafile = NULL;
+	const char *servername = NULL;
+	unsigned char pins[MAX_PINS][TLS_FINGERPRINT_LEN];
+	size_t npins = 0;
 	int timeout = 30;
 	int i = 1;
 
@@ -156,8 +171,19 @@ int main(int argc, char **argv)
 				cfg.tls = CLIENT_TLS_OPPORTUNISTIC;
 			else if (!strcmp(m, "require"))
 				cfg.tls = CLIENT_TLS_REQUIRE;
+			else if (!strcmp(m, "verify"))
+				cfg.tls = CLIENT_TLS_REQUIRE;
 			else
 				return usage();
+			verify = !strcmp(m, "verify");
+		} else if (!strcmp(a, "--cafile") && has) {
+			cafile = argv[++i];
+		} else if (!strcmp(a, "--servername") && has) {
+			servername = argv[++i];
+		} else if (!strcmp(a, "--pin") && has) {
+			if (npins == MAX_PINS || !tls_fingerprint_parse(argv[++i], pins[npins]))
+				return usage();
+			npins++;
 		} else if (!strcmp(a, "--timeout") && has) {
 			char *end;
 			long t = strtol(argv[++i], &end, 10);
@@ -195,7 +221,7 @@ int main(int argc, char **argv)
 	char err[256];
 	SSL_CTX *ctx = NULL;
 	if (cfg.tls != CLIENT_TLS_NONE) {
-		ctx = tls_client_ctx_new(err, sizeof(err));
+		ctx = tls_client_ctx_new(verify, cafile, err, sizeof(err));
 		if (!ctx) {
 			fprintf(stderr, "tool_deliver: %s\n", err);
 			free(msg);
@@ -207,6 +233,12 @@ int main(int argc, char **argv)
 	struct client_deliver_request req = {
 		.base = base,
 		.tls_ctx = ctx,
+		.tls_servername = servername,
+		.tls_verify = verify,
+		/* The cast adds const to the array elements, which C17 does not
+		 * do implicitly for a pointer to an array. */
+		.tls_pins = npins > 0 ? (const unsigned char (*)[TLS_FINGERPRINT_LEN])pins : NULL,
+		.tls_npins = npins,
 		.addr = (struct sockaddr *)&ss,
 		.addrlen = sslen,
 		.cfg = &cfg,

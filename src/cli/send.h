@@ -1,0 +1,110 @@
+/* `rawmail send` and its `sendmail` entry: what the command line asked
+ * for (send.c, sendmail.c parse it), the message it becomes
+ * (send_message.c), and what is reported back (send_report.c). */
+#ifndef RAWMAIL_CLI_SEND_H
+#define RAWMAIL_CLI_SEND_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <getopt.h>
+#include <stdio.h>
+
+#include "client/batch.h"
+#include "client/session.h"
+#include "dns/lookup.h"
+#include "msg/address_list.h"
+#include "util/buf.h"
+
+/* sysexits(3) codes, the contract with cron, git, PHP and scripts. */
+#define SEND_EXIT_OK 0
+#define SEND_EXIT_USAGE 64
+#define SEND_EXIT_DATAERR 65
+#define SEND_EXIT_NOINPUT 66
+#define SEND_EXIT_UNAVAILABLE 69
+#define SEND_EXIT_SOFTWARE 70
+#define SEND_EXIT_OSERR 71
+#define SEND_EXIT_TEMPFAIL 75
+
+/* Largest message read from stdin. */
+#define SEND_MESSAGE_MAX (64u * 1024 * 1024)
+/* Most recipients one invocation takes (arguments and -t together). */
+#define SEND_RCPTS_MAX 10000
+#define SEND_PINS_MAX 16
+
+enum send_tls {
+	SEND_TLS_NONE,
+	SEND_TLS_OPPORTUNISTIC,
+	SEND_TLS_REQUIRE,
+	SEND_TLS_VERIFY,
+};
+
+struct send_opts {
+	const char *prog;            /* for messages: "rawmail send" or "sendmail" */
+	const char *from;            /* -f; NULL: user@host */
+	const char *from_name;       /* -F / --from-name */
+	const char *subject;         /* -s: compose a message */
+	bool extract;                /* -t */
+	bool dot_ends;               /* a line holding only "." ends the input (sendmail without -i) */
+	const char **attach;         /* --attach, nattach of them */
+	size_t nattach;
+	int verbose;                 /* -v 1, -vv 2 */
+	bool family_auto;            /* neither -4 nor -6 */
+	enum dns_family_pref family;
+	enum send_tls tls;
+	const char *cafile;
+	unsigned char pins[SEND_PINS_MAX][32];
+	size_t npins;
+	const char *helo;
+	const char *dns;
+	unsigned short port;
+	int timeout;
+	bool dry_run;
+	bool tls_given;              /* --tls was on the command line */
+	char **rcpts;                /* from the command line */
+	size_t nrcpts;
+};
+
+/* Long options (send.c), shared by both entries. */
+enum {
+	OPT_TLS = 1000,
+	OPT_CAFILE,
+	OPT_FINGERPRINT,
+	OPT_HELO,
+	OPT_DNS,
+	OPT_PORT,
+	OPT_TIMEOUT,
+	OPT_DRY_RUN,
+	OPT_ATTACH,
+	OPT_FROM_NAME,
+};
+extern const struct option send_long_opts[];
+
+void send_opts_init(struct send_opts *o, const char *prog);
+/* One option both entries take: -F, -v, -4, -6 and the long ones but
+ * --attach.  0 taken, -1 invalid (said why on stderr), 1 not one of them. */
+int send_option(struct send_opts *o, int c, const char *arg);
+/* After all options: what needs them together.  -1 invalid (said why). */
+int send_opts_check(struct send_opts *o);
+
+/* Everything after the options are parsed: 0..255, the exit status. */
+int send_run(struct send_opts *o);
+
+/* send_message.c: the message to send, from stdin.  Reads stdin (up to
+ * the lone "." with dot_ends), then composes (-s, --attach: From is from,
+ * To lists to[0..nto)) or checks and completes a raw message (a missing
+ * From: becomes from), adding -t's recipients to rcpts.  On failure prints why
+ * and returns the exit status; 0 on success. */
+int send_message_build(const struct send_opts *o, const char *from, const char *const *to,
+                       size_t nto, FILE *in, struct buf *msg, struct msg_recipients *rcpts);
+
+/* send_report.c */
+/* One recipient's result line(s), with the explanation of a known
+ * refusal and the port 25 hint. */
+void send_report_result(FILE *out, const struct client_result *r, unsigned short port);
+/* The --dry-run plan of one destination, on stdout. */
+void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
+                      size_t n, const char *family_note);
+/* The exit status for a set of results (dry_run: PENDING means planned). */
+int send_exit_status(const struct client_result *r, size_t n, bool dry_run);
+
+#endif

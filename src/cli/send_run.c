@@ -1,0 +1,331 @@
+/* rawmail send after its options: check every address (nothing is sent
+ * when one is malformed), build the message, deliver, report (send.h). */
+#include "cli/send.h"
+
+#include <arpa/inet.h>
+#include <pwd.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dns/mx.h"
+#include "dns/resolver.h"
+#include "net/tls.h"
+#include "smtp/address.h"
+#include "util/hostname.h"
+
+#define SEND_DNS_TIMEOUT_MS 5000
+
+static bool has_crlf(const char *s)
+{
+	return s && strpbrk(s, "\r\n") != NULL;
+}
+
+/* A recipient as it goes into RCPT TO: without angle brackets, an
+ * unbracketed IP turned into its literal.  false (with a message) when
+ * it is not a deliverable address. */
+static bool normalize_rcpt(const struct send_opts *o, const char *in, const char *origin,
+                           char *out, size_t outlen, bool *utf8)
+{
+	struct smtp_address a;
+	size_t used = 0, len = strlen(in);
+	enum smtp_address_status st = smtp_address_parse(
+		in, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_BARE_IP | SMTP_ADDR_UTF8, &a, &used);
+	if (st != SMTP_ADDR_OK || used != len) {
+		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
+		        st != SMTP_ADDR_OK ? smtp_address_status_text(st) : "text after the address");
+		return false;
+	}
+	if (a.kind == SMTP_DOMAIN_NONE || a.kind == SMTP_DOMAIN_GENERAL || a.had_source_route) {
+		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
+		        a.kind == SMTP_DOMAIN_NONE      ? "needs a domain (user@example.com)"
+		        : a.kind == SMTP_DOMAIN_GENERAL ? "only IPv4 and IPv6 address literals can be "
+		                                          "delivered to"
+		                                        : "source routes are not supported");
+		return false;
+	}
+	if (!o->family_auto &&
+	    ((a.kind == SMTP_DOMAIN_IPV4 && o->family == DNS_FAMILY_V6_ONLY) ||
+	     (a.kind == SMTP_DOMAIN_IPV6 && o->family == DNS_FAMILY_V4_ONLY))) {
+		fprintf(stderr, "%s: %s '%s': an IPv%c address, but -%c was given\n", o->prog, origin,
+		        in, a.kind == SMTP_DOMAIN_IPV4 ? '4' : '6',
+		        o->family == DNS_FAMILY_V4_ONLY ? '4' : '6');
+		return false;
+	}
+	*utf8 |= a.utf8;
+	const char *s = in;
+	size_t n = len;
+	if (s[0] == '<') {
+		s++;
+		n -= 2;
+	}
+	if (!a.bare_ip) {
+		snprintf(out, outlen, "%.*s", (int)n, s);
+		return true;
+	}
+	/* user@192.0.2.1 is not an address (a domain is never all-numeric),
+	 * but what the user meant is clear: the literal.  Said once. */
+	const char *at = s + n;
+	while (at > s && at[-1] != '@')
+		at--;
+	char ip[INET6_ADDRSTRLEN];
+	inet_ntop(a.kind == SMTP_DOMAIN_IPV4 ? AF_INET : AF_INET6, a.ip, ip, sizeof(ip));
+	snprintf(out, outlen, "%.*s[%s%s]", (int)(at - s), s, a.kind == SMTP_DOMAIN_IPV6 ? "IPv6:" : "",
+	         ip);
+	fprintf(stderr, "%s: note: %s taken as %s (an IP address is written in brackets)\n", o->prog,
+	        in, out);
+	return true;
+}
+
+/* user@host: the login name and the host's own name. */
+static void default_sender(char *out, size_t outlen)
+{
+	char host[256];
+	hostname_get(host, sizeof(host), "/etc/hosts");
+	struct passwd *pw = getpwuid(geteuid());
+	snprintf(out, outlen, "%s@%s", pw && pw->pw_name ? pw->pw_name : "root", host);
+}
+
+/* The envelope sender: -f, or user@host.  "" is the null reverse-path. */
+static bool sender_address(const struct send_opts *o, char *out, size_t outlen, bool *utf8)
+{
+	if (o->from) {
+		if (has_crlf(o->from)) {
+			fprintf(stderr, "%s: -f: line breaks are not allowed in an address\n", o->prog);
+			return false;
+		}
+		if (!strcmp(o->from, "") || !strcmp(o->from, "<>")) {
+			out[0] = '\0';
+			return true;
+		}
+		struct smtp_address a;
+		size_t used = 0, len = strlen(o->from);
+		enum smtp_address_status st = smtp_address_parse(
+			o->from, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_UTF8, &a, &used);
+		if (st != SMTP_ADDR_OK || used != len || a.kind == SMTP_DOMAIN_NONE) {
+			fprintf(stderr, "%s: -f '%s': %s\n", o->prog, o->from,
+			        st != SMTP_ADDR_OK ? smtp_address_status_text(st)
+			                           : used != len ? "text after the address"
+			                                         : "needs a domain (you@example.com)");
+			return false;
+		}
+		*utf8 |= a.utf8;
+		const char *s = o->from;
+		if (s[0] == '<')
+			snprintf(out, outlen, "%.*s", (int)len - 2, s + 1);
+		else
+			snprintf(out, outlen, "%s", s);
+		return true;
+	}
+	default_sender(out, outlen);
+	return true;
+}
+
+static void transcript_line(void *arg, const char *line)
+{
+	fprintf(stderr, "%s\n", line);
+}
+
+static void plan_line(void *arg, const char *destination, const struct dns_lookup_addr *addrs,
+                      size_t n, const char *note)
+{
+	send_report_plan(stdout, destination, addrs, n, note);
+}
+
+static bool eight_bit(const struct buf *m)
+{
+	for (size_t i = 0; i < m->len; i++)
+		if ((unsigned char)m->data[i] & 0x80)
+			return true;
+	return false;
+}
+
+static int deliver_all(struct send_opts *o, const char *sender, const struct buf *msg,
+                       char **rcpts, size_t n, bool utf8)
+{
+	int rc = SEND_EXIT_TEMPFAIL;
+	struct client_result *res = calloc(n, sizeof(*res));
+	struct event_base *base = event_base_new();
+	struct dns_resolver *resolver = NULL;
+	SSL_CTX *tls = NULL;
+	char err[512];
+	char helo[256] = "";
+	if (!res || !base) {
+		fprintf(stderr, "%s: out of memory\n", o->prog);
+		rc = SEND_EXIT_OSERR;
+		goto out;
+	}
+	bool need_dns = false;
+	for (size_t i = 0; i < n; i++) {
+		res[i].address = rcpts[i];
+		struct dns_destination d;
+		if (dns_destination_classify(strrchr(rcpts[i], '@') + 1, &d) == DNS_DESTINATION_NAME)
+			need_dns = true;
+	}
+	if (need_dns) {
+		resolver = dns_resolver_new(o->dns, SEND_DNS_TIMEOUT_MS, err, sizeof(err));
+		if (!resolver || !dns_resolver_attach(resolver, base)) {
+			fprintf(stderr, "%s: DNS: %s\n", o->prog, resolver ? "cannot attach" : err);
+			rc = o->dns ? SEND_EXIT_USAGE : SEND_EXIT_TEMPFAIL;
+			goto out;
+		}
+	}
+	if (o->tls != SEND_TLS_NONE && !o->dry_run) {
+		tls = tls_client_ctx_new(o->tls == SEND_TLS_VERIFY, o->cafile, err, sizeof(err));
+		if (!tls) {
+			fprintf(stderr, "%s: %s\n", o->prog, err);
+			rc = o->cafile ? SEND_EXIT_USAGE : SEND_EXIT_SOFTWARE;
+			goto out;
+		}
+	}
+	if (o->helo)
+		snprintf(helo, sizeof(helo), "%s", o->helo);
+	else if (!hostname_get(helo, sizeof(helo), "/etc/hosts"))
+		helo[0] = '\0';   /* no dotted name: the route uses our address literal */
+
+	struct client_session_config cfg = {
+		.helo = helo,
+		.tls = o->tls == SEND_TLS_NONE            ? CLIENT_TLS_NONE
+		       : o->tls == SEND_TLS_OPPORTUNISTIC ? CLIENT_TLS_OPPORTUNISTIC
+		                                          : CLIENT_TLS_REQUIRE,
+		.message_size = msg->len,
+		.eightbit = eight_bit(msg),
+		.smtputf8 = utf8,
+	};
+	struct client_batch_request req = {
+		.base = base,
+		.resolver = resolver,
+		.tls_ctx = tls,
+		.cfg = &cfg,
+		.tls_verify = o->tls == SEND_TLS_VERIFY,
+		.tls_pins = (const unsigned char(*)[32])o->pins,
+		.tls_npins = o->npins,
+		.sender = sender,
+		.message = msg->data ? msg->data : "",
+		.message_len = msg->len,
+		.port = o->port,
+		.timeout = o->timeout,
+		.family = o->family,
+		.family_auto = o->family_auto,
+		.dry_run = o->dry_run,
+		.results = res,
+		.nresults = n,
+		.plan = o->dry_run ? plan_line : NULL,
+		.transcript = o->verbose ? transcript_line : NULL,
+	};
+	if (!client_batch_run(&req)) {
+		fprintf(stderr, "%s: out of memory\n", o->prog);
+		rc = SEND_EXIT_OSERR;
+		goto out;
+	}
+	fflush(stdout);
+	size_t temp = 0;
+	for (size_t i = 0; i < n; i++) {
+		if (!(o->dry_run && res[i].state == CLIENT_RCPT_PENDING))
+			send_report_result(stderr, &res[i], o->port);
+		temp += res[i].state == CLIENT_RCPT_TEMPFAIL || res[i].state == CLIENT_RCPT_DEFERRED;
+	}
+	rc = send_exit_status(res, n, o->dry_run);
+	if (temp > 0 && !o->dry_run)
+		fprintf(stderr,
+		        "%s: %zu of %zu recipient%s not delivered and not queued (rawmail has no "
+		        "queue yet): send again later\n",
+		        o->prog, temp, n, n == 1 ? "" : "s");
+out:
+	if (res)
+		for (size_t i = 0; i < n; i++)
+			client_result_clear(&res[i]);
+	free(res);
+	if (tls)
+		SSL_CTX_free(tls);
+	if (resolver)
+		dns_resolver_free(resolver);
+	if (base)
+		event_base_free(base);
+	return rc;
+}
+
+int send_run(struct send_opts *o)
+{
+	if (has_crlf(o->subject) || has_crlf(o->from_name)) {
+		fprintf(stderr, "%s: %s: line breaks are not allowed (header injection)\n", o->prog,
+		        has_crlf(o->subject) ? "-s" : "-F");
+		return SEND_EXIT_USAGE;
+	}
+	if (o->extract && (o->subject || o->nattach)) {
+		fprintf(stderr, "%s: -t reads recipients from a complete message; not with -s or "
+		                "--attach\n",
+		        o->prog);
+		return SEND_EXIT_USAGE;
+	}
+	if (o->nrcpts == 0 && !o->extract) {
+		fprintf(stderr, "%s: no recipients (give them as arguments, or -t)\n", o->prog);
+		return SEND_EXIT_USAGE;
+	}
+	if (o->nrcpts > SEND_RCPTS_MAX) {
+		fprintf(stderr, "%s: at most %d recipients\n", o->prog, SEND_RCPTS_MAX);
+		return SEND_EXIT_USAGE;
+	}
+	int rc = 0;
+	bool utf8 = false;
+	char sender[SMTP_PATH_MAX + 1];
+	if (!sender_address(o, sender, sizeof(sender), &utf8))
+		return SEND_EXIT_USAGE;
+
+	/* Every address is checked before anything is read or sent. */
+	struct msg_recipients list;
+	msg_recipients_init(&list, SEND_RCPTS_MAX);
+	struct buf msg;
+	buf_init(&msg, SEND_MESSAGE_MAX + 64 * 1024);
+	char one[SMTP_PATH_MAX + 16];
+	struct msg_error merr = { 0 };
+	for (size_t i = 0; i < o->nrcpts && rc == 0; i++) {
+		if (has_crlf(o->rcpts[i])) {
+			fprintf(stderr, "%s: recipient %zu: line breaks are not allowed in an address\n",
+			        o->prog, i + 1);
+			rc = SEND_EXIT_USAGE;
+		} else if (!normalize_rcpt(o, o->rcpts[i], "recipient", one, sizeof(one), &utf8)) {
+			rc = SEND_EXIT_USAGE;
+		} else if (msg_recipients_add(&list, one, strlen(one), &merr) != 0) {
+			rc = SEND_EXIT_USAGE;
+			fprintf(stderr, "%s: %s\n", o->prog, merr.text);
+		}
+	}
+	if (rc != 0)
+		goto out;
+	struct msg_recipients extracted;
+	msg_recipients_init(&extracted, SEND_RCPTS_MAX);
+	/* A composed message's To: names the recipients as they are sent;
+	 * its From: is the sender, or user@host with a null sender. */
+	char header_from[SMTP_PATH_MAX + 1];
+	if (sender[0])
+		snprintf(header_from, sizeof(header_from), "%s", sender);
+	else
+		default_sender(header_from, sizeof(header_from));
+	rc = send_message_build(o, header_from, (const char *const *)list.addrs,
+	                        list.count, stdin, &msg, &extracted);
+	for (size_t i = 0; i < extracted.count && rc == 0; i++) {
+		if (!normalize_rcpt(o, extracted.addrs[i], "recipient in the message", one, sizeof(one),
+		                    &utf8))
+			rc = SEND_EXIT_DATAERR;
+		else if (msg_recipients_add(&list, one, strlen(one), &merr) != 0) {
+			rc = SEND_EXIT_DATAERR;
+			fprintf(stderr, "%s: %s\n", o->prog, merr.text);
+		}
+	}
+	msg_recipients_free(&extracted);
+	if (rc != 0)
+		goto out;
+	if (list.count == 0) {
+		fprintf(stderr, "%s: -t found no recipients in To, Cc or Bcc\n", o->prog);
+		rc = SEND_EXIT_USAGE;
+		goto out;
+	}
+	rc = deliver_all(o, sender, &msg, list.addrs, list.count, utf8);
+out:
+	buf_free(&msg);
+	msg_recipients_free(&list);
+	return rc;
+}

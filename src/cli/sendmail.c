@@ -1,0 +1,106 @@
+/* rawmail called as `sendmail`: the command line cron, mail(1), git,
+ * PHP's mail() and mutt pass to /usr/sbin/sendmail, mapped onto rawmail
+ * send.  What the flags mean follows Postfix's sendmail(1), the one most
+ * of these programs meet today:
+ *   -t           recipients from To, Cc, Bcc, added to the arguments'
+ *   -i, -oi      a line holding only "." is message text; without either,
+ *                it ends the input (the old convention mail(1) relies on)
+ *   -f, -r ADDR  envelope sender; -F NAME its full name
+ *   -v           transcript;  -B TYPE, -N DSN, -R RET, -V ENVID, -U, -n,
+ *                -m, -L, -h, -X, -C and other -o options: accepted, no
+ *                effect (a body type or DSN request changes nothing in a
+ *                direct delivery; mode options like -odi, -oem concern a
+ *                queue rawmail does not have yet)
+ * Modes other than delivering a message (-bp list the queue, -bs SMTP on
+ * stdin, -bd daemon, -q run the queue, -bi/-I aliases, -bv verify) are
+ * refused with exit 64 and a sentence saying so.  rawmail send's long
+ * options (--dns, --port, --tls, ...) work here too. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "cli/send.h"
+
+static int refuse_mode(const char *what)
+{
+	fprintf(stderr, "sendmail: %s is not supported by rawmail (it has no queue yet); "
+	                "only sending a message is\n",
+	        what);
+	return SEND_EXIT_USAGE;
+}
+
+int cli_sendmail(int argc, char **argv)
+{
+	struct send_opts o;
+	send_opts_init(&o, "sendmail");
+	o.dot_ends = true;
+	int c;
+	optind = 1;
+	opterr = 1;
+	while ((c = getopt_long(argc, argv, "tif:r:F:vB:o:N:R:V:UnmL:h:X:C:q::b:I46",
+	                        send_long_opts, NULL)) != -1) {
+		int r = send_option(&o, c, optarg);
+		if (r < 0)
+			return SEND_EXIT_USAGE;
+		if (r == 0)
+			continue;
+		switch (c) {
+		case 't':
+			o.extract = true;
+			break;
+		case 'i':
+			o.dot_ends = false;
+			break;
+		case 'f':
+		case 'r':
+			o.from = optarg;
+			break;
+		case 'o':
+			/* -oi is -i; -oXvalue are sendmail.cf options: none apply. */
+			if (!strcmp(optarg, "i"))
+				o.dot_ends = false;
+			break;
+		case 'b':
+			if (!strcmp(optarg, "m"))
+				break;   /* deliver mail: the default */
+			if (!strcmp(optarg, "p"))
+				return refuse_mode("-bp (list the mail queue)");
+			if (!strcmp(optarg, "s"))
+				return refuse_mode("-bs (SMTP on standard input)");
+			if (!strcmp(optarg, "d") || !strcmp(optarg, "D"))
+				return refuse_mode("-bd (run as a daemon; use rawmail serve)");
+			if (!strcmp(optarg, "i"))
+				return refuse_mode("-bi (rebuild aliases)");
+			if (!strcmp(optarg, "v"))
+				return refuse_mode("-bv (verify addresses)");
+			fprintf(stderr, "sendmail: unknown mode -b%s\n", optarg);
+			return SEND_EXIT_USAGE;
+		case 'q':
+			return refuse_mode("-q (run the mail queue)");
+		case 'I':
+			return refuse_mode("-I (rebuild aliases)");
+		case 'B':
+		case 'N':
+		case 'R':
+		case 'V':
+		case 'U':
+		case 'n':
+		case 'm':
+		case 'L':
+		case 'h':
+		case 'X':
+		case 'C':
+			break;
+		default:
+			fprintf(stderr, "sendmail: usage: sendmail [-t] [-i] [-f sender] [-F name] "
+			                "[recipient ...] < message\n");
+			return SEND_EXIT_USAGE;
+		}
+	}
+	if (send_opts_check(&o) != 0)
+		return SEND_EXIT_USAGE;
+	o.rcpts = argv + optind;
+	o.nrcpts = (size_t)(argc - optind);
+	return send_run(&o);
+}

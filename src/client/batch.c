@@ -1,0 +1,522 @@
+/* All destinations of one message (client/batch.h). */
+#include "client/batch.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "dns/reverse.h"
+#include "util/buf.h"
+
+#define TRANSCRIPT_MAX (4 * 1024 * 1024)
+
+enum group_state {
+	G_WAITING,      /* not started (parallel limit) */
+	G_LOOKUP,       /* MX / address lookup running */
+	G_PTR,          /* waiting for the verdict on our IPv6 source */
+	G_DELIVERING,   /* route running */
+	G_DONE,
+};
+
+struct source_verdict;
+
+struct group {
+	struct batch *b;
+	enum group_state state;
+	char name[256];              /* the domain (lower case) or the literal as written */
+	struct dns_destination dest;
+	struct client_result *results;   /* the group's own, copied back at the end */
+	size_t *index;                   /* results[k] is req.results[index[k]] */
+	size_t n;
+	struct dns_lookup *lookup;
+	struct dns_lookup_addr *addrs;   /* the plan (host names in hosts[]) */
+	char (*hosts)[256];
+	size_t naddrs;
+	struct source_verdict *verdict;
+	char family_note[200];
+	struct buf transcript;
+};
+
+/* Whether our IPv6 source address toward a destination has a PTR that
+ * resolves back to it: asked once per source address. */
+struct source_verdict {
+	struct batch *b;
+	unsigned char addr[16];
+	bool answered;
+	bool confirmed;
+	char note[200];
+	struct dns_reverse *q;
+};
+
+#define VERDICTS_MAX 8
+
+struct batch {
+	const struct client_batch_request *req;
+	struct group *groups;
+	size_t ngroups;
+	size_t active;
+	size_t next;                 /* next group to start */
+	size_t done;
+	bool live;                   /* one destination: transcript as it happens */
+	struct source_verdict verdicts[VERDICTS_MAX];
+	size_t nverdicts;
+};
+
+static void group_start(struct group *g);
+
+static void group_note(struct group *g, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+static void group_line(void *arg, const char *line)
+{
+	struct group *g = arg;
+	const struct client_batch_request *req = g->b->req;
+	if (!req->transcript)
+		return;
+	if (g->b->live) {
+		req->transcript(req->arg, line);
+		return;
+	}
+	/* Past the cap the conversation is cut, not the delivery. */
+	if (buf_append_str(&g->transcript, line) == 0)
+		buf_append(&g->transcript, "\n", 1);
+}
+
+static void group_note(struct group *g, const char *fmt, ...)
+{
+	char line[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	group_line(g, line);
+}
+
+static void flush_transcript(struct group *g)
+{
+	const struct client_batch_request *req = g->b->req;
+	if (!req->transcript || g->b->live || g->transcript.len == 0)
+		return;
+	char *p = g->transcript.data;
+	while (*p) {
+		char *nl = strchr(p, '\n');
+		if (nl)
+			*nl = '\0';
+		req->transcript(req->arg, p);
+		if (!nl)
+			break;
+		p = nl + 1;
+	}
+	buf_free(&g->transcript);
+}
+
+static void start_more(struct batch *b)
+{
+	size_t limit = b->req->parallel ? b->req->parallel : CLIENT_BATCH_PARALLEL;
+	while (b->active < limit && b->next < b->ngroups) {
+		struct group *g = &b->groups[b->next++];
+		b->active++;
+		group_start(g);
+	}
+	if (b->done == b->ngroups)
+		event_base_loopbreak(b->req->base);
+}
+
+static void group_done(struct group *g)
+{
+	struct batch *b = g->b;
+	g->state = G_DONE;
+	flush_transcript(g);
+	for (size_t k = 0; k < g->n; k++) {
+		struct client_result *dst = &b->req->results[g->index[k]];
+		client_result_clear(dst);
+		*dst = g->results[k];   /* the text moves with it */
+		g->results[k].text = NULL;
+	}
+	b->active--;
+	b->done++;
+	start_more(b);
+}
+
+static void settle_all(struct group *g, enum client_rcpt_state st, int code, const char *enhanced,
+                       const char *reason)
+{
+	for (size_t k = 0; k < g->n; k++) {
+		client_result_set(&g->results[k], st, code, enhanced, reason);
+		snprintf(g->results[k].host, sizeof(g->results[k].host), "%s", g->name);
+	}
+}
+
+static void route_done(void *arg)
+{
+	group_done(arg);
+}
+
+static void deliver(struct group *g)
+{
+	const struct client_batch_request *req = g->b->req;
+	if (req->plan)
+		req->plan(req->arg, g->name, g->addrs, g->naddrs, g->family_note);
+	if (req->dry_run) {
+		group_done(g);
+		return;
+	}
+	struct client_route_request r = {
+		.base = req->base,
+		.tls_ctx = req->tls_ctx,
+		.cfg = req->cfg,
+		.tls_verify = req->tls_verify,
+		.tls_pins = req->tls_pins,
+		.tls_npins = req->tls_npins,
+		.literal = g->dest.kind != DNS_DESTINATION_NAME,
+		.sender = req->sender,
+		.message = req->message,
+		.message_len = req->message_len,
+		.port = req->port,
+		.timeout = req->timeout,
+		.final_timeout = req->final_timeout,
+		.addrs = g->addrs,
+		.naddrs = g->naddrs,
+		.results = g->results,
+		.nresults = g->n,
+		.transcript = req->transcript ? group_line : NULL,
+		.done = route_done,
+		.arg = g,
+	};
+	g->state = G_DELIVERING;
+	if (!client_route_start(&r)) {
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.3.0", "out of memory");
+		group_done(g);
+	}
+}
+
+/* IPv4 before IPv6 within each host, hosts in their MX order. */
+static void prefer_ipv4(struct group *g)
+{
+	size_t i = 0;
+	while (i < g->naddrs) {
+		size_t j = i;
+		while (j < g->naddrs && g->addrs[j].host == g->addrs[i].host)
+			j++;
+		struct dns_lookup_addr tmp[2 * DNS_LOOKUP_ADDRS_MAX];
+		size_t n = 0;
+		for (int pass = 0; pass < 2; pass++)
+			for (size_t k = i; k < j && n < 2 * DNS_LOOKUP_ADDRS_MAX; k++)
+				if ((g->addrs[k].family == AF_INET) == (pass == 0))
+					tmp[n++] = g->addrs[k];
+		memcpy(&g->addrs[i], tmp, n * sizeof(tmp[0]));
+		i = j;
+	}
+}
+
+static void apply_verdict(struct group *g)
+{
+	struct source_verdict *v = g->verdict;
+	snprintf(g->family_note, sizeof(g->family_note), "%s", v->note);
+	group_note(g, "-- %s", v->note);
+	if (!v->confirmed)
+		prefer_ipv4(g);
+	deliver(g);
+}
+
+static void verdict_cb(void *arg, enum dns_reverse_status st, const char *name)
+{
+	struct source_verdict *v = arg;
+	char ip[INET6_ADDRSTRLEN];
+	inet_ntop(AF_INET6, v->addr, ip, sizeof(ip));
+	v->q = NULL;
+	v->answered = true;
+	v->confirmed = st == DNS_REVERSE_OK;
+	if (v->confirmed)
+		snprintf(v->note, sizeof(v->note), "our IPv6 address %s has PTR %s: IPv6 first", ip, name);
+	else
+		snprintf(v->note, sizeof(v->note),
+		         "our IPv6 address %s has %s: IPv4 first (receivers refuse IPv6 senders "
+		         "without one; -6 forces IPv6)",
+		         ip,
+		         st == DNS_REVERSE_NONE          ? "no PTR record"
+		         : st == DNS_REVERSE_UNCONFIRMED ? "a PTR that does not resolve back to it"
+		                                         : "a PTR we could not look up");
+	struct batch *b = v->b;
+	for (size_t i = 0; i < b->ngroups; i++) {
+		struct group *g = &b->groups[i];
+		if (g->state == G_PTR && g->verdict == v)
+			apply_verdict(g);
+	}
+}
+
+/* The source address the kernel would use toward dst: a UDP socket's
+ * connect() picks the route and sends nothing. */
+static bool source_for(const unsigned char dst[16], unsigned short port, unsigned char src[16])
+{
+	int fd = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return false;
+	struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(port ? port : 25) };
+	memcpy(&sa.sin6_addr, dst, 16);
+	struct sockaddr_in6 me;
+	socklen_t len = sizeof(me);
+	bool ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	          getsockname(fd, (struct sockaddr *)&me, &len) == 0;
+	close(fd);
+	if (ok)
+		memcpy(src, &me.sin6_addr, 16);
+	return ok;
+}
+
+/* Decides the family order for a looked-up group (family_auto). */
+static void choose_family(struct group *g)
+{
+	struct batch *b = g->b;
+	const struct dns_lookup_addr *v6 = NULL;
+	for (size_t i = 0; i < g->naddrs && !v6; i++)
+		if (g->addrs[i].family == AF_INET6)
+			v6 = &g->addrs[i];
+	bool has_v4 = false;
+	for (size_t i = 0; i < g->naddrs; i++)
+		has_v4 |= g->addrs[i].family == AF_INET;
+	if (!v6 || !has_v4) {
+		deliver(g);   /* one family only: nothing to choose */
+		return;
+	}
+	unsigned char src[16];
+	if (!source_for(v6->addr, b->req->port, src)) {
+		snprintf(g->family_note, sizeof(g->family_note),
+		         "no IPv6 route to %s: IPv4 first", v6->host);
+		group_note(g, "-- %s", g->family_note);
+		prefer_ipv4(g);
+		deliver(g);
+		return;
+	}
+	struct source_verdict *v = NULL;
+	for (size_t i = 0; i < b->nverdicts && !v; i++)
+		if (!memcmp(b->verdicts[i].addr, src, 16))
+			v = &b->verdicts[i];
+	if (!v && b->nverdicts < VERDICTS_MAX) {
+		v = &b->verdicts[b->nverdicts++];
+		v->b = b;
+		memcpy(v->addr, src, 16);
+		struct sockaddr_in6 sa = { .sin6_family = AF_INET6 };
+		memcpy(&sa.sin6_addr, src, 16);
+		v->q = dns_reverse_lookup(b->req->resolver, (struct sockaddr *)&sa, verdict_cb, v);
+		if (!v->q) {
+			v->answered = true;
+			snprintf(v->note, sizeof(v->note), "out of memory asking for our PTR: IPv4 first");
+		}
+	}
+	if (!v) {
+		prefer_ipv4(g);
+		deliver(g);
+		return;
+	}
+	g->verdict = v;
+	if (v->answered) {
+		apply_verdict(g);
+		return;
+	}
+	g->state = G_PTR;
+}
+
+static void lookup_cb(void *arg, const struct dns_lookup_result *res)
+{
+	struct group *g = arg;
+	const struct client_batch_request *req = g->b->req;
+	g->lookup = NULL;
+	switch (res->status) {
+	case DNS_LOOKUP_OK:
+		break;
+	case DNS_LOOKUP_NULLMX:
+		group_note(g, "-- %s: null MX (RFC 7505): the domain accepts no mail", g->name);
+		settle_all(g, CLIENT_RCPT_PERMFAIL, 556, "5.1.10",
+		           "the domain accepts no mail (null MX record, RFC 7505)");
+		goto no_plan;
+	case DNS_LOOKUP_PERMANENT:
+		group_note(g, "-- %s: %s", g->name, res->text);
+		settle_all(g, CLIENT_RCPT_PERMFAIL, 0, "5.1.2", res->text);
+		goto no_plan;
+	case DNS_LOOKUP_TEMPORARY:
+		group_note(g, "-- %s: %s", g->name, res->text);
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", res->text);
+		goto no_plan;
+	}
+	g->addrs = calloc(res->n, sizeof(*g->addrs));
+	g->hosts = calloc(res->n, sizeof(*g->hosts));
+	if (!g->addrs || !g->hosts) {
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.3.0", "out of memory");
+		group_done(g);
+		return;
+	}
+	/* Copies: res lives only during this call.  Equal host pointers mark
+	 * one host's run (prefer_ipv4 relies on it). */
+	for (size_t i = 0; i < res->n; i++) {
+		g->addrs[i] = res->addrs[i];
+		if (i > 0 && res->addrs[i].host == res->addrs[i - 1].host) {
+			g->addrs[i].host = g->addrs[i - 1].host;
+			continue;
+		}
+		snprintf(g->hosts[i], sizeof(g->hosts[i]), "%s", res->addrs[i].host);
+		g->addrs[i].host = g->hosts[i];
+	}
+	g->naddrs = res->n;
+	if (res->text && res->text[0])
+		group_note(g, "-- %s: %s", g->name, res->text);
+	if (req->family_auto)
+		choose_family(g);
+	else
+		deliver(g);
+	return;
+
+no_plan:
+	if (req->plan)
+		req->plan(req->arg, g->name, NULL, 0, "");
+	group_done(g);
+}
+
+static void group_start(struct group *g)
+{
+	const struct client_batch_request *req = g->b->req;
+	if (g->dest.kind == DNS_DESTINATION_IPV4 || g->dest.kind == DNS_DESTINATION_IPV6) {
+		g->addrs = calloc(1, sizeof(*g->addrs));
+		if (!g->addrs) {
+			settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.3.0", "out of memory");
+			group_done(g);
+			return;
+		}
+		g->addrs[0].host = g->name;
+		g->addrs[0].family = g->dest.kind == DNS_DESTINATION_IPV4 ? AF_INET : AF_INET6;
+		memcpy(g->addrs[0].addr, g->dest.ip, g->addrs[0].family == AF_INET ? 4 : 16);
+		g->naddrs = 1;
+		deliver(g);
+		return;
+	}
+	if (!req->resolver) {
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", "no resolver");
+		group_done(g);
+		return;
+	}
+	enum dns_family_pref pref = req->family_auto ? DNS_FAMILY_ANY : req->family;
+	g->state = G_LOOKUP;
+	g->lookup = dns_destination_lookup(req->resolver, g->name, pref, req->random_fn,
+	                                   req->random_arg, lookup_cb, g);
+	if (!g->lookup) {
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", "cannot start the DNS lookup");
+		if (req->plan)
+			req->plan(req->arg, g->name, NULL, 0, "");
+		group_done(g);
+	}
+}
+
+static const char *domain_of(const char *address)
+{
+	const char *at = strrchr(address, '@');
+	return at ? at + 1 : "";
+}
+
+/* Destinations equal for grouping: the same literal address, or the same
+ * domain name compared ASCII case-insensitively (a trailing dot aside). */
+static bool same_destination(const struct group *g, const char *domain,
+                             const struct dns_destination *d)
+{
+	if (g->dest.kind != d->kind)
+		return false;
+	if (d->kind == DNS_DESTINATION_IPV4)
+		return !memcmp(g->dest.ip, d->ip, 4);
+	if (d->kind == DNS_DESTINATION_IPV6)
+		return !memcmp(g->dest.ip, d->ip, 16);
+	size_t a = strlen(g->name), n = strlen(domain);
+	if (n > 0 && domain[n - 1] == '.')
+		n--;
+	return a == n && !strncasecmp(g->name, domain, n);
+}
+
+static void groups_free(struct batch *b)
+{
+	for (size_t i = 0; i < b->ngroups; i++) {
+		struct group *g = &b->groups[i];
+		if (g->lookup)
+			dns_lookup_cancel(g->lookup);
+		for (size_t k = 0; k < g->n; k++)
+			client_result_clear(&g->results[k]);
+		free(g->results);
+		free(g->index);
+		free(g->addrs);
+		free(g->hosts);
+		buf_free(&g->transcript);
+	}
+	for (size_t i = 0; i < b->nverdicts; i++)
+		if (b->verdicts[i].q)
+			dns_reverse_cancel(b->verdicts[i].q);
+	free(b->groups);
+}
+
+static bool build_groups(struct batch *b)
+{
+	const struct client_batch_request *req = b->req;
+	size_t *which = calloc(req->nresults ? req->nresults : 1, sizeof(*which));
+	b->groups = calloc(req->nresults ? req->nresults : 1, sizeof(*b->groups));
+	if (!which || !b->groups) {
+		free(which);
+		return false;
+	}
+	for (size_t i = 0; i < req->nresults; i++) {
+		const char *domain = domain_of(req->results[i].address);
+		struct dns_destination d;
+		dns_destination_classify(domain, &d);
+		size_t gi = 0;
+		while (gi < b->ngroups && !same_destination(&b->groups[gi], domain, &d))
+			gi++;
+		if (gi == b->ngroups) {
+			struct group *g = &b->groups[b->ngroups++];
+			g->b = b;
+			g->dest = d;
+			size_t n = strlen(domain);
+			if (d.kind == DNS_DESTINATION_NAME && n > 0 && domain[n - 1] == '.')
+				n--;
+			snprintf(g->name, sizeof(g->name), "%.*s", (int)n, domain);
+			if (d.kind == DNS_DESTINATION_NAME)
+				for (char *p = g->name; *p; p++)
+					*p = (char)tolower((unsigned char)*p);
+			buf_init(&g->transcript, TRANSCRIPT_MAX);
+		}
+		which[i] = gi;
+		b->groups[gi].n++;
+	}
+	bool ok = true;
+	for (size_t gi = 0; gi < b->ngroups && ok; gi++) {
+		struct group *g = &b->groups[gi];
+		g->results = calloc(g->n, sizeof(*g->results));
+		g->index = calloc(g->n, sizeof(*g->index));
+		ok = g->results && g->index;
+		g->n = 0;
+	}
+	for (size_t i = 0; i < req->nresults && ok; i++) {
+		struct group *g = &b->groups[which[i]];
+		g->index[g->n] = i;
+		g->results[g->n].address = req->results[i].address;
+		g->n++;
+	}
+	free(which);
+	return ok;
+}
+
+bool client_batch_run(const struct client_batch_request *req)
+{
+	struct batch b = { .req = req };
+	if (!build_groups(&b)) {
+		groups_free(&b);
+		return false;
+	}
+	b.live = b.ngroups == 1;
+	if (b.ngroups > 0) {
+		start_more(&b);
+		if (b.done < b.ngroups)
+			event_base_dispatch(req->base);
+	}
+	groups_free(&b);
+	return true;
+}

@@ -1,0 +1,97 @@
+"""rawmail called through a link named `sendmail`: the command lines that
+cron, mail(1), git send-email and PHP's mail() really pass, against a real
+`rawmail serve` on loopback.  Address literals only: no DNS.
+"""
+
+import pytest
+
+from helpers import Delivered, assert_no_mail, crlf, free_port, mailbox_messages
+from send_util import SENDER, send
+
+
+@pytest.fixture
+def srv(start_server):
+    return start_server(listen=[f"127.0.0.1:{free_port()}"])
+
+
+def sendmail(tmp_path, srv, args, message, expect="ok"):
+    return send(["--port", srv.port, *args], message, argv0="sendmail", cwd=tmp_path,
+                expect=expect)
+
+
+def body_of(srv, user):
+    [data] = mailbox_messages(srv.mailroot, user, wait=2)
+    return Delivered(data).body
+
+
+def test_vixie_cron_command_line(tmp_path, srv):
+    # cron: sendmail -FCronDaemon -i -B8BITMIME -oem -odi -oi -t, a message
+    # with its own headers, no Date or Message-ID.
+    msg = ("From: root (Cron Daemon)\nTo: ops@[127.0.0.1]\n"
+           "Subject: Cron <root@host> run-parts /etc/cron.daily\n"
+           "Content-Type: text/plain; charset=UTF-8\n\n"
+           "output of the job\n.\nafter a lone dot\n")
+    sendmail(tmp_path, srv, ["-FCronDaemon", "-i", "-B8BITMIME", "-oem", "-odi", "-oi", "-t"],
+             msg)
+    body = body_of(srv, "ops")
+    head, _, text = body.partition(b"\n\n")
+    assert b"From: root (Cron Daemon)" in head
+    assert b"Date: " in head and b"Message-ID: " in head
+    assert text == b"output of the job\n.\nafter a lone dot\n", text
+
+
+def test_without_i_a_lone_dot_ends_the_input(tmp_path, srv):
+    msg = "Subject: dots\n\nfirst\n.\nnever sent\n"
+    sendmail(tmp_path, srv, ["-f", SENDER, "u@[127.0.0.1]"], msg)
+    assert body_of(srv, "u").endswith(b"\n\nfirst\n"), body_of(srv, "u")
+
+
+def test_with_oi_a_lone_dot_is_text(tmp_path, srv):
+    msg = crlf("Subject: dots\n\nfirst\n.\nstill here\n")
+    sendmail(tmp_path, srv, ["-oi", "-f", SENDER, "u@[127.0.0.1]"], msg)
+    assert body_of(srv, "u").endswith(b"first\n.\nstill here\n")
+
+
+def test_git_send_email_style(tmp_path, srv):
+    msg = ("From: Alice <alice@client.test>\nTo: u@[127.0.0.1]\nSubject: [PATCH] fix\n"
+           "Date: Mon, 23 Nov 2026 10:00:00 +0000\nMessage-ID: <patch.1@client.test>\n\n"
+           "---\n diff\n")
+    sendmail(tmp_path, srv, ["-i", "-f", "alice@client.test", "u@[127.0.0.1]"], msg)
+    [data] = mailbox_messages(srv.mailroot, "u", wait=2)
+    d = Delivered(data)
+    assert d.return_path == "<alice@client.test>"
+    assert d.body.count(b"Message-ID:") == 1
+
+
+def test_php_mail_t_i(tmp_path, srv):
+    msg = "To: u@[127.0.0.1]\nCc: v@[127.0.0.1]\nBcc: w@[127.0.0.1]\nSubject: php\n\nhi\n"
+    sendmail(tmp_path, srv, ["-t", "-i", "-r", SENDER], msg)
+    for user in ("u", "v", "w"):
+        assert b"Bcc:" not in body_of(srv, user)
+
+
+def test_sender_full_name_for_missing_from(tmp_path, srv):
+    sendmail(tmp_path, srv, ["-F", "Backup Job", "-f", SENDER, "-i", "u@[127.0.0.1]"],
+             "Subject: s\n\nx\n")
+    assert b"From: Backup Job <alice@client.test>" in body_of(srv, "u")
+
+
+@pytest.mark.parametrize("args,what", [(["-bp"], "-bp"), (["-bs"], "-bs"), (["-q"], "-q"),
+                                       (["-bd"], "-bd"), (["-I"], "-I")])
+def test_other_modes_refused_with_64(tmp_path, srv, args, what):
+    s = sendmail(tmp_path, srv, args, "", expect="usage")
+    assert what in s.err and "not supported" in s.err
+    assert_no_mail(srv.mailroot)
+
+
+def test_unknown_option_is_usage_error(tmp_path, srv):
+    s = sendmail(tmp_path, srv, ["-Z", "u@[127.0.0.1]"], "x\n", expect="usage")
+    assert "usage" in s.err
+    assert_no_mail(srv.mailroot)
+
+
+def test_temporary_failure_says_not_queued(tmp_path):
+    port = free_port()    # nothing listens there
+    s = send(["--port", port, "-i", "u@[127.0.0.1]"], "Subject: s\n\nx\n", argv0="sendmail",
+             cwd=tmp_path, expect="tempfail")
+    assert "not queued" in s.err and s.err.startswith("u@[127.0.0.1]: not delivered"), s
