@@ -214,6 +214,7 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		.nresults = n,
 		.plan = o->dry_run ? plan_line : NULL,
 		.transcript = o->verbose ? transcript_line : NULL,
+		.transcript_body = o->verbose >= 2,
 	};
 	if (!client_batch_run(&req)) {
 		fprintf(stderr, "%s: out of memory\n", o->prog);

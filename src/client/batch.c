@@ -185,6 +185,7 @@ static void deliver(struct group *g)
 		.results = g->results,
 		.nresults = g->n,
 		.transcript = req->transcript ? group_line : NULL,
+		.transcript_body = req->transcript_body,
 		.done = route_done,
 		.arg = g,
 	};

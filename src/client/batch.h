@@ -57,6 +57,7 @@ struct client_batch_request {
 	 * several, each destination's lines come together when it is done,
 	 * so parallel conversations do not interleave. */
 	client_transcript_fn transcript;
+	bool transcript_body;           /* -vv */
 	void *arg;
 };
 

@@ -152,6 +152,27 @@ static bool send_output(struct client_delivery *d)
 	return true;
 }
 
+/* -vv: the message line by line as the encoder puts it on the wire (LF,
+ * CRLF or a lone CR ends a line; a leading dot is doubled). */
+static void transcript_message(struct client_delivery *d)
+{
+	const char *p = d->req.message, *end = p + d->req.message_len;
+	while (p < end) {
+		const char *e = p;
+		while (e < end && *e != '\n' && *e != '\r')
+			e++;
+		size_t n = (size_t)(e - p);
+		if (n > SMTP_REPLY_PARSE_LINE_MAX)
+			transcript(d, "C> %s%.*s... (%zu octets)", *p == '.' ? "." : "",
+			           SMTP_REPLY_PARSE_LINE_MAX, p, n);
+		else
+			transcript(d, "C> %s%.*s", *p == '.' ? "." : "", (int)n, p);
+		if (e < end && *e == '\r' && e + 1 < end && e[1] == '\n')
+			e++;
+		p = e < end ? e + 1 : e;
+	}
+}
+
 /* Encodes more of the message into the output buffer, up to the high
  * mark; after the last chunk the final dot, then replies are read again
  * with the final-dot timeout.  false if d is finished. */
@@ -177,7 +198,8 @@ static bool fill_data(struct client_delivery *d)
 			return false;
 		}
 		/* lines counts message lines only, not the ".\r\n" */
-		transcript(d, "C> (%llu lines of message)", (unsigned long long)d->enc.lines);
+		if (!d->req.transcript_body)
+			transcript(d, "C> (%llu lines of message)", (unsigned long long)d->enc.lines);
 		transcript(d, "C> .");
 		d->state = DS_TALKING;
 		bufferevent_setwatermark(d->bev, EV_WRITE, 0, 0);
@@ -256,6 +278,8 @@ static bool act(struct client_delivery *d, enum client_action a)
 		 * off, so the read timeout does not run while we write. */
 		bufferevent_disable(d->bev, EV_READ);
 		bufferevent_setwatermark(d->bev, EV_WRITE, DELIVER_OUT_LOW, 0);
+		if (d->req.transcript_body)
+			transcript_message(d);
 		fill_data(d);
 		return false;
 	case CLIENT_DONE:

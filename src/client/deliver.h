@@ -102,6 +102,9 @@ struct client_deliver_request {
 	int timeout;
 	int final_timeout;
 	client_transcript_fn transcript;   /* NULL: no transcript */
+	/* -vv: the message itself in the transcript, one "C> " line per line
+	 * as it goes on the wire (dot-stuffed), instead of a line count. */
+	bool transcript_body;
 	client_deliver_done_fn done;
 	void *arg;                 /* for both callbacks */
 };

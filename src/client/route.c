@@ -229,6 +229,7 @@ static void next_attempt(struct route *rt)
 		.timeout = rt->req.timeout,
 		.final_timeout = rt->req.final_timeout,
 		.transcript = rt->req.transcript ? transcript_cb : NULL,
+		.transcript_body = rt->req.transcript_body,
 		.done = deliver_done,
 		.arg = rt,
 	};

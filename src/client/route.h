@@ -75,6 +75,7 @@ struct client_route_request {
 	struct client_result *results;        /* the destination's recipients */
 	size_t nresults;
 	client_transcript_fn transcript;      /* NULL: none */
+	bool transcript_body;                 /* -vv: the message lines too */
 	void (*done)(void *arg);              /* every result final; route freed */
 	void *arg;
 };

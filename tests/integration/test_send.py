@@ -285,6 +285,12 @@ def test_verbose_transcript_summarises_body_and_vv_shows_it(start_server, port):
     assert t[1].startswith("S> 220 ") and any(l.startswith("C> EHLO ") for l in t), s
     assert any(re.match(r"C> \(\d+ lines of message\)", l) for l in t)
     assert not any("Hello from the integration tests." in l for l in t)
+    s = send(["-vv", "--port", port, "u@[127.0.0.1]"], msg, expect="ok")
+    c = s.commands()
+    body = c[c.index("DATA") + 1:c.index(".", c.index("DATA") + 1) + 1]
+    # what went on the wire: every line, dot-stuffed, then the lone dot
+    sent = msg.decode().replace("\r\n", "\n").split("\n")[:-1]
+    assert body == [("." + l if l.startswith(".") else l) for l in sent] + ["."], s
 
 
 def test_ipv6_literal(start_server, port):
