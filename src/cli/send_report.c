@@ -54,9 +54,14 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 	else if (r->host[0])
 		snprintf(where, sizeof(where), " for %s", r->host);
 
+	/* A peer's text starts with its enhanced code; a refusal rawmail
+	 * made itself (SIZE, SMTPUTF8) has the code apart. */
+	size_t el = strlen(r->enhanced);
+	bool code_apart = el > 0 && r->text && strncmp(r->text, r->enhanced, el) != 0;
 	if (r->code && r->text && !strchr(r->text, '\n')) {
 		/* One-line reply: all on one line, as a user would paste it. */
-		fprintf(out, "%s: %s%s: %03d %s\n", r->address, what, where, r->code, r->text);
+		fprintf(out, "%s: %s%s: %03d %s%s%s\n", r->address, what, where, r->code,
+		        code_apart ? r->enhanced : "", code_apart ? " " : "", r->text);
 	} else if (r->code && r->text) {
 		fprintf(out, "%s: %s%s:\n", r->address, what, where);
 		print_reply(out, r->code, r->text, "    ");

@@ -4,6 +4,7 @@
 
 #include <arpa/inet.h>
 #include <pwd.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -77,6 +78,20 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 	fprintf(stderr, "%s: note: %s taken as %s (an IP address is written in brackets)\n", o->prog,
 	        in, out);
 	return true;
+}
+
+/* --helo goes into EHLO as it is: a host name or an address literal,
+ * nothing that could end the command line early. */
+static bool helo_ok(const char *helo)
+{
+	if (helo[0] != '[')
+		return hostname_syntax_ok(helo);
+	char probe[SMTP_DOMAIN_MAX + 8];
+	snprintf(probe, sizeof(probe), "x@%s", helo);
+	struct smtp_address a;
+	size_t used = 0, len = strlen(probe);
+	return smtp_address_parse(probe, len, SMTP_ADDR_NO_BRACKETS, &a, &used) == SMTP_ADDR_OK &&
+	       used == len && (a.kind == SMTP_DOMAIN_IPV4 || a.kind == SMTP_DOMAIN_IPV6);
 }
 
 /* user@host: the login name and the host's own name. */
@@ -157,6 +172,9 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		rc = SEND_EXIT_OSERR;
 		goto out;
 	}
+	/* A peer that closes while we write must be a result line, not a
+	 * death by SIGPIPE (OpenSSL and libevent write with plain write()). */
+	signal(SIGPIPE, SIG_IGN);
 	bool need_dns = false;
 	for (size_t i = 0; i < n; i++) {
 		res[i].address = rcpts[i];
@@ -267,6 +285,12 @@ int send_run(struct send_opts *o)
 	}
 	if (o->nrcpts > SEND_RCPTS_MAX) {
 		fprintf(stderr, "%s: at most %d recipients\n", o->prog, SEND_RCPTS_MAX);
+		return SEND_EXIT_USAGE;
+	}
+	if (o->helo && !helo_ok(o->helo)) {
+		fprintf(stderr, "%s: --helo '%s': expected a host name (mail.example.com) or an "
+		                "address literal ([192.0.2.1], [IPv6:2001:db8::1])\n",
+		        o->prog, o->helo);
 		return SEND_EXIT_USAGE;
 	}
 	int rc = 0;

@@ -197,6 +197,7 @@ static bool fill_data(struct client_delivery *d)
 			lost_errno(d, "cannot write", ENOMEM);
 			return false;
 		}
+		client_session_dot_sent(&d->s);
 		/* lines counts message lines only, not the ".\r\n" */
 		if (!d->req.transcript_body)
 			transcript(d, "C> (%llu lines of message)", (unsigned long long)d->enc.lines);

@@ -308,8 +308,9 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 		break;
 	case CLIENT_DELIVER_NEXT_HOST:
 		remember_failure(rt, res);
-		note(rt, "-- %s [%s] will not take the message now: %s", a->host, rt->last_ip,
-		     rt->last_reason);
+		note(rt, "-- %s%s%s%s will not take the message now: %s", a->host,
+		     rt->req.literal ? "" : " [", rt->req.literal ? "" : rt->last_ip,
+		     rt->req.literal ? "" : "]", rt->last_reason);
 		rt->idx++;
 		rt->plaintext_retry = false;
 		break;
@@ -320,7 +321,9 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 			note(rt, "-- %s; opportunistic TLS: trying again without it", rt->last_reason);
 			rt->plaintext_retry = true;
 		} else {
-			note(rt, "-- %s [%s]: %s", a->host, rt->last_ip, rt->last_reason);
+			note(rt, "-- %s%s%s%s: %s", a->host, rt->req.literal ? "" : " [",
+			     rt->req.literal ? "" : rt->last_ip, rt->req.literal ? "" : "]",
+			     rt->last_reason);
 			rt->idx++;
 			rt->plaintext_retry = false;
 		}

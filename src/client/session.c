@@ -526,7 +526,7 @@ void client_session_lost(struct client_session *s)
 		struct client_rcpt *r = &s->rcpts[i];
 		if (r->state != CLIENT_RCPT_PENDING)
 			continue;
-		if (s->data_sent && s->state == ST_DOT) {
+		if (s->dot_sent && s->state == ST_DOT) {
 			rcpt_set(r, CLIENT_RCPT_TEMPFAIL, 0, "",
 			         "connection lost after the message was sent: outcome unknown");
 		} else {
@@ -544,6 +544,12 @@ void client_session_lost(struct client_session *s)
 struct buf *client_session_output(struct client_session *s)
 {
 	return &s->out;
+}
+
+void client_session_dot_sent(struct client_session *s)
+{
+	if (s->data_sent)
+		s->dot_sent = true;
 }
 
 bool client_session_data_sent(const struct client_session *s)

@@ -84,6 +84,7 @@ struct client_session {
 	uint64_t size_max;         /* SIZE's announced maximum, 0: none (RFC 1870) */
 	bool mail_failed;          /* MAIL refused: later replies only consumed */
 	bool data_sent;            /* SEND_DATA returned (see client_session_data_sent) */
+	bool dot_sent;             /* the final dot was queued (client_session_dot_sent) */
 	bool out_failed;           /* an append to out failed (memory) */
 	size_t replies_expected;   /* pipelined commands not answered yet */
 	size_t rcpt_next;          /* next recipient whose RCPT reply is due */
@@ -119,12 +120,16 @@ enum client_action client_session_tls_done(struct client_session *s);
 void client_session_lost(struct client_session *s);
 /* Bytes to write now (commands, CRLF-terminated); the caller drains it. */
 struct buf *client_session_output(struct client_session *s);
-/* True once CLIENT_SEND_DATA was returned: from then on the session
- * counts the message as possibly delivered, since it cannot see whether
- * the caller's last write (the dot) reached the peer.  A connection lost
- * in that state makes accepted recipients TEMPFAIL (code 0), never PENDING:
- * trying the next host at once could deliver twice. */
+/* True once CLIENT_SEND_DATA was returned (the message is being sent). */
 bool client_session_data_sent(const struct client_session *s);
+/* The caller has queued the final ".\r\n" for writing.  From then on the
+ * message counts as possibly delivered, since the session cannot see
+ * whether the dot reached the peer: a connection lost in that state makes
+ * accepted recipients TEMPFAIL (code 0), never PENDING, as trying the next
+ * host at once could deliver twice.  Lost before it (mid-message), nothing
+ * can have been delivered (RFC 5321 §4.1.1.4: the dot ends the data), and
+ * the recipients go back to PENDING for the next host. */
+void client_session_dot_sent(struct client_session *s);
 void client_session_free(struct client_session *s);
 
 #endif

@@ -377,3 +377,19 @@ def test_dash6_forces_ipv6(nsd, start_server, port):
          expect="ok")
     [data] = mailbox_messages(srv.mailroot, "u", wait=2)
     assert Delivered(data).received_fields()["ip"] in ("::1", "IPv6:::1")
+
+
+@pytest.mark.parametrize("helo", ["mail.example.test\r\nRSET", "bad name", "[1.2.3]", "", "a..b"])
+def test_bad_helo_is_usage_error(start_server, port, helo):
+    srv = serve_at(start_server, "127.0.0.1", port)
+    s = send(["--helo", helo, "--port", port, "u@[127.0.0.1]"], "x\n", expect="usage")
+    assert "--helo" in s.err
+    assert_no_mail(srv.mailroot)
+
+
+@pytest.mark.parametrize("helo", ["client.example.test", "[127.0.0.1]"])
+def test_helo_given_is_used(start_server, port, helo):
+    srv = serve_at(start_server, "127.0.0.1", port)
+    send(["--helo", helo, "--port", port, "u@[127.0.0.1]"], sample_message(), expect="ok")
+    [data] = mailbox_messages(srv.mailroot, "u", wait=2)
+    assert Delivered(data).received_fields()["helo"] == helo

@@ -528,9 +528,17 @@ static void test_lost(void **state)
 	C(f, "");
 	fake_free(f);
 
-	/* After the dot: unknown, so TEMPFAIL (RFC 5321 §4.5.3.2.6). */
+	/* During the message, before the dot: nothing can have been
+	 * delivered, back to PENDING for the next host. */
 	f = to_data();
 	assert_true(client_session_data_sent(&f->s));
+	client_session_lost(&f->s);
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_PENDING, 0, "", NULL);
+	fake_free(f);
+
+	/* After the dot: unknown, so TEMPFAIL (RFC 5321 §4.5.3.2.6). */
+	f = to_data();
+	client_session_dot_sent(&f->s);
 	client_session_lost(&f->s);
 	rcpt_check(&f->rcpts[0], CLIENT_RCPT_TEMPFAIL, 0, "",
 	           "connection lost after the message was sent: outcome unknown");
