@@ -17,6 +17,11 @@ ZONE = """\
 @       MX 20 mx2
 mx1     A 127.0.0.2
 mx2     A 127.0.0.3
+aonly   A 127.0.0.2
+alias   CNAME aonly
+txt     TXT "v=spf1 ip4:127.0.0.1 -all"
+txt     MX 10 mx1
+null    MX 0 .
 """
 
 
@@ -124,3 +129,27 @@ def test_tls_modes_against_postfix(start_postfix, tls):
     assert ("STARTTLS" in s.commands()) == (tls == "require")
     [data] = pf.wait_for_mail("user")
     assert (b"with ESMTPS" in stored_parts(data)[0]) == (tls == "require")
+
+
+@pytest.mark.parametrize("domain,via", [("aonly.example.test", "aonly.example.test"),
+                                        ("alias.example.test", "alias.example.test"),
+                                        ("txt.example.test", "mx1.example.test")])
+def test_dns_cases_through_nsd_to_postfix(nsd, start_postfix, domain, via):
+    # A-only (implicit MX), a CNAME to it, a domain with TXT and MX records.
+    pf = start_postfix(host="127.0.0.2", domains=(domain,))
+    dns = nsd({"example.test": ZONE})
+    msg = sample_message(domain)
+    s = send(["-f", SENDER, "--dns", dns.addr, "--port", pf.port, f"user@{domain}"], msg,
+             expect="ok")
+    assert f"delivered to {via} [127.0.0.2]" in s.result(f"user@{domain}"), s
+    [data] = pf.wait_for_mail("user")
+    assert stored_parts(data)[1] == expected_stored_body(msg)
+
+
+def test_null_mx_never_reaches_postfix(nsd, start_postfix):
+    pf = start_postfix(host="127.0.0.2", domains=("null.example.test",))
+    dns = nsd({"example.test": ZONE})
+    s = send(["--dns", dns.addr, "--port", pf.port, "user@null.example.test"],
+             sample_message(), expect="unavailable")
+    assert "556 5.1.10" in s.result("user@null.example.test")
+    assert "connect from" not in pf.log()
