@@ -165,6 +165,7 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 	struct event_base *base = event_base_new();
 	struct dns_resolver *resolver = NULL;
 	SSL_CTX *tls = NULL;
+	struct tls_client_lazy lazy = { .verify = o->tls == SEND_TLS_VERIFY, .cafile = o->cafile };
 	char err[512];
 	char helo[256] = "";
 	if (!res || !base) {
@@ -190,7 +191,10 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 			goto out;
 		}
 	}
-	if (o->tls != SEND_TLS_NONE && !o->dry_run) {
+	/* The context is made at the first STARTTLS (lazy), except that a
+	 * --cafile is read now, so a bad file is a usage error before
+	 * anything is sent. */
+	if (o->tls != SEND_TLS_NONE && !o->dry_run && o->cafile) {
 		tls = tls_client_ctx_new(o->tls == SEND_TLS_VERIFY, o->cafile, err, sizeof(err));
 		if (!tls) {
 			fprintf(stderr, "%s: %s\n", o->prog, err);
@@ -216,6 +220,7 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		.base = base,
 		.resolver = resolver,
 		.tls_ctx = tls,
+		.tls_lazy = o->tls != SEND_TLS_NONE ? &lazy : NULL,
 		.cfg = &cfg,
 		.tls_verify = o->tls == SEND_TLS_VERIFY,
 		.tls_pins = (const unsigned char(*)[32])o->pins,
@@ -259,6 +264,7 @@ out:
 	free(res);
 	if (tls)
 		SSL_CTX_free(tls);
+	tls_client_lazy_free(&lazy);
 	if (resolver)
 		dns_resolver_free(resolver);
 	if (base)

@@ -169,6 +169,7 @@ static void deliver(struct group *g)
 	struct client_route_request r = {
 		.base = req->base,
 		.tls_ctx = req->tls_ctx,
+		.tls_lazy = req->tls_lazy,
 		.cfg = req->cfg,
 		.tls_verify = req->tls_verify,
 		.tls_pins = req->tls_pins,

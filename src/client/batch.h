@@ -34,6 +34,7 @@ struct client_batch_request {
 	struct dns_resolver *resolver;  /* attached to base; NULL only if
 	                                   every destination is a literal */
 	SSL_CTX *tls_ctx;
+	struct tls_client_lazy *tls_lazy;   /* see client_deliver_request */
 	const struct client_session_config *cfg;
 	bool tls_verify;
 	const unsigned char (*tls_pins)[32];

@@ -1,6 +1,8 @@
 #include "client/deliver.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -220,8 +222,13 @@ static bool start_tls(struct client_delivery *d)
 		finish(d, CLIENT_DELIVER_LOST, "data after the reply to STARTTLS");
 		return false;
 	}
-	if (!d->req.tls_ctx) {
-		finish(d, CLIENT_DELIVER_LOST, "no TLS context");
+	SSL_CTX *ctx = d->req.tls_ctx;
+	if (!ctx && d->req.tls_lazy)
+		ctx = tls_client_lazy_get(d->req.tls_lazy, d->reason, sizeof(d->reason));
+	else if (!ctx)
+		snprintf(d->reason, sizeof(d->reason), "no TLS context");
+	if (!ctx) {
+		finish(d, CLIENT_DELIVER_LOST, d->reason);
 		return false;
 	}
 	d->check = (struct tls_client_check){
@@ -231,7 +238,7 @@ static bool start_tls(struct client_delivery *d)
 		.pins = d->req.tls_pins,
 		.npins = d->req.tls_npins,
 	};
-	SSL *ssl = tls_client_ssl_new(d->req.tls_ctx, &d->check, d->reason, sizeof(d->reason));
+	SSL *ssl = tls_client_ssl_new(ctx, &d->check, d->reason, sizeof(d->reason));
 	if (!ssl) {
 		/* Counted as a TLS failure: an opportunistic caller may still
 		 * send in plaintext, a verifying one will not. */
@@ -455,6 +462,11 @@ struct client_delivery *client_deliver_start(const struct client_deliver_request
 		snprintf(d->reason, sizeof(d->reason), "cannot create socket: %s", strerror(errno));
 		goto fail_later;
 	}
+	/* Commands and the message's end are written whole: Nagle would hold
+	 * the final dot (a small write after a large one) until the peer's
+	 * delayed ACK. */
+	int one = 1;
+	setsockopt(d->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	d->bev = bufferevent_socket_new(req->base, d->fd, 0);
 	if (!d->bev) {
 		snprintf(d->reason, sizeof(d->reason), "cannot create bufferevent");

@@ -64,7 +64,8 @@ typedef void (*client_deliver_done_fn)(void *arg, const struct client_deliver_re
 
 struct client_deliver_request {
 	struct event_base *base;
-	SSL_CTX *tls_ctx;          /* client context; NULL only with CLIENT_TLS_NONE */
+	SSL_CTX *tls_ctx;          /* client context; NULL with CLIENT_TLS_NONE, or ... */
+	struct tls_client_lazy *tls_lazy;  /* ... made from this at the first STARTTLS */
 	/* Checks of the peer's certificate after STARTTLS (net/tls.h, struct
 	 * tls_client_check, has the details).  None set: opportunistic, any
 	 * certificate is accepted (RFC 7435).

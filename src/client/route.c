@@ -214,6 +214,7 @@ static void next_attempt(struct route *rt)
 	struct client_deliver_request d = {
 		.base = rt->req.base,
 		.tls_ctx = rt->req.tls_ctx,
+		.tls_lazy = rt->req.tls_lazy,
 		.tls_servername = rt->req.literal ? NULL : a->host,
 		.tls_verify = rt->req.tls_verify,
 		.tls_pins = rt->req.tls_pins,

@@ -60,6 +60,7 @@ void client_result_set(struct client_result *r, enum client_rcpt_state state, in
 struct client_route_request {
 	struct event_base *base;
 	SSL_CTX *tls_ctx;
+	struct tls_client_lazy *tls_lazy;     /* see client_deliver_request */
 	const struct client_session_config *cfg;
 	bool tls_verify;              /* see client_deliver_request */
 	const unsigned char (*tls_pins)[32];

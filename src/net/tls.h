@@ -50,6 +50,22 @@ void tls_describe(SSL *ssl, char *out, size_t outlen);
  * NULL on error, with a message for people in err. */
 SSL_CTX *tls_client_ctx_new(bool verify, const char *cafile, char *err, size_t errlen);
 
+/* A client context made at the first STARTTLS, not at start: OpenSSL's
+ * initialisation and a context cost ~5 ms, most of a plain `rawmail send`
+ * to a server that offers no STARTTLS.  The caller fills verify and
+ * cafile, leaves the rest zero, and frees it with tls_client_lazy_free. */
+struct tls_client_lazy {
+	bool verify;
+	const char *cafile;
+	SSL_CTX *ctx;      /* private */
+	bool failed;
+	char err[256];
+};
+/* The context, made on the first call.  NULL (with the reason in err)
+ * when it cannot be made; later calls fail the same way. */
+SSL_CTX *tls_client_lazy_get(struct tls_client_lazy *l, char *err, size_t errlen);
+void tls_client_lazy_free(struct tls_client_lazy *l);
+
 #define TLS_CLIENT_REASON_SIZE 512
 #define TLS_CLIENT_NAME_SIZE 254       /* a DNS name's text (253) + NUL */
 

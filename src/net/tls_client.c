@@ -413,3 +413,21 @@ void tls_client_describe(SSL *ssl, const struct tls_client_check *c, char *out, 
 	                                           : "not verified";
 	snprintf(out, outlen, "%s, peer certificate %s, %s", proto, fp, how);
 }
+
+SSL_CTX *tls_client_lazy_get(struct tls_client_lazy *l, char *err, size_t errlen)
+{
+	if (!l->ctx && !l->failed) {
+		l->ctx = tls_client_ctx_new(l->verify, l->cafile, l->err, sizeof(l->err));
+		l->failed = l->ctx == NULL;
+	}
+	if (!l->ctx)
+		snprintf(err, errlen, "%s", l->err);
+	return l->ctx;
+}
+
+void tls_client_lazy_free(struct tls_client_lazy *l)
+{
+	if (l->ctx)
+		SSL_CTX_free(l->ctx);
+	l->ctx = NULL;
+}

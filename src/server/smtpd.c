@@ -1,8 +1,10 @@
 #include "server/smtpd.h"
 
 #include <errno.h>
-#include <stdint.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -61,6 +63,11 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 		return;
 	}
 	d->accepted++;
+	/* Replies are written whole, one write each: Nagle would only hold a
+	 * reply back until the client's delayed ACK (~40 ms per exchange after
+	 * STARTTLS, where a session ticket precedes the reply to EHLO). */
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	conn_accept(d, fd, peer, (socklen_t)peerlen);
 }
 
