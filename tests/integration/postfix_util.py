@@ -179,6 +179,7 @@ from pathlib import Path
 
 import pytest
 
+from dns_util import _group_running  # one /proc walker for both fixtures
 from helpers import free_port
 
 
@@ -194,23 +195,6 @@ _running = []          # every started instance not yet stopped: see _stop_all
 
 # ---------------------------------------------------------------------------
 # processes and ports
-
-
-def _group_running(pgid):
-    """Whether a process of group pgid is alive and not a zombie (/proc)."""
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry}/stat", "rb") as f:
-                stat = f.read()
-        except OSError:
-            continue
-        # pid (comm) state ppid pgrp ...: comm may hold spaces and parentheses.
-        fields = stat[stat.rfind(b")") + 2:].split()
-        if len(fields) > 2 and int(fields[2]) == pgid and fields[0] not in (b"Z", b"X"):
-            return True
-    return False
 
 
 def _ss_listeners(port):
