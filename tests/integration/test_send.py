@@ -393,3 +393,17 @@ def test_helo_given_is_used(start_server, port, helo):
     send(["--helo", helo, "--port", port, "u@[127.0.0.1]"], sample_message(), expect="ok")
     [data] = mailbox_messages(srv.mailroot, "u", wait=2)
     assert Delivered(data).received_fields()["helo"] == helo
+
+
+def test_receiver_sees_our_forward_confirmed_name(nsd, start_server, port):
+    # The reverse zone of the issue: 1.0.0.127.in-addr.arpa PTR mail.example.test,
+    # and its A record: a receiver doing FCrDNS (rawmail serve here) names us.
+    zones = {"example.test": ZONE + "mail A 127.0.0.1\n"}
+    zones.update(ptr_zones({"127.0.0.1": "mail.example.test"}))
+    dns = nsd(zones)
+    srv = start_server("--dns", dns.addr, "--rdns", "yes", listen=[f"127.0.0.2:{port}"])
+    send(["--helo", "mail.example.test", "--dns", dns.addr, "--port", port,
+          "u@[127.0.0.2]"], sample_message(), expect="ok")
+    [data] = mailbox_messages(srv.mailroot, "u", wait=2)
+    f = Delivered(data).received_fields()
+    assert f["helo"] == "mail.example.test" and "mail.example.test" in f["info"], f
