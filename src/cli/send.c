@@ -58,6 +58,8 @@ static const char send_help[] =
 	"                         the order tried) and connect to nothing\n"
 	"  -h, --help             this text\n"
 	"\n"
+	"Options come before the recipients; \"--\" ends them.\n"
+	"\n"
 	"Exit status: 0 delivered to every recipient; 75 a temporary failure (not\n"
 	"delivered and not queued: rawmail has no queue yet, send again later); 69 a\n"
 	"permanent failure; 64 a usage error; 65 bad message data.\n";
@@ -211,7 +213,7 @@ int cli_send(int argc, char **argv)
 	}
 	int c, rc = SEND_EXIT_USAGE;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "f:F:s:tv46h", send_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+f:F:s:tv46h", send_long_opts, NULL)) != -1) {
 		int r = send_option(&o, c, optarg);
 		if (r < 0)
 			goto out;

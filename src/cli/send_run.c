@@ -3,6 +3,7 @@
 #include "cli/send.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -24,28 +25,46 @@ static bool has_crlf(const char *s)
 	return s && strpbrk(s, "\r\n") != NULL;
 }
 
-/* A recipient as it goes into RCPT TO: without angle brackets, an
- * unbracketed IP turned into its literal.  false (with a message) when
- * it is not a deliverable address. */
+/* A recipient as it goes into RCPT TO, in one spelling per mailbox so
+ * duplicates are sent once: without angle brackets, the domain in lower
+ * case, a literal (bracketed or not) as inet_ntop writes it.  The local
+ * part stays as written (RFC 5321 §2.4: only the receiver may fold its
+ * case).  false (with a message) when it is not a deliverable address. */
 static bool normalize_rcpt(const struct send_opts *o, const char *in, const char *origin,
-                           char *out, size_t outlen, bool *utf8)
+                           char *out, size_t outlen)
 {
 	struct smtp_address a;
 	size_t used = 0, len = strlen(in);
 	enum smtp_address_status st = smtp_address_parse(
 		in, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_BARE_IP | SMTP_ADDR_UTF8, &a, &used);
+	if (st == SMTP_ADDR_OK && used == len && a.kind == SMTP_DOMAIN_NONE)
+		st = SMTP_ADDR_ERR_SYNTAX;
 	if (st != SMTP_ADDR_OK || used != len) {
 		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
-		        st != SMTP_ADDR_OK ? smtp_address_status_text(st) : "text after the address");
+		        !strchr(in, '@') ? "needs a domain (user@example.com): rawmail send delivers "
+		                           "to mail servers, not to local mailboxes"
+		        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
+		                             : "text after the address");
 		return false;
 	}
-	if (a.kind == SMTP_DOMAIN_NONE || a.kind == SMTP_DOMAIN_GENERAL || a.had_source_route) {
+	if (a.kind == SMTP_DOMAIN_GENERAL || a.had_source_route) {
 		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
-		        a.kind == SMTP_DOMAIN_NONE      ? "needs a domain (user@example.com)"
-		        : a.kind == SMTP_DOMAIN_GENERAL ? "only IPv4 and IPv6 address literals can be "
-		                                          "delivered to"
-		                                        : "source routes are not supported");
+		        a.kind == SMTP_DOMAIN_GENERAL ? "only IPv4 and IPv6 address literals can be "
+		                                        "delivered to"
+		                                      : "source routes are not supported");
 		return false;
+	}
+	if (a.kind == SMTP_DOMAIN_NAME) {
+		for (const char *d = a.domain; *d; d++)
+			if ((unsigned char)*d >= 0x80) {
+				/* DNS knows only the A-label (RFC 5890); converting
+				 * needs IDNA tables rawmail does not carry yet. */
+				fprintf(stderr,
+				        "%s: %s '%s': internationalised domain names are not supported "
+				        "yet; write the domain in its ASCII form (xn--...)\n",
+				        o->prog, origin, in);
+				return false;
+			}
 	}
 	if (!o->family_auto &&
 	    ((a.kind == SMTP_DOMAIN_IPV4 && o->family == DNS_FAMILY_V6_ONLY) ||
@@ -55,28 +74,26 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 		        o->family == DNS_FAMILY_V4_ONLY ? '4' : '6');
 		return false;
 	}
-	*utf8 |= a.utf8;
-	const char *s = in;
-	size_t n = len;
-	if (s[0] == '<') {
-		s++;
-		n -= 2;
+	/* The local part as written: from the start (after '<') to the last '@'. */
+	const char *s = in[0] == '<' ? in + 1 : in;
+	const char *at = strrchr(s, '@');
+	char domain[SMTP_DOMAIN_MAX + 8];
+	if (a.kind == SMTP_DOMAIN_NAME) {
+		size_t i = 0;
+		for (; a.domain[i] && i + 1 < sizeof(domain); i++)
+			domain[i] = (char)tolower((unsigned char)a.domain[i]);
+		domain[i] = '\0';
+	} else {
+		char ip[INET6_ADDRSTRLEN];
+		inet_ntop(a.kind == SMTP_DOMAIN_IPV4 ? AF_INET : AF_INET6, a.ip, ip, sizeof(ip));
+		snprintf(domain, sizeof(domain), "[%s%s]", a.kind == SMTP_DOMAIN_IPV6 ? "IPv6:" : "", ip);
 	}
-	if (!a.bare_ip) {
-		snprintf(out, outlen, "%.*s", (int)n, s);
-		return true;
-	}
+	snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
 	/* user@192.0.2.1 is not an address (a domain is never all-numeric),
 	 * but what the user meant is clear: the literal.  Said once. */
-	const char *at = s + n;
-	while (at > s && at[-1] != '@')
-		at--;
-	char ip[INET6_ADDRSTRLEN];
-	inet_ntop(a.kind == SMTP_DOMAIN_IPV4 ? AF_INET : AF_INET6, a.ip, ip, sizeof(ip));
-	snprintf(out, outlen, "%.*s[%s%s]", (int)(at - s), s, a.kind == SMTP_DOMAIN_IPV6 ? "IPv6:" : "",
-	         ip);
-	fprintf(stderr, "%s: note: %s taken as %s (an IP address is written in brackets)\n", o->prog,
-	        in, out);
+	if (a.bare_ip)
+		fprintf(stderr, "%s: note: %s taken as %s (an IP address is written in brackets)\n",
+		        o->prog, in, out);
 	return true;
 }
 
@@ -317,7 +334,7 @@ int send_run(struct send_opts *o)
 			fprintf(stderr, "%s: recipient %zu: line breaks are not allowed in an address\n",
 			        o->prog, i + 1);
 			rc = SEND_EXIT_USAGE;
-		} else if (!normalize_rcpt(o, o->rcpts[i], "recipient", one, sizeof(one), &utf8)) {
+		} else if (!normalize_rcpt(o, o->rcpts[i], "recipient", one, sizeof(one))) {
 			rc = SEND_EXIT_USAGE;
 		} else if (msg_recipients_add(&list, one, strlen(one), &merr) != 0) {
 			rc = SEND_EXIT_USAGE;
@@ -338,8 +355,8 @@ int send_run(struct send_opts *o)
 	rc = send_message_build(o, header_from, (const char *const *)list.addrs,
 	                        list.count, stdin, &msg, &extracted);
 	for (size_t i = 0; i < extracted.count && rc == 0; i++) {
-		if (!normalize_rcpt(o, extracted.addrs[i], "recipient in the message", one, sizeof(one),
-		                    &utf8))
+		if (!normalize_rcpt(o, extracted.addrs[i], "recipient in the message", one,
+		                    sizeof(one)))
 			rc = SEND_EXIT_DATAERR;
 		else if (msg_recipients_add(&list, one, strlen(one), &merr) != 0) {
 			rc = SEND_EXIT_DATAERR;

@@ -8,13 +8,16 @@
  *   -f, -r ADDR  envelope sender; -F NAME its full name
  *   -v           transcript;  -B TYPE, -N DSN, -R RET, -V ENVID, -U, -n,
  *                -m, -L, -h, -X, -C and other -o options: accepted, no
- *                effect (a body type or DSN request changes nothing in a
+ *                effect, as -A, -G and -O (a body type or DSN request changes nothing in a
  *                direct delivery; mode options like -odi, -oem concern a
  *                queue rawmail does not have yet)
  * Modes other than delivering a message (-bp list the queue, -bs SMTP on
  * stdin, -bd daemon, -q run the queue, -bi/-I aliases, -bv verify) are
  * refused with exit 64 and a sentence saying so.  rawmail send's long
- * options (--dns, --port, --tls, ...) work here too. */
+ * options (--dns, --port, --tls, ...) work here too.  Options end at the
+ * first recipient, as with Postfix's sendmail: programs pass addresses
+ * they were given, and "-fevil@example.com" after a recipient must be an
+ * (invalid) recipient, not a new sender. */
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
@@ -38,7 +41,7 @@ int cli_sendmail(int argc, char **argv)
 	int c;
 	optind = 1;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "tif:r:F:vB:o:N:R:V:UnmL:h:X:C:q::b:I46",
+	while ((c = getopt_long(argc, argv, "+tif:r:F:vB:o:N:R:V:UnmL:h:X:C:q::b:I46A:GO:",
 	                        send_long_opts, NULL)) != -1) {
 		int r = send_option(&o, c, optarg);
 		if (r < 0)
@@ -91,6 +94,9 @@ int cli_sendmail(int argc, char **argv)
 		case 'h':
 		case 'X':
 		case 'C':
+		case 'A':
+		case 'G':
+		case 'O':
 			break;
 		default:
 			fprintf(stderr, "sendmail: usage: sendmail [-t] [-i] [-f sender] [-F name] "

@@ -35,6 +35,7 @@ struct group {
 	size_t *index;                   /* results[k] is req.results[index[k]] */
 	size_t n;
 	struct dns_lookup *lookup;
+	struct client_session_config cfg;   /* the request's, with this group's SMTPUTF8 */
 	struct dns_lookup_addr *addrs;   /* the plan (host names in hosts[]) */
 	char (*hosts)[256];
 	size_t naddrs;
@@ -64,6 +65,7 @@ struct batch {
 	size_t next;                 /* next group to start */
 	size_t done;
 	bool live;                   /* one destination: transcript as it happens */
+	bool starting;               /* inside start_more */
 	struct source_verdict verdicts[VERDICTS_MAX];
 	size_t nverdicts;
 };
@@ -115,14 +117,22 @@ static void flush_transcript(struct group *g)
 	buf_free(&g->transcript);
 }
 
+/* Starts groups up to the parallel limit.  A group may finish inside
+ * group_start (a dry run, a failure at once) and call this again: the
+ * outer call's loop goes on instead, so the stack does not grow with the
+ * number of destinations. */
 static void start_more(struct batch *b)
 {
+	if (b->starting)
+		return;
+	b->starting = true;
 	size_t limit = b->req->parallel ? b->req->parallel : CLIENT_BATCH_PARALLEL;
 	while (b->active < limit && b->next < b->ngroups) {
 		struct group *g = &b->groups[b->next++];
 		b->active++;
 		group_start(g);
 	}
+	b->starting = false;
 	if (b->done == b->ngroups)
 		event_base_loopbreak(b->req->base);
 }
@@ -161,16 +171,23 @@ static void deliver(struct group *g)
 {
 	const struct client_batch_request *req = g->b->req;
 	if (req->plan)
-		req->plan(req->arg, g->name, g->addrs, g->naddrs, g->family_note);
+		req->plan(req->arg, g->name, g->addrs,
+		          g->naddrs < CLIENT_ROUTE_ADDRS_MAX ? g->naddrs : CLIENT_ROUTE_ADDRS_MAX,
+		          g->family_note);
 	if (req->dry_run) {
 		group_done(g);
 		return;
 	}
+	g->cfg = *req->cfg;
+	for (size_t k = 0; k < g->n; k++)
+		for (const char *p = g->results[k].address; *p; p++)
+			if ((unsigned char)*p >= 0x80)
+				g->cfg.smtputf8 = true;
 	struct client_route_request r = {
 		.base = req->base,
 		.tls_ctx = req->tls_ctx,
 		.tls_lazy = req->tls_lazy,
-		.cfg = req->cfg,
+		.cfg = &g->cfg,
 		.tls_verify = req->tls_verify,
 		.tls_pins = req->tls_pins,
 		.tls_npins = req->tls_npins,
@@ -308,7 +325,7 @@ static void choose_family(struct group *g)
 		v->q = dns_reverse_lookup(b->req->resolver, (struct sockaddr *)&sa, verdict_cb, v);
 		if (!v->q) {
 			v->answered = true;
-			snprintf(v->note, sizeof(v->note), "out of memory asking for our PTR: IPv4 first");
+			snprintf(v->note, sizeof(v->note), "could not ask for our PTR: IPv4 first");
 		}
 	}
 	if (!v) {
@@ -489,12 +506,14 @@ static bool build_groups(struct batch *b)
 		b->groups[gi].n++;
 	}
 	bool ok = true;
-	for (size_t gi = 0; gi < b->ngroups && ok; gi++) {
+	for (size_t gi = 0; gi < b->ngroups; gi++) {
 		struct group *g = &b->groups[gi];
-		g->results = calloc(g->n, sizeof(*g->results));
-		g->index = calloc(g->n, sizeof(*g->index));
-		ok = g->results && g->index;
-		g->n = 0;
+		if (ok) {
+			g->results = calloc(g->n, sizeof(*g->results));
+			g->index = calloc(g->n, sizeof(*g->index));
+			ok = g->results && g->index;
+		}
+		g->n = 0;   /* counted again as they are filled */
 	}
 	for (size_t i = 0; i < req->nresults && ok; i++) {
 		struct group *g = &b->groups[which[i]];
@@ -519,6 +538,12 @@ bool client_batch_run(const struct client_batch_request *req)
 		if (b.done < b.ngroups)
 			event_base_dispatch(req->base);
 	}
+	/* The loop ends only when every group is done; should it ever stop
+	 * early, no recipient may look delivered or planned. */
+	for (size_t i = 0; i < req->nresults && b.done < b.ngroups; i++)
+		if (req->results[i].state == CLIENT_RCPT_PENDING && !req->dry_run)
+			client_result_set(&req->results[i], CLIENT_RCPT_TEMPFAIL, 0, "4.3.0",
+			                  "internal error: delivery did not finish");
 	groups_free(&b);
 	return true;
 }

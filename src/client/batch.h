@@ -35,6 +35,9 @@ struct client_batch_request {
 	                                   every destination is a literal */
 	SSL_CTX *tls_ctx;
 	struct tls_client_lazy *tls_lazy;   /* see client_deliver_request */
+	/* cfg->smtputf8 says whether the sender needs SMTPUTF8; each
+	 * destination adds its own recipients' need, so one UTF-8 address
+	 * does not fail the others at servers without it (RFC 6531 §3.2). */
 	const struct client_session_config *cfg;
 	bool tls_verify;
 	const unsigned char (*tls_pins)[32];

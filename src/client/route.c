@@ -32,7 +32,7 @@ struct route {
 	int last_code;
 	char last_enhanced[16];
 	char *last_text;
-	char last_reason[200];
+	char last_reason[512];
 	char last_host[256];
 	char last_ip[INET6_ADDRSTRLEN];
 	struct sockaddr_storage ss;

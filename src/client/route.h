@@ -44,7 +44,8 @@ struct client_result {
 	int code;                     /* the deciding reply, 0 when none came */
 	char enhanced[16];
 	char *text;                   /* its lines joined by '\n' (malloc'd), or NULL */
-	char reason[200];             /* why, in words, when no reply decided it */
+	char reason[512];             /* why, in words, when no reply decided it (a TLS
+	                                 reason ends with the peer's fingerprint) */
 	char host[256];               /* the host that answered or failed last */
 	char ip[INET6_ADDRSTRLEN];    /* its address, "" when none was tried */
 	/* Every address tried timed out while connecting: outgoing port 25

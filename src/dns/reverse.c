@@ -16,6 +16,8 @@ struct dns_reverse {
 	int family;
 	unsigned char addr[16];
 	char name[256];
+	bool starting;            /* inside dns_reverse_lookup */
+	bool failed_at_start;     /* c-ares answered from inside ares_gethostbyaddr */
 };
 
 static void finish(struct dns_reverse *q, enum dns_reverse_status st, const char *name)
@@ -55,6 +57,12 @@ static void forward_cb(void *arg, int status, int timeouts, struct hostent *host
 static void ptr_cb(void *arg, int status, int timeouts, struct hostent *host)
 {
 	struct dns_reverse *q = arg;
+	if (q->starting) {
+		/* No memory or no socket: the caller hears it from the NULL,
+		 * never from a callback inside its own call. */
+		q->failed_at_start = true;
+		return;
+	}
 	if (status != ARES_SUCCESS || !host || !host->h_name) {
 		finish(q, failure(status), NULL);
 		return;
@@ -95,8 +103,14 @@ struct dns_reverse *dns_reverse_lookup(struct dns_resolver *r, const struct sock
 			memcpy(q->addr, a6->s6_addr, 16);
 		}
 	}
+	q->starting = true;
 	ares_gethostbyaddr(dns_resolver_channel(r), q->addr, q->family == AF_INET ? 4 : 16,
 	                   q->family, ptr_cb, q);
+	q->starting = false;
+	if (q->failed_at_start) {
+		free(q);
+		return NULL;
+	}
 	dns_resolver_kick(r);
 	return q;
 }

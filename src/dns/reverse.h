@@ -20,7 +20,8 @@ struct dns_reverse;
 typedef void (*dns_reverse_cb)(void *arg, enum dns_reverse_status st, const char *name);
 
 /* Starts the lookup; cb runs exactly once later (never from inside this
- * call), unless dns_reverse_cancel is called first.  NULL if out of memory. */
+ * call), unless dns_reverse_cancel is called first.  NULL if it could not
+ * start (out of memory, c-ares failing at once): no callback then. */
 struct dns_reverse *dns_reverse_lookup(struct dns_resolver *r, const struct sockaddr *sa,
                                        dns_reverse_cb cb, void *arg);
 /* The caller no longer wants the answer (its connection closed). */

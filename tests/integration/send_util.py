@@ -60,6 +60,11 @@ def send(args, message=b"", timeout=60, argv0=None, env=None, expect=None, cwd=N
     if isinstance(message, str):
         message = message.encode()
     binary = str(rawmail_bin())
+    # This machine's resolver is not on loopback and tests must never ask
+    # it: a run that names no --dns gets a loopback port where nothing
+    # answers (queries fail at once), so a stray domain cannot leak out.
+    if not any(str(a).startswith("--dns") for a in args):
+        args = ["--dns", "127.0.0.1:1", *args]
     if argv0 is None:
         argv = [binary, "send", *[str(a) for a in args]]
     else:

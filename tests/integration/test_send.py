@@ -407,3 +407,40 @@ def test_receiver_sees_our_forward_confirmed_name(nsd, start_server, port):
     [data] = mailbox_messages(srv.mailroot, "u", wait=2)
     f = Delivered(data).received_fields()
     assert f["helo"] == "mail.example.test" and "mail.example.test" in f["info"], f
+
+
+def test_utf8_recipient_does_not_fail_ascii_ones_elsewhere(start_server, port):
+    # The peer at 127.0.0.1 offers no SMTPUTF8: the ASCII recipient there
+    # must still be sent plainly; only the UTF-8 one's destination needs it.
+    from peers import ScriptedPeer, ehlo_ok
+    peer = ScriptedPeer(lambda line: b"250 2.0.0 queued\r\n" if line == b"<dot>"
+                        else ehlo_ok(line), host="127.0.0.1", port=port)
+    srv = serve_at(start_server, "127.0.0.2", port)
+    s = send(["-v", "--tls", "none", "--port", port, "ascii@[127.0.0.1]", "üser@[127.0.0.2]"],
+             sample_message())
+    peer.close()
+    assert "delivered" in s.result("ascii@[127.0.0.1]"), s
+    mails = [c for c in peer.conns[0].commands if c.startswith(b"MAIL")]
+    assert mails and b"SMTPUTF8" not in mails[0], peer.conns[0].commands
+    assert any("SMTPUTF8" in c for c in s.commands() if c.startswith("MAIL")), s
+
+
+def test_internationalised_domain_is_a_clear_usage_error(port):
+    s = send(["--port", port, "user@bücher.example"], "x\n", expect="usage")
+    assert "ASCII form" in s.err
+
+
+@pytest.mark.parametrize("rcpts,listen", [
+    (["u@[127.0.0.1]", "u@127.0.0.1"], "127.0.0.1"),
+    (["u@[IPv6:::1]", "u@[IPv6:0:0::1]"], "[::1]"),
+    (["u@Example.TEST", "u@example.test"], "127.0.0.2")])
+def test_one_mailbox_spelled_twice_is_sent_once(start_server, dns, port, rcpts, listen):
+    srv = start_server(listen=[f"{listen}:{port}"])
+    s = send(["-v", "--dns", dns.addr, "--port", port, *rcpts], sample_message(), expect="ok")
+    assert len([c for c in s.commands() if c.startswith("RCPT")]) == 1, s
+    assert len(mailbox_messages(srv.mailroot, "u", wait=2)) == 1
+
+
+def test_bare_user_says_why(port):
+    s = send(["--port", port, "root"], "x\n", expect="usage")
+    assert "needs a domain" in s.err

@@ -95,3 +95,21 @@ def test_temporary_failure_says_not_queued(tmp_path):
     s = send(["--port", port, "-i", "u@[127.0.0.1]"], "Subject: s\n\nx\n", argv0="sendmail",
              cwd=tmp_path, expect="tempfail")
     assert "not queued" in s.err and s.err.startswith("u@[127.0.0.1]: not delivered"), s
+
+
+def test_options_end_at_the_first_recipient(tmp_path, srv):
+    # A program passing addresses it was given: "-fevil@..." after a
+    # recipient is a recipient (a valid one: "-fevil" is a dot-atom), never
+    # a new sender.
+    sendmail(tmp_path, srv, ["-i", "-f", SENDER, "u@[127.0.0.1]", "-fevil@[127.0.0.1]"],
+             "Subject: s\n\nx\n")
+    [data] = mailbox_messages(srv.mailroot, "u", wait=2)
+    assert Delivered(data).return_path == f"<{SENDER}>"
+    [data] = mailbox_messages(srv.mailroot, "-fevil", wait=2)
+    assert Delivered(data).return_path == f"<{SENDER}>"
+
+
+def test_postfix_only_options_accepted(tmp_path, srv):
+    sendmail(tmp_path, srv, ["-Am", "-G", "-O", "DeliveryMode=b", "-i", "u@[127.0.0.1]"],
+             "Subject: s\n\nx\n")
+    assert len(mailbox_messages(srv.mailroot, "u", wait=2)) == 1
