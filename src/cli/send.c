@@ -1,28 +1,15 @@
-/* rawmail send: the command line, then one run of client_batch
- * (client/batch.h) on a fresh event loop, then one result per recipient.
- * See rawmail(1) and send.h. */
+/* rawmail send's command line, and the options it shares with the
+ * sendmail entry (sendmail.c); send_run.c does the rest.  See rawmail(1)
+ * and send.h. */
 #include "cli/send.h"
 
 #include <errno.h>
 #include <getopt.h>
-#include <limits.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-
-#include <event2/event.h>
 
 #include "cli/cli.h"
-#include "dns/mx.h"
-#include "dns/resolver.h"
 #include "net/fingerprint.h"
-#include "net/tls.h"
-#include "smtp/address.h"
-#include "util/hostname.h"
-
-/* Each DNS query's try; c-ares tries twice. */
-#define SEND_DNS_TIMEOUT_MS 5000
 #define SEND_DEFAULT_TIMEOUT 30
 
 static const char send_help[] =

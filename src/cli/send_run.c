@@ -18,6 +18,7 @@
 #include "smtp/address.h"
 #include "util/hostname.h"
 
+/* Each DNS query's try; c-ares tries twice. */
 #define SEND_DNS_TIMEOUT_MS 5000
 
 static bool has_crlf(const char *s)

@@ -23,6 +23,8 @@
 
 #include "smtp/reply_parse.h"
 
+#include "pieces.h"
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 #define CHECK(x) do { if (!(x)) abort(); } while (0)
@@ -246,16 +248,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	struct run split;
 	run_init(&split, len, &whole);
-	uint32_t rng = pattern * 2654435761u + 1;
+	struct pieces cut;
+	pieces_init(&cut, pattern);
 	size_t pos = 0;
 	do {
-		size_t piece = 1;
-		if (pattern) {
-			rng = rng * 1103515245u + 12345u;
-			piece = (rng >> 16) % (pattern + 1);  /* 0..pattern, empty reads too */
-		}
-		if (piece > len - pos)
-			piece = len - pos;
+		size_t piece = pieces_next(&cut, len - pos);
 		if (!run_piece(&split, in + pos, piece, pos))
 			break;
 		pos += piece;
