@@ -83,6 +83,14 @@ int cli_sendmail(int argc, char **argv)
 			return refuse_mode("-q (run the mail queue)");
 		case 'I':
 			return refuse_mode("-I (rebuild aliases)");
+		case 'h':
+			if (!optarg) {   /* --help; -h N is the hop count */
+				printf("usage: sendmail [-t] [-i] [-f sender] [-F name] [recipient ...] "
+				       "< message\n(rawmail's sendmail entry: see rawmail(1), "
+				       "section SENDING)\n");
+				return 0;
+			}
+			break;
 		case 'B':
 		case 'N':
 		case 'R':
@@ -91,7 +99,6 @@ int cli_sendmail(int argc, char **argv)
 		case 'n':
 		case 'm':
 		case 'L':
-		case 'h':
 		case 'X':
 		case 'C':
 		case 'A':

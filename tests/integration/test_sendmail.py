@@ -113,3 +113,8 @@ def test_postfix_only_options_accepted(tmp_path, srv):
     sendmail(tmp_path, srv, ["-Am", "-G", "-O", "DeliveryMode=b", "-i", "u@[127.0.0.1]"],
              "Subject: s\n\nx\n")
     assert len(mailbox_messages(srv.mailroot, "u", wait=2)) == 1
+
+
+def test_help_prints_usage_and_reads_nothing(tmp_path, srv):
+    s = sendmail(tmp_path, srv, ["--help"], "")
+    assert s.out.startswith("usage: sendmail")
