@@ -25,7 +25,7 @@ static const char serve_help[] =
 	"      --tls-cert FILE          certificate chain (PEM); default: a self-signed one\n"
 	"      --tls-key FILE           its private key (PEM)\n"
 	"      --max-message-size N     bytes, K/M/G allowed (default 25M)\n"
-	"      --max-recipients N       per message (default 1000, at least 100)\n"
+	"      --max-recipients N       per message, 100 to 10000 (default 1000)\n"
 	"      --max-connections N      in all (default 10000)\n"
 	"      --max-connections-per-ip N  (default 50)\n"
 	"      --max-errors N           bad commands before the session is closed (default 20)\n"

@@ -11,7 +11,14 @@
 
 #include "dns/resolver.h"
 #include "util/hostname.h"
+#include "store/frame.h"
 #include "util/limits.h"
+
+#define STR_(x) #x
+#define STR(x) STR_(x)
+
+_Static_assert(SMTP_RECIPIENTS_MAX <= FRAME_RCPTS_MAX,
+               "--max-recipients must fit the store's BEGIN frame");
 
 void config_init(struct serve_config *c)
 {
@@ -245,9 +252,13 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 		     c->max_message_size > 0;
 		expect = "a size in bytes (K, M, G suffixes allowed)";
 	} else if (!strcmp(key, "max-recipients")) {
-		/* RFC 5321 §4.5.3.1.8: at least 100. */
-		ok = parse_uint(value, SMTP_RECIPIENTS_MIN, 100000, &c->max_recipients);
-		expect = "a number from 100 to 100000 (RFC 5321 requires at least 100)";
+		/* RFC 5321 §4.5.3.1.8: at least 100.  At most what one BEGIN
+		 * frame carries to the store: more would be accepted at RCPT and
+		 * then refused (451) at the end of data, on every retry. */
+		ok = parse_uint(value, SMTP_RECIPIENTS_MIN, SMTP_RECIPIENTS_MAX, &c->max_recipients);
+		expect = "a number from 100 to " STR(SMTP_RECIPIENTS_MAX)
+		         " (RFC 5321 requires at least 100; one message can have at most "
+		         STR(SMTP_RECIPIENTS_MAX) " recipients)";
 	} else if (!strcmp(key, "max-connections")) {
 		ok = parse_uint(value, 1, 1000000, &c->max_connections);
 		expect = "a number from 1 to 1000000";

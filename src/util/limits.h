@@ -18,6 +18,10 @@
 /* RFC 5321 §4.5.3.1.8: a server must accept at least 100 recipients. */
 #define SMTP_RECIPIENTS_MIN 100
 #define SMTP_RECIPIENTS_DEFAULT 1000
+/* The most recipients one message can have: the store's BEGIN frame carries
+ * at most FRAME_RCPTS_MAX (src/store/frame.h, checked where the setting is
+ * parsed), so --max-recipients above it is refused at start-up. */
+#define SMTP_RECIPIENTS_MAX 10000
 /* Default message size: 25 MiB, announced as SIZE 26214400 (RFC 1870). */
 #define SMTP_MESSAGE_SIZE_DEFAULT (25u * 1024u * 1024u)
 /* RFC 5322 §2.1.1: a line is at most 998 octets plus CRLF.  The server

@@ -981,6 +981,23 @@ def test_bad_command_line_refused(tmp_path, args, codes):
     assert out.strip(), "no message"
 
 
+def test_max_recipients_over_the_store_limit_refused_at_start(tmp_path):
+    # Issue 8 item 12: 10,001 was accepted, then every RCPT got 250 and the
+    # end of data 451 (the store's frame carries at most 10,000), on every
+    # retry.  What cannot be honoured is refused at start-up, naming the maximum.
+    code, out = _run_serve_expect_failure(
+        tmp_path, "--listen", f"127.0.0.1:{free_port()}", "--max-recipients", "10001")
+    assert code == 78, f"exit {code} (want 78, EX_CONFIG): {out}"
+    assert "max-recipients" in out and "10000" in out, out
+
+
+def test_max_recipients_at_the_store_limit_accepted(start_server):
+    srv = start_server("--max-recipients", "10000")
+    c = srv.session()
+    assert c.cmd("MAIL FROM:<a@example.test>").code == 250
+    assert c.cmd("RCPT TO:<bob@example.test>").code == 250
+
+
 def test_port_in_use_fails_fast(tmp_path):
     busy = socket.socket()
     busy.bind(("127.0.0.1", 0))

@@ -15,6 +15,7 @@
 #include "server/config.h"
 #include "server/ipcount.h"
 #include "server/received.h"
+#include "util/limits.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -35,6 +36,17 @@ static void test_values(void **state)
 	assert_false(config_set(&c, CONFIG_FLAG, "max-recipients", "99", err, sizeof(err)));
 	assert_non_null(strstr(err, "100"));
 	assert_true(config_set(&c, CONFIG_FLAG, "max-recipients", "100", err, sizeof(err)));
+	/* Issue 8 item 12: the store's frame carries at most
+	 * SMTP_RECIPIENTS_MAX recipients; a larger limit would answer 250 to
+	 * every RCPT and then 451 at the end of data, on every retry. */
+	char max[32], over[32];
+	snprintf(max, sizeof(max), "%u", (unsigned)SMTP_RECIPIENTS_MAX);
+	snprintf(over, sizeof(over), "%u", (unsigned)SMTP_RECIPIENTS_MAX + 1);
+	assert_true(config_set(&c, CONFIG_FLAG, "max-recipients", max, err, sizeof(err)));
+	assert_int_equal(c.max_recipients, SMTP_RECIPIENTS_MAX);
+	assert_false(config_set(&c, CONFIG_FLAG, "max-recipients", over, err, sizeof(err)));
+	assert_non_null(strstr(err, "max-recipients"));
+	assert_non_null(strstr(err, max));
 	assert_true(config_set(&c, CONFIG_FLAG, "bare-newline", "reject", err, sizeof(err)));
 	assert_int_equal(c.bare_newline, SMTP_BARE_REJECT);
 	assert_false(config_set(&c, CONFIG_FLAG, "bare-newline", "maybe", err, sizeof(err)));
