@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "util/proctitle.h"
 
 #ifndef RAWMAIL_VERSION
 #define RAWMAIL_VERSION "0.1.0"
@@ -54,8 +55,12 @@ int main(int argc, char **argv)
 		printf("rawmail %s\n", RAWMAIL_VERSION);
 		return 0;
 	}
-	if (!strcmp(cmd, "serve"))
+	if (!strcmp(cmd, "serve")) {
+		/* Its processes name themselves in ps (rawmail: parent, smtp,
+		 * store): free the memory of argv and the environment first. */
+		proctitle_init(argc, argv);
 		return cli_serve(argc - 1, argv + 1);
+	}
 	if (!strcmp(cmd, "send"))
 		return cli_send(argc - 1, argv + 1);
 	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@
 #include "store/store.h"
 #include "util/id.h"
 #include "util/log.h"
+#include "util/proctitle.h"
 
 /* sysexits.h codes (DESIGN.md, "Errors"). */
 #define EXIT_OSERR 71
@@ -40,9 +42,9 @@ struct child {
 	pid_t pid;
 	enum role role;
 	unsigned generation;
+	bool drain_sent;   /* SIGUSR1 sent (each resends re-arm its deadline) */
+	bool term_sent;    /* SIGTERM sent, likewise */
 };
-
-#define MAX_CHILDREN 16
 
 struct parent {
 	const struct serve_args *args;
@@ -50,7 +52,12 @@ struct parent {
 	SSL_CTX *tls;
 	int listen_fds[CONFIG_LISTEN_MAX];
 	size_t nlisten;
-	struct child children[MAX_CHILDREN];
+	/* Every live child of every generation, with no fixed cap: each reload
+	 * while transactions drain leaves one more old pair running, and an
+	 * untracked child would outlive SIGTERM and the parent. */
+	struct child *children;
+	size_t nchildren;
+	size_t children_cap;
 	unsigned generation;
 	bool stopping;
 	time_t last_restart;
@@ -215,20 +222,65 @@ static void child_signals(enum role role)
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
-static int add_child(struct parent *p, pid_t pid, enum role role)
+/* Room for n more children, made before forking them: a child the parent
+ * could not record is never started. */
+static bool children_reserve(struct parent *p, size_t n)
 {
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		if (p->children[i].pid == 0) {
-			p->children[i] = (struct child){ pid, role, p->generation };
-			return 0;
-		}
-	return -1;
+	if (p->nchildren + n <= p->children_cap)
+		return true;
+	size_t cap = p->children_cap ? p->children_cap * 2 : 8;
+	while (cap < p->nchildren + n)
+		cap *= 2;
+	struct child *c = realloc(p->children, cap * sizeof(*c));
+	if (!c)
+		return false;
+	p->children = c;
+	p->children_cap = cap;
+	return true;
+}
+
+static void children_add(struct parent *p, pid_t pid, enum role role)
+{
+	p->children[p->nchildren++] = (struct child){ .pid = pid, .role = role,
+	                                              .generation = p->generation };
+}
+
+/* The child with this pid, or NULL. */
+static struct child *children_find(struct parent *p, pid_t pid)
+{
+	for (size_t i = 0; i < p->nchildren; i++)
+		if (p->children[i].pid == pid)
+			return &p->children[i];
+	return NULL;
+}
+
+static void children_remove(struct parent *p, struct child *c)
+{
+	*c = p->children[--p->nchildren];
+}
+
+/* If the parent dies (kill -9, a crash), nobody is left to stop or restart
+ * the children: the smtp process then gets SIGTERM and stops as at a
+ * shutdown (its store ends after it).  Set right after fork, and again
+ * after a change of uid or gid, which clears it (prctl(2)); the getppid()
+ * check closes the race with a parent that died before the prctl. */
+static void child_watch_parent(pid_t parent)
+{
+	prctl(PR_SET_PDEATHSIG, SIGTERM, 0, 0, 0);
+	if (getppid() != parent)
+		raise(SIGTERM);
 }
 
 /* Starts a store and an smtp process joined by a socketpair. */
 static bool spawn_pair(struct parent *p)
 {
 	int sv[2];
+	if (!children_reserve(p, 2)) {
+		log_event(LOG_ERROR, "spawn_failed", "error=\"out of memory\" children=%zu",
+		          p->nchildren);
+		return false;
+	}
+	pid_t parent = getpid();
 	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
 		log_event(LOG_ERROR, "spawn_failed", "error=\"%s\"", strerror(errno));
 		return false;
@@ -239,6 +291,7 @@ static bool spawn_pair(struct parent *p)
 		close(sv[0]);
 		for (size_t i = 0; i < p->nlisten; i++)
 			close(p->listen_fds[i]);
+		proctitle_set("rawmail: store");
 		child_signals(ROLE_STORE);
 		log_init("store", p->cfg.log_level);
 		id_init();
@@ -256,10 +309,12 @@ static bool spawn_pair(struct parent *p)
 		close(sv[1]);
 		return false;
 	}
-	add_child(p, store, ROLE_STORE);
+	children_add(p, store, ROLE_STORE);
 	pid_t smtp = fork();
 	if (smtp == 0) {
 		close(sv[1]);
+		child_watch_parent(parent);
+		proctitle_set("rawmail: smtp");
 		child_signals(ROLE_SMTP);
 		log_init("smtp", p->cfg.log_level);
 		id_init();
@@ -275,35 +330,39 @@ static bool spawn_pair(struct parent *p)
 			log_event(LOG_ERROR, "drop_failed", "role=smtp error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
 		}
+		child_watch_parent(parent);
 		int rc = smtpd_run(&p->cfg, p->listen_fds, p->nlisten, sv[0], p->tls, dns);
 		log_flush();
 		_exit(rc);
 	}
 	close(sv[0]);
 	close(sv[1]);
-	if (smtp < 0) {
-		kill(store, SIGTERM);
+	/* Without its smtp process the store reads end of file and exits. */
+	if (smtp < 0)
 		return false;
-	}
-	add_child(p, smtp, ROLE_SMTP);
+	children_add(p, smtp, ROLE_SMTP);
 	return true;
 }
 
-static void signal_children(struct parent *p, enum role role, int sig, bool old_only)
-{
-	for (int i = 0; i < MAX_CHILDREN; i++) {
-		struct child *c = &p->children[i];
-		if (c->pid > 0 && c->role == role && (!old_only || c->generation != p->generation))
-			kill(c->pid, sig);
-	}
-}
+/* Which smtp processes a signal is for. */
+enum which { ALL_GENERATIONS, OLD_GENERATIONS, ONE_GENERATION };
 
-static size_t live_children(const struct parent *p)
+/* SIGUSR1 (drain) or SIGTERM (stop) to smtp processes, once each: a second
+ * one would restart the grace period the first one set.  The stores end on
+ * their own after their smtp process. */
+static void signal_smtp(struct parent *p, int sig, enum which which, unsigned generation)
 {
-	size_t n = 0;
-	for (int i = 0; i < MAX_CHILDREN; i++)
-		n += p->children[i].pid > 0;
-	return n;
+	for (size_t i = 0; i < p->nchildren; i++) {
+		struct child *c = &p->children[i];
+		bool *sent = sig == SIGTERM ? &c->term_sent : &c->drain_sent;
+		if (c->role != ROLE_SMTP || *sent)
+			continue;
+		if ((which == OLD_GENERATIONS && c->generation == p->generation) ||
+		    (which == ONE_GENERATION && c->generation != generation))
+			continue;
+		if (kill(c->pid, sig) == 0)
+			*sent = true;
+	}
 }
 
 static void reload(struct parent *p)
@@ -339,8 +398,12 @@ static void reload(struct parent *p)
 	p->tls = tls;
 	log_init("serve", p->cfg.log_level);
 	if (spawn_pair(p)) {
-		signal_children(p, ROLE_SMTP, SIGUSR1, true);
-		log_event(LOG_INFO, "reloaded", "generation=%u", p->generation);
+		signal_smtp(p, SIGUSR1, OLD_GENERATIONS, 0);
+		log_event(LOG_INFO, "reloaded", "generation=%u children=%zu", p->generation,
+		          p->nchildren);
+	} else {
+		log_event(LOG_ERROR, "reload_failed",
+		          "reason=\"cannot start new processes\" action=\"kept the running ones\"");
 	}
 }
 
@@ -350,26 +413,25 @@ static void reap(struct parent *p)
 	pid_t pid;
 	bool restart = false;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
-		for (int i = 0; i < MAX_CHILDREN; i++) {
-			struct child *c = &p->children[i];
-			if (c->pid != pid)
-				continue;
-			bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-			if (!clean || (!p->stopping && c->generation == p->generation))
-				log_event(clean ? LOG_INFO : LOG_ERROR, "child_exit",
-				          "role=%s pid=%d status=%d signal=%d",
-				          c->role == ROLE_STORE ? "store" : "smtp", (int)pid,
-				          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
-				          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-			if (!p->stopping && c->generation == p->generation)
-				restart = true;
-			c->pid = 0;
-		}
+		struct child *c = children_find(p, pid);
+		if (!c)
+			continue;
+		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (!clean || (!p->stopping && c->generation == p->generation))
+			log_event(clean ? LOG_INFO : LOG_ERROR, "child_exit",
+			          "role=%s pid=%d generation=%u status=%d signal=%d",
+			          c->role == ROLE_STORE ? "store" : "smtp", (int)pid, c->generation,
+			          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+			          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+		if (!p->stopping && c->generation == p->generation)
+			restart = true;
+		children_remove(p, c);
 	}
 	if (restart) {
-		/* One of the current pair died: stop its sibling gracefully and
-		 * start a new pair, at most once a second. */
-		signal_children(p, ROLE_SMTP, SIGTERM, false);
+		/* One of the current pair died: stop its sibling gracefully (only
+		 * that generation: older ones are still draining their
+		 * transactions) and start a new pair, at most once a second. */
+		signal_smtp(p, SIGTERM, ONE_GENERATION, p->generation);
 		time_t now = time(NULL);
 		if (now == p->last_restart)
 			sleep(1);
@@ -403,12 +465,24 @@ static void print_banner(const struct parent *p)
 	fflush(stdout);
 }
 
+/* What the parent holds, released on every way out of serve_main. */
+static void parent_free(struct parent *p)
+{
+	for (size_t i = 0; i < p->nlisten; i++)
+		close(p->listen_fds[i]);
+	if (p->tls)
+		SSL_CTX_free(p->tls);
+	config_free(&p->cfg);
+	free(p->children);
+}
+
 int serve_main(const struct serve_args *args)
 {
 	struct parent p;
 	char err[512];
 	memset(&p, 0, sizeof(p));
 	p.args = args;
+	proctitle_set("rawmail: parent");
 	log_init("serve", LOG_INFO);
 	id_init();
 	if (!serve_load_config(args, &p.cfg, err, sizeof(err))) {
@@ -446,11 +520,7 @@ int serve_main(const struct serve_args *args)
 				continue;
 			}
 			fprintf(stderr, "rawmail serve: %s\n", err);
-			for (size_t j = 0; j < p.nlisten; j++)
-				close(p.listen_fds[j]);
-			if (p.tls)
-				SSL_CTX_free(p.tls);
-			config_free(&p.cfg);
+			parent_free(&p);
 			return EXIT_OSERR;
 		}
 		p.listen_fds[p.nlisten++] = fd;
@@ -466,17 +536,14 @@ int serve_main(const struct serve_args *args)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (!spawn_pair(&p)) {
 		fprintf(stderr, "rawmail serve: cannot start: %s\n", strerror(errno));
-		for (size_t j = 0; j < p.nlisten; j++)
-			close(p.listen_fds[j]);
-		if (p.tls)
-			SSL_CTX_free(p.tls);
-		config_free(&p.cfg);
+		parent_free(&p);
 		return EXIT_OSERR;
 	}
 	print_banner(&p);
 	log_event(LOG_INFO, "started", "pid=%d listeners=%zu mailroot=%s", (int)getpid(), p.nlisten,
 	          p.cfg.mailroot);
-	while (!p.stopping || live_children(&p) > 0) {
+	/* The parent exits last, once every child of every generation has. */
+	while (!p.stopping || p.nchildren > 0) {
 		siginfo_t info;
 		struct timespec ts = { 1, 0 };
 		int sig = sigtimedwait(&set, &info, &ts);
@@ -484,7 +551,7 @@ int serve_main(const struct serve_args *args)
 			if (!p.stopping)
 				log_event(LOG_INFO, "stopping", "signal=%d", sig);
 			p.stopping = true;
-			signal_children(&p, ROLE_SMTP, SIGTERM, false);
+			signal_smtp(&p, SIGTERM, ALL_GENERATIONS, 0);
 		} else if (sig == SIGHUP && !p.stopping) {
 			reload(&p);
 		} else if (sig == SIGCHLD || sig < 0) {
@@ -493,10 +560,6 @@ int serve_main(const struct serve_args *args)
 	}
 	log_event(LOG_INFO, "stopped", "pid=%d", (int)getpid());
 	log_flush();
-	for (size_t i = 0; i < p.nlisten; i++)
-		close(p.listen_fds[i]);
-	if (p.tls)
-		SSL_CTX_free(p.tls);
-	config_free(&p.cfg);
+	parent_free(&p);
 	return 0;
 }

@@ -1,6 +1,7 @@
 """Signals and the process model (DESIGN.md, "Processes and privileges"):
 SIGTERM with sessions idle and in DATA, SIGHUP reload onto the same
-listening sockets, and a store process killed with SIGKILL."""
+listening sockets, a store process killed with SIGKILL, a storm of reloads
+with transactions draining, and the parent killed with SIGKILL."""
 
 import os
 import re
@@ -15,7 +16,9 @@ from helpers import (
     SMTPConn, ConnectionClosed, Delivered, check_delivery, crlf, dot_stuff, maildir_files,
     mailbox_messages,
 )
-from robust_util import rstart_server, server_roles  # noqa: F401  (fixture)
+from robust_util import (  # noqa: F401  (rstart_server is a fixture)
+    _listening_inodes, children, rstart_server, server_roles,
+)
 
 SENDER = "sender@client.test"
 
@@ -400,3 +403,160 @@ def test_store_killed_is_restarted(rstart_server):
     assert "role=store" in srv.log() and "signal=9" in srv.log(), srv.log()[-3000:]
     print(f"\n[store SIGKILL] outcomes of {len(outcomes)} messages sent around the kill: "
           f"{counts}; the session in DATA got {mid_outcome!r}")
+
+
+# --------------------------------------------------------------------------- reload storm, parent killed
+
+
+def _alive(pid):
+    """True if pid is a live (not zombie) process."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return False
+    return stat[stat.rindex(")") + 2] != "Z"
+
+
+def _wait_reloaded(srv, generation, timeout=15):
+    """Until the parent logs that `generation` is started and the older
+    smtp processes were told to drain."""
+    want = re.compile(rf"event=reloaded generation={generation}\b")
+    deadline = time.monotonic() + timeout
+    while not want.search(srv.log()):
+        assert time.monotonic() < deadline, \
+            f"no reload to generation {generation} within {timeout} s:\n{srv.log()[-3000:]}"
+        time.sleep(0.02)
+
+
+def _hold_transactions_across_reloads(srv, reloads, size=4096):
+    """A transaction held mid-DATA in each generation: before each SIGHUP a
+    new session sends half a message and stops, so every old pair keeps
+    draining.  Returns [(conn, rest of the message, message)]."""
+    held = []
+    for i in range(reloads + 1):
+        msg = big_message(f"held {i}", size)
+        c = start_data(srv, f"held{i}@example.test")
+        stuffed = dot_stuff(msg)
+        c.send(stuffed[:len(stuffed) // 2])
+        held.append((c, stuffed[len(stuffed) // 2:] + b".\r\n", msg))
+        if i < reloads:
+            srv.signal(signal.SIGHUP)
+            _wait_reloaded(srv, i + 2)
+    return held
+
+
+def _assert_all_gone(pids, port, timeout):
+    deadline = time.monotonic() + timeout
+    while True:
+        left = [p for p in pids if _alive(p)]
+        listening = _listening_inodes(port)
+        if not left and not listening:
+            break
+        assert time.monotonic() < deadline, (
+            f"{timeout} s on: processes of the server still alive {left} "
+            f"(of {len(pids)}), port {port} listening: {bool(listening)}")
+        time.sleep(0.1)
+    s = socket.socket()
+    s.settimeout(3)
+    try:
+        with pytest.raises(ConnectionRefusedError):
+            s.connect(("127.0.0.1", port))
+    finally:
+        s.close()
+
+
+def test_reload_storm_then_sigterm_stops_every_generation(rstart_server):
+    """Issue 8 item 11: the parent tracked at most 16 children; after 9
+    reloads with transactions draining, SIGTERM made it exit while orphans
+    kept answering 220 and 250.  20 reloads, each old generation kept alive
+    by a transaction held in DATA, then SIGTERM: the transactions finished
+    within --timeout-shutdown get 250 and are stored, the others 421 with
+    nothing stored, and no process of the server is left."""
+    srv = rstart_server("--timeout-shutdown", "4")
+    reloads = 20
+    held = _hold_transactions_across_reloads(srv, reloads)
+    pids = children(srv.main_pid)
+    roles = server_roles(srv.main_pid, srv.port, timeout=0)
+    print(f"\n[reload storm] {reloads} reloads: {len(pids)} children "
+          f"({len(roles['smtp'])} smtp, {len(roles['store'])} store)")
+    # Every generation is still there (the old parent's limit was 16).
+    assert len(pids) == 2 * (reloads + 1), (pids, roles)
+    assert srv.log().count("event=stopping reason=reload") == reloads, srv.log()[-3000:]
+
+    t0 = time.monotonic()
+    srv.signal(signal.SIGTERM)
+    finished = held[::2]
+    cut = held[1::2]
+    for c, rest, msg in finished:
+        c.send(rest)
+    for c, rest, msg in finished:
+        expect(c.read_reply(timeout=10), 250, "2.0.0")
+    for c, rest, msg in cut:
+        got = c.read_until_closed(timeout=15)
+        assert got.startswith(b"421 4."), f"held DATA after the shutdown grace: {got!r}"
+    code = srv.wait_exit(30)
+    took = time.monotonic() - t0
+    assert code == 0, f"exit status after SIGTERM: {code}"
+    _assert_all_gone([srv.main_pid] + pids, srv.port, timeout=5)
+    print(f"[reload storm] SIGTERM to parent exit: {took:.1f} s")
+    for i, (c, rest, msg) in enumerate(held):
+        got = mailbox_messages(srv.mailroot, f"held{i}")
+        if i % 2 == 0:
+            assert len(got) == 1, (i, got)
+            check_delivery(got[0], msg, SENDER, f"held{i}@example.test")
+        else:
+            assert got == [], (i, got)
+        c.close()
+    assert [p for p in maildir_files(srv.mailroot) if p.parent.name == "tmp"] == []
+
+
+def _forget_killed(srv):
+    """The parent was killed on purpose: the fixture's teardown must not
+    count its status; it still checks the process group and the log."""
+    srv.proc.wait(10)
+    # The orphans' new parent (init) reaps them a moment after they exit.
+    deadline = time.monotonic() + 5
+    while srv._group_alive() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    srv.leftover = srv._group_alive()
+    if srv.leftover:
+        srv._kill_group()
+    srv.log_file.close()
+    srv.proc = None
+
+
+def test_parent_killed_children_stop(rstart_server):
+    """Issue 8 item 11, the reverse: with the parent killed (kill -9) nobody
+    can stop or restart the children, so they stop as at SIGTERM: idle
+    sessions get 421, a DATA that ends within --timeout-shutdown gets its
+    250 (and is stored), one that does not gets 421 and is not stored, and
+    within a few seconds every child has exited and the port is closed."""
+    srv = rstart_server("--timeout-shutdown", "3")
+    held = _hold_transactions_across_reloads(srv, 2)
+    idle = srv.session()
+    pids = children(srv.main_pid)
+    assert len(pids) == 6, pids
+
+    t0 = time.monotonic()
+    os.kill(srv.main_pid, signal.SIGKILL)
+    (c0, rest0, msg0), (c1, _, _), (c2, rest2, msg2) = held
+    c0.send(rest0)      # an old generation, draining
+    c2.send(rest2)      # the current one
+    expect(c0.read_reply(timeout=10), 250, "2.0.0")
+    expect(c2.read_reply(timeout=10), 250, "2.0.0")
+    got = idle.read_until_closed(timeout=10)
+    assert got.startswith(b"421 4."), f"idle session after the parent died: {got!r}"
+    got = c1.read_until_closed(timeout=15)
+    assert got.startswith(b"421 4."), f"held DATA after the shutdown grace: {got!r}"
+    _assert_all_gone(pids, srv.port, timeout=10)
+    took = time.monotonic() - t0
+    print(f"\n[parent SIGKILL] every child gone {took:.1f} s after the kill "
+          f"(--timeout-shutdown 3)")
+    _forget_killed(srv)
+    assert len(mailbox_messages(srv.mailroot, "held0")) == 1
+    assert len(mailbox_messages(srv.mailroot, "held2")) == 1
+    assert mailbox_messages(srv.mailroot, "held1") == []
+    check_delivery(mailbox_messages(srv.mailroot, "held0")[0], msg0, SENDER,
+                   "held0@example.test")
+    for c, _, _ in held:
+        c.close()
