@@ -560,3 +560,30 @@ def test_parent_killed_children_stop(rstart_server):
                    "held0@example.test")
     for c, _, _ in held:
         c.close()
+
+
+def test_restart_leaves_older_generations_draining(rstart_server):
+    """Issue 8 item 11: when a child of the current pair died, the parent
+    sent SIGTERM to every smtp process, cutting the transactions that older
+    generations were draining after a reload to --timeout-shutdown.  Only
+    the dead child's own generation is stopped now."""
+    srv = rstart_server("--timeout-shutdown", "1")
+    before = server_roles(srv.main_pid, srv.port)
+    held = _hold_transactions_across_reloads(srv, 1)
+    now = server_roles(srv.main_pid, srv.port, timeout=0)
+    new_store = set(now["store"]) - set(before["store"])
+    assert len(new_store) == 1, (before, now)
+    os.kill(new_store.pop(), signal.SIGKILL)
+    deadline = time.monotonic() + 15
+    while "role=store" not in srv.log() or "signal=9" not in srv.log():
+        assert time.monotonic() < deadline, srv.log()[-3000:]
+        time.sleep(0.05)
+    time.sleep(3)      # well past --timeout-shutdown
+    (c0, rest0, msg0), (c1, _, _) = held
+    c0.send(rest0)
+    expect(c0.read_reply(timeout=10), 250, "2.0.0")
+    check_delivery(mailbox_messages(srv.mailroot, "held0", wait=3)[0], msg0, SENDER,
+                   "held0@example.test")
+    c0.close()
+    c1.close()
+    srv.assert_alive()
