@@ -89,9 +89,11 @@ static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_com
 		smtp_reply_set(reply, 452, "4.3.1", "Insufficient system storage");
 		return false;
 	}
-	char from[SMTP_PATH_MAX * 2];
-	log_event(LOG_INFO, "mail", "session=%s qid=%s from=%s size=%llu", c->id, t->qid,
+	char from[SMTP_PATH_MAX * 2], helo[SMTP_DOMAIN_MAX * 2];
+	const char *h = c->s.helo ? c->s.helo : "";
+	log_event(LOG_INFO, "mail", "session=%s qid=%s from=%s helo=%s size=%llu", c->id, t->qid,
 	          log_quote(from, sizeof(from), t->sender, strlen(t->sender)),
+	          log_quote(helo, sizeof(helo), h, strlen(h)),
 	          (unsigned long long)(cmd->has_size ? cmd->size : 0));
 	return true;
 }
@@ -215,6 +217,24 @@ static void op_refused(void *ctx, const char *what, const struct smtp_reply *r)
 	          r->enhanced ? r->enhanced : "-", log_quote(text, sizeof(text), r->text, strlen(r->text)));
 }
 
+/* Each recipient with the reply it got, accepted or not (Postfix's to=). */
+static void op_recipient(void *ctx, const char *address, const struct smtp_reply *r)
+{
+	struct conn *c = ctx;
+	char to[SMTP_PATH_MAX * 2], text[300];
+	if (r->code < 400)
+		log_event(LOG_INFO, "rcpt", "session=%s qid=%s to=%s code=%d status=%s", c->id,
+		          c->s.txn ? c->s.txn->qid : "-",
+		          log_quote(to, sizeof(to), address, strlen(address)), r->code,
+		          r->enhanced ? r->enhanced : "-");
+	else
+		log_event(LOG_INFO, "rcpt", "session=%s qid=%s to=%s code=%d status=%s text=%s",
+		          c->id, c->s.txn ? c->s.txn->qid : "-",
+		          log_quote(to, sizeof(to), address, strlen(address)), r->code,
+		          r->enhanced ? r->enhanced : "-",
+		          log_quote(text, sizeof(text), r->text, strlen(r->text)));
+}
+
 static const struct smtp_session_ops conn_ops = {
 	.send = op_send,
 	.mail = op_mail,
@@ -225,6 +245,7 @@ static const struct smtp_session_ops conn_ops = {
 	.message_abort = op_message_abort,
 	.starttls = op_starttls,
 	.refused = op_refused,
+	.recipient = op_recipient,
 };
 
 /* ---- timeouts ----------------------------------------------------------- */

@@ -204,6 +204,24 @@ static void do_mail(struct smtp_session *s, const struct smtp_command *c)
 	reply(s, 250, "2.1.0", "Ok");
 }
 
+/* The reply to a RCPT whose address is known: logged with the address. */
+static void rcpt_reply(struct smtp_session *s, const char *addr, const struct smtp_reply *r)
+{
+	if (s->ops->recipient)
+		s->ops->recipient(s->ctx, addr, r);
+	else if (r->code >= 400 && s->ops->refused)
+		s->ops->refused(s->ctx, "rcpt", r);
+	session_reply(s, r);
+}
+
+static void rcpt_answer(struct smtp_session *s, const char *addr, int code, const char *enh,
+                        const char *text)
+{
+	struct smtp_reply r;
+	smtp_reply_set(&r, code, enh, "%s", text);
+	rcpt_reply(s, addr, &r);
+}
+
 static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 {
 	struct smtp_transaction *t = s->txn;
@@ -218,25 +236,25 @@ static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 		count_error(s);
 		return;
 	}
-	if (t->nrcpts >= s->cfg->max_recipients) {
-		/* RFC 5321 §4.5.3.1.10: 452 lets the client send the rest later. */
-		refuse_text(s, "rcpt", 452, "4.5.3", "Too many recipients");
-		return;
-	}
-	if (c->addr.utf8 && !t->smtputf8) {
-		/* RFC 6531 §3.5: UTF-8 address without SMTPUTF8 on MAIL. */
-		refuse_text(s, "rcpt", 553, "5.6.7", "Non-ASCII address needs SMTPUTF8 on MAIL");
-		return;
-	}
 	char addr[SMTP_PATH_MAX + 8];
 	if (smtp_address_format(&c->addr, addr, sizeof(addr)) < 0) {
 		refuse_text(s, "rcpt", 501, "5.1.3", "Bad recipient address syntax");
 		return;
 	}
+	if (t->nrcpts >= s->cfg->max_recipients) {
+		/* RFC 5321 §4.5.3.1.10: 452 lets the client send the rest later. */
+		rcpt_answer(s, addr, 452, "4.5.3", "Too many recipients");
+		return;
+	}
+	if (c->addr.utf8 && !t->smtputf8) {
+		/* RFC 6531 §3.5: UTF-8 address without SMTPUTF8 on MAIL. */
+		rcpt_answer(s, addr, 553, "5.6.7", "Non-ASCII address needs SMTPUTF8 on MAIL");
+		return;
+	}
 	struct smtp_reply r;
 	char *mailbox = s->ops->rcpt(s->ctx, t, &c->addr, &r);
 	if (!mailbox) {
-		refuse(s, "rcpt", &r);
+		rcpt_reply(s, addr, &r);
 		return;
 	}
 	if (t->nrcpts == t->rcpt_cap) {
@@ -244,7 +262,7 @@ static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 		struct smtp_recipient *p = realloc(t->rcpts, cap * sizeof(*p));
 		if (!p) {
 			free(mailbox);
-			refuse_text(s, "rcpt", 452, "4.3.0", "Out of memory, try again later");
+			rcpt_answer(s, addr, 452, "4.3.0", "Out of memory, try again later");
 			return;
 		}
 		t->rcpts = p;
@@ -253,13 +271,13 @@ static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 	char *copy = strdup(addr);
 	if (!copy) {
 		free(mailbox);
-		refuse_text(s, "rcpt", 452, "4.3.0", "Out of memory, try again later");
+		rcpt_answer(s, addr, 452, "4.3.0", "Out of memory, try again later");
 		return;
 	}
 	t->rcpts[t->nrcpts].address = copy;
 	t->rcpts[t->nrcpts].mailbox = mailbox;
 	t->nrcpts++;
-	reply(s, 250, "2.1.5", "Ok");
+	rcpt_answer(s, addr, 250, "2.1.5", "Ok");
 }
 
 /* Opens storage for the content; false after replying with the refusal. */

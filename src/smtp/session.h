@@ -84,6 +84,10 @@ struct smtp_session_ops {
 	void (*starttls)(void *ctx);
 	/* Logging hook for a refused command (may be NULL). */
 	void (*refused)(void *ctx, const char *what, const struct smtp_reply *reply);
+	/* Logging hook for the reply to each RCPT whose address parsed, 250 or
+	 * refusal, with the address as it is stored (may be NULL: refusals
+	 * then go to refused). */
+	void (*recipient)(void *ctx, const char *address, const struct smtp_reply *reply);
 };
 
 struct smtp_session {
