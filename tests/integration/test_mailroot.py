@@ -4,8 +4,6 @@
   a link (mail/bob -> /elsewhere), or a Maildir whose tmp/ or new/ is one,
   gets 451 4.3.0 at the end of data, a log line, and nothing is written
   outside the mail root;
-- a mailbox that is a mount point (another filesystem) is on its own disk
-  before the 250 (two ext4 loop devices, as root);
 - the store never runs as root: a mail root rawmail creates belongs to the
   mail user, an existing root-owned one is refused (exit 78), and a mail
   root inside a directory the mail user cannot enter still works, since the
@@ -116,3 +114,132 @@ def test_symlinked_maildir_subdir_refused(server, sub):
             assert list((box / "tmp").iterdir()) == []
     finally:
         shutil.rmtree(out)
+
+
+def _mail_user():
+    try:
+        return pwd.getpwnam("mail")
+    except KeyError:
+        pytest.skip("no user 'mail'")
+
+
+
+# ---------------------------------------------------------------------------
+# the store never runs as root (item 10)
+
+needs_root = pytest.mark.skipif(not AS_ROOT, reason="privilege drop: run as root")
+
+
+def run_serve(tmp_path, *args, timeout=20):
+    """rawmail serve expected to refuse to start: (exit status, output)."""
+    from helpers import free_port
+    cmd = [str(rawmail_bin()), "serve", "--listen", f"127.0.0.1:{free_port()}",
+           "--hostname", "mx.test", "--tls", "no", *map(str, args)]
+    p = subprocess.run(cmd, stdin=subprocess.DEVNULL, capture_output=True, timeout=timeout,
+                       cwd=tmp_path)
+    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+
+
+def uids(pid):
+    """Real, effective, saved and filesystem uid of a process."""
+    return [int(u) for u in proc_status(pid)["Uid"].split()]
+
+
+def check_store_not_root(srv, expect_uid):
+    roles = server_roles(srv.proc.pid, srv.port)
+    assert roles["store"], f"no store process among {children(srv.proc.pid)}"
+    for pid in roles["store"]:
+        assert uids(pid) == [expect_uid] * 4, f"store {pid}: Uid {uids(pid)}"
+    for pid in roles["smtp"]:
+        assert 0 not in uids(pid), f"smtp {pid}: Uid {uids(pid)}"
+
+
+@needs_root
+def test_root_owned_mailroot_refused(tmp_path):
+    mailroot = tmp_path / "rootmail"
+    mailroot.mkdir()
+    code, out = run_serve(tmp_path, "--mailroot", mailroot)
+    assert code == 78, out
+    assert "owned by root" in out and "chown" in out and "--mail-user" in out, out
+    # The same from a configuration file.
+    conf = tmp_path / "serve.conf"
+    conf.write_text(f"mailroot = {mailroot}\n")
+    code, out = run_serve(tmp_path, "-c", conf)
+    assert code == 78 and "owned by root" in out, out
+
+
+@needs_root
+def test_mail_user_root_refused(tmp_path):
+    code, out = run_serve(tmp_path, "--mailroot", tmp_path / "m", "--mail-user", "root")
+    assert code == 78 and "never runs as root" in out, out
+    code, out = run_serve(tmp_path, "--mailroot", tmp_path / "m", "--mail-user", "no-such-user-x")
+    assert code == 78 and "no such user" in out, out
+
+
+@needs_root
+def test_created_mailroot_belongs_to_mail_user(start_server, tmp_path):
+    """As the README's quick start run as root: no --mail-user, rawmail makes
+    the mail root (here inside pytest's 0700 directory) and gives it to
+    'mail'; the store runs as 'mail' and stores there."""
+    mu = _mail_user()
+    os.chmod(tmp_path, 0o700)
+    srv = start_server("--tls", "no")
+    st = os.stat(srv.mailroot)
+    assert (st.st_uid, st.st_gid) == (mu.pw_uid, mu.pw_gid)
+    check_store_not_root(srv, mu.pw_uid)
+    assert send(srv, "user@example.test").code == 250
+    msgs = list((srv.mailroot / "user" / "new").iterdir())
+    assert len(msgs) == 1 and msgs[0].stat().st_uid == mu.pw_uid
+
+
+@needs_root
+def test_default_mailroot_in_working_directory(tmp_path):
+    """`rawmail serve` with no --mailroot, as root: ./mail is made and owned
+    by the mail user."""
+    from helpers import Server
+    mu = _mail_user()
+    srv = Server(tmp_path, ["--hostname", "mx.test", "--domain", "example.test", "--tls", "no"],
+                 [f"127.0.0.1:{__import__('helpers').free_port()}"], tmp_path / "mail", "qs")
+    srv.listen_in_config = True   # no --listen/--mailroot from the helper
+    srv.args = ["--listen", srv.listen[0]] + srv.args
+    try:
+        srv.start()
+        assert os.stat(tmp_path / "mail").st_uid == mu.pw_uid
+        check_store_not_root(srv, mu.pw_uid)
+        assert send(srv, "you@example.test").code == 250
+        assert len(mailbox_messages(tmp_path / "mail", "you")) == 1
+    finally:
+        assert srv.stop() == 0, srv.log()
+
+
+@needs_root
+def test_mailroot_inside_untraversable_dir(start_server, tmp_path):
+    """The mail root sits in a 0700 root-owned directory that the mail user
+    cannot enter: the parent opens it before the drop and the store works
+    beneath that descriptor."""
+    mu = _mail_user()
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o700)
+    os.chmod(locked, 0o700)
+    mailroot = locked / "mail"
+    mailroot.mkdir()                    # exists, owned by root: --mail-user takes it
+    srv = start_server("--tls", "no", "--mail-user", "mail", mailroot=mailroot)
+    assert os.stat(mailroot).st_uid == mu.pw_uid
+    check_store_not_root(srv, mu.pw_uid)
+    for i in range(3):
+        assert send(srv, f"user{i}@example.test").code == 250
+    assert len(mailbox_messages(mailroot, "user2")) == 1
+
+
+@needs_root
+def test_existing_mailroot_of_a_user_kept(start_server, tmp_path):
+    """An existing mail root owned by an unprivileged user: the store runs as
+    that user without --mail-user, and the owner is left alone."""
+    nobody = pwd.getpwnam("nobody")
+    mailroot = tmp_path / "mine"
+    mailroot.mkdir()
+    os.chown(mailroot, nobody.pw_uid, nobody.pw_gid)
+    srv = start_server("--tls", "no", mailroot=mailroot)
+    check_store_not_root(srv, nobody.pw_uid)
+    assert os.stat(mailroot).st_uid == nobody.pw_uid
+    assert send(srv, "user@example.test").code == 250
