@@ -4,6 +4,8 @@
   a link (mail/bob -> /elsewhere), or a Maildir whose tmp/ or new/ is one,
   gets 451 4.3.0 at the end of data, a log line, and nothing is written
   outside the mail root;
+- a mailbox that is a mount point (another filesystem) is on its own disk
+  before the 250 (two ext4 loop devices, as root);
 - the store never runs as root: a mail root rawmail creates belongs to the
   mail user, an existing root-owned one is refused (exit 78), and a mail
   root inside a directory the mail user cannot enter still works, since the
@@ -116,12 +118,116 @@ def test_symlinked_maildir_subdir_refused(server, sub):
         shutil.rmtree(out)
 
 
+# ---------------------------------------------------------------------------
+# a mailbox on its own filesystem (item 8)
+
+
+def _can_loop():
+    return AS_ROOT and shutil.which("losetup") and shutil.which("mkfs.ext4") \
+        and os.path.exists("/dev/loop-control")
+
+
+class LoopFS:
+    """An ext4 filesystem on a loop device, mounted at `path`."""
+
+    def __init__(self, image, path):
+        self.image, self.path = image, Path(path)
+        self.dev = None
+        self.mounted = False
+
+    def setup(self, size_mib=32):
+        with open(self.image, "wb") as f:
+            f.truncate(size_mib << 20)
+        # PEERS.md gotcha 14: no lazy init, or it writes in the background
+        # and muddies the device's write counter.
+        subprocess.run(["mkfs.ext4", "-q", "-F", "-E", "lazy_itable_init=0,lazy_journal_init=0",
+                        str(self.image)], check=True, capture_output=True, timeout=60)
+        p = subprocess.run(["losetup", "-f", "--show", str(self.image)], capture_output=True,
+                           timeout=30)
+        if p.returncode != 0:
+            pytest.skip(f"losetup: {p.stderr.decode(errors='replace').strip()}")
+        self.dev = p.stdout.decode().strip()
+        self.path.mkdir(exist_ok=True)
+        p = subprocess.run(["mount", "-t", "ext4", self.dev, str(self.path)],
+                           capture_output=True, timeout=30)
+        if p.returncode != 0:
+            pytest.skip(f"mount {self.dev}: {p.stderr.decode(errors='replace').strip()}")
+        self.mounted = True
+        return self
+
+    def sectors_written(self):
+        """Field 7 of /sys/block/loopN/stat: sectors written to the device."""
+        name = os.path.basename(self.dev)
+        return int(Path(f"/sys/block/{name}/stat").read_text().split()[6])
+
+    def teardown(self):
+        if self.mounted:
+            if subprocess.run(["umount", str(self.path)], capture_output=True,
+                              timeout=30).returncode != 0:
+                subprocess.run(["umount", "-l", str(self.path)], capture_output=True, timeout=30)
+        if self.dev:
+            subprocess.run(["losetup", "-d", self.dev], capture_output=True, timeout=30)
+
+
+@pytest.fixture
+def loop_ext4(tmp_path):
+    """Factory: loop_ext4(mountpoint) -> LoopFS.  Requested before the server
+    fixture, so that its teardown (umount, detach) runs after the servers
+    stopped."""
+    if not _can_loop():
+        pytest.skip("needs root, losetup, mkfs.ext4 and loop devices")
+    made = []
+
+    def make(path):
+        fs = LoopFS(tmp_path / f"loop{len(made)}.img", path)
+        made.append(fs)
+        return fs.setup()
+
+    yield make
+    for fs in reversed(made):
+        fs.teardown()
+
+
 def _mail_user():
     try:
         return pwd.getpwnam("mail")
     except KeyError:
         pytest.skip("no user 'mail'")
 
+
+def test_mailbox_on_another_filesystem_synced_before_250(loop_ext4, start_server, tmp_path):
+    """The mail root on one ext4, mailbox bob on a second one mounted at
+    mail/bob: at the moment the 250 arrives, bob's device has been written
+    (with a syncfs of the mail root's filesystem only it showed 0 sectors:
+    the file and its rename were still in memory)."""
+    mu = _mail_user()
+    root = loop_ext4(tmp_path / "mail")
+    (root.path / "bob").mkdir()
+    box = loop_ext4(root.path / "bob")
+    for p in (root.path, box.path):
+        os.chown(p, mu.pw_uid, mu.pw_gid)
+    srv = start_server("--tls", "no", "--mail-user", "mail", mailroot=root.path)
+    # Warm up: bob's Maildir directories exist and every start-up write is
+    # out, so what the device writes next is the message.
+    assert send(srv, "bob@example.test", "warm").code == 250
+    assert send(srv, "alice@example.test", "warm").code == 250
+    os.sync()
+    for attempt in range(3):
+        before_box = box.sectors_written()
+        r = send(srv, "bob@example.test", f"m{attempt}")
+        after_box = box.sectors_written()
+        assert r.code == 250, r
+        assert after_box > before_box, (
+            f"bob's filesystem ({box.dev}) had {after_box - before_box} sectors written "
+            f"between DATA and the 250: the message was not on its disk")
+    msgs = mailbox_messages(root.path, "bob")
+    assert len(msgs) == 4
+    # The mail root's own filesystem is still synced for its mailboxes.
+    before_root = root.sectors_written()
+    assert send(srv, "alice@example.test", "again").code == 250
+    assert root.sectors_written() > before_root
+    print(f"\n[loop devices] bob's device wrote {after_box - before_box} sectors "
+          f"for one message before its 250")
 
 
 # ---------------------------------------------------------------------------
