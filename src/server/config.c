@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "dns/resolver.h"
 #include "util/hostname.h"
@@ -23,6 +24,7 @@ _Static_assert(SMTP_RECIPIENTS_MAX <= FRAME_RCPTS_MAX,
 void config_init(struct serve_config *c)
 {
 	memset(c, 0, sizeof(*c));
+	c->mailroot_fd = -1;
 	c->mailroot = strdup("./mail");
 	c->tls = true;
 	c->max_message_size = SMTP_MESSAGE_SIZE_DEFAULT;
@@ -63,7 +65,10 @@ void config_free(struct serve_config *c)
 	free(c->mail_user);
 	free(c->dns);
 	free(c->config_file);
+	if (c->mailroot_fd >= 0)
+		close(c->mailroot_fd);
 	memset(c, 0, sizeof(*c));
+	c->mailroot_fd = -1;
 }
 
 /* A list setting given on a higher layer replaces the lower layer's

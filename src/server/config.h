@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "smtp/content.h"
 #include "store/store.h"
@@ -53,6 +54,11 @@ struct serve_config {
 	bool rdns;                      /* look up clients' names for Received: */
 	char *user;                     /* smtp process user when root */
 	char *mail_user;                /* store process user when root */
+	/* Not settings: the mail root as serve opened it (before any
+	 * privilege drop) and whom the store runs as when serve is root. */
+	int mailroot_fd;                /* -1 until opened; closed by config_free */
+	uid_t mail_uid;
+	gid_t mail_gid;
 	enum log_level log_level;
 	char *config_file;
 };

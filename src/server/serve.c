@@ -116,23 +116,80 @@ static void raise_fd_limit(void)
 	}
 }
 
-static bool make_mailroot(const struct serve_config *cfg, char *err, size_t errlen)
+/* Who owns a mail root that rawmail creates when started as root (and so
+ * whom the store runs as): Debian's and most systems' user for mail. */
+#define MAIL_USER_DEFAULT "mail"
+
+/* Issue 8 item 10: the store never runs as root.  As root, the mail root
+ * gets an owner the store can run as: --mail-user (the mail root is given
+ * to it), else the owner of an existing mail root, which must not be root,
+ * else, for a mail root made here, MAIL_USER_DEFAULT.  The mail root is
+ * opened now, before any privilege drop, and the store works beneath that
+ * descriptor with *at() calls: a mail root inside a directory the mail user
+ * cannot traverse (a 0700 temporary directory) still works.  Fills
+ * cfg->mailroot_fd, mail_uid and mail_gid; false with err (a configuration
+ * error, exit 78) naming the fix. */
+static bool mailroot_open(struct serve_config *cfg, char *err, size_t errlen)
 {
-	if (mkdir(cfg->mailroot, 0700) != 0 && errno != EEXIST) {
-		snprintf(err, errlen, "cannot create mailroot %s: %s", cfg->mailroot, strerror(errno));
+	bool root = geteuid() == 0;
+	const char *path = cfg->mailroot;
+	struct passwd *pw = NULL;
+	struct stat st;
+	if (root && cfg->mail_user && !(pw = getpwnam(cfg->mail_user))) {
+		snprintf(err, errlen, "mail-user: no such user '%s'", cfg->mail_user);
 		return false;
 	}
-	if (geteuid() == 0 && cfg->mail_user) {
-		struct passwd *pw = getpwnam(cfg->mail_user);
-		if (!pw) {
-			snprintf(err, errlen, "mail-user: no such user '%s'", cfg->mail_user);
-			return false;
-		}
-		if (chown(cfg->mailroot, pw->pw_uid, pw->pw_gid) != 0) {
-			snprintf(err, errlen, "cannot chown %s: %s", cfg->mailroot, strerror(errno));
-			return false;
-		}
+	bool exists = stat(path, &st) == 0;
+	if (!exists && errno != ENOENT) {
+		snprintf(err, errlen, "cannot use mailroot %s: %s", path, strerror(errno));
+		return false;
 	}
+	if (root && !exists && !pw && !(pw = getpwnam(MAIL_USER_DEFAULT))) {
+		snprintf(err, errlen,
+		         "no user '%s' to own the new mail root %s (the store never runs as root): "
+		         "create one (useradd --system %s) or name one with --mail-user USER",
+		         MAIL_USER_DEFAULT, path, MAIL_USER_DEFAULT);
+		return false;
+	}
+	if (pw && pw->pw_uid == 0) {
+		snprintf(err, errlen, "mail-user: '%s' is root, and the store never runs as root: "
+		         "name an unprivileged user", pw->pw_name);
+		return false;
+	}
+	if (!exists && mkdir(path, 0700) != 0 && errno != EEXIST) {
+		snprintf(err, errlen, "cannot create mailroot %s: %s", path, strerror(errno));
+		return false;
+	}
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0 || fstat(fd, &st) != 0) {
+		snprintf(err, errlen, "cannot open mailroot %s: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return false;
+	}
+	if (root && pw) {
+		if (fchown(fd, pw->pw_uid, pw->pw_gid) != 0) {
+			snprintf(err, errlen, "cannot chown %s to %s: %s", path, pw->pw_name,
+			         strerror(errno));
+			close(fd);
+			return false;
+		}
+		st.st_uid = pw->pw_uid;
+		st.st_gid = pw->pw_gid;
+	} else if (root && st.st_uid == 0) {
+		snprintf(err, errlen,
+		         "the mail root %s is owned by root, and the store never runs as root: give "
+		         "it to the user the store should run as (chown -R %s: %s) or name one with "
+		         "--mail-user USER",
+		         path, MAIL_USER_DEFAULT, path);
+		close(fd);
+		return false;
+	}
+	if (cfg->mailroot_fd >= 0)
+		close(cfg->mailroot_fd);
+	cfg->mailroot_fd = fd;
+	cfg->mail_uid = st.st_uid;
+	cfg->mail_gid = st.st_gid;
 	return true;
 }
 
@@ -156,34 +213,18 @@ static SSL_CTX *load_tls(const struct serve_config *cfg, char *err, size_t errle
 	return tls_server_ctx_new(cert, key, err, errlen);
 }
 
-/* Store process: runs as the mail root's owner (or --mail-user). */
+/* Store process: runs as the mail root's owner or --mail-user, never as
+ * root (mailroot_open chose a user that is not). */
 static bool drop_to_mail_owner(const struct serve_config *cfg)
 {
 	if (geteuid() != 0)
 		return true;
-	uid_t uid;
-	gid_t gid;
-	if (cfg->mail_user) {
-		struct passwd *pw = getpwnam(cfg->mail_user);
-		if (!pw)
-			return false;
-		uid = pw->pw_uid;
-		gid = pw->pw_gid;
-	} else {
-		struct stat st;
-		if (stat(cfg->mailroot, &st) != 0)
-			return false;
-		uid = st.st_uid;
-		gid = st.st_gid;
+	if (cfg->mail_uid == 0) {
+		errno = EPERM;
+		return false;
 	}
-	if (uid == 0) {
-		log_event(LOG_WARN, "store_as_root",
-		          "mailroot=%s hint=\"the mail root is owned by root; give it to a mail user "
-		          "or use --mail-user\"",
-		          cfg->mailroot);
-		return true;
-	}
-	return setgroups(0, NULL) == 0 && setgid(gid) == 0 && setuid(uid) == 0;
+	return setgroups(0, NULL) == 0 && setgid(cfg->mail_gid) == 0 &&
+	       setuid(cfg->mail_uid) == 0 && geteuid() != 0;
 }
 
 /* smtp process: chrooted to an empty directory as an unprivileged user,
@@ -299,7 +340,8 @@ static bool spawn_pair(struct parent *p)
 			log_event(LOG_ERROR, "drop_failed", "role=store error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
 		}
-		struct store_config sc = { p->cfg.mailroot, p->cfg.hostname, p->cfg.sync };
+		struct store_config sc = { .mailroot = p->cfg.mailroot, .rootfd = p->cfg.mailroot_fd,
+		                           .hostname = p->cfg.hostname, .sync = p->cfg.sync };
 		int rc = store_process_run(&sc, sv[1]);
 		log_flush();
 		_exit(rc == 0 ? 0 : EXIT_OSERR);
@@ -313,6 +355,8 @@ static bool spawn_pair(struct parent *p)
 	pid_t smtp = fork();
 	if (smtp == 0) {
 		close(sv[1]);
+		/* A directory descriptor would let it out of its chroot. */
+		close(p->cfg.mailroot_fd);
 		child_watch_parent(parent);
 		proctitle_set("rawmail: smtp");
 		child_signals(ROLE_SMTP);
@@ -370,6 +414,12 @@ static void reload(struct parent *p)
 	struct serve_config cfg;
 	char err[512];
 	if (!serve_load_config(p->args, &cfg, err, sizeof(err))) {
+		log_event(LOG_ERROR, "reload_failed", "reason=\"%s\" action=\"kept running config\"",
+		          err);
+		config_free(&cfg);
+		return;
+	}
+	if (!mailroot_open(&cfg, err, sizeof(err))) {
 		log_event(LOG_ERROR, "reload_failed", "reason=\"%s\" action=\"kept running config\"",
 		          err);
 		config_free(&cfg);
@@ -491,7 +541,7 @@ int serve_main(const struct serve_args *args)
 		return EXIT_CONFIG;
 	}
 	log_init("serve", p.cfg.log_level);
-	if (!make_mailroot(&p.cfg, err, sizeof(err))) {
+	if (!mailroot_open(&p.cfg, err, sizeof(err))) {
 		fprintf(stderr, "rawmail serve: %s\n", err);
 		config_free(&p.cfg);
 		return EXIT_CONFIG;

@@ -10,9 +10,10 @@
 /* Runs the batch msgs[0..n) and leaves each message's result set:
  *   1. create and write every file in tmp/ (streamed messages only get
  *      their copies: their first file is already written);
- *   2. syncfs(mailroot), or fsync each file;
+ *   2. syncfs of every filesystem holding one of the files (the mail
+ *      root's, and each mailbox mounted from another), or fsync each file;
  *   3. rename every file into new/ (per message all or none);
- *   4. syncfs(mailroot) again, or fsync each distinct new/;
+ *   4. the same syncfs again, or fsync each distinct new/;
  * A write or rename error fails that message (ENOSPC/EDQUOT as
  * STORE_NOSPACE); a sync error fails every message still in the batch with
  * STORE_TEMPFAIL and removes their files, since the pages that failed are
@@ -25,7 +26,9 @@ void store_commit_batch(const struct store_env *env, struct store_msg **msgs, si
  *   1. create and write the files of writing[0..nw);
  *   2. rename into new/ the files of renaming[0..nr), whose data an
  *      earlier round's syncfs already made durable;
- *   3. one syncfs(mailroot): covers both.
+ *   3. one syncfs per filesystem holding a file of either set (the mail
+ *      root's alone unless a mailbox is another filesystem's mount
+ *      point): covers both.
  * After it, each renaming[] message is durable in new/ (or failed) and is
  * answered by the caller; each writing[] message still STORE_OK is synced
  * in tmp/ and goes to the next round's renaming[].  A sync error fails

@@ -6,7 +6,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "util/log.h"
@@ -90,11 +92,107 @@ static int maildir_path(char *out, size_t outlen, const char *mailbox, const cha
 	return 0;
 }
 
-static int fsync_at(int dirfd, const char *path)
+/* Issue 8 item 9: a symbolic link inside the mail root (mail/bob ->
+ * /elsewhere, or bob/tmp -> /elsewhere) must not take a write outside it.
+ * Every path is resolved beneath rootfd without following any link:
+ * openat2 with RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS (Linux 5.6), or where
+ * the kernel lacks it, one component at a time with O_NOFOLLOW.  Mount
+ * points are crossed (no RESOLVE_NO_XDEV): a mailbox may be its own
+ * filesystem.  A link gives ELOOP. */
+static bool resolve_walk_only;
+
+void maildir_resolve_walk(bool walk)
 {
-	int fd = openat(dirfd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-	if (fd < 0)
+	resolve_walk_only = walk;
+}
+
+static void log_refused(const char *mailbox, int err)
+{
+	if (err != ELOOP && err != EXDEV)
+		return;
+	char q[300];
+	log_event(LOG_WARN, "mailbox_refused", "mailbox=%s reason=\"symbolic link (or a path out of the mail root) on the way\"",
+	          log_quote(q, sizeof(q), mailbox, strlen(mailbox)));
+}
+
+/* The fallback: every directory on the way opened with O_NOFOLLOW, so a
+ * link fails with ELOOP.  Names are never "." or ".." (frame_mailbox_safe
+ * and this module's own), but ".." is refused here too so that nothing
+ * climbs out whatever the caller passes. */
+static int open_walk(int dirfd, const char *path, int flags, mode_t mode)
+{
+	char part[NAME_MAX + 1];
+	const char *p = path;
+	int cur = dirfd, fd = -1;
+	for (;;) {
+		const char *slash = strchr(p, '/');
+		size_t n = slash ? (size_t)(slash - p) : strlen(p);
+		if (n == 0 || n >= sizeof(part)) {
+			errno = n ? ENAMETOOLONG : ENOENT;
+			break;
+		}
+		memcpy(part, p, n);
+		part[n] = '\0';
+		if (!strcmp(part, "..")) {
+			errno = EXDEV;
+			break;
+		}
+		int next = slash ? openat(cur, part, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+		                 : openat(cur, part, flags, mode);
+		/* O_DIRECTORY | O_NOFOLLOW on a link says ENOTDIR: name it. */
+		struct stat st;
+		if (next < 0 && errno == ENOTDIR &&
+		    fstatat(cur, part, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode))
+			errno = ELOOP;
+		if (!slash || next < 0) {
+			fd = next;
+			break;
+		}
+		if (cur != dirfd)
+			close(cur);
+		cur = next;
+		p = slash + 1;
+	}
+	int err = errno;
+	if (cur != dirfd)
+		close(cur);
+	errno = err;
+	return fd;
+}
+
+/* openat beneath dirfd, never following a link on the way; path has at most
+ * three components (mailbox/dir/name), each from this module. */
+static int open_beneath(int dirfd, const char *path, int flags, mode_t mode)
+{
+	flags |= O_CLOEXEC;
+	if (!resolve_walk_only) {
+		/* RESOLVE_NO_SYMLINKS covers the last component too (ELOOP). */
+		struct open_how how = {
+			.flags = (uint64_t)flags,
+			.mode = (flags & O_CREAT) ? mode : 0,
+			.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS,
+		};
+		long fd = syscall(SYS_openat2, dirfd, path, &how, sizeof(how));
+		if (fd >= 0 || errno != ENOSYS)
+			return (int)fd;
+		resolve_walk_only = true; /* the kernel will not grow it */
+	}
+	return open_walk(dirfd, path, flags | O_NOFOLLOW, mode);
+}
+
+int maildir_open_dir(int rootfd, const char *mailbox, const char *dir)
+{
+	char path[PATH_MAX];
+	if (maildir_path(path, sizeof(path), mailbox, dir, NULL) < 0)
 		return -1;
+	int fd = open_beneath(rootfd, path, O_RDONLY | O_DIRECTORY, 0);
+	if (fd < 0)
+		log_refused(mailbox, errno);
+	return fd;
+}
+
+static int fsync_fd(int fd)
+{
 	int rc = fsync(fd);
 	int saved = errno;
 	close(fd);
@@ -102,39 +200,43 @@ static int fsync_at(int dirfd, const char *path)
 	return rc;
 }
 
-/* mkdir that counts an existing directory as success; *created tells
- * whether this call made it. */
-static int mkdir_at(int rootfd, const char *path, bool *created)
+/* mkdir of dirfd/name that counts an existing directory as success (a
+ * link there is ELOOP); *created tells whether this call made it. */
+static int mkdir_at(int dirfd, const char *name, bool *created)
 {
-	if (mkdirat(rootfd, path, 0700) == 0) {
+	if (mkdirat(dirfd, name, 0700) == 0) {
 		*created = true;
 		return 0;
 	}
 	if (errno != EEXIST)
 		return -1;
 	struct stat st;
-	if (fstatat(rootfd, path, &st, 0) < 0)
+	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
 		return -1;
 	if (!S_ISDIR(st.st_mode)) {
-		errno = ENOTDIR;
+		errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
 		return -1;
 	}
 	return 0;
 }
 
-int maildir_ensure(int rootfd, const char *mailbox, bool sync_dirs)
+static int ensure_in(int rootfd, const char *mailbox, bool sync_dirs)
 {
 	static const char *const subdirs[] = { "tmp", "new", "cur" };
-	char path[PATH_MAX];
 	bool made_box = false, made_sub = false;
 
 	if (mkdir_at(rootfd, mailbox, &made_box) < 0)
 		return -1;
+	int boxfd = open_beneath(rootfd, mailbox, O_RDONLY | O_DIRECTORY, 0);
+	if (boxfd < 0)
+		return -1;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		if (maildir_path(path, sizeof(path), mailbox, subdirs[i], NULL) < 0)
+		if (mkdir_at(boxfd, subdirs[i], &made_sub) < 0) {
+			int err = errno;
+			close(boxfd);
+			errno = err;
 			return -1;
-		if (mkdir_at(rootfd, path, &made_sub) < 0)
-			return -1;
+		}
 	}
 	if (made_box) {
 		char q[300];
@@ -143,11 +245,24 @@ int maildir_ensure(int rootfd, const char *mailbox, bool sync_dirs)
 	}
 	/* A new directory entry is durable only once its parent is synced;
 	 * the syncfs mode gets that from the batch's syncfs. */
-	if (sync_dirs && made_box && fsync_at(rootfd, ".") < 0)
+	if (sync_dirs && made_box && fsync(rootfd) < 0) {
+		int err = errno;
+		close(boxfd);
+		errno = err;
 		return -1;
-	if (sync_dirs && (made_box || made_sub) && fsync_at(rootfd, mailbox) < 0)
-		return -1;
+	}
+	if (sync_dirs && (made_box || made_sub))
+		return fsync_fd(boxfd);
+	close(boxfd);
 	return 0;
+}
+
+int maildir_ensure(int rootfd, const char *mailbox, bool sync_dirs)
+{
+	int rc = ensure_in(rootfd, mailbox, sync_dirs);
+	if (rc < 0)
+		log_refused(mailbox, errno);
+	return rc;
 }
 
 int maildir_create_tmp(int rootfd, const char *mailbox, const char *name, bool sync_dirs)
@@ -157,15 +272,17 @@ int maildir_create_tmp(int rootfd, const char *mailbox, const char *name, bool s
 		return -1;
 	/* Read access too: a streamed message's first file is the source its
 	 * copies are made from. */
-	int flags = O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC;
-	int fd = openat(rootfd, path, flags, 0600);
+	int flags = O_RDWR | O_CREAT | O_EXCL;
+	int fd = open_beneath(rootfd, path, flags, 0600);
 	/* Trying first and creating the Maildir on ENOENT keeps the common
 	 * case at one system call. */
 	if (fd < 0 && errno == ENOENT) {
 		if (maildir_ensure(rootfd, mailbox, sync_dirs) < 0)
 			return -1;
-		fd = openat(rootfd, path, flags, 0600);
+		fd = open_beneath(rootfd, path, flags, 0600);
 	}
+	if (fd < 0)
+		log_refused(mailbox, errno);
 	return fd;
 }
 
@@ -241,24 +358,42 @@ int maildir_copy(int src, off_t off, int dst, uint64_t len)
 	return 0;
 }
 
+/* renameat2 has no resolve flags: the two directories are opened beneath
+ * the root first, and the names moved are plain names inside them. */
+static int rename_in(int rootfd, const char *mailbox, const char *tmpname, const char *newname)
+{
+	int from = maildir_open_dir(rootfd, mailbox, "tmp");
+	if (from < 0)
+		return -1;
+	int to = maildir_open_dir(rootfd, mailbox, "new");
+	if (to < 0) {
+		int err = errno;
+		close(from);
+		errno = err;
+		return -1;
+	}
+	/* Never replace a file already in new/: that would lose mail already
+	 * acknowledged. */
+	int rc = renameat2(from, tmpname, to, newname, RENAME_NOREPLACE);
+	if (rc < 0 && errno == EINVAL) {
+		/* A filesystem without RENAME_NOREPLACE: link fails on an
+		 * existing target, so link then unlink keeps the rule. */
+		rc = linkat(from, tmpname, to, newname, 0);
+		if (rc == 0)
+			unlinkat(from, tmpname, 0);
+	}
+	int err = errno;
+	close(from);
+	close(to);
+	errno = err;
+	return rc;
+}
+
 int maildir_rename(int rootfd, const char *mailbox, const char *tmpname, const char *newname,
                    bool sync_dirs)
 {
-	char from[PATH_MAX], to[PATH_MAX];
-	if (maildir_path(from, sizeof(from), mailbox, "tmp", tmpname) < 0 ||
-	    maildir_path(to, sizeof(to), mailbox, "new", newname) < 0)
-		return -1;
 	for (int attempt = 0;; attempt++) {
-		/* Never replace a file already in new/: that would lose mail
-		 * already acknowledged. */
-		int rc = renameat2(rootfd, from, rootfd, to, RENAME_NOREPLACE);
-		if (rc < 0 && errno == EINVAL) {
-			/* A filesystem without RENAME_NOREPLACE: link fails on an
-			 * existing target, so link then unlink keeps the rule. */
-			rc = linkat(rootfd, from, rootfd, to, 0);
-			if (rc == 0)
-				unlinkat(rootfd, from, 0);
-		}
+		int rc = rename_in(rootfd, mailbox, tmpname, newname);
 		if (rc == 0)
 			return 0;
 		/* new/ removed under us: recreate it once. */
@@ -271,15 +406,18 @@ int maildir_rename(int rootfd, const char *mailbox, const char *tmpname, const c
 
 void maildir_unlink(int rootfd, const char *mailbox, const char *dir, const char *name)
 {
-	char path[PATH_MAX];
-	if (maildir_path(path, sizeof(path), mailbox, dir, name) < 0)
+	int dirfd = maildir_open_dir(rootfd, mailbox, dir);
+	if (dirfd < 0 && errno == ENOENT)
 		return;
-	if (unlinkat(rootfd, path, 0) < 0 && errno != ENOENT) {
+	if (dirfd < 0 || (unlinkat(dirfd, name, 0) < 0 && errno != ENOENT)) {
 		int err = errno;
-		char q[PATH_MAX + 16];
-		log_event(LOG_WARN, "unlink_failed", "path=%s error=\"%s\"",
-		          log_quote(q, sizeof(q), path, strlen(path)), strerror(err));
+		char path[PATH_MAX], q[PATH_MAX + 16];
+		if (maildir_path(path, sizeof(path), mailbox, dir, name) == 0)
+			log_event(LOG_WARN, "unlink_failed", "path=%s error=\"%s\"",
+			          log_quote(q, sizeof(q), path, strlen(path)), strerror(err));
 	}
+	if (dirfd >= 0)
+		close(dirfd);
 }
 
 int maildir_fsync(int rootfd, const char *mailbox, const char *dir, const char *name)
@@ -287,5 +425,10 @@ int maildir_fsync(int rootfd, const char *mailbox, const char *dir, const char *
 	char path[PATH_MAX];
 	if (maildir_path(path, sizeof(path), mailbox, dir, name) < 0)
 		return -1;
-	return fsync_at(rootfd, path);
+	int fd = open_beneath(rootfd, path, O_RDONLY, 0);
+	if (fd < 0) {
+		log_refused(mailbox, errno);
+		return -1;
+	}
+	return fsync_fd(fd);
 }

@@ -2,7 +2,10 @@
  * fill, move and remove one file.  Every path is relative to the mailroot's
  * directory fd and made of a mailbox name that frame_mailbox_safe accepted,
  * a subdirectory and a file name this module built, so nothing from the
- * network is ever used as a path by itself.
+ * network is ever used as a path by itself.  No path is resolved through
+ * a symbolic link or out of the mail root (issue 8: a link mail/bob ->
+ * /elsewhere must not take mail elsewhere): such a mailbox fails with
+ * ELOOP, which the message reports as 451 4.3.0.
  *
  * Names (DESIGN.md "Formats", Dovecot's fields):
  *     <sec>.M<usec>P<pid>Q<qid>[_<seq>].<host>,S=<size>,W=<size with CRLF>
@@ -86,5 +89,15 @@ void maildir_unlink(int rootfd, const char *mailbox, const char *dir, const char
 /* Opens mailbox/<dir>/name or mailbox/<dir> (name NULL) read-only and
  * fsyncs it.  0 or -1 with errno. */
 int maildir_fsync(int rootfd, const char *mailbox, const char *dir, const char *name);
+
+/* Opens mailbox/<dir>, or mailbox itself with dir NULL, as O_RDONLY |
+ * O_DIRECTORY beneath rootfd without following any symbolic link (mount
+ * points are fine).  -1 with errno; a link on the way is ELOOP, and is
+ * logged ("mailbox_refused") as every function here does. */
+int maildir_open_dir(int rootfd, const char *mailbox, const char *dir);
+
+/* For tests: resolve paths with the per-component O_NOFOLLOW walk that is
+ * used where the kernel has no openat2 (before Linux 5.6). */
+void maildir_resolve_walk(bool walk);
 
 #endif

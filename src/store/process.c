@@ -353,24 +353,6 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	maybe_finish(p);
 }
 
-static int open_mailroot(const char *path)
-{
-	if (mkdir(path, 0700) < 0 && errno != EEXIST) {
-		log_event(LOG_ERROR, "mailroot_unusable", "path=%s error=\"%s\"", path, strerror(errno));
-		return -1;
-	}
-	int fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (fd < 0) {
-		log_event(LOG_ERROR, "mailroot_unusable", "path=%s error=\"%s\"", path, strerror(errno));
-		return -1;
-	}
-	struct stat st;
-	if (fstat(fd, &st) == 0 && st.st_uid != geteuid())
-		log_event(LOG_WARN, "mailroot_owner", "path=%s uid=%ld euid=%ld", path,
-		          (long)st.st_uid, (long)geteuid());
-	return fd;
-}
-
 static int proc_setup(struct store_proc *p, const struct store_config *cfg, int fd)
 {
 	char host[256];
@@ -387,8 +369,6 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 	txnmap_init(&p->txns);
 	p->queue_tail = &p->queue_head;
 
-	if ((p->env.rootfd = open_mailroot(cfg->mailroot)) < 0)
-		return -1;
 	if (evutil_make_socket_nonblocking(fd) < 0)
 		return -1;
 	/* One thread per process (DESIGN.md): no locking in libevent. */
@@ -435,7 +415,7 @@ static void proc_teardown(struct store_proc *p)
 
 int store_process_run(const struct store_config *cfg, int fd)
 {
-	struct store_proc p = { .env.rootfd = -1 };
+	struct store_proc p = { .env.rootfd = cfg ? cfg->rootfd : -1 };
 
 	/* Answers written after the smtp process died must give EPIPE, not
 	 * kill the store mid-batch.  Blocking SIGPIPE in this thread does
@@ -449,14 +429,13 @@ int store_process_run(const struct store_config *cfg, int fd)
 	bool pipe_was_pending = sigismember(&pending, SIGPIPE);
 
 	int rc = -1;
-	if (!cfg || !cfg->mailroot) {
-		log_event(LOG_ERROR, "mailroot_unusable", "reason=\"no mailroot configured\"");
+	if (!cfg || !cfg->mailroot || cfg->rootfd < 0) {
+		log_event(LOG_ERROR, "mailroot_unusable", "reason=\"no mailroot opened\"");
 		close(fd);
 	} else if (proc_setup(&p, cfg, fd) < 0) {
 		if (!p.bev)
 			close(fd);
-		if (p.env.rootfd >= 0)
-			log_event(LOG_ERROR, "store_start", "reason=\"event loop setup failed\"");
+		log_event(LOG_ERROR, "store_start", "reason=\"event loop setup failed\"");
 	} else {
 		log_event(LOG_INFO, "store_start", "mailroot=%s sync=%s", cfg->mailroot,
 		          cfg->sync == STORE_SYNC_FSYNC ? "fsync" : "syncfs");

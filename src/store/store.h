@@ -22,7 +22,11 @@ enum store_sync_mode {
 };
 
 struct store_config {
-	const char *mailroot;      /* directory holding one Maildir per mailbox */
+	const char *mailroot;      /* directory holding one Maildir per mailbox (for logs) */
+	int rootfd;                /* that directory, opened by the caller before any
+	                              privilege drop: the store works beneath it with
+	                              *at() calls, so its path need not be reachable
+	                              by the store's user; closed by the store */
 	const char *hostname;      /* for Maildir file names */
 	enum store_sync_mode sync;
 };
@@ -30,7 +34,8 @@ struct store_config {
 /* Runs the store process's event loop on fd (its end of the socketpair)
  * until the peer closes it and every pending commit is answered.  Returns
  * 0, or -1 after logging why it could not start (mailroot unusable) or why
- * it stopped early (the peer broke the protocol).  fd is closed on return. */
+ * it stopped early (the peer broke the protocol).  fd and cfg->rootfd are
+ * closed on return. */
 int store_process_run(const struct store_config *cfg, int fd);
 
 enum store_result {

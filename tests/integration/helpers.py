@@ -39,6 +39,13 @@ STOP_TIMEOUT = 10.0
 SANITIZER_MARKERS = ("ERROR: AddressSanitizer", "runtime error:", "ERROR: LeakSanitizer")
 
 
+def mail_user_args():
+    """--mail-user for a server whose mail root the test made itself: run as
+    root, rawmail refuses a root-owned mail root (the store never runs as
+    root) unless told which user to give it to."""
+    return ["--mail-user", "mail"] if os.geteuid() == 0 else []
+
+
 def rawmail_bin():
     path = os.environ.get("RAWMAIL_BIN")
     if path:

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-from helpers import SMTPConn, check_delivery, dot_stuff
+from helpers import SMTPConn, check_delivery, dot_stuff, mail_user_args
 from robust_util import mount_tmpfs, rstart_server  # noqa: F401  (fixtures)
 
 SENDER = "sender@client.test"
@@ -153,7 +153,8 @@ def settle_tmp(mail, timeout=3.0):
 
 def test_full_tmpfs(mount_tmpfs, rstart_server):
     fs = mount_tmpfs("2m")
-    srv = rstart_server("--tls", "no", mailroot=fs.path)
+    # The tmpfs's root belongs to root: given to the mail user.
+    srv = rstart_server("--tls", "no", *mail_user_args(), mailroot=fs.path)
     mail = Mail(srv, fs)
     total = fs.total()
 

@@ -115,7 +115,12 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 			    mount("tmpfs", h->root, "tmpfs", 0, "size=1m,mode=0700") < 0)
 				_exit(77);
 		}
-		struct store_config cfg = { .mailroot = h->root, .hostname = "mx.example:25", .sync = sync };
+		/* As serve's parent does: the caller makes and opens the mail root. */
+		if (mode != CHILD_TMPFS && mkdir(h->root, 0700) < 0 && errno != EEXIST)
+			_exit(78);
+		struct store_config cfg = { .mailroot = h->root,
+		                            .rootfd = open(h->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+		                            .hostname = "mx.example:25", .sync = sync };
 		int rc = store_process_run(&cfg, sv[1]);
 		log_flush();
 		exit(rc == 0 ? 0 : 1);

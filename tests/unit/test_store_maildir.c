@@ -408,6 +408,160 @@ static void test_message_bad_mailbox(void **state)
 	store_msg_free(m);
 }
 
+/* ---- symlinks inside the mail root (issue 8 item 9) ---- */
+
+/* A directory outside the mail root, laid out as a Maildir so that a store
+ * that followed a link would find everything it needs there. */
+static void make_outside(char *out, size_t outlen)
+{
+	snprintf(out, outlen, "/tmp/rawmail-outside-XXXXXX");
+	assert_non_null(mkdtemp(out));
+	char path[128];
+	const char *subs[] = { "tmp", "new", "cur" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", out, subs[i]);
+		assert_int_equal(mkdir(path, 0700), 0);
+	}
+}
+
+static size_t count_outside(const char *outside)
+{
+	size_t n = 0;
+	const char *subs[] = { "tmp", "new", "cur" };
+	for (size_t i = 0; i < 3; i++) {
+		char path[128];
+		snprintf(path, sizeof(path), "%s/%s", outside, subs[i]);
+		DIR *d = opendir(path);
+		assert_non_null(d);
+		struct dirent *e;
+		while ((e = readdir(d)) != NULL)
+			n += e->d_name[0] != '.';
+		closedir(d);
+	}
+	return n;
+}
+
+static void remove_outside(const char *outside)
+{
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", outside);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* mail/bob -> /elsewhere: nothing is created there, the error says why. */
+static void check_symlinked_mailbox(struct fixture *f)
+{
+	char outside[64];
+	make_outside(outside, sizeof(outside));
+	assert_int_equal(symlinkat(outside, f->env.rootfd, "bob"), 0);
+	assert_int_equal(maildir_create_tmp(f->env.rootfd, "bob", "one", false), -1);
+	assert_int_equal(errno, ELOOP);
+	assert_int_equal(maildir_create_tmp(f->env.rootfd, "bob", "one", true), -1);
+	assert_int_equal(maildir_ensure(f->env.rootfd, "bob", true), -1);
+	assert_int_equal(errno, ELOOP);
+	assert_int_equal(maildir_open_dir(f->env.rootfd, "bob", "tmp"), -1);
+	assert_int_equal(errno, ELOOP);
+	/* The same through a whole message and a batch. */
+	const struct store_recipient r[] = { { "bob@x", "bob" } };
+	struct store_msg *m = make_msg("QL", r, 1, "");
+	store_msg_append(&f->env, m, "x\n", 2);
+	struct store_msg *batch[] = { m };
+	store_commit_batch(&f->env, batch, 1);
+	assert_int_equal(m->result, STORE_TEMPFAIL);
+	store_msg_free(m);
+	assert_int_equal(count_outside(outside), 0);
+	remove_outside(outside);
+}
+
+/* A real Maildir whose tmp/ or new/ is a link out of the mail root. */
+static void check_symlinked_subdir(struct fixture *f)
+{
+	char outside[64];
+	make_outside(outside, sizeof(outside));
+	char target[128];
+	/* tmp/ links out: no file is created. */
+	assert_int_equal(maildir_ensure(f->env.rootfd, "t", false), 0);
+	assert_int_equal(unlinkat(f->env.rootfd, "t/tmp", AT_REMOVEDIR), 0);
+	snprintf(target, sizeof(target), "%s/tmp", outside);
+	assert_int_equal(symlinkat(target, f->env.rootfd, "t/tmp"), 0);
+	assert_int_equal(maildir_create_tmp(f->env.rootfd, "t", "one", false), -1);
+	assert_int_equal(errno, ELOOP);
+	/* A file put there by someone else is not removed through the link. */
+	char planted[160];
+	snprintf(planted, sizeof(planted), "%s/tmp/planted", outside);
+	int fd = open(planted, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	close(fd);
+	maildir_unlink(f->env.rootfd, "t", "tmp", "planted");
+	assert_int_equal(access(planted, F_OK), 0);
+	assert_int_equal(unlink(planted), 0);
+	/* new/ links out: the rename is refused and the file stays in tmp/. */
+	assert_int_equal(maildir_ensure(f->env.rootfd, "n", false), 0);
+	assert_int_equal(unlinkat(f->env.rootfd, "n/new", AT_REMOVEDIR), 0);
+	snprintf(target, sizeof(target), "%s/new", outside);
+	assert_int_equal(symlinkat(target, f->env.rootfd, "n/new"), 0);
+	fd = maildir_create_tmp(f->env.rootfd, "n", "one", false);
+	assert_true(fd >= 0);
+	close(fd);
+	assert_int_equal(maildir_rename(f->env.rootfd, "n", "one", "one", false), -1);
+	assert_int_equal(errno, ELOOP);
+	assert_int_equal(maildir_fsync(f->env.rootfd, "n", "new", NULL), -1);
+	char names[4][MAILDIR_NAME_MAX + 1];
+	assert_int_equal(list_dir(f, "n", "tmp", names, 4), 1);
+	assert_int_equal(count_outside(outside), 0);
+	remove_outside(outside);
+}
+
+static void test_symlinked_mailbox(void **state)
+{
+	check_symlinked_mailbox(*state);
+}
+
+static void test_symlinked_subdir(void **state)
+{
+	check_symlinked_subdir(*state);
+}
+
+/* The same where openat2 is missing (kernels before 5.6): the walk one
+ * directory at a time with O_NOFOLLOW. */
+static void test_symlinked_mailbox_walk(void **state)
+{
+	maildir_resolve_walk(true);
+	check_symlinked_mailbox(*state);
+	maildir_resolve_walk(false);
+}
+
+static void test_symlinked_subdir_walk(void **state)
+{
+	maildir_resolve_walk(true);
+	check_symlinked_subdir(*state);
+	maildir_resolve_walk(false);
+}
+
+/* A mount point or any real directory stays fine, through both paths. */
+static void test_resolve_plain(void **state)
+{
+	struct fixture *f = *state;
+	for (int walk = 0; walk < 2; walk++) {
+		maildir_resolve_walk(walk);
+		const char *box = walk ? "w" : "o";
+		int fd = maildir_create_tmp(f->env.rootfd, box, "one", true);
+		assert_true(fd >= 0);
+		close(fd);
+		assert_int_equal(maildir_rename(f->env.rootfd, box, "one", "one", true), 0);
+		assert_int_equal(maildir_fsync(f->env.rootfd, box, "new", "one"), 0);
+		int dfd = maildir_open_dir(f->env.rootfd, box, "new");
+		assert_true(dfd >= 0);
+		close(dfd);
+		/* Nothing above the mail root is reachable. */
+		assert_int_equal(maildir_open_dir(f->env.rootfd, "..", "tmp"), -1);
+		maildir_unlink(f->env.rootfd, box, "new", "one");
+		char names[4][MAILDIR_NAME_MAX + 1];
+		assert_int_equal(list_dir(f, box, "new", names, 4), 0);
+	}
+	maildir_resolve_walk(false);
+}
+
 int main(void)
 {
 	log_init("test", LOG_ERROR);
@@ -424,6 +578,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_message_discard, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_rename_all_or_none, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_message_bad_mailbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinked_mailbox, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinked_subdir, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinked_mailbox_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_symlinked_subdir_walk, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_resolve_plain, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
