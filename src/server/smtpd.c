@@ -173,7 +173,7 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	d.session_cfg.max_errors = cfg->max_errors;
 	d.session_cfg.bare_policy = cfg->bare_newline;
 	d.session_cfg.accept_bare_ip = cfg->accept_bare_ip;
-	ipcount_init(&d.per_ip);
+	ipcount_init(&d.per_ip, cfg->ipv4_prefix, cfg->ipv6_prefix);
 	if (!policy_init(&d.policy, cfg, err, sizeof(err))) {
 		log_event(LOG_ERROR, "start_failed", "reason=%s", err);
 		return 1;
