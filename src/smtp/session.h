@@ -84,6 +84,10 @@ struct smtp_session_ops {
 	void (*starttls)(void *ctx);
 	/* Logging hook for a refused command (may be NULL). */
 	void (*refused)(void *ctx, const char *what, const struct smtp_reply *reply);
+	/* True if the client sent more octets after the command line being
+	 * handled (may be NULL: never).  Asked at DATA, which RFC 2920 §3.1
+	 * makes the last command of a pipelined group. */
+	bool (*input_pending)(void *ctx);
 };
 
 struct smtp_session {
