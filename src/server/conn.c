@@ -58,12 +58,18 @@ struct conn {
 	char *rdns;              /* forward-confirmed name of the client */
 	bool rdns_done;
 	bool rdns_wait;          /* DATA/BDAT held until the lookup answers */
-	/* The data rate (limits.h, SMTP_MIN_DATA_RATE_DEFAULT): octets taken
-	 * from the input, counted per read, never per byte. */
-	uint64_t bytes_in;
-	size_t line_len;         /* the command line being handled, with its end */
-	struct event *phase_timer; /* deadline of a DATA stream or BDAT chunk */
+	uint16_t line_len;       /* the command line being handled, with its end */
+	struct conn_rate *rate;  /* from the first MAIL on */
+};
+
+/* The data rate of a client in a transaction (limits.h,
+ * SMTP_MIN_DATA_RATE_DEFAULT), allocated at its first MAIL and kept for the
+ * connection: idle sessions do not pay for it.  Octets are counted per
+ * read, never per byte. */
+struct conn_rate {
+	struct event *timer;     /* deadline of a DATA stream or BDAT chunk */
 	bool in_phase;
+	uint64_t bytes_in;       /* octets taken from the input since */
 	int64_t phase_start_ms, txn_start_ms;
 	uint64_t phase_bytes, txn_bytes; /* bytes_in when each started */
 };
@@ -272,7 +278,7 @@ int64_t conn_now_ms(void)
  * grace and hardly more, however often it reads. */
 static int64_t conn_allowed_ms(const struct conn *c, unsigned grace_secs, uint64_t since_bytes)
 {
-	uint64_t credit = (c->bytes_in - since_bytes) * 1000 / c->d->cfg->min_data_rate;
+	uint64_t credit = (c->rate->bytes_in - since_bytes) * 1000 / c->d->cfg->min_data_rate;
 	if (credit > (uint64_t)INT64_MAX / 2)
 		credit = (uint64_t)INT64_MAX / 2;
 	return (int64_t)grace_secs * 1000 + (int64_t)credit;
@@ -315,64 +321,81 @@ static void conn_phase_start(struct conn *c, int64_t now);
 static void phase_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct conn_rate *r = c->rate;
 	int64_t now = conn_now_ms();
 	if (conn_paused_by_us(c)) {
 		/* Our wait is not the client's: its phase starts again. */
 		conn_phase_start(c, now);
 		return;
 	}
-	int64_t left = c->phase_start_ms + conn_allowed_ms(c, c->d->cfg->timeout_data, c->phase_bytes) -
+	int64_t left = r->phase_start_ms + conn_allowed_ms(c, c->d->cfg->timeout_data, r->phase_bytes) -
 	               now;
 	if (left > 0) {
 		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
-		evtimer_add(c->phase_timer, &tv);
+		evtimer_add(r->timer, &tv);
 		return;
 	}
-	c->in_phase = false;
+	r->in_phase = false;
 	log_event(LOG_INFO, "timeout", "session=%s state=data reason=data-rate octets=%llu ms=%lld",
-	          c->id, (unsigned long long)(c->bytes_in - c->phase_bytes),
-	          (long long)(now - c->phase_start_ms));
+	          c->id, (unsigned long long)(r->bytes_in - r->phase_bytes),
+	          (long long)(now - r->phase_start_ms));
 	conn_timed_out(c, "Timeout: data arriving too slowly, closing connection");
 }
 
 static void conn_phase_start(struct conn *c, int64_t now)
 {
-	if (!c->phase_timer) {
-		c->phase_timer = evtimer_new(c->d->base, phase_timer_cb, c);
-		if (!c->phase_timer)
+	struct conn_rate *r = c->rate;
+	if (!r->timer) {
+		r->timer = evtimer_new(c->d->base, phase_timer_cb, c);
+		if (!r->timer)
 			return; /* the per-read timeout still applies */
 	}
-	c->in_phase = true;
-	c->phase_start_ms = now;
-	c->phase_bytes = c->bytes_in;
+	r->in_phase = true;
+	r->phase_start_ms = now;
+	r->phase_bytes = r->bytes_in;
 	struct timeval tv = { c->d->cfg->timeout_data, 0 };
-	evtimer_add(c->phase_timer, &tv);
+	evtimer_add(r->timer, &tv);
 }
 
 /* Content phases (DATA, a BDAT chunk) have a deadline; others only the
- * per-read timeout. */
+ * per-read timeout.  Without a rate (its allocation failed) only the
+ * per-read timeout applies. */
 static void conn_phase_update(struct conn *c)
 {
+	struct conn_rate *r = c->rate;
+	if (!r)
+		return;
 	if (c->s.mode == SMTP_INPUT_DATA) {
-		if (!c->in_phase)
+		if (!r->in_phase)
 			conn_phase_start(c, conn_now_ms());
-	} else if (c->in_phase) {
-		evtimer_del(c->phase_timer);
-		c->in_phase = false;
+	} else if (r->in_phase) {
+		evtimer_del(r->timer);
+		r->in_phase = false;
 	}
+}
+
+/* MAIL started a transaction: its rate is counted from here. */
+static void conn_rate_transaction(struct conn *c)
+{
+	if (!c->rate)
+		c->rate = calloc(1, sizeof(*c->rate));
+	if (!c->rate)
+		return; /* no deadline and no eviction for slowness: still served */
+	c->rate->txn_start_ms = conn_now_ms();
+	c->rate->txn_bytes = c->rate->bytes_in;
 }
 
 bool conn_evict_if_slow(struct conn *c, int64_t now)
 {
-	if (!smtp_session_in_transaction(&c->s) || c->closing || c->tls_pending ||
+	if (!c->rate || !smtp_session_in_transaction(&c->s) || c->closing || c->tls_pending ||
 	    conn_paused_by_us(c))
 		return false;
 	/* Under overload a transaction gets the overload timeout as grace,
 	 * plus its data-rate credit since MAIL. */
-	int64_t took = now - c->txn_start_ms;
-	if (took <= conn_allowed_ms(c, SMTP_TIMEOUT_OVERLOAD, c->txn_bytes))
+	int64_t took = now - c->rate->txn_start_ms;
+	if (took <= conn_allowed_ms(c, SMTP_TIMEOUT_OVERLOAD, c->rate->txn_bytes))
 		return false;
-	uint64_t octets = c->bytes_in - c->txn_bytes;
+	uint64_t octets = c->rate->bytes_in - c->rate->txn_bytes;
 	if (!conn_shutdown(c, "Server busy, closing slow transaction", true))
 		return false;
 	log_event(LOG_INFO, "evicted", "session=%s reason=slow-transaction octets=%llu ms=%lld",
@@ -442,14 +465,13 @@ static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 		return false;
 	}
 	bool had_txn = smtp_session_in_transaction(&c->s);
-	c->line_len = total;
+	c->line_len = (uint16_t)total; /* at most SMTP_COMMAND_LINE_MAX + 2 */
 	smtp_session_line(&c->s, line, (size_t)eol.pos);
 	evbuffer_drain(in, total);
-	c->bytes_in += total;
-	if (!had_txn && smtp_session_in_transaction(&c->s)) {
-		c->txn_start_ms = conn_now_ms();
-		c->txn_bytes = c->bytes_in;
-	}
+	if (!had_txn && smtp_session_in_transaction(&c->s))
+		conn_rate_transaction(c);
+	else if (c->rate)
+		c->rate->bytes_in += total;
 	return true;
 }
 
@@ -471,7 +493,8 @@ static bool conn_feed_data(struct conn *c, struct evbuffer *in)
 	}
 	size_t used = smtp_session_data(&c->s, v.iov_base, v.iov_len);
 	evbuffer_drain(in, used);
-	c->bytes_in += used;
+	if (c->rate)
+		c->rate->bytes_in += used;
 	return used > 0;
 }
 
@@ -779,8 +802,11 @@ static void conn_free(struct conn *c)
 	          c->s.errors);
 	if (c->greet_timer)
 		event_free(c->greet_timer);
-	if (c->phase_timer)
-		event_free(c->phase_timer);
+	if (c->rate) {
+		if (c->rate->timer)
+			event_free(c->rate->timer);
+		free(c->rate);
+	}
 	if (c->rdns_query)
 		dns_reverse_cancel(c->rdns_query);
 	free(c->rdns);
