@@ -28,9 +28,14 @@ static const char serve_help[] =
 	"      --max-recipients N       per message, 100 to 10000 (default 1000)\n"
 	"      --max-connections N      in all (default 10000)\n"
 	"      --max-connections-per-ip N  (default 50)\n"
+	"      --ipv4-prefix N          per-ip limit counts each IPv4 /N as one client (default 32)\n"
+	"      --ipv6-prefix N          and each IPv6 /N (default 64: one customer's network)\n"
 	"      --max-errors N           bad commands before the session is closed (default 20)\n"
 	"      --timeout-command SEC    wait for a command (default 300)\n"
 	"      --timeout-data SEC       wait for message data (default 300)\n"
+	"      --min-data-rate N        octets/s: DATA may last its timeout plus 1 s per N\n"
+	"                               octets received (default 500); under overload slower\n"
+	"                               transactions may be closed to admit new clients\n"
 	"      --timeout-shutdown SEC   grace for a DATA in progress at SIGTERM (default 5)\n"
 	"      --greet-pause MS         wait before the greeting; clients that talk first\n"
 	"                               are refused (default 0: only at connect)\n"
@@ -56,6 +61,7 @@ static const char serve_help[] =
 static const char *const keys[] = {
 	"listen", "mailroot", "domain", "hostname", "mailbox", "tls", "tls-cert", "tls-key",
 	"max-message-size", "max-recipients", "max-connections", "max-connections-per-ip",
+	"ipv4-prefix", "ipv6-prefix", "min-data-rate",
 	"max-errors", "timeout-command", "timeout-data", "timeout-shutdown", "greet-pause",
 	"bare-newline", "sync", "accept-bare-ip", "dns", "rdns", "user", "mail-user", "log-level",
 };

@@ -31,6 +31,9 @@ void config_init(struct serve_config *c)
 	c->max_recipients = SMTP_RECIPIENTS_DEFAULT;
 	c->max_connections = SMTP_CONNECTIONS_DEFAULT;
 	c->max_connections_per_ip = SMTP_CONNECTIONS_PER_IP_DEFAULT;
+	c->ipv4_prefix = SMTP_PER_IP_PREFIX_IPV4_DEFAULT;
+	c->ipv6_prefix = SMTP_PER_IP_PREFIX_IPV6_DEFAULT;
+	c->min_data_rate = SMTP_MIN_DATA_RATE_DEFAULT;
 	c->max_errors = 20;
 	c->timeout_command = SMTP_TIMEOUT_SERVER_COMMAND;
 	c->timeout_data = SMTP_TIMEOUT_SERVER_DATA;
@@ -270,6 +273,15 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 	} else if (!strcmp(key, "max-connections-per-ip")) {
 		ok = parse_uint(value, 1, 1000000, &c->max_connections_per_ip);
 		expect = "a number from 1 to 1000000";
+	} else if (!strcmp(key, "ipv4-prefix")) {
+		ok = parse_uint(value, 8, 32, &c->ipv4_prefix);
+		expect = "a prefix length from 8 to 32";
+	} else if (!strcmp(key, "ipv6-prefix")) {
+		ok = parse_uint(value, 16, 128, &c->ipv6_prefix);
+		expect = "a prefix length from 16 to 128";
+	} else if (!strcmp(key, "min-data-rate")) {
+		ok = parse_uint(value, 1, 1000000000, &c->min_data_rate);
+		expect = "octets per second, 1 to 1000000000";
 	} else if (!strcmp(key, "max-errors")) {
 		ok = parse_uint(value, 1, 1000, &c->max_errors);
 		expect = "a number from 1 to 1000";

@@ -42,6 +42,9 @@ struct serve_config {
 	unsigned max_recipients;
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
+	unsigned ipv4_prefix;           /* per-ip counts IPv4 clients by this /N */
+	unsigned ipv6_prefix;           /* and IPv6 clients by this /N */
+	unsigned min_data_rate;         /* octets/s: DATA deadline beyond the timeout */
 	unsigned max_errors;
 	unsigned timeout_command;       /* seconds */
 	unsigned timeout_data;

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -57,6 +58,20 @@ struct conn {
 	char *rdns;              /* forward-confirmed name of the client */
 	bool rdns_done;
 	bool rdns_wait;          /* DATA/BDAT held until the lookup answers */
+	uint16_t line_len;       /* the command line being handled, with its end */
+	struct conn_rate *rate;  /* from the first MAIL on */
+};
+
+/* The data rate of a client in a transaction (limits.h,
+ * SMTP_MIN_DATA_RATE_DEFAULT), allocated at its first MAIL and kept for the
+ * connection: idle sessions do not pay for it.  Octets are counted per
+ * read, never per byte. */
+struct conn_rate {
+	struct event *timer;     /* deadline of a DATA stream or BDAT chunk */
+	bool in_phase;
+	uint64_t bytes_in;       /* octets taken from the input since */
+	int64_t phase_start_ms, txn_start_ms;
+	uint64_t phase_bytes, txn_bytes; /* bytes_in when each started */
 };
 
 static void conn_process(struct conn *c);
@@ -235,6 +250,21 @@ static void op_recipient(void *ctx, const char *address, const struct smtp_reply
 		          log_quote(text, sizeof(text), r->text, strlen(r->text)));
 }
 
+/* RFC 2920 §3.1: asked at DATA, which ends a pipelined group.  Anything
+ * read after the DATA line, or waiting in the socket, was sent before the
+ * 354.  Inside TLS only the decrypted input is looked at: the socket holds
+ * records, not commands.  One recv per DATA, none per byte. */
+static bool op_input_pending(void *ctx)
+{
+	struct conn *c = ctx;
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > c->line_len)
+		return true;
+	if (c->tls_active)
+		return false;
+	char probe;
+	return recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+}
+
 static const struct smtp_session_ops conn_ops = {
 	.send = op_send,
 	.mail = op_mail,
@@ -246,6 +276,7 @@ static const struct smtp_session_ops conn_ops = {
 	.starttls = op_starttls,
 	.refused = op_refused,
 	.recipient = op_recipient,
+	.input_pending = op_input_pending,
 };
 
 /* ---- timeouts ----------------------------------------------------------- */
@@ -253,6 +284,144 @@ static const struct smtp_session_ops conn_ops = {
 static bool overloaded(const struct smtpd *d)
 {
 	return d->nconn * 100 >= (unsigned long)d->cfg->max_connections * SMTP_OVERLOAD_PERCENT;
+}
+
+int64_t conn_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* How long a phase may last in all (ms): its grace, plus one second per
+ * min-data-rate octets received since it began at since_bytes (Postfix's
+ * smtpd_min_data_rate).  A client that trickles a byte per read gets its
+ * grace and hardly more, however often it reads. */
+static int64_t conn_allowed_ms(const struct conn *c, unsigned grace_secs, uint64_t since_bytes)
+{
+	uint64_t credit = (c->rate->bytes_in - since_bytes) * 1000 / c->d->cfg->min_data_rate;
+	if (credit > (uint64_t)INT64_MAX / 2)
+		credit = (uint64_t)INT64_MAX / 2;
+	return (int64_t)grace_secs * 1000 + (int64_t)credit;
+}
+
+/* Reading paused by us, not by the client: the store is behind, the reply
+ * to the final dot is pending, or Received: waits for the client's name. */
+static bool conn_paused_by_us(const struct conn *c)
+{
+	return c->store_blocked || c->rdns_wait || c->s.mode == SMTP_INPUT_WAIT;
+}
+
+/* RFC 5321 §4.5.3.2: the server may close after a timeout; 421 tells the
+ * client why. */
+static void conn_timed_out(struct conn *c, const char *why)
+{
+	if (c->closing) {
+		conn_free(c);
+		return;
+	}
+	smtp_session_shutdown(&c->s, why);
+	if (c->s.mode != SMTP_INPUT_CLOSE) {
+		/* Waiting for the store: keep the session until it answers. */
+		return;
+	}
+	c->closing = true;
+	bufferevent_disable(c->bev, EV_READ);
+	bufferevent_enable(c->bev, EV_WRITE);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		conn_free(c);
+}
+
+static void conn_phase_start(struct conn *c, int64_t now);
+
+/* The whole-phase deadline of a DATA stream or BDAT chunk: one timer armed
+ * when the phase starts, looked at only when it fires (never per read).
+ * If the client earned more time by what it sent, the timer is re-armed
+ * for the rest; a client sending at least min-data-rate needs O(log)
+ * re-arms for a whole message. */
+static void phase_timer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct conn_rate *r = c->rate;
+	int64_t now = conn_now_ms();
+	if (conn_paused_by_us(c)) {
+		/* Our wait is not the client's: its phase starts again. */
+		conn_phase_start(c, now);
+		return;
+	}
+	int64_t left = r->phase_start_ms + conn_allowed_ms(c, c->d->cfg->timeout_data, r->phase_bytes) -
+	               now;
+	if (left > 0) {
+		struct timeval tv = { (time_t)(left / 1000), (suseconds_t)(left % 1000) * 1000 };
+		evtimer_add(r->timer, &tv);
+		return;
+	}
+	r->in_phase = false;
+	log_event(LOG_INFO, "timeout", "session=%s state=data reason=data-rate octets=%llu ms=%lld",
+	          c->id, (unsigned long long)(r->bytes_in - r->phase_bytes),
+	          (long long)(now - r->phase_start_ms));
+	conn_timed_out(c, "Timeout: data arriving too slowly, closing connection");
+}
+
+static void conn_phase_start(struct conn *c, int64_t now)
+{
+	struct conn_rate *r = c->rate;
+	if (!r->timer) {
+		r->timer = evtimer_new(c->d->base, phase_timer_cb, c);
+		if (!r->timer)
+			return; /* the per-read timeout still applies */
+	}
+	r->in_phase = true;
+	r->phase_start_ms = now;
+	r->phase_bytes = r->bytes_in;
+	struct timeval tv = { c->d->cfg->timeout_data, 0 };
+	evtimer_add(r->timer, &tv);
+}
+
+/* Content phases (DATA, a BDAT chunk) have a deadline; others only the
+ * per-read timeout.  Without a rate (its allocation failed) only the
+ * per-read timeout applies. */
+static void conn_phase_update(struct conn *c)
+{
+	struct conn_rate *r = c->rate;
+	if (!r)
+		return;
+	if (c->s.mode == SMTP_INPUT_DATA) {
+		if (!r->in_phase)
+			conn_phase_start(c, conn_now_ms());
+	} else if (r->in_phase) {
+		evtimer_del(r->timer);
+		r->in_phase = false;
+	}
+}
+
+/* MAIL started a transaction: its rate is counted from here. */
+static void conn_rate_transaction(struct conn *c)
+{
+	if (!c->rate)
+		c->rate = calloc(1, sizeof(*c->rate));
+	if (!c->rate)
+		return; /* no deadline and no eviction for slowness: still served */
+	c->rate->txn_start_ms = conn_now_ms();
+	c->rate->txn_bytes = c->rate->bytes_in;
+}
+
+bool conn_evict_if_slow(struct conn *c, int64_t now)
+{
+	if (!c->rate || !smtp_session_in_transaction(&c->s) || c->closing || c->tls_pending ||
+	    conn_paused_by_us(c))
+		return false;
+	/* Under overload a transaction gets the overload timeout as grace,
+	 * plus its data-rate credit since MAIL. */
+	int64_t took = now - c->rate->txn_start_ms;
+	if (took <= conn_allowed_ms(c, SMTP_TIMEOUT_OVERLOAD, c->rate->txn_bytes))
+		return false;
+	uint64_t octets = c->rate->bytes_in - c->rate->txn_bytes;
+	if (!conn_shutdown(c, "Server busy, closing slow transaction", true))
+		return false;
+	log_event(LOG_INFO, "evicted", "session=%s reason=slow-transaction octets=%llu ms=%lld",
+	          c->id, (unsigned long long)octets, (long long)took);
+	return true;
 }
 
 /* RFC 5321 §4.5.3.2: one read timeout per phase; shorter under overload
@@ -266,6 +435,7 @@ static void conn_set_timeouts(struct conn *c)
 	struct timeval rt = { secs, 0 };
 	struct timeval wt = { cfg->timeout_command, 0 };
 	bufferevent_set_timeouts(c->bev, &rt, &wt);
+	conn_phase_update(c);
 }
 
 /* ---- input framing ------------------------------------------------------ */
@@ -315,8 +485,14 @@ static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 		bufferevent_disable(c->bev, EV_READ);
 		return false;
 	}
+	bool had_txn = smtp_session_in_transaction(&c->s);
+	c->line_len = (uint16_t)total; /* at most SMTP_COMMAND_LINE_MAX + 2 */
 	smtp_session_line(&c->s, line, (size_t)eol.pos);
 	evbuffer_drain(in, total);
+	if (!had_txn && smtp_session_in_transaction(&c->s))
+		conn_rate_transaction(c);
+	else if (c->rate)
+		c->rate->bytes_in += total;
 	return true;
 }
 
@@ -338,6 +514,8 @@ static bool conn_feed_data(struct conn *c, struct evbuffer *in)
 	}
 	size_t used = smtp_session_data(&c->s, v.iov_base, v.iov_len);
 	evbuffer_drain(in, used);
+	if (c->rate)
+		c->rate->bytes_in += used;
 	return used > 0;
 }
 
@@ -464,22 +642,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	if (what & BEV_EVENT_TIMEOUT) {
 		log_event(LOG_INFO, "timeout", "session=%s state=%s", c->id,
 		          c->s.mode == SMTP_INPUT_DATA ? "data" : "command");
-		if (c->closing) {
-			conn_free(c);
-			return;
-		}
-		/* RFC 5321 §4.5.3.2: the server may close after a timeout; 421
-		 * tells the client why. */
-		smtp_session_shutdown(&c->s, "Timeout, closing connection");
-		if (c->s.mode != SMTP_INPUT_CLOSE) {
-			/* Waiting for the store: keep the session until it answers. */
-			return;
-		}
-		c->closing = true;
-		bufferevent_disable(c->bev, EV_READ);
-		bufferevent_enable(c->bev, EV_WRITE);
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
-			conn_free(c);
+		conn_timed_out(c, "Timeout, closing connection");
 		return;
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
@@ -660,6 +823,11 @@ static void conn_free(struct conn *c)
 	          c->s.errors);
 	if (c->greet_timer)
 		event_free(c->greet_timer);
+	if (c->rate) {
+		if (c->rate->timer)
+			event_free(c->rate->timer);
+		free(c->rate);
+	}
 	if (c->rdns_query)
 		dns_reverse_cancel(c->rdns_query);
 	free(c->rdns);

@@ -27,11 +27,19 @@ static void refuse_raw(int fd, const char *msg)
 
 /* At the connection limit, the oldest session that has not started a
  * transaction makes room (DESIGN.md: thousands of slow connections must
- * never lock real clients out). */
+ * never lock real clients out); failing that, the oldest transaction
+ * slower than min-data-rate (issue 8: clients trickling DATA held every
+ * slot, since a transaction was never evicted). */
 static bool evict_one(struct smtpd *d)
 {
 	for (struct conn *c = d->oldest; c; c = conn_next(c))
 		if (conn_shutdown(c, "Server busy, closing idle connection", false)) {
+			d->evicted++;
+			return true;
+		}
+	int64_t now = conn_now_ms();
+	for (struct conn *c = d->oldest; c; c = conn_next(c))
+		if (conn_evict_if_slow(c, now)) {
 			d->evicted++;
 			return true;
 		}
@@ -173,7 +181,7 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	d.session_cfg.max_errors = cfg->max_errors;
 	d.session_cfg.bare_policy = cfg->bare_newline;
 	d.session_cfg.accept_bare_ip = cfg->accept_bare_ip;
-	ipcount_init(&d.per_ip);
+	ipcount_init(&d.per_ip, cfg->ipv4_prefix, cfg->ipv6_prefix);
 	if (!policy_init(&d.policy, cfg, err, sizeof(err))) {
 		log_event(LOG_ERROR, "start_failed", "reason=%s", err);
 		return 1;

@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 #include <openssl/ssl.h>
@@ -57,6 +58,12 @@ void conn_close_now(struct conn *c);
  * shutdown and to make room under overload.  Returns true if it closed. */
 bool conn_shutdown(struct conn *c, const char *why, bool force);
 bool conn_is_idle(const struct conn *c);
+/* Under overload: closes (421) a session whose transaction runs slower than
+ * min-data-rate after SMTP_TIMEOUT_OVERLOAD seconds of grace.  Returns true
+ * if it closed. */
+bool conn_evict_if_slow(struct conn *c, int64_t now_ms);
+/* The monotonic clock in milliseconds. */
+int64_t conn_now_ms(void);
 struct conn *conn_next(const struct conn *c);
 /* The store caught up: resume the connections that waited for it. */
 void conn_store_drained(struct smtpd *d);

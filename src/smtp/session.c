@@ -305,6 +305,21 @@ static void do_data(struct smtp_session *s)
 		count_error(s);
 		return;
 	}
+	if (s->ops->input_pending && s->ops->input_pending(s->ctx)) {
+		/* RFC 2920 §3.1: DATA ends a pipelined group; the client waits
+		 * for the 354 before the content.  Content sent with it is the
+		 * shape of SMTP smuggling and of spambots: refuse and close, as
+		 * Postfix's smtpd_forbid_unauth_pipelining does. */
+		struct smtp_reply r;
+		smtp_reply_set(&r, 554, "5.5.0", "Protocol error: content sent before the 354 reply to DATA");
+		if (s->ops->refused)
+			s->ops->refused(s->ctx, "data", &r);
+		session_reply(s, &r);
+		transaction_free(s);
+		s->state = ST_CLOSED;
+		s->mode = SMTP_INPUT_CLOSE;
+		return;
+	}
 	if (t->nrcpts == 0) {
 		/* RFC 2920 §3.1: with pipelining, DATA after only failed RCPTs
 		 * gets 554 and the client sends no content; DATA with no RCPT
@@ -337,6 +352,15 @@ static void content_end(struct smtp_session *s)
 	}
 	if (t->failed) {
 		refuse_text(s, "data", 451, "4.3.0", "Local error in processing, try again later");
+		transaction_free(s);
+		s->state = ST_READY;
+		s->mode = SMTP_INPUT_LINE;
+		return;
+	}
+	if (t->content.nul_seen) {
+		/* RFC 5322 §2.3 and RFC 6152 §3: NUL is not in message text,
+		 * 8BITMIME included (only BINARYMIME, not offered, allows it). */
+		refuse_text(s, "data", 554, "5.6.0", "Message refused: NUL octet in message");
 		transaction_free(s);
 		s->state = ST_READY;
 		s->mode = SMTP_INPUT_LINE;

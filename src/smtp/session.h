@@ -88,6 +88,10 @@ struct smtp_session_ops {
 	 * refusal, with the address as it is stored (may be NULL: refusals
 	 * then go to refused). */
 	void (*recipient)(void *ctx, const char *address, const struct smtp_reply *reply);
+	/* True if the client sent more octets after the command line being
+	 * handled (may be NULL: never).  Asked at DATA, which RFC 2920 §3.1
+	 * makes the last command of a pipelined group. */
+	bool (*input_pending)(void *ctx);
 };
 
 struct smtp_session {

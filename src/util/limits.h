@@ -35,9 +35,22 @@
 #define SMTP_TIMEOUT_OVERLOAD 10        /* Postfix's stress mode uses 10 s */
 #define SMTP_TIMEOUT_SHUTDOWN_DATA 5    /* a DATA in progress at SIGTERM */
 
+/* A whole-phase deadline besides the per-read timeout: a DATA stream (or a
+ * BDAT chunk) may last its timeout plus one second per this many octets
+ * received, so a client that trickles a byte per read cannot hold a slot
+ * for ever (Postfix's smtpd_min_data_rate, same default).  Under overload
+ * a session in a transaction slower than this (after SMTP_TIMEOUT_OVERLOAD
+ * seconds of grace) may be closed to admit a new client. */
+#define SMTP_MIN_DATA_RATE_DEFAULT 500 /* octets per second */
+
 /* Connections. */
 #define SMTP_CONNECTIONS_DEFAULT 10000
 #define SMTP_CONNECTIONS_PER_IP_DEFAULT 50
+/* max-connections-per-ip counts one network per client: an IPv4 address,
+ * or an IPv6 /64, the smallest network an IPv6 customer is given (RFC 6177
+ * §2; a /128 would let one host take every slot). */
+#define SMTP_PER_IP_PREFIX_IPV4_DEFAULT 32
+#define SMTP_PER_IP_PREFIX_IPV6_DEFAULT 64
 /* The fraction of the connection limit past which the server is in overload
  * mode (shorter timeouts, oldest idle pre-MAIL sessions closed first). */
 #define SMTP_OVERLOAD_PERCENT 80

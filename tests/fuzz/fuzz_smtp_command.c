@@ -106,7 +106,9 @@ static void check_success(const struct smtp_command *cmd, const char *line, size
 	if (!path)
 		CHECK(llen == 0 && dlen == 0 && a->kind == SMTP_DOMAIN_NONE);
 	else
-		CHECK(llen > 0 || (cmd->verb == SMTP_CMD_MAIL && cmd->null_sender));
+		/* RFC 5321 §4.1.2: a Quoted-string may be empty, so ""@domain
+		 * is a valid path whose local part is empty. */
+		CHECK(llen > 0 || a->local_quoted || (cmd->verb == SMTP_CMD_MAIL && cmd->null_sender));
 	CHECK(!cmd->null_sender || (cmd->verb == SMTP_CMD_MAIL && llen == 0 && dlen == 0));
 	CHECK(!a->bare_ip || (flags & SMTP_PARSE_BARE_IP));
 

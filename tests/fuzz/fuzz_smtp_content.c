@@ -183,6 +183,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	CHECK(whole.c.stored_size == whole.outlen);
 	CHECK(whole.c.lines == count_lf(whole.out, whole.outlen));
 	CHECK(whole.c.nul_seen == (memchr(whole.out, '\0', whole.outlen) != NULL));
+	/* A NUL is never dropped (not even after a stuffing dot) and never
+	 * seen past the end of DATA: the server refuses exactly the messages
+	 * whose content held one (554 5.6.0). */
+	CHECK(whole.c.nul_seen == (memchr(in, '\0', whole.consumed) != NULL));
 	if (!dot_mode) {
 		CHECK(!whole.c.done);
 		CHECK(whole.consumed == len);

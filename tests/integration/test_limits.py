@@ -168,6 +168,26 @@ def test_per_ip_refusal_does_not_evict_others(rstart_server):
     expect(a1.cmd("NOOP"), 250)
 
 
+def test_per_ip_limit_counts_networks(rstart_server):
+    """--max-connections-per-ip counts a client network, not one address
+    (issue 8: over IPv6 each /128 counted, so one /64 took every slot).
+    Loopback has only ::1 for IPv6, so the prefix is shown on IPv4: with
+    --ipv4-prefix 24, 127.0.7.1 .. 127.0.7.3 are one client."""
+    srv = rstart_server("--max-connections-per-ip", "2", "--ipv4-prefix", "24")
+    time.sleep(0.3)
+    a = SMTPConn(srv.host, srv.port, source="127.0.7.1")
+    expect(a.read_reply(), 220)
+    b = SMTPConn(srv.host, srv.port, source="127.0.7.2")
+    expect(b.read_reply(), 220)
+    c = SMTPConn(srv.host, srv.port, source="127.0.7.3")
+    data = c.read_until_closed(timeout=8)
+    assert data.startswith(b"421 4.7.0 "), f"third address of one /24: {data!r}"
+    # Another /24 is another client.
+    d = SMTPConn(srv.host, srv.port, source="127.0.6.3")
+    expect(d.read_reply(), 220)
+    expect(a.cmd("NOOP"), 250)
+
+
 # --------------------------------------------------------------------------- long lines
 
 

@@ -13,6 +13,7 @@
 
 #include "dns/resolver.h"
 #include "server/config.h"
+#include "util/limits.h"
 #include "server/ipcount.h"
 #include "server/received.h"
 #include "util/limits.h"
@@ -150,7 +151,7 @@ static void test_dns_server(void **state)
 static void test_ipcount(void **state)
 {
 	struct ipcount t;
-	ipcount_init(&t);
+	ipcount_init(&t, SMTP_PER_IP_PREFIX_IPV4_DEFAULT, SMTP_PER_IP_PREFIX_IPV6_DEFAULT);
 	struct sockaddr_in a = { .sin_family = AF_INET };
 	struct sockaddr_in6 m = { .sin6_family = AF_INET6 };
 	inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
@@ -172,6 +173,28 @@ static void test_ipcount(void **state)
 	ipcount_remove(&t, (struct sockaddr *)&a);
 	assert_int_equal(ipcount_add(&t, (struct sockaddr *)&a), 2);
 	ipcount_free(&t);
+}
+
+static void test_limit_settings(void **state)
+{
+	struct serve_config c;
+	char err[256];
+	config_init(&c);
+	assert_int_equal(c.ipv4_prefix, 32);
+	assert_int_equal(c.ipv6_prefix, 64);
+	assert_int_equal(c.min_data_rate, SMTP_MIN_DATA_RATE_DEFAULT);
+	assert_true(config_set(&c, CONFIG_FILE, "ipv6-prefix", "56", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FLAG, "ipv4-prefix", "24", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FLAG, "min-data-rate", "2000", err, sizeof(err)));
+	assert_int_equal(c.ipv6_prefix, 56);
+	assert_int_equal(c.ipv4_prefix, 24);
+	assert_int_equal(c.min_data_rate, 2000);
+	assert_false(config_set(&c, CONFIG_FLAG, "ipv4-prefix", "33", err, sizeof(err)));
+	assert_non_null(strstr(err, "ipv4-prefix"));
+	assert_false(config_set(&c, CONFIG_FLAG, "ipv6-prefix", "129", err, sizeof(err)));
+	assert_false(config_set(&c, CONFIG_FLAG, "min-data-rate", "0", err, sizeof(err)));
+	assert_non_null(strstr(err, "octets per second"));
+	config_free(&c);
 }
 
 static void test_received(void **state)
@@ -207,6 +230,7 @@ int main(void)
 		cmocka_unit_test(test_file_then_flags),
 		cmocka_unit_test(test_dns_server),
 		cmocka_unit_test(test_ipcount),
+		cmocka_unit_test(test_limit_settings),
 		cmocka_unit_test(test_received),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

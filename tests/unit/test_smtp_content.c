@@ -101,6 +101,9 @@ static struct content_case cases[] = {
 	{ "crlf_dot_at_end_of_input", DATA, REJ, S("abc\r\n."), S("abc\n"), 0, false, 0 },
 	{ "crlf_dot_cr_at_end_of_input", DATA, REJ, S("abc\r\n.\r"), S("abc\n"), 0, false, 0 },
 	{ "nul_octets", DATA, REJ, S("a\0b\r\n\0\r\n.\r\n"), S("a\0b\n\0\n"), 0, true, 0 },
+	/* A NUL after the end belongs to the next command, not the message. */
+	{ "nul_after_end", DATA, REJ, S("a\r\n.\r\n\0"), S("a\n"), 1, true, 0 },
+	{ "nul_after_stuffing_dot", DATA, REJ, S("\r\n.\0\r\n.\r\n"), S("\n\0\n"), 0, true, 0 },
 	{ "data_after_terminator", DATA, REJ, S("a\r\n.\r\nMAIL FROM:<x>\r\n"), S("a\n"), 15, true, 0 },
 	{ "terminator_twice", DATA, REJ, S("a\r\n.\r\n.\r\n"), S("a\n"), 3, true, 0 },
 	{ "long_line", DATA, REJ, long_in, sizeof(long_in), long_out, sizeof(long_out), 0, true, 0 },

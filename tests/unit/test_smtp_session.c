@@ -30,6 +30,8 @@ struct fake {
 	int commits, aborts, begins, starttls;
 	bool auto_commit;   /* answer message_commit with 250 at once */
 	bool fail_write;
+	bool check_pipelining; /* answer input_pending from what feed() holds */
+	size_t pending;     /* octets fed after the current command line */
 };
 
 static void op_send(void *ctx, const char *data, size_t len)
@@ -105,6 +107,12 @@ static void op_starttls(void *ctx)
 	f->starttls++;
 }
 
+static bool op_input_pending(void *ctx)
+{
+	struct fake *f = ctx;
+	return f->check_pipelining && f->pending > 0;
+}
+
 static const struct smtp_session_ops ops = {
 	.send = op_send,
 	.mail = op_mail,
@@ -114,6 +122,7 @@ static const struct smtp_session_ops ops = {
 	.message_commit = op_commit,
 	.message_abort = op_abort,
 	.starttls = op_starttls,
+	.input_pending = op_input_pending,
 };
 
 static struct fake *fake_new(void)
@@ -166,6 +175,7 @@ static void feed(struct fake *f, const char *in, size_t len)
 			assert_non_null(lf);
 			size_t n = (size_t)(lf - (in + pos));
 			size_t linelen = n && in[pos + n - 1] == '\r' ? n - 1 : n;
+			f->pending = len - (pos + n + 1);
 			smtp_session_line(&f->s, in + pos, linelen);
 			pos += n + 1;
 		} else if (f->s.mode == SMTP_INPUT_DATA) {
@@ -442,6 +452,65 @@ static void test_write_failure(void **state)
 	fake_free(f);
 }
 
+/* RFC 5322 §2.3 and RFC 6152 §3 (8BITMIME): NUL is not message text.  It
+ * is refused once the content has ended, in DATA and in BDAT. */
+static void test_nul_refused(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\n");
+	clear(f);
+	feed(f, "a\0b\r\n.\r\n", 8);
+	expect(f, "554 5.6.0 Message refused: NUL octet in message\r\n");
+	assert_int_equal(f->commits, 0);
+	assert_int_equal(f->aborts, 1);
+	assert_false(smtp_session_in_transaction(&f->s));
+	feeds(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\n");
+	clear(f);
+	feed(f, "BDAT 2\r\nx\0BDAT 1 LAST\r\ny", 24);
+	expect(f, "250 2.0.0 2 octets received\r\n"
+	          "554 5.6.0 Message refused: NUL octet in message\r\n");
+	assert_int_equal(f->commits, 0);
+	assert_int_equal(f->aborts, 2);
+	assert_false(smtp_session_in_transaction(&f->s));
+	/* The session goes on: a clean message is accepted. */
+	feeds(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nBDAT 2 LAST\r\nok");
+	expect(f, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 Ok: queued as QID1\r\n");
+	assert_int_equal(f->commits, 1);
+	fake_free(f);
+}
+
+/* RFC 2920 §3.1: DATA is the last command of a group; content that arrives
+ * with it, before the 354, is refused and the session closed (Postfix's
+ * smtpd_forbid_unauth_pipelining).  BDAT chunks may be pipelined (RFC 3030
+ * §4.2). */
+static void test_content_before_354(void **state)
+{
+	struct fake *f = fake_new();
+	f->check_pipelining = true;
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	/* Correct pipelining: DATA last in its group, then the content. */
+	feeds(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\n");
+	expect(f, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	feeds(f, "hello\r\n.\r\n");
+	expect(f, "250 2.0.0 Ok: queued as QID1\r\n");
+	/* BDAT chunks pipelined with their commands are fine. */
+	feeds(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nBDAT 2\r\nhiBDAT 3 LAST\r\nyou");
+	expect(f, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n250 2.0.0 2 octets received\r\n"
+	          "250 2.0.0 Ok: queued as QID1\r\n");
+	assert_int_equal(f->commits, 2);
+	assert_int_equal(f->begins, 2);
+	/* MAIL, RCPT, DATA and the message in one write. */
+	feeds(f, "MAIL FROM:<a@b.test>\r\nRCPT TO:<u@b.test>\r\nDATA\r\nevil\r\n.\r\n");
+	expect(f, "250 2.1.0 Ok\r\n250 2.1.5 Ok\r\n"
+	          "554 5.5.0 Protocol error: content sent before the 354 reply to DATA\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	assert_int_equal(f->commits, 2);
+	assert_int_equal(f->begins, 2);
+	assert_false(smtp_session_in_transaction(&f->s));
+	fake_free(f);
+}
+
 int main(void)
 {
 	seed_dir = getenv("RAWMAIL_SEED_DIR");
@@ -463,6 +532,8 @@ int main(void)
 		cmocka_unit_test(test_line_too_long_and_utf8),
 		cmocka_unit_test(test_async_commit_and_shutdown),
 		cmocka_unit_test(test_write_failure),
+		cmocka_unit_test(test_nul_refused),
+		cmocka_unit_test(test_content_before_354),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
