@@ -45,6 +45,7 @@ struct conn {
 	bool in_process;         /* conn_process is on the stack */
 	bool freed_later;        /* conn_free requested while in_process */
 	bool store_blocked;      /* reading paused: the store is behind */
+	bool active;             /* input since the last reload-drain sweep */
 	struct event *greet_timer;
 	struct store_txn *txn;
 	struct conn *prev, *next;
@@ -599,7 +600,9 @@ static void conn_process(struct conn *c)
 
 static void conn_read_cb(struct bufferevent *bev, void *arg)
 {
-	conn_process(arg);
+	struct conn *c = arg;
+	c->active = true;
+	conn_process(c);
 }
 
 static void conn_write_cb(struct bufferevent *bev, void *arg)
@@ -859,6 +862,13 @@ void conn_close_now(struct conn *c)
 bool conn_is_idle(const struct conn *c)
 {
 	return !smtp_session_in_transaction(&c->s) && !c->tls_pending && !c->closing;
+}
+
+bool conn_take_activity(struct conn *c)
+{
+	bool was = c->active;
+	c->active = false;
+	return was;
 }
 
 bool conn_shutdown(struct conn *c, const char *why, bool force)

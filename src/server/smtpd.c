@@ -16,6 +16,9 @@
 #include "store/store.h"
 #include "util/log.h"
 
+/* Reload drain: how often sessions left idle are looked for. */
+#define DRAIN_IDLE_SWEEP_SECONDS 1
+
 /* Writes a one-line refusal straight to a socket we will not serve.  The
  * socket is new and empty, so a short reply always fits in its buffer. */
 static void refuse_raw(int fd, const char *msg)
@@ -95,6 +98,21 @@ static void accept_error_cb(struct evconnlistener *l, void *arg)
 	log_event(LOG_WARN, "accept_error", "error=%s", strerror(err));
 }
 
+/* Reload drain: a session idle and silent since the last sweep goes. */
+static void drain_sweep_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct smtpd *d = arg;
+	struct conn *c = d->oldest;
+	while (c) {
+		struct conn *next = conn_next(c);
+		if (!conn_take_activity(c) && conn_is_idle(c))
+			conn_shutdown(c, "Server shutting down, try again later", false);
+		c = next;
+	}
+	if (d->nconn == 0)
+		event_base_loopexit(d->base, NULL);
+}
+
 static void stop_deadline_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct smtpd *d = arg;
@@ -119,16 +137,32 @@ static void smtpd_stop(struct smtpd *d, unsigned grace_seconds, const char *why,
 		d->stopping = true;
 		log_event(LOG_INFO, "stopping", "reason=%s conns=%u", why, d->nconn);
 	}
-	if (!keep_accepting)
+	if (!keep_accepting) {
+		/* Reload: the new generation takes new connections.  A session
+		 * greeted a moment ago is about to send its first command, so
+		 * idle sessions are closed only once they stay silent through a
+		 * sweep interval (a client between commands is never idle that
+		 * long); otherwise a reload under traffic would answer 421 to
+		 * clients that had just connected. */
 		for (size_t i = 0; i < d->nlisteners; i++)
 			evconnlistener_disable(d->listeners[i]);
-	/* Idle sessions go now; those in a transaction get the grace period. */
-	struct conn *c = d->oldest;
-	while (c) {
-		struct conn *next = conn_next(c);
-		conn_shutdown(c, "Server shutting down, try again later", false);
-		c = next;
+		for (struct conn *c = d->oldest; c; c = conn_next(c))
+			conn_take_activity(c);
+		if (!d->drain_sweep)
+			d->drain_sweep = event_new(d->base, -1, EV_PERSIST, drain_sweep_cb, d);
+		struct timeval every = { DRAIN_IDLE_SWEEP_SECONDS, 0 };
+		if (d->drain_sweep)
+			event_add(d->drain_sweep, &every);
+	} else {
+		/* Shutdown: idle sessions go now. */
+		struct conn *c = d->oldest;
+		while (c) {
+			struct conn *next = conn_next(c);
+			conn_shutdown(c, "Server shutting down, try again later", false);
+			c = next;
+		}
 	}
+	/* Those in a transaction get the grace period. */
 	if (d->nconn == 0) {
 		event_base_loopexit(d->base, NULL);
 		return;
@@ -244,6 +278,8 @@ out:
 	dns_resolver_free(dns);
 	if (d.stop_timer)
 		event_free(d.stop_timer);
+	if (d.drain_sweep)
+		event_free(d.drain_sweep);
 	if (d.sig_term)
 		event_free(d.sig_term);
 	if (d.sig_int)

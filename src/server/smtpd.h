@@ -41,6 +41,7 @@ struct smtpd {
 	struct conn *oldest, *newest;   /* all connections, in accept order */
 	bool stopping;                  /* no new connections; exit when none left */
 	struct event *sig_term, *sig_drain, *sig_int, *stop_timer;
+	struct event *drain_sweep;      /* reload: closes sessions left idle */
 	unsigned long accepted, refused_limit, evicted;
 };
 
@@ -58,6 +59,8 @@ void conn_close_now(struct conn *c);
  * shutdown and to make room under overload.  Returns true if it closed. */
 bool conn_shutdown(struct conn *c, const char *why, bool force);
 bool conn_is_idle(const struct conn *c);
+/* True if the client sent anything since the last call (and clears it). */
+bool conn_take_activity(struct conn *c);
 /* Under overload: closes (421) a session whose transaction runs slower than
  * min-data-rate after SMTP_TIMEOUT_OVERLOAD seconds of grace.  Returns true
  * if it closed. */

@@ -178,6 +178,32 @@ def rcpt_reply(srv, rcpt):
     return r
 
 
+def test_reload_spares_a_session_greeted_a_moment_ago(rstart_server):
+    """A reload closed every idle session of the old generation at once, so
+    a client greeted just before the SIGHUP got 421 to its first command
+    (seen as a flaky 421 under load).  Idle sessions now go only once they
+    stay silent through a sweep (~1-2 s); a client that keeps talking is
+    served, and one that stays silent is still closed."""
+    srv = rstart_server()
+    fresh = srv.connect()            # greeted, first command not sent yet
+    silent = srv.session()
+    srv.signal(signal.SIGHUP)
+    time.sleep(0.3)
+    expect(fresh.cmd("EHLO client.test"), 250)
+    expect(fresh.cmd(f"MAIL FROM:<{SENDER}>"), 250)
+    expect(fresh.cmd("RCPT TO:<fresh@example.test>"), 250)
+    expect(fresh.cmd("DATA"), 354)
+    fresh.send(crlf("Subject: greeted before the reload\n\nhello\n.\n"))
+    expect(fresh.read_reply(), 250, "2.0.0")
+    assert len(mailbox_messages(srv.mailroot, "fresh", wait=3)) == 1
+    t0 = time.monotonic()
+    got = silent.read_until_closed(timeout=10)
+    took = time.monotonic() - t0
+    assert got.startswith(b"421 4.3.2"), f"silent session after a reload: {got!r}"
+    assert took < 5, f"silent session kept {took:.1f} s after the reload"
+    fresh.close()
+
+
 def test_sighup_reload(rstart_server, tmp_path):
     conf = tmp_path / "rawmail.conf"
     write_conf(conf, "hostname = mx.test", "domain = example.test")
