@@ -23,8 +23,10 @@
 
 #include "store/commit.h"
 #include "store/frame.h"
+#include "store/memory.h"
 #include "store/message.h"
 #include "store/txnmap.h"
+#include "util/limits.h"
 #include "util/log.h"
 
 /* Messages per batch: bounds the work between two looks at the socket. */
@@ -47,6 +49,7 @@ struct store_proc {
 	struct event *ev_batch;
 	struct event *ev_space;
 	struct store_env env;
+	struct store_memory memory;    /* content of the messages in memory */
 	struct txnmap txns;            /* every message from BEGIN to its answer */
 	struct store_msg *queue_head;  /* committed, waiting for a batch */
 	struct store_msg **queue_tail;
@@ -109,6 +112,32 @@ static void maybe_finish(struct store_proc *p)
 	event_base_loopexit(p->base, NULL);
 }
 
+/* Issue 8, item 4: a message is written only if all its copies fit in the
+ * space left, counting what the batch's earlier messages take, so that one
+ * message to many mailboxes is refused (452 4.3.1) before it fills the
+ * disk rather than after.  Each file may take one more block than its
+ * size. */
+static void check_space(struct store_proc *p, struct store_msg **batch, size_t n)
+{
+	struct statvfs sv;
+	if (n == 0 || fstatvfs(p->env.rootfd, &sv) < 0)
+		return; /* writing will tell */
+	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg *m = batch[i];
+		if (m->result != STORE_OK)
+			continue;
+		uint64_t need = store_msg_disk_pending(m) + (uint64_t)m->nfiles * sv.f_frsize;
+		if (need > avail) {
+			log_event(LOG_WARN, "store_space", "qid=%s files=%zu need=%" PRIu64
+			          " avail=%" PRIu64, m->qid, m->nfiles, need, avail);
+			store_msg_fail(&p->env, m, STORE_NOSPACE, "space", ENOSPC);
+			continue;
+		}
+		avail -= need;
+	}
+}
+
 static void run_batch(struct store_proc *p)
 {
 	struct store_msg *batch[STORE_BATCH_MAX];
@@ -127,6 +156,7 @@ static void run_batch(struct store_proc *p)
 		clock_gettime(CLOCK_MONOTONIC, &p->queue_since);
 		event_active(p->ev_batch, EV_TIMEOUT, 0);
 	}
+	check_space(p, batch, n);
 	if (p->env.sync == STORE_SYNC_FSYNC) {
 		if (n == 0)
 			return;
@@ -386,6 +416,8 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 	p->env.pid = (long)getpid();
 	txnmap_init(&p->txns);
 	p->queue_tail = &p->queue_head;
+	store_memory_init(&p->memory, STORE_MEMORY_TOTAL_MAX);
+	p->env.memory = &p->memory;
 
 	if ((p->env.rootfd = open_mailroot(cfg->mailroot)) < 0)
 		return -1;

@@ -41,5 +41,9 @@
 /* Messages up to this size stay in memory until their batch is committed;
  * larger ones are streamed to their file as they arrive (DESIGN.md). */
 #define STORE_MEMORY_MESSAGE_MAX (256u * 1024u)
+/* All messages together (issue 8, item 5): past this sum the largest ones
+ * stream to their tmp/ files early, so that thousands of sessions stalled
+ * in DATA cannot grow the store by 256 KiB each. */
+#define STORE_MEMORY_TOTAL_MAX (32u * 1024u * 1024u)
 
 #endif
