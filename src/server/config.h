@@ -41,6 +41,8 @@ struct serve_config {
 	unsigned max_recipients;
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
+	unsigned max_new_mailboxes_per_ip;  /* Maildirs created by mail per hour */
+	unsigned max_new_mailboxes;
 	unsigned max_errors;
 	unsigned timeout_command;       /* seconds */
 	unsigned timeout_data;

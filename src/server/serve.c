@@ -246,7 +246,8 @@ static bool spawn_pair(struct parent *p)
 			log_event(LOG_ERROR, "drop_failed", "role=store error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
 		}
-		struct store_config sc = { p->cfg.mailroot, p->cfg.hostname, p->cfg.sync };
+		struct store_config sc = { p->cfg.mailroot, p->cfg.hostname, p->cfg.sync,
+		                           p->cfg.max_new_mailboxes_per_ip, p->cfg.max_new_mailboxes };
 		int rc = store_process_run(&sc, sv[1]);
 		log_flush();
 		_exit(rc == 0 ? 0 : EXIT_OSERR);

@@ -34,6 +34,12 @@
 /* Connections. */
 #define SMTP_CONNECTIONS_DEFAULT 10000
 #define SMTP_CONNECTIONS_PER_IP_DEFAULT 50
+/* New Maildirs created by mail, per hour (issue 8, item 4): one client
+ * address (IPv6: its /64) and all clients together.  Existing Maildirs and
+ * --mailbox lists are not counted. */
+#define SMTP_NEW_MAILBOXES_PER_IP_DEFAULT 20
+#define SMTP_NEW_MAILBOXES_DEFAULT 200
+#define SMTP_NEW_MAILBOXES_MAX 100000
 /* The fraction of the connection limit past which the server is in overload
  * mode (shorter timeouts, oldest idle pre-MAIL sessions closed first). */
 #define SMTP_OVERLOAD_PERCENT 80

@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -83,6 +85,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 enum child_mode { CHILD_PLAIN, CHILD_TMPFS };
 
+/* The creation limits of the next store_start (struct store_config). */
+static unsigned newbox_per_client = 20, newbox_total = 200;
+
 /* Forks the store.  In CHILD_TMPFS mode the child first mounts a 1 MiB
  * tmpfs on the mailroot in a mount namespace of its own, and exits 77 if
  * it may not. */
@@ -115,7 +120,9 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 			    mount("tmpfs", h->root, "tmpfs", 0, "size=1m,mode=0700") < 0)
 				_exit(77);
 		}
-		struct store_config cfg = { .mailroot = h->root, .hostname = "mx.example:25", .sync = sync };
+		struct store_config cfg = { .mailroot = h->root, .hostname = "mx.example:25", .sync = sync,
+			                    .new_mailboxes_per_client = newbox_per_client,
+			                    .new_mailboxes_total = newbox_total };
 		int rc = store_process_run(&cfg, sv[1]);
 		log_flush();
 		exit(rc == 0 ? 0 : 1);
@@ -945,6 +952,83 @@ static void test_memory_budget(void **state)
 	cleanup(&h);
 }
 
+/* The mailbox question at RCPT (issue 8, item 4), through a real store:
+ * a Maildir that exists, new ones up to the client's limit, another
+ * client, a name the store refuses, a cancelled question, and the client's
+ * memory of what exists. */
+struct asked {
+	int calls;
+	enum store_mailbox_answer a;
+};
+
+static void on_answer(void *arg, enum store_mailbox_answer a)
+{
+	struct asked *r = arg;
+	r->calls++;
+	r->a = a;
+}
+
+static void test_mailbox_ask(void **state)
+{
+	struct harness h;
+	newbox_per_client = 2;
+	newbox_total = 3;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	newbox_per_client = 20;
+	newbox_total = 200;
+	client_start(&h);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/here", h.root);
+	/* The store makes the mail root at start: wait for its first report. */
+	while (store_client_free_space(h.sc) == UINT64_MAX && !h.timed_out)
+		event_base_loop(h.base, EVLOOP_ONCE);
+	assert_int_equal(mkdir(path, 0700), 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000201) };
+	struct sockaddr_in b = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000202) };
+	const struct {
+		const char *mailbox;
+		const struct sockaddr_in *client;
+		enum store_mailbox_answer want;
+	} cases[] = {
+		{ "here", &a, STORE_MAILBOX_EXISTS },
+		{ "n1", &a, STORE_MAILBOX_GRANTED },
+		{ "n1", &a, STORE_MAILBOX_GRANTED }, /* asked again: not counted */
+		{ "n2", &a, STORE_MAILBOX_GRANTED },
+		{ "n3", &a, STORE_MAILBOX_LIMIT_CLIENT },
+		{ "n4", &b, STORE_MAILBOX_GRANTED },
+		{ "n5", &b, STORE_MAILBOX_LIMIT_TOTAL },
+		{ ".hidden", &b, STORE_MAILBOX_ERROR },
+		{ "here", &b, STORE_MAILBOX_EXISTS },
+	};
+	assert_false(store_mailbox_known(h.sc, "here"));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct asked r = { 0 }, cancelled = { 0 };
+		/* A cancelled question first: its answer must not be delivered. */
+		struct store_query *q = store_mailbox_ask(h.sc, "here", (struct sockaddr *)&a,
+		                                          on_answer, &cancelled);
+		assert_non_null(q);
+		store_mailbox_cancel(q);
+		assert_non_null(store_mailbox_ask(h.sc, cases[i].mailbox,
+		                                  (const struct sockaddr *)cases[i].client, on_answer,
+		                                  &r));
+		assert_int_equal(r.calls, 0); /* never inside the call */
+		run_until(&h, &r.calls, 1);
+		assert_int_equal(cancelled.calls, 0);
+		if (r.a != cases[i].want)
+			fail_msg("%s: answer %d, want %d", cases[i].mailbox, r.a, cases[i].want);
+	}
+	assert_true(store_mailbox_known(h.sc, "here"));
+	assert_true(store_mailbox_known(h.sc, "n2"));
+	assert_false(store_mailbox_known(h.sc, "n3"));
+	/* Questions answer nothing is ever created by asking. */
+	snprintf(path, sizeof(path), "%s/n1", h.root);
+	struct stat st;
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(store_stop(&h), 0);
+	assert_int_equal(h.lost, 0);
+	cleanup(&h);
+}
+
 /* A full filesystem: a 1 MiB tmpfs in the store's own mount namespace. */
 static void test_no_space(void **state)
 {
@@ -1042,6 +1126,13 @@ static void test_store_goes_away(void **state)
 	store_txn_commit(tf, on_done, &forgotten);
 	store_txn_forget(tf);
 	struct store_txn *open = send_msg(&f.h, "PO", &r, 1, "x\n", 2, 2);
+	/* Questions pending when the store dies fail; a cancelled one is
+	 * silent. */
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct asked asked = { 0 }, asked_cancelled = { 0 };
+	assert_non_null(store_mailbox_ask(f.h.sc, "q", (struct sockaddr *)&sa, on_answer, &asked));
+	store_mailbox_cancel(store_mailbox_ask(f.h.sc, "q2", (struct sockaddr *)&sa, on_answer,
+	                                       &asked_cancelled));
 	spin(&f.h);
 	/* The frames reached the fake store. */
 	char sink[65536];
@@ -1065,7 +1156,11 @@ static void test_store_goes_away(void **state)
 	assert_int_equal(res[2].calls, 1);
 	assert_int_equal(res[2].r, STORE_TEMPFAIL);
 	assert_int_equal(forgotten.calls, 0);
+	assert_int_equal(asked.calls, 1);
+	assert_int_equal(asked.a, STORE_MAILBOX_ERROR);
+	assert_int_equal(asked_cancelled.calls, 0);
 	assert_false(store_client_alive(f.h.sc));
+	assert_null(store_mailbox_ask(f.h.sc, "q", (struct sockaddr *)&sa, on_answer, &asked));
 	/* The open txn can no longer write; its commit fails, later. */
 	assert_int_equal(store_txn_write(open, "y", 1), -1);
 	store_txn_commit(open, on_done, &later);
@@ -1157,6 +1252,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_client),
 		cmocka_unit_test(test_eof_after_commit),
 		cmocka_unit_test(test_memory_budget),
+		cmocka_unit_test(test_mailbox_ask),
 		cmocka_unit_test(test_no_space),
 		cmocka_unit_test(test_store_goes_away),
 		cmocka_unit_test(test_store_misbehaves),
