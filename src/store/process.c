@@ -307,6 +307,7 @@ static void handle_ask(struct store_proc *p, const uint8_t *body, size_t len)
 		log_event(LOG_ERROR, "store_bug", "reason=\"unsafe mailbox name asked\"");
 	} else if (fstatat(p->env.rootfd, mailbox, &st, AT_SYMLINK_NOFOLLOW) == 0) {
 		a = STORE_MAILBOX_EXISTS;
+		log_event(LOG_DEBUG, "mailbox_asked", "mailbox=%s result=exists", q);
 	} else if (errno != ENOENT) {
 		log_event(LOG_WARN, "mailbox_check", "mailbox=%s error=\"%s\"", q, strerror(errno));
 	} else {
