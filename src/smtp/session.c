@@ -277,16 +277,11 @@ static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 	case SMTP_RCPT_PENDING:
 		/* Replies keep their order (RFC 2920 §3.1): nothing more is
 		 * read until the answer. */
-		t->rcpt_pending = strdup(addr);
-		if (!t->rcpt_pending) {
-			/* The answer will come; it is dropped then. */
-			refuse_text(s, "rcpt", 452, "4.3.0", "Out of memory, try again later");
-			s->state = ST_RCPT_WAIT;
-			s->mode = SMTP_INPUT_WAIT;
-			return;
-		}
 		s->state = ST_RCPT_WAIT;
 		s->mode = SMTP_INPUT_WAIT;
+		t->rcpt_pending = strdup(addr);
+		if (!t->rcpt_pending) /* the answer is dropped when it comes */
+			refuse_text(s, "rcpt", 452, "4.3.0", "Out of memory, try again later");
 		return;
 	case SMTP_RCPT_REFUSE:
 	default:
