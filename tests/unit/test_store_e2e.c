@@ -1187,6 +1187,8 @@ static void test_store_misbehaves(void **state)
 		{ 0, 0, 0, 8, FRAME_COMMIT, 0, 0, 0, 0, 0, 0, 0, 1 },      /* a client frame */
 		{ 0, 1, 0, 0, FRAME_SPACE },                              /* bad length */
 		{ 0, 0, 0, 9, FRAME_RESULT, 0, 0, 0, 0, 0, 0, 0, 2, 0 },   /* before COMMIT */
+		{ 0, 0, 0, 9, FRAME_ANSWER, 0, 0, 0, 0, 0, 0, 0, 9, 0 },   /* unknown question */
+		{ 0, 0, 0, 9, FRAME_ANSWER, 0, 0, 0, 0, 0, 0, 0, 1, 99 },  /* bad answer */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct fake f;
