@@ -30,6 +30,11 @@ static const char serve_help[] =
 	"      --max-connections-per-ip N  (default 50)\n"
 	"      --ipv4-prefix N          per-ip limit counts each IPv4 /N as one client (default 32)\n"
 	"      --ipv6-prefix N          and each IPv6 /N (default 64: one customer's network)\n"
+	"      --max-new-mailboxes-per-ip N  Maildirs that mail from one address (IPv6: /64)\n"
+	"                               may create per hour (default 20; 0: none)\n"
+	"      --max-new-mailboxes N    Maildirs created per hour in all (default 200);\n"
+	"                               beyond: 450 4.7.1 at RCPT.  Existing Maildirs and\n"
+	"                               --mailbox names are not counted\n"
 	"      --max-errors N           bad commands before the session is closed (default 20)\n"
 	"      --timeout-command SEC    wait for a command (default 300)\n"
 	"      --timeout-data SEC       wait for message data (default 300)\n"
@@ -61,8 +66,9 @@ static const char serve_help[] =
 static const char *const keys[] = {
 	"listen", "mailroot", "domain", "hostname", "mailbox", "tls", "tls-cert", "tls-key",
 	"max-message-size", "max-recipients", "max-connections", "max-connections-per-ip",
-	"ipv4-prefix", "ipv6-prefix", "min-data-rate",
-	"max-errors", "timeout-command", "timeout-data", "timeout-shutdown", "greet-pause",
+	"ipv4-prefix", "ipv6-prefix", "min-data-rate", "max-new-mailboxes-per-ip",
+	"max-new-mailboxes", "max-errors", "timeout-command", "timeout-data", "timeout-shutdown",
+	"greet-pause",
 	"bare-newline", "sync", "accept-bare-ip", "dns", "rdns", "user", "mail-user", "log-level",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))

@@ -34,6 +34,8 @@ void config_init(struct serve_config *c)
 	c->ipv4_prefix = SMTP_PER_IP_PREFIX_IPV4_DEFAULT;
 	c->ipv6_prefix = SMTP_PER_IP_PREFIX_IPV6_DEFAULT;
 	c->min_data_rate = SMTP_MIN_DATA_RATE_DEFAULT;
+	c->max_new_mailboxes_per_ip = SMTP_NEW_MAILBOXES_PER_IP_DEFAULT;
+	c->max_new_mailboxes = SMTP_NEW_MAILBOXES_DEFAULT;
 	c->max_errors = 20;
 	c->timeout_command = SMTP_TIMEOUT_SERVER_COMMAND;
 	c->timeout_data = SMTP_TIMEOUT_SERVER_DATA;
@@ -282,6 +284,12 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 	} else if (!strcmp(key, "min-data-rate")) {
 		ok = parse_uint(value, 1, 1000000000, &c->min_data_rate);
 		expect = "octets per second, 1 to 1000000000";
+	} else if (!strcmp(key, "max-new-mailboxes-per-ip")) {
+		ok = parse_uint(value, 0, SMTP_NEW_MAILBOXES_MAX, &c->max_new_mailboxes_per_ip);
+		expect = "a number from 0 to 100000 (0: mail creates no Maildir)";
+	} else if (!strcmp(key, "max-new-mailboxes")) {
+		ok = parse_uint(value, 0, SMTP_NEW_MAILBOXES_MAX, &c->max_new_mailboxes);
+		expect = "a number from 0 to 100000 (0: mail creates no Maildir)";
 	} else if (!strcmp(key, "max-errors")) {
 		ok = parse_uint(value, 1, 1000, &c->max_errors);
 		expect = "a number from 1 to 1000";

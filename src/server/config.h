@@ -45,6 +45,8 @@ struct serve_config {
 	unsigned ipv4_prefix;           /* per-ip counts IPv4 clients by this /N */
 	unsigned ipv6_prefix;           /* and IPv6 clients by this /N */
 	unsigned min_data_rate;         /* octets/s: DATA deadline beyond the timeout */
+	unsigned max_new_mailboxes_per_ip;  /* Maildirs created by mail per hour */
+	unsigned max_new_mailboxes;
 	unsigned max_errors;
 	unsigned timeout_command;       /* seconds */
 	unsigned timeout_data;

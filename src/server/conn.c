@@ -48,6 +48,8 @@ struct conn {
 	bool active;             /* input since the last reload-drain sweep */
 	struct event *greet_timer;
 	struct store_txn *txn;
+	struct store_query *rcpt_query; /* a RCPT waits for the store's answer */
+	char *rcpt_mailbox;      /* its mailbox */
 	struct conn *prev, *next;
 	struct smtp_session s;
 	struct sockaddr_storage peer;
@@ -114,11 +116,89 @@ static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_com
 	return true;
 }
 
-static char *op_rcpt(void *ctx, const struct smtp_transaction *t, const struct smtp_address *rcpt,
-                     struct smtp_reply *reply)
+/* Distinct mailboxes among t's recipients once mailbox joins them. */
+static size_t distinct_mailboxes(const struct smtp_transaction *t, const char *mailbox)
+{
+	for (size_t i = 0; i < t->nrcpts; i++)
+		if (!strcmp(t->rcpts[i].mailbox, mailbox))
+			return t->nmailboxes;
+	return t->nmailboxes + 1;
+}
+
+static void rcpt_answer(void *arg, enum store_mailbox_answer a)
+{
+	struct conn *c = arg;
+	char *mailbox = c->rcpt_mailbox;
+	c->rcpt_query = NULL;
+	c->rcpt_mailbox = NULL;
+	struct smtp_reply reply;
+	switch (a) {
+	case STORE_MAILBOX_EXISTS:
+	case STORE_MAILBOX_GRANTED:
+		break;
+	case STORE_MAILBOX_LIMIT_CLIENT:
+	case STORE_MAILBOX_LIMIT_TOTAL:
+		/* RFC 5321 §4.2.3: 450 is "mailbox unavailable ... temporarily
+		 * blocked for policy reasons"; RFC 3463 X.7.1: delivery not
+		 * authorized.  Temporary: the hour passes, the client retries. */
+		smtp_reply_set(&reply, 450, "4.7.1", "Too many new mailboxes %s, try again later",
+		               a == STORE_MAILBOX_LIMIT_CLIENT ? "from your address" : "this hour");
+		free(mailbox);
+		mailbox = NULL;
+		break;
+	case STORE_MAILBOX_ERROR:
+	default:
+		smtp_reply_set(&reply, 451, "4.3.0", "Mail storage unavailable, try again later");
+		free(mailbox);
+		mailbox = NULL;
+		break;
+	}
+	smtp_session_rcpt_done(&c->s, mailbox, &reply);
+	if (c->s.mode == SMTP_INPUT_LINE && !c->closing) {
+		bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	} else if (c->s.mode == SMTP_INPUT_CLOSE) {
+		conn_process(c);
+	}
+}
+
+static enum smtp_rcpt_status op_rcpt(void *ctx, const struct smtp_transaction *t,
+                                     const struct smtp_address *rcpt, char **mailbox,
+                                     struct smtp_reply *reply)
 {
 	struct conn *c = ctx;
-	return policy_recipient(&c->d->policy, (const struct sockaddr *)&c->local, rcpt, reply);
+	char *box = policy_recipient(&c->d->policy, (const struct sockaddr *)&c->local, rcpt, reply);
+	if (!box)
+		return SMTP_RCPT_REFUSE;
+	/* RFC 1870 §6.1 lets a server refuse a RCPT with 452 when the message
+	 * size times the recipients exceeds the storage it has: one copy per
+	 * distinct mailbox (issue 8, item 4). */
+	uint64_t space = store_client_free_space(c->d->store);
+	if (t->size && space != UINT64_MAX &&
+	    (uint64_t)distinct_mailboxes(t, box) > space / t->size) {
+		free(box);
+		smtp_reply_set(reply, 452, "4.3.1", "Insufficient system storage");
+		return SMTP_RCPT_REFUSE;
+	}
+	/* A --mailbox list or postmaster decides alone; a mailbox the store
+	 * said exists needs no question (no round trip in the common case). */
+	if (c->d->cfg->mailboxes.n || !strcmp(box, "postmaster") ||
+	    store_mailbox_known(c->d->store, box)) {
+		*mailbox = box;
+		return SMTP_RCPT_ACCEPT;
+	}
+	c->rcpt_query = store_mailbox_ask(c->d->store, box, (const struct sockaddr *)&c->peer,
+	                                  rcpt_answer, c);
+	if (!c->rcpt_query) {
+		free(box);
+		smtp_reply_set(reply, 451, "4.3.0", "Mail storage unavailable, try again later");
+		return SMTP_RCPT_REFUSE;
+	}
+	c->rcpt_mailbox = box;
+	/* Nothing is read until the answer: it comes within one round trip
+	 * to the store, and the read timeout must not run meanwhile. */
+	bufferevent_disable(c->bev, EV_READ);
+	return SMTP_RCPT_PENDING;
 }
 
 static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_reply *reply)
@@ -819,6 +899,9 @@ static void conn_free(struct conn *c)
 			store_txn_abort(c->txn);
 		c->txn = NULL;
 	}
+	if (c->rcpt_query)
+		store_mailbox_cancel(c->rcpt_query);
+	free(c->rcpt_mailbox);
 	if (c->s.txn)
 		c->s.txn->begun = false;
 	smtp_session_free(&c->s);

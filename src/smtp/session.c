@@ -14,6 +14,7 @@ enum {
 	ST_DATA,      /* in DATA content */
 	ST_BDAT,      /* in a BDAT chunk */
 	ST_COMMIT,    /* waiting for the store's answer */
+	ST_RCPT_WAIT, /* waiting for ops->rcpt's asynchronous answer */
 	ST_TLS,       /* STARTTLS accepted, handshake pending */
 	ST_CLOSED,    /* 221 or 421 sent */
 	ST_DISCARD,   /* reading a refused BDAT chunk */
@@ -73,6 +74,7 @@ static void transaction_free(struct smtp_session *s)
 		free(t->rcpts[i].mailbox);
 	}
 	free(t->rcpts);
+	free(t->rcpt_pending);
 	free(t->sender);
 	free(t);
 	s->txn = NULL;
@@ -186,6 +188,7 @@ static void do_mail(struct smtp_session *s, const struct smtp_command *c)
 	else if (smtp_address_format(&c->addr, sender, sizeof(sender)) < 0)
 		sender[0] = '\0';
 	t->sender = strdup(sender);
+	t->size = c->has_size ? c->size : 0;
 	t->smtputf8 = c->smtputf8;
 	t->body = c->body;
 	if (!t->sender) {
@@ -222,6 +225,38 @@ static void rcpt_answer(struct smtp_session *s, const char *addr, int code, cons
 	rcpt_reply(s, addr, &r);
 }
 
+/* Records an accepted recipient (address formatted, mailbox malloc'd and
+ * taken over) and answers 250. */
+static void rcpt_add(struct smtp_session *s, const char *addr, char *mailbox)
+{
+	struct smtp_transaction *t = s->txn;
+	if (t->nrcpts == t->rcpt_cap) {
+		size_t cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
+		struct smtp_recipient *p = realloc(t->rcpts, cap * sizeof(*p));
+		if (!p) {
+			free(mailbox);
+			rcpt_answer(s, addr, 452, "4.3.0", "Out of memory, try again later");
+			return;
+		}
+		t->rcpts = p;
+		t->rcpt_cap = cap;
+	}
+	char *copy = strdup(addr);
+	if (!copy) {
+		free(mailbox);
+		rcpt_answer(s, addr, 452, "4.3.0", "Out of memory, try again later");
+		return;
+	}
+	bool seen = false;
+	for (size_t i = 0; i < t->nrcpts && !seen; i++)
+		seen = !strcmp(t->rcpts[i].mailbox, mailbox);
+	t->nmailboxes += !seen;
+	t->rcpts[t->nrcpts].address = copy;
+	t->rcpts[t->nrcpts].mailbox = mailbox;
+	t->nrcpts++;
+	rcpt_answer(s, addr, 250, "2.1.5", "Ok");
+}
+
 static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 {
 	struct smtp_transaction *t = s->txn;
@@ -252,32 +287,46 @@ static void do_rcpt(struct smtp_session *s, const struct smtp_command *c)
 		return;
 	}
 	struct smtp_reply r;
-	char *mailbox = s->ops->rcpt(s->ctx, t, &c->addr, &r);
-	if (!mailbox) {
+	char *mailbox = NULL;
+	switch (s->ops->rcpt(s->ctx, t, &c->addr, &mailbox, &r)) {
+	case SMTP_RCPT_ACCEPT:
+		rcpt_add(s, addr, mailbox);
+		return;
+	case SMTP_RCPT_PENDING:
+		/* Replies keep their order (RFC 2920 §3.1): nothing more is
+		 * read until the answer. */
+		s->state = ST_RCPT_WAIT;
+		s->mode = SMTP_INPUT_WAIT;
+		t->rcpt_pending = strdup(addr);
+		if (!t->rcpt_pending) /* the answer is dropped when it comes */
+			refuse_text(s, "rcpt", 452, "4.3.0", "Out of memory, try again later");
+		return;
+	case SMTP_RCPT_REFUSE:
+	default:
+		free(mailbox);
 		rcpt_reply(s, addr, &r);
 		return;
 	}
-	if (t->nrcpts == t->rcpt_cap) {
-		size_t cap = t->rcpt_cap ? t->rcpt_cap * 2 : 4;
-		struct smtp_recipient *p = realloc(t->rcpts, cap * sizeof(*p));
-		if (!p) {
-			free(mailbox);
-			rcpt_answer(s, addr, 452, "4.3.0", "Out of memory, try again later");
-			return;
-		}
-		t->rcpts = p;
-		t->rcpt_cap = cap;
-	}
-	char *copy = strdup(addr);
-	if (!copy) {
+}
+
+void smtp_session_rcpt_done(struct smtp_session *s, char *mailbox, const struct smtp_reply *reply)
+{
+	if (s->state != ST_RCPT_WAIT || !s->txn) {
 		free(mailbox);
-		rcpt_answer(s, addr, 452, "4.3.0", "Out of memory, try again later");
 		return;
 	}
-	t->rcpts[t->nrcpts].address = copy;
-	t->rcpts[t->nrcpts].mailbox = mailbox;
-	t->nrcpts++;
-	rcpt_answer(s, addr, 250, "2.1.5", "Ok");
+	struct smtp_transaction *t = s->txn;
+	char *addr = t->rcpt_pending;
+	t->rcpt_pending = NULL;
+	s->state = ST_MAIL;
+	s->mode = SMTP_INPUT_LINE;
+	if (!addr)
+		free(mailbox); /* refused already: out of memory */
+	else if (mailbox)
+		rcpt_add(s, addr, mailbox);
+	else
+		rcpt_reply(s, addr, reply);
+	free(addr);
 }
 
 /* Opens storage for the content; false after replying with the refusal. */

@@ -43,10 +43,13 @@ struct smtp_recipient {
 struct smtp_transaction {
 	char qid[32];
 	char *sender;               /* reverse-path without <>, "" for null */
+	uint64_t size;              /* SIZE= on MAIL (RFC 1870), 0 if none */
+	char *rcpt_pending;         /* the address of a RCPT waiting for ops->rcpt's answer */
 	bool smtputf8;
 	enum smtp_body_type body;
 	struct smtp_recipient *rcpts;
 	size_t nrcpts, rcpt_cap;
+	size_t nmailboxes;          /* distinct mailboxes among rcpts */
 	unsigned rcpt_attempts;     /* RCPT commands, accepted or not */
 	bool chunking;              /* BDAT used in this transaction */
 	bool failed;                /* a BDAT chunk failed: discard the rest */
@@ -58,6 +61,12 @@ struct smtp_transaction {
 	bool chunk_last;
 };
 
+enum smtp_rcpt_status {
+	SMTP_RCPT_ACCEPT,
+	SMTP_RCPT_REFUSE,
+	SMTP_RCPT_PENDING,
+};
+
 struct smtp_session_ops {
 	/* Writes bytes to the client. */
 	void (*send)(void *ctx, const char *data, size_t len);
@@ -65,10 +74,15 @@ struct smtp_session_ops {
 	 * to accept; false with *reply set to refuse (e.g. 452 4.3.1, 451). */
 	bool (*mail)(void *ctx, struct smtp_transaction *t, const struct smtp_command *cmd,
 	             struct smtp_reply *reply);
-	/* A recipient: return the mailbox name to deliver to (malloc'd, the
-	 * session frees it) or NULL with *reply set to the refusal. */
-	char *(*rcpt)(void *ctx, const struct smtp_transaction *t, const struct smtp_address *rcpt,
-	              struct smtp_reply *reply);
+	/* A recipient: SMTP_RCPT_ACCEPT with *mailbox set to the mailbox name
+	 * to deliver to (malloc'd, the session frees it); SMTP_RCPT_REFUSE with
+	 * *reply set to the refusal; or SMTP_RCPT_PENDING when the answer needs
+	 * an asynchronous question (the store, at RCPT: may this new mailbox be
+	 * created?): the session then reads nothing (SMTP_INPUT_WAIT) until the
+	 * caller gives the answer with smtp_session_rcpt_done. */
+	enum smtp_rcpt_status (*rcpt)(void *ctx, const struct smtp_transaction *t,
+	                              const struct smtp_address *rcpt, char **mailbox,
+	                              struct smtp_reply *reply);
 	/* Content starts (after 354, or at the first BDAT): open the store
 	 * transaction.  False with *reply set if storage is unavailable. */
 	bool (*message_begin)(void *ctx, struct smtp_transaction *t, struct smtp_reply *reply);
@@ -123,6 +137,10 @@ void smtp_session_line_too_long(struct smtp_session *s);
 /* Raw bytes in SMTP_INPUT_DATA mode; returns how many were consumed (the
  * rest, after the end of DATA or of a BDAT chunk, is command input). */
 size_t smtp_session_data(struct smtp_session *s, const char *data, size_t len);
+/* The answer to an ops->rcpt that returned SMTP_RCPT_PENDING: mailbox
+ * (malloc'd, taken over) to accept, or NULL and the refusal in reply.
+ * Ignored (mailbox freed) if the session no longer waits for it (closed). */
+void smtp_session_rcpt_done(struct smtp_session *s, char *mailbox, const struct smtp_reply *reply);
 /* The answer to message_commit: a 250, 451 or 452 reply. */
 void smtp_session_message_done(struct smtp_session *s, const struct smtp_reply *reply);
 /* The TLS handshake after STARTTLS succeeded: back to the start (RFC 3207 §4.2). */

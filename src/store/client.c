@@ -15,6 +15,8 @@
 #include <event2/event.h>
 
 #include "store/frame.h"
+#include "store/known.h"
+#include "store/newbox.h"
 #include "store/txnmap.h"
 #include "util/buf.h"
 #include "util/log.h"
@@ -31,6 +33,14 @@ struct store_txn {
 	bool dead;                      /* cannot reach the store: fails at commit */
 };
 
+/* A question about a mailbox, from ASK to its ANSWER. */
+struct store_query {
+	struct txnmap_node node;        /* node.id is the query id */
+	void (*cb)(void *arg, enum store_mailbox_answer a); /* NULL once cancelled */
+	void *arg;
+	char mailbox[];                 /* remembered if it exists */
+};
+
 struct store_client {
 	struct event_base *base;
 	struct bufferevent *bev;        /* NULL once the store is lost */
@@ -38,6 +48,9 @@ struct store_client {
 	struct store_txn *failed_head;  /* committed while dead: TEMPFAIL */
 	struct store_txn **failed_tail;
 	struct txnmap txns;             /* BEGIN sent, no RESULT yet */
+	struct txnmap queries;          /* ASK sent, no ANSWER yet */
+	struct known known;             /* mailboxes the store said exist */
+	uint64_t next_query;
 	void (*on_lost)(void *arg);
 	void *arg;
 	void (*on_drain)(void *arg);    /* output fell to STORE_CLIENT_LOW_WATER */
@@ -52,6 +65,11 @@ struct store_client {
 static struct store_txn *txn_of(struct txnmap_node *n)
 {
 	return n ? (struct store_txn *)((char *)n - offsetof(struct store_txn, node)) : NULL;
+}
+
+static struct store_query *query_of(struct txnmap_node *n)
+{
+	return n ? (struct store_query *)((char *)n - offsetof(struct store_query, node)) : NULL;
 }
 
 static void client_destroy(struct store_client *sc)
@@ -78,6 +96,10 @@ static void client_destroy(struct store_client *sc)
 		}
 	}
 	txnmap_free(&sc->txns);
+	while ((n = txnmap_pop(&sc->queries)) != NULL)
+		free(query_of(n));
+	txnmap_free(&sc->queries);
+	known_free(&sc->known);
 	free(sc);
 }
 
@@ -133,6 +155,14 @@ static void deferred_cb(evutil_socket_t fd, short what, void *arg)
 			else
 				t->dead = true; /* the caller still holds it */
 		}
+		/* The questions fail too; popped one at a time for the same
+		 * reason. */
+		while ((n = txnmap_pop(&sc->queries)) != NULL) {
+			struct store_query *q = query_of(n);
+			if (q->cb && !sc->freeing)
+				q->cb(q->arg, STORE_MAILBOX_ERROR);
+			free(q);
+		}
 		if (sc->on_lost && !sc->freeing)
 			sc->on_lost(sc->arg);
 	}
@@ -167,6 +197,35 @@ static void handle_result(struct store_client *sc, const uint8_t *body, size_t l
 	deliver(sc, t, r);
 }
 
+static int64_t now_s(const struct store_client *sc)
+{
+	struct timeval tv;
+	event_base_gettimeofday_cached(sc->base, &tv);
+	return (int64_t)tv.tv_sec;
+}
+
+static void handle_answer(struct store_client *sc, const uint8_t *body, size_t len)
+{
+	uint64_t id;
+	enum store_mailbox_answer a;
+	const char *why;
+	if (frame_decode_answer(body, len, &id, &a, &why) != FRAME_OK) {
+		client_lost(sc, why);
+		return;
+	}
+	struct store_query *q = query_of(txnmap_find(&sc->queries, id));
+	if (!q) {
+		client_lost(sc, "ANSWER for an unknown query");
+		return;
+	}
+	txnmap_remove(&sc->queries, &q->node);
+	if (a == STORE_MAILBOX_EXISTS || a == STORE_MAILBOX_GRANTED)
+		known_add(&sc->known, q->mailbox, now_s(sc));
+	if (q->cb)
+		q->cb(q->arg, a);
+	free(q);
+}
+
 static void read_cb(struct bufferevent *bev, void *arg)
 {
 	struct store_client *sc = arg;
@@ -183,11 +242,13 @@ static void read_cb(struct bufferevent *bev, void *arg)
 		if (st != FRAME_OK)
 			break;
 		/* Copied out first: a callback below may free the buffer. */
-		uint8_t body[9]; /* RESULT and SPACE are tiny */
+		uint8_t body[9]; /* RESULT, SPACE and ANSWER are tiny */
 		memcpy(body, pulled, body_len);
 		evbuffer_drain(in, FRAME_HEADER_LEN + body_len);
 		if (type == FRAME_RESULT) {
 			handle_result(sc, body, body_len);
+		} else if (type == FRAME_ANSWER) {
+			handle_answer(sc, body, body_len);
 		} else {
 			uint64_t space;
 			if (frame_decode_space(body, body_len, &space, &why) != FRAME_OK)
@@ -229,6 +290,8 @@ struct store_client *store_client_new(struct event_base *base, int fd,
 	sc->free_space = UINT64_MAX;
 	sc->failed_tail = &sc->failed_head;
 	txnmap_init(&sc->txns);
+	txnmap_init(&sc->queries);
+	known_init(&sc->known);
 	if (evutil_make_socket_nonblocking(fd) < 0)
 		log_event(LOG_WARN, "store_socket", "reason=\"cannot make non-blocking\"");
 	sc->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
@@ -271,6 +334,52 @@ void store_client_on_drain(struct store_client *sc, void (*cb)(void *arg), void 
 uint64_t store_client_free_space(const struct store_client *sc)
 {
 	return sc->free_space;
+}
+
+bool store_mailbox_known(struct store_client *sc, const char *mailbox)
+{
+	return known_has(&sc->known, mailbox, now_s(sc));
+}
+
+struct store_query *store_mailbox_ask(struct store_client *sc, const char *mailbox,
+                                      const struct sockaddr *client,
+                                      void (*cb)(void *arg, enum store_mailbox_answer a),
+                                      void *arg)
+{
+	if (!sc->bev)
+		return NULL;
+	size_t len = strlen(mailbox);
+	struct store_query *q = calloc(1, sizeof(*q) + len + 1);
+	if (!q)
+		return NULL;
+	memcpy(q->mailbox, mailbox, len + 1);
+	q->cb = cb;
+	q->arg = arg;
+	q->node.id = ++sc->next_query;
+	uint8_t key[NEWBOX_KEY_LEN];
+	newbox_client_key(client, key);
+	struct buf frame;
+	buf_init(&frame, FRAME_HEADER_LEN + FRAME_ASK_MAX);
+	if (frame_encode_ask(&frame, q->node.id, key, mailbox) < 0 ||
+	    txnmap_insert(&sc->queries, &q->node) < 0) {
+		buf_free(&frame);
+		free(q);
+		return NULL;
+	}
+	if (bufferevent_write(sc->bev, frame.data, frame.len) < 0) {
+		txnmap_remove(&sc->queries, &q->node);
+		buf_free(&frame);
+		free(q);
+		return NULL;
+	}
+	buf_free(&frame);
+	return q;
+}
+
+void store_mailbox_cancel(struct store_query *q)
+{
+	/* Kept until its ANSWER, which must still match a question. */
+	q->cb = NULL;
 }
 
 bool store_client_alive(const struct store_client *sc)

@@ -133,6 +133,33 @@ void frame_encode_space(uint8_t out[FRAME_SPACE_LEN], uint64_t free_bytes)
 	put_u64(out + FRAME_HEADER_LEN, free_bytes);
 }
 
+int frame_encode_ask(struct buf *out, uint64_t query, const uint8_t key[FRAME_KEY_LEN],
+                     const char *mailbox)
+{
+	if (!mailbox || !*mailbox || !str_encodable(mailbox, FRAME_MAILBOX_MAX))
+		return -1;
+	size_t start = out->len;
+	uint8_t hdr[FRAME_HEADER_LEN + 8];
+	put_header(hdr, FRAME_ASK, 8 + FRAME_KEY_LEN + 2 + strlen(mailbox));
+	put_u64(hdr + FRAME_HEADER_LEN, query);
+	if (buf_append(out, hdr, sizeof(hdr)) < 0 || buf_append(out, key, FRAME_KEY_LEN) < 0 ||
+	    append_str(out, mailbox) < 0) {
+		out->len = start;
+		if (out->data)
+			out->data[start] = '\0';
+		return -1;
+	}
+	return 0;
+}
+
+void frame_encode_answer(uint8_t out[FRAME_ANSWER_LEN], uint64_t query,
+                         enum store_mailbox_answer a)
+{
+	put_header(out, FRAME_ANSWER, 9);
+	put_u64(out + FRAME_HEADER_LEN, query);
+	out[FRAME_HEADER_LEN + 8] = (uint8_t)a;
+}
+
 /* ---- decoding ---- */
 
 static enum frame_status fail(const char **why, const char *reason)
@@ -149,7 +176,7 @@ enum frame_status frame_header_decode(const uint8_t *p, size_t avail, unsigned a
 		return FRAME_NEED_MORE;
 	uint32_t len = get_u32(p);
 	unsigned t = p[4];
-	if (t < FRAME_BEGIN || t > FRAME_SPACE || !(allowed & (1u << t)))
+	if (t < FRAME_BEGIN || t > FRAME_TYPE_LAST || !(allowed & (1u << t)))
 		return fail(why, "unexpected frame type");
 	/* Bounds come from the header, so a peer cannot make us buffer more
 	 * than one maximal frame of the type it announced. */
@@ -167,7 +194,11 @@ enum frame_status frame_header_decode(const uint8_t *p, size_t avail, unsigned a
 		ok = len == 8;
 		break;
 	case FRAME_RESULT:
+	case FRAME_ANSWER:
 		ok = len == 9;
+		break;
+	case FRAME_ASK:
+		ok = len >= 8 + FRAME_KEY_LEN + 2 + 1 && len <= FRAME_ASK_MAX;
 		break;
 	default:
 		ok = false;
@@ -309,6 +340,37 @@ enum frame_status frame_decode_space(const uint8_t *body, size_t len, uint64_t *
 	if (len != 8)
 		return fail(why, "SPACE length wrong");
 	*free_bytes = get_u64(body);
+	return FRAME_OK;
+}
+
+enum frame_status frame_decode_ask(const uint8_t *body, size_t len, uint64_t *query,
+                                   const uint8_t **key, struct frame_str *mailbox,
+                                   const char **why)
+{
+	struct reader r = { body, len };
+	if (len < 8 + FRAME_KEY_LEN)
+		return fail(why, "ASK too short");
+	*query = get_u64(body);
+	*key = body + 8;
+	r.p += 8 + FRAME_KEY_LEN;
+	r.left -= 8 + FRAME_KEY_LEN;
+	if (!read_str(&r, FRAME_MAILBOX_MAX, false, mailbox))
+		return fail(why, "ASK mailbox malformed");
+	if (r.left != 0)
+		return fail(why, "ASK has trailing octets");
+	return FRAME_OK;
+}
+
+enum frame_status frame_decode_answer(const uint8_t *body, size_t len, uint64_t *query,
+                                      enum store_mailbox_answer *a, const char **why)
+{
+	if (len != 9)
+		return fail(why, "ANSWER length wrong");
+	uint8_t v = body[8];
+	if (v > STORE_MAILBOX_ERROR)
+		return fail(why, "ANSWER value unknown");
+	*query = get_u64(body);
+	*a = (enum store_mailbox_answer)v;
 	return FRAME_OK;
 }
 

@@ -13,6 +13,8 @@
  *   ABORT  client  u64 txn
  *   RESULT store   u64 txn, u8 enum store_result
  *   SPACE  store   u64 free bytes in the mailroot's filesystem
+ *   ASK    client  u64 query, NEWBOX_KEY_LEN octets client key, str mailbox
+ *   ANSWER store   u64 query, u8 enum store_mailbox_answer
  *
  * Each side decodes only the types the other side may send, and every
  * length is checked against its bound from the header on, before the body
@@ -38,12 +40,16 @@ enum frame_type {
 	FRAME_ABORT = 4,
 	FRAME_RESULT = 5,
 	FRAME_SPACE = 6,
+	FRAME_ASK = 7,
+	FRAME_ANSWER = 8,
+	FRAME_TYPE_LAST = FRAME_ANSWER,
 };
 
 /* Which types a side accepts, for frame_header_decode. */
-#define FRAME_FROM_CLIENT \
-	((1u << FRAME_BEGIN) | (1u << FRAME_DATA) | (1u << FRAME_COMMIT) | (1u << FRAME_ABORT))
-#define FRAME_FROM_STORE ((1u << FRAME_RESULT) | (1u << FRAME_SPACE))
+#define FRAME_FROM_CLIENT                                                                    \
+	((1u << FRAME_BEGIN) | (1u << FRAME_DATA) | (1u << FRAME_COMMIT) | (1u << FRAME_ABORT) | \
+	 (1u << FRAME_ASK))
+#define FRAME_FROM_STORE ((1u << FRAME_RESULT) | (1u << FRAME_SPACE) | (1u << FRAME_ANSWER))
 
 #define FRAME_HEADER_LEN 5
 /* A DATA frame carries at most this much content: big enough that a header
@@ -69,6 +75,10 @@ enum frame_type {
 #define FRAME_RESULT_LEN (FRAME_HEADER_LEN + 9)
 #define FRAME_SPACE_LEN (FRAME_HEADER_LEN + 8)
 #define FRAME_DATA_HEADER_LEN (FRAME_HEADER_LEN + 8)
+#define FRAME_ANSWER_LEN (FRAME_HEADER_LEN + 9)
+/* The client key of an ASK (newbox.h's NEWBOX_KEY_LEN). */
+#define FRAME_KEY_LEN 17
+#define FRAME_ASK_MAX (8u + FRAME_KEY_LEN + 2u + FRAME_MAILBOX_MAX)
 
 enum frame_status {
 	FRAME_ERROR = -1,
@@ -106,6 +116,11 @@ void frame_encode_data_header(uint8_t out[FRAME_DATA_HEADER_LEN], uint64_t txn, 
 void frame_encode_txn(uint8_t out[FRAME_TXN_LEN], enum frame_type type, uint64_t txn);
 void frame_encode_result(uint8_t out[FRAME_RESULT_LEN], uint64_t txn, enum store_result r);
 void frame_encode_space(uint8_t out[FRAME_SPACE_LEN], uint64_t free_bytes);
+/* ASK: -1 if the mailbox is empty, over FRAME_MAILBOX_MAX or holds a NUL. */
+int frame_encode_ask(struct buf *out, uint64_t query, const uint8_t key[FRAME_KEY_LEN],
+                     const char *mailbox);
+void frame_encode_answer(uint8_t out[FRAME_ANSWER_LEN], uint64_t query,
+                         enum store_mailbox_answer a);
 
 /* Reads a header from p[0..avail): FRAME_NEED_MORE until FRAME_HEADER_LEN
  * octets are there; FRAME_ERROR (with *why) for a type not in allowed (a
@@ -125,6 +140,12 @@ enum frame_status frame_decode_result(const uint8_t *body, size_t len, uint64_t 
                                       enum store_result *r, const char **why);
 enum frame_status frame_decode_space(const uint8_t *body, size_t len, uint64_t *free_bytes,
                                      const char **why);
+
+enum frame_status frame_decode_ask(const uint8_t *body, size_t len, uint64_t *query,
+                                   const uint8_t **key, struct frame_str *mailbox,
+                                   const char **why);
+enum frame_status frame_decode_answer(const uint8_t *body, size_t len, uint64_t *query,
+                                      enum store_mailbox_answer *a, const char **why);
 
 /* The recipient at *pos (start with 0) of a decoded BEGIN; advances *pos.
  * Call it exactly b->nrcpts times. */

@@ -31,33 +31,119 @@ static char *copy_str(char **arena, const struct frame_str *s)
 	return p;
 }
 
-static int file_cmp(const void *a, const void *b)
+/* A recipient while the files are worked out. */
+struct rcpt {
+	const char *address;
+	const char *mailbox;
+	size_t index;          /* order of RCPT */
+};
+
+static int rcpt_cmp(const void *a, const void *b)
 {
-	const struct store_file *x = a, *y = b;
+	const struct rcpt *x = a, *y = b;
 	int c = strcmp(x->mailbox, y->mailbox);
-	return c ? c : strcmp(x->address, y->address);
+	if (!c)
+		c = strcmp(x->address, y->address);
+	return c ? c : (x->index > y->index) - (x->index < y->index);
 }
 
-/* One file per distinct (mailbox, address): the same recipient given twice
- * gets one copy, two addresses for one mailbox get one each.  Sorting makes
- * this O(n log n) for a peer that sends thousands of recipients. */
-static void files_dedupe(struct store_msg *m)
+static const char xot[] = "X-Original-To: ", dto[] = "Delivered-To: ";
+
+/* The domain of an address as smtp_address_format wrote it (after its last
+ * '@'; policy never accepts an '@' in a local part), NULL for a bare
+ * <postmaster>. */
+static const char *address_domain(const char *address)
 {
-	qsort(m->files, m->nfiles, sizeof(m->files[0]), file_cmp);
-	size_t out = 0;
-	for (size_t i = 0; i < m->nfiles; i++)
-		if (out == 0 || file_cmp(&m->files[out - 1], &m->files[i]) != 0)
-			m->files[out++] = m->files[i];
-	m->nfiles = out;
-	for (size_t i = 0; i < m->nfiles;) {
-		size_t j = i + 1;
-		while (j < m->nfiles && strcmp(m->files[j].mailbox, m->files[i].mailbox) == 0)
-			j++;
-		if (j - i > 1)
-			for (size_t k = i; k < j; k++)
-				m->files[k].seq = (unsigned)(k - i + 1);
-		i = j;
+	const char *at = strrchr(address, '@');
+	return at ? at + 1 : NULL;
+}
+
+/* "Delivered-To: mailbox@domain\n" into out (NULL: only measures).  A
+ * domain name is folded to lower case, as the mailbox is; a literal keeps
+ * its form ("IPv6:" tag). */
+static size_t delivered_to(char *out, const char *mailbox, const char *domain)
+{
+	size_t mlen = strlen(mailbox), dlen = domain ? strlen(domain) : 0;
+	size_t n = sizeof(dto) - 1 + mlen + (domain ? 1 + dlen : 0) + 1;
+	if (!out)
+		return n;
+	memcpy(out, dto, sizeof(dto) - 1);
+	out += sizeof(dto) - 1;
+	memcpy(out, mailbox, mlen);
+	out += mlen;
+	if (domain) {
+		*out++ = '@';
+		bool literal = domain[0] == '[';
+		for (size_t i = 0; i < dlen; i++) {
+			char c = domain[i];
+			*out++ = !literal && c >= 'A' && c <= 'Z' ? (char)(c + 32) : c;
+		}
 	}
+	*out = '\n';
+	return n;
+}
+
+/* One file per distinct mailbox (issue 8, item 4): a message to bob,
+ * bob+1 ... bob+1000 and BOB is one copy, not a thousand.  Each file names
+ * every distinct address given for its mailbox in an X-Original-To line
+ * (and no other mailbox's: they would leak Bcc recipients), and the mailbox
+ * in Delivered-To, with the domain of its first recipient.  Sorting makes
+ * this O(n log n) for a peer that sends thousands of recipients. */
+/* The head of the file for r[i..j) (one mailbox) into out, or with out
+ * NULL only its length. */
+static size_t head_write(char *out, const struct rcpt *r, size_t i, size_t j, size_t *lfs)
+{
+	size_t n = 0, first = i;
+	*lfs = 0;
+	for (size_t k = i; k < j; k++) {
+		if (r[k].index < r[first].index)
+			first = k;
+		if (k > i && strcmp(r[k].address, r[k - 1].address) == 0)
+			continue; /* the same recipient twice */
+		size_t alen = strlen(r[k].address);
+		if (out) {
+			memcpy(out + n, xot, sizeof(xot) - 1);
+			memcpy(out + n + sizeof(xot) - 1, r[k].address, alen);
+			out[n + sizeof(xot) - 1 + alen] = '\n';
+		}
+		n += sizeof(xot) - 1 + alen + 1;
+		++*lfs;
+	}
+	n += delivered_to(out ? out + n : NULL, r[i].mailbox, address_domain(r[first].address));
+	++*lfs;
+	return n;
+}
+
+/* One file per distinct mailbox (issue 8, item 4): a message to bob,
+ * bob+1 ... bob+1000 and BOB is one copy, not a thousand.  Each file names
+ * every distinct address given for its mailbox in an X-Original-To line
+ * (and no other mailbox's: they would leak Bcc recipients), and the mailbox
+ * in Delivered-To, with the domain of its first recipient.  Sorting makes
+ * this O(n log n) for a peer that sends thousands of recipients. */
+static int files_build(struct store_msg *m, struct rcpt *r, size_t n)
+{
+	qsort(r, n, sizeof(r[0]), rcpt_cmp);
+	size_t total = 0, lfs;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(r[j].mailbox, r[i].mailbox) == 0; j++)
+			;
+		total += head_write(NULL, r, i, j, &lfs);
+	}
+	char *p = m->heads = malloc(total + 1);
+	if (!p)
+		return -1;
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i + 1; j < n && strcmp(r[j].mailbox, r[i].mailbox) == 0; j++)
+			;
+		struct store_file *f = &m->files[m->nfiles++];
+		f->mailbox = r[i].mailbox;
+		f->head = p;
+		f->head_len = head_write(p, r, i, j, &lfs);
+		f->head_lfs = lfs;
+		p += f->head_len;
+	}
+	*p = '\0';
+	return 0;
 }
 
 struct store_msg *store_msg_new(const struct frame_begin *b)
@@ -79,9 +165,11 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 	}
 	char *arena = malloc(total);
 	m->files = calloc(b->nrcpts, sizeof(m->files[0]));
-	if (!arena || !m->files) {
+	struct rcpt *r = calloc(b->nrcpts, sizeof(*r));
+	if (!arena || !m->files || !r) {
 		free(arena);
 		free(m->files);
+		free(r);
 		free(m);
 		return NULL;
 	}
@@ -101,18 +189,32 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 		          log_quote(q, sizeof(q), b->qid.p, b->qid.len), why);
 		m->result = STORE_TEMPFAIL;
 		m->nfiles = 0;
+		free(r);
 		return m;
 	}
 	pos = 0;
 	for (uint32_t i = 0; i < b->nrcpts; i++) {
 		struct frame_str a, mb;
 		frame_begin_rcpt(b, &pos, &a, &mb);
-		m->files[i].address = copy_str(&arena, &a);
-		m->files[i].mailbox = copy_str(&arena, &mb);
+		r[i].address = copy_str(&arena, &a);
+		r[i].mailbox = copy_str(&arena, &mb);
+		r[i].index = i;
 	}
-	m->nfiles = b->nrcpts;
-	files_dedupe(m);
+	int rc = files_build(m, r, b->nrcpts);
+	free(r);
+	if (rc < 0) {
+		store_msg_free(m);
+		return NULL;
+	}
 	return m;
+}
+
+/* Content leaves memory: out of the budget too. */
+static void mem_release(struct store_msg *m)
+{
+	if (m->memory)
+		store_memory_set(m->memory, &m->mem_node, 0);
+	buf_free(&m->mem);
 }
 
 void store_msg_free(struct store_msg *m)
@@ -121,24 +223,24 @@ void store_msg_free(struct store_msg *m)
 		return;
 	if (m->stream_fd >= 0)
 		close(m->stream_fd);
-	buf_free(&m->mem);
+	mem_release(m);
 	free(m->qid);
+	free(m->heads);
 	free(m->files);
 	free(m);
 }
 
-#define HEADER_IOV 6
+#define HEADER_IOV 5
 
 /* The header lines of file f as HEADER_IOV iovecs; returns their length. */
 static size_t header_iov(const struct store_msg *m, const struct store_file *f, struct iovec *iov)
 {
-	static const char rp[] = "Return-Path: <", dt[] = ">\nDelivered-To: ";
+	static const char rp[] = "Return-Path: <", rp_end[] = ">\n";
 	iov[0] = (struct iovec){ (void *)rp, sizeof(rp) - 1 };
 	iov[1] = (struct iovec){ m->sender, strlen(m->sender) };
-	iov[2] = (struct iovec){ (void *)dt, sizeof(dt) - 1 };
-	iov[3] = (struct iovec){ (void *)f->address, strlen(f->address) };
-	iov[4] = (struct iovec){ (void *)"\n", 1 };
-	iov[5] = (struct iovec){ m->received, m->received_len };
+	iov[2] = (struct iovec){ (void *)rp_end, sizeof(rp_end) - 1 };
+	iov[3] = (struct iovec){ (void *)f->head, f->head_len };
+	iov[4] = (struct iovec){ m->received, m->received_len };
 	size_t n = 0;
 	for (int i = 0; i < HEADER_IOV; i++)
 		n += iov[i].iov_len;
@@ -153,9 +255,16 @@ uint64_t store_msg_file_size(const struct store_msg *m, const struct store_file 
 
 uint64_t store_msg_file_wsize(const struct store_msg *m, const struct store_file *f)
 {
-	/* Two LFs end Return-Path and Delivered-To; sender and address hold
-	 * none (frame_begin_check). */
-	return store_msg_file_size(m, f) + 2 + m->received_lfs + m->content_lfs;
+	/* One LF ends Return-Path; the sender holds none (frame_begin_check). */
+	return store_msg_file_size(m, f) + 1 + f->head_lfs + m->received_lfs + m->content_lfs;
+}
+
+uint64_t store_msg_disk_pending(const struct store_msg *m)
+{
+	uint64_t n = 0;
+	for (size_t i = m->streaming ? 1 : 0; i < m->nfiles; i++)
+		n += store_msg_file_size(m, &m->files[i]);
+	return n;
 }
 
 static void name_init(struct store_msg *m)
@@ -173,7 +282,7 @@ static int file_name(const struct store_env *env, const struct store_msg *m,
                      const struct store_file *f, bool in_new, char *out, size_t outlen)
 {
 	struct maildir_unique u = {
-		.sec = m->sec, .usec = m->usec, .pid = env->pid, .qid = m->qid, .seq = f->seq,
+		.sec = m->sec, .usec = m->usec, .pid = env->pid, .qid = m->qid, .seq = 0,
 		.host = env->host,
 	};
 	bool sizes = in_new || !m->streaming;
@@ -197,10 +306,24 @@ static int file_create(const struct store_env *env, struct store_msg *m, struct 
 	return fd;
 }
 
-/* On a network filesystem close may report a write error that write did
- * not, so its result counts like write's. */
-static int close_checked(int fd)
+/* Creates f in tmp/, writes iov to it, appends copy_len octets of the file
+ * copy_fd from copy_off (none when copy_fd < 0), and closes it: 0, or -1
+ * with errno.  On a network filesystem close may report a write error that
+ * write did not, so its result counts like write's.  The one place that
+ * fills a whole file, for both the in-memory and the streamed shapes. */
+static int file_fill(const struct store_env *env, struct store_msg *m, struct store_file *f,
+                     struct iovec *iov, int iovcnt, int copy_fd, off_t copy_off, uint64_t copy_len)
 {
+	int fd = file_create(env, m, f);
+	if (fd < 0)
+		return -1;
+	if (maildir_write_all(fd, iov, iovcnt) < 0 ||
+	    (copy_fd >= 0 && maildir_copy(copy_fd, copy_off, fd, copy_len) < 0)) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
 	return close(fd);
 }
 
@@ -234,8 +357,41 @@ static int stream_start(const struct store_env *env, struct store_msg *m, const 
 	iov[HEADER_IOV + 1] = (struct iovec){ (void *)data, len };
 	if (maildir_write_all(fd, iov, HEADER_IOV + 2) < 0)
 		return -1;
-	buf_free(&m->mem);
+	mem_release(m);
 	return 0;
+}
+
+static void stream_or_fail(const struct store_env *env, struct store_msg *m, const char *data,
+                           size_t len)
+{
+	if (stream_start(env, m, data, len) < 0)
+		store_msg_fail(env, m, maildir_errno_result(errno), "write", errno);
+}
+
+static struct store_msg *msg_of_mem(struct store_memory_node *n)
+{
+	return (struct store_msg *)((char *)n - offsetof(struct store_msg, mem_node));
+}
+
+/* Issue 8, item 5: before m's buffer grows by len, the largest messages in
+ * memory (m among them) move to their tmp/ files until the growth fits the
+ * budget.  Streaming earlier costs a file creation now instead of at the
+ * batch; the content is written once either way. */
+static void budget_make_room(const struct store_env *env, struct store_msg *m, size_t len)
+{
+	if (m->mem.len + len + 1 <= m->mem.cap)
+		return; /* no allocation */
+	/* buf_append at most doubles the buffer or sizes it to fit. */
+	size_t growth = m->mem.cap + len + 1;
+	while (!m->streaming && m->result == STORE_OK && store_memory_over(env->memory, growth)) {
+		struct store_memory_node *n = store_memory_largest(env->memory);
+		if (!n || n == &m->mem_node || n->bytes < growth) {
+			/* m is about to be the largest: it goes to disk. */
+			stream_or_fail(env, m, NULL, 0);
+			return;
+		}
+		stream_or_fail(env, msg_of_mem(n), NULL, 0);
+	}
 }
 
 void store_msg_append(const struct store_env *env, struct store_msg *m, const char *data,
@@ -245,6 +401,12 @@ void store_msg_append(const struct store_env *env, struct store_msg *m, const ch
 		return; /* already failed: the content goes nowhere */
 	m->content_len += len;
 	m->content_lfs += maildir_count_lf(data, len);
+	if (!m->streaming && m->mem.len + len <= STORE_MEMORY_MESSAGE_MAX) {
+		if (env->memory)
+			budget_make_room(env, m, len);
+		if (m->result != STORE_OK)
+			return;
+	}
 	if (m->streaming) {
 		struct iovec iov = { (void *)data, len };
 		if (maildir_write_all(m->stream_fd, &iov, 1) < 0)
@@ -252,12 +414,17 @@ void store_msg_append(const struct store_env *env, struct store_msg *m, const ch
 		return;
 	}
 	if (m->mem.len + len <= STORE_MEMORY_MESSAGE_MAX) {
-		if (buf_append(&m->mem, data, len) < 0)
+		if (buf_append(&m->mem, data, len) < 0) {
 			store_msg_fail(env, m, STORE_TEMPFAIL, "memory", ENOMEM);
+			return;
+		}
+		if (env->memory) {
+			m->memory = env->memory;
+			store_memory_set(m->memory, &m->mem_node, m->mem.cap);
+		}
 		return;
 	}
-	if (stream_start(env, m, data, len) < 0)
-		store_msg_fail(env, m, maildir_errno_result(errno), "write", errno);
+	stream_or_fail(env, m, data, len);
 }
 
 /* A streamed message's other files: header, then the content copied from
@@ -267,48 +434,28 @@ static int write_streamed(const struct store_env *env, struct store_msg *m)
 	struct iovec iov[HEADER_IOV];
 	size_t first_header = header_iov(m, &m->files[0], iov);
 	for (size_t i = 1; i < m->nfiles; i++) {
-		struct store_file *f = &m->files[i];
-		int fd = file_create(env, m, f);
-		if (fd < 0)
-			return -1;
-		header_iov(m, f, iov);
-		if (maildir_write_all(fd, iov, HEADER_IOV) < 0 ||
-		    maildir_copy(m->stream_fd, (off_t)first_header, fd, m->content_len) < 0) {
-			int err = errno;
-			close(fd);
-			errno = err;
-			return -1;
-		}
-		if (close_checked(fd) < 0)
+		header_iov(m, &m->files[i], iov);
+		if (file_fill(env, m, &m->files[i], iov, HEADER_IOV, m->stream_fd,
+		              (off_t)first_header, m->content_len) < 0)
 			return -1;
 	}
 	int fd = m->stream_fd;
 	m->stream_fd = -1;
-	return close_checked(fd);
+	return close(fd);
 }
 
 static int write_from_memory(const struct store_env *env, struct store_msg *m)
 {
 	if (!m->named)
 		name_init(m);
+	struct iovec iov[HEADER_IOV + 1];
 	for (size_t i = 0; i < m->nfiles; i++) {
-		struct store_file *f = &m->files[i];
-		int fd = file_create(env, m, f);
-		if (fd < 0)
-			return -1;
-		struct iovec iov[HEADER_IOV + 1];
-		header_iov(m, f, iov);
+		header_iov(m, &m->files[i], iov);
 		iov[HEADER_IOV] = (struct iovec){ m->mem.data, m->mem.len };
-		if (maildir_write_all(fd, iov, HEADER_IOV + 1) < 0) {
-			int err = errno;
-			close(fd);
-			errno = err;
-			return -1;
-		}
-		if (close_checked(fd) < 0)
+		if (file_fill(env, m, &m->files[i], iov, HEADER_IOV + 1, -1, 0, 0) < 0)
 			return -1;
 	}
-	buf_free(&m->mem);
+	mem_release(m);
 	return 0;
 }
 
@@ -371,5 +518,5 @@ void store_msg_discard(const struct store_env *env, struct store_msg *m)
 		f->in_new = false;
 		f->in_tmp = false;
 	}
-	buf_free(&m->mem);
+	mem_release(m);
 }

@@ -1,10 +1,14 @@
 /* One message inside the store process, from BEGIN to its RESULT: its
- * envelope, its content (in memory up to STORE_MEMORY_MESSAGE_MAX, else
- * streamed into its first file as DATA arrives), and its files, one per
- * distinct (mailbox, address) pair, each with its own Delivered-To.
+ * envelope, its content (in memory up to STORE_MEMORY_MESSAGE_MAX while the
+ * store's memory budget allows, else streamed into its first file as DATA
+ * arrives), and its files, one per distinct mailbox (issue 8, item 4: the
+ * plus-addressed and case variants of a mailbox share one copy).
  *
- * A file's bytes are "Return-Path: <sender>\n" "Delivered-To: address\n",
- * the received text, then the content.  A streamed message writes the
+ * A file's bytes are, as Postfix's local delivery writes them,
+ *     Return-Path: <sender>
+ *     X-Original-To: address        one per distinct recipient given
+ *     Delivered-To: mailbox@domain  the mailbox (domain of its first recipient)
+ * then the received text and the content.  A streamed message writes the
  * content once, into its first file; the others are copied from it when the
  * batch runs, so a message costs one open descriptor while it streams,
  * whatever its number of recipients. */
@@ -17,6 +21,7 @@
 
 #include "store/frame.h"
 #include "store/maildir.h"
+#include "store/memory.h"
 #include "store/store.h"
 #include "store/txnmap.h"
 #include "util/buf.h"
@@ -27,12 +32,14 @@ struct store_env {
 	enum store_sync_mode sync;
 	long pid;
 	char host[MAILDIR_HOST_MAX + 1];   /* escaped for file names */
+	struct store_memory *memory;       /* content held in memory, all messages */
 };
 
 struct store_file {
-	const char *address;   /* owned by the message */
-	const char *mailbox;
-	unsigned seq;          /* name suffix when one mailbox gets several files */
+	const char *mailbox;   /* owned by the message */
+	const char *head;      /* X-Original-To lines and Delivered-To, LF ended */
+	size_t head_len;
+	uint64_t head_lfs;
 	bool in_tmp;           /* exists as tmp/<tmp name> */
 	bool in_new;           /* exists as new/<new name> */
 };
@@ -48,6 +55,9 @@ struct store_msg {
 	struct store_file *files;
 	size_t nfiles;
 	struct buf mem;                /* the content while it stays in memory */
+	struct store_memory_node mem_node; /* mem's capacity in the budget */
+	struct store_memory *memory;   /* the budget mem is counted in, once it is */
+	char *heads;                   /* every file's head, one allocation */
 	uint64_t content_len;
 	uint64_t content_lfs;
 	int stream_fd;                 /* files[0] while streaming, else -1 */
@@ -71,8 +81,10 @@ static inline struct store_msg *store_msg_of(struct txnmap_node *n)
 struct store_msg *store_msg_new(const struct frame_begin *b);
 
 /* Content from a DATA frame.  Past STORE_MEMORY_MESSAGE_MAX the message
- * starts streaming; a write error fails the message (its files are removed
- * and later content is dropped). */
+ * starts streaming; so does the largest message in memory (this one or
+ * another) whenever the sum would pass env->memory's budget.  A write error
+ * fails that message (its files are removed and later content is
+ * dropped). */
 void store_msg_append(const struct store_env *env, struct store_msg *m, const char *data,
                       size_t len);
 
@@ -90,6 +102,11 @@ void store_msg_fail(const struct store_env *env, struct store_msg *m, enum store
 /* Removes every file of m (ABORT, or the client went away). */
 void store_msg_discard(const struct store_env *env, struct store_msg *m);
 void store_msg_free(struct store_msg *m);
+
+/* The octets that writing m's files will still take on disk (all copies;
+ * a streamed message's first file is already written): checked against
+ * the free space before the batch writes them (issue 8, item 4). */
+uint64_t store_msg_disk_pending(const struct store_msg *m);
 
 /* The octets in each of m's files, and the same with CRLF line endings. */
 uint64_t store_msg_file_size(const struct store_msg *m, const struct store_file *f);

@@ -23,8 +23,11 @@
 
 #include "store/commit.h"
 #include "store/frame.h"
+#include "store/memory.h"
 #include "store/message.h"
+#include "store/newbox.h"
 #include "store/txnmap.h"
+#include "util/limits.h"
 #include "util/log.h"
 
 /* Messages per batch: bounds the work between two looks at the socket. */
@@ -47,6 +50,8 @@ struct store_proc {
 	struct event *ev_batch;
 	struct event *ev_space;
 	struct store_env env;
+	struct store_memory memory;    /* content of the messages in memory */
+	struct newbox newbox;          /* Maildirs granted in the last hour */
 	struct txnmap txns;            /* every message from BEGIN to its answer */
 	struct store_msg *queue_head;  /* committed, waiting for a batch */
 	struct store_msg **queue_tail;
@@ -109,6 +114,32 @@ static void maybe_finish(struct store_proc *p)
 	event_base_loopexit(p->base, NULL);
 }
 
+/* Issue 8, item 4: a message is written only if all its copies fit in the
+ * space left, counting what the batch's earlier messages take, so that one
+ * message to many mailboxes is refused (452 4.3.1) before it fills the
+ * disk rather than after.  Each file may take one more block than its
+ * size. */
+static void check_space(struct store_proc *p, struct store_msg **batch, size_t n)
+{
+	struct statvfs sv;
+	if (n == 0 || fstatvfs(p->env.rootfd, &sv) < 0)
+		return; /* writing will tell */
+	uint64_t avail = (uint64_t)sv.f_bavail * (uint64_t)sv.f_frsize;
+	for (size_t i = 0; i < n; i++) {
+		struct store_msg *m = batch[i];
+		if (m->result != STORE_OK)
+			continue;
+		uint64_t need = store_msg_disk_pending(m) + (uint64_t)m->nfiles * sv.f_frsize;
+		if (need > avail) {
+			log_event(LOG_WARN, "store_space", "qid=%s files=%zu need=%" PRIu64
+			          " avail=%" PRIu64, m->qid, m->nfiles, need, avail);
+			store_msg_fail(&p->env, m, STORE_NOSPACE, "space", ENOSPC);
+			continue;
+		}
+		avail -= need;
+	}
+}
+
 static void run_batch(struct store_proc *p)
 {
 	struct store_msg *batch[STORE_BATCH_MAX];
@@ -127,6 +158,7 @@ static void run_batch(struct store_proc *p)
 		clock_gettime(CLOCK_MONOTONIC, &p->queue_since);
 		event_active(p->ev_batch, EV_TIMEOUT, 0);
 	}
+	check_space(p, batch, n);
 	if (p->env.sync == STORE_SYNC_FSYNC) {
 		if (n == 0)
 			return;
@@ -251,6 +283,50 @@ static void handle_begin(struct store_proc *p, const uint8_t *body, size_t len)
 	}
 }
 
+/* ASK (issue 8, item 4): does this mailbox exist, and if not, may the
+ * client make it?  The file system answers the first; newbox the second.
+ * A name the smtp process should never have sent is its bug: ERROR, and
+ * the RCPT gets a 451. */
+static void handle_ask(struct store_proc *p, const uint8_t *body, size_t len)
+{
+	uint64_t query;
+	const uint8_t *key;
+	struct frame_str name;
+	const char *why;
+	if (frame_decode_ask(body, len, &query, &key, &name, &why) != FRAME_OK) {
+		protocol_error(p, why, 0);
+		return;
+	}
+	enum store_mailbox_answer a = STORE_MAILBOX_ERROR;
+	char mailbox[FRAME_MAILBOX_MAX + 1], q[FRAME_MAILBOX_MAX * 4 + 8];
+	memcpy(mailbox, name.p, name.len);
+	mailbox[name.len] = '\0';
+	log_quote(q, sizeof(q), name.p, name.len);
+	struct stat st;
+	if (!frame_mailbox_safe(name.p, name.len)) {
+		log_event(LOG_ERROR, "store_bug", "reason=\"unsafe mailbox name asked\"");
+	} else if (fstatat(p->env.rootfd, mailbox, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		a = STORE_MAILBOX_EXISTS;
+		log_event(LOG_DEBUG, "mailbox_asked", "mailbox=%s result=exists", q);
+	} else if (errno != ENOENT) {
+		log_event(LOG_WARN, "mailbox_check", "mailbox=%s error=\"%s\"", q, strerror(errno));
+	} else {
+		struct timespec now;
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		a = newbox_decide(&p->newbox, now.tv_sec, key, name.p, name.len);
+		char client[64];
+		log_event(a == STORE_MAILBOX_GRANTED ? LOG_INFO : LOG_WARN, "new_mailbox",
+		          "mailbox=%s client=%s result=%s", q,
+		          newbox_key_text(key, client, sizeof(client)),
+		          a == STORE_MAILBOX_GRANTED ? "granted"
+		          : a == STORE_MAILBOX_LIMIT_CLIENT ? "client_limit"
+		          : a == STORE_MAILBOX_LIMIT_TOTAL ? "total_limit" : "error");
+	}
+	uint8_t frame[FRAME_ANSWER_LEN];
+	frame_encode_answer(frame, query, a);
+	send_frame(p, frame, sizeof(frame));
+}
+
 static void handle_frame(struct store_proc *p, enum frame_type type, const uint8_t *body,
                          size_t len)
 {
@@ -261,6 +337,9 @@ static void handle_frame(struct store_proc *p, enum frame_type type, const uint8
 	switch (type) {
 	case FRAME_BEGIN:
 		handle_begin(p, body, len);
+		return;
+	case FRAME_ASK:
+		handle_ask(p, body, len);
 		return;
 	case FRAME_DATA: {
 		const char *data;
@@ -368,6 +447,9 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 	p->env.pid = (long)getpid();
 	txnmap_init(&p->txns);
 	p->queue_tail = &p->queue_head;
+	store_memory_init(&p->memory, STORE_MEMORY_TOTAL_MAX);
+	newbox_init(&p->newbox, cfg->new_mailboxes_per_client, cfg->new_mailboxes_total);
+	p->env.memory = &p->memory;
 
 	if (evutil_make_socket_nonblocking(fd) < 0)
 		return -1;
@@ -401,6 +483,7 @@ static void proc_teardown(struct store_proc *p)
 	if (p->txns.count)
 		drop_messages(p, true);
 	txnmap_free(&p->txns);
+	newbox_free(&p->newbox);
 	if (p->ev_space)
 		event_free(p->ev_space);
 	if (p->ev_batch)

@@ -29,6 +29,10 @@ struct store_config {
 	                              by the store's user; closed by the store */
 	const char *hostname;      /* for Maildir file names */
 	enum store_sync_mode sync;
+	/* New Maildirs granted at RCPT per hour (store_mailbox_ask): per
+	 * client address (IPv6: per /64), and in all. */
+	unsigned new_mailboxes_per_client;
+	unsigned new_mailboxes_total;
 };
 
 /* Runs the store process's event loop on fd (its end of the socketpair)
@@ -46,6 +50,17 @@ enum store_result {
 
 struct store_client;
 struct store_txn;
+struct store_query;
+struct sockaddr;
+
+/* The store's answer about a mailbox at RCPT (issue 8, item 4). */
+enum store_mailbox_answer {
+	STORE_MAILBOX_EXISTS = 0,     /* its Maildir is there */
+	STORE_MAILBOX_GRANTED,        /* not yet: it may be created (counted) */
+	STORE_MAILBOX_LIMIT_CLIENT,   /* not yet, and this client made too many this hour */
+	STORE_MAILBOX_LIMIT_TOTAL,    /* not yet, and too many were made this hour */
+	STORE_MAILBOX_ERROR,          /* cannot tell (I/O error, store gone) */
+};
 
 struct store_recipient {
 	const char *address; /* the full recipient, for Delivered-To (keeps +tag) */
@@ -84,6 +99,20 @@ void store_txn_abort(struct store_txn *t);
 /* After store_txn_commit: the session is gone, do not call done; the commit
  * itself still completes (the message is stored). */
 void store_txn_forget(struct store_txn *t);
+
+/* Mailboxes at RCPT.  store_mailbox_known: true if the store said
+ * recently that mailbox exists (or granted it): no need to ask, which
+ * keeps the common case free of a round trip.  Otherwise
+ * store_mailbox_ask sends the question for a client (its address counts
+ * against the limits) and cb(arg, answer) runs later from the event loop,
+ * never inside the call; NULL if the store is gone or memory ran out.
+ * store_mailbox_cancel: cb will not be called (the session went away). */
+bool store_mailbox_known(struct store_client *sc, const char *mailbox);
+struct store_query *store_mailbox_ask(struct store_client *sc, const char *mailbox,
+                                      const struct sockaddr *client,
+                                      void (*cb)(void *arg, enum store_mailbox_answer a),
+                                      void *arg);
+void store_mailbox_cancel(struct store_query *q);
 
 /* Free space in the mailroot's filesystem as last reported by the store
  * (bytes available to the store's user), refreshed after every batch and at

@@ -51,6 +51,12 @@
  * §2; a /128 would let one host take every slot). */
 #define SMTP_PER_IP_PREFIX_IPV4_DEFAULT 32
 #define SMTP_PER_IP_PREFIX_IPV6_DEFAULT 64
+/* New Maildirs created by mail, per hour (issue 8, item 4): one client
+ * address (IPv6: its /64) and all clients together.  Existing Maildirs and
+ * --mailbox lists are not counted. */
+#define SMTP_NEW_MAILBOXES_PER_IP_DEFAULT 20
+#define SMTP_NEW_MAILBOXES_DEFAULT 200
+#define SMTP_NEW_MAILBOXES_MAX 100000
 /* The fraction of the connection limit past which the server is in overload
  * mode (shorter timeouts, oldest idle pre-MAIL sessions closed first). */
 #define SMTP_OVERLOAD_PERCENT 80
@@ -58,5 +64,9 @@
 /* Messages up to this size stay in memory until their batch is committed;
  * larger ones are streamed to their file as they arrive (DESIGN.md). */
 #define STORE_MEMORY_MESSAGE_MAX (256u * 1024u)
+/* All messages together (issue 8, item 5): past this sum the largest ones
+ * stream to their tmp/ files early, so that thousands of sessions stalled
+ * in DATA cannot grow the store by 256 KiB each. */
+#define STORE_MEMORY_TOTAL_MAX (32u * 1024u * 1024u)
 
 #endif

@@ -16,6 +16,7 @@ struct fuzz_ctx {
 	struct smtp_session_config cfg;
 	unsigned char mode;   /* from the first input byte */
 	bool pending_commit;
+	bool pending_rcpt;    /* a RCPT waits for its asynchronous answer */
 	bool tls_pending;
 	size_t content;       /* octets written in the current message */
 	bool begun;
@@ -57,14 +58,24 @@ static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_com
 	return true;
 }
 
-static char *op_rcpt(void *ctx, const struct smtp_transaction *t, const struct smtp_address *a,
-                     struct smtp_reply *reply)
+static enum smtp_rcpt_status op_rcpt(void *ctx, const struct smtp_transaction *t,
+                                     const struct smtp_address *a, char **mailbox,
+                                     struct smtp_reply *reply)
 {
+	struct fuzz_ctx *f = ctx;
 	if (a->local_len && a->local[0] == 'x') {
 		smtp_reply_set(reply, 554, "5.7.1", "Relay access denied");
-		return NULL;
+		return SMTP_RCPT_REFUSE;
 	}
-	return strdup("box");
+	if (a->local_len && a->local[0] == 'n') {
+		/* A new mailbox: the store is asked (issue 8, item 4). */
+		if (f->pending_rcpt)
+			abort(); /* a second RCPT read while one waits */
+		f->pending_rcpt = true;
+		return SMTP_RCPT_PENDING;
+	}
+	*mailbox = strdup("box");
+	return SMTP_RCPT_ACCEPT;
 }
 
 static bool op_begin(void *ctx, struct smtp_transaction *t, struct smtp_reply *reply)
@@ -135,6 +146,12 @@ static void settle(struct fuzz_ctx *f)
 	if (f->tls_pending) {
 		f->tls_pending = false;
 		smtp_session_tls_started(&f->s);
+	}
+	if (f->pending_rcpt) {
+		struct smtp_reply r;
+		f->pending_rcpt = false;
+		smtp_reply_set(&r, 450, "4.7.1", "Too many new mailboxes");
+		smtp_session_rcpt_done(&f->s, (f->mode & 0x20) ? NULL : strdup("newbox"), &r);
 	}
 }
 

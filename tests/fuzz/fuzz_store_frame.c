@@ -89,6 +89,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		case FRAME_SPACE:
 			frame_decode_space(body, len, &space, &why);
 			break;
+		case FRAME_ASK: {
+			/* Decoded, then encoded again: the same octets. */
+			const uint8_t *key;
+			struct frame_str mb;
+			if (frame_decode_ask(body, len, &txn, &key, &mb, &why) == FRAME_OK) {
+				char name[FRAME_MAILBOX_MAX + 1];
+				memcpy(name, mb.p, mb.len);
+				name[mb.len] = '\0';
+				struct buf out;
+				buf_init(&out, FRAME_HEADER_LEN + FRAME_ASK_MAX);
+				if (frame_encode_ask(&out, txn, key, name) != 0 ||
+				    out.len != FRAME_HEADER_LEN + len ||
+				    memcmp(out.data + FRAME_HEADER_LEN, body, len))
+					abort();
+				buf_free(&out);
+			}
+			break;
+		}
+		case FRAME_ANSWER: {
+			enum store_mailbox_answer a;
+			frame_decode_answer(body, len, &txn, &a, &why);
+			break;
+		}
 		}
 		free(body);
 		pos += FRAME_HEADER_LEN + len;

@@ -537,19 +537,52 @@ def mailboxes_with_mail(mailroot):
     return sorted({p.parent.parent.name for p in maildir_files(mailroot) if p.parent.name == "new"})
 
 
+def mailbox_name(addr):
+    """The mailbox (Maildir name) of an address as the server's policy makes
+    it: local part unquoted, +tag dropped (a leading '+' stays), ASCII
+    folded to lower case."""
+    local = addr.rpartition("@")[0] if "@" in addr else addr
+    local = local.split(":")[-1]                    # a source route
+    if local.startswith('"') and local.endswith('"'):
+        local = local[1:-1]
+    plus = local.find("+")
+    if plus > 0:
+        local = local[:plus]
+    return local.lower()
+
+
+def delivered_to_for(addr):
+    """Delivered-To of the copy for addr (as the server formatted it): the
+    mailbox, with the domain folded to lower case unless it is a literal."""
+    box = mailbox_name(addr)
+    if "@" not in addr:
+        return box
+    domain = addr.rpartition("@")[2]
+    return f"{box}@{domain if domain.startswith('[') else domain.lower()}"
+
+
 class Delivered:
-    """A stored message split into the headers the server added and the rest."""
+    """A stored message split into the headers the server added and the rest:
+    Return-Path, one X-Original-To per recipient given for this mailbox,
+    Delivered-To naming the mailbox (as Postfix writes them), Received."""
 
     def __init__(self, data):
         self.data = data
         lines = data.split(b"\n")
         assert lines[0].startswith(b"Return-Path: "), f"first line is not Return-Path: {data[:300]!r}"
-        assert lines[1].startswith(b"Delivered-To: "), f"second line is not Delivered-To: {data[:300]!r}"
-        assert lines[2].startswith(b"Received: "), f"third line is not Received: {data[:300]!r}"
         self.return_path = lines[0][len(b"Return-Path: "):].decode()
-        self.delivered_to = lines[1][len(b"Delivered-To: "):].decode()
-        i = 3
-        received = [lines[2]]
+        i = 1
+        self.original_to = []
+        while lines[i].startswith(b"X-Original-To: "):
+            self.original_to.append(lines[i][len(b"X-Original-To: "):].decode())
+            i += 1
+        assert self.original_to, f"no X-Original-To after Return-Path: {data[:300]!r}"
+        assert lines[i].startswith(b"Delivered-To: "), f"no Delivered-To after X-Original-To: {data[:300]!r}"
+        self.delivered_to = lines[i][len(b"Delivered-To: "):].decode()
+        i += 1
+        assert lines[i].startswith(b"Received: "), f"no Received: after Delivered-To: {data[:300]!r}"
+        received = [lines[i]]
+        i += 1
         while i < len(lines) and lines[i][:1] in (b" ", b"\t"):
             received.append(lines[i])
             i += 1
@@ -596,7 +629,9 @@ def check_delivery(data, sent, sender, rcpt, helo=None, ip="127.0.0.1", proto="E
     """Check one stored message byte for byte against what the client sent."""
     d = Delivered(data)
     assert d.return_path in {f"<{a}>" for a in address_forms(sender)}, d.return_path
-    assert d.delivered_to in address_forms(rcpt), d.delivered_to
+    given = [a for a in address_forms(rcpt) if a in d.original_to]
+    assert given, f"{rcpt} not among X-Original-To {d.original_to}"
+    assert d.delivered_to == delivered_to_for(given[0]), d.delivered_to
     f = d.received_fields()
     if helo is not None:
         assert f["helo"] == helo, f

@@ -109,7 +109,9 @@ def test_very_long_text_line_stored_intact(server):
 
 
 def test_too_many_recipients(start_server):
-    srv = start_server("--max-recipients", "100")
+    # 101 new mailboxes from one address: past the default creation limit.
+    srv = start_server("--max-recipients", "100", "--max-new-mailboxes-per-ip", "1000",
+                       "--max-new-mailboxes", "1000")
     c = srv.session()
     rcpts = [f"u{i}@example.test" for i in range(101)]
     c.send(f"MAIL FROM:<{SENDER}>\r\n" + "".join(f"RCPT TO:<{r}>\r\n" for r in rcpts))

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 
-from helpers import SMTPConn, check_delivery, dot_stuff, mail_user_args
+from helpers import Delivered, SMTPConn, check_delivery, dot_stuff, mail_user_args, mailbox_name
 from robust_util import mount_tmpfs, rstart_server  # noqa: F401  (fixtures)
 
 SENDER = "sender@client.test"
@@ -119,16 +119,17 @@ class Mail:
                 problems.append(f"{where}: {p} has {len(data)} octets, its name says "
                                 f"{s.group(0) if s else 'nothing'}")
             msg, rcpts = self.accepted[qid]
-            to = data.split(b"\n")[1][len(b"Delivered-To: "):].decode()
             try:
-                assert to in rcpts, f"Delivered-To {to!r} not among {rcpts}"
+                given = Delivered(data).original_to
+                to = given[0]
+                assert set(given) <= set(rcpts), f"X-Original-To {given!r} not among {rcpts}"
                 check_delivery(data, msg, SENDER, to, single_rcpt=len(rcpts) == 1)
             except AssertionError as e:
                 problems.append(f"{where}: {p.name} is not what was sent: {str(e)[:300]}")
         for qid, (msg, rcpts) in self.accepted.items():
             if qid in self.deleted:
                 continue
-            want = len({r.lower() for r in rcpts})
+            want = len({mailbox_name(r) for r in rcpts})   # one copy per mailbox
             got = len(by_qid.get(qid, []))
             if got != want:
                 problems.append(f"{where}: {qid} got 250 but has {got} of {want} files in new/")

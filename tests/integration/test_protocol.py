@@ -361,9 +361,12 @@ def test_accepted_recipient_forms(server, rcpt, box):
     data = one(server, box)
     d = Delivered(data)
     assert d.body == msg.replace(b"\r\n", b"\n")
-    # Delivered-To keeps the recipient as given (the +tag in particular).
+    # X-Original-To keeps the recipient as given (the +tag in particular);
+    # Delivered-To names the mailbox (issue 8, item 4).
+    assert len(d.original_to) == 1, d.original_to
     if "+" in rcpt:
-        assert d.delivered_to.lower() == rcpt.lower(), d.delivered_to
+        assert d.original_to[0] == rcpt, d.original_to
+    assert d.delivered_to.split("@")[0] == box, d.delivered_to
     assert mailboxes_with_mail(server.mailroot) == [box]
 
 

@@ -55,6 +55,15 @@ static void test_values(void **state)
 	assert_non_null(strstr(err, "no-such-key"));
 	assert_true(config_set(&c, CONFIG_FLAG, "tls", "no", err, sizeof(err)));
 	assert_false(c.tls);
+	/* New Maildirs per hour (issue 8, item 4): 0 allowed (none created). */
+	assert_int_equal(c.max_new_mailboxes_per_ip, 20);
+	assert_int_equal(c.max_new_mailboxes, 200);
+	assert_true(config_set(&c, CONFIG_FLAG, "max-new-mailboxes-per-ip", "0", err, sizeof(err)));
+	assert_int_equal(c.max_new_mailboxes_per_ip, 0);
+	assert_true(config_set(&c, CONFIG_FLAG, "max-new-mailboxes", "100000", err, sizeof(err)));
+	assert_int_equal(c.max_new_mailboxes, 100000);
+	assert_false(config_set(&c, CONFIG_FLAG, "max-new-mailboxes", "100001", err, sizeof(err)));
+	assert_false(config_set(&c, CONFIG_FLAG, "max-new-mailboxes-per-ip", "-1", err, sizeof(err)));
 	config_free(&c);
 }
 

@@ -28,6 +28,10 @@ struct fake {
 	char content[65536];
 	size_t contentlen;
 	int commits, aborts, begins, starttls;
+	int rcpt_asks;      /* RCPTs answered SMTP_RCPT_PENDING */
+	char *asked;        /* the mailbox of the last one */
+	const char *rest;   /* input not read while the session waits */
+	size_t restlen;
 	bool auto_commit;   /* answer message_commit with 250 at once */
 	bool fail_write;
 	bool check_pipelining; /* answer input_pending from what feed() holds */
@@ -54,14 +58,25 @@ static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_com
 	return true;
 }
 
-static char *op_rcpt(void *ctx, const struct smtp_transaction *t, const struct smtp_address *a,
-                     struct smtp_reply *reply)
+/* "nobody" is refused at once; a local part starting with "new" needs an
+ * asynchronous answer (as a mailbox the store must be asked about). */
+static enum smtp_rcpt_status op_rcpt(void *ctx, const struct smtp_transaction *t,
+                                     const struct smtp_address *a, char **mailbox,
+                                     struct smtp_reply *reply)
 {
+	struct fake *f = ctx;
 	if (!strcmp(a->local, "nobody")) {
 		smtp_reply_set(reply, 550, "5.1.1", "Mailbox unavailable");
-		return NULL;
+		return SMTP_RCPT_REFUSE;
 	}
-	return strdup(a->local);
+	if (!strncmp(a->local, "new", 3)) {
+		f->rcpt_asks++;
+		free(f->asked);
+		f->asked = strdup(a->local);
+		return SMTP_RCPT_PENDING;
+	}
+	*mailbox = strdup(a->local);
+	return SMTP_RCPT_ACCEPT;
 }
 
 static bool op_begin(void *ctx, struct smtp_transaction *t, struct smtp_reply *reply)
@@ -157,18 +172,15 @@ static void fake_free(struct fake *f)
 {
 	seed_write(f);
 	smtp_session_free(&f->s);
+	free(f->asked);
 	free(f);
 }
 
 /* Feeds client bytes the way server/conn.c does: command lines in LINE
  * mode (split at LF), raw bytes in DATA mode. */
-static void feed(struct fake *f, const char *in, size_t len)
+static void feed_raw(struct fake *f, const char *in, size_t len)
 {
 	size_t pos = 0;
-	if (len <= sizeof(f->seed) - f->seedlen) {
-		memcpy(f->seed + f->seedlen, in, len);
-		f->seedlen += len;
-	}
 	while (pos < len) {
 		if (f->s.mode == SMTP_INPUT_LINE) {
 			const char *lf = memchr(in + pos, '\n', len - pos);
@@ -186,11 +198,39 @@ static void feed(struct fake *f, const char *in, size_t len)
 			break;
 		}
 	}
+	/* What the session did not read waits in the caller's buffer, as
+	 * conn.c keeps it in its evbuffer. */
+	f->rest = in + pos;
+	f->restlen = len - pos;
+}
+
+static void feed(struct fake *f, const char *in, size_t len)
+{
+	if (len <= sizeof(f->seed) - f->seedlen) {
+		memcpy(f->seed + f->seedlen, in, len);
+		f->seedlen += len;
+	}
+	feed_raw(f, in, len);
 }
 
 static void feeds(struct fake *f, const char *in)
 {
 	feed(f, in, strlen(in));
+}
+
+/* The asynchronous answer to the pending RCPT (mailbox NULL: refused
+ * with 450 4.7.1), then the input that waited behind it. */
+static void rcpt_answer(struct fake *f, const char *mailbox)
+{
+	struct smtp_reply r;
+	smtp_reply_set(&r, 450, "4.7.1", "Too many new mailboxes, try again later");
+	smtp_session_rcpt_done(&f->s, mailbox ? strdup(mailbox) : NULL, &r);
+	const char *rest = f->rest;
+	size_t restlen = f->restlen;
+	f->rest = NULL;
+	f->restlen = 0;
+	if (rest && restlen)
+		feed_raw(f, rest, restlen);
 }
 
 static void clear(struct fake *f)
@@ -511,6 +551,83 @@ static void test_content_before_354(void **state)
 	fake_free(f);
 }
 
+/* RCPT whose answer is asynchronous (issue 8, item 4: the store is asked
+ * whether a new mailbox may be created): nothing is read or answered until
+ * it comes, and pipelined commands behind it keep their order. */
+static void test_rcpt_async(void **state)
+{
+	struct fake *f = fake_new();
+	clear(f);
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<newbox@example.test>\r\n"
+	         "RCPT TO:<old@example.test>\r\nDATA\r\n");
+	expect(f, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+	          "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n"
+	          "250 2.1.0 Ok\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_WAIT);
+	assert_int_equal(f->rcpt_asks, 1);
+	assert_string_equal(f->asked, "newbox");
+	assert_true(smtp_session_in_transaction(&f->s));
+	/* Lines offered meanwhile are not taken. */
+	smtp_session_line(&f->s, "NOOP", 4);
+	expect(f, "");
+	rcpt_answer(f, "newbox");
+	expect(f, "250 2.1.5 Ok\r\n250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	assert_int_equal(f->s.txn->nrcpts, 2);
+	assert_string_equal(f->s.txn->rcpts[0].address, "newbox@example.test");
+	assert_string_equal(f->s.txn->rcpts[0].mailbox, "newbox");
+	assert_string_equal(f->s.txn->rcpts[1].mailbox, "old");
+	assert_int_equal(f->s.txn->nmailboxes, 2);
+	feeds(f, "hi\r\n.\r\n");
+	expect(f, "250 2.0.0 Ok: queued as QID1\r\n");
+	fake_free(f);
+}
+
+/* A refused asynchronous RCPT: its reply in its place; DATA after only
+ * refused recipients gets 554 (RFC 2920 §3.1). */
+static void test_rcpt_async_refused(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	feeds(f, "MAIL FROM:<a@example.test>\r\nRCPT TO:<new1@example.test>\r\nDATA\r\n");
+	expect(f, "250 2.1.0 Ok\r\n");
+	rcpt_answer(f, NULL);
+	expect(f, "450 4.7.1 Too many new mailboxes, try again later\r\n"
+	          "554 5.5.1 No valid recipients\r\n");
+	/* Two in a row, the first refused, the second accepted. */
+	feeds(f, "RSET\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<new2@example.test>\r\n"
+	         "RCPT TO:<new3@example.test>\r\nDATA\r\n");
+	expect(f, "250 2.0.0 Ok\r\n250 2.1.0 Ok\r\n");
+	rcpt_answer(f, NULL);
+	expect(f, "450 4.7.1 Too many new mailboxes, try again later\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_WAIT);
+	assert_string_equal(f->asked, "new3");
+	rcpt_answer(f, "new3");
+	expect(f, "250 2.1.5 Ok\r\n354 End data with <CR><LF>.<CR><LF>\r\n");
+	assert_int_equal(f->s.txn->nrcpts, 1);
+	fake_free(f);
+}
+
+/* Shutdown or the connection lost while a RCPT waits: 421 now; the late
+ * answer changes nothing and leaks nothing. */
+static void test_rcpt_async_shutdown(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<newbox@example.test>\r\n");
+	clear(f);
+	smtp_session_shutdown(&f->s, "Server shutting down");
+	expect(f, "421 4.3.2 Server shutting down\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	rcpt_answer(f, "newbox");
+	expect(f, "");
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	fake_free(f);
+
+	f = fake_new();
+	feeds(f, "EHLO c\r\nMAIL FROM:<a@example.test>\r\nRCPT TO:<newbox@example.test>\r\n");
+	fake_free(f); /* freed while waiting: no leak (ASan) */
+}
+
 int main(void)
 {
 	seed_dir = getenv("RAWMAIL_SEED_DIR");
@@ -534,6 +651,9 @@ int main(void)
 		cmocka_unit_test(test_write_failure),
 		cmocka_unit_test(test_nul_refused),
 		cmocka_unit_test(test_content_before_354),
+		cmocka_unit_test(test_rcpt_async),
+		cmocka_unit_test(test_rcpt_async_refused),
+		cmocka_unit_test(test_rcpt_async_shutdown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,7 +14,9 @@
 
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <dirent.h>
+#include <netinet/in.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -83,6 +85,9 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 
 enum child_mode { CHILD_PLAIN, CHILD_TMPFS };
 
+/* The creation limits of the next store_start (struct store_config). */
+static unsigned newbox_per_client = 20, newbox_total = 200;
+
 /* Forks the store.  In CHILD_TMPFS mode the child first mounts a 1 MiB
  * tmpfs on the mailroot in a mount namespace of its own, and exits 77 if
  * it may not. */
@@ -120,7 +125,9 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 			_exit(78);
 		struct store_config cfg = { .mailroot = h->root,
 		                            .rootfd = open(h->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
-		                            .hostname = "mx.example:25", .sync = sync };
+		                            .hostname = "mx.example:25", .sync = sync,
+		                            .new_mailboxes_per_client = newbox_per_client,
+		                            .new_mailboxes_total = newbox_total };
 		int rc = store_process_run(&cfg, sv[1]);
 		log_flush();
 		exit(rc == 0 ? 0 : 1);
@@ -271,27 +278,35 @@ static void assert_name_sizes(const char *name, const char *data, size_t len)
 	assert_non_null(strstr(name, ".mx.example\\07225,S="));
 }
 
-static void expect_bytes(const char *data, size_t len, const char *address, const char *content,
+/* The head of a file for one recipient: X-Original-To as given, then
+ * Delivered-To naming the mailbox with the address's domain. */
+static const char *head_for(char *out, size_t n, const char *address, const char *mailbox)
+{
+	const char *at = strrchr(address, '@');
+	snprintf(out, n, "X-Original-To: %s\nDelivered-To: %s%s\n", address, mailbox, at ? at : "");
+	return out;
+}
+
+static void expect_bytes(const char *data, size_t len, const char *head, const char *content,
                          size_t content_len)
 {
 	struct buf want;
 	buf_init(&want, 64u << 20);
-	buf_printf(&want, "Return-Path: <%s>\nDelivered-To: %s\n%s", SENDER, address, RECEIVED);
+	buf_printf(&want, "Return-Path: <%s>\n%s%s", SENDER, head, RECEIVED);
 	buf_append(&want, content, content_len);
 	assert_int_equal(len, want.len);
 	assert_memory_equal(data, want.data, len);
 	buf_free(&want);
 }
 
-/* The one file of qid in mailbox/new whose Delivered-To is address. */
+/* The one file of qid in mailbox/new, whose head (the lines between
+ * Return-Path and Received) must be head. */
 static void expect_file(const struct harness *h, const char *mailbox, const char *qid,
-                        const char *address, const char *content, size_t content_len)
+                        const char *head, const char *content, size_t content_len)
 {
 	char (*names)[MAILDIR_NAME_MAX + 1];
 	size_t n = list_dir(h, mailbox, "new", &names);
 	int found = 0;
-	char dt[512];
-	snprintf(dt, sizeof(dt), "\nDelivered-To: %s\n", address);
 	for (size_t i = 0; i < n; i++) {
 		char q[80];
 		name_qid(names[i], q, sizeof(q));
@@ -301,15 +316,22 @@ static void expect_file(const struct harness *h, const char *mailbox, const char
 		snprintf(path, sizeof(path), "%s/%s/new/%s", h->root, mailbox, names[i]);
 		size_t len;
 		char *data = read_file(path, &len);
-		if (memmem(data, len < 1024 ? len : 1024, dt, strlen(dt))) {
-			found++;
-			expect_bytes(data, len, address, content, content_len);
-			assert_name_sizes(names[i], data, len);
-		}
+		found++;
+		expect_bytes(data, len, head, content, content_len);
+		assert_name_sizes(names[i], data, len);
 		free(data);
 	}
 	free(names);
 	assert_int_equal(found, 1);
+}
+
+/* expect_file for a message with one recipient in mailbox. */
+static void expect_one(const struct harness *h, const char *mailbox, const char *qid,
+                       const char *address, const char *content, size_t content_len)
+{
+	char head[1024];
+	expect_file(h, mailbox, qid, head_for(head, sizeof(head), address, mailbox), content,
+	            content_len);
 }
 
 /* ---- driving a message ---- */
@@ -353,7 +375,9 @@ static void test_single(void **state)
 		store_txn_commit(t, on_done, &res);
 		run_until(&h, &res.calls, 1);
 		assert_int_equal(res.r, STORE_OK);
-		expect_file(&h, "alice", "S1", "alice+news@example.org", body, strlen(body));
+		expect_file(&h, "alice", "S1",
+		            "X-Original-To: alice+news@example.org\nDelivered-To: alice@example.org\n", body,
+		            strlen(body));
 		assert_int_equal(count_dir(&h, "alice", "tmp"), 0);
 		assert_int_equal(count_dir(&h, "alice", "cur"), 0);
 		struct stat st;
@@ -384,19 +408,41 @@ static void test_multi_recipient(void **state)
 		{ "alice+x@example.org", "alice" },
 		{ "alice@example.org", "alice" },  /* a duplicate: no second file */
 		{ "carol@[192.0.2.1]", "carol" },
+		/* Delivered-To takes the domain of the first recipient given,
+		 * folded; X-Original-To keeps each as given. */
+		{ "ZED@Long.Example.ORG", "zed" },
+		{ "zed+1@b.org", "zed" },
+		{ "dan@[IPv6:2001:DB8::1]", "dan" },
+		{ "yan@longer.example.org", "yan" },
+		{ "yan+a@x.org", "yan" },
 	};
 	struct result res = { 0 };
-	struct store_txn *t = send_msg(&h, "M1", r, 5, body, strlen(body), 100);
+	struct store_txn *t = send_msg(&h, "M1", r, 10, body, strlen(body), 100);
 	store_txn_commit(t, on_done, &res);
 	run_until(&h, &res.calls, 1);
 	assert_int_equal(res.r, STORE_OK);
-	assert_int_equal(count_dir(&h, "alice", "new"), 2);
+	/* One copy per mailbox (issue 8, item 4): alice's names both of
+	 * her addresses, once each. */
+	assert_int_equal(count_dir(&h, "alice", "new"), 1);
 	assert_int_equal(count_dir(&h, "bob", "new"), 1);
 	assert_int_equal(count_dir(&h, "carol", "new"), 1);
-	expect_file(&h, "alice", "M1", "alice@example.org", body, strlen(body));
-	expect_file(&h, "alice", "M1", "alice+x@example.org", body, strlen(body));
-	expect_file(&h, "bob", "M1", "bob@example.org", body, strlen(body));
-	expect_file(&h, "carol", "M1", "carol@[192.0.2.1]", body, strlen(body));
+	expect_file(&h, "alice", "M1",
+	            "X-Original-To: alice+x@example.org\nX-Original-To: alice@example.org\n"
+	            "Delivered-To: alice@example.org\n",
+	            body, strlen(body));
+	expect_one(&h, "bob", "M1", "bob@example.org", body, strlen(body));
+	expect_one(&h, "carol", "M1", "carol@[192.0.2.1]", body, strlen(body));
+	expect_file(&h, "zed", "M1",
+	            "X-Original-To: ZED@Long.Example.ORG\nX-Original-To: zed+1@b.org\n"
+	            "Delivered-To: zed@long.example.org\n",
+	            body, strlen(body));
+	expect_file(&h, "yan", "M1",
+	            "X-Original-To: yan+a@x.org\nX-Original-To: yan@longer.example.org\n"
+	            "Delivered-To: yan@longer.example.org\n",
+	            body, strlen(body));
+	expect_file(&h, "dan", "M1",
+	            "X-Original-To: dan@[IPv6:2001:DB8::1]\nDelivered-To: dan@[IPv6:2001:DB8::1]\n",
+	            body, strlen(body));
 	assert_int_equal(store_stop(&h), 0);
 	cleanup(&h);
 }
@@ -420,9 +466,9 @@ static void test_large_streamed(void **state)
 	run_until(&h, &res2.calls, 1);
 	assert_int_equal(res.r, STORE_OK);
 	assert_int_equal(res2.r, STORE_OK);
-	expect_file(&h, "big", "L1", "big@example.org", body, len);
-	expect_file(&h, "copy", "L1", "copy@example.org", body, len);
-	expect_file(&h, "big", "L2", "big@example.org", body, len);
+	expect_one(&h, "big", "L1", "big@example.org", body, len);
+	expect_one(&h, "copy", "L1", "copy@example.org", body, len);
+	expect_one(&h, "big", "L2", "big@example.org", body, len);
 	assert_int_equal(count_dir(&h, "big", "tmp") + count_dir(&h, "copy", "tmp"), 0);
 	assert_int_equal(store_stop(&h), 0);
 	free(body);
@@ -455,8 +501,8 @@ static void test_abort(void **state)
 	assert_int_equal(res.r, STORE_OK);
 	assert_int_equal(count_dir(&h, "ab", "tmp"), 0);
 	assert_int_equal(count_dir(&h, "ab", "new"), 2);
-	expect_file(&h, "ab", "A0", "ab@example.org", "x\n", 2);
-	expect_file(&h, "ab", "A3", "ab@example.org", "kept\n", 5);
+	expect_one(&h, "ab", "A0", "ab@example.org", "x\n", 2);
+	expect_one(&h, "ab", "A3", "ab@example.org", "kept\n", 5);
 
 	/* The client going away mid-message: the store removes its file. */
 	struct store_txn *t4 = send_msg(&h, "A4", &r, 1, body, len, 65536);
@@ -545,7 +591,9 @@ static void bench_verify(struct harness *h, size_t n, const char *what, double s
 			snprintf(path, sizeof(path), "%s/%s/new/%s", h->root, box, names[j]);
 			size_t len;
 			char *data = read_file(path, &len);
-			expect_bytes(data, len, addr, body, strlen(body));
+			char head[256];
+			expect_bytes(data, len, head_for(head, sizeof(head), addr, box), body,
+			             strlen(body));
 			assert_name_sizes(names[j], data, len);
 			free(data);
 		}
@@ -856,6 +904,136 @@ static void test_eof_after_commit(void **state)
 	cleanup(&h);
 }
 
+/* Issue 8, item 5: messages held in memory share one budget.  N open
+ * messages of 250 KiB each, more than STORE_MEMORY_TOTAL_MAX together: the
+ * store streams the excess to tmp/ before any is committed, and every one
+ * is still stored byte for byte when committed. */
+static void test_memory_budget(void **state)
+{
+	enum { N = 200 };
+	struct harness h;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	client_start(&h);
+	size_t len = 250 * 1024;
+	char *body = make_content(len, 4);
+	struct store_recipient r = { "mem@example.org", "mem" };
+	struct store_txn *t[N];
+	char qid[N][16];
+	for (int i = 0; i < N; i++) {
+		snprintf(qid[i], sizeof(qid[i]), "MB%d", i);
+		t[i] = send_msg(&h, qid[i], &r, 1, body, len, 65536);
+	}
+	/* A small message after them: once it is answered the store has
+	 * taken every DATA frame before it. */
+	struct result fence = { 0 };
+	struct store_txn *f = send_msg(&h, "MBF", &r, 1, "x\n", 2, 2);
+	store_txn_commit(f, on_done, &fence);
+	run_until(&h, &fence.calls, 1);
+	assert_int_equal(fence.r, STORE_OK);
+	size_t in_memory_max = STORE_MEMORY_TOTAL_MAX / len;
+	size_t streamed = count_dir(&h, "mem", "tmp");
+	print_message("%d open messages of %zu KiB: %zu streamed to tmp/ early\n", N, len / 1024,
+	              streamed);
+	assert_true(streamed >= N - in_memory_max);
+	struct result res[N];
+	memset(res, 0, sizeof(res));
+	int done = 0;
+	for (int i = 0; i < N; i++)
+		store_txn_commit(t[i], on_done, &res[i]);
+	while (done < N && !h.timed_out) {
+		event_base_loop(h.base, EVLOOP_ONCE);
+		done = 0;
+		for (int i = 0; i < N; i++)
+			done += res[i].calls;
+	}
+	assert_false(h.timed_out);
+	for (int i = 0; i < N; i++) {
+		assert_int_equal(res[i].r, STORE_OK);
+		expect_one(&h, "mem", qid[i], "mem@example.org", body, len);
+	}
+	assert_int_equal(count_dir(&h, "mem", "tmp"), 0);
+	assert_int_equal(store_stop(&h), 0);
+	free(body);
+	cleanup(&h);
+}
+
+/* The mailbox question at RCPT (issue 8, item 4), through a real store:
+ * a Maildir that exists, new ones up to the client's limit, another
+ * client, a name the store refuses, a cancelled question, and the client's
+ * memory of what exists. */
+struct asked {
+	int calls;
+	enum store_mailbox_answer a;
+};
+
+static void on_answer(void *arg, enum store_mailbox_answer a)
+{
+	struct asked *r = arg;
+	r->calls++;
+	r->a = a;
+}
+
+static void test_mailbox_ask(void **state)
+{
+	struct harness h;
+	newbox_per_client = 2;
+	newbox_total = 3;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	newbox_per_client = 20;
+	newbox_total = 200;
+	client_start(&h);
+	char path[256];
+	snprintf(path, sizeof(path), "%s/here", h.root);
+	/* The store makes the mail root at start: wait for its first report. */
+	while (store_client_free_space(h.sc) == UINT64_MAX && !h.timed_out)
+		event_base_loop(h.base, EVLOOP_ONCE);
+	assert_int_equal(mkdir(path, 0700), 0);
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000201) };
+	struct sockaddr_in b = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0xc0000202) };
+	const struct {
+		const char *mailbox;
+		const struct sockaddr_in *client;
+		enum store_mailbox_answer want;
+	} cases[] = {
+		{ "here", &a, STORE_MAILBOX_EXISTS },
+		{ "n1", &a, STORE_MAILBOX_GRANTED },
+		{ "n1", &a, STORE_MAILBOX_GRANTED }, /* asked again: not counted */
+		{ "n2", &a, STORE_MAILBOX_GRANTED },
+		{ "n3", &a, STORE_MAILBOX_LIMIT_CLIENT },
+		{ "n4", &b, STORE_MAILBOX_GRANTED },
+		{ "n5", &b, STORE_MAILBOX_LIMIT_TOTAL },
+		{ ".hidden", &b, STORE_MAILBOX_ERROR },
+		{ "here", &b, STORE_MAILBOX_EXISTS },
+	};
+	assert_false(store_mailbox_known(h.sc, "here"));
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct asked r = { 0 }, cancelled = { 0 };
+		/* A cancelled question first: its answer must not be delivered. */
+		struct store_query *q = store_mailbox_ask(h.sc, "here", (struct sockaddr *)&a,
+		                                          on_answer, &cancelled);
+		assert_non_null(q);
+		store_mailbox_cancel(q);
+		assert_non_null(store_mailbox_ask(h.sc, cases[i].mailbox,
+		                                  (const struct sockaddr *)cases[i].client, on_answer,
+		                                  &r));
+		assert_int_equal(r.calls, 0); /* never inside the call */
+		run_until(&h, &r.calls, 1);
+		assert_int_equal(cancelled.calls, 0);
+		if (r.a != cases[i].want)
+			fail_msg("%s: answer %d, want %d", cases[i].mailbox, r.a, cases[i].want);
+	}
+	assert_true(store_mailbox_known(h.sc, "here"));
+	assert_true(store_mailbox_known(h.sc, "n2"));
+	assert_false(store_mailbox_known(h.sc, "n3"));
+	/* Questions answer nothing is ever created by asking. */
+	snprintf(path, sizeof(path), "%s/n1", h.root);
+	struct stat st;
+	assert_int_equal(stat(path, &st), -1);
+	assert_int_equal(store_stop(&h), 0);
+	assert_int_equal(h.lost, 0);
+	cleanup(&h);
+}
+
 /* A full filesystem: a 1 MiB tmpfs in the store's own mount namespace. */
 static void test_no_space(void **state)
 {
@@ -878,12 +1056,14 @@ static void test_no_space(void **state)
 		fail_msg("store exited %d", status);
 	}
 	assert_int_equal(big.r, STORE_NOSPACE);
-	/* An in-memory one that cannot fit either: NOSPACE from the batch. */
+	/* An in-memory one whose copies cannot fit: NOSPACE from the batch's
+	 * space check, before any copy is written (issue 8, item 4). */
 	struct store_recipient many[8];
-	char addrs[8][32];
+	char addrs[8][32], boxes[8][16];
 	for (int i = 0; i < 8; i++) {
 		snprintf(addrs[i], sizeof(addrs[i]), "u%d@example.org", i);
-		many[i] = (struct store_recipient){ addrs[i], "full" };
+		snprintf(boxes[i], sizeof(boxes[i]), "full%d", i);
+		many[i] = (struct store_recipient){ addrs[i], boxes[i] };
 	}
 	t = send_msg(&h, "F2", many, 8, body, STORE_MEMORY_MESSAGE_MAX, 65536);
 	store_txn_commit(t, on_done, &mem);
@@ -951,6 +1131,13 @@ static void test_store_goes_away(void **state)
 	store_txn_commit(tf, on_done, &forgotten);
 	store_txn_forget(tf);
 	struct store_txn *open = send_msg(&f.h, "PO", &r, 1, "x\n", 2, 2);
+	/* Questions pending when the store dies fail; a cancelled one is
+	 * silent. */
+	struct sockaddr_in sa = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(0x7f000001) };
+	struct asked asked = { 0 }, asked_cancelled = { 0 };
+	assert_non_null(store_mailbox_ask(f.h.sc, "q", (struct sockaddr *)&sa, on_answer, &asked));
+	store_mailbox_cancel(store_mailbox_ask(f.h.sc, "q2", (struct sockaddr *)&sa, on_answer,
+	                                       &asked_cancelled));
 	spin(&f.h);
 	/* The frames reached the fake store. */
 	char sink[65536];
@@ -974,7 +1161,11 @@ static void test_store_goes_away(void **state)
 	assert_int_equal(res[2].calls, 1);
 	assert_int_equal(res[2].r, STORE_TEMPFAIL);
 	assert_int_equal(forgotten.calls, 0);
+	assert_int_equal(asked.calls, 1);
+	assert_int_equal(asked.a, STORE_MAILBOX_ERROR);
+	assert_int_equal(asked_cancelled.calls, 0);
 	assert_false(store_client_alive(f.h.sc));
+	assert_null(store_mailbox_ask(f.h.sc, "q", (struct sockaddr *)&sa, on_answer, &asked));
 	/* The open txn can no longer write; its commit fails, later. */
 	assert_int_equal(store_txn_write(open, "y", 1), -1);
 	store_txn_commit(open, on_done, &later);
@@ -1001,6 +1192,8 @@ static void test_store_misbehaves(void **state)
 		{ 0, 0, 0, 8, FRAME_COMMIT, 0, 0, 0, 0, 0, 0, 0, 1 },      /* a client frame */
 		{ 0, 1, 0, 0, FRAME_SPACE },                              /* bad length */
 		{ 0, 0, 0, 9, FRAME_RESULT, 0, 0, 0, 0, 0, 0, 0, 2, 0 },   /* before COMMIT */
+		{ 0, 0, 0, 9, FRAME_ANSWER, 0, 0, 0, 0, 0, 0, 0, 9, 0 },   /* unknown question */
+		{ 0, 0, 0, 9, FRAME_ANSWER, 0, 0, 0, 0, 0, 0, 0, 1, 99 },  /* bad answer */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct fake f;
@@ -1065,6 +1258,8 @@ int main(void)
 		cmocka_unit_test(test_closed_loop_fsync),
 		cmocka_unit_test(test_hostile_client),
 		cmocka_unit_test(test_eof_after_commit),
+		cmocka_unit_test(test_memory_budget),
+		cmocka_unit_test(test_mailbox_ask),
 		cmocka_unit_test(test_no_space),
 		cmocka_unit_test(test_store_goes_away),
 		cmocka_unit_test(test_store_misbehaves),

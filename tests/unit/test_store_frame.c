@@ -192,7 +192,12 @@ static void test_header_malformed(void **state)
 		unsigned allowed;
 	} bad[] = {
 		{ 8, 0, FRAME_FROM_CLIENT },                   /* no type 0 */
-		{ 8, 7, FRAME_FROM_CLIENT | FRAME_FROM_STORE },/* unknown type */
+		{ 8, 9, FRAME_FROM_CLIENT | FRAME_FROM_STORE },/* unknown type */
+		{ 9, FRAME_ANSWER, FRAME_FROM_CLIENT },         /* store's frame from the client */
+		{ 30, FRAME_ASK, FRAME_FROM_STORE },            /* client's frame from the store */
+		{ 8 + FRAME_KEY_LEN + 2, FRAME_ASK, FRAME_FROM_CLIENT }, /* empty mailbox */
+		{ FRAME_ASK_MAX + 1, FRAME_ASK, FRAME_FROM_CLIENT },
+		{ 8, FRAME_ANSWER, FRAME_FROM_STORE },
 		{ 8, 255, FRAME_FROM_CLIENT },
 		{ 9, FRAME_RESULT, FRAME_FROM_CLIENT },         /* store's frame from the client */
 		{ 8, FRAME_SPACE, FRAME_FROM_CLIENT },
@@ -319,6 +324,62 @@ static void test_result_malformed(void **state)
 	assert_int_equal(frame_decode_data(f + FRAME_HEADER_LEN, 8, &txn, &data, &dl, &why), FRAME_ERROR);
 }
 
+/* ASK and ANSWER (issue 8, item 4: the mailbox question at RCPT). */
+static void test_ask_answer(void **state)
+{
+	struct buf b;
+	buf_init(&b, 4096);
+	uint8_t key[FRAME_KEY_LEN];
+	for (size_t i = 0; i < sizeof(key); i++)
+		key[i] = (uint8_t)(i * 7);
+	assert_int_equal(frame_encode_ask(&b, 77, key, "bob"), 0);
+	enum frame_type type;
+	size_t len;
+	const char *why = NULL;
+	assert_int_equal(frame_header_decode((uint8_t *)b.data, b.len, FRAME_FROM_CLIENT, &type, &len,
+	                                     &why),
+	                 FRAME_OK);
+	assert_int_equal(type, FRAME_ASK);
+	assert_int_equal(len, b.len - FRAME_HEADER_LEN);
+	uint64_t q;
+	const uint8_t *k;
+	struct frame_str mb;
+	const uint8_t *body = (uint8_t *)b.data + FRAME_HEADER_LEN;
+	assert_int_equal(frame_decode_ask(body, len, &q, &k, &mb, &why), FRAME_OK);
+	assert_int_equal(q, 77);
+	assert_memory_equal(k, key, sizeof(key));
+	assert_int_equal(mb.len, 3);
+	assert_memory_equal(mb.p, "bob", 3);
+	/* Truncated anywhere, or with a trailing octet: malformed. */
+	for (size_t n = 0; n < len; n++)
+		assert_int_equal(frame_decode_ask(body, n, &q, &k, &mb, &why), FRAME_ERROR);
+	buf_append(&b, "x", 1);
+	assert_int_equal(frame_decode_ask(body, len + 1, &q, &k, &mb, &why), FRAME_ERROR);
+	/* What the format cannot carry is refused at encoding. */
+	buf_reset(&b);
+	char longname[FRAME_MAILBOX_MAX + 2];
+	memset(longname, 'a', sizeof(longname) - 1);
+	longname[sizeof(longname) - 1] = '\0';
+	assert_int_equal(frame_encode_ask(&b, 1, key, ""), -1);
+	assert_int_equal(frame_encode_ask(&b, 1, key, longname), -1);
+	longname[FRAME_MAILBOX_MAX] = '\0';
+	assert_int_equal(frame_encode_ask(&b, 1, key, longname), 0);
+	buf_free(&b);
+
+	uint8_t f[FRAME_ANSWER_LEN];
+	enum store_mailbox_answer a;
+	frame_encode_answer(f, 78, STORE_MAILBOX_LIMIT_TOTAL);
+	assert_int_equal(frame_header_decode(f, sizeof(f), FRAME_FROM_STORE, &type, &len, &why),
+	                 FRAME_OK);
+	assert_int_equal(type, FRAME_ANSWER);
+	assert_int_equal(frame_decode_answer(f + FRAME_HEADER_LEN, len, &q, &a, &why), FRAME_OK);
+	assert_int_equal(q, 78);
+	assert_int_equal(a, STORE_MAILBOX_LIMIT_TOTAL);
+	f[FRAME_ANSWER_LEN - 1] = STORE_MAILBOX_ERROR + 1;
+	assert_int_equal(frame_decode_answer(f + FRAME_HEADER_LEN, 9, &q, &a, &why), FRAME_ERROR);
+	assert_int_equal(frame_decode_answer(f + FRAME_HEADER_LEN, 8, &q, &a, &why), FRAME_ERROR);
+}
+
 /* Well-formed frames whose content the store must still refuse. */
 static void test_begin_check(void **state)
 {
@@ -435,6 +496,7 @@ int main(void)
 		cmocka_unit_test(test_begin_truncated_everywhere),
 		cmocka_unit_test(test_begin_fields_malformed),
 		cmocka_unit_test(test_result_malformed),
+		cmocka_unit_test(test_ask_answer),
 		cmocka_unit_test(test_begin_check),
 		cmocka_unit_test(test_mailbox_safe),
 	};
