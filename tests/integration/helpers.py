@@ -46,6 +46,17 @@ def mail_user_args():
     return ["--mail-user", "mail"] if os.geteuid() == 0 else []
 
 
+def make_maildir(mailroot, name):
+    """An existing Maildir, as its owner would have made it: owned like the
+    mail root (the store runs as that user, never as root)."""
+    root = Path(mailroot)
+    st = root.stat()
+    for p in (root / name, *(root / name / sub for sub in ("cur", "new", "tmp"))):
+        p.mkdir(exist_ok=True)
+        os.chown(p, st.st_uid, st.st_gid)
+    return root / name
+
+
 def rawmail_bin():
     path = os.environ.get("RAWMAIL_BIN")
     if path:

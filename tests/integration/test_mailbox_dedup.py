@@ -17,7 +17,7 @@ import os
 import re
 from pathlib import Path
 
-from helpers import SMTPConn, Delivered, dot_stuff, mailbox_messages, maildir_files
+from helpers import SMTPConn, Delivered, dot_stuff, mailbox_messages, maildir_files, make_maildir
 from robust_util import mount_tmpfs, rstart_server  # noqa: F401  (fixtures)
 
 SENDER = "sender@client.test"
@@ -92,8 +92,7 @@ def test_new_mailboxes_limited_per_client(rstart_server):
     srv = rstart_server("--max-recipients", "1000")
     root = Path(srv.mailroot)
     for name in ("old1", "old2"):
-        for sub in ("cur", "new", "tmp"):
-            (root / name / sub).mkdir(parents=True, exist_ok=True)
+        make_maildir(root, name)
     rcpts = [f"user{i}@example.test" for i in range(300)] + ["old1@example.test"]
     c = session(srv)
     rs, data, end = send(c, rcpts, message("three hundred", 20000))
