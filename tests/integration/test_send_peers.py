@@ -954,3 +954,18 @@ def test_fingerprint_pin_wrong(peers, pki):
         ": certificate fingerprint does not match any --tls-fingerprint "
         f"(peer's is SHA256:{fp})"), s
     assert len(peer.conns) == 1 and peer.received_tls == b"", peer.conns
+
+
+def test_trickling_peer_times_out_per_reply(peers):
+    """Issue 8 item 13: --timeout is a deadline for each whole reply, not a
+    wait between two octets.  A peer that sends one octet per second
+    (the greeting alone would take 21 s, the whole session over 45 s)
+    ends a --timeout 5 send after about 5 s, as a temporary failure."""
+    peer = peers(smtp(), trickle=1)
+    s = literal(peer, "--timeout", 5, timeout=90)
+    assert_exit(s, TEMPFAIL)
+    assert s.result("user@[127.0.0.1]") == (
+        "user@[127.0.0.1]: not delivered (temporary failure) at [127.0.0.1]: "
+        "timed out waiting for a reply"), s
+    assert 4.5 < s.elapsed < 10, s
+    assert peer.conns[0].commands == [], peer.conns
