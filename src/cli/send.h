@@ -104,6 +104,10 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 /* The --dry-run plan of one destination, on stdout. */
 void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
                       size_t n, const char *family_note);
+/* Prints text from a peer (or holding it) escaped for the terminal
+ * (util/text.h); line breaks kept.  Every line of the -v transcript and
+ * every result goes through it. */
+void send_print_safe(FILE *out, const char *text, size_t len);
 /* The exit status for a set of results (dry_run: PENDING means planned). */
 int send_exit_status(const struct client_result *r, size_t n, bool dry_run);
 

@@ -4,9 +4,49 @@
 #include "cli/send.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/explain.h"
+#include "util/text.h"
+
+/* Writes text to out through the one escaper (util/text.h): a peer's
+ * reply, a host name from DNS or a TLS reason can never act on the
+ * terminal (issue 8 item 14).  Line breaks stay. */
+void send_print_safe(FILE *out, const char *text, size_t len)
+{
+	/* text_escape stops between characters when chunk is full, so a
+	 * UTF-8 character is never cut into escapes. */
+	char chunk[2048];
+	while (len > 0) {
+		size_t used = text_escape(chunk, sizeof(chunk), text, len, TEXT_KEEP_NEWLINE);
+		fputs(chunk, out);
+		text += used;
+		len -= used;
+	}
+}
+
+/* A report is written into memory (open_memstream), then printed
+ * escaped as a whole. */
+struct report_mem {
+	char *data;
+	size_t len;
+	FILE *f;
+};
+
+static FILE *report_mem_open(struct report_mem *m)
+{
+	*m = (struct report_mem){ 0 };
+	m->f = open_memstream(&m->data, &m->len);
+	return m->f;
+}
+
+static void report_mem_print(struct report_mem *m, FILE *out)
+{
+	fclose(m->f);
+	send_print_safe(out, m->data, m->len);
+	free(m->data);
+}
 
 /* The reply as the peer sent it: "550-5.7.1 first", "550 5.7.1 last".
  * The parser kept each line's text after the code and separator. */
@@ -37,7 +77,7 @@ static const char *state_words(enum client_rcpt_state st)
 	return "?";
 }
 
-void send_report_result(FILE *out, const struct client_result *r, unsigned short port)
+static void report_result(FILE *out, const struct client_result *r, unsigned short port)
 {
 	/* "delivered to mx [ip]", "refused (permanent) by mx [ip]", "not
 	 * delivered (temporary failure) at mx [ip]", or the domain when no
@@ -89,8 +129,8 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 	}
 }
 
-void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *family_note)
+static void report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
+                        size_t n, const char *family_note)
 {
 	if (n == 0) {
 		fprintf(out, "%s: no delivery possible (see the result below)\n", destination);
@@ -109,6 +149,29 @@ void send_report_plan(FILE *out, const char *destination, const struct dns_looku
 	}
 	if (family_note && family_note[0])
 		fprintf(out, "  note: %s\n", family_note);
+}
+
+void send_report_result(FILE *out, const struct client_result *r, unsigned short port)
+{
+	struct report_mem m;
+	if (!report_mem_open(&m)) {
+		fputs("(a result could not be shown: out of memory)\n", out);
+		return;
+	}
+	report_result(m.f, r, port);
+	report_mem_print(&m, out);
+}
+
+void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
+                      size_t n, const char *family_note)
+{
+	struct report_mem m;
+	if (!report_mem_open(&m)) {
+		fputs("(the plan could not be shown: out of memory)\n", out);
+		return;
+	}
+	report_plan(m.f, destination, addrs, n, family_note);
+	report_mem_print(&m, out);
 }
 
 int send_exit_status(const struct client_result *r, size_t n, bool dry_run)

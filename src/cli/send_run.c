@@ -158,7 +158,8 @@ static bool sender_address(const struct send_opts *o, char *out, size_t outlen, 
 
 static void transcript_line(void *arg, const char *line)
 {
-	fprintf(stderr, "%s\n", line);
+	send_print_safe(stderr, line, strlen(line));
+	fputc('\n', stderr);
 }
 
 static void plan_line(void *arg, const char *destination, const struct dns_lookup_addr *addrs,

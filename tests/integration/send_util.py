@@ -24,6 +24,7 @@ class Sent:
 
     def __init__(self, p, elapsed):
         self.rc = p.returncode
+        self.out_bytes, self.err_bytes = p.stdout, p.stderr   # as written
         self.out = p.stdout.decode(errors="replace")
         self.err = p.stderr.decode(errors="replace")
         self.elapsed = elapsed

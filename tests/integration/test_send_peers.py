@@ -969,3 +969,46 @@ def test_trickling_peer_times_out_per_reply(peers):
         "timed out waiting for a reply"), s
     assert 4.5 < s.elapsed < 10, s
     assert peer.conns[0].commands == [], peer.conns
+
+
+# Every octet a terminal could act on, and every kind of broken UTF-8: C0
+# but CR, LF and NUL (which end or break a reply line), DEL, each raw C1
+# octet, each C1 as UTF-8 (C2 80..C2 9F), the rest of 0xA0..0xFF raw, an
+# overlong "/", a surrogate, a code point past U+10FFFF, and a truncated
+# sequence; with valid UTF-8 ("é", CJK) that must survive.
+HOSTILE = (bytes(b for b in range(1, 0x20) if b not in (0x0a, 0x0d)) + b"\x7f"
+           + bytes(range(0x80, 0xa0)) + b"".join(b"\xc2" + bytes([b]) for b in range(0x80, 0xa0))
+           + bytes(range(0xa0, 0x100)) + b"\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xe9\x82"
+           + " é 邮件".encode())
+
+
+def assert_terminal_safe(text_bytes):
+    """No octet < 0x20 but LF, no DEL, valid UTF-8, and no C1 control
+    (U+0080..U+009F, which in valid UTF-8 also rules out raw C1 octets)."""
+    bad = [hex(b) for b in text_bytes if (b < 0x20 and b != 0x0a) or b == 0x7f]
+    assert not bad, bad
+    text = text_bytes.decode("utf-8")          # raises on invalid UTF-8
+    c1 = [hex(ord(ch)) for ch in text if 0x80 <= ord(ch) <= 0x9f]
+    assert not c1, c1
+    return text
+
+
+@pytest.mark.parametrize("verbose", ["", "-v"])
+def test_hostile_reply_bytes_escaped(peers, verbose):
+    """Issue 8 item 14: whatever a server answers, rawmail send's output
+    (result lines and the -v transcript) holds no control octet but LF,
+    no DEL, no C1 in either form, and is valid UTF-8; valid UTF-8 text of
+    the reply is kept."""
+    greeting = b"220-peer.test " + HOSTILE + b"\r\n220 ok\r\n"
+    peer = peers(smtp(rcpt=b"550 5.1.1 " + HOSTILE + b"\r\n", data=NO_VALID),
+                 greeting=greeting)
+    args = [verbose] if verbose else []
+    s = literal(peer, *args)
+    assert_exit(s, UNAVAILABLE)
+    text = assert_terminal_safe(s.err_bytes)
+    result = s.result("user@[127.0.0.1]")
+    assert result.startswith("user@[127.0.0.1]: refused (permanent) by [127.0.0.1]: 550 5.1.1 "), s
+    assert "\\u009b" in result and "\\x9b" in result and "\\xc0\\xaf" in result, result
+    assert result.endswith(" é 邮件"), result
+    if verbose:
+        assert "S> 220-peer.test " in text and "\\u0085" in text, text
