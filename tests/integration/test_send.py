@@ -235,6 +235,19 @@ def test_long_line_raw_message_is_65(start_server, port):
     assert_no_mail(srv.mailroot)
 
 
+@pytest.mark.parametrize("body", [b"\x00.\r\n", b"a\x00b\r\n", b"\x00"])
+def test_nul_in_raw_message_is_65(start_server, port, body):
+    """Issue 8 item 15: RFC 5322 §2.3 and 8BITMIME (RFC 6152 §3) exclude
+    NUL from a message; "\r\n\x00.\r\n" would leave as "\x00." for a
+    receiver to read as it likes.  Refused with 65 and the line number,
+    as a line over 998 octets is, before anything is sent."""
+    srv = serve_at(start_server, "127.0.0.1", port)
+    msg = b"Subject: x\r\n\r\nfirst\r\n" + body + b"last\r\n"
+    s = send(["--port", port, "ok@[127.0.0.1]"], msg, expect="dataerr")
+    assert "line 4 " in s.err and "NUL" in s.err, s
+    assert_no_mail(srv.mailroot)
+
+
 def test_composed_long_line_is_quoted_printable(start_server, port):
     srv = serve_at(start_server, "127.0.0.1", port)
     send(["-s", "long", "--port", port, "u@[127.0.0.1]"], "x" * 5000 + "\n", expect="ok")
