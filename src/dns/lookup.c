@@ -332,8 +332,10 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 		answer = DNS_MX_ANSWER_TEMPFAIL;
 		break;
 	}
+	size_t total = 0;
 	for (struct ares_mx_reply *m = mx; m; m = m->next)
-		nrecords++;
+		total++;
+	nrecords = total < DNS_MX_RECORDS_MAX ? total : DNS_MX_RECORDS_MAX;
 	if (nrecords > 0) {
 		records = calloc(nrecords, sizeof(*records));
 		if (!records) {
@@ -342,10 +344,18 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 			fail(q, DNS_LOOKUP_TEMPORARY);
 			return;
 		}
+		/* Past DNS_MX_RECORDS_MAX, a uniform sample of all of them
+		 * (reservoir sampling, Knuth's Algorithm R), not the first. */
 		size_t i = 0;
 		for (struct ares_mx_reply *m = mx; m; m = m->next, i++) {
-			records[i].preference = m->priority;
-			records[i].host = m->host;
+			size_t at = i;
+			if (i >= nrecords) {
+				at = q->random_fn(q->random_arg, (uint32_t)(i + 1)) % (i + 1);
+				if (at >= nrecords)
+					continue;
+			}
+			records[at].preference = m->priority;
+			records[at].host = m->host;
 		}
 	}
 
@@ -354,7 +364,7 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 	enum dns_mx_status st = dns_mx_order(answer, q->domain, records, nrecords, q->random_fn,
 	                                     q->random_arg, &list);
 	q->null_ignored = list.null_ignored;
-	q->truncated = list.truncated;
+	q->truncated = list.truncated || total > nrecords;
 	q->implicit_mx = st == DNS_MX_IMPLICIT;
 	for (size_t i = 0; i < list.n; i++) {
 		/* RFC 2181 §11: a name fits in 255 octets; c-ares drops the

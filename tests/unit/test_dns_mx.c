@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns/mx.h"
 
@@ -232,6 +233,86 @@ static void test_truncated(void **state)
 	assert_true(list.truncated);
 }
 
+/* Issue 8 item 16, RFC 5321 §5.1: 40 MX hosts of equal preference and
+ * room for 16.  The cut must come after the randomisation: over many
+ * seeds each of the 40 is chosen (about 16/40 of the time), not only the
+ * first 16 of the answer.  More preferred hosts are always kept, first;
+ * less preferred ones never displace an equal-preference one. */
+#define WIDE 40
+#define WIDE_CAP 16
+#define WIDE_RUNS 2000
+static void test_truncated_after_randomising(void **state)
+{
+	static char names[WIDE + 3][16];
+	struct dns_mx_record r[WIDE + 3];
+	size_t n = 0;
+	r[n++] = (struct dns_mx_record)REC(20, "late.example");
+	for (size_t i = 0; i < WIDE; i++) {
+		snprintf(names[i], sizeof(names[i]), "mx%02zu.example", i);
+		r[n++] = (struct dns_mx_record)REC(10, names[i]);
+	}
+	r[n++] = (struct dns_mx_record)REC(5, "first.example");
+	/* also at 5, listed at 30 first: kept once, at 5 */
+	r[n++] = (struct dns_mx_record)REC(30, "Second.example.");
+	struct dns_mx_record all[WIDE + 4];
+	memcpy(all, r, sizeof(r));
+	all[n++] = (struct dns_mx_record)REC(5, "second.example");
+	unsigned chosen[WIDE] = { 0 };
+	(void)state;
+	for (uint64_t seed = 1; seed <= WIDE_RUNS; seed++) {
+		struct dns_mx_target t[WIDE_CAP];
+		struct dns_mx_list list;
+		assert_int_equal(order(all, n, seed, t, WIDE_CAP, &list), DNS_MX_OK);
+		assert_int_equal(list.n, WIDE_CAP);
+		assert_true(list.truncated);
+		assert_int_equal(t[0].preference, 5);
+		assert_int_equal(t[1].preference, 5);
+		assert_true(strcasecmp(t[0].host, "first.example") == 0 ||
+		            strcasecmp(t[1].host, "first.example") == 0);
+		bool seen[WIDE] = { false };
+		for (size_t i = 2; i < WIDE_CAP; i++) {
+			assert_int_equal(t[i].preference, 10);
+			unsigned k = (unsigned)((t[i].host[2] - '0') * 10 + (t[i].host[3] - '0'));
+			assert_true(k < WIDE);
+			assert_false(seen[k]);   /* each host once */
+			seen[k] = true;
+			chosen[k]++;
+		}
+	}
+	/* 14 of the 40 equal ones per run: 700 expected each. */
+	for (size_t k = 0; k < WIDE; k++) {
+		if (chosen[k] < 500 || chosen[k] > 900)
+			fail_msg("mx%02zu chosen %u times in %d runs (700 expected)", k, chosen[k],
+			         WIDE_RUNS);
+	}
+}
+
+/* The most records the caller gives (DNS_MX_RECORDS_MAX), each host
+ * listed twice, in two preferences: the most preferred 16 are taken, each
+ * host once.  (Also shows the quadratic work stays small: this runs in
+ * milliseconds.) */
+static void test_records_max(void **state)
+{
+	static char names[DNS_MX_RECORDS_MAX / 2][16];
+	static struct dns_mx_record r[DNS_MX_RECORDS_MAX];
+	for (size_t i = 0; i < DNS_MX_RECORDS_MAX / 2; i++) {
+		snprintf(names[i], sizeof(names[i]), "h%03zu.example", i);
+		r[i] = (struct dns_mx_record)REC(i % 2 ? 20 : 10, names[i]);
+		r[DNS_MX_RECORDS_MAX / 2 + i] = (struct dns_mx_record)REC(30, names[i]);
+	}
+	struct dns_mx_target t[WIDE_CAP];
+	struct dns_mx_list list;
+	(void)state;
+	assert_int_equal(order(r, DNS_MX_RECORDS_MAX, 7, t, WIDE_CAP, &list), DNS_MX_OK);
+	assert_int_equal(list.n, WIDE_CAP);
+	assert_true(list.truncated);
+	for (size_t i = 0; i < WIDE_CAP; i++) {
+		assert_int_equal(t[i].preference, 10);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(t[i].host, t[j].host);
+	}
+}
+
 #define K_NAME DNS_DESTINATION_NAME
 #define K_V4 DNS_DESTINATION_IPV4
 #define K_V6 DNS_DESTINATION_IPV6
@@ -359,6 +440,8 @@ int main(void)
 		cmocka_unit_test(test_null_mx_mixed),
 		cmocka_unit_test(test_implicit_and_failures),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_truncated_after_randomising),
+		cmocka_unit_test(test_records_max),
 		cmocka_unit_test(test_literal_table),
 		cmocka_unit_test(test_literal_bounds),
 	};
