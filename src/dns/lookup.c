@@ -14,6 +14,8 @@
 #include <sys/random.h>
 #include <sys/socket.h>
 
+#include "dns/query_start.h"
+
 /* One family's lookup for one host. */
 struct lookup_family {
 	struct dns_lookup *q;
@@ -37,8 +39,7 @@ struct dns_lookup {
 	enum dns_family_pref pref;
 	dns_mx_random_fn random_fn;
 	void *random_arg;
-	bool starting;            /* inside dns_destination_lookup */
-	bool failed_at_start;     /* c-ares answered from inside ares_query */
+	struct dns_query_start start;
 	size_t pending;           /* address queries in flight */
 	bool implicit_mx, null_ignored, truncated;
 	size_t nhosts;
@@ -290,10 +291,8 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 	size_t nrecords = 0;
 	enum dns_mx_answer answer;
 
-	if (q->starting) {
-		q->failed_at_start = true;
+	if (dns_query_start_refused(&q->start))
 		return;
-	}
 	if (!q->cb) {
 		free(q);
 		return;
@@ -414,17 +413,12 @@ struct dns_lookup *dns_destination_lookup(struct dns_resolver *r, const char *do
 	q->random_fn = random_fn ? random_fn : random_default;
 	q->random_arg = random_fn ? random_arg : NULL;
 	snprintf(q->domain, sizeof(q->domain), "%s", domain);
-	/* c-ares may answer from inside ares_query (a name it cannot
-	 * encode, no memory, no socket): then nothing was started and the
-	 * caller hears it from the NULL, not from a callback in its call. */
-	q->starting = true;
+	dns_query_start_begin(&q->start);
 	ares_query(dns_resolver_channel(r), q->domain, ns_c_in, ns_t_mx, mx_cb, q);
-	q->starting = false;
-	if (q->failed_at_start) {
+	if (!dns_query_start_end(&q->start, r)) {
 		free(q);
 		return NULL;
 	}
-	dns_resolver_kick(r);
 	return q;
 }
 
