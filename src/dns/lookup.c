@@ -3,6 +3,7 @@
  * channel.  See lookup.h for the contract. */
 #include "dns/lookup.h"
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <ares.h>
 #include <netdb.h>
@@ -96,6 +97,33 @@ static void finish(struct dns_lookup *q, struct dns_lookup_result *res)
 		q->cb(q->arg, res);
 	}
 	free(q);
+}
+
+/* " (resolver 127.0.0.1:5353)": which servers were asked, for a failure
+ * that may be theirs (a timeout names nobody otherwise).  IPv6 as
+ * "[::1]:53".  Empty if c-ares cannot say. */
+static void resolvers_describe(struct dns_lookup *q, char *out, size_t outlen)
+{
+	struct ares_addr_port_node *servers = NULL;
+	size_t o = 0;
+	out[0] = '\0';
+	if (ares_get_servers_ports(dns_resolver_channel(q->r), &servers) != ARES_SUCCESS)
+		return;
+	for (struct ares_addr_port_node *s = servers; s && o + 1 < outlen; s = s->next) {
+		char ip[INET6_ADDRSTRLEN];
+		if (!inet_ntop(s->family, &s->addr, ip, sizeof(ip)))
+			continue;
+		int n = snprintf(out + o, outlen - o, s->family == AF_INET6 ? "%s[%s]:%d" : "%s%s:%d",
+		                 o ? ", " : " (resolver ", ip, s->udp_port ? s->udp_port : 53);
+		if (n < 0 || (size_t)n >= outlen - o)
+			break;
+		o += (size_t)n;
+	}
+	ares_free_data(servers);
+	if (o > 0 && o + 2 <= outlen)
+		memcpy(out + o, ")", 2);
+	else
+		out[0] = '\0';
 }
 
 static void fail(struct dns_lookup *q, enum dns_lookup_status st)
@@ -197,8 +225,11 @@ static void assemble(struct dns_lookup *q)
 			         q->nhosts, fam, res.hosts_tempfail);
 	} else if (res.hosts_tempfail > 0) {
 		res.status = DNS_LOOKUP_TEMPORARY;
-		snprintf(q->text, sizeof(q->text), "address lookup of %s%s failed: %s",
-		         q->implicit_mx ? "" : "the MX hosts of ", q->domain, ares_strerror(temp_status));
+		char asked[200];
+		resolvers_describe(q, asked, sizeof(asked));
+		snprintf(q->text, sizeof(q->text), "address lookup of %s%s failed: %s%s",
+		         q->implicit_mx ? "" : "the MX hosts of ", q->domain, ares_strerror(temp_status),
+		         asked);
 	} else {
 		res.status = DNS_LOOKUP_PERMANENT;
 		if (q->implicit_mx)
@@ -392,8 +423,10 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 	case DNS_MX_TEMPFAIL:
 		break;
 	}
-	snprintf(q->text, sizeof(q->text), "MX lookup of %s failed: %s", q->domain,
-	         ares_strerror(status));
+	char asked[200];
+	resolvers_describe(q, asked, sizeof(asked));
+	snprintf(q->text, sizeof(q->text), "MX lookup of %s failed: %s%s", q->domain,
+	         ares_strerror(status), asked);
 	fail(q, DNS_LOOKUP_TEMPORARY);
 }
 

@@ -6,9 +6,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
+
+#include "util/hostname.h"
 #include "util/limits.h"
 
 /* The longest texts inet_pton accepts: "255.255.255.255" and
@@ -281,4 +286,43 @@ enum dns_destination_kind dns_destination_classify(const char *domain,
 	}
 	out->kind = DNS_DESTINATION_NAME;
 	return out->kind;
+}
+
+bool dns_domain_to_ascii(const char *domain, char *out, size_t outlen, char *err,
+                         size_t errlen)
+{
+	bool ascii = true;
+	for (const char *p = domain; *p; p++)
+		ascii &= (unsigned char)*p < 0x80;
+	if (ascii) {
+		size_t n = strlen(domain);
+		if (n >= outlen) {
+			snprintf(err, errlen, "domain too long");
+			return false;
+		}
+		for (size_t i = 0; i <= n; i++)
+			out[i] = (char)((domain[i] >= 'A' && domain[i] <= 'Z') ? domain[i] + 32 : domain[i]);
+		return true;
+	}
+	/* IDN2_NFC_INPUT: the same name typed with combining marks maps to
+	 * the same A-label (RFC 5891 §5.2 asks for NFC). */
+	char *a = NULL;
+	int rc = idn2_to_ascii_8z(domain, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK) {
+		snprintf(err, errlen, "not a valid internationalised domain name (%s)",
+		         idn2_strerror(rc));
+		return false;
+	}
+	/* libidn2 converts label by label: an empty or overlong label of the
+	 * result is still ours to refuse (RFC 1035 §2.3.4). */
+	size_t n = strlen(a);
+	bool ok = n < outlen && n <= SMTP_DOMAIN_MAX && hostname_syntax_ok(a);
+	if (ok)
+		memcpy(out, a, n + 1);
+	else if (n >= outlen || n > SMTP_DOMAIN_MAX)
+		snprintf(err, errlen, "domain too long in its ASCII form (%zu octets)", n);
+	else
+		snprintf(err, errlen, "not a valid domain name in its ASCII form (%s)", a);
+	idn2_free(a);
+	return ok;
 }

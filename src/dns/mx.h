@@ -113,4 +113,14 @@ struct dns_destination {
 enum dns_destination_kind dns_destination_classify(const char *domain,
                                                    struct dns_destination *out);
 
+/* A domain name as DNS and the SMTP envelope carry it (RFC 5890: A-labels,
+ * "xn--..."), written into out, lower case.  ASCII names are only folded
+ * to lower case; a name with UTF-8 (U-labels, "bücher.example") is
+ * converted by IDNA2008 with UTS #46 non-transitional mapping (libidn2,
+ * as browsers and Postfix's smtputf8 do), so "Bücher.Example" and
+ * "bücher.example" are one domain.  false, with the reason in err, when
+ * it is not a valid internationalised name or does not fit in outlen. */
+bool dns_domain_to_ascii(const char *domain, char *out, size_t outlen, char *err,
+                         size_t errlen);
+
 #endif

@@ -313,6 +313,47 @@ static void test_records_max(void **state)
 	}
 }
 
+/* Internationalised domains in their A-label form (issue 8 item 19):
+ * RFC 5890 A-labels for DNS and the envelope; UTS #46 non-transitional
+ * mapping (case folded, "ß" kept as itself), NFC first. */
+static void test_domain_to_ascii(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *out;   /* NULL: refused */
+	} cases[] = {
+		{ "example.com", "example.com" },
+		{ "EXAMPLE.Com", "example.com" },
+		{ "xn--bcher-kva.example", "xn--bcher-kva.example" },
+		{ "b\xc3\xbc" "cher.example", "xn--bcher-kva.example" },
+		{ "B\xc3\x9c" "CHER.Example", "xn--bcher-kva.example" },
+		/* u + combining diaeresis (NFD) is the same name */
+		{ "bu\xcc\x88" "cher.example", "xn--bcher-kva.example" },
+		{ "\xc3\x9f.example", "xn--zca.example" },
+		{ "\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88",
+		  "xn--r8jz45g.xn--zckzah" },
+		{ "b\xfc" "cher.example", NULL },              /* Latin-1, not UTF-8 */
+		{ "a\xe2\x80\x8b" "b.example", "ab.example" }, /* UTS #46 ignores U+200B */
+		{ "\xc3\xbc\xc2\x85.example", NULL },           /* a C1 control */
+		{ "\xc3\xbc..example", NULL },                  /* an empty label */
+		{ "\xe2\x98\x83.example", NULL },    /* a symbol: IDNA2008 disallows it */
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[300], err[200] = "";
+		bool ok = dns_domain_to_ascii(cases[i].in, out, sizeof(out), err, sizeof(err));
+		if (ok != (cases[i].out != NULL) || (ok && strcmp(out, cases[i].out) != 0))
+			fail_msg("case %zu: %s -> %s (%s)", i, cases[i].in, ok ? out : "refused", err);
+		if (!ok)
+			assert_true(err[0] != '\0');
+	}
+	/* Too long for the caller's room: refused, never cut. */
+	char small[8], err[200];
+	assert_false(dns_domain_to_ascii("b\xc3\xbc" "cher.example", small, sizeof(small), err,
+	                                 sizeof(err)));
+	assert_false(dns_domain_to_ascii("example.com", small, sizeof(small), err, sizeof(err)));
+}
+
 #define K_NAME DNS_DESTINATION_NAME
 #define K_V4 DNS_DESTINATION_IPV4
 #define K_V6 DNS_DESTINATION_IPV6
@@ -442,6 +483,7 @@ int main(void)
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_truncated_after_randomising),
 		cmocka_unit_test(test_records_max),
+		cmocka_unit_test(test_domain_to_ascii),
 		cmocka_unit_test(test_literal_table),
 		cmocka_unit_test(test_literal_bounds),
 	};
