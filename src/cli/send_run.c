@@ -3,7 +3,6 @@
 #include "cli/send.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -59,7 +58,8 @@ static const char *address_hint(const char *prog, const char *in, char *buf, siz
 
 /* A recipient as it goes into RCPT TO, in one spelling per mailbox so
  * duplicates are sent once: without angle brackets, the domain in lower
- * case, a literal (bracketed or not) as inet_ntop writes it.  The local
+ * case and A-labels (dns_domain_to_ascii), a literal (bracketed or not) as
+ * inet_ntop writes it.  The local
  * part stays as written (RFC 5321 §2.4: only the receiver may fold its
  * case).  false (with a message) when it is not a deliverable address. */
 static bool normalize_rcpt(const struct send_opts *o, const char *in, const char *origin,
@@ -175,12 +175,13 @@ static bool sender_address(const struct send_opts *o, char *out, size_t outlen, 
 			o->from, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_UTF8, &a, &used);
 		if (st != SMTP_ADDR_OK || used != len || a.kind == SMTP_DOMAIN_NONE) {
 			char hint[SMTP_PATH_MAX + 128];
-			const char *h = o->from[0] != '-' ? address_hint(o->prog, o->from, hint, sizeof(hint)) : NULL;
+			const char *h =
+				o->from[0] != '-' ? address_hint(o->prog, o->from, hint, sizeof(hint)) : NULL;
 			fprintf(stderr, "%s: -f '%s': %s\n", o->prog, o->from,
 			        h                    ? h
 			        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
-			                           : used != len ? "text after the address"
-			                                         : "needs a domain (you@example.com)");
+			        : used != len        ? "text after the address"
+			                             : "needs a domain (you@example.com)");
 			return false;
 		}
 		const char *s = o->from[0] == '<' ? o->from + 1 : o->from;
