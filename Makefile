@@ -23,7 +23,7 @@ SANFLAGS  =
 OPT       = -O2
 endif
 
-PKGS      = libevent libevent_openssl openssl inih libcares
+PKGS      = libevent libevent_openssl openssl inih libcares libidn2
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wpointer-arith \
             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
             $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)

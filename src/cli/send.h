@@ -99,11 +99,21 @@ int send_message_build(const struct send_opts *o, const char *from, const char *
 
 /* send_report.c */
 /* One recipient's result line(s), with the explanation of a known
- * refusal and the port 25 hint. */
+ * refusal and the port 25 hint; "[ip]:port" when the port is not 25. */
 void send_report_result(FILE *out, const struct client_result *r, unsigned short port);
-/* The --dry-run plan of one destination, on stdout. */
+/* The --dry-run plan of one destination, on stdout; the port is shown
+ * when it is not 25. */
 void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *family_note);
+                      size_t n, const char *family_note, unsigned short port);
+/* Prints text from a peer (or holding it) escaped for the terminal
+ * (util/text.h); line breaks kept.  Every line of the -v transcript and
+ * every result goes through it. */
+void send_print_safe(FILE *out, const char *text, size_t len);
+/* Whether r failed because the server's certificate was refused (--tls
+ * verify, --tls-fingerprint): sending again cannot help until the
+ * certificate or the options change.  fp (may be NULL) gets the
+ * certificate's "SHA256:..." fingerprint. */
+bool send_result_certificate_refused(const struct client_result *r, char *fp, size_t fplen);
 /* The exit status for a set of results (dry_run: PENDING means planned). */
 int send_exit_status(const struct client_result *r, size_t n, bool dry_run);
 

@@ -4,9 +4,49 @@
 #include "cli/send.h"
 
 #include <arpa/inet.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "client/explain.h"
+#include "util/text.h"
+
+/* Writes text to out through the one escaper (util/text.h): a peer's
+ * reply, a host name from DNS or a TLS reason can never act on the
+ * terminal (issue 8 item 14).  Line breaks stay. */
+void send_print_safe(FILE *out, const char *text, size_t len)
+{
+	/* text_escape stops between characters when chunk is full, so a
+	 * UTF-8 character is never cut into escapes. */
+	char chunk[2048];
+	while (len > 0) {
+		size_t used = text_escape(chunk, sizeof(chunk), text, len, TEXT_KEEP_NEWLINE);
+		fputs(chunk, out);
+		text += used;
+		len -= used;
+	}
+}
+
+/* A report is written into memory (open_memstream), then printed
+ * escaped as a whole. */
+struct report_mem {
+	char *data;
+	size_t len;
+	FILE *f;
+};
+
+static FILE *report_mem_open(struct report_mem *m)
+{
+	*m = (struct report_mem){ 0 };
+	m->f = open_memstream(&m->data, &m->len);
+	return m->f;
+}
+
+static void report_mem_print(struct report_mem *m, FILE *out)
+{
+	fclose(m->f);
+	send_print_safe(out, m->data, m->len);
+	free(m->data);
+}
 
 /* The reply as the peer sent it: "550-5.7.1 first", "550 5.7.1 last".
  * The parser kept each line's text after the code and separator. */
@@ -19,6 +59,32 @@ static void print_reply(FILE *out, int code, const char *text, const char *inden
 		fprintf(out, "%s%03d%c%.*s\n", indent, code, nl ? '-' : ' ', (int)n, p);
 		p = nl ? nl + 1 : NULL;
 	} while (p);
+}
+
+/* A certificate our check refused: the TLS reason (route.h) starts with
+ * one of these and ends with the peer's fingerprint. */
+#define TLS_REASON_FP_MAX 80
+static const char *const certificate_refusals[] = {
+	"certificate verification failed: ",
+	"certificate name mismatch: ",
+	"certificate fingerprint does not match",
+};
+
+bool send_result_certificate_refused(const struct client_result *r, char *fp, size_t fplen)
+{
+	if (r->state != CLIENT_RCPT_TEMPFAIL && r->state != CLIENT_RCPT_DEFERRED)
+		return false;
+	bool refused = false;
+	for (size_t i = 0; i < sizeof(certificate_refusals) / sizeof(certificate_refusals[0]); i++)
+		refused |= strncmp(r->reason, certificate_refusals[i],
+		                   strlen(certificate_refusals[i])) == 0;
+	const char *f = refused ? strstr(r->reason, "SHA256:") : NULL;
+	if (!f)
+		return false;
+	size_t n = strspn(f + 7, "0123456789abcdefABCDEF:");
+	if (fp)
+		snprintf(fp, fplen, "SHA256:%.*s", (int)n, f + 7);
+	return true;
 }
 
 static const char *state_words(enum client_rcpt_state st)
@@ -37,7 +103,7 @@ static const char *state_words(enum client_rcpt_state st)
 	return "?";
 }
 
-void send_report_result(FILE *out, const struct client_result *r, unsigned short port)
+static void report_result(FILE *out, const struct client_result *r, unsigned short port)
 {
 	/* "delivered to mx [ip]", "refused (permanent) by mx [ip]", "not
 	 * delivered (temporary failure) at mx [ip]", or the domain when no
@@ -46,11 +112,13 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 	const char *prep = r->state == CLIENT_RCPT_DELIVERED  ? "to"
 	                   : r->state == CLIENT_RCPT_PERMFAIL ? "by"
 	                                                      : "at";
-	char where[400] = "";
+	char where[400] = "", at_port[8] = "";
+	if (port != 25)
+		snprintf(at_port, sizeof(at_port), ":%u", port);   /* Postfix's relay=host[ip]:port */
 	if (r->ip[0] && r->host[0] != '[' && strcmp(r->host, r->ip) != 0)
-		snprintf(where, sizeof(where), " %s %s [%s]", prep, r->host, r->ip);
+		snprintf(where, sizeof(where), " %s %s [%s]%s", prep, r->host, r->ip, at_port);
 	else if (r->ip[0])
-		snprintf(where, sizeof(where), " %s [%s]", prep, r->ip);
+		snprintf(where, sizeof(where), " %s [%s]%s", prep, r->ip, at_port);
 	else if (r->host[0])
 		snprintf(where, sizeof(where), " for %s", r->host);
 
@@ -80,6 +148,17 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 			fprintf(out, "  likely cause: %s\n", e->cause);
 			fprintf(out, "  fix: %s\n", e->fix);
 		}
+		char fp[TLS_REASON_FP_MAX];
+		if (send_result_certificate_refused(r, fp, sizeof(fp))) {
+			if (strncmp(r->reason, "certificate fingerprint", 23) == 0)
+				fprintf(out, "  fix: check the --tls-fingerprint value; the server presented "
+				             "%s\n", fp);
+			else
+				fprintf(out,
+				        "  fix: if you trust this server's certificate as it is (self-signed, a "
+				        "LAN or test server), pin it instead of --tls verify: --tls-fingerprint "
+				        "%s\n", fp);
+		}
 		if (r->connect_timeouts_only)
 			fprintf(out,
 			        "  every address timed out while connecting: outgoing port %u is probably\n"
@@ -89,8 +168,8 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 	}
 }
 
-void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *family_note)
+static void report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
+                        size_t n, const char *family_note, unsigned short port)
 {
 	if (n == 0) {
 		fprintf(out, "%s: no delivery possible (see the result below)\n", destination);
@@ -101,14 +180,42 @@ void send_report_plan(FILE *out, const char *destination, const struct dns_looku
 		char ip[INET6_ADDRSTRLEN];
 		if (!inet_ntop(addrs[i].family, addrs[i].addr, ip, sizeof(ip)))
 			snprintf(ip, sizeof(ip), "?");
-		if (destination[0] == '[')
+		if (destination[0] == '[' && port == 25)
 			fprintf(out, "  %zu. %s (address literal)\n", i + 1, ip);
-		else
+		else if (destination[0] == '[')
+			fprintf(out, "  %zu. [%s]:%u (address literal)\n", i + 1, ip, port);
+		else if (port == 25)
 			fprintf(out, "  %zu. %s [%s] (MX preference %u)\n", i + 1, addrs[i].host, ip,
 			        addrs[i].preference);
+		else
+			fprintf(out, "  %zu. %s [%s]:%u (MX preference %u)\n", i + 1, addrs[i].host, ip,
+			        port, addrs[i].preference);
 	}
 	if (family_note && family_note[0])
 		fprintf(out, "  note: %s\n", family_note);
+}
+
+void send_report_result(FILE *out, const struct client_result *r, unsigned short port)
+{
+	struct report_mem m;
+	if (!report_mem_open(&m)) {
+		fputs("(a result could not be shown: out of memory)\n", out);
+		return;
+	}
+	report_result(m.f, r, port);
+	report_mem_print(&m, out);
+}
+
+void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
+                      size_t n, const char *family_note, unsigned short port)
+{
+	struct report_mem m;
+	if (!report_mem_open(&m)) {
+		fputs("(the plan could not be shown: out of memory)\n", out);
+		return;
+	}
+	report_plan(m.f, destination, addrs, n, family_note, port);
+	report_mem_print(&m, out);
 }
 
 int send_exit_status(const struct client_result *r, size_t n, bool dry_run)

@@ -3,7 +3,6 @@
 #include "cli/send.h"
 
 #include <arpa/inet.h>
-#include <ctype.h>
 #include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -26,9 +25,41 @@ static bool has_crlf(const char *s)
 	return s && strpbrk(s, "\r\n") != NULL;
 }
 
+/* What a user most likely meant by an address that does not parse, as a
+ * sentence that teaches the rule, or NULL:
+ * - "-v", "--port": an option after a recipient (options end at the first
+ *   recipient, so that an address a program passes never becomes one);
+ * - "x@[::1]": an IPv6 literal without its tag (RFC 5321 §4.1.3). */
+static const char *address_hint(const char *prog, const char *in, char *buf, size_t buflen)
+{
+	if (in[0] == '-' && !strchr(in, '@')) {
+		snprintf(buf, buflen, "looks like an option, but options come before recipients "
+		                      "(%s [options] recipient...)", prog);
+		return buf;
+	}
+	const char *at = strrchr(in, '@');
+	if (!at || at[1] != '[')
+		return NULL;
+	const char *lit = at + 2;
+	const char *end = strchr(lit, ']');
+	char ip[INET6_ADDRSTRLEN + 1];
+	unsigned char bin[16];
+	size_t n = end ? (size_t)(end - lit) : 0;
+	if (n == 0 || n >= sizeof(ip))
+		return NULL;
+	memcpy(ip, lit, n);
+	ip[n] = '\0';
+	if (inet_pton(AF_INET6, ip, bin) != 1)
+		return NULL;
+	snprintf(buf, buflen, "write an IPv6 literal as [IPv6:%s], as in %.*s[IPv6:%s]%s",
+	         ip, (int)(at + 1 - in), in, ip, end + 1);
+	return buf;
+}
+
 /* A recipient as it goes into RCPT TO, in one spelling per mailbox so
  * duplicates are sent once: without angle brackets, the domain in lower
- * case, a literal (bracketed or not) as inet_ntop writes it.  The local
+ * case and A-labels (dns_domain_to_ascii), a literal (bracketed or not) as
+ * inet_ntop writes it.  The local
  * part stays as written (RFC 5321 §2.4: only the receiver may fold its
  * case).  false (with a message) when it is not a deliverable address. */
 static bool normalize_rcpt(const struct send_opts *o, const char *in, const char *origin,
@@ -41,31 +72,27 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 	if (st == SMTP_ADDR_OK && used == len && a.kind == SMTP_DOMAIN_NONE)
 		st = SMTP_ADDR_ERR_SYNTAX;
 	if (st != SMTP_ADDR_OK || used != len) {
+		char hint[SMTP_PATH_MAX + 128];
+		const char *h = address_hint(o->prog, in, hint, sizeof(hint));
 		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
-		        !strchr(in, '@') ? "needs a domain (user@example.com): rawmail send delivers "
-		                           "to mail servers, not to local mailboxes"
+		        h                    ? h
+		        : !strchr(in, '@')   ? "needs a domain (user@example.com): rawmail send delivers "
+		                               "to mail servers, not to local mailboxes"
 		        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
 		                             : "text after the address");
 		return false;
 	}
 	if (a.kind == SMTP_DOMAIN_GENERAL || a.had_source_route) {
+		/* "[2001:db8::1]" reads as a General-address-literal with the
+		 * tag "2001": the IPv6 tag was forgotten. */
+		char hint[SMTP_PATH_MAX + 128];
+		const char *h = address_hint(o->prog, in, hint, sizeof(hint));
 		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
-		        a.kind == SMTP_DOMAIN_GENERAL ? "only IPv4 and IPv6 address literals can be "
-		                                        "delivered to"
-		                                      : "source routes are not supported");
+		        a.had_source_route              ? "source routes are not supported"
+		        : h                             ? h
+		                                        : "only IPv4 and IPv6 address literals can be "
+		                                          "delivered to");
 		return false;
-	}
-	if (a.kind == SMTP_DOMAIN_NAME) {
-		for (const char *d = a.domain; *d; d++)
-			if ((unsigned char)*d >= 0x80) {
-				/* DNS knows only the A-label (RFC 5890); converting
-				 * needs IDNA tables rawmail does not carry yet. */
-				fprintf(stderr,
-				        "%s: %s '%s': internationalised domain names are not supported "
-				        "yet; write the domain in its ASCII form (xn--...)\n",
-				        o->prog, origin, in);
-				return false;
-			}
 	}
 	if (!o->family_auto &&
 	    ((a.kind == SMTP_DOMAIN_IPV4 && o->family == DNS_FAMILY_V6_ONLY) ||
@@ -80,16 +107,25 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 	const char *at = strrchr(s, '@');
 	char domain[SMTP_DOMAIN_MAX + 8];
 	if (a.kind == SMTP_DOMAIN_NAME) {
-		size_t i = 0;
-		for (; a.domain[i] && i + 1 < sizeof(domain); i++)
-			domain[i] = (char)tolower((unsigned char)a.domain[i]);
-		domain[i] = '\0';
+		/* DNS knows only A-labels (RFC 5890), and an ASCII envelope
+		 * needs no SMTPUTF8: "bücher.example" goes as
+		 * "xn--bcher-kva.example" (SMTPUTF8 stays for local parts). */
+		char err[200];
+		if (!dns_domain_to_ascii(a.domain, domain, sizeof(domain), err, sizeof(err))) {
+			fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in, err);
+			return false;
+		}
 	} else {
 		char ip[INET6_ADDRSTRLEN];
 		inet_ntop(a.kind == SMTP_DOMAIN_IPV4 ? AF_INET : AF_INET6, a.ip, ip, sizeof(ip));
 		snprintf(domain, sizeof(domain), "[%s%s]", a.kind == SMTP_DOMAIN_IPV6 ? "IPv6:" : "", ip);
 	}
-	snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
+	int n = snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
+	if (n < 0 || n > SMTP_PATH_MAX - 2) {
+		fprintf(stderr, "%s: %s '%s': longer than %d octets with its domain in ASCII form\n",
+		        o->prog, origin, in, SMTP_PATH_MAX - 2);
+		return false;
+	}
 	/* user@192.0.2.1 is not an address (a domain is never all-numeric),
 	 * but what the user meant is clear: the literal.  Said once. */
 	if (a.bare_ip)
@@ -138,33 +174,65 @@ static bool sender_address(const struct send_opts *o, char *out, size_t outlen, 
 		enum smtp_address_status st = smtp_address_parse(
 			o->from, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_UTF8, &a, &used);
 		if (st != SMTP_ADDR_OK || used != len || a.kind == SMTP_DOMAIN_NONE) {
+			char hint[SMTP_PATH_MAX + 128];
+			const char *h =
+				o->from[0] != '-' ? address_hint(o->prog, o->from, hint, sizeof(hint)) : NULL;
 			fprintf(stderr, "%s: -f '%s': %s\n", o->prog, o->from,
-			        st != SMTP_ADDR_OK ? smtp_address_status_text(st)
-			                           : used != len ? "text after the address"
-			                                         : "needs a domain (you@example.com)");
+			        h                    ? h
+			        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
+			        : used != len        ? "text after the address"
+			                             : "needs a domain (you@example.com)");
 			return false;
 		}
-		*utf8 |= a.utf8;
-		const char *s = o->from;
-		if (s[0] == '<')
-			snprintf(out, outlen, "%.*s", (int)len - 2, s + 1);
-		else
-			snprintf(out, outlen, "%s", s);
+		const char *s = o->from[0] == '<' ? o->from + 1 : o->from;
+		const char *at = strrchr(s, '@');
+		char domain[SMTP_DOMAIN_MAX + 8], err[200];
+		if (a.kind == SMTP_DOMAIN_NAME) {
+			/* An internationalised domain goes in its A-label form, as
+			 * for recipients: SMTPUTF8 only for a UTF-8 local part. */
+			if (!dns_domain_to_ascii(a.domain, domain, sizeof(domain), err, sizeof(err))) {
+				fprintf(stderr, "%s: -f '%s': %s\n", o->prog, o->from, err);
+				return false;
+			}
+		} else {
+			snprintf(domain, sizeof(domain), "%s", at + 1);
+			domain[strcspn(domain, ">")] = '\0';
+		}
+		for (const char *p = s; p < at; p++)
+			*utf8 |= (unsigned char)*p >= 0x80;
+		int n = snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
+		if (n < 0 || (size_t)n >= outlen) {
+			fprintf(stderr, "%s: -f '%s': too long with its domain in ASCII form\n", o->prog,
+			        o->from);
+			return false;
+		}
 		return true;
 	}
 	default_sender(out, outlen);
+	/* root@vm: most receivers refuse a sender whose domain is not a
+	 * public one (Gmail 553 5.1.7, Postfix reject_non_fqdn_sender).  Said
+	 * before anything is sent, with the way out. */
+	const char *domain = strrchr(out, '@');
+	if (domain && !strchr(domain + 1, '.'))
+		fprintf(stderr,
+		        "%s: warning: sending as %s (no -f given), and '%s' is not a public domain: "
+		        "most servers refuse such a sender; give your own address with -f "
+		        "you@example.com\n",
+		        o->prog, out, domain + 1);
 	return true;
 }
 
 static void transcript_line(void *arg, const char *line)
 {
-	fprintf(stderr, "%s\n", line);
+	send_print_safe(stderr, line, strlen(line));
+	fputc('\n', stderr);
 }
 
 static void plan_line(void *arg, const char *destination, const struct dns_lookup_addr *addrs,
                       size_t n, const char *note)
 {
-	send_report_plan(stdout, destination, addrs, n, note);
+	const struct send_opts *o = arg;
+	send_report_plan(stdout, destination, addrs, n, note, o->port);
 }
 
 static bool eight_bit(const struct buf *m)
@@ -254,6 +322,7 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		.results = res,
 		.nresults = n,
 		.plan = o->dry_run ? plan_line : NULL,
+		.arg = o,
 		.transcript = o->verbose ? transcript_line : NULL,
 		.transcript_body = o->verbose >= 2,
 	};
@@ -263,18 +332,24 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		goto out;
 	}
 	fflush(stdout);
-	size_t temp = 0;
+	size_t temp = 0, certificate = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!(o->dry_run && res[i].state == CLIENT_RCPT_PENDING))
 			send_report_result(stderr, &res[i], o->port);
 		temp += res[i].state == CLIENT_RCPT_TEMPFAIL || res[i].state == CLIENT_RCPT_DEFERRED;
+		certificate += send_result_certificate_refused(&res[i], NULL, 0);
 	}
 	rc = send_exit_status(res, n, o->dry_run);
+	/* A refused certificate stays refused: "send again later" would
+	 * send the user round in circles. */
 	if (temp > 0 && !o->dry_run)
 		fprintf(stderr,
 		        "%s: %zu of %zu recipient%s not delivered and not queued (rawmail has no "
-		        "queue yet): send again later\n",
-		        o->prog, temp, n, n == 1 ? "" : "s");
+		        "queue yet): %s\n",
+		        o->prog, temp, n, n == 1 ? "" : "s",
+		        certificate == temp ? "sending again will fail the same way until the "
+		                              "certificate problem above is solved"
+		                            : "send again later");
 out:
 	if (res)
 		for (size_t i = 0; i < n; i++)

@@ -12,6 +12,7 @@
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
 #include <event2/bufferevent_ssl.h>
+#include <event2/event.h>
 #include <openssl/err.h>
 
 #include "net/tls.h"
@@ -39,6 +40,11 @@ struct client_delivery {
 	struct smtp_reply_parser parser;
 	struct smtp_dot_encoder enc;
 	struct bufferevent *bev;
+	/* The deadline of the reply awaited (or of the TLS handshake): armed
+	 * once when the wait starts, never moved by octets that arrive, so a
+	 * peer trickling one octet a second cannot hold us (a bufferevent's
+	 * read timeout restarts on every read). */
+	struct event *deadline;
 	int fd;
 	bool fd_owned_by_bev;
 	enum deliver_state state;
@@ -100,6 +106,10 @@ static void finish(struct client_delivery *d, enum client_deliver_end end, const
 	r->fail_code = d->s.fail_code;
 	r->fail_enhanced = d->s.fail_enhanced;
 	r->fail_text = d->s.fail_text;
+	if (d->deadline) {
+		event_free(d->deadline);
+		d->deadline = NULL;
+	}
 	if (d->bev) {
 		bufferevent_free(d->bev);
 		d->bev = NULL;
@@ -121,11 +131,26 @@ static void lost_errno(struct client_delivery *d, const char *what, int err)
 	finish(d, CLIENT_DELIVER_LOST, d->reason);
 }
 
-static void set_timeouts(struct client_delivery *d, int read_seconds)
+/* The bufferevent keeps only the write timeout (connecting, writing the
+ * message: each write that makes progress is progress); waiting for
+ * the peer is bounded by the deadline. */
+static void set_write_timeout(struct client_delivery *d)
 {
-	struct timeval r = { read_seconds, 0 };
 	struct timeval w = { d->req.timeout, 0 };
-	bufferevent_set_timeouts(d->bev, &r, &w);
+	bufferevent_set_timeouts(d->bev, NULL, &w);
+}
+
+/* Starts the wait for the next reply (or the handshake): seconds from
+ * now, whatever arrives meanwhile. */
+static void deadline_arm(struct client_delivery *d, int seconds)
+{
+	struct timeval t = { seconds, 0 };
+	evtimer_add(d->deadline, &t);
+}
+
+static void deadline_stop(struct client_delivery *d)
+{
+	evtimer_del(d->deadline);
 }
 
 /* Writes the session's output, one transcript line per command.  false
@@ -206,8 +231,10 @@ static bool fill_data(struct client_delivery *d)
 		transcript(d, "C> .");
 		d->state = DS_TALKING;
 		bufferevent_setwatermark(d->bev, EV_WRITE, 0, 0);
+		/* RFC 5321 §4.5.3.2.6: up to 10 minutes for the reply to the
+		 * dot, or the peer may deliver a message we then send again. */
 		int t = d->req.final_timeout > 0 ? d->req.final_timeout : DELIVER_FINAL_TIMEOUT;
-		set_timeouts(d, t);
+		deadline_arm(d, t);
 		bufferevent_enable(d->bev, EV_READ);
 		return true;
 	}
@@ -259,7 +286,8 @@ static bool start_tls(struct client_delivery *d)
 	d->state = DS_HANDSHAKE;
 	bufferevent_openssl_set_allow_dirty_shutdown(d->bev, 1);
 	bufferevent_setcb(d->bev, read_cb, write_cb, event_cb, d);
-	set_timeouts(d, d->req.timeout);
+	set_write_timeout(d);
+	deadline_arm(d, d->req.timeout);   /* the whole handshake */
 	bufferevent_enable(d->bev, EV_READ | EV_WRITE);
 	return true;
 }
@@ -283,7 +311,8 @@ static bool act(struct client_delivery *d, enum client_action a)
 		d->msg_off = 0;
 		smtp_dot_encoder_init(&d->enc);
 		/* No reply is due until the message is written: reading stays
-		 * off, so the read timeout does not run while we write. */
+		 * off and no deadline runs while we write. */
+		deadline_stop(d);
 		bufferevent_disable(d->bev, EV_READ);
 		bufferevent_setwatermark(d->bev, EV_WRITE, DELIVER_OUT_LOW, 0);
 		if (d->req.transcript_body)
@@ -302,6 +331,7 @@ static bool act(struct client_delivery *d, enum client_action a)
 			return false;
 		d->state = DS_CLOSING;
 		d->closing_end = end;
+		deadline_stop(d);
 		bufferevent_disable(d->bev, EV_READ);
 		return false;
 	}
@@ -341,6 +371,9 @@ static void read_cb(struct bufferevent *bev, void *arg)
 				p += n + (nl ? 1 : 0);
 			}
 		}
+		/* A whole reply came: the next one (if any is due) gets its own
+		 * deadline.  act() may stop it again (data, closing). */
+		deadline_arm(d, d->req.timeout);
 		if (!act(d, client_session_reply(&d->s, &reply)))
 			return;
 	}
@@ -359,6 +392,27 @@ static void write_cb(struct bufferevent *bev, void *arg)
 	}
 }
 
+/* A write timeout or the deadline: which wait it ended says what failed. */
+static void timed_out(struct client_delivery *d)
+{
+	if (d->state == DS_CLOSING) {
+		finish(d, d->closing_end, NULL);
+		return;
+	}
+	d->res.connect_timeout = d->state == DS_CONNECTING;
+	d->res.tls_failed = d->state == DS_HANDSHAKE;
+	const char *r = d->state == DS_CONNECTING ? "connection timed out"
+	                : d->state == DS_HANDSHAKE ? "TLS handshake timed out"
+	                : d->state == DS_DATA      ? "timed out writing the message"
+	                                           : "timed out waiting for a reply";
+	finish(d, CLIENT_DELIVER_LOST, r);
+}
+
+static void deadline_cb(evutil_socket_t fd, short what, void *arg)
+{
+	timed_out(arg);
+}
+
 static void event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct client_delivery *d = arg;
@@ -368,7 +422,8 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		if (d->state == DS_CONNECTING) {
 			d->res.connected = true;
 			d->state = DS_TALKING;
-			set_timeouts(d, d->req.timeout);
+			set_write_timeout(d);
+			deadline_arm(d, d->req.timeout);   /* the greeting */
 			bufferevent_enable(bev, EV_READ | EV_WRITE);
 		} else if (d->state == DS_HANDSHAKE) {
 			SSL *ssl = bufferevent_openssl_get_ssl(bev);
@@ -381,6 +436,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 			}
 			d->res.tls = true;
 			d->state = DS_TALKING;
+			deadline_arm(d, d->req.timeout);
 			if (d->req.transcript) {
 				char desc[256];
 				tls_client_describe(ssl, &d->check, desc, sizeof(desc));
@@ -398,13 +454,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		return;
 	}
 	if (what & BEV_EVENT_TIMEOUT) {
-		d->res.connect_timeout = d->state == DS_CONNECTING;
-		d->res.tls_failed = d->state == DS_HANDSHAKE;
-		const char *r = d->state == DS_CONNECTING ? "connection timed out"
-		                : d->state == DS_HANDSHAKE ? "TLS handshake timed out"
-		                : d->state == DS_DATA      ? "timed out writing the message"
-		                                           : "timed out waiting for a reply";
-		finish(d, CLIENT_DELIVER_LOST, r);
+		timed_out(d);
 		return;
 	}
 	if (d->state == DS_HANDSHAKE) {
@@ -456,6 +506,12 @@ struct client_delivery *client_deliver_start(const struct client_deliver_request
 	d->state = DS_CONNECTING;
 	client_session_init(&d->s, req->cfg, req->sender, req->rcpts, req->nrcpts);
 	smtp_reply_parser_init(&d->parser);
+	d->deadline = evtimer_new(req->base, deadline_cb, d);
+	if (!d->deadline) {
+		client_session_free(&d->s);
+		free(d);
+		return NULL;
+	}
 
 	d->fd = socket(req->addr->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (d->fd < 0) {
@@ -473,7 +529,7 @@ struct client_delivery *client_deliver_start(const struct client_deliver_request
 		goto fail_later;
 	}
 	bufferevent_setcb(d->bev, read_cb, write_cb, event_cb, d);
-	set_timeouts(d, req->timeout);
+	set_write_timeout(d);
 	if (bufferevent_socket_connect(d->bev, req->addr, (int)req->addrlen) != 0) {
 		snprintf(d->reason, sizeof(d->reason), "cannot connect: %s",
 		         strerror(EVUTIL_SOCKET_ERROR()));
@@ -487,6 +543,7 @@ fail_later:
 			bufferevent_free(d->bev);
 		if (d->fd >= 0)
 			close(d->fd);
+		event_free(d->deadline);
 		client_session_free(&d->s);
 		free(d);
 		return NULL;

@@ -105,6 +105,21 @@ static const struct explain_rule rules[] = {
 		         "send with a From: domain you control whose SPF record lists this host "
 		         "(and sign with DKIM), or send through that domain's own mail server" },
 	},
+	/* The sender refused as an address: RFC 3463 X.1.7 "Bad sender's
+	 * mailbox address syntax" (Gmail's 553 5.1.7 "The sender address
+	 * <root@vm> is not a valid RFC-5321 address"), or Postfix's
+	 * reject_non_fqdn_sender.  Without -f rawmail sends as login@hostname,
+	 * and a machine's own name is rarely a mail domain. */
+	{
+		.enhanced = "X.1.7",
+		.any = { "need fully-qualified address" },
+		.out = { "sender-not-valid",
+		         "the receiver does not take the envelope sender as an address: without -f "
+		         "rawmail sends as login@hostname (such as root@vm), and a host name that is "
+		         "not a public domain is not a valid mail domain",
+		         "give your own address with -f (rawmail send -f you@example.com ...), at a "
+		         "domain that exists in DNS" },
+	},
 	/* Gmail 5.7.27 / 4.7.27 "SPF does not pass".  RFC 7505 §4.2
 	 * registers X.7.27 as "sender address has null MX": only the SPF
 	 * wording makes it Gmail's meaning; the next entry is the RFC's. */

@@ -3,6 +3,7 @@
  * channel.  See lookup.h for the contract. */
 #include "dns/lookup.h"
 
+#include <arpa/inet.h>
 #include <arpa/nameser.h>
 #include <ares.h>
 #include <netdb.h>
@@ -13,6 +14,8 @@
 #include <string.h>
 #include <sys/random.h>
 #include <sys/socket.h>
+
+#include "dns/query_start.h"
 
 /* One family's lookup for one host. */
 struct lookup_family {
@@ -37,8 +40,7 @@ struct dns_lookup {
 	enum dns_family_pref pref;
 	dns_mx_random_fn random_fn;
 	void *random_arg;
-	bool starting;            /* inside dns_destination_lookup */
-	bool failed_at_start;     /* c-ares answered from inside ares_query */
+	struct dns_query_start start;
 	size_t pending;           /* address queries in flight */
 	bool implicit_mx, null_ignored, truncated;
 	size_t nhosts;
@@ -95,6 +97,33 @@ static void finish(struct dns_lookup *q, struct dns_lookup_result *res)
 		q->cb(q->arg, res);
 	}
 	free(q);
+}
+
+/* " (resolver 127.0.0.1:5353)": which servers were asked, for a failure
+ * that may be theirs (a timeout names nobody otherwise).  IPv6 as
+ * "[::1]:53".  Empty if c-ares cannot say. */
+static void resolvers_describe(struct dns_lookup *q, char *out, size_t outlen)
+{
+	struct ares_addr_port_node *servers = NULL;
+	size_t o = 0;
+	out[0] = '\0';
+	if (ares_get_servers_ports(dns_resolver_channel(q->r), &servers) != ARES_SUCCESS)
+		return;
+	for (struct ares_addr_port_node *s = servers; s && o + 1 < outlen; s = s->next) {
+		char ip[INET6_ADDRSTRLEN];
+		if (!inet_ntop(s->family, &s->addr, ip, sizeof(ip)))
+			continue;
+		int n = snprintf(out + o, outlen - o, s->family == AF_INET6 ? "%s[%s]:%d" : "%s%s:%d",
+		                 o ? ", " : " (resolver ", ip, s->udp_port ? s->udp_port : 53);
+		if (n < 0 || (size_t)n >= outlen - o)
+			break;
+		o += (size_t)n;
+	}
+	ares_free_data(servers);
+	if (o > 0 && o + 2 <= outlen)
+		memcpy(out + o, ")", 2);
+	else
+		out[0] = '\0';
 }
 
 static void fail(struct dns_lookup *q, enum dns_lookup_status st)
@@ -196,8 +225,11 @@ static void assemble(struct dns_lookup *q)
 			         q->nhosts, fam, res.hosts_tempfail);
 	} else if (res.hosts_tempfail > 0) {
 		res.status = DNS_LOOKUP_TEMPORARY;
-		snprintf(q->text, sizeof(q->text), "address lookup of %s%s failed: %s",
-		         q->implicit_mx ? "" : "the MX hosts of ", q->domain, ares_strerror(temp_status));
+		char asked[200];
+		resolvers_describe(q, asked, sizeof(asked));
+		snprintf(q->text, sizeof(q->text), "address lookup of %s%s failed: %s%s",
+		         q->implicit_mx ? "" : "the MX hosts of ", q->domain, ares_strerror(temp_status),
+		         asked);
 	} else {
 		res.status = DNS_LOOKUP_PERMANENT;
 		if (q->implicit_mx)
@@ -290,10 +322,8 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 	size_t nrecords = 0;
 	enum dns_mx_answer answer;
 
-	if (q->starting) {
-		q->failed_at_start = true;
+	if (dns_query_start_refused(&q->start))
 		return;
-	}
 	if (!q->cb) {
 		free(q);
 		return;
@@ -332,8 +362,10 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 		answer = DNS_MX_ANSWER_TEMPFAIL;
 		break;
 	}
+	size_t total = 0;
 	for (struct ares_mx_reply *m = mx; m; m = m->next)
-		nrecords++;
+		total++;
+	nrecords = total < DNS_MX_RECORDS_MAX ? total : DNS_MX_RECORDS_MAX;
 	if (nrecords > 0) {
 		records = calloc(nrecords, sizeof(*records));
 		if (!records) {
@@ -342,10 +374,18 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 			fail(q, DNS_LOOKUP_TEMPORARY);
 			return;
 		}
+		/* Past DNS_MX_RECORDS_MAX, a uniform sample of all of them
+		 * (reservoir sampling, Knuth's Algorithm R), not the first. */
 		size_t i = 0;
 		for (struct ares_mx_reply *m = mx; m; m = m->next, i++) {
-			records[i].preference = m->priority;
-			records[i].host = m->host;
+			size_t at = i;
+			if (i >= nrecords) {
+				at = q->random_fn(q->random_arg, (uint32_t)(i + 1)) % (i + 1);
+				if (at >= nrecords)
+					continue;
+			}
+			records[at].preference = m->priority;
+			records[at].host = m->host;
 		}
 	}
 
@@ -354,7 +394,7 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 	enum dns_mx_status st = dns_mx_order(answer, q->domain, records, nrecords, q->random_fn,
 	                                     q->random_arg, &list);
 	q->null_ignored = list.null_ignored;
-	q->truncated = list.truncated;
+	q->truncated = list.truncated || total > nrecords;
 	q->implicit_mx = st == DNS_MX_IMPLICIT;
 	for (size_t i = 0; i < list.n; i++) {
 		/* RFC 2181 §11: a name fits in 255 octets; c-ares drops the
@@ -383,8 +423,10 @@ static void mx_cb(void *arg, int status, int timeouts, unsigned char *abuf, int 
 	case DNS_MX_TEMPFAIL:
 		break;
 	}
-	snprintf(q->text, sizeof(q->text), "MX lookup of %s failed: %s", q->domain,
-	         ares_strerror(status));
+	char asked[200];
+	resolvers_describe(q, asked, sizeof(asked));
+	snprintf(q->text, sizeof(q->text), "MX lookup of %s failed: %s%s", q->domain,
+	         ares_strerror(status), asked);
 	fail(q, DNS_LOOKUP_TEMPORARY);
 }
 
@@ -404,17 +446,12 @@ struct dns_lookup *dns_destination_lookup(struct dns_resolver *r, const char *do
 	q->random_fn = random_fn ? random_fn : random_default;
 	q->random_arg = random_fn ? random_arg : NULL;
 	snprintf(q->domain, sizeof(q->domain), "%s", domain);
-	/* c-ares may answer from inside ares_query (a name it cannot
-	 * encode, no memory, no socket): then nothing was started and the
-	 * caller hears it from the NULL, not from a callback in its call. */
-	q->starting = true;
+	dns_query_start_begin(&q->start);
 	ares_query(dns_resolver_channel(r), q->domain, ns_c_in, ns_t_mx, mx_cb, q);
-	q->starting = false;
-	if (q->failed_at_start) {
+	if (!dns_query_start_end(&q->start, r)) {
 		free(q);
 		return NULL;
 	}
-	dns_resolver_kick(r);
 	return q;
 }
 

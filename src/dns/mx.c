@@ -6,9 +6,14 @@
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include <idn2.h>
+
+#include "util/hostname.h"
 #include "util/limits.h"
 
 /* The longest texts inet_pton accepts: "255.255.255.255" and
@@ -37,32 +42,78 @@ static bool host_equal(const char *a, const char *b)
 	return la == lb && strncasecmp(a, b, la) == 0;
 }
 
-static void list_remove(struct dns_mx_list *list, size_t i)
-{
-	memmove(&list->targets[i], &list->targets[i + 1],
-	        (list->n - i - 1) * sizeof list->targets[0]);
-	list->n--;
-}
-
 /* Inserts after every target of lower or equal preference, so the order
- * is stable before the shuffle.  A full list drops its least preferred
- * target to make room for a more preferred one. */
+ * is stable before the shuffle.  The caller never inserts more than cap. */
 static void list_insert(struct dns_mx_list *list, const char *host, unsigned preference)
 {
 	size_t at = list->n;
 
 	while (at > 0 && list->targets[at - 1].preference > preference)
 		at--;
-	if (list->n == list->cap) {
-		list->truncated = true;
-		if (at == list->n)
-			return;
-		list->n--;
-	}
 	memmove(&list->targets[at + 1], &list->targets[at], (list->n - at) * sizeof list->targets[0]);
 	list->targets[at].host = host;
 	list->targets[at].preference = preference;
 	list->n++;
+}
+
+/* records[i] stands for its host when it has the lowest preference the
+ * host is listed with (the first such record): a host listed twice is
+ * tried once, at its lowest preference, since a second attempt would
+ * fail the same way.  false for a null record and the host's other
+ * records. */
+static bool record_host(const struct dns_mx_record *records, size_t nrecords, size_t i,
+                        unsigned *preference)
+{
+	const char *host = records[i].host;
+	unsigned p = records[i].preference;
+	if (host == NULL || host_is_null(host))
+		return false;
+	for (size_t j = 0; j < nrecords; j++) {
+		if (j == i || !records[j].host || !host_equal(records[j].host, host))
+			continue;
+		if (records[j].preference < p || (records[j].preference == p && j < i))
+			return false;
+	}
+	*preference = p;
+	return true;
+}
+
+/* With more hosts than room, the cut falls inside one preference: the
+ * hosts more preferred than *cut all fit, *keep of the *among hosts at
+ * *cut do.  false when every host fits.  Walks the preferences upwards,
+ * at most cap + 1 of them: O(cap * nrecords^2) host comparisons, which
+ * DNS_MX_RECORDS_MAX keeps small. */
+static bool list_cut_find(const struct dns_mx_record *records, size_t nrecords, size_t cap,
+                          unsigned *cut, size_t *keep, size_t *among)
+{
+	size_t fitted = 0;
+	bool first = true;
+	unsigned prev = 0;
+	for (;;) {
+		unsigned p, next = 0;
+		size_t count = 0;
+		for (size_t i = 0; i < nrecords; i++) {
+			if (!record_host(records, nrecords, i, &p) || (!first && p <= prev))
+				continue;
+			if (count == 0 || p < next) {
+				next = p;
+				count = 1;
+			} else if (p == next) {
+				count++;
+			}
+		}
+		if (count == 0)
+			return false;             /* every host fits */
+		if (fitted + count > cap) {
+			*cut = next;
+			*keep = cap - fitted;
+			*among = count;
+			return true;
+		}
+		fitted += count;
+		prev = next;
+		first = false;
+	}
 }
 
 /* RFC 5321 §5.1: "If there are multiple destinations with the same
@@ -122,34 +173,32 @@ enum dns_mx_status dns_mx_order(enum dns_mx_answer answer, const char *domain,
 	 * either and nothing else is there to try: the same answer. */
 	if (nrecords == 1 && records[0].host != NULL && host_is_null(records[0].host))
 		return DNS_MX_NULL;
-	for (size_t i = 0; i < nrecords; i++) {
-		const char *host = records[i].host;
-		unsigned preference = records[i].preference;
-		bool seen = false;
-
-		/* RFC 7505 §3: "A domain that advertises a null MX MUST NOT
-		 * advertise any other MX RR."  One that does is misconfigured;
-		 * the null record names no host and cannot be tried, while the
-		 * others name real hosts, so we ignore the null record and
-		 * deliver to the rest (and say so through null_ignored). */
-		if (host == NULL || host_is_null(host)) {
+	for (size_t i = 0; i < nrecords; i++)
+		if (records[i].host == NULL || host_is_null(records[i].host))
 			list->null_ignored = true;
+	/* RFC 5321 §5.1 randomises among equal preferences, and that must
+	 * come before the cut to cap: cut first, and the hosts listed after
+	 * the first cap of one preference would never be tried.  The hosts
+	 * kept at the cut's preference are a uniform random subset (Knuth's
+	 * selection sampling, TAOCP 3.4.2 Algorithm S), shuffled below with
+	 * the rest, so every ordering of every subset is equally likely. */
+	unsigned cut = 0;
+	size_t keep = 0, among = 0, seen = 0;
+	bool cutting = list_cut_find(records, nrecords, list->cap, &cut, &keep, &among);
+	list->truncated = cutting;
+	for (size_t i = 0; i < nrecords; i++) {
+		unsigned preference;
+		if (!record_host(records, nrecords, i, &preference))
 			continue;
-		}
-		/* The same host twice (at any preferences): try it once, at
-		 * the lowest, since a second attempt would fail the same way. */
-		for (size_t j = 0; j < list->n; j++) {
-			if (!host_equal(list->targets[j].host, host))
+		if (cutting && preference > cut)
+			continue;
+		if (cutting && preference == cut) {
+			uint32_t left = (uint32_t)(among - seen++);
+			if (keep == 0 || random_fn(random_arg, left) % left >= keep)
 				continue;
-			seen = true;
-			if (preference < list->targets[j].preference) {
-				list_remove(list, j);
-				list_insert(list, host, preference);
-			}
-			break;
+			keep--;
 		}
-		if (!seen)
-			list_insert(list, host, preference);
+		list_insert(list, records[i].host, preference);
 	}
 	/* Only null records (several "." MX): no host to deliver to. */
 	if (list->n == 0)
@@ -237,4 +286,43 @@ enum dns_destination_kind dns_destination_classify(const char *domain,
 	}
 	out->kind = DNS_DESTINATION_NAME;
 	return out->kind;
+}
+
+bool dns_domain_to_ascii(const char *domain, char *out, size_t outlen, char *err,
+                         size_t errlen)
+{
+	bool ascii = true;
+	for (const char *p = domain; *p; p++)
+		ascii &= (unsigned char)*p < 0x80;
+	if (ascii) {
+		size_t n = strlen(domain);
+		if (n >= outlen) {
+			snprintf(err, errlen, "domain too long");
+			return false;
+		}
+		for (size_t i = 0; i <= n; i++)
+			out[i] = (char)((domain[i] >= 'A' && domain[i] <= 'Z') ? domain[i] + 32 : domain[i]);
+		return true;
+	}
+	/* IDN2_NFC_INPUT: the same name typed with combining marks maps to
+	 * the same A-label (RFC 5891 §5.2 asks for NFC). */
+	char *a = NULL;
+	int rc = idn2_to_ascii_8z(domain, &a, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
+	if (rc != IDN2_OK) {
+		snprintf(err, errlen, "not a valid internationalised domain name (%s)",
+		         idn2_strerror(rc));
+		return false;
+	}
+	/* libidn2 converts label by label: an empty or overlong label of the
+	 * result is still ours to refuse (RFC 1035 §2.3.4). */
+	size_t n = strlen(a);
+	bool ok = n < outlen && n <= SMTP_DOMAIN_MAX && hostname_syntax_ok(a);
+	if (ok)
+		memcpy(out, a, n + 1);
+	else if (n >= outlen || n > SMTP_DOMAIN_MAX)
+		snprintf(err, errlen, "domain too long in its ASCII form (%zu octets)", n);
+	else
+		snprintf(err, errlen, "not a valid domain name in its ASCII form (%s)", a);
+	idn2_free(a);
+	return ok;
 }

@@ -52,6 +52,12 @@ struct dns_mx_list {
 	bool truncated;
 };
 
+/* The most MX records dns_mx_order is given (its work grows with the
+ * square of their number).  No real domain comes near; a hostile answer
+ * (up to ~4000 records over TCP) is sampled down to this at random by the
+ * caller (lookup.c), so no record is favoured by its place. */
+#define DNS_MX_RECORDS_MAX 512
+
 /* Returns a number in [0, bound), uniformly (bound >= 1). */
 typedef uint32_t (*dns_mx_random_fn)(void *arg, uint32_t bound);
 
@@ -60,6 +66,10 @@ typedef uint32_t (*dns_mx_random_fn)(void *arg, uint32_t bound);
  *   order among equal preferences (random_fn(arg, k) picks among k); a host
  *   listed twice is tried once, at its lowest preference (host names
  *   compare ASCII case-insensitively, a trailing dot ignored);
+ * - more hosts than list->cap: the most preferred are kept; where the cut
+ *   falls inside one preference, the hosts kept there are chosen at random
+ *   among all of that preference (RFC 5321 §5.1 randomises before any
+ *   cut), and list->truncated is set;
  * - NOERROR with no record: the implicit MX, the domain itself at
  *   preference 0;
  * - a single record whose host is "." or "" (a null MX): DNS_MX_NULL;
@@ -102,5 +112,15 @@ struct dns_destination {
  * Returns out->kind. */
 enum dns_destination_kind dns_destination_classify(const char *domain,
                                                    struct dns_destination *out);
+
+/* A domain name as DNS and the SMTP envelope carry it (RFC 5890: A-labels,
+ * "xn--..."), written into out, lower case.  ASCII names are only folded
+ * to lower case; a name with UTF-8 (U-labels, "bücher.example") is
+ * converted by IDNA2008 with UTS #46 non-transitional mapping (libidn2,
+ * as browsers and Postfix's smtputf8 do), so "Bücher.Example" and
+ * "bücher.example" are one domain.  false, with the reason in err, when
+ * it is not a valid internationalised name or does not fit in outlen. */
+bool dns_domain_to_ascii(const char *domain, char *out, size_t outlen, char *err,
+                         size_t errlen);
 
 #endif

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/query_start.h"
 #include "util/hostname.h"
 
 struct dns_reverse {
@@ -16,8 +17,7 @@ struct dns_reverse {
 	int family;
 	unsigned char addr[16];
 	char name[256];
-	bool starting;            /* inside dns_reverse_lookup */
-	bool failed_at_start;     /* c-ares answered from inside ares_gethostbyaddr */
+	struct dns_query_start start;
 };
 
 static void finish(struct dns_reverse *q, enum dns_reverse_status st, const char *name)
@@ -57,12 +57,8 @@ static void forward_cb(void *arg, int status, int timeouts, struct hostent *host
 static void ptr_cb(void *arg, int status, int timeouts, struct hostent *host)
 {
 	struct dns_reverse *q = arg;
-	if (q->starting) {
-		/* No memory or no socket: the caller hears it from the NULL,
-		 * never from a callback inside its own call. */
-		q->failed_at_start = true;
+	if (dns_query_start_refused(&q->start))
 		return;
-	}
 	if (status != ARES_SUCCESS || !host || !host->h_name) {
 		finish(q, failure(status), NULL);
 		return;
@@ -103,15 +99,13 @@ struct dns_reverse *dns_reverse_lookup(struct dns_resolver *r, const struct sock
 			memcpy(q->addr, a6->s6_addr, 16);
 		}
 	}
-	q->starting = true;
+	dns_query_start_begin(&q->start);
 	ares_gethostbyaddr(dns_resolver_channel(r), q->addr, q->family == AF_INET ? 4 : 16,
 	                   q->family, ptr_cb, q);
-	q->starting = false;
-	if (q->failed_at_start) {
+	if (!dns_query_start_end(&q->start, r)) {
 		free(q);
 		return NULL;
 	}
-	dns_resolver_kick(r);
 	return q;
 }
 

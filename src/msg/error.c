@@ -26,6 +26,7 @@ int msg_error_exit_code(enum msg_status status)
 	case MSG_ERR_USAGE:
 		return 64;  /* EX_USAGE */
 	case MSG_ERR_LINE_TOO_LONG:
+	case MSG_ERR_NUL:
 	case MSG_ERR_ADDRESS:
 	case MSG_ERR_TOO_BIG:
 		return 65;  /* EX_DATAERR */

@@ -16,6 +16,8 @@ enum msg_status {
 	/* RFC 5322 §2.1.1: a raw message line over 998 octets.  Exit 65:
 	 * it would be refused or mangled downstream. */
 	MSG_ERR_LINE_TOO_LONG,
+	/* RFC 5322 §2.3: a NUL octet in a raw message.  Exit 65. */
+	MSG_ERR_NUL,
 	/* A raw message whose To/Cc/Bcc cannot be read as an address list
 	 * (-t), or that names too many recipients.  Exit 65. */
 	MSG_ERR_ADDRESS,

@@ -20,7 +20,8 @@ struct msg_raw {
 
 /* RFC 5322 §2.1.1: every line at most 998 octets, its CR LF (or LF) not
  * counted.  MSG_ERR_LINE_TOO_LONG names the first longer line (err->line,
- * 1-based, and in the text). */
+ * 1-based, and in the text).  §2.3: no NUL octet anywhere; MSG_ERR_NUL
+ * names the first line holding one. */
 int msg_raw_check_lines(const char *in, size_t len, struct msg_error *err);
 
 /* Checks the message in[0..len) (msg_raw_check_lines) and appends it to out

@@ -510,10 +510,9 @@ static void print_banner(const struct parent *p)
 	unsigned port = ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 	if (!a->wildcard && a->ss.ss_family == AF_INET)
 		inet_ntop(AF_INET, &((const struct sockaddr_in *)&a->ss)->sin_addr, host, sizeof(host));
-	printf("rawmail serve: try: printf 'Subject: hello\\n\\nIt works.\\n' | curl -sS "
-	       "smtp://%s:%u --mail-from me@example.com --mail-rcpt 'you@[%s]' -T - && "
-	       "ls %s/you/new\n",
-	       host, port, host, root);
+	printf("rawmail serve: try: echo 'It works.' | rawmail send -s hello -f me@example.com "
+	       "--port %u 'you@[%s]' && ls %s/you/new\n",
+	       port, host, root);
 	fflush(stdout);
 }
 

@@ -1,4 +1,5 @@
 #include "util/log.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -99,8 +100,7 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 
 const char *log_quote(char *dst, size_t dstlen, const char *src, size_t len)
 {
-	static const char hex[] = "0123456789abcdef";
-	size_t i, o = 0;
+	size_t i;
 	int plain = len > 0;
 	for (i = 0; i < len && plain; i++) {
 		unsigned char c = (unsigned char)src[i];
@@ -120,29 +120,15 @@ const char *log_quote(char *dst, size_t dstlen, const char *src, size_t len)
 			memcpy(dst + n - 3, "...", 3);
 		return dst;
 	}
-	dst[o++] = '"';
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)src[i];
-		char tmp[4];
-		size_t k = 0;
-		if (c == '"' || c == '\\') {
-			tmp[k++] = '\\';
-			tmp[k++] = (char)c;
-		} else if (c < 0x20 || c == 0x7f) {
-			tmp[k++] = '\\';
-			tmp[k++] = 'x';
-			tmp[k++] = hex[c >> 4];
-			tmp[k++] = hex[c & 15];
-		} else {
-			tmp[k++] = (char)c;
-		}
-		if (o + k + 5 > dstlen) {
-			memcpy(dst + o, "...", 3);
-			o += 3;
-			break;
-		}
-		memcpy(dst + o, tmp, k);
-		o += k;
+	/* The one escaper (util/text.h): C0, DEL, C1 in both forms and broken
+	 * UTF-8 escaped, valid UTF-8 kept; room kept for "..." and the
+	 * closing quote. */
+	dst[0] = '"';
+	size_t used = text_escape(dst + 1, dstlen - 5, src, len, TEXT_ESCAPE_QUOTES);
+	size_t o = 1 + strlen(dst + 1);
+	if (used < len) {
+		memcpy(dst + o, "...", 3);
+		o += 3;
 	}
 	dst[o++] = '"';
 	dst[o] = '\0';

@@ -21,8 +21,9 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
 /* Escapes src[0..len) for a log value: printable ASCII without spaces,
  * quotes or backslashes is copied as is; anything else makes it a quoted
- * string with \" \\ and \xNN escapes.  Truncates to fit dst (with "...").
- * Returns dst. */
+ * string escaped by text_escape (util/text.h: \" \\, \xNN for C0, DEL,
+ * raw C1 and broken UTF-8, \u00NN for C1 in UTF-8; valid UTF-8 kept).
+ * Truncates to fit dst (with "...").  Returns dst. */
 const char *log_quote(char *dst, size_t dstlen, const char *src, size_t len);
 /* Writes what is still buffered (blocking); called before exit. */
 void log_flush(void);

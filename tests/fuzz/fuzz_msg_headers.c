@@ -1,7 +1,8 @@
 /* libFuzzer harness for raw messages (src/msg/raw.c) and -t address lists
  * (src/msg/address_list.c): arbitrary bytes must never crash them, the
  * output stays bounded, extracted addresses hold no CR, LF or other
- * control octet, and a prepared message is a fixed point (preparing it
+ * control octet, a message taken holds no NUL (one with a NUL is refused
+ * with MSG_ERR_NUL), and a prepared message is a fixed point (preparing it
  * again changes nothing: nothing left to add, no Bcc left).
  *
  * The first octet selects: bit 0 -t (read recipients), bit 1 also parse
@@ -37,8 +38,8 @@ static void check_recipients(const struct msg_recipients *r)
 
 static void check_error(const struct msg_error *err)
 {
-	CHECK(err->status == MSG_ERR_LINE_TOO_LONG || err->status == MSG_ERR_ADDRESS ||
-	      err->status == MSG_ERR_TOO_BIG);
+	CHECK(err->status == MSG_ERR_LINE_TOO_LONG || err->status == MSG_ERR_NUL ||
+	      err->status == MSG_ERR_ADDRESS || err->status == MSG_ERR_TOO_BIG);
 	CHECK(memchr(err->text, '\0', sizeof(err->text)) != NULL);
 	CHECK(strpbrk(err->text, "\r\n") == NULL);
 }
@@ -100,6 +101,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(err.status != MSG_ERR_TOO_BIG);   /* ADDED_MAX is enough */
 	} else {
 		CHECK(out.len <= len + ADDED_MAX);
+		/* RFC 5322 §2.3: a message that is taken holds no NUL. */
+		CHECK(memchr(out.data, '\0', out.len) == NULL);
 		check_no_bcc(out.data, out.len);
 
 		struct buf again;

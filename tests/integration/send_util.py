@@ -24,6 +24,7 @@ class Sent:
 
     def __init__(self, p, elapsed):
         self.rc = p.returncode
+        self.out_bytes, self.err_bytes = p.stdout, p.stderr   # as written
         self.out = p.stdout.decode(errors="replace")
         self.err = p.stderr.decode(errors="replace")
         self.elapsed = elapsed
@@ -54,9 +55,12 @@ class Sent:
         return [l[3:] for l in self.err.splitlines() if l.startswith("C> ")]
 
 
-def send(args, message=b"", timeout=60, argv0=None, env=None, expect=None, cwd=None):
+def send(args, message=b"", timeout=60, argv0=None, env=None, expect=None, cwd=None,
+         hostname=None):
     """Runs `rawmail send ARGS` (or, with argv0="sendmail", the binary
-    through a link of that name, ARGS as sendmail's) with message on stdin."""
+    through a link of that name, ARGS as sendmail's) with message on stdin.
+    hostname: run it in a UTS namespace of its own with that host name
+    (unshare -u, as root), for what depends on the machine's name."""
     if isinstance(message, str):
         message = message.encode()
     binary = str(rawmail_bin())
@@ -72,6 +76,8 @@ def send(args, message=b"", timeout=60, argv0=None, env=None, expect=None, cwd=N
         if not link.exists():
             link.symlink_to(binary)
         argv = [str(link), *[str(a) for a in args]]
+    if hostname is not None:
+        argv = ["unshare", "-u", "sh", "-c", 'hostname "$0" && exec "$@"', hostname, *argv]
     e = dict(os.environ)
     e.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
     e.setdefault("UBSAN_OPTIONS", "print_stacktrace=1")

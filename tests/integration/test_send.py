@@ -9,12 +9,14 @@ literals only.
 
 import re
 import socket
+import subprocess
+import time
 
 import pytest
 
 from dns_util import dead_dns, nsd, ptr_zones  # noqa: F401 (fixtures)
 from helpers import (Delivered, assert_no_mail, check_delivery, crlf, free_port,
-                     mailbox_messages, sample_message)
+                     mailbox_messages, rawmail_bin, sample_message)
 from send_util import SENDER, send
 
 ZONE = """\
@@ -52,7 +54,7 @@ def test_literal_raw_message_arrives_byte_exact(start_server, port):
     srv = serve_at(start_server, "127.0.0.1", port)
     msg = sample_message("send literal")
     s = send(["-f", SENDER, "--port", port, "user@[127.0.0.1]"], msg, expect="ok")
-    assert re.match(r"user@\[127\.0\.0\.1\]: delivered to \[127\.0\.0\.1\]: 250 2\.0\.0 ",
+    assert re.match(rf"user@\[127\.0\.0\.1\]: delivered to \[127\.0\.0\.1\]:{port}: 250 2\.0\.0 ",
                     s.result("user@[127.0.0.1]")), s
     [data] = mailbox_messages(srv.mailroot, "user", wait=2)
     check_delivery(data, msg, SENDER, "user@[127.0.0.1]", ip="127.0.0.1",
@@ -152,10 +154,16 @@ def test_nxdomain_is_permanent(dns, port):
     assert "refused (permanent)" in s.result("user@nosuch.example.test"), s
 
 
-def test_dead_resolver_is_temporary(dead_dns, port):
-    s = send(["--dns", dead_dns(), "--port", port, "user@example.test"], sample_message(),
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+def test_dead_resolver_is_temporary(dead_dns, port, host):
+    """A resolver that never answers: temporary, and (issue 8 item 19) the
+    result names the resolver that was asked."""
+    resolver = dead_dns(host)
+    s = send(["--dns", resolver, "--port", port, "user@example.test"], sample_message(),
              expect="tempfail", timeout=90)
-    assert "temporary" in s.result("user@example.test"), s
+    r = s.result("user@example.test")
+    assert "temporary" in r, s
+    assert f"(resolver {resolver})" in r, s
     assert "not queued" in s.err
 
 
@@ -164,10 +172,18 @@ def test_dry_run_prints_plan_and_connects_nowhere(dns, port):
               "b@EXAMPLE.test", "c@[127.0.0.9]"], sample_message(), expect="ok")
     lines = s.out.splitlines()
     i = lines.index("example.test:")
-    assert "mx1.example.test [127.0.0.2]" in lines[i + 1], s
-    assert "mx2.example.test [127.0.0.3]" in lines[i + 2], s
+    # Issue 8 item 19: a port other than 25 is shown where it applies.
+    assert f"mx1.example.test [127.0.0.2]:{port} (MX preference 10)" in lines[i + 1], s
+    assert f"mx2.example.test [127.0.0.3]:{port} (MX preference 20)" in lines[i + 2], s
     assert "[127.0.0.9]:" in lines
-    assert "127.0.0.9 (address literal)" in s.out
+    assert f"[127.0.0.9]:{port} (address literal)" in s.out
+
+
+def test_dry_run_port_25_not_shown(dns):
+    s = send(["--dry-run", "-4", "--dns", dns.addr, "a@example.test", "c@[127.0.0.9]"],
+             sample_message(), expect="ok")
+    assert "mx1.example.test [127.0.0.2] (MX preference 10)" in s.out, s
+    assert "  1. 127.0.0.9 (address literal)" in s.out, s
 
 
 def test_dry_run_null_mx_exits_69(dns, port):
@@ -232,6 +248,19 @@ def test_long_line_raw_message_is_65(start_server, port):
     msg = b"Subject: x\r\n\r\n" + b"a" * 999 + b"\r\n"
     s = send(["--port", port, "ok@[127.0.0.1]"], msg, expect="dataerr")
     assert "998" in s.err
+    assert_no_mail(srv.mailroot)
+
+
+@pytest.mark.parametrize("body", [b"\x00.\r\n", b"a\x00b\r\n", b"\x00"])
+def test_nul_in_raw_message_is_65(start_server, port, body):
+    """Issue 8 item 15: RFC 5322 §2.3 and 8BITMIME (RFC 6152 §3) exclude
+    NUL from a message; "\r\n\x00.\r\n" would leave as "\x00." for a
+    receiver to read as it likes.  Refused with 65 and the line number,
+    as a line over 998 octets is, before anything is sent."""
+    srv = serve_at(start_server, "127.0.0.1", port)
+    msg = b"Subject: x\r\n\r\nfirst\r\n" + body + b"last\r\n"
+    s = send(["--port", port, "ok@[127.0.0.1]"], msg, expect="dataerr")
+    assert "line 4 " in s.err and "NUL" in s.err, s
     assert_no_mail(srv.mailroot)
 
 
@@ -425,9 +454,14 @@ def test_utf8_recipient_does_not_fail_ascii_ones_elsewhere(start_server, port):
     assert any("SMTPUTF8" in c for c in s.commands() if c.startswith("MAIL")), s
 
 
-def test_internationalised_domain_is_a_clear_usage_error(port):
-    s = send(["--port", port, "user@bücher.example"], "x\n", expect="usage")
-    assert "ASCII form" in s.err
+def test_internationalised_domain_one_spelling(port):
+    """An internationalised domain is taken in its A-label form (issue 8
+    item 19; test_send_peers.py delivers to one): its U-label and A-label
+    spellings are one mailbox, asked for once."""
+    s = send(["--port", port, "user@BÜCHER.example", "user@xn--bcher-kva.example"], "x\n",
+             expect="tempfail")    # the default dead resolver: nothing is found
+    assert s.err.count("user@xn--bcher-kva.example: not delivered") == 1, s
+    assert "BÜCHER" not in s.err, s
 
 
 @pytest.mark.parametrize("rcpts,listen", [
@@ -444,3 +478,42 @@ def test_one_mailbox_spelled_twice_is_sent_once(start_server, dns, port, rcpts, 
 def test_bare_user_says_why(port):
     s = send(["--port", port, "root"], "x\n", expect="usage")
     assert "needs a domain" in s.err
+
+
+def test_serve_try_line_works(start_server, port, tmp_path):
+    """Issue 8 item 19: the `try:` line serve prints at start-up is a
+    `rawmail send --port` command (not curl), and run as printed it
+    delivers."""
+    srv = serve_at(start_server, "127.0.0.1", port)
+    deadline = time.monotonic() + 10
+    while "try: " not in srv.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    [line] = [l for l in srv.log().splitlines() if l.startswith("rawmail serve: try: ")]
+    cmd = line[len("rawmail serve: try: "):]
+    assert "| rawmail send " in cmd and f"--port {port} " in cmd and "curl" not in cmd, line
+    # No DNS is needed (a literal); a dead loopback resolver keeps it so.
+    cmd = cmd.replace("rawmail send ", f"{rawmail_bin()} send --dns 127.0.0.1:1 ", 1)
+    p = subprocess.run(["sh", "-c", cmd], capture_output=True, timeout=60, cwd=tmp_path)
+    assert p.returncode == 0, (cmd, p.stdout, p.stderr)
+    [data] = mailbox_messages(srv.mailroot, "you", wait=2)
+    assert b"It works." in data and b"Subject: hello" in data
+
+
+@pytest.mark.parametrize("args, rcpt, want", [
+    (["x@[::1]"], "x@[::1]", "write an IPv6 literal as [IPv6:::1], as in x@[IPv6:::1]"),
+    (["<x@[2001:db8::1]>"], "<x@[2001:db8::1]>",
+     "write an IPv6 literal as [IPv6:2001:db8::1], as in <x@[IPv6:2001:db8::1]>"),
+    (["u@[127.0.0.1]", "-v"], "-v", "looks like an option, but options come before recipients"),
+    (["u@[127.0.0.1]", "--port", "2525"], "--port",
+     "looks like an option, but options come before recipients"),
+])
+def test_usage_errors_teach(args, rcpt, want):
+    """Issue 8 item 19: the mistakes a new user makes get the rule that
+    fixes them, and nothing is sent (64)."""
+    s = send(["--dry-run", *args], "x\n", expect="usage")
+    assert f"rawmail send: recipient '{rcpt}': {want}" in s.err, s
+
+
+def test_sender_ipv6_literal_without_tag_teaches():
+    s = send(["--dry-run", "-f", "me@[::1]", "u@[127.0.0.1]"], "x\n", expect="usage")
+    assert "rawmail send: -f 'me@[::1]': write an IPv6 literal as [IPv6:::1]" in s.err, s

@@ -103,9 +103,12 @@ EXPLANATIONS = parse_explain_table()
 def refusal_stage(name, wire):
     """Where a real receiver sends this refusal: Gmail's policy replies
     (every "gsmtp" row) come after the message, rspamd's greylisting from
-    its milter at the end of data too; Comcast, Yahoo's [BL2x] and the
+    its milter at the end of data too (but a refused sender, X.1.7, comes
+    at MAIL); Comcast, Yahoo's [BL2x] and the
     PBL-by-banner refuse the connection; "Sender address rejected" answers
     MAIL; the rest (Postfix restrictions, Microsoft) answer RCPT."""
+    if re.match(r"5\d\d[ -]5\.1\.7 ", wire):
+        return "mail"           # a refused sender: at MAIL, Gmail's too
     if "gsmtp" in wire or name == "greylisted-try-later":
         return "dot"
     if re.search(r"Connections (will )?not (be )?accepted|comcast|is on the Spamhaus PBL", wire):
@@ -171,14 +174,22 @@ mx            A 127.0.0.2
 """
 
 
+# bücher.example in its A-label form (RFC 5890), with its MX at 127.0.0.2.
+IDN_ZONE = "xn--bcher-kva.example"
+IDN_ZONE_TEXT = """\
+@             MX 10 mx
+mx            A 127.0.0.2
+"""
+
+
 @pytest.fixture(scope="module")
 def dns(tmp_path_factory):
     """One NSD for the module: example.test MX mx1 (127.0.0.2) and mx2
     (127.0.0.3); tlsv.example.test MX mx.example.test (127.0.0.2), the name
-    in tls_util's certificates."""
+    in tls_util's certificates; xn--bcher-kva.example MX mx (127.0.0.2)."""
     base = tmp_path_factory.mktemp("nsd")
     for attempt in range(3):
-        n = NSD(base / f"try{attempt}", {"example.test": ZONE})
+        n = NSD(base / f"try{attempt}", {"example.test": ZONE, IDN_ZONE: IDN_ZONE_TEXT})
         n.port = free_dns_port()
         n._write()
         n.check()
@@ -321,8 +332,8 @@ def test_known_refusal_explained(peers, name, wire):
     assert_exit(s, UNAVAILABLE if permanent else TEMPFAIL)
     lines = block_lines(s, rcpt)
     assert lines[0].startswith(
-        f"{rcpt}: refused (permanent) by [127.0.0.1]" if permanent
-        else f"{rcpt}: not delivered (temporary failure) at [127.0.0.1]"), s
+        f"{rcpt}: refused (permanent) by [127.0.0.1]:{peer.port}" if permanent
+        else f"{rcpt}: not delivered (temporary failure) at [127.0.0.1]:{peer.port}"), s
     assert_reply_verbatim(s, rcpt, wire)
     cause, fix = EXPLANATIONS[name]
     assert f"  likely cause: {cause}" in lines, s
@@ -378,7 +389,7 @@ def test_first_mx_refuses_second_delivers(dns, mx_pair, how):
     s = via_mx(dns, one.port, "-v")
     assert_exit(s, 0)
     assert s.result("user@example.test").startswith(
-        "user@example.test: delivered to mx2.example.test [127.0.0.3]: 250 2.0.0 Ok: queued as"), s
+        f"user@example.test: delivered to mx2.example.test [127.0.0.3]:{one.port}: 250 2.0.0 Ok: queued as"), s
     [c1] = one.conns
     [c2] = two.conns
     # The first host never saw a transaction; only the second got the message.
@@ -412,7 +423,7 @@ def test_every_mx_refuses_greeting(dns, mx_pair, g1, g2, rc):
     s = via_mx(dns, one.port)
     assert_exit(s, rc)
     r = s.result("user@example.test")
-    assert r.endswith("mx2.example.test [127.0.0.3]: " + g2.decode().strip()), s
+    assert r.endswith(f"mx2.example.test [127.0.0.3]:{one.port}: " + g2.decode().strip()), s
     assert len(one.conns) == 1 and len(two.conns) == 1
 
 
@@ -427,7 +438,7 @@ def test_ehlo_not_known_helo_fallback(peers, code):
     assert conn.commands == [b"EHLO client.test", b"HELO client.test",
                              b"MAIL FROM:<alice@client.test>", b"RCPT TO:<user@[127.0.0.1]>",
                              b"DATA", b"<dot>", b"QUIT"], conn
-    assert "delivered to [127.0.0.1]: 250 2.0.0 Ok: queued as 4Bq1" in s.err, s
+    assert f"delivered to [127.0.0.1]:{peer.port}: 250 2.0.0 Ok: queued as 4Bq1" in s.err, s
 
 
 @pytest.mark.parametrize("steps", [dict(greeting=b"554 5.7.1 go away\r\n"),
@@ -474,11 +485,11 @@ def test_one_recipient_refused_other_delivered(peers, ehlo):
     s = literal(peer, rcpts=["nosuch@[127.0.0.1]", "good@[127.0.0.1]"])
     assert_exit(s, UNAVAILABLE)
     lines = block_lines(s, "nosuch@[127.0.0.1]")
-    assert lines[0] == "nosuch@[127.0.0.1]: refused (permanent) by [127.0.0.1]:", s
+    assert lines[0] == f"nosuch@[127.0.0.1]: refused (permanent) by [127.0.0.1]:{peer.port}:", s
     assert_reply_verbatim(s, "nosuch@[127.0.0.1]", GMAIL_NOSUCH)
     assert len(lines) == 5, s                                  # no cause, no fix
     assert s.result("good@[127.0.0.1]") == (
-        "good@[127.0.0.1]: delivered to [127.0.0.1]: 250 2.0.0 OK  1700000000 x1si1 - gsmtp"), s
+        f"good@[127.0.0.1]: delivered to [127.0.0.1]:{peer.port}: 250 2.0.0 OK  1700000000 x1si1 - gsmtp"), s
     [conn] = peer.conns
     assert verbs(conn) == [b"EHLO", b"MAIL", b"RCPT", b"RCPT", b"DATA", b"<dot>", b"QUIT"], conn
     assert conn.commands[2:4] == [b"RCPT TO:<nosuch@[127.0.0.1]>", b"RCPT TO:<good@[127.0.0.1]>"]
@@ -537,7 +548,7 @@ def test_too_many_recipients_rest_in_next_transaction(peers, n, reply):
     s = literal(peer, "-v", rcpts=rcpts)
     assert_exit(s, 0)
     for r in rcpts:
-        assert s.result(r).startswith(f"{r}: delivered to [127.0.0.1]: 250 2.0.0 "), s
+        assert s.result(r).startswith(f"{r}: delivered to [127.0.0.1]:{peer.port}: 250 2.0.0 "), s
     transactions = (n + 1) // 2
     mails = [c for c in peer.commands if c.startswith(b"MAIL")]
     assert len(mails) == transactions == len(peer.conns), peer.conns
@@ -558,7 +569,7 @@ def test_452_to_every_first_recipient_gives_up(peers):
     s = literal(peer, rcpts=rcpts)
     assert_exit(s, TEMPFAIL)
     for r in rcpts:
-        assert s.result(r) == (f"{r}: not delivered (temporary failure) at [127.0.0.1]: "
+        assert s.result(r) == (f"{r}: not delivered (temporary failure) at [127.0.0.1]:{peer.port}: "
                                "452 4.5.3 Error: too many recipients"), s
     assert len(peer.conns) == 1, peer.conns
     assert verbs(peer.conns[0]) == [b"EHLO", b"MAIL", b"RCPT", b"RCPT", b"DATA", b"QUIT"]
@@ -580,7 +591,7 @@ def test_replies_split_byte_by_byte(peers):
                  "S> 250-PIPELINING", "S> 250 ENHANCEDSTATUSCODES",
                  "S> 250 2.0.0 Ok: queued as 4Bq1"):
         assert line in t, s
-    assert "user@[127.0.0.1]: delivered to [127.0.0.1]: 250 2.0.0 Ok: queued as 4Bq1" in s.err
+    assert f"user@[127.0.0.1]: delivered to [127.0.0.1]:{peer.port}: 250 2.0.0 Ok: queued as 4Bq1" in s.err
 
 
 def test_bare_lf_replies_accepted(peers):
@@ -599,7 +610,7 @@ def test_bare_lf_replies_accepted(peers):
     i = t.index("S> 250 ENHANCEDSTATUSCODES")
     assert t[i + 1].startswith("C> MAIL FROM:<alice@client.test> SIZE="), s
     assert t[i + 2:i + 4] == ["C> RCPT TO:<user@[127.0.0.1]>", "C> DATA"], s
-    assert "delivered to [127.0.0.1]: 250 2.0.0 Ok: queued as LF" in s.err, s
+    assert f"delivered to [127.0.0.1]:{peer.port}: 250 2.0.0 Ok: queued as LF" in s.err, s
 
 
 def test_control_characters_in_reply_are_neutralised(peers):
@@ -651,7 +662,7 @@ def test_malformed_reply_is_temporary(peers, where, steps):
     s = literal(peer)
     assert_exit(s, TEMPFAIL)
     assert s.result("user@[127.0.0.1]") == (
-        "user@[127.0.0.1]: not delivered (temporary failure) at [127.0.0.1]: malformed reply"), s
+        f"user@[127.0.0.1]: not delivered (temporary failure) at [127.0.0.1]:{peer.port}: malformed reply"), s
     [conn] = peer.conns
     assert conn.body == b"" and b"<dot>" not in conn.commands, conn
     assert s.elapsed < 10, s
@@ -682,7 +693,7 @@ def test_message_over_peer_size_limit_not_sent(peers):
     s = literal(peer)
     assert_exit(s, UNAVAILABLE)
     assert s.result("user@[127.0.0.1]").startswith(
-        "user@[127.0.0.1]: refused (permanent) by [127.0.0.1]: 552 "), s
+        f"user@[127.0.0.1]: refused (permanent) by [127.0.0.1]:{peer.port}: 552 "), s
     assert s.result("user@[127.0.0.1]").endswith(" message larger than the peer's SIZE limit"), s
     assert verbs(peer.conns[0]) == [b"EHLO", b"QUIT"], peer.conns
 
@@ -711,7 +722,7 @@ def test_first_mx_closes_before_message_second_delivers(dns, mx_pair, when):
     s = via_mx(dns, one.port, "-v")
     assert_exit(s, 0)
     assert s.result("user@example.test").startswith(
-        "user@example.test: delivered to mx2.example.test [127.0.0.3]: "), s
+        f"user@example.test: delivered to mx2.example.test [127.0.0.3]:{one.port}: "), s
     assert "-- mx1.example.test [127.0.0.2]: connection closed by the peer" in s.err or \
         "-- mx1.example.test [127.0.0.2]: connection failed" in s.err, s
     assert len(two.conns) == 1 and b"<dot>" in two.conns[0].commands
@@ -723,7 +734,7 @@ def test_only_host_closes_is_temporary(peers, when):
     s = literal(peer)
     assert_exit(s, TEMPFAIL)
     assert s.result("user@[127.0.0.1]") == ("user@[127.0.0.1]: not delivered (temporary "
-                                            "failure) at [127.0.0.1]: connection closed by "
+                                            f"failure) at [127.0.0.1]:{peer.port}: connection closed by "
                                             "the peer"), s
 
 
@@ -767,7 +778,7 @@ def test_first_mx_closes_after_dot_not_retried(dns, mx_pair):
     s = via_mx(dns, one.port, "-v")
     assert_exit(s, TEMPFAIL)
     assert s.result("user@example.test") == (
-        "user@example.test: not delivered (temporary failure) at mx1.example.test [127.0.0.2]: "
+        f"user@example.test: not delivered (temporary failure) at mx1.example.test [127.0.0.2]:{one.port}: "
         "connection closed by the peer after the message was sent: it may have been delivered"), s
     assert b"<dot>" in one.conns[0].commands
     assert two.conns == [], two.conns
@@ -789,7 +800,7 @@ def test_peer_stops_answering_times_out(peers, where, steps):
     s = literal(peer, "--timeout", 2, timeout=30)
     assert_exit(s, TEMPFAIL)
     assert s.result("user@[127.0.0.1]") == (
-        "user@[127.0.0.1]: not delivered (temporary failure) at [127.0.0.1]: "
+        f"user@[127.0.0.1]: not delivered (temporary failure) at [127.0.0.1]:{peer.port}: "
         "timed out waiting for a reply"), s
     assert "probably" not in s.err          # it connected: not a blocked port
     assert 1.8 < s.elapsed < 6, s
@@ -832,7 +843,7 @@ def test_starttls_garbage_opportunistic_retries_plaintext(peers, garbage):
     assert re.search(r"-- TLS handshake failed[^\n]*; opportunistic TLS: trying again without it",
                      t), t
     assert "-- connecting to [127.0.0.1]:%d (again, without TLS)" % peer.port in t, t
-    assert "delivered to [127.0.0.1]: 250 2.0.0 Ok: queued as 4Bq1" in s.err
+    assert f"delivered to [127.0.0.1]:{peer.port}: 250 2.0.0 Ok: queued as 4Bq1" in s.err
 
 
 @pytest.mark.parametrize("mode", [["--tls", "require"], ["--tls", "verify"]])
@@ -842,7 +853,7 @@ def test_starttls_garbage_required_is_temporary(peers, mode):
     assert_exit(s, TEMPFAIL)
     assert len(peer.conns) == 1, peer.conns            # no plaintext retry
     assert re.search(r"^user@\[127\.0\.0\.1\]: not delivered \(temporary failure\) at "
-                     r"\[127\.0\.0\.1\]: TLS handshake failed", s.err, re.M), s
+                     rf"\[127\.0\.0\.1\]:{peer.port}: TLS handshake failed", s.err, re.M), s
     assert b"MAIL" not in verbs(peer.conns[0])
 
 
@@ -904,7 +915,7 @@ def test_verify_with_test_ca_delivers(dns, peers, pki):
         f"peer certificate SHA256:{fp}, verified" in s.err, s
     assert peer.sni == SERVER_NAME
     assert s.result("user@tlsv.example.test").startswith(
-        "user@tlsv.example.test: delivered to mx.example.test [127.0.0.2]: 250 "), s
+        f"user@tlsv.example.test: delivered to mx.example.test [127.0.0.2]:{peer.port}: 250 "), s
     [conn] = peer.conns
     assert verbs(conn) == [b"EHLO", b"STARTTLS", b"EHLO", b"MAIL", b"RCPT", b"DATA", b"<dot>",
                            b"QUIT"], conn
@@ -929,9 +940,15 @@ def test_verify_refuses_certificate(dns, peers, pki, cert, cafile, problem):
     s = via_mx(dns, peer.port, *args, rcpts=["user@tlsv.example.test"])
     assert_exit(s, TEMPFAIL)
     want = problem.format(fp=pki.fingerprints(cert)[0])
+    fp = pki.fingerprints(cert)[0]
+    # Issue 8 item 19: the way out is named with the value, and a retry,
+    # which cannot help, is not suggested.
     assert s.result("user@tlsv.example.test") == (
         "user@tlsv.example.test: not delivered (temporary failure) at mx.example.test "
-        f"[127.0.0.2]: {want}"), s
+        f"[127.0.0.2]:{peer.port}: {want}\n"
+        "  fix: if you trust this server's certificate as it is (self-signed, a LAN or test "
+        f"server), pin it instead of --tls verify: --tls-fingerprint SHA256:{fp}"), s
+    assert "send again later" not in s.err and "will fail the same way" in s.err, s
     assert len(peer.conns) == 1, peer.conns     # never in plaintext
     assert peer.received_tls == b"" and b"MAIL" not in peer.received
 
@@ -950,7 +967,133 @@ def test_fingerprint_pin_wrong(peers, pki):
     s = literal(peer, "--tls-fingerprint", pki.pin("mx"))
     assert_exit(s, TEMPFAIL)
     fp = pki.fingerprints("selfsigned")[0]
-    assert s.result("user@[127.0.0.1]").endswith(
+    first, fix = block_lines(s, "user@[127.0.0.1]")
+    assert first.endswith(
         ": certificate fingerprint does not match any --tls-fingerprint "
         f"(peer's is SHA256:{fp})"), s
+    assert fix == f"  fix: check the --tls-fingerprint value; the server presented SHA256:{fp}"
+    assert "send again later" not in s.err and "will fail the same way" in s.err, s
     assert len(peer.conns) == 1 and peer.received_tls == b"", peer.conns
+
+
+def test_trickling_peer_times_out_per_reply(peers):
+    """Issue 8 item 13: --timeout is a deadline for each whole reply, not a
+    wait between two octets.  A peer that sends one octet per second
+    (the greeting alone would take 21 s, the whole session over 45 s)
+    ends a --timeout 5 send after about 5 s, as a temporary failure."""
+    peer = peers(smtp(), trickle=1)
+    s = literal(peer, "--timeout", 5, timeout=90)
+    assert_exit(s, TEMPFAIL)
+    assert s.result("user@[127.0.0.1]") == (
+        f"user@[127.0.0.1]: not delivered (temporary failure) at [127.0.0.1]:{peer.port}: "
+        "timed out waiting for a reply"), s
+    assert 4.5 < s.elapsed < 10, s
+    assert peer.conns[0].commands == [], peer.conns
+
+
+# Every octet a terminal could act on, and every kind of broken UTF-8: C0
+# but CR, LF and NUL (which end or break a reply line), DEL, each raw C1
+# octet, each C1 as UTF-8 (C2 80..C2 9F), the rest of 0xA0..0xFF raw, an
+# overlong "/", a surrogate, a code point past U+10FFFF, and a truncated
+# sequence; with valid UTF-8 ("é", CJK) that must survive.
+HOSTILE = (bytes(b for b in range(1, 0x20) if b not in (0x0a, 0x0d)) + b"\x7f"
+           + bytes(range(0x80, 0xa0)) + b"".join(b"\xc2" + bytes([b]) for b in range(0x80, 0xa0))
+           + bytes(range(0xa0, 0x100)) + b"\xc0\xaf\xed\xa0\x80\xf4\x90\x80\x80\xe9\x82"
+           + " é 邮件".encode())
+
+
+def assert_terminal_safe(text_bytes):
+    """No octet < 0x20 but LF, no DEL, valid UTF-8, and no C1 control
+    (U+0080..U+009F, which in valid UTF-8 also rules out raw C1 octets)."""
+    bad = [hex(b) for b in text_bytes if (b < 0x20 and b != 0x0a) or b == 0x7f]
+    assert not bad, bad
+    text = text_bytes.decode("utf-8")          # raises on invalid UTF-8
+    c1 = [hex(ord(ch)) for ch in text if 0x80 <= ord(ch) <= 0x9f]
+    assert not c1, c1
+    return text
+
+
+@pytest.mark.parametrize("verbose", ["", "-v"])
+def test_hostile_reply_bytes_escaped(peers, verbose):
+    """Issue 8 item 14: whatever a server answers, rawmail send's output
+    (result lines and the -v transcript) holds no control octet but LF,
+    no DEL, no C1 in either form, and is valid UTF-8; valid UTF-8 text of
+    the reply is kept."""
+    greeting = b"220-peer.test " + HOSTILE + b"\r\n220 ok\r\n"
+    peer = peers(smtp(rcpt=b"550 5.1.1 " + HOSTILE + b"\r\n", data=NO_VALID),
+                 greeting=greeting)
+    args = [verbose] if verbose else []
+    s = literal(peer, *args)
+    assert_exit(s, UNAVAILABLE)
+    text = assert_terminal_safe(s.err_bytes)
+    result = s.result("user@[127.0.0.1]")
+    assert result.startswith(f"user@[127.0.0.1]: refused (permanent) by [127.0.0.1]:{peer.port}: 550 5.1.1 "), s
+    assert "\\u009b" in result and "\\x9b" in result and "\\xc0\\xaf" in result, result
+    assert result.endswith(" é 邮件"), result
+    if verbose:
+        assert "S> 220-peer.test " in text and "\\u0085" in text, text
+
+
+# A host without a dotted name ("vm"): the default sender is root@vm.
+NODOT_HOST = "rawmailtestvm"
+
+
+def test_default_sender_without_dot_warns_before_sending(peers):
+    """Issue 8 item 19: with no -f on a host whose name has no dot, the
+    sender is login@host, which most servers refuse: a warning says so
+    (with -f) before anything is sent, and Gmail's 553 5.1.7 to it is
+    explained."""
+    gmail = ("553-5.1.7 The sender address <root@vm> is not a valid RFC-5321 address. Learn\r\n"
+             "553-5.1.7 more at\r\n"
+             "553 5.1.7  https://support.google.com/mail/answer/6596 g1sm1186255pfu.73 - gsmtp")
+    peer = refusal_peer(peers, "mail", gmail)
+    s = send(["--helo", "client.test", "--port", peer.port, "user@[127.0.0.1]"],
+             sample_message("nodot"), hostname=NODOT_HOST)
+    assert_exit(s, UNAVAILABLE)
+    first = s.err.splitlines()[0]
+    assert first.startswith(f"rawmail send: warning: sending as ") and \
+        f"@{NODOT_HOST} (no -f given), and '{NODOT_HOST}' is not a public domain" in first, s
+    assert "-f you@example.com" in first, s
+    [mail] = [c for c in peer.conns[0].commands if c.startswith(b"MAIL")]
+    assert mail.startswith(f"MAIL FROM:<".encode()) and f"@{NODOT_HOST}>".encode() in mail
+    block = s.result("user@[127.0.0.1]")
+    assert "likely cause: the receiver does not take the envelope sender as an address" in block
+    assert "fix: give your own address with -f (rawmail send -f you@example.com ...)" in block
+
+
+@pytest.mark.parametrize("args, hostname", [(["-f", SENDER], NODOT_HOST),
+                                            ([], "mail.client.test")])
+def test_no_sender_warning_when_not_needed(peers, args, hostname):
+    peer = peers(smtp())
+    s = send(["--helo", "client.test", "--port", peer.port, *args, "user@[127.0.0.1]"],
+             sample_message("nodot"), hostname=hostname)
+    assert_exit(s, 0)
+    assert "warning" not in s.err, s
+
+
+@pytest.mark.parametrize("rcpt, local", [("user@bücher.example", b"user"),
+                                         ("User@BÜCHER.Example", b"User"),
+                                         ("üser@bücher.example", "üser".encode())])
+def test_internationalised_domain_delivered_as_a_label(dns, peers, rcpt, local):
+    """Issue 8 item 19: an internationalised domain is accepted: DNS is
+    asked for its A-label and the envelope carries it (RCPT TO:<user@xn--
+    bcher-kva.example>); SMTPUTF8 only when the local part needs it."""
+    peer = peers(smtp(ehlo=EHLO.replace(b"250 ENHANCEDSTATUSCODES",
+                                        b"250-ENHANCEDSTATUSCODES\r\n250 SMTPUTF8")),
+                 host="127.0.0.2")
+    s = run(["--dns", dns.addr, "--port", peer.port, rcpt])
+    assert_exit(s, 0)
+    [conn] = peer.conns
+    [rcpt_line] = [c for c in conn.commands if c.startswith(b"RCPT")]
+    assert rcpt_line == b"RCPT TO:<" + local + b"@xn--bcher-kva.example>", conn
+    [mail] = [c for c in conn.commands if c.startswith(b"MAIL")]
+    assert mail.endswith(b" SMTPUTF8") == any(b >= 0x80 for b in local), mail
+    assert s.result(local.decode() + "@xn--bcher-kva.example").startswith(
+        f"{local.decode()}@xn--bcher-kva.example: delivered to mx.xn--bcher-kva.example "
+        f"[127.0.0.2]:{peer.port}: 250"), s
+
+
+def test_invalid_internationalised_domain_is_usage_error():
+    s = run(["--dry-run", "a@☃.example"], expect="usage")
+    assert "rawmail send: recipient 'a@☃.example': not a valid internationalised domain name" \
+        in s.err, s

@@ -41,7 +41,7 @@ def stored_parts(data):
 def test_literal_byte_exact(postfix):
     msg = sample_message("to postfix")
     s = send(["-f", SENDER, "--port", postfix.port, "user@[127.0.0.1]"], msg, expect="ok")
-    assert re.search(r"delivered to \[127\.0\.0\.1\]: 250 2\.0\.0 Ok: queued as \w+",
+    assert re.search(rf"delivered to \[127\.0\.0\.1\]:{postfix.port}: 250 2\.0\.0 Ok: queued as \w+",
                      s.result("user@[127.0.0.1]")), s
     [data] = postfix.wait_for_mail("user")
     added, rest = stored_parts(data)
@@ -79,7 +79,7 @@ def test_unknown_user_is_permanent_with_postfix_reply(postfix):
     s = send(["-f", SENDER, "--port", postfix.port, "user@[127.0.0.1]",
               "nobody@[127.0.0.1]"], sample_message(), expect="unavailable")
     r = s.result("nobody@[127.0.0.1]")
-    assert "refused (permanent) by [127.0.0.1]: 550 5.1.1 <nobody@[127.0.0.1]>" in r, s
+    assert f"refused (permanent) by [127.0.0.1]:{postfix.port}: 550 5.1.1 <nobody@[127.0.0.1]>" in r, s
     assert "delivered" in s.result("user@[127.0.0.1]")
     postfix.wait_for_mail("user")
 

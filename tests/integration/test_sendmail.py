@@ -92,8 +92,9 @@ def test_unknown_option_is_usage_error(tmp_path, srv):
 
 def test_temporary_failure_says_not_queued(tmp_path):
     port = free_port()    # nothing listens there
+    # A dotted host name: no warning about the default sender comes first.
     s = send(["--port", port, "-i", "u@[127.0.0.1]"], "Subject: s\n\nx\n", argv0="sendmail",
-             cwd=tmp_path, expect="tempfail")
+             cwd=tmp_path, expect="tempfail", hostname="mail.client.test")
     assert "not queued" in s.err and s.err.startswith("u@[127.0.0.1]: not delivered"), s
 
 

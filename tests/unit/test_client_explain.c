@@ -93,6 +93,18 @@ static const struct explain_case cases[] = {
 	{ "gmail-spf",
 	  "421-4.7.27 This mail has been rate limited because SPF does not pass. Please visit\r\n"
 	  "421 4.7.27 https://support.google.com/mail/answer/81126#authentication - gsmtp" },
+	/* Gmail's X.1.7, worded as its 553 5.1.3 for recipients
+	 * (aschroder/Magento-SMTP-Pro-Email-Extension#283), for the default
+	 * sender of a host named "vm" (issue 8 item 19) */
+	{ "sender-not-valid",
+	  "553-5.1.7 The sender address <root@vm> is not a valid RFC-5321 address. Learn\r\n"
+	  "553-5.1.7 more at\r\n"
+	  "553 5.1.7  https://support.google.com/mail/answer/6596 g1sm1186255pfu.73 - gsmtp" },
+	/* swiftmailer/swiftmailer#169 (Exchange) */
+	{ "sender-not-valid", "501 5.1.7 Bad sender address syntax" },
+	/* Postfix reject_non_fqdn_sender (smtpd_check.c) */
+	{ "sender-not-valid",
+	  "504 5.5.2 <root@vm>: Sender address rejected: need fully-qualified address" },
 	/* RFC 7505 §4.2 code with Postfix's nullMX wording */
 	{ "sender-null-mx",
 	  "550 5.7.27 <sender@example.com>: Sender address rejected: Domain example.com does not "

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 
 #include "dns/mx.h"
 
@@ -232,6 +233,127 @@ static void test_truncated(void **state)
 	assert_true(list.truncated);
 }
 
+/* Issue 8 item 16, RFC 5321 §5.1: 40 MX hosts of equal preference and
+ * room for 16.  The cut must come after the randomisation: over many
+ * seeds each of the 40 is chosen (about 16/40 of the time), not only the
+ * first 16 of the answer.  More preferred hosts are always kept, first;
+ * less preferred ones never displace an equal-preference one. */
+#define WIDE 40
+#define WIDE_CAP 16
+#define WIDE_RUNS 2000
+static void test_truncated_after_randomising(void **state)
+{
+	static char names[WIDE + 3][16];
+	struct dns_mx_record r[WIDE + 3];
+	size_t n = 0;
+	r[n++] = (struct dns_mx_record)REC(20, "late.example");
+	for (size_t i = 0; i < WIDE; i++) {
+		snprintf(names[i], sizeof(names[i]), "mx%02zu.example", i);
+		r[n++] = (struct dns_mx_record)REC(10, names[i]);
+	}
+	r[n++] = (struct dns_mx_record)REC(5, "first.example");
+	/* also at 5, listed at 30 first: kept once, at 5 */
+	r[n++] = (struct dns_mx_record)REC(30, "Second.example.");
+	struct dns_mx_record all[WIDE + 4];
+	memcpy(all, r, sizeof(r));
+	all[n++] = (struct dns_mx_record)REC(5, "second.example");
+	unsigned chosen[WIDE] = { 0 };
+	(void)state;
+	for (uint64_t seed = 1; seed <= WIDE_RUNS; seed++) {
+		struct dns_mx_target t[WIDE_CAP];
+		struct dns_mx_list list;
+		assert_int_equal(order(all, n, seed, t, WIDE_CAP, &list), DNS_MX_OK);
+		assert_int_equal(list.n, WIDE_CAP);
+		assert_true(list.truncated);
+		assert_int_equal(t[0].preference, 5);
+		assert_int_equal(t[1].preference, 5);
+		assert_true(strcasecmp(t[0].host, "first.example") == 0 ||
+		            strcasecmp(t[1].host, "first.example") == 0);
+		bool seen[WIDE] = { false };
+		for (size_t i = 2; i < WIDE_CAP; i++) {
+			assert_int_equal(t[i].preference, 10);
+			unsigned k = (unsigned)((t[i].host[2] - '0') * 10 + (t[i].host[3] - '0'));
+			assert_true(k < WIDE);
+			assert_false(seen[k]);   /* each host once */
+			seen[k] = true;
+			chosen[k]++;
+		}
+	}
+	/* 14 of the 40 equal ones per run: 700 expected each. */
+	for (size_t k = 0; k < WIDE; k++) {
+		if (chosen[k] < 500 || chosen[k] > 900)
+			fail_msg("mx%02zu chosen %u times in %d runs (700 expected)", k, chosen[k],
+			         WIDE_RUNS);
+	}
+}
+
+/* The most records the caller gives (DNS_MX_RECORDS_MAX), each host
+ * listed twice, in two preferences: the most preferred 16 are taken, each
+ * host once.  (Also shows the quadratic work stays small: this runs in
+ * milliseconds.) */
+static void test_records_max(void **state)
+{
+	static char names[DNS_MX_RECORDS_MAX / 2][16];
+	static struct dns_mx_record r[DNS_MX_RECORDS_MAX];
+	for (size_t i = 0; i < DNS_MX_RECORDS_MAX / 2; i++) {
+		snprintf(names[i], sizeof(names[i]), "h%03zu.example", i);
+		r[i] = (struct dns_mx_record)REC(i % 2 ? 20 : 10, names[i]);
+		r[DNS_MX_RECORDS_MAX / 2 + i] = (struct dns_mx_record)REC(30, names[i]);
+	}
+	struct dns_mx_target t[WIDE_CAP];
+	struct dns_mx_list list;
+	(void)state;
+	assert_int_equal(order(r, DNS_MX_RECORDS_MAX, 7, t, WIDE_CAP, &list), DNS_MX_OK);
+	assert_int_equal(list.n, WIDE_CAP);
+	assert_true(list.truncated);
+	for (size_t i = 0; i < WIDE_CAP; i++) {
+		assert_int_equal(t[i].preference, 10);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(t[i].host, t[j].host);
+	}
+}
+
+/* Internationalised domains in their A-label form (issue 8 item 19):
+ * RFC 5890 A-labels for DNS and the envelope; UTS #46 non-transitional
+ * mapping (case folded, "ß" kept as itself), NFC first. */
+static void test_domain_to_ascii(void **state)
+{
+	static const struct {
+		const char *in;
+		const char *out;   /* NULL: refused */
+	} cases[] = {
+		{ "example.com", "example.com" },
+		{ "EXAMPLE.Com", "example.com" },
+		{ "xn--bcher-kva.example", "xn--bcher-kva.example" },
+		{ "b\xc3\xbc" "cher.example", "xn--bcher-kva.example" },
+		{ "B\xc3\x9c" "CHER.Example", "xn--bcher-kva.example" },
+		/* u + combining diaeresis (NFD) is the same name */
+		{ "bu\xcc\x88" "cher.example", "xn--bcher-kva.example" },
+		{ "\xc3\x9f.example", "xn--zca.example" },
+		{ "\xe4\xbe\x8b\xe3\x81\x88.\xe3\x83\x86\xe3\x82\xb9\xe3\x83\x88",
+		  "xn--r8jz45g.xn--zckzah" },
+		{ "b\xfc" "cher.example", NULL },              /* Latin-1, not UTF-8 */
+		{ "a\xe2\x80\x8b" "b.example", "ab.example" }, /* UTS #46 ignores U+200B */
+		{ "\xc3\xbc\xc2\x85.example", NULL },           /* a C1 control */
+		{ "\xc3\xbc..example", NULL },                  /* an empty label */
+		{ "\xe2\x98\x83.example", NULL },    /* a symbol: IDNA2008 disallows it */
+	};
+	(void)state;
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[300], err[200] = "";
+		bool ok = dns_domain_to_ascii(cases[i].in, out, sizeof(out), err, sizeof(err));
+		if (ok != (cases[i].out != NULL) || (ok && strcmp(out, cases[i].out) != 0))
+			fail_msg("case %zu: %s -> %s (%s)", i, cases[i].in, ok ? out : "refused", err);
+		if (!ok)
+			assert_true(err[0] != '\0');
+	}
+	/* Too long for the caller's room: refused, never cut. */
+	char small[8], err[200];
+	assert_false(dns_domain_to_ascii("b\xc3\xbc" "cher.example", small, sizeof(small), err,
+	                                 sizeof(err)));
+	assert_false(dns_domain_to_ascii("example.com", small, sizeof(small), err, sizeof(err)));
+}
+
 #define K_NAME DNS_DESTINATION_NAME
 #define K_V4 DNS_DESTINATION_IPV4
 #define K_V6 DNS_DESTINATION_IPV6
@@ -359,6 +481,9 @@ int main(void)
 		cmocka_unit_test(test_null_mx_mixed),
 		cmocka_unit_test(test_implicit_and_failures),
 		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_truncated_after_randomising),
+		cmocka_unit_test(test_records_max),
+		cmocka_unit_test(test_domain_to_ascii),
 		cmocka_unit_test(test_literal_table),
 		cmocka_unit_test(test_literal_bounds),
 	};

@@ -297,6 +297,41 @@ static void test_raw_line_length(void **state)
 	buf_free(&out);
 }
 
+/* RFC 5322 §2.3: a NUL anywhere is refused with its line (issue 8 item
+ * 15: "\r\n\x00.\r\n" left as "\x00."), as a long line is, and
+ * msg_raw_prepare writes nothing. */
+static void test_raw_nul(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *msg;
+		size_t len;
+		size_t line;
+	} cases[] = {
+		{ "Subject: x\r\n\r\na\r\n\0.\r\nb\r\n", 24, 4 },
+		{ "Sub\0ject: x\r\n\r\n", 15, 1 },
+		{ "Subject: x\n\nbody\0", 17, 3 },
+		{ "\0", 1, 1 },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct msg_error err = { 0 };
+		assert_int_equal(msg_raw_check_lines(cases[i].msg, cases[i].len, &err), -1);
+		assert_int_equal(err.status, MSG_ERR_NUL);
+		assert_int_equal(err.line, cases[i].line);
+		char want[32];
+		snprintf(want, sizeof(want), "line %zu ", cases[i].line);
+		assert_non_null(strstr(err.text, want));
+		assert_int_equal(msg_error_exit_code(err.status), 65);
+		struct msg_raw opt = raw_options(false);
+		struct buf out;
+		buf_init(&out, 1 << 20);
+		assert_int_equal(msg_raw_prepare(&opt, cases[i].msg, cases[i].len, &out, NULL, &err),
+		                 -1);
+		assert_int_equal(out.len, 0);
+		buf_free(&out);
+	}
+}
+
 static void test_raw_too_big(void **state)
 {
 	(void)state;
@@ -373,7 +408,7 @@ int main(void)
 	if (seed_dir && *seed_dir && write_seeds(seed_dir) < 0)
 		return 1;
 
-	struct CMUnitTest tests[NLIST + NRAW + 4];
+	struct CMUnitTest tests[NLIST + NRAW + 5];
 	size_t n = 0;
 	for (size_t i = 0; i < NLIST; i++)
 		tests[n++] = (struct CMUnitTest){ .name = list_cases[i].name,
@@ -385,6 +420,7 @@ int main(void)
 		                                  .initial_state = (void *)&raw_cases[i] };
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_list_max);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_line_length);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_nul);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_too_big);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_from_name);
 	return cmocka_run_group_tests_name("msg_headers", tests, NULL, NULL);
