@@ -448,7 +448,12 @@ def _wait_reloaded(srv, generation, timeout=15):
     smtp processes were told to drain."""
     want = re.compile(rf"event=reloaded generation={generation}\b")
     deadline = time.monotonic() + timeout
-    while not want.search(srv.log()):
+    # The old smtp process must also have stopped accepting: until it has
+    # handled its SIGUSR1 it may still take a new connection from the
+    # shared listener, and a session meant for the new generation would
+    # land in the old one.
+    while (not want.search(srv.log())
+           or srv.log().count("event=stopping reason=reload") < generation - 1):
         assert time.monotonic() < deadline, \
             f"no reload to generation {generation} within {timeout} s:\n{srv.log()[-3000:]}"
         time.sleep(0.02)
