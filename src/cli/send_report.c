@@ -61,29 +61,21 @@ static void print_reply(FILE *out, int code, const char *text, const char *inden
 	} while (p);
 }
 
-/* A certificate our check refused: the TLS reason (route.h) starts with
- * one of these and ends with the peer's fingerprint. */
+/* A certificate our check refused (client_result's certificate_refused):
+ * its reason ends with the peer's fingerprint. */
 #define TLS_REASON_FP_MAX 80
-static const char *const certificate_refusals[] = {
-	"certificate verification failed: ",
-	"certificate name mismatch: ",
-	"certificate fingerprint does not match",
-};
 
 bool send_result_certificate_refused(const struct client_result *r, char *fp, size_t fplen)
 {
-	if (r->state != CLIENT_RCPT_TEMPFAIL && r->state != CLIENT_RCPT_DEFERRED)
+	if (!r->certificate_refused ||
+	    (r->state != CLIENT_RCPT_TEMPFAIL && r->state != CLIENT_RCPT_DEFERRED))
 		return false;
-	bool refused = false;
-	for (size_t i = 0; i < sizeof(certificate_refusals) / sizeof(certificate_refusals[0]); i++)
-		refused |= strncmp(r->reason, certificate_refusals[i],
-		                   strlen(certificate_refusals[i])) == 0;
-	const char *f = refused ? strstr(r->reason, "SHA256:") : NULL;
-	if (!f)
-		return false;
-	size_t n = strspn(f + 7, "0123456789abcdefABCDEF:");
-	if (fp)
+	const char *f = strstr(r->reason, "SHA256:");
+	size_t n = f ? strspn(f + 7, "0123456789abcdefABCDEF:") : 0;
+	if (fp && f)
 		snprintf(fp, fplen, "SHA256:%.*s", (int)n, f + 7);
+	else if (fp && fplen > 0)
+		fp[0] = '\0';
 	return true;
 }
 
@@ -149,7 +141,7 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 			fprintf(out, "  fix: %s\n", e->fix);
 		}
 		char fp[TLS_REASON_FP_MAX];
-		if (send_result_certificate_refused(r, fp, sizeof(fp))) {
+		if (send_result_certificate_refused(r, fp, sizeof(fp)) && fp[0]) {
 			if (strncmp(r->reason, "certificate fingerprint", 23) == 0)
 				fprintf(out, "  fix: check the --tls-fingerprint value; the server presented "
 				             "%s\n", fp);

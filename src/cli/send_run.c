@@ -11,9 +11,8 @@
 
 #include <event2/event.h>
 
+#include "client/outbound.h"
 #include "dns/mx.h"
-#include "dns/resolver.h"
-#include "net/tls.h"
 #include "smtp/address.h"
 #include "util/hostname.h"
 
@@ -158,7 +157,7 @@ static void default_sender(char *out, size_t outlen)
 }
 
 /* The envelope sender: -f, or user@host.  "" is the null reverse-path. */
-static bool sender_address(const struct send_opts *o, char *out, size_t outlen, bool *utf8)
+static bool sender_address(const struct send_opts *o, char *out, size_t outlen)
 {
 	if (o->from) {
 		if (has_crlf(o->from)) {
@@ -198,8 +197,6 @@ static bool sender_address(const struct send_opts *o, char *out, size_t outlen, 
 			snprintf(domain, sizeof(domain), "%s", at + 1);
 			domain[strcspn(domain, ">")] = '\0';
 		}
-		for (const char *p = s; p < at; p++)
-			*utf8 |= (unsigned char)*p >= 0x80;
 		int n = snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
 		if (n < 0 || (size_t)n >= outlen) {
 			fprintf(stderr, "%s: -f '%s': too long with its domain in ASCII form\n", o->prog,
@@ -235,102 +232,42 @@ static void plan_line(void *arg, const char *destination, const struct dns_looku
 	send_report_plan(stdout, destination, addrs, n, note, o->port);
 }
 
-static bool eight_bit(const struct buf *m)
+/* The engine's settings from send's options. */
+static struct client_outbound_config engine_config(struct send_opts *o)
 {
-	for (size_t i = 0; i < m->len; i++)
-		if ((unsigned char)m->data[i] & 0x80)
-			return true;
-	return false;
-}
-
-static int deliver_all(struct send_opts *o, const char *sender, const struct buf *msg,
-                       char **rcpts, size_t n, bool utf8)
-{
-	int rc = SEND_EXIT_TEMPFAIL;
-	struct client_result *res = calloc(n, sizeof(*res));
-	struct event_base *base = event_base_new();
-	struct dns_resolver *resolver = NULL;
-	SSL_CTX *tls = NULL;
-	struct tls_client_lazy lazy = { .verify = o->tls == SEND_TLS_VERIFY, .cafile = o->cafile };
-	char err[512];
-	char helo[256] = "";
-	if (!res || !base) {
-		fprintf(stderr, "%s: out of memory\n", o->prog);
-		rc = SEND_EXIT_OSERR;
-		goto out;
-	}
-	/* A peer that closes while we write must be a result line, not a
-	 * death by SIGPIPE (OpenSSL and libevent write with plain write()). */
-	signal(SIGPIPE, SIG_IGN);
-	bool need_dns = false;
-	for (size_t i = 0; i < n; i++) {
-		res[i].address = rcpts[i];
-		struct dns_destination d;
-		if (dns_destination_classify(strrchr(rcpts[i], '@') + 1, &d) == DNS_DESTINATION_NAME)
-			need_dns = true;
-	}
-	if (need_dns) {
-		resolver = dns_resolver_new(o->dns, SEND_DNS_TIMEOUT_MS, err, sizeof(err));
-		if (!resolver || !dns_resolver_attach(resolver, base)) {
-			fprintf(stderr, "%s: DNS: %s\n", o->prog, resolver ? "cannot attach" : err);
-			rc = o->dns ? SEND_EXIT_USAGE : SEND_EXIT_TEMPFAIL;
-			goto out;
-		}
-	}
-	/* The context is made at the first STARTTLS (lazy), except that a
-	 * --cafile is read now, so a bad file is a usage error before
-	 * anything is sent. */
-	if (o->tls != SEND_TLS_NONE && !o->dry_run && o->cafile) {
-		tls = tls_client_ctx_new(o->tls == SEND_TLS_VERIFY, o->cafile, err, sizeof(err));
-		if (!tls) {
-			fprintf(stderr, "%s: %s\n", o->prog, err);
-			rc = o->cafile ? SEND_EXIT_USAGE : SEND_EXIT_SOFTWARE;
-			goto out;
-		}
-	}
-	if (o->helo)
-		snprintf(helo, sizeof(helo), "%s", o->helo);
-	else if (!hostname_get(helo, sizeof(helo), "/etc/hosts"))
-		helo[0] = '\0';   /* no dotted name: the route uses our address literal */
-
-	struct client_session_config cfg = {
-		.helo = helo,
+	return (struct client_outbound_config){
+		.dns = o->dns,
+		.port = o->port,
 		.tls = o->tls == SEND_TLS_NONE            ? CLIENT_TLS_NONE
 		       : o->tls == SEND_TLS_OPPORTUNISTIC ? CLIENT_TLS_OPPORTUNISTIC
 		                                          : CLIENT_TLS_REQUIRE,
-		.message_size = msg->len,
-		.eightbit = eight_bit(msg),
-		.smtputf8 = utf8,
-	};
-	struct client_batch_request req = {
-		.base = base,
-		.resolver = resolver,
-		.tls_ctx = tls,
-		.tls_lazy = o->tls != SEND_TLS_NONE ? &lazy : NULL,
-		.cfg = &cfg,
 		.tls_verify = o->tls == SEND_TLS_VERIFY,
+		.cafile = o->cafile,
 		.tls_pins = (const unsigned char(*)[32])o->pins,
 		.tls_npins = o->npins,
-		.sender = sender,
-		.message = msg->data ? msg->data : "",
-		.message_len = msg->len,
-		.port = o->port,
-		.timeout = o->timeout,
 		.family = o->family,
 		.family_auto = o->family_auto,
+		.helo = o->helo,
+		.timeout = o->timeout,
 		.dry_run = o->dry_run,
-		.results = res,
-		.nresults = n,
-		.plan = o->dry_run ? plan_line : NULL,
-		.arg = o,
+		.plan = plan_line,
 		.transcript = o->verbose ? transcript_line : NULL,
 		.transcript_body = o->verbose >= 2,
+		.arg = o,
 	};
-	if (!client_batch_run(&req)) {
-		fprintf(stderr, "%s: out of memory\n", o->prog);
-		rc = SEND_EXIT_OSERR;
-		goto out;
-	}
+}
+
+/* The one message's outcome, reported as it comes. */
+struct send_outcome {
+	struct send_opts *o;
+	struct event_base *base;
+	int rc;
+};
+
+static void report(void *arg, const struct client_result *res, size_t n)
+{
+	struct send_outcome *out = arg;
+	struct send_opts *o = out->o;
 	fflush(stdout);
 	size_t temp = 0, certificate = 0;
 	for (size_t i = 0; i < n; i++) {
@@ -339,7 +276,7 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		temp += res[i].state == CLIENT_RCPT_TEMPFAIL || res[i].state == CLIENT_RCPT_DEFERRED;
 		certificate += send_result_certificate_refused(&res[i], NULL, 0);
 	}
-	rc = send_exit_status(res, n, o->dry_run);
+	out->rc = send_exit_status(res, n, o->dry_run);
 	/* A refused certificate stays refused: "send again later" would
 	 * send the user round in circles. */
 	if (temp > 0 && !o->dry_run)
@@ -350,19 +287,80 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		        certificate == temp ? "sending again will fail the same way until the "
 		                              "certificate problem above is solved"
 		                            : "send again later");
-out:
-	if (res)
-		for (size_t i = 0; i < n; i++)
-			client_result_clear(&res[i]);
-	free(res);
-	if (tls)
-		SSL_CTX_free(tls);
-	tls_client_lazy_free(&lazy);
-	if (resolver)
-		dns_resolver_free(resolver);
-	if (base)
-		event_base_free(base);
-	return rc;
+	event_base_loopbreak(out->base);
+}
+
+/* Options -> engine -> one message -> the loop -> the report. */
+static int deliver_all(struct send_opts *o, const char *sender, const struct buf *msg,
+                       char **rcpts, char **originals, size_t n)
+{
+	struct send_outcome out = { .o = o, .rc = SEND_EXIT_TEMPFAIL };
+	struct client_outbound *engine = NULL;
+	char err[512];
+	out.base = event_base_new();
+	if (!out.base) {
+		fprintf(stderr, "%s: out of memory\n", o->prog);
+		return SEND_EXIT_OSERR;
+	}
+	/* A peer that closes while we write must be a result line, not a
+	 * death by SIGPIPE (OpenSSL and libevent write with plain write()). */
+	signal(SIGPIPE, SIG_IGN);
+	struct client_outbound_config cfg = engine_config(o);
+	engine = client_outbound_new(out.base, &cfg, err, sizeof(err));
+	if (!engine) {
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+		out.rc = o->cafile ? SEND_EXIT_USAGE : SEND_EXIT_OSERR;
+		goto done;
+	}
+	struct client_outbound_message m = {
+		.sender = sender,
+		.data = msg->data ? msg->data : "",
+		.len = msg->len,
+		.recipients = (const char *const *)rcpts,
+		.originals = (const char *const *)originals,
+		.nrecipients = n,
+	};
+	switch (client_outbound_submit(engine, &m, report, &out, err, sizeof(err))) {
+	case CLIENT_OUTBOUND_SUBMITTED:
+		event_base_dispatch(out.base);
+		break;
+	case CLIENT_OUTBOUND_ERR_DNS:
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+		out.rc = o->dns ? SEND_EXIT_USAGE : SEND_EXIT_TEMPFAIL;
+		break;
+	case CLIENT_OUTBOUND_ERR_EMPTY:
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+		out.rc = SEND_EXIT_USAGE;
+		break;
+	case CLIENT_OUTBOUND_ERR_MEMORY:
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+		out.rc = SEND_EXIT_OSERR;
+		break;
+	}
+done:
+	client_outbound_free(engine);
+	event_base_free(out.base);
+	return out.rc;
+}
+
+/* Adds a normalised recipient (once: duplicates are dropped) and, for a
+ * new one, how it was first written.  false (said why) when it cannot. */
+static bool rcpt_add(const struct send_opts *o, struct msg_recipients *list, char **originals,
+                     const char *one, const char *original, struct msg_error *merr)
+{
+	size_t before = list->count;
+	if (msg_recipients_add(list, one, strlen(one), merr) != 0) {
+		fprintf(stderr, "%s: %s\n", o->prog, merr->text);
+		return false;
+	}
+	if (list->count == before)
+		return true;
+	originals[before] = strdup(original);
+	if (!originals[before]) {
+		fprintf(stderr, "%s: out of memory\n", o->prog);
+		return false;
+	}
+	return true;
 }
 
 int send_run(struct send_opts *o)
@@ -393,18 +391,24 @@ int send_run(struct send_opts *o)
 		return SEND_EXIT_USAGE;
 	}
 	int rc = 0;
-	bool utf8 = false;
 	char sender[SMTP_PATH_MAX + 1];
-	if (!sender_address(o, sender, sizeof(sender), &utf8))
+	if (!sender_address(o, sender, sizeof(sender)))
 		return SEND_EXIT_USAGE;
 
 	/* Every address is checked before anything is read or sent. */
 	struct msg_recipients list;
 	msg_recipients_init(&list, SEND_RCPTS_MAX);
+	/* originals[i]: list.addrs[i] as first written (a DSN's
+	 * Original-Recipient, RFC 3461 §4.2, once there is a queue). */
+	char **originals = calloc(SEND_RCPTS_MAX, sizeof(*originals));
 	struct buf msg;
 	buf_init(&msg, SEND_MESSAGE_MAX + 64 * 1024);
 	char one[SMTP_PATH_MAX + 16];
 	struct msg_error merr = { 0 };
+	if (!originals) {
+		fprintf(stderr, "%s: out of memory\n", o->prog);
+		rc = SEND_EXIT_OSERR;
+	}
 	for (size_t i = 0; i < o->nrcpts && rc == 0; i++) {
 		if (has_crlf(o->rcpts[i])) {
 			fprintf(stderr, "%s: recipient %zu: line breaks are not allowed in an address\n",
@@ -412,9 +416,8 @@ int send_run(struct send_opts *o)
 			rc = SEND_EXIT_USAGE;
 		} else if (!normalize_rcpt(o, o->rcpts[i], "recipient", one, sizeof(one))) {
 			rc = SEND_EXIT_USAGE;
-		} else if (msg_recipients_add(&list, one, strlen(one), &merr) != 0) {
+		} else if (!rcpt_add(o, &list, originals, one, o->rcpts[i], &merr)) {
 			rc = SEND_EXIT_USAGE;
-			fprintf(stderr, "%s: %s\n", o->prog, merr.text);
 		}
 	}
 	if (rc != 0)
@@ -434,10 +437,8 @@ int send_run(struct send_opts *o)
 		if (!normalize_rcpt(o, extracted.addrs[i], "recipient in the message", one,
 		                    sizeof(one)))
 			rc = SEND_EXIT_DATAERR;
-		else if (msg_recipients_add(&list, one, strlen(one), &merr) != 0) {
+		else if (!rcpt_add(o, &list, originals, one, extracted.addrs[i], &merr))
 			rc = SEND_EXIT_DATAERR;
-			fprintf(stderr, "%s: %s\n", o->prog, merr.text);
-		}
 	}
 	msg_recipients_free(&extracted);
 	if (rc != 0)
@@ -447,9 +448,12 @@ int send_run(struct send_opts *o)
 		rc = SEND_EXIT_USAGE;
 		goto out;
 	}
-	rc = deliver_all(o, sender, &msg, list.addrs, list.count, utf8);
+	rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count);
 out:
 	buf_free(&msg);
+	for (size_t i = 0; originals && i < list.count; i++)
+		free(originals[i]);
+	free(originals);
 	msg_recipients_free(&list);
 	return rc;
 }

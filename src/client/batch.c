@@ -27,7 +27,7 @@ enum group_state {
 struct source_verdict;
 
 struct group {
-	struct batch *b;
+	struct client_batch *b;
 	enum group_state state;
 	char name[256];              /* the domain (lower case) or the literal as written */
 	struct dns_destination dest;
@@ -47,7 +47,7 @@ struct group {
 /* Whether our IPv6 source address toward a destination has a PTR that
  * resolves back to it: asked once per source address. */
 struct source_verdict {
-	struct batch *b;
+	struct client_batch *b;
 	unsigned char addr[16];
 	bool answered;
 	bool confirmed;
@@ -57,8 +57,9 @@ struct source_verdict {
 
 #define VERDICTS_MAX 8
 
-struct batch {
-	const struct client_batch_request *req;
+struct client_batch {
+	struct client_batch_request own;   /* the request, copied */
+	const struct client_batch_request *req;   /* &own */
 	struct group *groups;
 	size_t ngroups;
 	size_t active;
@@ -66,6 +67,7 @@ struct batch {
 	size_t done;
 	bool live;                   /* one destination: transcript as it happens */
 	bool starting;               /* inside start_more */
+	bool finished;               /* done was called */
 	struct source_verdict verdicts[VERDICTS_MAX];
 	size_t nverdicts;
 };
@@ -117,29 +119,37 @@ static void flush_transcript(struct group *g)
 	buf_free(&g->transcript);
 }
 
-/* Starts groups up to the parallel limit.  A group may finish inside
+static size_t slots_max(const struct client_batch_slots *s)
+{
+	return s->max ? s->max : CLIENT_BATCH_PARALLEL;
+}
+
+/* Starts groups while the shared slots allow.  A group may finish inside
  * group_start (a dry run, a failure at once) and call this again: the
  * outer call's loop goes on instead, so the stack does not grow with the
  * number of destinations. */
-static void start_more(struct batch *b)
+static void start_more(struct client_batch *b)
 {
 	if (b->starting)
 		return;
 	b->starting = true;
-	size_t limit = b->req->parallel ? b->req->parallel : CLIENT_BATCH_PARALLEL;
-	while (b->active < limit && b->next < b->ngroups) {
+	struct client_batch_slots *slots = b->req->slots;
+	while (slots->active < slots_max(slots) && b->next < b->ngroups) {
 		struct group *g = &b->groups[b->next++];
 		b->active++;
+		slots->active++;
 		group_start(g);
 	}
 	b->starting = false;
-	if (b->done == b->ngroups)
-		event_base_loopbreak(b->req->base);
+	if (b->done == b->ngroups && !b->finished) {
+		b->finished = true;
+		b->req->done(b->req->arg);
+	}
 }
 
 static void group_done(struct group *g)
 {
-	struct batch *b = g->b;
+	struct client_batch *b = g->b;
 	g->state = G_DONE;
 	flush_transcript(g);
 	for (size_t k = 0; k < g->n; k++) {
@@ -149,8 +159,14 @@ static void group_done(struct group *g)
 		g->results[k].text = NULL;
 	}
 	b->active--;
+	b->req->slots->active--;
 	b->done++;
 	start_more(b);
+	/* This batch had the first claim on the slot; what is left goes to
+	 * the others (after start_more, so done may already have run: the
+	 * batch is freed only later, from the loop). */
+	if (b->req->slot_freed && b->req->slots->active < slots_max(b->req->slots))
+		b->req->slot_freed(b->req->arg);
 }
 
 static void settle_all(struct group *g, enum client_rcpt_state st, int code, const char *enhanced,
@@ -261,7 +277,7 @@ static void verdict_cb(void *arg, enum dns_reverse_status st, const char *name)
 		         st == DNS_REVERSE_NONE          ? "no PTR record"
 		         : st == DNS_REVERSE_UNCONFIRMED ? "a PTR that does not resolve back to it"
 		                                         : "a PTR we could not look up");
-	struct batch *b = v->b;
+	struct client_batch *b = v->b;
 	for (size_t i = 0; i < b->ngroups; i++) {
 		struct group *g = &b->groups[i];
 		if (g->state == G_PTR && g->verdict == v)
@@ -291,7 +307,7 @@ static bool source_for(const unsigned char dst[16], unsigned short port, unsigne
 /* Decides the family order for a looked-up group (family_auto). */
 static void choose_family(struct group *g)
 {
-	struct batch *b = g->b;
+	struct client_batch *b = g->b;
 	const struct dns_lookup_addr *v6 = NULL;
 	for (size_t i = 0; i < g->naddrs && !v6; i++)
 		if (g->addrs[i].family == AF_INET6)
@@ -453,7 +469,7 @@ static bool same_destination(const struct group *g, const char *domain,
 	return a == n && !strncasecmp(g->name, domain, n);
 }
 
-static void groups_free(struct batch *b)
+static void groups_free(struct client_batch *b)
 {
 	for (size_t i = 0; i < b->ngroups; i++) {
 		struct group *g = &b->groups[i];
@@ -473,7 +489,7 @@ static void groups_free(struct batch *b)
 	free(b->groups);
 }
 
-static bool build_groups(struct batch *b)
+static bool build_groups(struct client_batch *b)
 {
 	const struct client_batch_request *req = b->req;
 	size_t *which = calloc(req->nresults ? req->nresults : 1, sizeof(*which));
@@ -519,31 +535,47 @@ static bool build_groups(struct batch *b)
 		struct group *g = &b->groups[which[i]];
 		g->index[g->n] = i;
 		g->results[g->n].address = req->results[i].address;
+		g->results[g->n].original = req->results[i].original;
 		g->n++;
 	}
 	free(which);
 	return ok;
 }
 
-bool client_batch_run(const struct client_batch_request *req)
+struct client_batch *client_batch_start(const struct client_batch_request *req)
 {
-	struct batch b = { .req = req };
-	if (!build_groups(&b)) {
-		groups_free(&b);
-		return false;
+	struct client_batch *b = calloc(1, sizeof(*b));
+	if (!b)
+		return NULL;
+	b->own = *req;
+	b->req = &b->own;
+	if (!build_groups(b) || b->ngroups == 0) {
+		groups_free(b);
+		free(b);
+		return NULL;
 	}
-	b.live = b.ngroups == 1;
-	if (b.ngroups > 0) {
-		start_more(&b);
-		if (b.done < b.ngroups)
-			event_base_dispatch(req->base);
-	}
-	/* The loop ends only when every group is done; should it ever stop
-	 * early, no recipient may look delivered or planned. */
-	for (size_t i = 0; i < req->nresults && b.done < b.ngroups; i++)
-		if (req->results[i].state == CLIENT_RCPT_PENDING && !req->dry_run)
-			client_result_set(&req->results[i], CLIENT_RCPT_TEMPFAIL, 0, "4.3.0",
-			                  "internal error: delivery did not finish");
-	groups_free(&b);
-	return true;
+	b->live = b->ngroups == 1 && req->transcript_live;
+	start_more(b);
+	return b;
+}
+
+void client_batch_resume(struct client_batch *b)
+{
+	start_more(b);
+}
+
+bool client_batch_waiting(const struct client_batch *b)
+{
+	return b->next < b->ngroups;
+}
+
+void client_batch_free(struct client_batch *b)
+{
+	if (!b)
+		return;
+	/* Groups that hold a slot without having finished give it back
+	 * (only lookups can be cancelled: see batch.h). */
+	b->req->slots->active -= b->active;
+	groups_free(b);
+	free(b);
 }

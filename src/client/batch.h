@@ -1,7 +1,9 @@
 /* One message to all its recipients: grouped by destination (recipient
  * domain, case-insensitively, or address literal), each destination
  * resolved (dns/lookup.h) and delivered (client/route.h) with its own
- * transaction, several destinations at once on one event loop.
+ * transaction, several destinations at once on one event loop.  The
+ * outbound engine (client/outbound.h) runs one batch per message it is
+ * given, several at once, sharing one limit on destinations in progress.
  *
  * The address family when neither -4 nor -6 is given (family_auto): IPv6
  * goes first only when the source address the kernel picks toward the
@@ -21,6 +23,14 @@
 
 /* Destinations delivered at once when the caller does not say. */
 #define CLIENT_BATCH_PARALLEL 32
+
+/* Destinations in progress (looked up, delivering) across every batch that
+ * shares it: the engine's limit, so many messages at once do not open
+ * many times its connections. */
+struct client_batch_slots {
+	size_t active;
+	size_t max;                     /* 0: CLIENT_BATCH_PARALLEL */
+};
 
 /* A destination's plan, for --dry-run: the addresses in the order they
  * would be tried.  addrs is NULL and n 0 when the lookup failed; then
@@ -49,24 +59,45 @@ struct client_batch_request {
 	int timeout, final_timeout;
 	enum dns_family_pref family;    /* -4 / -6; ignored with family_auto */
 	bool family_auto;
-	size_t parallel;                /* 0: CLIENT_BATCH_PARALLEL */
+	struct client_batch_slots *slots;  /* shared; must outlive the batch */
 	bool dry_run;                   /* resolve and plan; connect to nothing;
 	                                   planned recipients stay PENDING */
 	dns_mx_random_fn random_fn;     /* NULL: getrandom */
 	void *random_arg;
-	struct client_result *results;  /* address set by the caller, rest zero */
+	/* address (and original) set by the caller, rest zero; the
+	 * caller's, must outlive the batch */
+	struct client_result *results;
 	size_t nresults;
 	client_plan_fn plan;            /* dry runs */
-	/* -v lines.  With one destination they come as they happen; with
-	 * several, each destination's lines come together when it is done,
-	 * so parallel conversations do not interleave. */
+	/* -v lines.  With transcript_live and one destination they come as
+	 * they happen; otherwise each destination's lines come together when
+	 * it is done, so parallel conversations do not interleave. */
 	client_transcript_fn transcript;
 	bool transcript_body;           /* -vv */
-	void *arg;
+	bool transcript_live;
+	/* Every recipient has an outcome (or a plan).  May run inside
+	 * client_batch_start or client_batch_resume: it must not free the
+	 * batch itself, only arrange for that (the engine does it from the
+	 * loop). */
+	void (*done)(void *arg);
+	/* A destination of this batch ended and gave back its slot: other
+	 * batches sharing the slots may start one.  NULL: none to tell. */
+	void (*slot_freed)(void *arg);
+	void *arg;                      /* for every callback above */
 };
 
-/* Runs base's loop until every recipient has an outcome (or a plan).
- * false only when out of memory before anything started. */
-bool client_batch_run(const struct client_batch_request *req);
+struct client_batch;
+
+/* Starts as many destinations as the slots allow; the rest wait for
+ * client_batch_resume.  req is copied.  NULL when out of memory (nothing
+ * started, no callback). */
+struct client_batch *client_batch_start(const struct client_batch_request *req);
+/* Starts waiting destinations while slots are free. */
+void client_batch_resume(struct client_batch *b);
+/* Whether destinations wait for a slot. */
+bool client_batch_waiting(const struct client_batch *b);
+/* After done: frees.  Before done only while no destination is
+ * delivering (lookups are cancelled; a route cannot be, yet). */
+void client_batch_free(struct client_batch *b);
 
 #endif

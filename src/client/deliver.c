@@ -462,6 +462,7 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		if (d->check.failed) {
 			/* Our own check refused the certificate: its reason, not
 			 * OpenSSL's "certificate verify failed". */
+			d->res.certificate_refused = true;
 			snprintf(d->reason, sizeof(d->reason), "%s", d->check.reason);
 			finish(d, CLIENT_DELIVER_LOST, d->reason);
 			return;

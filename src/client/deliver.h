@@ -40,6 +40,10 @@ struct client_deliver_result {
 	 * certificate check (tls_verify, tls_pins) refused the peer: in
 	 * opportunistic mode the caller retries in plaintext. */
 	bool tls_failed;
+	/* Of those, the ones where our own certificate check refused the
+	 * peer (not a handshake error): fail_reason ends with its
+	 * fingerprint. */
+	bool certificate_refused;
 	/* Why it ended badly, for people ("connection refused", "timed out
 	 * waiting for a reply", "malformed reply", "greeting refused"...),
 	 * NULL after DONE.  With fail_code: the session's deciding reply (0 if

@@ -22,6 +22,7 @@ struct route {
 	size_t idx;                 /* address being tried */
 	bool plaintext_retry;       /* this attempt is the opportunistic fallback */
 	bool all_connect_timeouts;  /* every attempt so far timed out connecting */
+	bool last_certificate_refused;  /* the last attempt: our check refused the certificate */
 	bool all_5xx;               /* every attempt so far was refused with 5xx */
 	size_t attempts;
 	/* The recipients of the attempt running now: rcpts[k] is results[map[k]]. */
@@ -118,6 +119,7 @@ static void settle_rest(struct route *rt)
 		snprintf(r->host, sizeof(r->host), "%s", rt->last_host);
 		snprintf(r->ip, sizeof(r->ip), "%s", rt->last_ip);
 		r->connect_timeouts_only = rt->all_connect_timeouts && rt->attempts > 0;
+		r->certificate_refused = rt->last_certificate_refused;
 	}
 }
 
@@ -260,6 +262,7 @@ static void remember_failure(struct route *rt, const struct client_deliver_resul
 	addr_text(a, rt->last_ip, sizeof(rt->last_ip));
 	if (!res->connect_timeout)
 		rt->all_connect_timeouts = false;
+	rt->last_certificate_refused = res->certificate_refused;
 	if (!(res->fail_code >= 500 && res->fail_code <= 599))
 		rt->all_5xx = false;
 }
@@ -289,6 +292,7 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 		snprintf(r->host, sizeof(r->host), "%s", a->host);
 		addr_text(a, r->ip, sizeof(r->ip));
 		r->connect_timeouts_only = false;
+		r->certificate_refused = false;
 		if (c->state == CLIENT_RCPT_DEFERRED)
 			deferred = true;
 		else

@@ -40,6 +40,8 @@
  * rest, and client_result_clear frees it. */
 struct client_result {
 	const char *address;          /* the recipient, the caller's string */
+	const char *original;         /* as first given (for a DSN's Original-Recipient),
+	                                 the caller's string, or NULL */
 	enum client_rcpt_state state; /* at the end: DELIVERED, TEMPFAIL or PERMFAIL */
 	int code;                     /* the deciding reply, 0 when none came */
 	char enhanced[16];
@@ -51,6 +53,11 @@ struct client_result {
 	/* Every address tried timed out while connecting: outgoing port 25
 	 * is probably blocked by the network. */
 	bool connect_timeouts_only;
+	/* The last address tried ended because our check refused its TLS
+	 * certificate (--tls verify, --tls-fingerprint): reason says why
+	 * and ends with the peer's "SHA256:..." fingerprint.  Sending again
+	 * cannot help until the certificate or the settings change. */
+	bool certificate_refused;
 };
 
 void client_result_clear(struct client_result *r);

@@ -1,0 +1,227 @@
+"""The outbound delivery engine (src/client/outbound.c) with several messages
+in flight on one event loop, against real `rawmail serve` instances (and a
+scripted peer where the test needs to hold a destination back).
+
+tests/tools/outbound.c submits every message given on its command line
+before the loop runs (one marked "+" from inside the first done callback)
+and prints `submitted K`, then per message `done K in_flight=N` and one
+line per recipient.  RAWMAIL_TOOLS selects the tool binaries (default
+build-asan/tests: ASan + UBSan, every run checked for sanitizer reports).
+Every destination shares one port (the engine has one), on its own
+loopback address.  Loopback only: DNS is the test's NSD.
+"""
+
+import os
+import subprocess
+import threading
+import time
+
+import pytest
+
+from dns_util import nsd  # noqa: F401 (fixture)
+from helpers import REPO_ROOT, free_port, mailbox_messages, sample_message
+from peers import ScriptedPeer, ehlo_ok
+
+TOOLS = os.environ.get("RAWMAIL_TOOLS", str(REPO_ROOT / "build-asan" / "tests"))
+OUTBOUND = os.path.join(TOOLS, "tool_outbound")
+SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
+                   "UndefinedBehaviorSanitizer")
+SENDER = "alice@client.test"
+
+def accepting(line, extra=None):
+    """A peer that takes the message: ehlo_ok, and 250 to the final dot."""
+    if line == b"<dot>":
+        return b"250 2.0.0 queued\r\n"
+    return ehlo_ok(line, extra)
+
+
+ZONE = """\
+@             MX 10 mx
+mx            A 127.0.0.3
+"""
+
+
+@pytest.fixture(scope="module", autouse=True)
+def tool_built():
+    if not os.access(OUTBOUND, os.X_OK):
+        pytest.skip(f"{OUTBOUND} missing: make -s SAN=1 build-asan/tests/tool_outbound")
+
+
+@pytest.fixture
+def port():
+    return free_port()
+
+
+class Run:
+    def __init__(self, p):
+        self.rc = p.returncode
+        self.stdout = p.stdout.decode(errors="replace")
+        self.stderr = p.stderr.decode(errors="replace")
+        self.events = []       # ("submitted"|"done", K, in_flight) in order
+        self.rcpts = {}        # (K, addr) -> dict
+        for line in self.stdout.splitlines():
+            f = line.split(" ")
+            if f[0] in ("submitted", "done"):
+                self.events.append((f[0], int(f[1]), int(f[2].partition("=")[2])))
+            elif f[0] != "all":
+                k, addr, state, code, enh = f[:5]
+                kv = dict(x.split("=", 1) for x in f[5:9])
+                self.rcpts[(int(k), addr)] = dict(state=state, code=int(code), enhanced=enh,
+                                                  text=" ".join(f[9:]), **kv)
+
+    def done_order(self):
+        return [k for what, k, _ in self.events if what == "done"]
+
+    def __repr__(self):
+        return f"rc={self.rc}\nstdout:\n{self.stdout}\nstderr:\n{self.stderr}"
+
+
+def outbound(args, timeout=60):
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    p = subprocess.run([OUTBOUND, *[str(a) for a in args]], capture_output=True,
+                       timeout=timeout, env=env)
+    r = Run(p)
+    for mark in SANITIZER_MARKS:
+        assert mark not in r.stderr, r
+    assert r.rc == 0, r
+    assert r.stdout.endswith("all done\n"), r
+    return r
+
+
+def message_file(tmp_path, name, subject):
+    path = tmp_path / f"{name}.eml"
+    path.write_bytes(sample_message(subject))
+    return path
+
+
+def serve_at(start_server, ip, port, mailroot):
+    return start_server(listen=[f"{ip}:{port}"], mailroot=mailroot)
+
+
+def test_two_messages_two_destinations_at_once(start_server, port, tmp_path):
+    one = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+    two = serve_at(start_server, "127.0.0.3", port, tmp_path / "m3")
+    a = message_file(tmp_path, "a", "outbound first")
+    b = message_file(tmp_path, "b", "outbound second")
+    r = outbound(["--port", port, a, SENDER, "user@[127.0.0.2]",
+                  b, SENDER, "user@[127.0.0.3],other@[127.0.0.3]"])
+    # Both submitted before either ended: two messages in flight at once.
+    assert r.events[:2] == [("submitted", 1, 1), ("submitted", 2, 2)], r
+    assert sorted(r.done_order()) == [1, 2], r
+    for key in [(1, "user@[127.0.0.2]"), (2, "user@[127.0.0.3]"), (2, "other@[127.0.0.3]")]:
+        got = r.rcpts[key]
+        assert got["state"] == "DELIVERED" and got["code"] == 250, r
+        assert got["ip"] == key[1].split("[")[1].rstrip("]"), r
+    [m1] = mailbox_messages(one.mailroot, "user", wait=2)
+    assert b"Subject: outbound first" in m1
+    [m2] = mailbox_messages(two.mailroot, "user", wait=2)
+    assert b"Subject: outbound second" in m2
+    assert len(mailbox_messages(two.mailroot, "other", wait=2)) == 1
+    assert not mailbox_messages(one.mailroot, "other")
+
+
+def test_a_slow_destination_does_not_hold_back_another_message(start_server, port, tmp_path):
+    """Message 1 goes to a peer that withholds its greeting until message 2
+    has arrived at its own server: a sequential engine would never get
+    there (the peer gives up after 20 s with 421)."""
+    fast = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+
+    def greeting(conn):
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            if mailbox_messages(fast.mailroot, "user"):
+                return b"220 slow.test ESMTP\r\n"
+            time.sleep(0.05)
+        return b"421 4.3.2 the other message never arrived\r\n"
+
+    peer = ScriptedPeer(accepting, greeting=greeting, host="127.0.0.4", port=port)
+    try:
+        a = message_file(tmp_path, "a", "held back")
+        b = message_file(tmp_path, "b", "goes first")
+        r = outbound(["--port", port, a, SENDER, "user@[127.0.0.4]",
+                      b, SENDER, "user@[127.0.0.2]"])
+    finally:
+        peer.close()
+    assert r.done_order() == [2, 1], r
+    # When message 2 was done, message 1 was still in flight.
+    assert ("done", 2, 1) in r.events, r
+    assert r.rcpts[(1, "user@[127.0.0.4]")]["state"] == "DELIVERED", r
+    assert r.rcpts[(2, "user@[127.0.0.2]")]["state"] == "DELIVERED", r
+    assert peer.commands.count(b"<dot>") == 1, peer.commands
+
+
+def test_parallel_limit_is_shared_by_messages(start_server, port, tmp_path):
+    """--parallel 1: one destination in progress across both messages, so
+    message 2 waits for message 1's slow peer (1 s before its greeting)."""
+    fast = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+    started = threading.Event()
+
+    def greeting(conn):
+        started.set()
+        time.sleep(1)
+        return b"220 slow.test ESMTP\r\n"
+
+    peer = ScriptedPeer(accepting, greeting=greeting, host="127.0.0.4", port=port)
+    try:
+        a = message_file(tmp_path, "a", "first in line")
+        b = message_file(tmp_path, "b", "waits for a slot")
+        r = outbound(["--parallel", 1, "--port", port, a, SENDER, "user@[127.0.0.4]",
+                      b, SENDER, "user@[127.0.0.2]"])
+    finally:
+        peer.close()
+    assert started.is_set()
+    assert r.done_order() == [1, 2], r
+    assert r.rcpts[(2, "user@[127.0.0.2]")]["state"] == "DELIVERED", r
+    assert len(mailbox_messages(fast.mailroot, "user", wait=2)) == 1
+
+
+def test_resolver_made_at_first_domain_and_submit_from_done(start_server, nsd, port,
+                                                          tmp_path):
+    """Message 1 to an address literal needs no DNS; message 2, submitted
+    from message 1's done callback (as a queue runner does), goes to a
+    domain whose MX the test's NSD gives: the resolver is made then.  The
+    original spelling of each recipient comes back with its result."""
+    dns = nsd({"example.test": ZONE})
+    lit = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+    mx = serve_at(start_server, "127.0.0.3", port, tmp_path / "m3")
+    a = message_file(tmp_path, "a", "to a literal")
+    b = message_file(tmp_path, "b", "through the MX")
+    r = outbound(["--dns", dns.addr, "--port", port,
+                  a, SENDER, "user@[127.0.0.2]=<user@[127.0.0.2]>",
+                  "+", b, SENDER, "user@example.test=User@Example.TEST"])
+    assert [e[:2] for e in r.events] == [("submitted", 1), ("done", 1), ("submitted", 2),
+                                         ("done", 2)], r
+    got = r.rcpts[(2, "user@example.test")]
+    assert got["state"] == "DELIVERED", r
+    assert got["host"] == "mx.example.test" and got["ip"] == "127.0.0.3", r
+    assert got["original"] == "User@Example.TEST", r
+    assert r.rcpts[(1, "user@[127.0.0.2]")]["original"] == "<user@[127.0.0.2]>", r
+    assert len(mailbox_messages(lit.mailroot, "user", wait=2)) == 1
+    assert len(mailbox_messages(mx.mailroot, "user", wait=2)) == 1
+
+
+def test_outcomes_per_message_temporary_and_permanent(start_server, port, tmp_path):
+    """One message refused for one recipient (5xx), another at an address
+    where nothing listens (temporary): each message gets its own
+    outcomes."""
+    def script(line):
+        if line.startswith(b"RCPT") and b"nobody" in line:
+            return b"550 5.1.1 no such user\r\n"
+        return accepting(line)
+
+    peer = ScriptedPeer(script, host="127.0.0.4", port=port)
+    try:
+        a = message_file(tmp_path, "a", "mixed")
+        b = message_file(tmp_path, "b", "nowhere")
+        r = outbound(["--port", port, a, SENDER, "user@[127.0.0.4],nobody@[127.0.0.4]",
+                      b, SENDER, "user@[127.0.0.5]"])
+    finally:
+        peer.close()
+    assert r.rcpts[(1, "user@[127.0.0.4]")]["state"] == "DELIVERED", r
+    bad = r.rcpts[(1, "nobody@[127.0.0.4]")]
+    assert (bad["state"], bad["code"], bad["enhanced"]) == ("PERMFAIL", 550, "5.1.1"), r
+    assert "no such user" in bad["text"], r
+    down = r.rcpts[(2, "user@[127.0.0.5]")]
+    assert down["state"] == "TEMPFAIL" and down["ip"] == "127.0.0.5", r
+    assert "refused" in down["text"], r
