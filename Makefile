@@ -32,7 +32,7 @@ CFLAGS   += -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) $(shell pkg-config --cflags $
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 
-MODULES   = util smtp dns msg client store net server cli
+MODULES   = util smtp dns msg client store net server queue cli
 SRC_util   := $(wildcard src/util/*.c)
 SRC_smtp   := $(wildcard src/smtp/*.c)
 SRC_dns    := $(wildcard src/dns/*.c)
@@ -41,6 +41,7 @@ SRC_client := $(wildcard src/client/*.c)
 SRC_store  := $(wildcard src/store/*.c)
 SRC_net    := $(wildcard src/net/*.c)
 SRC_server := $(wildcard src/server/*.c)
+SRC_queue  := $(wildcard src/queue/*.c)
 SRC_cli    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
@@ -69,7 +70,8 @@ DEPS_client = client smtp dns net util
 DEPS_store  = store util
 DEPS_net    = net util
 DEPS_server = server smtp dns store net util
-DEPS_cli    = cli server client msg smtp dns store net util
+DEPS_queue  = queue msg util
+DEPS_cli    = cli server client queue msg smtp dns store net util
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))
