@@ -79,11 +79,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_mod
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # Test tools: small programs the integration tests drive (tests/tools/X.c
-# -> build/tests/tool_X), linking the library modules of rawmail send.
+# -> build/tests/tool_X), linking the library modules of rawmail send and
+# the queue.
 TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BIN  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tool_%,$(TOOL_SRC))
 tools: $(TOOL_BIN)
-$(BUILD)/tests/tool_%: tests/tools/%.c $(call obj,$(SRC_client) $(SRC_smtp) $(SRC_dns) $(SRC_net) $(SRC_msg) $(SRC_util))
+$(BUILD)/tests/tool_%: tests/tools/%.c $(call obj,$(SRC_client) $(SRC_queue) $(SRC_smtp) $(SRC_dns) $(SRC_net) $(SRC_msg) $(SRC_util))
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
