@@ -427,6 +427,59 @@ static void test_list_reports_garbage(void **state)
 	queue_spool_list_close(l);
 }
 
+/* Past 512 entries the listing reads ahead in threads: the same order, the
+ * same errors, and a listing closed half-way frees what was read ahead. */
+static void test_list_many(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = 1500 };
+	char why[512], path[128];
+	struct queue_spool *bulk;
+	snprintf(path, sizeof(path), "%s/q", f->dir);
+	assert_int_equal(queue_spool_open(path, QUEUE_SPOOL_NOSYNC, &bulk, why, sizeof(why)),
+	                 QUEUE_OK);
+	char (*ids)[QUEUE_ID_MAX + 1] = calloc(N, sizeof(*ids));
+	for (int i = 0; i < N; i++) {
+		struct queue_envelope env;
+		make_envelope(&env, "a@example.org");
+		env.created = i;
+		assert_int_equal(queue_spool_enqueue(bulk, &env, message, 10, why, sizeof(why)),
+		                 QUEUE_OK);
+		memcpy(ids[i], env.id, sizeof(env.id));
+		queue_envelope_free(&env);
+	}
+	queue_spool_close(bulk);
+	garbage_env(f, ids[700]);
+	path_of(f, path, sizeof(path), "env", ids[900]);
+	assert_int_equal(unlink(path), 0);   /* removed after readdir, as it were */
+	for (int pass = 0; pass < 2; pass++) {
+		struct queue_spool_list *l;
+		struct queue_envelope env;
+		const char *id;
+		assert_int_equal(queue_spool_list_open(f->sp, &l, why, sizeof(why)), QUEUE_OK);
+		assert_int_equal(queue_spool_list_count(l), N - 1);
+		int stop = pass == 0 ? N : 100;
+		for (int i = 0; i < N && i < stop; i++) {
+			if (i == 900)
+				continue;
+			int rc = queue_spool_list_next(l, &env, &id, why, sizeof(why));
+			assert_string_equal(id, ids[i]);
+			if (i == 700) {
+				assert_int_equal(rc, -1);
+				assert_non_null(strstr(why, "line 1: raw byte 0x7f"));
+				continue;
+			}
+			assert_int_equal(rc, 1);
+			assert_int_equal(env.created, i);
+			queue_envelope_free(&env);
+		}
+		if (pass == 0)
+			assert_int_equal(queue_spool_list_next(l, &env, &id, why, sizeof(why)), 0);
+		queue_spool_list_close(l);
+	}
+	free(ids);
+}
+
 static void test_failed_enqueue_leaves_nothing(void **state)
 {
 	struct fixture *f = *state;
@@ -519,6 +572,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_id_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_without_msg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_reports_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_list_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_enqueue_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
 	};
