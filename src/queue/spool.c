@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <openssl/evp.h>
@@ -174,6 +175,8 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 	if (sha256(message, len, env->sha256) < 0)
 		return say(QUEUE_TEMP, why, whylen, "spool %s: SHA-256 failed", sp->dir);
 	env->size = len;
+	if (env->created == 0)
+		env->created = time(NULL);
 	/* An id clash with another process (same microsecond, same salt) is
 	 * caught by O_EXCL in tmp/ and RENAME_NOREPLACE: take another id. */
 	for (int tries = 0;; tries++) {

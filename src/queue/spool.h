@@ -54,8 +54,9 @@ enum queue_status queue_spool_open(const char *dir, unsigned flags, struct queue
                                    char *why, size_t whylen);
 void queue_spool_close(struct queue_spool *sp);
 
-/* Queues message[0..len): sets env's id, size and sha256 (its other
- * fields, recipients and created included, are the caller's), then writes
+/* Queues message[0..len): sets env's id, size and sha256, and created to
+ * now when it is 0 (its other fields, the recipients included, are the
+ * caller's), then writes
  * both files durably.  On failure nothing is left in msg/ or env/ (nor
  * in tmp/).  The new id is in env->id. */
 enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
@@ -98,6 +99,8 @@ enum queue_status queue_spool_set_aside(struct queue_spool *sp, const char *id, 
  * which and why; the entry is left alone: a runner sets it aside through
  * lock and load).  Entries removed meanwhile are skipped. */
 struct queue_spool_list;
+/* A long listing reads ahead in threads (joined by list_close): do not
+ * fork while a listing is open. */
 enum queue_status queue_spool_list_open(struct queue_spool *sp, struct queue_spool_list **out,
                                         char *why, size_t whylen);
 size_t queue_spool_list_count(const struct queue_spool_list *l);

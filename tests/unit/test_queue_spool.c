@@ -427,6 +427,19 @@ static void test_list_reports_garbage(void **state)
 	queue_spool_list_close(l);
 }
 
+static void test_created_defaults_to_now(void **state)
+{
+	struct fixture *f = *state;
+	struct queue_envelope env;
+	char why[512];
+	make_envelope(&env, "a@example.org");
+	env.created = 0;
+	time_t t0 = time(NULL);
+	assert_int_equal(queue_spool_enqueue(f->sp, &env, message, 10, why, sizeof(why)), QUEUE_OK);
+	assert_true(env.created >= t0 && env.created <= time(NULL));
+	queue_envelope_free(&env);
+}
+
 /* Past 512 entries the listing reads ahead in threads: the same order, the
  * same errors, and a listing closed half-way frees what was read ahead. */
 static void test_list_many(void **state)
@@ -442,7 +455,7 @@ static void test_list_many(void **state)
 	for (int i = 0; i < N; i++) {
 		struct queue_envelope env;
 		make_envelope(&env, "a@example.org");
-		env.created = i;
+		env.created = i + 1;
 		assert_int_equal(queue_spool_enqueue(bulk, &env, message, 10, why, sizeof(why)),
 		                 QUEUE_OK);
 		memcpy(ids[i], env.id, sizeof(env.id));
@@ -470,7 +483,7 @@ static void test_list_many(void **state)
 				continue;
 			}
 			assert_int_equal(rc, 1);
-			assert_int_equal(env.created, i);
+			assert_int_equal(env.created, i + 1);
 			queue_envelope_free(&env);
 		}
 		if (pass == 0)
@@ -572,6 +585,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_other_id_env, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_env_without_msg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_reports_garbage, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_created_defaults_to_now, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_enqueue_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
