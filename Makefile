@@ -32,7 +32,7 @@ CFLAGS   += -std=c17 $(OPT) -g $(WARN) $(SANFLAGS) $(shell pkg-config --cflags $
 LDFLAGS  += $(SANFLAGS)
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 
-MODULES   = util smtp dns msg client store net server cli
+MODULES   = util smtp dns msg client store net server queue cli
 SRC_util   := $(wildcard src/util/*.c)
 SRC_smtp   := $(wildcard src/smtp/*.c)
 SRC_dns    := $(wildcard src/dns/*.c)
@@ -41,6 +41,7 @@ SRC_client := $(wildcard src/client/*.c)
 SRC_store  := $(wildcard src/store/*.c)
 SRC_net    := $(wildcard src/net/*.c)
 SRC_server := $(wildcard src/server/*.c)
+SRC_queue  := $(wildcard src/queue/*.c)
 SRC_cli    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
@@ -69,7 +70,8 @@ DEPS_client = client smtp dns net util
 DEPS_store  = store util
 DEPS_net    = net util
 DEPS_server = server smtp dns store net util
-DEPS_cli    = cli server client msg smtp dns store net util
+DEPS_queue  = queue msg util
+DEPS_cli    = cli server client queue msg smtp dns store net util
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))
@@ -77,11 +79,12 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_mod
 	$(CC) $(CPPFLAGS) $(CFLAGS) $(shell pkg-config --cflags cmocka) -o $@ $^ $(LDFLAGS) $(LDLIBS) $(shell pkg-config --libs cmocka)
 
 # Test tools: small programs the integration tests drive (tests/tools/X.c
-# -> build/tests/tool_X), linking the library modules of rawmail send.
+# -> build/tests/tool_X), linking the library modules of rawmail send and
+# the queue.
 TOOL_SRC  := $(wildcard tests/tools/*.c)
 TOOL_BIN  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tool_%,$(TOOL_SRC))
 tools: $(TOOL_BIN)
-$(BUILD)/tests/tool_%: tests/tools/%.c $(call obj,$(SRC_client) $(SRC_smtp) $(SRC_dns) $(SRC_net) $(SRC_msg) $(SRC_util))
+$(BUILD)/tests/tool_%: tests/tools/%.c $(call obj,$(SRC_client) $(SRC_queue) $(SRC_smtp) $(SRC_dns) $(SRC_net) $(SRC_msg) $(SRC_util))
 	@mkdir -p $(dir $@)
 	$(CC) $(CPPFLAGS) $(CFLAGS) -o $@ $^ $(LDFLAGS) $(LDLIBS)
 
@@ -98,6 +101,7 @@ fuzz: $(FUZZ_BIN)
 # store's wire format (frame.c, without its libevent reader).
 FUZZ_LIBSRC_store_frame = src/store/frame.c $(SRC_util)
 FUZZ_LIBSRC_msg_headers = $(SRC_msg) $(SRC_util)
+FUZZ_LIBSRC_queue_envelope = src/queue/envelope.c $(SRC_util)
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

@@ -1,0 +1,121 @@
+/* The spool (issue 9; QUEUE.md "Spool directory"): the durable directory of
+ * queued messages.
+ *
+ *   DIR/tmp/       files being written (leftovers older than a day removed)
+ *   DIR/msg/ID     the message, exactly the bytes to send, never rewritten
+ *   DIR/env/ID     its envelope (queue/envelope.h), replaced atomically
+ *   DIR/corrupt/   entries set aside: ID.msg, ID.env
+ *
+ * An entry exists iff env/ID exists.  Enqueue writes and fsyncs tmp/ID.msg
+ * and tmp/ID.env, renames the message into msg/ and then the envelope into
+ * env/, and fsyncs msg/ then env/: only then is the message queued.  The
+ * lock on an entry is flock(2) on msg/ID (which is never replaced), so it
+ * holds while env/ID is rewritten and vanishes with a killed process.
+ *
+ * Every call returns a status that tells temporary from permanent at the
+ * source (a full disk is temporary, a read-only or unwritable spool is
+ * not), with a sentence in why naming the file and the cause. */
+#ifndef RAWMAIL_QUEUE_SPOOL_H
+#define RAWMAIL_QUEUE_SPOOL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "queue/envelope.h"
+#include "util/buf.h"
+
+/* Runners remove tmp/ files older than a day (an enqueue or update that
+ * died), and msg/ files without an env/ older than an hour (an enqueue
+ * that died between its two renames): no live enqueue takes that long. */
+#define QUEUE_TMP_MAX_AGE (24 * 3600)
+#define QUEUE_ORPHAN_MAX_AGE 3600
+
+enum queue_status {
+	QUEUE_OK = 0,
+	QUEUE_TEMP,      /* try again later: disk full, I/O error, out of memory */
+	QUEUE_PERM,      /* will not work until someone changes something:
+	                    permissions, a read-only or missing spool */
+	QUEUE_BUSY,      /* another process holds the entry's lock */
+	QUEUE_GONE,      /* the entry does not exist (any more) */
+	QUEUE_CORRUPT,   /* the entry was bad and has been set aside */
+};
+
+enum queue_spool_flags {
+	QUEUE_SPOOL_CREATE = 1,   /* make DIR and its subdirectories (0700) */
+	QUEUE_SPOOL_NOSYNC = 2,   /* no fsync: bulk writers for benchmarks only */
+};
+
+struct queue_spool;
+
+const char *queue_status_name(enum queue_status st);
+
+enum queue_status queue_spool_open(const char *dir, unsigned flags, struct queue_spool **out,
+                                   char *why, size_t whylen);
+void queue_spool_close(struct queue_spool *sp);
+
+/* Queues message[0..len): sets env's id, size and sha256, and created to
+ * now when it is 0 (its other fields, the recipients included, are the
+ * caller's), then writes
+ * both files durably.  On failure nothing is left in msg/ or env/ (nor
+ * in tmp/).  The new id is in env->id. */
+enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
+                                      const void *message, size_t len, char *why, size_t whylen);
+
+/* The lock of one entry: msg/ID open and flock'ed. */
+struct queue_lock {
+	char id[QUEUE_ID_MAX + 1];
+	int fd;   /* -1 when not held */
+};
+/* QUEUE_OK (held), QUEUE_BUSY, QUEUE_GONE, or QUEUE_CORRUPT when env/ID
+ * exists without its message (then env/ID has been set aside). */
+enum queue_status queue_spool_lock(struct queue_spool *sp, const char *id, struct queue_lock *lk,
+                                   char *why, size_t whylen);
+void queue_spool_unlock(struct queue_lock *lk);
+
+/* Under the lock: reads and parses env/ID and checks the message's size
+ * and SHA-256.  A file that does not parse, a size or digest that does not
+ * match: both files are set aside into corrupt/ and QUEUE_CORRUPT says
+ * why.  When message is not NULL the message's bytes are appended to it. */
+enum queue_status queue_spool_load(struct queue_spool *sp, const struct queue_lock *lk,
+                                   struct queue_envelope *env, struct buf *message, char *why,
+                                   size_t whylen);
+/* Under the lock: replaces env/ID atomically (tmp, fsync, rename, fsync). */
+enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_envelope *env,
+                                     char *why, size_t whylen);
+/* Under the lock: unlinks env/ID (the entry is gone once env/ is synced),
+ * then msg/ID. */
+enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, char *why,
+                                     size_t whylen);
+/* Moves msg/ID and env/ID (whichever exist) to corrupt/ID.msg, ID.env:
+ * the message first, so a crash in between leaves an env without its
+ * message, which the next lock sets aside too. */
+enum queue_status queue_spool_set_aside(struct queue_spool *sp, const char *id, char *why,
+                                        size_t whylen);
+
+/* Lists the entries, in id (= queueing time) order.  Each call to next
+ * gives 1 and a parsed envelope (the caller frees it), 0 at the end, or -1
+ * for an entry whose env could not be read or parsed (id and why say
+ * which and why; the entry is left alone: a runner sets it aside through
+ * lock and load).  Entries removed meanwhile are skipped. */
+struct queue_spool_list;
+/* A long listing reads ahead in threads (joined by list_close): do not
+ * fork while a listing is open. */
+enum queue_status queue_spool_list_open(struct queue_spool *sp, struct queue_spool_list **out,
+                                        char *why, size_t whylen);
+size_t queue_spool_list_count(const struct queue_spool_list *l);
+int queue_spool_list_next(struct queue_spool_list *l, struct queue_envelope *env, const char **id,
+                          char *why, size_t whylen);
+void queue_spool_list_close(struct queue_spool_list *l);
+
+struct queue_cleanup_counts {
+	size_t tmp_removed;
+	size_t orphans_removed;
+};
+/* Removes tmp/ files older than QUEUE_TMP_MAX_AGE and msg/ files with no
+ * env/ older than QUEUE_ORPHAN_MAX_AGE (unless locked), at time now. */
+enum queue_status queue_spool_cleanup(struct queue_spool *sp, int64_t now,
+                                      struct queue_cleanup_counts *counts, char *why,
+                                      size_t whylen);
+
+#endif
