@@ -160,6 +160,8 @@ int main(int argc, char **argv)
 	memset(&err, 0, sizeof(err));
 	if (msg_dsn_build(&d, &out, &err) < 0) {
 		fprintf(stderr, "tool_dsn: %s\n", err.text);
+		buf_free(&out);
+		buf_free(&in);
 		return msg_error_exit_code(err.status);
 	}
 	fwrite(out.data, 1, out.len, stdout);
