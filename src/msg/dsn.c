@@ -16,7 +16,7 @@
  * part anyway (dsn_boundary_pick). */
 #define DSN_BOUNDARY_MAX 70
 /* Bound of the scratch buffers one field is escaped in (the inputs are
- * bounded far below it: an address, MSG_DSN_DIAGNOSTIC_MAX of reply). */
+ * bounded far below it: an address, DSN_DIAGNOSTIC_MAX of reply). */
 #define DSN_SCRATCH_MAX (16u * 1024u * 1024u)
 
 /* ---- escaping ------------------------------------------------------- */
@@ -251,7 +251,7 @@ static void dsn_status(const struct msg_dsn_recipient *r, char st[16])
 /* ---- the reply ---------------------------------------------------------- */
 
 /* Calls fn for each non-empty line of the reply (CR LF, LF or a lone CR
- * ends a line), at most MSG_DSN_DIAGNOSTIC_MAX octets of it; *cut says
+ * ends a line), at most DSN_DIAGNOSTIC_MAX octets of it; *cut says
  * whether some was left out. */
 typedef int (*dsn_line_fn)(void *arg, const char *line, size_t len);
 
@@ -259,9 +259,9 @@ static int dsn_reply_lines(const struct msg_dsn_recipient *r, dsn_line_fn fn, vo
                            bool *cut)
 {
 	size_t len = r->diagnostic ? r->diagnostic_len : 0;
-	*cut = len > MSG_DSN_DIAGNOSTIC_MAX;
+	*cut = len > DSN_DIAGNOSTIC_MAX;
 	if (*cut)
-		len = MSG_DSN_DIAGNOSTIC_MAX;
+		len = DSN_DIAGNOSTIC_MAX;
 	const char *d = r->diagnostic;
 	size_t start = 0;
 	for (size_t i = 0; i <= len; i++) {
@@ -525,7 +525,7 @@ static int dsn_header_line(struct buf *h, const char *p, size_t len)
 
 /* The original header section: its lines up to the first empty one, each
  * ending CR LF (a lone CR or LF is a line break too), folded to 998
- * octets, at most MSG_DSN_HEADERS_MAX octets cut before the field (or,
+ * octets, at most DSN_HEADERS_MAX octets cut before the field (or,
  * for one huge field, the line) that would pass it. */
 static int dsn_headers_copy(struct buf *h, const char *in, size_t len)
 {
@@ -543,7 +543,7 @@ static int dsn_headers_copy(struct buf *h, const char *in, size_t len)
 			field_start = before;
 		if (dsn_header_line(h, in + pos, end - pos) < 0)
 			return -1;
-		if (h->len > MSG_DSN_HEADERS_MAX) {
+		if (h->len > DSN_HEADERS_MAX) {
 			h->len = field_start > 0 ? field_start : before;
 			h->data[h->len] = '\0';
 			break;
@@ -564,7 +564,7 @@ static int dsn_headers_copy(struct buf *h, const char *in, size_t len)
 static int dsn_part_headers(struct buf *p, const struct msg_dsn *d)
 {
 	struct buf h;
-	buf_init(&h, MSG_DSN_HEADERS_MAX + 2 * RFC5322_LINE_MAX);
+	buf_init(&h, DSN_HEADERS_MAX + 2 * RFC5322_LINE_MAX);
 	if (dsn_headers_copy(&h, d->original ? d->original : "", d->original ? d->original_len : 0) < 0) {
 		buf_free(&h);
 		return -1;

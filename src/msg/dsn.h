@@ -19,7 +19,10 @@
  *   CR, LF, NUL or control octet from a peer reaches the output raw;
  * - the text part is quoted-printable UTF-8 when it holds non-ASCII;
  * - the original header section is quoted-printable when it holds 8-bit
- *   or control octets (RFC 6522 §4 allows it for text/rfc822-headers). */
+ *   or control octets (RFC 6522 §4 allows it for text/rfc822-headers).
+ * The original header section is cut at DSN_HEADERS_MAX and each reply at
+ * DSN_DIAGNOSTIC_MAX (util/limits.h), so the DSN stays small whatever it
+ * reports on. */
 #ifndef RAWMAIL_MSG_DSN_H
 #define RAWMAIL_MSG_DSN_H
 
@@ -29,14 +32,7 @@
 #include "msg/error.h"
 #include "msg/header.h"
 #include "util/buf.h"
-
-/* At most this much of the original header section is returned (cut
- * before the field that would pass it): enough for any honest message,
- * and a 25 MiB header section does not make a 25 MiB bounce. */
-#define MSG_DSN_HEADERS_MAX (64u * 1024u)
-/* At most this much of one recipient's diagnostic (the peer's reply, after
- * escaping) is kept; a longer one ends with "...". */
-#define MSG_DSN_DIAGNOSTIC_MAX (8u * 1024u)
+#include "util/limits.h"
 
 /* RFC 3464 §2.3.3: this builder reports only what a queue reports. */
 enum msg_dsn_action {

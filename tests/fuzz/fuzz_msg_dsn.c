@@ -110,7 +110,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		/* Bounded: the headers cap (quoted-printable may triple it),
 		 * the replies' cap, the addresses escaped (at most 10 octets
 		 * for one) in three places, fixed text. */
-		CHECK(out.len < 4 * MSG_DSN_HEADERS_MAX + nr * 16 * MSG_DSN_DIAGNOSTIC_MAX +
+		CHECK(out.len < 4 * DSN_HEADERS_MAX + nr * 16 * DSN_DIAGNOSTIC_MAX +
 		                32 * len + 65536);
 		struct buf again;
 		buf_init(&again, 64u << 20);

@@ -426,7 +426,7 @@ static void test_diagnostic_long_word(void **state)
 	buf_free(&out);
 }
 
-/* A huge reply is cut at MSG_DSN_DIAGNOSTIC_MAX, and says so. */
+/* A huge reply is cut at DSN_DIAGNOSTIC_MAX, and says so. */
 static void test_diagnostic_huge(void **state)
 {
 	size_t len = 200000;
@@ -440,10 +440,10 @@ static void test_diagnostic_huge(void **state)
 	struct msg_dsn d = dsn_base(&r, 1);
 	struct buf out;
 	build_ok(&d, &out);
-	assert_true(out.len < 4 * MSG_DSN_DIAGNOSTIC_MAX);
+	assert_true(out.len < 4 * DSN_DIAGNOSTIC_MAX);
 	char *ds = part_of(out.data, 1);
 	const char *v = field_of(ds, "Diagnostic-Code");
-	assert_true(strlen(v) <= MSG_DSN_DIAGNOSTIC_MAX + 16);
+	assert_true(strlen(v) <= DSN_DIAGNOSTIC_MAX + 16);
 	assert_string_equal(v + strlen(v) - 4, " ...");
 	free(ds);
 	free(reply);
@@ -673,7 +673,7 @@ static void test_headers_long_lines(void **state)
 	buf_free(&in);
 }
 
-/* A huge header section is cut at MSG_DSN_HEADERS_MAX before a field; a
+/* A huge header section is cut at DSN_HEADERS_MAX before a field; a
  * single field bigger than that is cut at a line. */
 static void test_headers_huge(void **state)
 {
@@ -688,12 +688,12 @@ static void test_headers_huge(void **state)
 	d.original_len = in.len;
 	struct buf out;
 	build_ok(&d, &out);
-	assert_true(out.len < MSG_DSN_HEADERS_MAX + 8192);
+	assert_true(out.len < DSN_HEADERS_MAX + 8192);
 	char *hp = part_of(out.data, 2);
 	const char *c = content_of(hp);
 	size_t clen = strlen(c);
-	assert_true(clen <= MSG_DSN_HEADERS_MAX);
-	assert_true(clen > MSG_DSN_HEADERS_MAX - 100);
+	assert_true(clen <= DSN_HEADERS_MAX);
+	assert_true(clen > DSN_HEADERS_MAX - 100);
 	/* Whole fields: it is a prefix of the input, ending after a
 	 * continuation line. */
 	assert_memory_equal(c, in.data, clen);
@@ -712,7 +712,7 @@ static void test_headers_huge(void **state)
 	hp = part_of(out.data, 2);
 	c = content_of(hp);
 	clen = strlen(c);
-	assert_true(clen <= MSG_DSN_HEADERS_MAX && clen > MSG_DSN_HEADERS_MAX - 100);
+	assert_true(clen <= DSN_HEADERS_MAX && clen > DSN_HEADERS_MAX - 100);
 	assert_memory_equal(c, in.data, clen);
 	free(hp);
 	buf_free(&out);
