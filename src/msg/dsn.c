@@ -219,8 +219,8 @@ static bool dsn_status_valid(const char *s, size_t len)
 }
 
 /* The recipient's Status: the one given if valid; else the enhanced code
- * at the start of the reply ("550-5.1.1 ..." or "550 5.1.1 ...", RFC 2034
- * §3) when its class agrees with the basic code; else the basic code's
+ * at the start of the reply ("550-5.1.1 ..." or "550 5.1.1 ...", RFC
+ * 2034) when its class agrees with the basic code; else the basic code's
  * class with ".0.0" (RFC 3463 §3.1: X.0.0 "other undefined status");
  * else by the action. */
 static void dsn_status(const struct msg_dsn_recipient *r, char st[16])
@@ -235,12 +235,12 @@ static void dsn_status(const struct msg_dsn_recipient *r, char st[16])
 	if (len >= 3 && (d[0] == '4' || d[0] == '5') && d[1] >= '0' && d[1] <= '9' &&
 	    d[2] >= '0' && d[2] <= '9' && (len == 3 || d[3] == ' ' || d[3] == '-')) {
 		cls = d[0];
-		size_t s = 4, e = 4;
-		while (e < len && e - s < 15 && d[e] != ' ' && d[e] != '\r' && d[e] != '\n')
+		size_t e = 4;
+		while (e < len && e < 4 + 16 && d[e] != ' ' && d[e] != '\r' && d[e] != '\n')
 			e++;
-		if (len > 4 && e - s < 16 && d[s] == cls && dsn_status_valid(d + s, e - s)) {
-			memcpy(st, d + s, e - s);
-			st[e - s] = '\0';
+		if (e > 4 && e - 4 < 16 && d[4] == cls && dsn_status_valid(d + 4, e - 4)) {
+			memcpy(st, d + 4, e - 4);
+			st[e - 4] = '\0';
 			return;
 		}
 	}
@@ -274,9 +274,9 @@ static int dsn_reply_lines(const struct msg_dsn_recipient *r, dsn_line_fn fn, vo
 	return 0;
 }
 
-/* RFC 3464 §2.3.6 and its "smtp" diagnostic type (§9.2): the reply as the
- * peer sent it, a multi-line one with its lines joined by a space (each
- * keeps its "550-" prefix), folded by dsn_write_field. */
+/* RFC 3464 §2.3.6, diagnostic type "smtp": the reply as the peer sent
+ * it, a multi-line one with its lines joined by a space (each keeps its
+ * "550-" prefix), folded by dsn_write_field. */
 static int dsn_join_line(void *arg, const char *line, size_t len)
 {
 	struct buf *v = arg;
