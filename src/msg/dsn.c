@@ -169,9 +169,9 @@ static int dsn_write_typed(struct buf *out, const char *name, const char *type, 
 }
 
 /* RFC 3464 §2.3.1/§2.3.2: "rfc822; addr" for a printable ASCII address,
- * else RFC 6533 §3's "utf-8; " type in its 7-bit xtext form (which
- * message/delivery-status must use), which also makes any control octet
- * harmless. */
+ * else RFC 6533 §3's "utf-8; " type in its 7-bit xtext form (what the
+ * 7-bit message/delivery-status can carry), which also makes any control
+ * octet harmless. */
 static int dsn_write_address(struct buf *out, const char *name, const char *addr)
 {
 	if (dsn_printable_ascii(addr) && *addr != ' ')
