@@ -657,6 +657,14 @@ static int dsn_check(const struct msg_dsn *d, struct msg_error *err)
 	if (!d->sender || !*d->sender)
 		return msg_error_set(err, MSG_ERR_USAGE, 0, "no delivery status notification to "
 		                     "the null sender (RFC 5321 section 4.5.5)");
+	/* It is written raw in To (RFC 6532 allows UTF-8 there): text_escape
+	 * changes nothing only in valid UTF-8 without control characters. */
+	size_t slen = strlen(d->sender);
+	char esc[4 * SMTP_PATH_MAX + 1];
+	if (slen <= SMTP_PATH_MAX &&
+	    (text_escape(esc, sizeof(esc), d->sender, slen, 0) != slen || strcmp(esc, d->sender) != 0))
+		return msg_error_set(err, strpbrk(d->sender, "\r\n") ? MSG_ERR_INJECTION : MSG_ERR_USAGE,
+		                     0, "the sender holds a control character or is not UTF-8");
 	if (d->rcpt_count == 0 || !d->rcpts)
 		return msg_error_set(err, MSG_ERR_USAGE, 0, "a notification needs a recipient");
 	for (size_t i = 0; i < d->rcpt_count; i++)

@@ -78,10 +78,11 @@ struct msg_dsn {
  * retried)".
  *
  * Refused (MSG_ERR_USAGE): no recipients, an empty (null) sender (RFC
- * 5321 §4.5.5 / RFC 3464 §2: never a notification to <>), a sender with
- * a control character (it could not be delivered, and would inject
- * header fields), a reporting host name that is not a host name or an
- * address literal, a recipient without its address. */
+ * 5321 §4.5.5: never a notification to <>), a sender with a control
+ * character or that is not UTF-8 (it could not be delivered, and would
+ * break the To field; MSG_ERR_INJECTION for CR or LF), a reporting host
+ * name that is not a host name or an address literal, a recipient
+ * without its address. */
 int msg_dsn_build(const struct msg_dsn *d, struct buf *out, struct msg_error *err);
 
 #endif

@@ -1,8 +1,8 @@
 /* libFuzzer harness for delivery status notifications (src/msg/dsn.c):
  * whatever the host name, sender, original message, addresses, statuses
  * and replies, msg_dsn_build either refuses with MSG_ERR_USAGE or
- * MSG_ERR_INJECTION (a bad host name, a null or control-laden sender, a
- * recipient without an address) or makes a DSN that dsn_check_message
+ * MSG_ERR_INJECTION (a bad host name, a null, control-laden or non-UTF-8
+ * sender, a recipient without an address) or makes a DSN that dsn_check_message
  * (tests/unit/dsn_check.h) accepts: every line at most 998 octets and
  * ending CR LF, no NUL, 7-bit but for a UTF-8 To, header sections that
  * parse, the boundary only in its delimiter lines, one delivery-status

@@ -524,10 +524,14 @@ static void test_hostile_addresses(void **state)
 	assert_int_equal(msg_dsn_build(&d, &out, &err), -1);
 	assert_int_equal(err.status, MSG_ERR_INJECTION);
 	assert_int_equal(out.len, 0);
-	d.sender = "alice\x01@example.org";
-	assert_int_equal(msg_dsn_build(&d, &out, &err), -1);
-	assert_int_equal(err.status, MSG_ERR_USAGE);
-	assert_int_equal(out.len, 0);
+	static const char *const bad_senders[] = { "alice\x01@example.org", "alice\x7f@example.org",
+	                                           "j\xf6rg@example.de", "a\xc2\x9b@example.org" };
+	for (size_t i = 0; i < sizeof(bad_senders) / sizeof(bad_senders[0]); i++) {
+		d.sender = bad_senders[i];
+		assert_int_equal(msg_dsn_build(&d, &out, &err), -1);
+		assert_int_equal(err.status, MSG_ERR_USAGE);
+		assert_int_equal(out.len, 0);
+	}
 	buf_free(&out);
 }
 
