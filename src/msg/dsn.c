@@ -685,8 +685,6 @@ int msg_dsn_build(const struct msg_dsn *d, struct buf *out, struct msg_error *er
 	for (size_t i = 0; i < 3; i++)
 		buf_init(&parts[i], out->max);
 	int rc = -1;
-	/* RFC 3834 §5: Auto-Submitted: auto-replied on every automatic
-	 * response, so that vacation programs do not answer it. */
 	if (buf_printf(out, "From: MAILER-DAEMON@%s (Mail Delivery System)\r\n",
 	               d->reporting_mta) < 0)
 		goto too_big;
@@ -704,8 +702,10 @@ int msg_dsn_build(const struct msg_dsn *d, struct buf *out, struct msg_error *er
 		goto too_big;
 	char b[DSN_BOUNDARY_MAX + 1];
 	dsn_boundary_pick(b, d, parts, 3);
-	/* RFC 6522 §3: report-type is required; the boundary holds "=", a
-	 * tspecial, so it is quoted (RFC 2046 §5.1.1). */
+	/* RFC 3834 §5: Auto-Submitted: auto-replied, so that vacation
+	 * programs do not answer it.  RFC 6522 §3: report-type is required;
+	 * the boundary holds "=", a tspecial, so it is quoted (RFC 2046
+	 * §5.1.1). */
 	if (buf_printf(out, "Auto-Submitted: auto-replied\r\n"
 	               "MIME-Version: 1.0\r\n"
 	               "Content-Type: multipart/report; report-type=delivery-status;\r\n"
