@@ -28,6 +28,13 @@
  * stores longer lines intact (RFC 5321 §4.5.3.1 asks receivers not to
  * limit them); the sender never emits one. */
 #define RFC5322_LINE_MAX 998
+/* Delivery status notifications (RFC 3464, src/msg/dsn.c): at most this
+ * much of the original header section is returned (cut before the field
+ * that would pass it), so a 25 MiB header section does not make a 25 MiB
+ * bounce; and at most this much of one recipient's reply is quoted (a
+ * longer one ends with "..."). */
+#define DSN_HEADERS_MAX (64u * 1024u)
+#define DSN_DIAGNOSTIC_MAX (8u * 1024u)
 
 /* RFC 5321 §4.5.3.2: server timeouts (seconds). */
 #define SMTP_TIMEOUT_SERVER_COMMAND 300 /* §4.5.3.2.7: at least 5 minutes */
