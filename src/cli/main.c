@@ -18,6 +18,8 @@ static void usage(FILE *out)
 	      "commands:\n"
 	      "  send      deliver a message straight to the recipients' mail servers\n"
 	      "            (rawmail send --help)\n"
+	      "  queue     what is queued for delivery, and running the queue\n"
+	      "            (rawmail queue --help)\n"
 	      "  serve     receive mail over SMTP for your domains and IP addresses,\n"
 	      "            stored in Maildir (rawmail serve --help)\n"
 	      "\n"
@@ -63,6 +65,8 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(cmd, "send"))
 		return cli_send(argc - 1, argv + 1);
+	if (!strcmp(cmd, "queue"))
+		return cli_queue(argc - 1, argv + 1);
 	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);
 	return EXIT_USAGE;
 }

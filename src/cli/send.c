@@ -43,14 +43,26 @@ static const char send_help[] =
 	"                         trickles in (default 30; the reply to the end of the\n"
 	"                         message may take 10 minutes)\n"
 	"      --dry-run          print where the mail would go (MX hosts and addresses in\n"
-	"                         the order tried) and connect to nothing\n"
+	"                         the order tried) and connect to nothing (and queue nothing)\n"
+	"      --spool DIR        the queue (default /var/spool/rawmail for root, else\n"
+	"                         $XDG_STATE_HOME/rawmail/spool or ~/.local/state/rawmail/spool)\n"
+	"      --no-queue         try once and queue nothing (what is not delivered is lost)\n"
+	"      --retry-schedule LIST  when `rawmail queue run` tries again after each failed\n"
+	"                         attempt (default 5m,10m,20m,40m,1h, the last repeating)\n"
+	"      --max-queue-lifetime DURATION  give up and bounce after (default 5d)\n"
+	"      --delay-warning DURATION  tell the sender once when a message is still\n"
+	"                         queued after this long (default 0: never)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"Options come before the recipients; \"--\" ends them.\n"
 	"\n"
-	"Exit status: 0 delivered to every recipient; 75 a temporary failure (not\n"
-	"delivered and not queued: rawmail has no queue yet, send again later); 69 a\n"
-	"permanent failure; 64 a usage error; 65 bad message data.\n";
+	"The message is written to the queue before the first attempt, which happens at\n"
+	"once; what fails temporarily stays queued for `rawmail queue run`.\n"
+	"\n"
+	"Exit status: 0 delivered to every recipient; 75 a temporary failure (queued,\n"
+	"a line \"queued as ID\" says so; with --no-queue not delivered and not queued),\n"
+	"or the message could not be queued; 69 a permanent failure (reported here, not\n"
+	"bounced); 64 a usage error; 65 bad message data.\n";
 
 const struct option send_long_opts[] = {
 	{ "tls", required_argument, NULL, OPT_TLS },
@@ -63,6 +75,11 @@ const struct option send_long_opts[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "from-name", required_argument, NULL, OPT_FROM_NAME },
+	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "no-queue", no_argument, NULL, OPT_NO_QUEUE },
+	{ "retry-schedule", required_argument, NULL, OPT_RETRY_SCHEDULE },
+	{ "max-queue-lifetime", required_argument, NULL, OPT_MAX_QUEUE_LIFETIME },
+	{ "delay-warning", required_argument, NULL, OPT_DELAY_WARNING },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -77,6 +94,26 @@ static bool parse_number(const char *s, long min, long max, long *out)
 		return false;
 	*out = v;
 	return true;
+}
+
+/* A queue option: a duration into *seconds, or with seconds NULL the
+ * retry schedule; its text kept for a background runner (queue_kick.c). */
+static int queue_option(struct send_opts *o, const char *name, const char *arg, int64_t *seconds,
+                        const char **text)
+{
+	char why[256];
+	int r = seconds ? queue_duration_parse(arg, seconds, why, sizeof(why))
+	                : queue_schedule_parse(arg, &o->policy.schedule, why, sizeof(why));
+	if (r != 0) {
+		fprintf(stderr, "%s: %s: %s\n", o->prog, name, why);
+		return -1;
+	}
+	if (seconds == &o->policy.lifetime && *seconds < 1) {
+		fprintf(stderr, "%s: %s: at least 1 second\n", o->prog, name);
+		return -1;
+	}
+	*text = arg;
+	return 0;
 }
 
 /* The options both entries share (rawmail send's long ones, which a
@@ -133,7 +170,7 @@ int send_option(struct send_opts *o, int c, const char *arg)
 			        o->prog, arg);
 			return -1;
 		}
-		o->npins++;
+		o->pin_texts[o->npins++] = arg;
 		return 0;
 	case OPT_HELO:
 		o->helo = arg;
@@ -158,6 +195,24 @@ int send_option(struct send_opts *o, int c, const char *arg)
 	case OPT_DRY_RUN:
 		o->dry_run = true;
 		return 0;
+	case OPT_SPOOL:
+		if (!arg[0]) {
+			fprintf(stderr, "%s: --spool: expected a directory\n", o->prog);
+			return -1;
+		}
+		o->spool = arg;
+		return 0;
+	case OPT_NO_QUEUE:
+		o->no_queue = true;
+		return 0;
+	case OPT_RETRY_SCHEDULE:
+		return queue_option(o, "--retry-schedule", arg, NULL, &o->retry_schedule);
+	case OPT_MAX_QUEUE_LIFETIME:
+		return queue_option(o, "--max-queue-lifetime", arg, &o->policy.lifetime,
+		                    &o->max_lifetime);
+	case OPT_DELAY_WARNING:
+		return queue_option(o, "--delay-warning", arg, &o->policy.delay_warning,
+		                    &o->delay_warning);
 	}
 	return 1;
 }
@@ -171,6 +226,7 @@ void send_opts_init(struct send_opts *o, const char *prog)
 		.port = 25,
 		.timeout = SEND_DEFAULT_TIMEOUT,
 	};
+	queue_policy_default(&o->policy);
 }
 
 /* Checks that need every option: pins need TLS, --cafile needs verify. */

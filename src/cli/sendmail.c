@@ -6,14 +6,20 @@
  *   -i, -oi      a line holding only "." is message text; without either,
  *                it ends the input (the old convention mail(1) relies on)
  *   -f, -r ADDR  envelope sender; -F NAME its full name
- *   -v           transcript;  -B TYPE, -N DSN, -R RET, -V ENVID, -U, -n,
+ *   -v           "queued as ID" on stderr;  -B TYPE, -N DSN, -R RET, -V ENVID, -U, -n,
  *                -m, -L, -h, -X, -C and other -o options: accepted, no
- *                effect, as -A, -G and -O (a body type or DSN request changes nothing in a
- *                direct delivery; mode options like -odi, -oem concern a
- *                queue rawmail does not have yet)
- * Modes other than delivering a message (-bp list the queue, -bs SMTP on
- * stdin, -bd daemon, -q run the queue, -bi/-I aliases, -bv verify) are
- * refused with exit 64 and a sentence saying so.  rawmail send's long
+ *                effect, as -A, -G and -O (mode options like -odi, -oem
+ *                change nothing: the message is always queued first)
+ *   -q           flush the queue (rawmail queue flush), Postfix's sendmail -q
+ * The message is queued durably, then the command exits 0 at once and
+ * says nothing (cron, PHP and mailx treat any other status as "not sent"
+ * and throw stderr away): the first attempt is a detached `rawmail queue
+ * run ID` (queue_kick.h), and every failure becomes a bounce.  75 when it
+ * cannot be queued.  --no-queue: rawmail send's try-once in the
+ * foreground instead.
+ * Other modes (-bp list the queue, -bs SMTP on stdin, -bd daemon,
+ * -bi/-I aliases, -bv verify) are refused with exit 64 and a sentence
+ * saying so.  rawmail send's long
  * options (--dns, --port, --tls, ...) work here too.  Options end at the
  * first recipient, as with Postfix's sendmail: programs pass addresses
  * they were given, and "-fevil@example.com" after a recipient must be an
@@ -27,8 +33,8 @@
 
 static int refuse_mode(const char *what)
 {
-	fprintf(stderr, "sendmail: %s is not supported by rawmail (it has no queue yet); "
-	                "only sending a message is\n",
+	fprintf(stderr, "sendmail: %s is not supported by rawmail; only sending a message "
+	                "and -q are\n",
 	        what);
 	return SEND_EXIT_USAGE;
 }
@@ -38,6 +44,8 @@ int cli_sendmail(int argc, char **argv)
 	struct send_opts o;
 	send_opts_init(&o, "sendmail");
 	o.dot_ends = true;
+	o.background = true;
+	bool flush = false;
 	int c;
 	optind = 1;
 	opterr = 1;
@@ -80,7 +88,16 @@ int cli_sendmail(int argc, char **argv)
 			fprintf(stderr, "sendmail: unknown mode -b%s\n", optarg);
 			return SEND_EXIT_USAGE;
 		case 'q':
-			return refuse_mode("-q (run the mail queue)");
+			/* -q: the queue now; -q30m (a daemon's interval) is not
+			 * for a one-shot run. */
+			if (optarg && optarg[0]) {
+				fprintf(stderr, "sendmail: -q%s: only -q (flush the queue once) is "
+				                "supported; run rawmail queue run from cron or a timer\n",
+				        optarg);
+				return SEND_EXIT_USAGE;
+			}
+			flush = true;
+			break;
 		case 'I':
 			return refuse_mode("-I (rebuild aliases)");
 		case 'h':
@@ -113,6 +130,15 @@ int cli_sendmail(int argc, char **argv)
 	}
 	if (send_opts_check(&o) != 0)
 		return SEND_EXIT_USAGE;
+	if (flush) {
+		if (optind < argc) {
+			fprintf(stderr, "sendmail: -q takes no recipients\n");
+			return SEND_EXIT_USAGE;
+		}
+		return send_queue_pass(&o, QUEUE_RUN_ALL, NULL);
+	}
+	if (o.no_queue || o.dry_run)
+		o.background = false;
 	o.rcpts = argv + optind;
 	o.nrcpts = (size_t)(argc - optind);
 	return send_run(&o);

@@ -117,12 +117,14 @@ void queue_last_split(const char *last, char *host, size_t hostlen, const char *
 	if (!last)
 		return;
 	/* "host [ip]: " before the text (the deliverer's form): the host
-	 * is what comes before the first space. */
+	 * is what comes before the first space; or "[ip]: " for an address
+	 * literal. */
 	const char *nl = strchr(last, '\n');
 	const char *end = strstr(last, "]: ");
 	const char *sp = strchr(last, ' ');
-	if (end && (!nl || end < nl) && sp && sp < end && sp[1] == '[') {
-		size_t hn = (size_t)(sp - last);
+	bool literal = last[0] == '[' && end && sp == end + 2;
+	if (end && (!nl || end < nl) && sp && (literal || (sp < end && sp[1] == '['))) {
+		size_t hn = literal ? (size_t)(end + 1 - last) : (size_t)(sp - last);
 		if (hn >= hostlen)
 			hn = hostlen - 1;
 		memcpy(host, last, hn);

@@ -491,8 +491,10 @@ def test_serve_try_line_works(start_server, port, tmp_path):
     [line] = [l for l in srv.log().splitlines() if l.startswith("rawmail serve: try: ")]
     cmd = line[len("rawmail serve: try: "):]
     assert "| rawmail send " in cmd and f"--port {port} " in cmd and "curl" not in cmd, line
-    # No DNS is needed (a literal); a dead loopback resolver keeps it so.
-    cmd = cmd.replace("rawmail send ", f"{rawmail_bin()} send --dns 127.0.0.1:1 ", 1)
+    # No DNS is needed (a literal); a dead loopback resolver keeps it so,
+    # and the queue is the test's own.
+    cmd = cmd.replace("rawmail send ",
+                      f"{rawmail_bin()} send --dns 127.0.0.1:1 --spool {tmp_path}/spool ", 1)
     p = subprocess.run(["sh", "-c", cmd], capture_output=True, timeout=60, cwd=tmp_path)
     assert p.returncode == 0, (cmd, p.stdout, p.stderr)
     [data] = mailbox_messages(srv.mailroot, "you", wait=2)
