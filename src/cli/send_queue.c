@@ -239,6 +239,10 @@ int send_entry_settle(const struct send_opts *o, struct send_entry *e,
 		goto done;
 	}
 	out = rc;
+	size_t queued = 0, certificate = 0;
+	for (size_t i = 0; i < n; i++)
+		certificate += e->env.rcpts[i].state == QUEUE_RCPT_QUEUED &&
+		               send_result_certificate_refused(&res[i], NULL, 0);
 	for (size_t i = 0; i < e->env.nrcpts; i++) {
 		const struct queue_rcpt *r = &e->env.rcpts[i];
 		if (r->state != QUEUE_RCPT_QUEUED)
@@ -250,7 +254,14 @@ int send_entry_settle(const struct send_opts *o, struct send_entry *e,
 		         o->prog, e->env.id, r->addr, line, (long long)(r->next - now));
 		send_print_safe(stderr, text, strlen(text));
 		out = SEND_EXIT_TEMPFAIL;
+		queued++;
 	}
+	/* A refused certificate stays refused: say that the retries cannot
+	 * help until it is dealt with. */
+	if (queued > 0 && certificate == queued)
+		fprintf(stderr, "%s: the queue's retries will fail the same way until the "
+		                "certificate problem above is solved (or rawmail queue delete %s)\n",
+		        o->prog, e->env.id);
 done:
 	for (size_t i = 0; lasts && i < n; i++)
 		free(lasts[i]);
