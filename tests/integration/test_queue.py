@@ -19,6 +19,7 @@ import pytest
 
 from helpers import SANITIZER_MARKERS, Delivered, free_port, mailbox_messages, rawmail_bin
 from peers import ScriptedPeer, ehlo_ok
+from robust_util import mount_tmpfs  # noqa: F401  (fixture)
 from send_util import send
 
 PEER = "127.0.0.2"
@@ -368,3 +369,52 @@ def test_corrupt_entries_set_aside_others_delivered(tmp_path):
     assert entries(spool) == []
     aside = sorted(p.name for p in (spool / "corrupt").iterdir())
     assert aside == sorted([f"{cut}.env", f"{cut}.msg", f"{garbage}.env", f"{garbage}.msg"])
+
+
+@pytest.mark.parametrize("argv0", [None, "sendmail"])
+def test_full_spool_at_enqueue_is_75_and_nothing_sent(tmp_path, mount_tmpfs, argv0):  # noqa: F811
+    fs = mount_tmpfs("256k")
+    spool = fs.path / "spool"
+    port = free_port_both()
+    peer = ScriptedPeer(ok, host=PEER, port=port, accept_timeout=2)
+    try:
+        big = "Subject: big\n\n" + ("y" * 76 + "\n") * 8000     # ~600 KiB: never fits
+        s = send(["--spool", spool, "--port", port, *(["-i"] if argv0 else []), "-f",
+                  "alice@client.test", f"bob@[{PEER}]"], big, argv0=argv0, cwd=tmp_path,
+                 expect="tempfail")
+    finally:
+        peer.close()
+    assert "could not be queued" in s.err and "No space left on device" in s.err, s
+    for sub in ("tmp", "msg", "env"):
+        assert os.listdir(spool / sub) == [], sub
+    assert peer.conns == []       # not queued: not sent either
+
+
+def test_expired_after_max_lifetime_bounces_with_4_4_7(tmp_path, start_server):
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    srv = start_server(listen=[f"127.0.0.1:{port}"])
+    peer = ScriptedPeer(rcpt_script([b"451 4.7.1 still greylisted\r\n"]), host=PEER, port=port,
+                        connections=2, with_conn=True)
+    try:
+        s = send(["--spool", spool, "--port", port, "--retry-schedule", "1s", "-f",
+                  "alice@[127.0.0.1]", f"bob@[{PEER}]"], message("expires"),
+                 expect="tempfail")
+        qid = queued_id(s)
+        time.sleep(2.2)
+        err = queue_run(spool, port, "--max-queue-lifetime", "2s")
+        assert f"id={qid}" in err and "result=bounced" in err, err
+        assert entries(spool) == [], err
+    finally:
+        peer.close()
+    [data] = mailbox_messages(srv.mailroot, "alice", wait=5)
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    status = list(msg.iter_parts())[1].as_string()
+    assert "Status: 4.4.7" in status and "Action: failed" in status, status
+    assert "still greylisted" in status, status
+
+
+def test_dry_run_queues_nothing(tmp_path):
+    spool = tmp_path / "spool"
+    send(["--spool", spool, "--dry-run", "bob@[127.0.0.2]"], message("dry"), expect="ok")
+    assert entries(spool) == []
