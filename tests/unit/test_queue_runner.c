@@ -10,7 +10,14 @@
 
 #include <cmocka.h>
 
+#include <stdlib.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
 #include "queue/runner.h"
+#include "util/id.h"
 
 #define T0 1700000000LL
 
@@ -260,6 +267,168 @@ static void test_last_split(void **state)
 	assert_string_equal(rest, "");
 }
 
+/* ---- the whole pass, with a fake deliverer on a real event loop ---- */
+
+/* Answers by recipient local part: "ok" delivered, "later" temporary,
+ * anything else permanent; from the loop, never inside submit. */
+struct fake {
+	struct event_base *base;
+	size_t submits;
+	size_t rcpts;
+	char senders[8][64];
+};
+
+struct fake_call {
+	queue_deliver_done_fn done;
+	void *arg;
+	struct queue_result res[8];
+	size_t n;
+};
+
+static void fake_answer(evutil_socket_t fd, short what, void *arg)
+{
+	struct fake_call *c = arg;
+	c->done(c->arg, c->res, c->n);
+	free(c);
+}
+
+static int fake_submit(void *ctx, const struct queue_delivery *d, queue_deliver_done_fn done,
+                       void *arg, char *why, size_t whylen)
+{
+	struct fake *f = ctx;
+	struct fake_call *c = calloc(1, sizeof(*c));
+	assert_non_null(c);
+	assert_true(d->n <= 8);
+	c->done = done;
+	c->arg = arg;
+	c->n = d->n;
+	if (f->submits < 8)
+		snprintf(f->senders[f->submits], sizeof(f->senders[0]), "%s", d->sender);
+	f->submits++;
+	f->rcpts += d->n;
+	for (size_t i = 0; i < d->n; i++) {
+		const char *r = d->rcpts[i];
+		c->res[i].outcome = !strncmp(r, "ok@", 3)      ? QUEUE_OUTCOME_DELIVERED
+		                    : !strncmp(r, "later@", 6) ? QUEUE_OUTCOME_TEMPORARY
+		                                               : QUEUE_OUTCOME_PERMANENT;
+		c->res[i].last = c->res[i].outcome == QUEUE_OUTCOME_PERMANENT
+		                         ? "mx.example.test [192.0.2.1]: 550 5.1.1 no such user"
+		                         : "mx.example.test [192.0.2.1]: 451 4.7.1 later";
+	}
+	event_base_once(f->base, -1, EV_TIMEOUT, fake_answer, c, NULL);
+	return 0;
+}
+
+static void pass_done(void *arg, const struct queue_run_stats *st)
+{
+	struct queue_run_stats *out = arg;
+	*out = *st;
+}
+
+static const char message[] = "From: a@example.org\r\nSubject: hi\r\n\r\nbody\r\n";
+
+static void enqueue(struct queue_spool *sp, const char *sender, const char *const *rcpts,
+                    size_t n, char *id)
+{
+	struct queue_envelope env = { 0 };
+	char why[256];
+	assert_int_equal(queue_envelope_set_sender(&env, sender), 0);
+	for (size_t i = 0; i < n; i++)
+		assert_int_equal(queue_envelope_add_rcpt(&env, rcpts[i], NULL), 0);
+	assert_int_equal(queue_spool_enqueue(sp, &env, message, sizeof(message) - 1, why,
+	                                     sizeof(why)), QUEUE_OK);
+	snprintf(id, QUEUE_ID_MAX + 1, "%s", env.id);
+	queue_envelope_free(&env);
+}
+
+static struct queue_run_stats run_pass(struct queue_spool *sp, struct fake *f,
+                                       enum queue_run_mode mode, const char *id)
+{
+	struct queue_deliverer dl = { fake_submit, f };
+	struct queue_runner_config cfg = { .reporting = "mx.test" };
+	queue_policy_default(&cfg.policy);
+	struct queue_runner *r = queue_runner_new(f->base, sp, &dl, &cfg);
+	assert_non_null(r);
+	struct queue_run_stats st;
+	memset(&st, 0xff, sizeof(st));
+	char why[256];
+	assert_int_equal(queue_runner_start(r, mode, id, pass_done, &st, why, sizeof(why)), 0);
+	assert_true(event_base_dispatch(f->base) >= 0);   /* runs until nothing is left */
+	queue_runner_free(r);
+	return st;
+}
+
+static void test_pass_with_fake_deliverer(void **state)
+{
+	char dir[] = "/tmp/rawmail-runner-XXXXXX", spool[64], why[256];
+	assert_non_null(mkdtemp(dir));
+	snprintf(spool, sizeof(spool), "%s/q", dir);
+	id_init();
+	struct queue_spool *sp;
+	assert_int_equal(queue_spool_open(spool, QUEUE_SPOOL_CREATE, &sp, why, sizeof(why)),
+	                 QUEUE_OK);
+	struct fake f = { .base = event_base_new() };
+	assert_non_null(f.base);
+	static const char *const mixed[] = { "ok@a.test", "later@a.test", "gone@a.test" };
+	static const char *const done[] = { "ok@b.test" };
+	static const char *const nobody[] = { "gone@c.test" };
+	char id_mixed[QUEUE_ID_MAX + 1], id_done[QUEUE_ID_MAX + 1], id_null[QUEUE_ID_MAX + 1];
+	enqueue(sp, "alice@example.org", mixed, 3, id_mixed);
+	enqueue(sp, "alice@example.org", done, 1, id_done);
+	enqueue(sp, "", nobody, 1, id_null);
+
+	struct queue_run_stats st = run_pass(sp, &f, QUEUE_RUN_DUE, NULL);
+	/* Three messages, then the bounce of gone@a.test in the same pass
+	 * (to alice, which the fake answers permanently: a bounce of a
+	 * bounce is never made). */
+	assert_int_equal(f.submits, 4);
+	assert_string_equal(f.senders[3], "");
+	assert_int_equal(st.attempted, 4);
+	assert_int_equal(st.delivered, 2);
+	assert_int_equal(st.deferred, 1);
+	assert_int_equal(st.failed, 3);
+	assert_int_equal(st.removed, 3);
+	assert_int_equal(st.errors, 0);
+
+	/* Left: the mixed one, later@ queued for 5 minutes. */
+	struct queue_lock lk;
+	struct queue_envelope env = { 0 };
+	assert_int_equal(queue_spool_lock(sp, id_mixed, &lk, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_load(sp, &lk, &env, NULL, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(env.rcpts[0].state, QUEUE_RCPT_DELIVERED);
+	assert_int_equal(env.rcpts[1].state, QUEUE_RCPT_QUEUED);
+	assert_int_equal(env.rcpts[1].attempts, 1);
+	assert_int_equal(env.rcpts[2].state, QUEUE_RCPT_BOUNCED);
+	assert_string_equal(env.rcpts[2].last, "mx.example.test [192.0.2.1]: 550 5.1.1 no such user");
+	queue_envelope_free(&env);
+	struct queue_lock other;
+	assert_int_equal(queue_spool_lock(sp, id_done, &other, why, sizeof(why)), QUEUE_GONE);
+	assert_int_equal(queue_spool_lock(sp, id_null, &other, why, sizeof(why)), QUEUE_GONE);
+
+	/* Locked by someone else: skipped. */
+	st = run_pass(sp, &f, QUEUE_RUN_ALL, NULL);
+	assert_int_equal(st.busy, 1);
+	assert_int_equal(f.submits, 4);
+	queue_spool_unlock(&lk);
+
+	/* Not due: a pass tries nothing; a flush tries it now. */
+	st = run_pass(sp, &f, QUEUE_RUN_DUE, NULL);
+	assert_int_equal(st.attempted, 0);
+	st = run_pass(sp, &f, QUEUE_RUN_ALL, NULL);
+	assert_int_equal(st.attempted, 1);
+	assert_int_equal(f.rcpts, 3 + 1 + 1 + 1 + 1);   /* only later@ again */
+	/* One id now. */
+	st = run_pass(sp, &f, QUEUE_RUN_DUE, id_mixed);
+	assert_int_equal(st.attempted, 1);
+	assert_int_equal(st.deferred, 1);
+
+	event_base_free(f.base);
+	queue_spool_close(sp);
+	char cmd[128];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	assert_int_equal(system(cmd), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -270,6 +439,7 @@ int main(void)
 		cmocka_unit_test(test_only_queued),
 		cmocka_unit_test(test_unbounce_requeues),
 		cmocka_unit_test(test_last_split),
+		cmocka_unit_test(test_pass_with_fake_deliverer),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
