@@ -40,6 +40,10 @@ static void kick_exec(char **argv)
 		if (fd > 2)
 			close(fd);
 	}
+	/* Nothing else of the caller's stays open: a program that reads our
+	 * output until EOF through another descriptor must not wait for the
+	 * delivery. */
+	close_range(3, ~0u, 0);
 	execv("/proc/self/exe", argv);
 	_exit(127);
 }

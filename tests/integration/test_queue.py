@@ -418,3 +418,38 @@ def test_dry_run_queues_nothing(tmp_path):
     spool = tmp_path / "spool"
     send(["--spool", spool, "--dry-run", "bob@[127.0.0.2]"], message("dry"), expect="ok")
     assert entries(spool) == []
+
+
+def test_background_attempt_keeps_none_of_the_callers_descriptors(tmp_path):
+    """A caller that reads until EOF on a descriptor it passed (a pipe other
+    than stdout) gets its EOF when sendmail exits, not after the delivery."""
+    port = free_port_both()
+    spool = tmp_path / "spool"
+
+    def slow_greeting(conn):
+        time.sleep(3)
+        return b"220 slow.test ESMTP\r\n"
+
+    peer = ScriptedPeer(ok, greeting=slow_greeting, host=PEER, port=port)
+    link = tmp_path / "sendmail"
+    link.symlink_to(rawmail_bin())
+    r, w = os.pipe()
+    try:
+        t0 = time.monotonic()
+        p = subprocess.Popen([str(link), "--spool", str(spool), "--dns", "127.0.0.1:1", "--port",
+                              str(port), "-i", "-f", "alice@client.test", f"bob@[{PEER}]"],
+                             stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, pass_fds=[w], env=env())
+        os.close(w)
+        p.communicate(message("fds").encode(), timeout=30)
+        assert p.returncode == 0
+        assert os.read(r, 1) == b""            # EOF: nobody else holds it
+        assert time.monotonic() - t0 < 2.0
+        deadline = time.monotonic() + 30
+        while entries(spool) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert entries(spool) == []
+    finally:
+        os.close(r)
+        peer.close()
+    assert data_count(peer) == 1
