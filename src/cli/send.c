@@ -179,6 +179,7 @@ int cli_send(int argc, char **argv)
 		case 'f':
 			o.from = optarg;
 			o.from_where = "-f";
+			o.from_file = false;
 			break;
 		case 'c':
 			break;   /* read first (send_config_flag) */

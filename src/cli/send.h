@@ -48,6 +48,7 @@ struct send_opts {
 	bool quiet;
 	const char *from;            /* -f (or from in [send]); NULL: user@origin */
 	const char *from_where;      /* "-f" or "from in FILE", for messages */
+	bool from_file;              /* from is the file's: a bad one is exit 78 */
 	const char *from_name;       /* -F / --from-name */
 	/* The domain of a local user's address when no -f is given
 	 * (Postfix's myorigin); NULL: this host's name.  In A-labels. */

@@ -181,6 +181,7 @@ int send_config_load(struct send_opts *o, const char *given)
 		char where[300];
 		snprintf(where, sizeof(where), "from in %s", path);
 		o->from_where = keep(o, where);
+		o->from_file = true;
 		if (!o->from_where) {
 			fprintf(stderr, "%s: out of memory\n", o->prog);
 			return SEND_EXIT_OSERR;

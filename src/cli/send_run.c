@@ -96,9 +96,11 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 	if (!o->delivery.family_auto &&
 	    ((a.kind == SMTP_DOMAIN_IPV4 && o->delivery.family == DNS_FAMILY_V6_ONLY) ||
 	     (a.kind == SMTP_DOMAIN_IPV6 && o->delivery.family == DNS_FAMILY_V4_ONLY))) {
-		fprintf(stderr, "%s: %s '%s': an IPv%c address, but -%c was given\n", o->prog, origin,
-		        in, a.kind == SMTP_DOMAIN_IPV4 ? '4' : '6',
-		        o->delivery.family == DNS_FAMILY_V4_ONLY ? '4' : '6');
+		bool flag = o->delivery.family_source == CLI_FROM_FLAG;
+		fprintf(stderr, "%s: %s '%s': an IPv%c address, but %s%c %s\n", o->prog, origin, in,
+		        a.kind == SMTP_DOMAIN_IPV4 ? '4' : '6', flag ? "-" : "family = ",
+		        o->delivery.family == DNS_FAMILY_V4_ONLY ? '4' : '6',
+		        flag ? "was given" : "is set in the settings file");
 		return false;
 	}
 	/* The local part as written: from the start (after '<') to the last '@'. */
@@ -369,7 +371,7 @@ int send_run(struct send_opts *o)
 	int rc = 0;
 	char sender[SMTP_PATH_MAX + 1];
 	if (!sender_address(o, sender, sizeof(sender)))
-		return SEND_EXIT_USAGE;
+		return o->from_file ? SEND_EXIT_CONFIG : SEND_EXIT_USAGE;
 
 	/* Every address is checked before anything is read or sent. */
 	struct msg_recipients list;

@@ -57,6 +57,7 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 		case 'r':
 			o->from = optarg;
 			o->from_where = c == 'f' ? "-f" : "-r";
+			o->from_file = false;
 			break;
 		case 'o':
 			/* -oi is -i; -oXvalue are sendmail.cf options: none apply. */

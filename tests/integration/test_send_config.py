@@ -133,6 +133,22 @@ def test_bad_value_and_missing_file(tmp_path, mx):
     assert s.rc == 78 and "none.conf: cannot open: No such file or directory" in s.err, s
 
 
+def test_file_values_checked_where_they_are_used(tmp_path):
+    """A sender from the file that is not an address is the file's fault
+    (78, named as the file's); a literal that the file's family excludes
+    says it is the file's setting."""
+    path = conf(tmp_path, "[send]\nfrom = webmaster\n")
+    s = send(["-c", str(path), "user@[127.0.0.2]"], sample_message("x"))
+    assert s.rc == 78 and f"rawmail send: from in {path} 'webmaster': " in s.err, s
+    s = send(["-c", str(path), "-f", "a@client.test", "--port", "1", "-4", "user@[IPv6:::1]"],
+             sample_message("x"))
+    assert s.rc == 64 and "an IPv6 address, but -4 was given" in s.err, s
+    path = conf(tmp_path, "[delivery]\nfamily = 6\n")
+    s = send(["-c", str(path), "-f", "a@client.test", "user@[127.0.0.2]"], sample_message("x"))
+    assert s.rc == 64, s
+    assert "an IPv4 address, but family = 6 is set in the settings file" in s.err, s
+
+
 def test_serve_shares_the_file(tmp_path, start_server, port):
     """One rawmail.conf for every command: serve reads its own keys and
     skips [send], [delivery] and [queue]."""
