@@ -167,3 +167,13 @@ def test_install_sendmail_makes_the_link_and_can_run_again(tmp_path):
     # The link replaces one of ours from another PREFIX, never another's.
     make("install-sendmail", f"DESTDIR={root}", "PREFIX=/opt/rawmail")
     assert (root / "usr/sbin/sendmail").resolve() == (root / "opt/rawmail/bin/rawmail").resolve()
+
+
+def test_serve_starts_with_the_installed_settings(tmp_path, start_server):
+    """The installed /etc/rawmail.conf (all comments, every section) is a
+    file serve starts with."""
+    root = tmp_path / "root"
+    make("install", f"DESTDIR={root}", "PREFIX=/usr")
+    srv = start_server("-c", root / "etc/rawmail.conf")
+    c = srv.connect()
+    assert c.cmd("EHLO client.test").code == 250
