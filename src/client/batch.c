@@ -220,6 +220,7 @@ static void deliver(struct group *g)
 		.nresults = g->n,
 		.transcript = req->transcript ? group_line : NULL,
 		.transcript_body = req->transcript_body,
+		.pool = req->pool,
 		.done = route_done,
 		.arg = g,
 	};
