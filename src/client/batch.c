@@ -221,6 +221,7 @@ static void deliver(struct group *g)
 		.transcript = req->transcript ? group_line : NULL,
 		.transcript_body = req->transcript_body,
 		.pool = req->pool,
+		.owner = g->b,
 		.done = route_done,
 		.arg = g,
 	};

@@ -18,11 +18,12 @@ struct client_pool_ticket {
 	struct peer *peer;
 	enum ticket_state state;
 	struct client_peer_key key;
+	const void *owner;
 	struct client_delivery *d;   /* GRANTING with a connection, or IDLE */
 	client_pool_grant_fn grant;
 	void *arg;
 	struct event *ev;            /* the grant (active) or the idle limit (timer) */
-	struct client_pool_ticket *prev, *next;   /* in the peer's waiting or idle list */
+	struct client_pool_ticket *prev, *next;   /* in the peer's waiting, idle or busy list */
 };
 
 struct ticket_list {
@@ -38,6 +39,7 @@ struct peer {
 	bool no_reuse;               /* refused RSET once */
 	struct ticket_list waiting;  /* oldest first */
 	struct ticket_list idle;     /* oldest first */
+	struct ticket_list busy;     /* granting or in use */
 	struct peer *next;
 };
 
@@ -110,7 +112,7 @@ static struct peer *peer_find(struct client_pool *p, const struct client_peer_ke
  * with it: a later run may find a fixed server). */
 static void peer_gc(struct client_pool *p, struct peer *pe)
 {
-	if (pe->active > 0 || pe->waiting.head || pe->idle.head)
+	if (pe->active > 0 || pe->waiting.head || pe->idle.head || pe->busy.head)
 		return;
 	for (struct peer **pp = &p->peers; *pp; pp = &(*pp)->next) {
 		if (*pp == pe) {
@@ -133,6 +135,8 @@ static size_t per_address(const struct client_pool *p)
 	return p->per_address ? p->per_address : CLIENT_POOL_PER_ADDRESS;
 }
 
+static void peer_dispatch(struct client_pool *p, struct peer *pe);
+
 static void grant_cb(evutil_socket_t fd, short what, void *arg)
 {
 	(void)fd;
@@ -147,6 +151,7 @@ static void grant_cb(evutil_socket_t fd, short what, void *arg)
 		client_deliver_close(t->d);
 		pe->active--;
 		ticket_free(t);
+		peer_dispatch(p, pe);
 		peer_gc(p, pe);
 		return;
 	}
@@ -168,6 +173,7 @@ static void grant_cb(evutil_socket_t fd, short what, void *arg)
 
 static void grant(struct client_pool_ticket *t, struct client_delivery *d)
 {
+	list_add(&t->peer->busy, t);
 	t->state = T_GRANTING;
 	t->d = d;
 	event_active(t->ev, EV_TIMEOUT, 0);
@@ -199,8 +205,39 @@ static void idle_prune(struct client_pool *p, struct peer *pe)
 	}
 }
 
+/* Another route of the same message holds a connection to this peer with
+ * the same requirements: wait for it rather than open another. */
+static bool owner_busy(const struct peer *pe, const struct client_pool_ticket *w)
+{
+	for (const struct client_pool_ticket *t = pe->busy.head; t; t = t->next)
+		if (t->owner == w->owner && key_equal(&t->key, &w->key))
+			return true;
+	return false;
+}
+
+/* Grants, in order, what the limit and the owners allow now. */
+static void peer_dispatch(struct client_pool *p, struct peer *pe)
+{
+	struct client_pool_ticket *w = pe->waiting.head;
+	while (w && pe->active < per_address(p)) {
+		struct client_pool_ticket *next = w->next;
+		if (!owner_busy(pe, w)) {
+			list_remove(&pe->waiting, w);
+			pe->active++;
+			grant(w, NULL);
+		}
+		w = next;
+	}
+}
+
+/* A route gives its ticket back: out of the busy list. */
+static void busy_leave(struct client_pool_ticket *t)
+{
+	list_remove(&t->peer->busy, t);
+}
+
 bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *key,
-                         client_pool_grant_fn grantfn, void *arg)
+                         const void *owner, client_pool_grant_fn grantfn, void *arg)
 {
 	struct peer *pe = peer_find(p, key, true);
 	struct client_pool_ticket *t = pe ? calloc(1, sizeof(*t)) : NULL;
@@ -219,6 +256,7 @@ bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *ke
 	t->p = p;
 	t->peer = pe;
 	t->key = *key;
+	t->owner = owner;
 	t->grant = grantfn;
 	t->arg = arg;
 	idle_prune(p, pe);
@@ -227,6 +265,11 @@ bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *ke
 			grant(t, idle_take(p, i));   /* the idle one's count passes on */
 			return true;
 		}
+	}
+	if (owner_busy(pe, t)) {
+		t->state = T_WAITING;
+		list_add(&pe->waiting, t);
+		return true;
 	}
 	if (pe->active < per_address(p)) {
 		pe->active++;
@@ -248,15 +291,10 @@ bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *ke
 void client_pool_closed(struct client_pool *p, struct client_pool_ticket *t)
 {
 	struct peer *pe = t->peer;
+	busy_leave(t);
 	ticket_free(t);
-	struct client_pool_ticket *w = pe->waiting.head;
-	if (w) {
-		/* The count passes to the next in line. */
-		list_remove(&pe->waiting, w);
-		grant(w, NULL);
-		return;
-	}
 	pe->active--;
+	peer_dispatch(p, pe);
 	peer_gc(p, pe);
 }
 
@@ -269,14 +307,22 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
 		client_pool_closed(p, t);
 		return;
 	}
-	for (struct client_pool_ticket *w = pe->waiting.head; w; w = w->next) {
-		if (key_equal(&w->key, key)) {
-			list_remove(&pe->waiting, w);
-			client_deliver_detach(d);
-			ticket_free(t);
-			grant(w, d);
-			return;
-		}
+	busy_leave(t);
+	/* The same message's next domain first, then the oldest waiter. */
+	struct client_pool_ticket *to = NULL;
+	for (struct client_pool_ticket *w = pe->waiting.head; w && !to; w = w->next)
+		if (w->owner == t->owner && key_equal(&w->key, key))
+			to = w;
+	for (struct client_pool_ticket *w = pe->waiting.head; w && !to; w = w->next)
+		if (key_equal(&w->key, key))
+			to = w;
+	if (to) {
+		list_remove(&pe->waiting, to);
+		client_deliver_detach(d);
+		ticket_free(t);
+		grant(to, d);   /* the count passes on */
+		peer_dispatch(p, pe);
+		return;
 	}
 	if (!pe->waiting.head && p->busy && p->busy(p->busy_arg)) {
 		client_deliver_detach(d);
@@ -293,6 +339,7 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
 	/* Nobody else will want it (or someone waits for another TLS
 	 * requirement at this address: the slot goes to them). */
 	client_deliver_close(d);
+	list_add(&pe->busy, t);   /* closed() takes it off again */
 	client_pool_closed(p, t);
 }
 
@@ -312,6 +359,7 @@ void client_pool_close_idle(struct client_pool *p)
 			client_deliver_close(idle_take(p, pe->idle.head));
 			pe->active--;
 		}
+		peer_dispatch(p, pe);
 		peer_gc(p, pe);
 		pe = next;
 	}

@@ -19,7 +19,14 @@
  *
  * Peers match on address and port for the limit; an idle connection goes
  * only to a route with the same TLS requirement (mode, and the name the
- * certificate must carry when it is verified). */
+ * certificate must carry when it is verified).
+ *
+ * Each request names its owner (the message): a route waits, even below
+ * the limit, while another route of the same owner holds a connection to
+ * the same peer, and then gets that connection.  So one message's domains
+ * that share an MX host go over one connection, one transaction each
+ * (RFC 5321 §5: recipients are grouped by domain), instead of opening
+ * one connection per domain at once. */
 #ifndef RAWMAIL_CLIENT_POOL_H
 #define RAWMAIL_CLIENT_POOL_H
 
@@ -75,7 +82,7 @@ void client_pool_free(struct client_pool *p);
 /* Asks for a ticket to key's address; grant runs later from the loop,
  * never inside this call.  false: out of memory (nothing asked). */
 bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *key,
-                         client_pool_grant_fn grant, void *arg);
+                         const void *owner, client_pool_grant_fn grant, void *arg);
 /* The ticket's connection d finished its transaction and is reusable
  * (client_deliver_result.reusable); key is what it was made with.  The
  * pool takes d and the ticket: another route gets them, or d waits idle,

@@ -335,7 +335,7 @@ static void next_attempt(struct route *rt)
 	if (rt->req.pool && !rt->ticket) {
 		struct client_peer_key key;
 		key_make(rt, &key);
-		if (!client_pool_acquire(rt->req.pool, &key, granted, rt))
+		if (!client_pool_acquire(rt->req.pool, &key, rt->req.owner, granted, rt))
 			out_of_memory(rt);
 		return;
 	}
@@ -417,7 +417,10 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 		 * ticket; a failure there counts as usual. */
 		note(rt, "-- the reused connection failed (%s): trying a new one",
 		     res->fail_reason ? res->fail_reason : "lost");
-		if (res->fail_reason && !strcmp(res->fail_reason, "RSET refused") && rt->req.pool) {
+		/* A refused RSET (not a 421, which only closes this one): the
+		 * peer's later connections are not kept for reuse. */
+		if (res->fail_reason && !strcmp(res->fail_reason, "RSET refused") &&
+		    res->fail_code != 421 && rt->req.pool) {
 			struct client_peer_key key;
 			key_make(rt, &key);
 			client_pool_no_reuse(rt->req.pool, &key);

@@ -94,6 +94,7 @@ struct client_route_request {
 	client_transcript_fn transcript;      /* NULL: none */
 	bool transcript_body;                 /* -vv: the message lines too */
 	struct client_pool *pool;             /* NULL: a new connection each time */
+	const void *owner;                    /* the message, for the pool */
 	void (*done)(void *arg);              /* every result final; route freed */
 	void *arg;
 };
