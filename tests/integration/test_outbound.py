@@ -12,6 +12,7 @@ loopback address.  Loopback only: DNS is the test's NSD.
 """
 
 import os
+import re
 import subprocess
 import threading
 import time
@@ -59,10 +60,13 @@ class Run:
         self.stderr = p.stderr.decode(errors="replace")
         self.events = []       # ("submitted"|"done", K, in_flight) in order
         self.rcpts = {}        # (K, addr) -> dict
+        self.stats = {}        # the engine's pool: connections, reused
         for line in self.stdout.splitlines():
             f = line.split(" ")
             if f[0] in ("submitted", "done"):
                 self.events.append((f[0], int(f[1]), int(f[2].partition("=")[2])))
+            elif f[0] == "stats":
+                self.stats = {k: int(v) for k, v in (x.split("=") for x in f[1:])}
             elif f[0] != "all":
                 k, addr, state, code, enh = f[:5]
                 kv = dict(x.split("=", 1) for x in f[5:9])
@@ -225,3 +229,165 @@ def test_outcomes_per_message_temporary_and_permanent(start_server, port, tmp_pa
     down = r.rcpts[(2, "user@[127.0.0.5]")]
     assert down["state"] == "TEMPFAIL" and down["ip"] == "127.0.0.5", r
     assert "refused" in down["text"], r
+
+
+# ---------------------------------------------------------------------------
+# Connection reuse, shared MX hosts, per-address limits (issue 9)
+
+def serve_events(server, event):
+    """The serve log's lines for one event (event=connect, event=mail...)."""
+    return [l for l in server.log().splitlines() if f"event={event} " in l]
+
+
+def wait_events(server, event, n, timeout=5):
+    deadline = time.monotonic() + timeout
+    while len(serve_events(server, event)) < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return serve_events(server, event)
+
+
+def settled_connects(server):
+    """How many connections the server saw before the test's own: the
+    start-up probe (helpers.Server.start: one per listener), counted once
+    it has gone."""
+    n = len(server.listen)
+    assert len(wait_events(server, "disconnect", n)) == n, server.log()
+    assert len(serve_events(server, "connect")) == n, server.log()
+    return n
+
+
+def many(path, rcpt, n):
+    args = []
+    for _ in range(n):
+        args += [path, SENDER, rcpt]
+    return args
+
+
+@pytest.mark.parametrize("limit", [None, 2])
+def test_twenty_messages_to_one_server_share_few_connections(start_server, port, tmp_path,
+                                                              limit):
+    """20 messages to one destination, all submitted at once: at most the
+    per-address limit (default 5) of connections, every message delivered,
+    RSET between the transactions of one connection."""
+    srv = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+    probes = settled_connects(srv)
+    a = message_file(tmp_path, "a", "one of twenty")
+    opts = ["--port", port] + (["--per-address", limit] if limit else [])
+    r = outbound(opts + many(a, "user@[127.0.0.2]", 20))
+    assert len(r.done_order()) == 20, r
+    for k in range(1, 21):
+        assert r.rcpts[(k, "user@[127.0.0.2]")]["state"] == "DELIVERED", r
+    assert len(mailbox_messages(srv.mailroot, "user", wait=5)) == 20
+    mails = wait_events(srv, "mail", 20)
+    assert len(mails) == 20, srv.log()
+    connects = serve_events(srv, "connect")[probes:]
+    assert 1 <= len(connects) <= (limit or 5), connects
+    assert r.stats["connections"] == len(connects), r
+    assert r.stats["reused"] == 20 - len(connects), r
+    # Every connection was closed (none left to time out), and together
+    # they carried the 20 messages.
+    disconnects = wait_events(srv, "disconnect", probes + len(connects))[probes:]
+    assert len(disconnects) == len(connects), srv.log()
+    assert sum(int(re.search(r"messages=(\d+)", l).group(1)) for l in disconnects) == 20
+
+
+SHARED = {
+    # Two domains whose MX is one host name, and two more whose MX names
+    # differ but resolve to the same address.
+    "a.test": "@ MX 10 mx.hosting.test.\n",
+    "b.test": "@ MX 10 mx.hosting.test.\n",
+    "c.test": "@ MX 10 mx\nmx A 127.0.0.3\n",
+    "d.test": "@ MX 10 mx\nmx A 127.0.0.3\n",
+    "hosting.test": "mx A 127.0.0.3\n",
+}
+
+
+@pytest.mark.parametrize("domains", [("a.test", "b.test"), ("c.test", "d.test"),
+                                     ("a.test", "b.test", "c.test", "d.test")])
+def test_domains_with_the_same_mx_share_a_connection(start_server, nsd, port, tmp_path,
+                                                    domains):
+    """One message to recipients of several domains whose MX is the same
+    host: one connection, one transaction per domain."""
+    dns = nsd(SHARED)
+    srv = start_server("--domain", "a.test", "--domain", "b.test", "--domain", "c.test",
+                       "--domain", "d.test", listen=[f"127.0.0.3:{port}"],
+                       mailroot=tmp_path / "m3")
+    probes = settled_connects(srv)
+    a = message_file(tmp_path, "a", "shared mx")
+    rcpts = [f"user@{d}" for d in domains]
+    r = outbound(["--dns", dns.addr, "--port", port, a, SENDER, ",".join(rcpts)])
+    for rc in rcpts:
+        assert r.rcpts[(1, rc)]["state"] == "DELIVERED", r
+        assert r.rcpts[(1, rc)]["ip"] == "127.0.0.3", r
+    assert len(wait_events(srv, "mail", len(domains))) == len(domains), srv.log()
+    assert len(serve_events(srv, "connect")) == probes + 1, srv.log()
+    assert r.stats == {"connections": 1, "reused": len(domains) - 1}, r
+
+
+def counting_peer(port, on_rset):
+    """A scripted peer on 127.0.0.4 that takes every message and answers
+    RSET with on_rset (None: close)."""
+    def script(line, conn):
+        if line == b"RSET":
+            return on_rset
+        return accepting(line)
+    return ScriptedPeer(script, host="127.0.0.4", port=port, connections=20, with_conn=True)
+
+
+def test_421_after_the_first_transaction_new_connection(port, tmp_path):
+    """The peer answers the RSET before a second message with 421 and
+    closes (RFC 5321 §3.8): the message goes over a new connection, and
+    every message is delivered."""
+    peer = counting_peer(port, b"421 4.4.2 enough for this connection\r\n")
+    try:
+        a = message_file(tmp_path, "a", "after 421")
+        r = outbound(["--port", port, "--per-address", 1, "-v"]
+                     + many(a, "user@[127.0.0.4]", 4))
+    finally:
+        peer.close()
+    for k in range(1, 5):
+        assert r.rcpts[(k, "user@[127.0.0.4]")]["state"] == "DELIVERED", r
+    assert peer.commands.count(b"<dot>") == 4, peer.conns
+    # One message per connection: each later one tried RSET, got 421, and
+    # went on a new connection; no QUIT after the 421.
+    assert len(peer.conns) == 4, peer.conns
+    for conn in peer.conns[:-1]:
+        assert conn.commands.count(b"<dot>") == 1, conn
+        assert conn.commands[-1] == b"RSET", conn
+    assert peer.conns[-1].commands[-1] == b"QUIT", peer.conns
+    assert r.stderr.count("-- the reused connection failed (RSET refused): trying a new one") \
+        == 3, r
+
+
+def test_peer_refusing_rset(port, tmp_path):
+    """A peer that does not implement RSET (502): the message goes over a
+    new connection, and the peer's connections are no longer kept for
+    reuse (one RSET tried in all)."""
+    peer = counting_peer(port, b"502 5.5.1 RSET not implemented\r\n")
+    try:
+        a = message_file(tmp_path, "a", "no rset")
+        r = outbound(["--port", port, "--per-address", 1] + many(a, "user@[127.0.0.4]", 4))
+    finally:
+        peer.close()
+    for k in range(1, 5):
+        assert r.rcpts[(k, "user@[127.0.0.4]")]["state"] == "DELIVERED", r
+    assert peer.commands.count(b"<dot>") == 4, peer.conns
+    assert peer.commands.count(b"RSET") == 1, peer.conns
+    assert len(peer.conns) == 4, peer.conns
+    for conn in peer.conns:
+        assert conn.commands[-1] in (b"QUIT", b"RSET"), conn
+
+
+def test_lone_message_connection_closed_at_once(start_server, port, tmp_path):
+    """Nothing else in the engine: the connection gets QUIT as soon as the
+    message is done (before its done callback), not after an idle wait."""
+    srv = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+    probes = settled_connects(srv)
+    a = message_file(tmp_path, "a", "alone")
+    t0 = time.monotonic()
+    r = outbound(["--port", port, "--idle-ms", 5000, "-v", a, SENDER, "user@[127.0.0.2]"])
+    assert time.monotonic() - t0 < 4, r
+    assert r.rcpts[(1, "user@[127.0.0.2]")]["state"] == "DELIVERED", r
+    lines = r.stderr.splitlines()
+    assert lines[-1] == "C> QUIT", r
+    assert len(wait_events(srv, "disconnect", probes + 1)) == probes + 1, srv.log()
