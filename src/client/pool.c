@@ -237,8 +237,10 @@ static void busy_leave(struct client_pool_ticket *t)
 }
 
 bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *key,
-                         const void *owner, client_pool_grant_fn grantfn, void *arg)
+                         const void *owner, client_pool_grant_fn grantfn, void *arg,
+                         bool *queued)
 {
+	*queued = false;
 	struct peer *pe = peer_find(p, key, true);
 	struct client_pool_ticket *t = pe ? calloc(1, sizeof(*t)) : NULL;
 	if (t) {
@@ -269,6 +271,7 @@ bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *ke
 	if (owner_busy(pe, t)) {
 		t->state = T_WAITING;
 		list_add(&pe->waiting, t);
+		*queued = true;
 		return true;
 	}
 	if (pe->active < per_address(p)) {
@@ -285,6 +288,7 @@ bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *ke
 	}
 	t->state = T_WAITING;
 	list_add(&pe->waiting, t);
+	*queued = true;
 	return true;
 }
 

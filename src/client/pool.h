@@ -80,9 +80,12 @@ struct client_pool *client_pool_new(struct event_base *base, size_t per_address,
 void client_pool_free(struct client_pool *p);
 
 /* Asks for a ticket to key's address; grant runs later from the loop,
- * never inside this call.  false: out of memory (nothing asked). */
+ * never inside this call.  *queued tells whether the request waits for the
+ * address's limit (or for the owner's connection) rather than being
+ * granted at once.  false: out of memory (nothing asked). */
 bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *key,
-                         const void *owner, client_pool_grant_fn grant, void *arg);
+                         const void *owner, client_pool_grant_fn grant, void *arg,
+                         bool *queued);
 /* The ticket's connection d finished its transaction and is reusable
  * (client_deliver_result.reusable); key is what it was made with.  The
  * pool takes d and the ticket: another route gets them, or d waits idle,

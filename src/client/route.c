@@ -47,6 +47,7 @@ struct route {
 	struct client_delivery *d;
 	struct client_delivery *held;
 	struct client_peer_key held_key;
+	bool queued;                /* waiting for the pool */
 };
 
 void client_result_clear(struct client_result *r)
@@ -275,6 +276,11 @@ static void granted(void *arg, struct client_pool_ticket *t, struct client_deliv
 {
 	struct route *rt = arg;
 	rt->ticket = t;
+	if (rt->queued) {
+		rt->queued = false;
+		if (rt->req.waiting)
+			rt->req.waiting(rt->req.arg, false);
+	}
 	if (conn)
 		reuse(rt, conn);
 	else
@@ -335,8 +341,18 @@ static void next_attempt(struct route *rt)
 	if (rt->req.pool && !rt->ticket) {
 		struct client_peer_key key;
 		key_make(rt, &key);
-		if (!client_pool_acquire(rt->req.pool, &key, rt->req.owner, granted, rt))
+		bool queued;
+		if (!client_pool_acquire(rt->req.pool, &key, rt->req.owner, granted, rt, &queued)) {
 			out_of_memory(rt);
+			return;
+		}
+		if (queued) {
+			note(rt, "-- waiting for a free connection to %s (limit per address)",
+			     rt->addrs[rt->idx].host);
+			rt->queued = true;
+			if (rt->req.waiting)
+				rt->req.waiting(rt->req.arg, true);
+		}
 		return;
 	}
 	connect_new(rt);

@@ -95,6 +95,11 @@ struct client_route_request {
 	bool transcript_body;                 /* -vv: the message lines too */
 	struct client_pool *pool;             /* NULL: a new connection each time */
 	const void *owner;                    /* the message, for the pool */
+	/* The route waits for the pool (the address is at its limit): true
+	 * when it starts waiting, false when it gets its ticket.  A waiting
+	 * route uses no connection, so its caller may lend its slot to
+	 * another destination meanwhile.  NULL: not told. */
+	void (*waiting)(void *arg, bool waiting);
 	void (*done)(void *arg);              /* every result final; route freed */
 	void *arg;
 };

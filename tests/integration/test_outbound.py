@@ -30,9 +30,12 @@ SANITIZER_MARKS = ("AddressSanitizer", "LeakSanitizer", "runtime error:",
 SENDER = "alice@client.test"
 
 def accepting(line, extra=None):
-    """A peer that takes the message: ehlo_ok, and 250 to the final dot."""
+    """A peer that takes the message: ehlo_ok, 250 to the final dot and to
+    RSET."""
     if line == b"<dot>":
         return b"250 2.0.0 queued\r\n"
+    if line == b"RSET":
+        return b"250 2.0.0 ok\r\n"
     return ehlo_ok(line, extra)
 
 
@@ -395,3 +398,32 @@ def test_lone_message_connection_closed_at_once(start_server, port, tmp_path):
     lines = r.stderr.splitlines()
     assert lines[-1] == "C> QUIT", r
     assert len(wait_events(srv, "disconnect", probes + 1)) == probes + 1, srv.log()
+
+
+def test_a_busy_peer_does_not_hold_every_slot(start_server, port, tmp_path):
+    """--parallel 2, --per-address 1: four messages to a slow peer, then one
+    to another server.  The routes waiting for the slow peer's one
+    connection lend their slots, so the last message is delivered while
+    the slow peer is still on its first."""
+    fast = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+
+    def slow(line, conn):
+        if line == b"<dot>":
+            time.sleep(0.5)
+        return accepting(line)
+
+    peer = ScriptedPeer(slow, host="127.0.0.4", port=port, connections=5, with_conn=True)
+    try:
+        a = message_file(tmp_path, "a", "to the slow peer")
+        b = message_file(tmp_path, "b", "elsewhere")
+        r = outbound(["--parallel", 2, "--per-address", 1, "--port", port]
+                     + many(a, "user@[127.0.0.4]", 4) + [b, SENDER, "user@[127.0.0.2]"])
+    finally:
+        peer.close()
+    assert r.done_order()[0] == 5, r
+    for k in range(1, 5):
+        assert r.rcpts[(k, "user@[127.0.0.4]")]["state"] == "DELIVERED", r
+    assert r.rcpts[(5, "user@[127.0.0.2]")]["state"] == "DELIVERED", r
+    assert peer.commands.count(b"<dot>") == 4, peer.conns
+    assert len(peer.conns) == 1 and peer.commands.count(b"RSET") == 3, peer.conns
+    assert len(mailbox_messages(fast.mailroot, "user", wait=2)) == 1
