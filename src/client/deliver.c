@@ -303,6 +303,8 @@ static bool start_tls(struct client_delivery *d)
 	return true;
 }
 
+static void idle_broken(struct client_delivery *d);
+
 /* Acts on the session's decision.  false if d is finished, or if no more
  * replies are to be read now. */
 static bool act(struct client_delivery *d, enum client_action a)
@@ -343,6 +345,10 @@ static bool act(struct client_delivery *d, enum client_action a)
 		d->res.fail_text = d->s.fail_text;
 		d->req.done(d->req.arg, &d->res);
 		client_session_transaction_clear(&d->s);
+		/* Octets that came behind the last reply (read with it) are
+		 * unasked-for too. */
+		if (evbuffer_get_length(bufferevent_get_input(d->bev)) > 0)
+			idle_broken(d);
 		return false;
 	case CLIENT_DONE:
 	case CLIENT_NEXT_HOST: {

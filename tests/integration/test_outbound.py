@@ -427,3 +427,41 @@ def test_a_busy_peer_does_not_hold_every_slot(start_server, port, tmp_path):
     assert peer.commands.count(b"<dot>") == 4, peer.conns
     assert len(peer.conns) == 1 and peer.commands.count(b"RSET") == 3, peer.conns
     assert len(mailbox_messages(fast.mailroot, "user", wait=2)) == 1
+
+
+@pytest.mark.parametrize("after_dot, conns", [
+    (b"", 1),                                   # stays idle: reused (RSET)
+    (b"421 4.4.2 closing idle connection\r\n", 2),   # said while idle: not reused
+])
+def test_idle_connection_for_a_message_submitted_next(port, tmp_path, after_dot, conns):
+    """Message 1's connection stays idle while the engine still works on
+    message 2 (a slow peer elsewhere), so message 3, submitted from message
+    1's done callback as a queue runner does, goes over it; unless the
+    peer said something while it was idle (a 421 right after its 250),
+    then a new connection is made and the idle one is closed unused."""
+    def fast(line, conn):
+        if line == b"<dot>":
+            return b"250 2.0.0 queued\r\n" + after_dot
+        return accepting(line)
+
+    def greeting(conn):
+        time.sleep(1.0)
+        return b"220 slow.test ESMTP\r\n"
+
+    p1 = ScriptedPeer(fast, host="127.0.0.4", port=port, connections=2, with_conn=True)
+    p2 = ScriptedPeer(accepting, greeting=greeting, host="127.0.0.5", port=port)
+    try:
+        a = message_file(tmp_path, "a", "first")
+        b = message_file(tmp_path, "b", "slow")
+        c = message_file(tmp_path, "c", "next")
+        r = outbound(["--port", port, a, SENDER, "user@[127.0.0.4]",
+                      b, SENDER, "user@[127.0.0.5]", "+", c, SENDER, "user@[127.0.0.4]"])
+    finally:
+        p1.close()
+        p2.close()
+    assert r.done_order()[0] == 1, r
+    for key in [(1, "user@[127.0.0.4]"), (2, "user@[127.0.0.5]"), (3, "user@[127.0.0.4]")]:
+        assert r.rcpts[key]["state"] == "DELIVERED", r
+    assert len(p1.conns) == conns, p1.conns
+    assert p1.commands.count(b"<dot>") == 2, p1.conns
+    assert p1.commands.count(b"RSET") == (1 if conns == 1 else 0), [c.commands for c in p1.conns]
