@@ -306,29 +306,26 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
                          const struct client_peer_key *key, struct client_delivery *d)
 {
 	struct peer *pe = t->peer;
-	if (!client_deliver_usable(d) || pe->no_reuse) {
-		client_deliver_close(d);
-		client_pool_closed(p, t);
-		return;
-	}
-	busy_leave(t);
+	bool reusable = client_deliver_usable(d) && !pe->no_reuse;
 	/* The same message's next domain first, then the oldest waiter. */
 	struct client_pool_ticket *to = NULL;
-	for (struct client_pool_ticket *w = pe->waiting.head; w && !to; w = w->next)
+	for (struct client_pool_ticket *w = pe->waiting.head; reusable && w && !to; w = w->next)
 		if (w->owner == t->owner && key_equal(&w->key, key))
 			to = w;
-	for (struct client_pool_ticket *w = pe->waiting.head; w && !to; w = w->next)
+	for (struct client_pool_ticket *w = pe->waiting.head; reusable && w && !to; w = w->next)
 		if (key_equal(&w->key, key))
 			to = w;
 	if (to) {
+		busy_leave(t);
+		ticket_free(t);
 		list_remove(&pe->waiting, to);
 		client_deliver_detach(d);
-		ticket_free(t);
 		grant(to, d);   /* the count passes on */
 		peer_dispatch(p, pe);
 		return;
 	}
-	if (!pe->waiting.head && p->busy && p->busy(p->busy_arg)) {
+	if (reusable && !pe->waiting.head && p->busy && p->busy(p->busy_arg)) {
+		busy_leave(t);
 		client_deliver_detach(d);
 		t->key = *key;
 		t->d = d;
@@ -340,10 +337,9 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
 		evtimer_add(t->ev, &tv);
 		return;
 	}
-	/* Nobody else will want it (or someone waits for another TLS
-	 * requirement at this address: the slot goes to them). */
+	/* Nobody else will want it, or it is not to be reused, or someone
+	 * waits here for another TLS requirement (the slot goes to them). */
 	client_deliver_close(d);
-	list_add(&pe->busy, t);   /* closed() takes it off again */
 	client_pool_closed(p, t);
 }
 
