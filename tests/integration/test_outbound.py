@@ -465,3 +465,51 @@ def test_idle_connection_for_a_message_submitted_next(port, tmp_path, after_dot,
     assert len(p1.conns) == conns, p1.conns
     assert p1.commands.count(b"<dot>") == 2, p1.conns
     assert p1.commands.count(b"RSET") == (1 if conns == 1 else 0), [c.commands for c in p1.conns]
+
+
+def test_reuse_over_starttls(start_server, port, tmp_path):
+    """--tls require against serve's STARTTLS: one handshake per connection,
+    not per message."""
+    srv = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+    probes = settled_connects(srv)
+    a = message_file(tmp_path, "a", "over tls")
+    r = outbound(["--port", port, "--tls", "require"] + many(a, "user@[127.0.0.2]", 10))
+    for k in range(1, 11):
+        assert r.rcpts[(k, "user@[127.0.0.2]")]["state"] == "DELIVERED", r
+    assert len(mailbox_messages(srv.mailroot, "user", wait=5)) == 10
+    connects = serve_events(srv, "connect")[probes:]
+    assert 1 <= len(connects) <= 5, connects
+    assert len(wait_events(srv, "tls", len(connects))) == len(connects), srv.log()
+    assert len(wait_events(srv, "mail", 10)) == 10, srv.log()
+
+
+def test_idle_connection_closed_at_its_limit(port, tmp_path):
+    """--idle-ms 200: message 1's idle connection gets QUIT after 0.2 s
+    although the engine still waits for message 2's slow peer (2 s)."""
+    p1 = ScriptedPeer(accepting, host="127.0.0.4", port=port, with_conn=True)
+
+    def greeting(conn):
+        time.sleep(2.0)
+        return b"220 slow.test ESMTP\r\n"
+
+    p2 = ScriptedPeer(accepting, greeting=greeting, host="127.0.0.5", port=port)
+    a = message_file(tmp_path, "a", "first")
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    proc = subprocess.Popen([OUTBOUND, "--port", str(port), "--idle-ms", "200",
+                             a, SENDER, "user@[127.0.0.4]", a, SENDER, "user@[127.0.0.5]"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    try:
+        deadline = time.monotonic() + 1.5
+        while time.monotonic() < deadline and not (p1.conns and p1.conns[0].closed_by):
+            time.sleep(0.02)
+        still_running = proc.poll() is None
+        out, err = proc.communicate(timeout=30)
+    finally:
+        p1.close()
+        p2.close()
+    assert still_running, (out, err)
+    # "error": our close may meet the peer's 221 (a reset), as after any QUIT.
+    assert p1.conns and p1.conns[0].closed_by in ("client", "error"), p1.conns
+    assert p1.conns[0].commands[-2:] == [b"<dot>", b"QUIT"], p1.conns
+    assert proc.returncode == 0 and out.decode().count(" DELIVERED ") == 2, (out, err)
