@@ -14,5 +14,6 @@ int cli_queue_delete(int argc, char **argv);
 
 /* sysexits.h codes used by every subcommand. */
 #define EXIT_USAGE 64
+#define EXIT_UNAVAILABLE 69
 
 #endif

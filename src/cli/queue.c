@@ -142,7 +142,7 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 	engine = client_outbound_new(pass.base, &cfg, why, sizeof(why));
 	if (!engine) {
 		fprintf(stderr, "%s: %s\n", o->prog, why);
-		rc = o->cafile ? EXIT_USAGE : SEND_EXIT_OSERR;
+		rc = o->delivery.cafile ? EXIT_USAGE : SEND_EXIT_OSERR;
 		goto out;
 	}
 	char host[256];
@@ -169,41 +169,58 @@ out:
 	return rc;
 }
 
+static int queue_run_options(struct send_opts *o, int argc, char **argv, bool flush);
+
 /* run [ID] and flush: send's delivery options and the queue's. */
 static int queue_run_command(int argc, char **argv, bool flush)
 {
 	struct send_opts o;
 	send_opts_init(&o, flush ? "rawmail queue flush" : "rawmail queue run");
-	int c;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+v46h", send_long_opts, NULL)) != -1) {
+	int rc = queue_run_options(&o, argc, argv, flush);
+	send_opts_free(&o);
+	return rc;
+}
+
+#define QUEUE_OPTSTRING "+c:v46h"
+
+static int queue_run_options(struct send_opts *o, int argc, char **argv, bool flush)
+{
+	/* The settings file's [delivery] and [queue] first (cron and
+	 * systemd timers pass no options); flags win. */
+	int c, rc = send_config_load(o, send_config_flag(argc, argv, QUEUE_OPTSTRING));
+	if (rc != 0)
+		return rc;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, QUEUE_OPTSTRING, send_long_opts, NULL)) != -1) {
 		if (c == 'h') {
 			fputs(queue_help, stdout);
 			return 0;
 		}
+		if (c == 'c')
+			continue;   /* read first */
 		/* Options about a new message have no place here. */
 		if (c == 'F' || c == OPT_FROM_NAME || c == OPT_DRY_RUN || c == OPT_NO_QUEUE ||
 		    c == OPT_ATTACH) {
-			fprintf(stderr, "%s: %s is an option of rawmail send\n", o.prog, argv[optind - 1]);
+			fprintf(stderr, "%s: %s is an option of rawmail send\n", o->prog, argv[optind - 1]);
 			return EXIT_USAGE;
 		}
-		int r = send_option(&o, c, optarg);
+		int r = send_option(o, c, optarg);
 		if (r < 0)
 			return EXIT_USAGE;
 		if (r > 0) {
-			fprintf(stderr, "%s: try 'rawmail queue --help'\n", o.prog);
+			fprintf(stderr, "%s: try 'rawmail queue --help'\n", o->prog);
 			return EXIT_USAGE;
 		}
 	}
-	if (send_opts_check(&o) != 0)
+	if (send_opts_check(o) != 0)
 		return EXIT_USAGE;
 	int rest = argc - optind;
 	if (rest > (flush ? 0 : 1)) {
-		fprintf(stderr, "%s: %s\n", o.prog,
+		fprintf(stderr, "%s: %s\n", o->prog,
 		        flush ? "takes no arguments" : "takes at most one queue id");
 		return EXIT_USAGE;
 	}
-	return send_queue_pass(&o, flush ? QUEUE_RUN_ALL : QUEUE_RUN_DUE,
+	return send_queue_pass(o, flush ? QUEUE_RUN_ALL : QUEUE_RUN_DUE,
 	                       rest ? argv[optind] : NULL);
 }
 

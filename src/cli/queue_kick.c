@@ -8,21 +8,23 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "net/fingerprint.h"
+
 /* 2 per option at most: --spool, --dns, --port, --tls, --cafile, --helo,
  * --timeout, -4/-6, the three queue options, the pins; "queue run",
  * the id, argv[0] and NULL. */
-#define KICK_ARGS_MAX (2 * (12 + SEND_PINS_MAX) + 8)
+#define KICK_ARGS_MAX (2 * (12 + CLIENT_OUTBOUND_PINS_MAX) + 8)
 
-static const char *tls_name(enum send_tls t)
+static const char *tls_name(enum cli_tls t)
 {
 	switch (t) {
-	case SEND_TLS_NONE:
+	case CLI_TLS_NONE:
 		return "none";
-	case SEND_TLS_OPPORTUNISTIC:
+	case CLI_TLS_OPPORTUNISTIC:
 		return "opportunistic";
-	case SEND_TLS_REQUIRE:
+	case CLI_TLS_REQUIRE:
 		return "require";
-	case SEND_TLS_VERIFY:
+	case CLI_TLS_VERIFY:
 		return "verify";
 	}
 	return "opportunistic";
@@ -50,7 +52,9 @@ static void kick_exec(char **argv)
 
 bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id)
 {
+	const struct cli_delivery *d = &o->delivery;
 	char port[16], timeout[16];
+	char pins[CLIENT_OUTBOUND_PINS_MAX][TLS_FINGERPRINT_TEXT_SIZE];
 	char *argv[KICK_ARGS_MAX];
 	size_t n = 0;
 #define ARG(s) (argv[n++] = (char *)(s))
@@ -59,43 +63,50 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	ARG("run");
 	ARG("--spool");
 	ARG(spool);
-	if (o->dns) {
-		ARG("--dns");
-		ARG(o->dns);
+	/* The settings in effect here (file and flags together) as flags:
+	 * the runner reads the same settings file, and flags win there. */
+	if (o->config) {
+		ARG("--config");
+		ARG(o->config);
 	}
-	snprintf(port, sizeof(port), "%u", o->port);
+	if (d->dns) {
+		ARG("--dns");
+		ARG(d->dns);
+	}
+	snprintf(port, sizeof(port), "%u", d->port);
 	ARG("--port");
 	ARG(port);
 	ARG("--tls");
-	ARG(tls_name(o->tls));
-	if (o->cafile) {
+	ARG(tls_name(d->tls));
+	if (d->cafile && d->tls == CLI_TLS_VERIFY) {
 		ARG("--cafile");
-		ARG(o->cafile);
+		ARG(d->cafile);
 	}
-	for (size_t i = 0; i < o->npins; i++) {
+	for (size_t i = 0; i < d->npins && i < CLIENT_OUTBOUND_PINS_MAX; i++) {
+		tls_fingerprint_format(d->pins[i], pins[i]);
 		ARG("--tls-fingerprint");
-		ARG(o->pin_texts[i]);
+		ARG(pins[i]);
 	}
-	if (!o->family_auto)
-		ARG(o->family == DNS_FAMILY_V4_ONLY ? "-4" : "-6");
-	if (o->helo) {
+	if (!d->family_auto)
+		ARG(d->family == DNS_FAMILY_V4_ONLY ? "-4" : "-6");
+	if (d->helo) {
 		ARG("--helo");
-		ARG(o->helo);
+		ARG(d->helo);
 	}
-	snprintf(timeout, sizeof(timeout), "%d", o->timeout);
+	snprintf(timeout, sizeof(timeout), "%d", d->timeout);
 	ARG("--timeout");
 	ARG(timeout);
-	if (o->retry_schedule) {
+	if (o->queue.retry_schedule) {
 		ARG("--retry-schedule");
-		ARG(o->retry_schedule);
+		ARG(o->queue.retry_schedule);
 	}
-	if (o->max_lifetime) {
+	if (o->queue.max_queue_lifetime) {
 		ARG("--max-queue-lifetime");
-		ARG(o->max_lifetime);
+		ARG(o->queue.max_queue_lifetime);
 	}
-	if (o->delay_warning) {
+	if (o->queue.delay_warning) {
 		ARG("--delay-warning");
-		ARG(o->delay_warning);
+		ARG(o->queue.delay_warning);
 	}
 	ARG("--");
 	ARG(id);

@@ -31,6 +31,8 @@
 #include "cli/cli.h"
 #include "cli/send.h"
 
+#define SENDMAIL_OPTSTRING "+tif:r:F:vB:o:N:R:V:UnmL:h:X:C:q::b:I46A:GO:"
+
 static int refuse_mode(const char *what)
 {
 	fprintf(stderr, "sendmail: %s is not supported by rawmail; only sending a message "
@@ -39,38 +41,35 @@ static int refuse_mode(const char *what)
 	return SEND_EXIT_USAGE;
 }
 
-int cli_sendmail(int argc, char **argv)
+/* The command line after the settings file, then the message. */
+static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 {
-	struct send_opts o;
-	send_opts_init(&o, "sendmail");
-	o.dot_ends = true;
-	o.background = true;
 	bool flush = false;
 	int c;
-	optind = 1;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "+tif:r:F:vB:o:N:R:V:UnmL:h:X:C:q::b:I46A:GO:",
-	                        send_long_opts, NULL)) != -1) {
-		int r = send_option(&o, c, optarg);
+	while ((c = getopt_long(argc, argv, SENDMAIL_OPTSTRING, send_long_opts, NULL)) != -1) {
+		int r = send_option(o, c, optarg);
 		if (r < 0)
 			return SEND_EXIT_USAGE;
 		if (r == 0)
 			continue;
 		switch (c) {
 		case 't':
-			o.extract = true;
+			o->extract = true;
 			break;
 		case 'i':
-			o.dot_ends = false;
+			o->dot_ends = false;
 			break;
 		case 'f':
 		case 'r':
-			o.from = optarg;
+			o->from = optarg;
+			o->from_where = c == 'f' ? "-f" : "-r";
+			o->from_file = false;
 			break;
 		case 'o':
 			/* -oi is -i; -oXvalue are sendmail.cf options: none apply. */
 			if (!strcmp(optarg, "i"))
-				o.dot_ends = false;
+				o->dot_ends = false;
 			break;
 		case 'b':
 			if (!strcmp(optarg, "m"))
@@ -128,18 +127,34 @@ int cli_sendmail(int argc, char **argv)
 			return SEND_EXIT_USAGE;
 		}
 	}
-	if (send_opts_check(&o) != 0)
+	if (send_opts_check(o) != 0)
 		return SEND_EXIT_USAGE;
 	if (flush) {
 		if (optind < argc) {
 			fprintf(stderr, "sendmail: -q takes no recipients\n");
 			return SEND_EXIT_USAGE;
 		}
-		return send_queue_pass(&o, QUEUE_RUN_ALL, NULL);
+		return send_queue_pass(o, QUEUE_RUN_ALL, NULL);
 	}
-	if (o.no_queue || o.dry_run)
-		o.background = false;
-	o.rcpts = argv + optind;
-	o.nrcpts = (size_t)(argc - optind);
-	return send_run(&o);
+	if (o->no_queue || o->dry_run)
+		o->background = false;
+	o->rcpts = argv + optind;
+	o->nrcpts = (size_t)(argc - optind);
+	return send_run(o);
+}
+
+int cli_sendmail(int argc, char **argv)
+{
+	struct send_opts o;
+	send_opts_init(&o, "sendmail");
+	o.dot_ends = true;
+	o.quiet = true;
+	o.background = true;
+	/* The settings file: --config, $RAWMAIL_CONF or /etc/rawmail.conf
+	 * (cron and PHP pass no options: this is where the site's are). */
+	int rc = send_config_load(&o, send_config_flag(argc, argv, SENDMAIL_OPTSTRING));
+	if (rc == 0)
+		rc = sendmail_options_run(&o, argc, argv);
+	send_opts_free(&o);
+	return rc;
 }
