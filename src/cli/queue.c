@@ -27,6 +27,9 @@ static const char queue_help[] =
 	"  flush                  try everything queued now, deleting nothing (sendmail -q)\n"
 	"\n"
 	"options of run and flush:\n"
+	"  -c, --config FILE      settings file (default: $RAWMAIL_CONF, else\n"
+	"                         /etc/rawmail.conf if it exists): [delivery] and [queue];\n"
+	"                         options given here win\n"
 	"      --spool DIR        the queue (default /var/spool/rawmail for root, else\n"
 	"                         $XDG_STATE_HOME/rawmail/spool or ~/.local/state/rawmail/spool)\n"
 	"      --retry-schedule LIST, --max-queue-lifetime DURATION, --delay-warning DURATION\n"
@@ -42,7 +45,7 @@ static const char queue_help[] =
 	"notification itself.  Logs: one line per result on stderr.\n"
 	"\n"
 	"Exit status: 0 the pass ran (whatever the results); 64 a usage error; 75 the\n"
-	"spool could not be used or a spool error happened.\n";
+	"spool could not be used or a spool error happened; 78 a bad settings file.\n";
 
 /* One client_outbound_submit for the runner: results converted to what
  * the queue records. */
