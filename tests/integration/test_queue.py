@@ -123,7 +123,8 @@ def test_greylisting_451_twice_then_250(tmp_path):
                                      b"250 2.1.5 ok\r\n"]),
                         host=PEER, port=port, connections=3, with_conn=True)
     try:
-        s = send(["--spool", spool, "--port", port, "--retry-schedule", "1s", "-f",
+        # The first retry 3 s later: room for a run before it is due.
+        s = send(["--spool", spool, "--port", port, "--retry-schedule", "3s", "-f",
                   "alice@client.test", f"bob@[{PEER}]"], message("grey"), expect="tempfail")
         qid = queued_id(s)
         assert "451 4.7.1 greylisted" in s.err
@@ -131,7 +132,7 @@ def test_greylisting_451_twice_then_250(tmp_path):
         # Not due yet: a run does nothing.
         err = queue_run(spool, port)
         assert "attempted=0" in err, err
-        wait_due()
+        time.sleep(3.2)
         err = queue_run(spool, port)
         assert f"id={qid}" in err and "result=deferred attempts=2" in err, err
         assert entries(spool) == [qid]
