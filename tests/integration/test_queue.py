@@ -454,3 +454,30 @@ def test_background_attempt_keeps_none_of_the_callers_descriptors(tmp_path):
         os.close(r)
         peer.close()
     assert data_count(peer) == 1
+
+
+def test_delay_warning_once(tmp_path, start_server):
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    srv = start_server(listen=[f"127.0.0.1:{port}"])
+    peer = ScriptedPeer(rcpt_script([b"451 4.7.1 come back later\r\n"]), host=PEER, port=port,
+                        connections=3, with_conn=True)
+    try:
+        s = send(["--spool", spool, "--port", port, "--retry-schedule", "1s", "-f",
+                  "alice@[127.0.0.1]", f"bob@[{PEER}]"], message("late"), expect="tempfail")
+        qid = queued_id(s)
+        wait_due()
+        err = queue_run(spool, port, "--delay-warning", "1s")
+        assert "event=delay-warning" in err and "result=deferred" in err, err
+        assert entries(spool) == [qid], err      # the warning went out, the message stays
+        wait_due()
+        err = queue_run(spool, port, "--delay-warning", "1s")
+        assert "event=delay-warning" not in err, err   # once
+    finally:
+        peer.close()
+    [data] = mailbox_messages(srv.mailroot, "alice", wait=5)
+    msg = email.message_from_bytes(data, policy=email.policy.default)
+    assert msg["Subject"] == "Delayed Mail (still being retried)"
+    status = list(msg.iter_parts())[1].as_string()
+    assert "Action: delayed" in status and f"bob@[{PEER}]" in status, status
+    assert "come back later" in status and "Will-Retry-Until:" in status, status
