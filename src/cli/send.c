@@ -63,6 +63,7 @@ const struct option send_long_opts[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "from-name", required_argument, NULL, OPT_FROM_NAME },
+	{ "spool", required_argument, NULL, OPT_SPOOL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },

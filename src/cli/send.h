@@ -76,6 +76,7 @@ enum {
 	OPT_DRY_RUN,
 	OPT_ATTACH,
 	OPT_FROM_NAME,
+	OPT_SPOOL,      /* the sendmail entry's -bs and -bp: the queue's directory */
 };
 extern const struct option send_long_opts[];
 

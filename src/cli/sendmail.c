@@ -11,9 +11,10 @@
  *                effect, as -A, -G and -O (a body type or DSN request changes nothing in a
  *                direct delivery; mode options like -odi, -oem concern a
  *                queue rawmail does not have yet)
- * Modes other than delivering a message (-bp list the queue, -bs SMTP on
- * stdin, -bd daemon, -q run the queue, -bi/-I aliases, -bv verify) are
- * refused with exit 64 and a sentence saying so.  rawmail send's long
+ * -bp lists the queue (queue_list.c) and -bs speaks SMTP on stdin and
+ * stdout (sendmail_bs.c), both on the spool of --spool DIR.  Other modes
+ * (-bd daemon, -q run the queue, -bi/-I aliases, -bv verify) are refused
+ * with exit 64 and a sentence saying so.  rawmail send's long
  * options (--dns, --port, --tls, ...) work here too.  Options end at the
  * first recipient, as with Postfix's sendmail: programs pass addresses
  * they were given, and "-fevil@example.com" after a recipient must be an
@@ -38,6 +39,9 @@ int cli_sendmail(int argc, char **argv)
 	struct send_opts o;
 	send_opts_init(&o, "sendmail");
 	o.dot_ends = true;
+	const char *spool = NULL;   /* --spool: -bs and -bp */
+	bool smtp_mode = false;     /* -bs */
+	bool list_mode = false;     /* -bp */
 	int c;
 	optind = 1;
 	opterr = 1;
@@ -67,10 +71,14 @@ int cli_sendmail(int argc, char **argv)
 		case 'b':
 			if (!strcmp(optarg, "m"))
 				break;   /* deliver mail: the default */
-			if (!strcmp(optarg, "p"))
-				return refuse_mode("-bp (list the mail queue)");
-			if (!strcmp(optarg, "s"))
-				return refuse_mode("-bs (SMTP on standard input)");
+			if (!strcmp(optarg, "p")) {
+				list_mode = true;
+				break;
+			}
+			if (!strcmp(optarg, "s")) {
+				smtp_mode = true;
+				break;
+			}
 			if (!strcmp(optarg, "d") || !strcmp(optarg, "D"))
 				return refuse_mode("-bd (run as a daemon; use rawmail serve)");
 			if (!strcmp(optarg, "i"))
@@ -79,6 +87,9 @@ int cli_sendmail(int argc, char **argv)
 				return refuse_mode("-bv (verify addresses)");
 			fprintf(stderr, "sendmail: unknown mode -b%s\n", optarg);
 			return SEND_EXIT_USAGE;
+		case OPT_SPOOL:
+			spool = optarg;
+			break;
 		case 'q':
 			return refuse_mode("-q (run the mail queue)");
 		case 'I':
@@ -113,6 +124,13 @@ int cli_sendmail(int argc, char **argv)
 	}
 	if (send_opts_check(&o) != 0)
 		return SEND_EXIT_USAGE;
+	if (list_mode) {
+		/* -bp is mailq: the queue listing, as Postfix's. */
+		char *list_argv[] = { "mailq", "--spool", (char *)spool, NULL };
+		return cli_queue_list(spool ? 3 : 1, list_argv);
+	}
+	if (smtp_mode)
+		return cli_sendmail_bs(&o, spool);
 	o.rcpts = argv + optind;
 	o.nrcpts = (size_t)(argc - optind);
 	return send_run(&o);

@@ -1,0 +1,218 @@
+"""`sendmail -bs` (issue 9): SMTP on standard input and output, as Symfony
+Mailer and Laravel use it.  Python's smtplib talks to it through a socket
+pair standing in for the pipes (smtplib needs a socket), and the tests
+that matter for PHP's proc_open speak SMTP by hand over real pipes.  Each
+accepted message must be in the spool, with the right envelope, before its
+250; bad commands get 5xx; an input cut inside DATA queues nothing."""
+
+import json
+import os
+import smtplib
+import socket
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from helpers import SANITIZER_MARKERS, rawmail_bin
+from queue_util import queue
+
+SENDER = "app@client.test"
+
+
+def sendmail_link(tmp_path):
+    link = Path(tmp_path) / "sendmail"
+    if not link.exists():
+        link.symlink_to(rawmail_bin())
+    return str(link)
+
+
+def check_stderr(text):
+    for mark in SANITIZER_MARKERS:
+        assert mark not in text, text
+
+
+def queued(spool):
+    """The spool's entries as `rawmail queue list --json` gives them."""
+    r = queue(spool, "list", "--json")
+    assert r.rc == 0, r
+    return [json.loads(line) for line in r.out.splitlines()]
+
+
+class Pipes:
+    """sendmail -bs over real pipes, spoken by hand."""
+
+    def __init__(self, tmp_path, spool, *extra):
+        self.p = subprocess.Popen([sendmail_link(tmp_path), "-bs", "--spool", str(spool),
+                                   *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE)
+
+    def reply(self):
+        """One whole reply: (code, [lines])."""
+        lines = []
+        while True:
+            line = self.p.stdout.readline()
+            assert line.endswith(b"\r\n"), (line, lines)
+            lines.append(line[:-2].decode())
+            if line[3:4] == b" ":
+                return int(lines[0][:3]), lines
+
+    def cmd(self, text, expect=None):
+        self.p.stdin.write(text.encode() + b"\r\n")
+        self.p.stdin.flush()
+        code, lines = self.reply()
+        if expect is not None:
+            assert code == expect, (text, lines)
+        return code, lines
+
+    def finish(self, timeout=30):
+        try:
+            self.p.stdin.close()
+        except BrokenPipeError:
+            pass
+        rc = self.p.wait(timeout=timeout)
+        err = self.p.stderr.read().decode(errors="replace")
+        check_stderr(err)
+        return rc, err
+
+
+@pytest.fixture
+def smtp(tmp_path):
+    """smtplib connected to `sendmail -bs` over a socket pair."""
+    spool = tmp_path / "spool"
+    ours, theirs = socket.socketpair()
+    p = subprocess.Popen([sendmail_link(tmp_path), "-bs", "--spool", str(spool)],
+                         stdin=theirs, stdout=theirs, stderr=subprocess.PIPE)
+    theirs.close()
+    s = smtplib.SMTP()
+    s.sock = ours
+    s.file = None
+    code, greeting = s.getreply()
+    assert code == 220 and greeting.endswith(b" ESMTP rawmail"), greeting
+    s.spool = spool
+    s.proc = p
+    yield s
+    ours.close()
+    assert p.wait(timeout=30) in (0, 75)
+    check_stderr(p.stderr.read().decode(errors="replace"))
+
+
+def test_smtplib_submission_is_queued(smtp):
+    code, ext = smtp.ehlo("client.test")
+    assert code == 250 and smtp.has_extn("pipelining") and smtp.has_extn("smtputf8")
+    assert not smtp.has_extn("starttls")
+    msg = (b"From: App <app@client.test>\r\nTo: bob@b\xc3\xbccher.example\r\n"
+           b"Subject: via -bs\r\n\r\nline one\r\n.leading dot\r\n..two dots\r\nend\r\n")
+    assert smtp.mail(SENDER, ["SMTPUTF8"])[0] == 250
+    assert smtp.rcpt("bob@bücher.example")[0] == 250
+    assert smtp.rcpt("carol@[127.0.0.1]")[0] == 250
+    assert smtp.rcpt("carol@[127.0.0.1]")[0] == 250        # once in the envelope
+    code, text = smtp.data(msg)
+    assert code == 250 and text.startswith(b"2.0.0 Ok: queued as "), text
+    qid = text.split()[-1].decode()
+    # Queued before the 250, with the envelope the session was given.
+    [entry] = queued(smtp.spool)
+    assert entry["id"] == qid and entry["sender"] == SENDER
+    assert entry["origin"] == "sendmail" and entry["flags"] == "smtputf8"
+    assert [(r["address"], r.get("original"), r["state"]) for r in entry["recipients"]] == [
+        ("bob@xn--bcher-kva.example", "bob@bücher.example", "queued"),
+        ("carol@[127.0.0.1]", None, "queued")]
+    stored = (smtp.spool / "msg" / qid).read_bytes()
+    assert entry["size"] == len(stored)
+    head, _, body = stored.partition(b"\r\n\r\n")
+    # Dot-unstuffed by the session's decoder, CR LF as the spool keeps it.
+    assert body == b"line one\r\n.leading dot\r\n..two dots\r\nend\r\n", body
+    assert head.startswith(b"Received: by ") and b"(rawmail sendmail -bs, from userid" in head
+    assert b"\r\nDate: " in head and b"\r\nMessage-ID: <" in head     # completed
+    assert b"\nFrom: App <app@client.test>\r\n" in head and b"\n" not in head.replace(b"\r\n", b"")
+    assert smtp.quit()[0] == 221
+    assert smtp.proc.wait(timeout=30) == 0
+
+
+def test_pipes_two_messages_rset_and_bare_lf(tmp_path):
+    spool = tmp_path / "spool"
+    c = Pipes(tmp_path, spool)
+    code, lines = c.reply()
+    assert code == 220 and lines[0].endswith(" ESMTP rawmail")
+    c.cmd("HELO client.test", 250)
+    c.cmd("MAIL FROM:<first@client.test>", 250)
+    c.cmd("RCPT TO:<never@example.net>", 250)
+    c.cmd("RSET", 250)                                 # forgets the first transaction
+    ids = []
+    for n in (1, 2):
+        c.cmd(f"MAIL FROM:<{SENDER}>", 250)
+        c.cmd(f"RCPT TO:<u{n}@example.net>", 250)
+        c.cmd("DATA", 354)
+        # A program writing LF only: line breaks, and "\n.\n" is never the
+        # end of DATA (only CR LF . CR LF is).
+        c.p.stdin.write(f"Subject: {n}\n\nbare LF body\n.\n".encode() + b"\r\n.\r\n")
+        c.p.stdin.flush()
+        code, lines = c.reply()
+        assert code == 250 and "queued as" in lines[0], lines
+        ids.append(lines[0].split()[-1])
+    c.cmd("QUIT", 221)
+    rc, err = c.finish()
+    assert rc == 0, err
+    entries = queued(spool)
+    assert [e["id"] for e in entries] == ids
+    assert [e["recipients"][0]["address"] for e in entries] == ["u1@example.net",
+                                                                  "u2@example.net"]
+    body = (spool / "msg" / ids[0]).read_bytes().partition(b"\r\n\r\n")[2]
+    assert body == b"bare LF body\r\n.\r\n\r\n", body
+    r = queue(spool, "list")
+    assert r.out.splitlines()[-1] == "2 messages, 2 recipients (2 to deliver)"
+
+
+def test_bad_commands_get_5xx_and_nothing_is_queued(tmp_path):
+    spool = tmp_path / "spool"
+    c = Pipes(tmp_path, spool)
+    c.reply()
+    assert c.cmd("MAIL FROM:<a@client.test>")[1][0].startswith("503 5.5.1")   # before EHLO
+    c.cmd("EHLO client.test", 250)
+    assert c.cmd("RCPT TO:<u@example.net>")[1][0].startswith("503 5.5.1")   # before MAIL
+    assert c.cmd("FROB")[1][0].startswith("500 5.5.2")
+    assert c.cmd("MAIL FROM:<broken")[0] == 501
+    c.cmd(f"MAIL FROM:<{SENDER}>", 250)
+    assert c.cmd("RCPT TO:<root>")[1][0].startswith("501 5.1.3")   # no domain
+    assert c.cmd("RCPT TO:<postmaster>")[1][0].startswith("550 5.1.3")
+    assert c.cmd("DATA")[1][0].startswith("554 5.5.1")   # no valid recipient
+    # A line over RFC 5322's 998 octets: refused after the content, with why.
+    c.cmd("RSET", 250)
+    c.cmd(f"MAIL FROM:<{SENDER}>", 250)
+    c.cmd("RCPT TO:<u@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.p.stdin.write(b"Subject: long\r\n\r\n" + b"x" * 1200 + b"\r\n.\r\n")
+    c.p.stdin.flush()
+    code, lines = c.reply()
+    assert code == 554 and lines[0].startswith("554 5.6.0"), lines
+    c.cmd("QUIT", 221)
+    rc, err = c.finish()
+    assert rc == 0, err
+    assert queued(spool) == []
+    assert os.listdir(spool / "msg") == [] and os.listdir(spool / "tmp") == []
+
+
+def test_input_ending_inside_data_queues_nothing(tmp_path):
+    spool = tmp_path / "spool"
+    c = Pipes(tmp_path, spool)
+    c.reply()
+    c.cmd("EHLO client.test", 250)
+    c.cmd(f"MAIL FROM:<{SENDER}>", 250)
+    c.cmd("RCPT TO:<u@example.net>", 250)
+    c.cmd("DATA", 354)
+    c.p.stdin.write(b"Subject: cut\r\n\r\nhalf a mess")
+    rc, err = c.finish()
+    assert rc == 75, err
+    assert "not queued" in err
+    assert queued(spool) == []
+    for sub in ("msg", "env", "tmp"):
+        assert os.listdir(spool / sub) == [], sub
+
+
+def test_unusable_spool_says_421(tmp_path):
+    (tmp_path / "file").write_text("x")
+    c = Pipes(tmp_path, tmp_path / "file" / "spool")
+    code, lines = c.reply()
+    assert code == 421 and lines[0].startswith("421 4.3.0"), lines
+    rc, err = c.finish()
+    assert rc == 75 and "Not a directory" in err, err
