@@ -7,7 +7,8 @@
 #   make unit            build and run the cmocka unit tests
 #   make fuzz            build libFuzzer harnesses (clang) into build-fuzz/
 #   make check           everything the CI runs (see tests/run)
-#   make install PREFIX=/usr/local DESTDIR=
+#   make install PREFIX=/usr/local DESTDIR=   (also sendmail/mailq links, systemd units)
+#   make install-sendmail   the link /usr/sbin/sendmail (never over another MTA)
 
 CC       ?= cc
 PREFIX   ?= /usr/local
@@ -49,7 +50,7 @@ OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
 UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
-.PHONY: all unit tools fuzz fuzz-long check install clean lint
+.PHONY: all unit tools fuzz fuzz-long check install install-sendmail clean lint
 all: $(BUILD)/rawmail
 
 $(BUILD)/obj/%.o: src/%.c
@@ -116,11 +117,74 @@ check:
 lint:
 	tests/lint
 
+# Where `make install` puts things.  The sendmail and mailq links go in
+# SBINDIR; the one programs call by its path, /usr/sbin/sendmail, only
+# with `make install-sendmail` (SENDMAIL_PATH), which refuses to replace
+# another MTA's file.  The example configuration is copied to
+# SYSCONFDIR/rawmail.conf only when there is none (all of it is comments:
+# it changes no setting until edited).
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/rawmail
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSCONFDIR     ?= /etc
+SENDMAIL_PATH  ?= /usr/sbin/sendmail
+
+# Shell text: with link set, sets what to "" when link is absent or a
+# link that leads to a rawmail, else to what is there (another program's).
+link_what = what=''; \
+	if [ -L "$$link" ]; then \
+		if [ "$$(readlink -f "$$link")" != "$$(readlink -f "$$bin")" ] && \
+		   [ "$$(basename "$$(readlink "$$link")")" != rawmail ]; then \
+			what="a link to $$(readlink "$$link")"; fi; \
+	elif [ -e "$$link" ]; then what="a file of another program (Postfix, Exim, ...)"; fi
+
+# $(call install_link,PATH,ON_CONFLICT): a relative symbolic link PATH ->
+# the installed rawmail (relative, so a DESTDIR tree is whole by itself),
+# unless another program's file is there: ON_CONFLICT "warn" leaves it
+# and says so, "refuse" stops with an error, "check" only does that.
+define install_link
+	@link='$(DESTDIR)$(1)'; bin='$(DESTDIR)$(BINDIR)/rawmail'; $(link_what); \
+	if [ -n "$$what" ] && [ '$(2)' != warn ]; then \
+		echo "make: $$link is $$what, not rawmail: refusing to replace it." >&2; \
+		echo "make: remove that mail system first (e.g. apt-get remove postfix), then run make install-sendmail again." >&2; \
+		exit 1; \
+	elif [ -n "$$what" ]; then \
+		echo "make: left $$link alone: it is $$what (see make install-sendmail)" >&2; \
+	elif [ '$(2)' != check ]; then \
+		install -d "$$(dirname "$$link")" && ln -sfr "$$bin" "$$link" && \
+		echo "  $$link -> $$(readlink "$$link")"; \
+	fi
+endef
+
 install: $(BUILD)/rawmail
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/man/man5
-	install -m 755 $(BUILD)/rawmail $(DESTDIR)$(PREFIX)/bin/rawmail
-	install -m 644 doc/rawmail.1 $(DESTDIR)$(PREFIX)/share/man/man1/rawmail.1
-	install -m 644 doc/rawmail.conf.5 $(DESTDIR)$(PREFIX)/share/man/man5/rawmail.conf.5
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
+		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
+	install -m 755 $(BUILD)/rawmail $(DESTDIR)$(BINDIR)/rawmail
+	$(call install_link,$(SBINDIR)/sendmail,warn)
+	$(call install_link,$(SBINDIR)/mailq,warn)
+	install -m 644 doc/rawmail.1 $(DESTDIR)$(MANDIR)/man1/rawmail.1
+	install -m 644 doc/rawmail.conf.5 $(DESTDIR)$(MANDIR)/man5/rawmail.conf.5
+	install -m 644 contrib/rawmail.conf.example README.md $(DESTDIR)$(DOCDIR)/
+	for unit in rawmail.service rawmail-queue.service; do \
+		sed 's|@BINDIR@|$(BINDIR)|g' contrib/systemd/$$unit.in > $(DESTDIR)$(SYSTEMDUNITDIR)/$$unit && \
+		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$unit || exit 1; \
+	done
+	install -m 644 contrib/systemd/rawmail-queue.timer $(DESTDIR)$(SYSTEMDUNITDIR)/
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/rawmail.conf ]; then \
+		echo "  kept $(DESTDIR)$(SYSCONFDIR)/rawmail.conf (the example is in $(DOCDIR))"; \
+	else \
+		install -D -m 644 contrib/rawmail.conf.example $(DESTDIR)$(SYSCONFDIR)/rawmail.conf && \
+		echo "  $(DESTDIR)$(SYSCONFDIR)/rawmail.conf (every line commented: the defaults)"; \
+	fi
+
+# Programs call /usr/sbin/sendmail by that path.  Checked before anything
+# is installed, so a refusal leaves the system as it was.
+install-sendmail:
+	$(call install_link,$(SENDMAIL_PATH),check)
+	@$(MAKE) --no-print-directory install
+	$(call install_link,$(SENDMAIL_PATH),refuse)
 
 clean:
 	rm -rf build build-asan build-fuzz

@@ -30,5 +30,6 @@ const char *cli_spool_dir(const char *given, bool create, char *out, size_t outl
 
 /* sysexits.h codes used by every subcommand. */
 #define EXIT_USAGE 64
+#define EXIT_UNAVAILABLE 69
 
 #endif

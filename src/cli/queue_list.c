@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "cli/cli.h"
+#include "cli/send.h"
 #include "queue/spool.h"
 #include "util/text.h"
 
@@ -29,9 +30,10 @@
 /* The header section `show` prints, at most. */
 #define SHOW_HEADERS_MAX (64u * 1024u)
 
-enum { OPT_SPOOL = 1, OPT_JSON };
+enum { OPT_QUEUE_SPOOL = 1, OPT_JSON, OPT_CONFIG_FILE };
 static const struct option queue_long_opts[] = {
-	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "spool", required_argument, NULL, OPT_QUEUE_SPOOL },
+	{ "config", required_argument, NULL, OPT_CONFIG_FILE },
 	{ "json", no_argument, NULL, OPT_JSON },
 	{ "help", no_argument, NULL, 'h' },
 	{ NULL, 0, NULL, 0 },
@@ -40,6 +42,7 @@ static const struct option queue_long_opts[] = {
 struct queue_args {
 	const char *prog;     /* for messages: "rawmail queue list", "mailq" */
 	const char *spool;    /* --spool, or NULL */
+	const char *config;   /* -c, --config, or NULL */
 	bool json;
 	char dir[4096];
 };
@@ -250,8 +253,10 @@ static void usage(FILE *out, const char *what)
 		      "What is queued: per message its id, size, arrival time and sender; per\n"
 		      "recipient its state, attempts, next attempt and the last reply.\n"
 		      "  --json   one JSON object per message and line\n", out);
-	fputs("  --spool DIR   the spool (default /var/spool/rawmail for root, else\n"
-	      "                $XDG_STATE_HOME/rawmail/spool or ~/.local/state/rawmail/spool)\n",
+	fputs("  --spool DIR   the spool (default: spool in the settings file, else\n"
+	      "                /var/spool/rawmail for root, else $XDG_STATE_HOME/rawmail/spool\n"
+	      "                or ~/.local/state/rawmail/spool)\n"
+	      "  -c, --config FILE  the settings file (default $RAWMAIL_CONF, /etc/rawmail.conf)\n",
 	      out);
 }
 
@@ -264,10 +269,14 @@ static int parse_args(int argc, char **argv, const char *what, const char *prog,
 	int c;
 	optind = 1;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "+h", queue_long_opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+hc:", queue_long_opts, NULL)) != -1) {
 		switch (c) {
-		case OPT_SPOOL:
+		case OPT_QUEUE_SPOOL:
 			a->spool = optarg;
+			break;
+		case 'c':
+		case OPT_CONFIG_FILE:
+			a->config = optarg;
 			break;
 		case OPT_JSON:
 			if (!json_ok) {
@@ -284,12 +293,19 @@ static int parse_args(int argc, char **argv, const char *what, const char *prog,
 			return EXIT_USAGE;
 		}
 	}
+	/* Without --spool, the settings file's spool ([send], else [queue]:
+	 * the one sendmail and send queue into), else the default. */
+	struct send_opts so;
+	send_opts_init(&so, a->prog);
+	int rc = a->spool ? 0 : send_config_load(&so, a->config);
 	char why[512];
-	if (!cli_spool_dir(a->spool, false, a->dir, sizeof(a->dir), why, sizeof(why))) {
+	if (rc == 0 && !cli_spool_dir(a->spool ? a->spool : so.spool, false, a->dir, sizeof(a->dir),
+	                              why, sizeof(why))) {
 		fprintf(stderr, "%s: %s\n", a->prog, why);
-		return EXIT_USAGE;
+		rc = EXIT_USAGE;
 	}
-	return -1;
+	send_opts_free(&so);
+	return rc ? rc : -1;
 }
 
 /* Opens the spool to read.  QUEUE_OK; QUEUE_GONE when it does not exist

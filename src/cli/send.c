@@ -3,14 +3,11 @@
  * and send.h. */
 #include "cli/send.h"
 
-#include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cli/cli.h"
-#include "net/fingerprint.h"
-#define SEND_DEFAULT_TIMEOUT 30
 
 static const char send_help[] =
 	"usage: rawmail send [options] RECIPIENT... < message\n"
@@ -19,7 +16,11 @@ static const char send_help[] =
 	"address in user@[192.0.2.1]), with no account anywhere.  Standard input is a\n"
 	"complete message, or with -s the text of a new one.\n"
 	"\n"
-	"  -f ADDR                envelope sender (default: you@this-host; \"\" for <>)\n"
+	"  -c, --config FILE      settings file (default: $RAWMAIL_CONF, else\n"
+	"                         /etc/rawmail.conf if it exists): its [send] and\n"
+	"                         [delivery] sections; options given here win\n"
+	"  -f ADDR                envelope sender (default: you@ORIGIN, origin in [send],\n"
+	"                         else this host's name; \"\" for <>)\n"
 	"  -F NAME, --from-name NAME  display name for the From: header\n"
 	"  -s SUBJECT             compose: From, To, Subject, Date, Message-ID, MIME\n"
 	"                         headers around the UTF-8 text on standard input\n"
@@ -50,7 +51,10 @@ static const char send_help[] =
 	"\n"
 	"Exit status: 0 delivered to every recipient; 75 a temporary failure (not\n"
 	"delivered and not queued: rawmail has no queue yet, send again later); 69 a\n"
-	"permanent failure; 64 a usage error; 65 bad message data.\n";
+	"permanent failure; 64 a usage error; 65 bad message data; 78 a bad\n"
+	"settings file.\n";
+
+#define SEND_OPTSTRING "+c:f:F:s:tv46h"
 
 const struct option send_long_opts[] = {
 	{ "tls", required_argument, NULL, OPT_TLS },
@@ -63,21 +67,26 @@ const struct option send_long_opts[] = {
 	{ "dry-run", no_argument, NULL, OPT_DRY_RUN },
 	{ "attach", required_argument, NULL, OPT_ATTACH },
 	{ "from-name", required_argument, NULL, OPT_FROM_NAME },
+	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "spool", required_argument, NULL, OPT_SPOOL },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
 };
 
-static bool parse_number(const char *s, long min, long max, long *out)
+/* The delivery settings' flags and their keys in [delivery]. */
+static const char *delivery_key(int c)
 {
-	char *end;
-	errno = 0;
-	long v = strtol(s, &end, 10);
-	if (errno || end == s || *end || v < min || v > max)
-		return false;
-	*out = v;
-	return true;
+	switch (c) {
+	case OPT_TLS: return "tls";
+	case OPT_CAFILE: return "cafile";
+	case OPT_FINGERPRINT: return "tls-fingerprint";
+	case OPT_HELO: return "helo";
+	case OPT_DNS: return "dns";
+	case OPT_PORT: return "port";
+	case OPT_TIMEOUT: return "timeout";
+	}
+	return NULL;
 }
 
 /* The options both entries share (rawmail send's long ones, which a
@@ -85,7 +94,8 @@ static bool parse_number(const char *s, long min, long max, long *out)
  * of them. */
 int send_option(struct send_opts *o, int c, const char *arg)
 {
-	long v;
+	char err[256];
+	const char *key = delivery_key(c);
 	switch (c) {
 	case 'F':
 	case OPT_FROM_NAME:
@@ -95,97 +105,52 @@ int send_option(struct send_opts *o, int c, const char *arg)
 		o->verbose++;
 		return 0;
 	case '4':
-	case '6':
-		if (!o->family_auto && o->family != (c == '4' ? DNS_FAMILY_V4_ONLY : DNS_FAMILY_V6_ONLY)) {
+	case '6': {
+		struct cli_delivery *d = &o->delivery;
+		if (d->family_source == CLI_FROM_FLAG &&
+		    d->family != (c == '4' ? DNS_FAMILY_V4_ONLY : DNS_FAMILY_V6_ONLY)) {
 			fprintf(stderr, "%s: -4 and -6 exclude each other\n", o->prog);
 			return -1;
 		}
-		o->family_auto = false;
-		o->family = c == '4' ? DNS_FAMILY_V4_ONLY : DNS_FAMILY_V6_ONLY;
+		cli_delivery_set(d, CLI_FROM_FLAG, "family", c == '4' ? "4" : "6", err, sizeof(err));
 		return 0;
-	case OPT_TLS:
-		o->tls_given = true;
-		if (!strcmp(arg, "none"))
-			o->tls = SEND_TLS_NONE;
-		else if (!strcmp(arg, "opportunistic"))
-			o->tls = SEND_TLS_OPPORTUNISTIC;
-		else if (!strcmp(arg, "require"))
-			o->tls = SEND_TLS_REQUIRE;
-		else if (!strcmp(arg, "verify"))
-			o->tls = SEND_TLS_VERIFY;
-		else {
-			fprintf(stderr, "%s: --tls '%s': use none, opportunistic, require or verify\n",
-			        o->prog, arg);
-			return -1;
-		}
-		return 0;
-	case OPT_CAFILE:
-		o->cafile = arg;
-		return 0;
-	case OPT_FINGERPRINT:
-		if (o->npins == SEND_PINS_MAX) {
-			fprintf(stderr, "%s: at most %d --tls-fingerprint\n", o->prog, SEND_PINS_MAX);
-			return -1;
-		}
-		if (!tls_fingerprint_parse(arg, o->pins[o->npins])) {
-			fprintf(stderr,
-			        "%s: --tls-fingerprint '%s': expected SHA256: and 64 hex digits (as "
-			        "printed by rawmail send -v or openssl x509 -fingerprint -sha256)\n",
-			        o->prog, arg);
-			return -1;
-		}
-		o->npins++;
-		return 0;
-	case OPT_HELO:
-		o->helo = arg;
-		return 0;
-	case OPT_DNS:
-		o->dns = arg;
-		return 0;
-	case OPT_PORT:
-		if (!parse_number(arg, 1, 65535, &v)) {
-			fprintf(stderr, "%s: --port '%s': expected 1 to 65535\n", o->prog, arg);
-			return -1;
-		}
-		o->port = (unsigned short)v;
-		return 0;
-	case OPT_TIMEOUT:
-		if (!parse_number(arg, 1, 3600, &v)) {
-			fprintf(stderr, "%s: --timeout '%s': expected 1 to 3600 seconds\n", o->prog, arg);
-			return -1;
-		}
-		o->timeout = (int)v;
-		return 0;
+	}
+	case OPT_CONFIG:
+		return 0;   /* read before the other options (send_config.c) */
 	case OPT_DRY_RUN:
 		o->dry_run = true;
 		return 0;
 	}
-	return 1;
+	if (!key)
+		return 1;
+	if (cli_delivery_set(&o->delivery, CLI_FROM_FLAG, key, arg, err, sizeof(err)) < 0) {
+		fprintf(stderr, "%s: --%s '%s': %s\n", o->prog, key, arg, err);
+		return -1;
+	}
+	return 0;
 }
 
 void send_opts_init(struct send_opts *o, const char *prog)
 {
-	*o = (struct send_opts){
-		.prog = prog,
-		.family_auto = true,
-		.tls = SEND_TLS_OPPORTUNISTIC,
-		.port = 25,
-		.timeout = SEND_DEFAULT_TIMEOUT,
-	};
+	*o = (struct send_opts){ .prog = prog, .from_where = "-f" };
+	cli_delivery_init(&o->delivery);
+}
+
+void send_opts_free(struct send_opts *o)
+{
+	for (size_t i = 0; i < o->nowned; i++)
+		free(o->owned[i]);
+	free(o->owned);
+	o->owned = NULL;
+	o->nowned = 0;
 }
 
 /* Checks that need every option: pins need TLS, --cafile needs verify. */
 int send_opts_check(struct send_opts *o)
 {
-	if (o->npins > 0 && (o->tls == SEND_TLS_NONE || o->tls == SEND_TLS_OPPORTUNISTIC)) {
-		if (o->tls_given && o->tls == SEND_TLS_NONE) {
-			fprintf(stderr, "%s: --tls-fingerprint needs TLS; not with --tls none\n", o->prog);
-			return -1;
-		}
-		o->tls = SEND_TLS_REQUIRE;
-	}
-	if (o->cafile && o->tls != SEND_TLS_VERIFY) {
-		fprintf(stderr, "%s: --cafile is for --tls verify\n", o->prog);
+	char err[256];
+	if (!cli_delivery_finish(&o->delivery, err, sizeof(err))) {
+		fprintf(stderr, "%s: %s\n", o->prog, err);
 		return -1;
 	}
 	return 0;
@@ -200,9 +165,12 @@ int cli_send(int argc, char **argv)
 		fprintf(stderr, "rawmail send: out of memory\n");
 		return SEND_EXIT_OSERR;
 	}
-	int c, rc = SEND_EXIT_USAGE;
-	optind = 1;
-	while ((c = getopt_long(argc, argv, "+f:F:s:tv46h", send_long_opts, NULL)) != -1) {
+	int c, rc = send_config_load(&o, send_config_flag(argc, argv, SEND_OPTSTRING));
+	if (rc != 0)
+		goto out;
+	rc = SEND_EXIT_USAGE;
+	optind = 0;
+	while ((c = getopt_long(argc, argv, SEND_OPTSTRING, send_long_opts, NULL)) != -1) {
 		int r = send_option(&o, c, optarg);
 		if (r < 0)
 			goto out;
@@ -211,7 +179,11 @@ int cli_send(int argc, char **argv)
 		switch (c) {
 		case 'f':
 			o.from = optarg;
+			o.from_where = "-f";
+			o.from_file = false;
 			break;
+		case 'c':
+			break;   /* read first (send_config_flag) */
 		case 's':
 			o.subject = optarg;
 			break;
@@ -237,5 +209,6 @@ int cli_send(int argc, char **argv)
 	rc = send_run(&o);
 out:
 	free(o.attach);
+	send_opts_free(&o);
 	return rc;
 }

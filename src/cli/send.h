@@ -11,6 +11,7 @@
 
 #include "client/batch.h"
 #include "client/session.h"
+#include "cli/delivery.h"
 #include "dns/lookup.h"
 #include "msg/address_list.h"
 #include "util/buf.h"
@@ -24,44 +25,50 @@
 #define SEND_EXIT_SOFTWARE 70
 #define SEND_EXIT_OSERR 71
 #define SEND_EXIT_TEMPFAIL 75
+#define SEND_EXIT_CONFIG 78
 
 /* Largest message read from stdin. */
 #define SEND_MESSAGE_MAX (64u * 1024 * 1024)
 /* Most recipients one invocation takes (arguments and -t together). */
 #define SEND_RCPTS_MAX 10000
-#define SEND_PINS_MAX 16
 
-enum send_tls {
-	SEND_TLS_NONE,
-	SEND_TLS_OPPORTUNISTIC,
-	SEND_TLS_REQUIRE,
-	SEND_TLS_VERIFY,
+/* [queue] of the configuration file: read and checked for the queue
+ * (issue 9), which interprets them; NULL where not set. */
+struct send_queue_settings {
+	const char *spool;
+	const char *retry_schedule;
+	const char *max_queue_lifetime;
+	const char *delay_warning;
 };
 
 struct send_opts {
 	const char *prog;            /* for messages: "rawmail send" or "sendmail" */
-	const char *from;            /* -f; NULL: user@host */
+	/* The sendmail entry: warnings only with -v (cron and PHP throw
+	 * stderr away, and Postfix's sendmail says nothing either). */
+	bool quiet;
+	const char *from;            /* -f (or from in [send]); NULL: user@origin */
+	const char *from_where;      /* "-f" or "from in FILE", for messages */
+	bool from_file;              /* from is the file's: a bad one is exit 78 */
 	const char *from_name;       /* -F / --from-name */
+	/* The domain of a local user's address when no -f is given
+	 * (Postfix's myorigin); NULL: this host's name.  In A-labels. */
+	const char *origin;
+	const char *spool;           /* [send] spool, else [queue] spool */
+	bool no_queue;               /* [send] no-queue */
+	struct send_queue_settings queue;
 	const char *subject;         /* -s: compose a message */
 	bool extract;                /* -t */
 	bool dot_ends;               /* a line holding only "." ends the input (sendmail without -i) */
 	const char **attach;         /* --attach, nattach of them */
 	size_t nattach;
 	int verbose;                 /* -v 1, -vv 2 */
-	bool family_auto;            /* neither -4 nor -6 */
-	enum dns_family_pref family;
-	enum send_tls tls;
-	const char *cafile;
-	unsigned char pins[SEND_PINS_MAX][32];
-	size_t npins;
-	const char *helo;
-	const char *dns;
-	unsigned short port;
-	int timeout;
+	struct cli_delivery delivery;  /* [delivery] and --dns, --port, --tls, ... */
 	bool dry_run;
-	bool tls_given;              /* --tls was on the command line */
 	char **rcpts;                /* from the command line */
 	size_t nrcpts;
+	const char *config;          /* the file read, or NULL */
+	char **owned;                /* values read from the file, freed with the options */
+	size_t nowned;
 };
 
 /* Long options (send.c), shared by both entries. */
@@ -76,11 +83,26 @@ enum {
 	OPT_DRY_RUN,
 	OPT_ATTACH,
 	OPT_FROM_NAME,
+	OPT_CONFIG,
 	OPT_SPOOL,      /* the sendmail entry's -bs and -bp: the queue's directory */
 };
 extern const struct option send_long_opts[];
 
 void send_opts_init(struct send_opts *o, const char *prog);
+void send_opts_free(struct send_opts *o);
+/* send_config.c: the configuration file's -c / --config in argv (a first
+ * pass over the options with optstring, silent), or NULL. */
+const char *send_config_flag(int argc, char **argv, const char *optstring);
+/* Reads the file chosen by given (-c), $RAWMAIL_CONF or
+ * /etc/rawmail.conf (util/config_file.h): [send], [delivery] and [queue]
+ * into o, before the flags, which override it.  0, or the exit status
+ * (78, said why). */
+int send_config_load(struct send_opts *o, const char *given);
+/* One [send] key (from, from-name, origin, spool, no-queue): 1 set, 0
+ * not a send key, -1 bad value (err says what is expected).  value is
+ * kept by pointer. */
+int send_config_set(struct send_opts *o, const char *key, const char *value, char *err,
+                    size_t errlen);
 /* One option both entries take: -F, -v, -4, -6 and the long ones but
  * --attach.  0 taken, -1 invalid (said why on stderr), 1 not one of them. */
 int send_option(struct send_opts *o, int c, const char *arg);

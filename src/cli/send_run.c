@@ -93,12 +93,14 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 		                                          "delivered to");
 		return false;
 	}
-	if (!o->family_auto &&
-	    ((a.kind == SMTP_DOMAIN_IPV4 && o->family == DNS_FAMILY_V6_ONLY) ||
-	     (a.kind == SMTP_DOMAIN_IPV6 && o->family == DNS_FAMILY_V4_ONLY))) {
-		fprintf(stderr, "%s: %s '%s': an IPv%c address, but -%c was given\n", o->prog, origin,
-		        in, a.kind == SMTP_DOMAIN_IPV4 ? '4' : '6',
-		        o->family == DNS_FAMILY_V4_ONLY ? '4' : '6');
+	if (!o->delivery.family_auto &&
+	    ((a.kind == SMTP_DOMAIN_IPV4 && o->delivery.family == DNS_FAMILY_V6_ONLY) ||
+	     (a.kind == SMTP_DOMAIN_IPV6 && o->delivery.family == DNS_FAMILY_V4_ONLY))) {
+		bool flag = o->delivery.family_source == CLI_FROM_FLAG;
+		fprintf(stderr, "%s: %s '%s': an IPv%c address, but %s%c %s\n", o->prog, origin, in,
+		        a.kind == SMTP_DOMAIN_IPV4 ? '4' : '6', flag ? "-" : "family = ",
+		        o->delivery.family == DNS_FAMILY_V4_ONLY ? '4' : '6',
+		        flag ? "was given" : "is set in the settings file");
 		return false;
 	}
 	/* The local part as written: from the start (after '<') to the last '@'. */
@@ -133,35 +135,27 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 	return true;
 }
 
-/* --helo goes into EHLO as it is: a host name or an address literal,
- * nothing that could end the command line early. */
-static bool helo_ok(const char *helo)
-{
-	if (helo[0] != '[')
-		return hostname_syntax_ok(helo);
-	char probe[SMTP_DOMAIN_MAX + 8];
-	snprintf(probe, sizeof(probe), "x@%s", helo);
-	struct smtp_address a;
-	size_t used = 0, len = strlen(probe);
-	return smtp_address_parse(probe, len, SMTP_ADDR_NO_BRACKETS, &a, &used) == SMTP_ADDR_OK &&
-	       used == len && (a.kind == SMTP_DOMAIN_IPV4 || a.kind == SMTP_DOMAIN_IPV6);
-}
-
-/* user@host: the login name and the host's own name. */
-static void default_sender(char *out, size_t outlen)
+/* user@origin: the login name and origin from the settings file
+ * (Postfix's myorigin), else the host's own name. */
+static void default_sender(const struct send_opts *o, char *out, size_t outlen)
 {
 	char host[256];
-	hostname_get(host, sizeof(host), "/etc/hosts");
+	if (o->origin)
+		snprintf(host, sizeof(host), "%s", o->origin);
+	else
+		hostname_get(host, sizeof(host), "/etc/hosts");
 	struct passwd *pw = getpwuid(geteuid());
 	snprintf(out, outlen, "%s@%s", pw && pw->pw_name ? pw->pw_name : "root", host);
 }
 
-/* The envelope sender: -f, or user@host.  "" is the null reverse-path. */
+/* The envelope sender: -f (or from in [send]), or user@origin.  "" is the
+ * null reverse-path. */
 static bool sender_address(const struct send_opts *o, char *out, size_t outlen)
 {
 	if (o->from) {
 		if (has_crlf(o->from)) {
-			fprintf(stderr, "%s: -f: line breaks are not allowed in an address\n", o->prog);
+			fprintf(stderr, "%s: %s: line breaks are not allowed in an address\n", o->prog,
+			        o->from_where);
 			return false;
 		}
 		if (!strcmp(o->from, "") || !strcmp(o->from, "<>")) {
@@ -176,7 +170,7 @@ static bool sender_address(const struct send_opts *o, char *out, size_t outlen)
 			char hint[SMTP_PATH_MAX + 128];
 			const char *h =
 				o->from[0] != '-' ? address_hint(o->prog, o->from, hint, sizeof(hint)) : NULL;
-			fprintf(stderr, "%s: -f '%s': %s\n", o->prog, o->from,
+			fprintf(stderr, "%s: %s '%s': %s\n", o->prog, o->from_where, o->from,
 			        h                    ? h
 			        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
 			        : used != len        ? "text after the address"
@@ -190,7 +184,8 @@ static bool sender_address(const struct send_opts *o, char *out, size_t outlen)
 			/* An internationalised domain goes in its A-label form, as
 			 * for recipients: SMTPUTF8 only for a UTF-8 local part. */
 			if (!dns_domain_to_ascii(a.domain, domain, sizeof(domain), err, sizeof(err))) {
-				fprintf(stderr, "%s: -f '%s': %s\n", o->prog, o->from, err);
+				fprintf(stderr, "%s: %s '%s': %s\n", o->prog, o->from_where, o->from,
+				        err);
 				return false;
 			}
 		} else {
@@ -199,22 +194,24 @@ static bool sender_address(const struct send_opts *o, char *out, size_t outlen)
 		}
 		int n = snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
 		if (n < 0 || (size_t)n >= outlen) {
-			fprintf(stderr, "%s: -f '%s': too long with its domain in ASCII form\n", o->prog,
-			        o->from);
+			fprintf(stderr, "%s: %s '%s': too long with its domain in ASCII form\n",
+			        o->prog, o->from_where, o->from);
 			return false;
 		}
 		return true;
 	}
-	default_sender(out, outlen);
+	default_sender(o, out, outlen);
 	/* root@vm: most receivers refuse a sender whose domain is not a
 	 * public one (Gmail 553 5.1.7, Postfix reject_non_fqdn_sender).  Said
-	 * before anything is sent, with the way out. */
+	 * before anything is sent, with the way out; the sendmail entry says
+	 * it only with -v (cron and PHP throw stderr away, and Postfix's
+	 * sendmail is silent). */
 	const char *domain = strrchr(out, '@');
-	if (domain && !strchr(domain + 1, '.'))
+	if (domain && !strchr(domain + 1, '.') && (!o->quiet || o->verbose))
 		fprintf(stderr,
 		        "%s: warning: sending as %s (no -f given), and '%s' is not a public domain: "
 		        "most servers refuse such a sender; give your own address with -f "
-		        "you@example.com\n",
+		        "you@example.com, or origin = example.com in [send] of rawmail.conf\n",
 		        o->prog, out, domain + 1);
 	return true;
 }
@@ -229,32 +226,19 @@ static void plan_line(void *arg, const char *destination, const struct dns_looku
                       size_t n, const char *note)
 {
 	const struct send_opts *o = arg;
-	send_report_plan(stdout, destination, addrs, n, note, o->port);
+	send_report_plan(stdout, destination, addrs, n, note, o->delivery.port);
 }
 
 /* The engine's settings from send's options. */
 static struct client_outbound_config engine_config(struct send_opts *o)
 {
-	return (struct client_outbound_config){
-		.dns = o->dns,
-		.port = o->port,
-		.tls = o->tls == SEND_TLS_NONE            ? CLIENT_TLS_NONE
-		       : o->tls == SEND_TLS_OPPORTUNISTIC ? CLIENT_TLS_OPPORTUNISTIC
-		                                          : CLIENT_TLS_REQUIRE,
-		.tls_verify = o->tls == SEND_TLS_VERIFY,
-		.cafile = o->cafile,
-		.tls_pins = (const unsigned char(*)[32])o->pins,
-		.tls_npins = o->npins,
-		.family = o->family,
-		.family_auto = o->family_auto,
-		.helo = o->helo,
-		.timeout = o->timeout,
-		.dry_run = o->dry_run,
-		.plan = plan_line,
-		.transcript = o->verbose ? transcript_line : NULL,
-		.transcript_body = o->verbose >= 2,
-		.arg = o,
-	};
+	struct client_outbound_config c = cli_delivery_engine_config(&o->delivery);
+	c.dry_run = o->dry_run;
+	c.plan = plan_line;
+	c.transcript = o->verbose ? transcript_line : NULL;
+	c.transcript_body = o->verbose >= 2;
+	c.arg = o;
+	return c;
 }
 
 /* The one message's outcome, reported as it comes. */
@@ -272,7 +256,7 @@ static void report(void *arg, const struct client_result *res, size_t n)
 	size_t temp = 0, certificate = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (!(o->dry_run && res[i].state == CLIENT_RCPT_PENDING))
-			send_report_result(stderr, &res[i], o->port);
+			send_report_result(stderr, &res[i], o->delivery.port);
 		temp += res[i].state == CLIENT_RCPT_TEMPFAIL || res[i].state == CLIENT_RCPT_DEFERRED;
 		certificate += send_result_certificate_refused(&res[i], NULL, 0);
 	}
@@ -309,7 +293,7 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 	engine = client_outbound_new(out.base, &cfg, err, sizeof(err));
 	if (!engine) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
-		out.rc = o->cafile ? SEND_EXIT_USAGE : SEND_EXIT_OSERR;
+		out.rc = o->delivery.cafile ? SEND_EXIT_USAGE : SEND_EXIT_OSERR;
 		goto done;
 	}
 	struct client_outbound_message m = {
@@ -326,7 +310,7 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 		break;
 	case CLIENT_OUTBOUND_ERR_DNS:
 		fprintf(stderr, "%s: %s\n", o->prog, err);
-		out.rc = o->dns ? SEND_EXIT_USAGE : SEND_EXIT_TEMPFAIL;
+		out.rc = o->delivery.dns ? SEND_EXIT_USAGE : SEND_EXIT_TEMPFAIL;
 		break;
 	case CLIENT_OUTBOUND_ERR_EMPTY:
 		fprintf(stderr, "%s: %s\n", o->prog, err);
@@ -384,16 +368,10 @@ int send_run(struct send_opts *o)
 		fprintf(stderr, "%s: at most %d recipients\n", o->prog, SEND_RCPTS_MAX);
 		return SEND_EXIT_USAGE;
 	}
-	if (o->helo && !helo_ok(o->helo)) {
-		fprintf(stderr, "%s: --helo '%s': expected a host name (mail.example.com) or an "
-		                "address literal ([192.0.2.1], [IPv6:2001:db8::1])\n",
-		        o->prog, o->helo);
-		return SEND_EXIT_USAGE;
-	}
 	int rc = 0;
 	char sender[SMTP_PATH_MAX + 1];
 	if (!sender_address(o, sender, sizeof(sender)))
-		return SEND_EXIT_USAGE;
+		return o->from_file ? SEND_EXIT_CONFIG : SEND_EXIT_USAGE;
 
 	/* Every address is checked before anything is read or sent. */
 	struct msg_recipients list;
@@ -430,7 +408,7 @@ int send_run(struct send_opts *o)
 	if (sender[0])
 		snprintf(header_from, sizeof(header_from), "%s", sender);
 	else
-		default_sender(header_from, sizeof(header_from));
+		default_sender(o, header_from, sizeof(header_from));
 	rc = send_message_build(o, header_from, (const char *const *)list.addrs,
 	                        list.count, stdin, &msg, &extracted);
 	for (size_t i = 0; i < extracted.count && rc == 0; i++) {

@@ -26,6 +26,8 @@
 #include "cli/cli.h"
 #include "cli/send.h"
 
+#define SENDMAIL_OPTSTRING "+tif:r:F:vB:o:N:R:V:UnmL:h:X:C:q::b:I46A:GO:"
+
 static int refuse_mode(const char *what)
 {
 	fprintf(stderr, "sendmail: %s is not supported by rawmail (it has no queue yet); "
@@ -34,39 +36,36 @@ static int refuse_mode(const char *what)
 	return SEND_EXIT_USAGE;
 }
 
-int cli_sendmail(int argc, char **argv)
+/* The command line after the settings file, then the message. */
+static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 {
-	struct send_opts o;
-	send_opts_init(&o, "sendmail");
-	o.dot_ends = true;
-	const char *spool = NULL;   /* --spool: -bs and -bp */
 	bool smtp_mode = false;     /* -bs */
 	bool list_mode = false;     /* -bp */
 	int c;
-	optind = 1;
 	opterr = 1;
-	while ((c = getopt_long(argc, argv, "+tif:r:F:vB:o:N:R:V:UnmL:h:X:C:q::b:I46A:GO:",
-	                        send_long_opts, NULL)) != -1) {
-		int r = send_option(&o, c, optarg);
+	while ((c = getopt_long(argc, argv, SENDMAIL_OPTSTRING, send_long_opts, NULL)) != -1) {
+		int r = send_option(o, c, optarg);
 		if (r < 0)
 			return SEND_EXIT_USAGE;
 		if (r == 0)
 			continue;
 		switch (c) {
 		case 't':
-			o.extract = true;
+			o->extract = true;
 			break;
 		case 'i':
-			o.dot_ends = false;
+			o->dot_ends = false;
 			break;
 		case 'f':
 		case 'r':
-			o.from = optarg;
+			o->from = optarg;
+			o->from_where = c == 'f' ? "-f" : "-r";
+			o->from_file = false;
 			break;
 		case 'o':
 			/* -oi is -i; -oXvalue are sendmail.cf options: none apply. */
 			if (!strcmp(optarg, "i"))
-				o.dot_ends = false;
+				o->dot_ends = false;
 			break;
 		case 'b':
 			if (!strcmp(optarg, "m"))
@@ -88,7 +87,7 @@ int cli_sendmail(int argc, char **argv)
 			fprintf(stderr, "sendmail: unknown mode -b%s\n", optarg);
 			return SEND_EXIT_USAGE;
 		case OPT_SPOOL:
-			spool = optarg;
+			o->spool = optarg;   /* over the settings file's */
 			break;
 		case 'q':
 			return refuse_mode("-q (run the mail queue)");
@@ -122,16 +121,31 @@ int cli_sendmail(int argc, char **argv)
 			return SEND_EXIT_USAGE;
 		}
 	}
-	if (send_opts_check(&o) != 0)
+	if (send_opts_check(o) != 0)
 		return SEND_EXIT_USAGE;
 	if (list_mode) {
 		/* -bp is mailq: the queue listing, as Postfix's. */
-		char *list_argv[] = { "mailq", "--spool", (char *)spool, NULL };
-		return cli_queue_list(spool ? 3 : 1, list_argv);
+		char *list_argv[] = { "mailq", "--spool", (char *)o->spool, NULL };
+		return cli_queue_list(o->spool ? 3 : 1, list_argv);
 	}
 	if (smtp_mode)
-		return cli_sendmail_bs(&o, spool);
-	o.rcpts = argv + optind;
-	o.nrcpts = (size_t)(argc - optind);
-	return send_run(&o);
+		return cli_sendmail_bs(o, o->spool);
+	o->rcpts = argv + optind;
+	o->nrcpts = (size_t)(argc - optind);
+	return send_run(o);
+}
+
+int cli_sendmail(int argc, char **argv)
+{
+	struct send_opts o;
+	send_opts_init(&o, "sendmail");
+	o.dot_ends = true;
+	o.quiet = true;
+	/* The settings file: --config, $RAWMAIL_CONF or /etc/rawmail.conf
+	 * (cron and PHP pass no options: this is where the site's are). */
+	int rc = send_config_load(&o, send_config_flag(argc, argv, SENDMAIL_OPTSTRING));
+	if (rc == 0)
+		rc = sendmail_options_run(&o, argc, argv);
+	send_opts_free(&o);
+	return rc;
 }

@@ -7,6 +7,7 @@
 
 #include "cli/cli.h"
 #include "server/serve.h"
+#include "util/config_file.h"
 
 static const char serve_help[] =
 	"usage: rawmail serve [options]\n"
@@ -15,6 +16,8 @@ static const char serve_help[] =
 	"SIGTERM stops it cleanly, SIGHUP reloads the configuration.\n"
 	"\n"
 	"  -c, --config FILE            INI file; its keys are the long option names\n"
+	"                               (default: $RAWMAIL_CONF, else /etc/rawmail.conf\n"
+	"                               if it exists)\n"
 	"      --listen ADDR:PORT       listen here (repeatable; IPv6 as [::1]:2525;\n"
 	"                               default 127.0.0.1:2525 and [::1]:2525)\n"
 	"      --mailroot DIR           one Maildir per mailbox below DIR (default ./mail)\n"
@@ -113,6 +116,10 @@ int cli_serve(int argc, char **argv)
 		rc = EXIT_USAGE;
 		goto out;
 	}
+	/* The same file as send's (rawmail.conf(5)): -c, $RAWMAIL_CONF, or
+	 * /etc/rawmail.conf when it exists. */
+	args.config_file =
+		config_file_choose(args.config_file, getenv("RAWMAIL_CONF"), CONFIG_FILE_DEFAULT);
 	rc = serve_main(&args);
 out:
 	free(args.keys);

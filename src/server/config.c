@@ -2,7 +2,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <ini.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +10,7 @@
 #include <unistd.h>
 
 #include "dns/resolver.h"
+#include "util/config_file.h"
 #include "util/hostname.h"
 #include "store/frame.h"
 #include "util/limits.h"
@@ -358,41 +358,26 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 	return ok;
 }
 
-struct ini_ctx {
-	struct serve_config *c;
-	char *err;
-	size_t errlen;
-	bool failed;
-};
-
-static int config_ini_line(void *user, const char *section, const char *name, const char *value)
+static bool config_file_key(void *arg, const char *key, const char *value, char *err,
+                            size_t errlen)
 {
-	struct ini_ctx *ctx = user;
-	if (section[0] && strcmp(section, "serve") != 0)
-		return 1; /* other subcommands' sections */
-	if (ctx->failed)
-		return 0;
-	if (!config_set(ctx->c, CONFIG_FILE, name, value, ctx->err, ctx->errlen)) {
-		ctx->failed = true;
-		return 0;
-	}
-	return 1;
+	return config_set(arg, CONFIG_FILE, key, value, err, errlen);
 }
 
 bool config_load_file(struct serve_config *c, const char *path, char *err, size_t errlen)
 {
-	char detail[256] = "";
-	struct ini_ctx ctx = { c, detail, sizeof(detail), false };
-	int rc = ini_parse(path, config_ini_line, &ctx);
-	if (rc == -1) {
-		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+	/* One file for every command (rawmail.conf(5)): serve's keys are at
+	 * the top or in [serve]; the others are read by send and the queue
+	 * ([delivery] will also be the settings of serve's queue runner). */
+	const struct config_file_section sections[] = {
+		{ "", config_file_key, c },
+		{ "serve", config_file_key, c },
+		{ "send", NULL, NULL },
+		{ "queue", NULL, NULL },
+		{ "delivery", NULL, NULL },
+	};
+	if (!config_file_read(path, sections, sizeof(sections) / sizeof(sections[0]), err, errlen))
 		return false;
-	}
-	if (rc != 0) {
-		snprintf(err, errlen, "%s:%d: %s", path, rc,
-		         detail[0] ? detail : "syntax error (expected 'key = value')");
-		return false;
-	}
 	return set_string(&c->config_file, path);
 }
 

@@ -76,7 +76,9 @@ void config_free(struct serve_config *c);
  * false with a message in err (naming the key and what was wrong). */
 bool config_set(struct serve_config *c, enum config_source src, const char *key,
                 const char *value, char *err, size_t errlen);
-/* Reads an INI file (keys at top level or in [serve]).  false with err
+/* Reads an INI file (keys at top level or in [serve]; [send], [queue]
+ * and [delivery] belong to other commands and are skipped; any other
+ * section is an error).  false with err
  * naming the file and line. */
 bool config_load_file(struct serve_config *c, const char *path, char *err, size_t errlen);
 /* Fills what is still unset (listeners, hostname) and checks the whole:

@@ -10,7 +10,9 @@ void buf_init(struct buf *b, size_t max)
 	b->data = NULL;
 	b->len = 0;
 	b->cap = 0;
-	b->max = max;
+	/* One octet stays for the NUL: an unbounded buffer (SIZE_MAX) would
+	 * make max + 1 wrap to 0 in buf_reserve. */
+	b->max = max < SIZE_MAX ? max : SIZE_MAX - 1;
 }
 
 static int buf_reserve(struct buf *b, size_t extra)

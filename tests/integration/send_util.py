@@ -56,18 +56,20 @@ class Sent:
 
 
 def send(args, message=b"", timeout=60, argv0=None, env=None, expect=None, cwd=None,
-         hostname=None):
+         hostname=None, dns_guard=True):
     """Runs `rawmail send ARGS` (or, with argv0="sendmail", the binary
     through a link of that name, ARGS as sendmail's) with message on stdin.
     hostname: run it in a UTS namespace of its own with that host name
-    (unshare -u, as root), for what depends on the machine's name."""
+    (unshare -u, as root), for what depends on the machine's name.
+    dns_guard=False: no --dns added (the test's own settings file names
+    its resolver)."""
     if isinstance(message, str):
         message = message.encode()
     binary = str(rawmail_bin())
     # This machine's resolver is not on loopback and tests must never ask
     # it: a run that names no --dns gets a loopback port where nothing
     # answers (queries fail at once), so a stray domain cannot leak out.
-    if not any(str(a).startswith("--dns") for a in args):
+    if dns_guard and not any(str(a).startswith("--dns") for a in args):
         args = ["--dns", "127.0.0.1:1", *args]
     if argv0 is None:
         argv = [binary, "send", *[str(a) for a in args]]

@@ -920,7 +920,9 @@ def test_config_file(start_server, tmp_path):
         f"mailroot = {mailroot}\nhostname = mx.test\n"
         "domain = example.test, second.test\nmailbox = alice bob\n"
         "max-message-size = 20K\nbare-newline = reject\n"
-        "[other]\nhostname = ignored.test\n")
+        # Other commands' sections (issue 9: one file for every command).
+        "[send]\norigin = ignored.test\n[delivery]\nhelo = ignored.test\nport = 2525\n"
+        "[queue]\nspool = /nonexistent\n")
     srv = start_server("-c", conf, defaults=False, listen=[f"127.0.0.1:{port}", f"[::1]:{port}"],
                        mailroot=mailroot, listen_in_config=True)
     c = srv.connect()

@@ -224,3 +224,23 @@ def test_delete_refuses_an_entry_under_a_runners_lock(tmp_path):
         assert queue(spool, "show", ID1).rc == 0
     assert queue(spool, "delete", ID1).rc == 0
     assert entries(spool) == [ID2]
+
+
+def test_spool_from_the_settings_file(tmp_path):
+    spool = tmp_path / "spool"
+    two_entries(spool)
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[queue]\nspool = {spool}\n")
+    r = rawmail(["queue", "list", "-c", conf])
+    assert r.rc == 0 and r.out.splitlines()[-1].startswith("2 messages"), r
+    env = {**os.environ, "RAWMAIL_CONF": str(conf)}
+    r = rawmail([], argv0="mailq", cwd=tmp_path, env=env)
+    assert r.rc == 0 and r.out.splitlines()[-1].startswith("2 messages"), r
+    r = rawmail(["queue", "show", ID1], env=env)
+    assert r.rc == 0 and f"id:       {ID1}" in r.out, r
+    # --spool wins over the file.
+    r = rawmail(["queue", "list", "--spool", tmp_path / "other"], env=env)
+    assert r.rc == 0 and r.out.startswith("queue is empty"), r
+    conf.write_text("[queue]\nspool-typo = x\n")
+    r = rawmail(["queue", "list"], env=env)
+    assert r.rc == 78 and "spool-typo" in r.err, r

@@ -216,3 +216,17 @@ def test_unusable_spool_says_421(tmp_path):
     assert code == 421 and lines[0].startswith("421 4.3.0"), lines
     rc, err = c.finish()
     assert rc == 75 and "Not a directory" in err, err
+
+
+def test_spool_from_the_settings_file(tmp_path):
+    spool = tmp_path / "site-spool"
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[send]\nspool = {spool}\n")
+    p = subprocess.run([sendmail_link(tmp_path), "-bs"], env={**os.environ,
+                       "RAWMAIL_CONF": str(conf)}, capture_output=True, timeout=60,
+                       input=b"HELO c.test\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<u@example.net>\r\n"
+                             b"RSET\r\nQUIT\r\n")
+    check_stderr(p.stderr.decode(errors="replace"))
+    assert p.returncode == 0, p
+    assert p.stdout.endswith(b"250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"), p.stdout
+    assert sorted(os.listdir(spool)) == ["corrupt", "env", "msg", "tmp"]

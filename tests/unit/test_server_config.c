@@ -96,7 +96,11 @@ static void test_file_then_flags(void **state)
 	int fd = mkstemp(path);
 	assert_true(fd >= 0);
 	const char text[] = "; comment\nmailroot = /srv/mail\n[serve]\ndomain = a.test, b.test\n"
-	                    "listen = 127.0.0.1:2600\nlisten = [::1]:2600\n[other]\nbogus = 1\n";
+	                    "listen = 127.0.0.1:2600\nlisten = [::1]:2600\n"
+	                    /* Other commands' sections, and their keys, are not
+	                     * serve's to check (issue 9: one file for all). */
+	                    "[send]\norigin = example.org\n[delivery]\nport = 2525\ntls = verify\n"
+	                    "[queue]\nretry-schedule = 1m\n";
 	assert_int_equal(write(fd, text, sizeof(text) - 1), (ssize_t)(sizeof(text) - 1));
 	close(fd);
 	struct serve_config c;
@@ -125,6 +129,18 @@ static void test_file_then_flags(void **state)
 	assert_non_null(strstr(err, path));
 	assert_non_null(strstr(err, ":2:"));
 	assert_non_null(strstr(err, "max-recipients"));
+	config_free(&c);
+
+	/* A misspelt section is an error, not settings silently ignored. */
+	fd = open(path, O_WRONLY | O_TRUNC);
+	const char typo[] = "mailroot = /x\n[sned]\nfrom = a@b.test\n";
+	assert_int_equal(write(fd, typo, sizeof(typo) - 1), (ssize_t)(sizeof(typo) - 1));
+	close(fd);
+	config_init(&c);
+	assert_false(config_load_file(&c, path, err, sizeof(err)));
+	assert_non_null(strstr(err, ":3:"));
+	assert_non_null(strstr(err, "unknown section [sned]"));
+	assert_non_null(strstr(err, "[send]"));
 	config_free(&c);
 	unlink(path);
 	config_init(&c);

@@ -1,0 +1,61 @@
+/* The delivery settings that rawmail send, rawmail queue run and serve's
+ * queue runner share: the [delivery] section of rawmail.conf(5), and the
+ * flags of the same names (--dns, --port, --tls, ...).  One setter for
+ * both, so a file value and a flag are checked the same way; the result
+ * fills the outbound engine's configuration (client/outbound.h). */
+#ifndef RAWMAIL_CLI_DELIVERY_H
+#define RAWMAIL_CLI_DELIVERY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "client/outbound.h"
+#include "dns/lookup.h"
+
+enum cli_tls {
+	CLI_TLS_NONE,
+	CLI_TLS_OPPORTUNISTIC,
+	CLI_TLS_REQUIRE,
+	CLI_TLS_VERIFY,
+};
+
+/* Which layer set a value: a flag replaces what the file said, even for
+ * the repeatable tls-fingerprint. */
+enum cli_source { CLI_FROM_DEFAULT, CLI_FROM_FILE, CLI_FROM_FLAG };
+
+struct cli_delivery {
+	const char *dns;              /* resolver ADDR[:PORT]; NULL: the system's */
+	unsigned short port;
+	enum cli_tls tls;
+	enum cli_source tls_source;
+	const char *cafile;
+	enum cli_source cafile_source;
+	unsigned char pins[CLIENT_OUTBOUND_PINS_MAX][32];
+	size_t npins;
+	enum cli_source pins_source;
+	const char *helo;             /* NULL: this host's name */
+	int timeout;                  /* seconds */
+	bool family_auto;             /* neither 4 nor 6 */
+	enum dns_family_pref family;
+	enum cli_source family_source;
+};
+
+void cli_delivery_init(struct cli_delivery *d);
+
+/* Sets one setting by its key (the long flag name): dns, port, tls,
+ * cafile, tls-fingerprint, timeout, helo, family (4, 6 or auto).  value
+ * is kept by pointer.  1 set; 0 not a delivery key; -1 a bad value, with
+ * err saying what is expected (the caller names the key and value). */
+int cli_delivery_set(struct cli_delivery *d, enum cli_source src, const char *key,
+                     const char *value, char *err, size_t errlen);
+
+/* After every layer: tls-fingerprint implies require (an error with a
+ * tls none given); a cafile given as a flag needs tls verify (one from
+ * the file is the site's trust store, unused unless verify).  false with
+ * the reason in err. */
+bool cli_delivery_finish(struct cli_delivery *d, char *err, size_t errlen);
+
+/* The engine's settings (the caller adds dry-run, plan, transcript). */
+struct client_outbound_config cli_delivery_engine_config(const struct cli_delivery *d);
+
+#endif

@@ -1,0 +1,85 @@
+#include "util/config_file.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+struct reader {
+	const struct config_file_section *sections;
+	size_t n;
+	char *detail;
+	size_t detaillen;
+	bool failed;
+};
+
+static void known_sections(const struct reader *r, char *out, size_t outlen)
+{
+	size_t used = 0;
+	out[0] = '\0';
+	for (size_t i = 0; i < r->n; i++) {
+		if (!r->sections[i].name[0])
+			continue;
+		int k = snprintf(out + used, outlen - used, "%s[%s]", used ? ", " : "",
+		                 r->sections[i].name);
+		if (k < 0 || (size_t)k >= outlen - used)
+			return;
+		used += (size_t)k;
+	}
+}
+
+static int reader_line(void *user, const char *section, const char *name, const char *value)
+{
+	struct reader *r = user;
+	if (r->failed)
+		return 0;   /* inih reports the first failing line */
+	for (size_t i = 0; i < r->n; i++) {
+		if (strcmp(r->sections[i].name, section) != 0)
+			continue;
+		if (!r->sections[i].set)
+			return 1;
+		if (r->sections[i].set(r->sections[i].arg, name, value, r->detail, r->detaillen))
+			return 1;
+		r->failed = true;
+		return 0;
+	}
+	char known[200];
+	known_sections(r, known, sizeof(known));
+	snprintf(r->detail, r->detaillen, "unknown section [%s] (sections: %s)", section, known);
+	r->failed = true;
+	return 0;
+}
+
+bool config_file_read(const char *path, const struct config_file_section *sections, size_t n,
+                      char *err, size_t errlen)
+{
+	char detail[512] = "";
+	struct reader r = { sections, n, detail, sizeof(detail), false };
+	int rc = ini_parse(path, reader_line, &r);
+	if (rc == -1) {
+		snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		return false;
+	}
+	if (rc == -2) {
+		snprintf(err, errlen, "%s: out of memory", path);
+		return false;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s:%d: %s", path, rc,
+		         detail[0] ? detail : "syntax error (expected 'key = value' or '[section]')");
+		return false;
+	}
+	return true;
+}
+
+const char *config_file_choose(const char *given, const char *env, const char *fallback)
+{
+	if (given)
+		return given;
+	if (env && env[0])
+		return env;
+	if (fallback && access(fallback, F_OK) == 0)
+		return fallback;
+	return NULL;
+}
