@@ -42,10 +42,11 @@ def queued(spool):
 class Pipes:
     """sendmail -bs over real pipes, spoken by hand."""
 
-    def __init__(self, tmp_path, spool, *extra):
-        self.p = subprocess.Popen([sendmail_link(tmp_path), "-bs", "--spool", str(spool),
-                                   *extra], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE)
+    def __init__(self, tmp_path, spool, *extra, argv=None, env=None):
+        if argv is None:
+            argv = [sendmail_link(tmp_path), "-bs", "--spool", str(spool), *extra]
+        self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, env=env)
 
     def reply(self):
         """One whole reply: (code, [lines])."""
@@ -230,3 +231,89 @@ def test_spool_from_the_settings_file(tmp_path):
     assert p.returncode == 0, p
     assert p.stdout.endswith(b"250 2.0.0 Ok\r\n221 2.0.0 Bye\r\n"), p.stdout
     assert sorted(os.listdir(spool)) == ["corrupt", "env", "msg", "tmp"]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to run as another user")
+@pytest.mark.parametrize("xdg", [True, False])
+def test_an_ordinary_users_default_spool(xdg):
+    # QUEUE.md: a user's own spool, $XDG_STATE_HOME/rawmail/spool or
+    # ~/.local/state/rawmail/spool, made 0700 on first use; their mailq
+    # (no --spool either) lists what -bs queued there.
+    import shutil
+    import tempfile
+    home = Path(tempfile.mkdtemp(prefix="rawmail-home-", dir="/tmp"))
+    try:
+        os.chown(home, 65534, 65534)
+        link = home / "sendmail"
+        link.symlink_to(rawmail_bin())
+        (home / "empty.conf").write_text("")
+        env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(home),
+               "RAWMAIL_CONF": str(home / "empty.conf")}
+        if xdg:
+            env["XDG_STATE_HOME"] = str(home / "state")
+        as_nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
+        c = Pipes(None, None, argv=[*as_nobody, str(link), "-bs"], env=env)
+        assert c.reply()[0] == 220
+        c.cmd("HELO c.test", 250)
+        c.cmd("MAIL FROM:<a@c.test>", 250)
+        c.cmd("RCPT TO:<u@example.net>", 250)
+        c.cmd("DATA", 354)
+        c.p.stdin.write(b"Subject: mine\r\n\r\nx\r\n.\r\n")
+        c.p.stdin.flush()
+        code, lines = c.reply()
+        assert code == 250, lines
+        c.cmd("QUIT", 221)
+        assert c.finish()[0] == 0
+        spool = home / ("state/rawmail/spool" if xdg else ".local/state/rawmail/spool")
+        assert sorted(os.listdir(spool)) == ["corrupt", "env", "msg", "tmp"]
+        st = os.stat(spool)
+        assert st.st_uid == 65534 and st.st_mode & 0o777 == 0o700
+        assert os.stat(spool.parent).st_mode & 0o777 == 0o700
+        assert os.listdir(spool / "env") == [lines[0].split()[-1]]
+        p = subprocess.run([*as_nobody, str(link), "-bp"], env=env, capture_output=True,
+                           timeout=60)
+        assert p.returncode == 0, p
+        assert p.stdout.decode().splitlines()[-1] == "1 message, 1 recipient (1 to deliver)"
+    finally:
+        shutil.rmtree(home)
+
+
+def test_pipelined_commands_and_bdat(tmp_path):
+    spool = tmp_path / "spool"
+    c = Pipes(tmp_path, spool)
+    c.reply()
+    c.cmd("EHLO client.test", 250)
+    # RFC 2920: a group up to DATA in one write, the replies in order.
+    c.p.stdin.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<a@example.net>\r\n"
+                    "RCPT TO:<b@example.net>\r\nDATA\r\n".encode())
+    c.p.stdin.flush()
+    assert [c.reply()[0] for _ in range(4)] == [250, 250, 250, 354]
+    c.p.stdin.write(b"Subject: piped\r\n\r\none\r\n.\r\n")
+    c.p.stdin.flush()
+    code, lines = c.reply()
+    assert code == 250, lines
+    # RFC 3030 BDAT: chunks may follow their commands at once.
+    c.p.stdin.write(f"MAIL FROM:<{SENDER}>\r\nRCPT TO:<c@example.net>\r\n".encode() +
+                    b"BDAT 18\r\nSubject: chunk\r\n\r\n" + b"BDAT 7 LAST\r\n.x\r\nend")
+    c.p.stdin.flush()
+    replies = [c.reply() for _ in range(4)]
+    assert [r[0] for r in replies] == [250, 250, 250, 250], replies
+    qid = replies[3][1][0].split()[-1]
+    c.cmd("QUIT", 221)
+    assert c.finish()[0] == 0
+    entries = queued(spool)
+    assert len(entries) == 2 and entries[1]["id"] == qid
+    assert [r["address"] for r in entries[0]["recipients"]] == ["a@example.net", "b@example.net"]
+    body = (spool / "msg" / qid).read_bytes().partition(b"\r\n\r\n")[2]
+    assert body == b".x\r\nend", body     # BDAT content is not dot-stuffed
+
+
+def test_too_many_bad_commands_end_the_session(tmp_path):
+    spool = tmp_path / "spool"
+    c = Pipes(tmp_path, spool)
+    c.reply()
+    assert [c.cmd("FROB")[0] for _ in range(20)] == [500] * 20
+    code, lines = c.reply()     # after the 20th, as serve's max-errors
+    assert code == 421 and lines[0].startswith("421 4."), lines
+    rc, err = c.finish()
+    assert rc == 0 and c.p.stdout.read() == b""
