@@ -47,6 +47,7 @@ struct bs {
 	const struct send_opts *o;
 	struct smtp_session s;
 	struct queue_spool *sp;
+	char dir[4096];          /* the spool's directory */
 	char host[256];
 	struct buf out;          /* replies not yet written */
 	char *in;                /* input read, not yet taken by the session */
@@ -255,12 +256,14 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
 }
 
 /* TODO(issue 9, lead): the first attempt in the background is W2-A's
- * cli_queue_kick(o, id) (cli/queue_kick.h), not in main yet: wire it here,
- * this is its one call site.  Until then the message waits for the next
- * `rawmail queue run`. */
-static void bs_kick(const struct send_opts *o, const char *id)
+ * cli_queue_kick (cli/queue_kick.h, not in main yet): this is its one
+ * call site; wire it as
+ *	cli_queue_kick(o, spool, id);
+ * Until then the message waits for the next `rawmail queue run`. */
+static void bs_kick(const struct send_opts *o, const char *spool, const char *id)
 {
 	(void)o;
+	(void)spool;
 	(void)id;
 }
 
@@ -313,7 +316,7 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 	 * answer whatever the destination does. */
 	bs_flush(b);
 	if (reply.code == 250)
-		bs_kick(b->o, env.id);
+		bs_kick(b->o, b->dir, env.id);
 	queue_envelope_free(&env);
 }
 
@@ -428,10 +431,10 @@ int cli_sendmail_bs(const struct send_opts *o, const char *spool_dir)
 	hostname_get(b.host, sizeof(b.host), "/etc/hosts");
 	buf_init(&b.out, 1024 * 1024);
 	buf_init(&b.msg, SEND_MESSAGE_MAX + 1);
-	char dir[4096], why[512];
+	char why[512];
 	enum queue_status st = QUEUE_PERM;
-	if (cli_spool_dir(spool_dir, true, dir, sizeof(dir), why, sizeof(why)))
-		st = queue_spool_open(dir, QUEUE_SPOOL_CREATE, &b.sp, why, sizeof(why));
+	if (cli_spool_dir(spool_dir, true, b.dir, sizeof(b.dir), why, sizeof(why)))
+		st = queue_spool_open(b.dir, QUEUE_SPOOL_CREATE, &b.sp, why, sizeof(why));
 	if (st != QUEUE_OK) {
 		/* RFC 5321 §3.1: 421 instead of the greeting when no service. */
 		fprintf(stderr, "sendmail: %s\n", why);
