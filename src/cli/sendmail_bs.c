@@ -54,7 +54,7 @@ struct bs {
 	size_t in_start, in_len, in_cap;
 	bool discarding;         /* inside an overlong command line */
 	bool out_failed;         /* the client no longer reads */
-	struct buf msg;          /* the message, as the session decodes it (LF) */
+	struct buf msg;          /* the message as decoded, with CR LF line ends */
 };
 
 /* ---- output ---------------------------------------------------------- */
@@ -149,10 +149,20 @@ static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_
 	return true;
 }
 
+/* The session gives LF line ends; the spool keeps CR LF (QUEUE.md: the
+ * bytes the engine sends), so each LF is written as CR LF on the way in. */
 static bool op_message_write(void *ctx, struct smtp_transaction *t, const char *data, size_t len)
 {
 	struct bs *b = ctx;
-	return buf_append(&b->msg, data, len) == 0;
+	const char *end = data + len;
+	while (data < end) {
+		const char *nl = memchr(data, '\n', (size_t)(end - data));
+		size_t n = nl ? (size_t)(nl - data) : (size_t)(end - data);
+		if (buf_append(&b->msg, data, n) < 0 || (nl && buf_append(&b->msg, "\r\n", 2) < 0))
+			return false;
+		data += n + (nl != NULL);
+	}
+	return true;
 }
 
 static void op_message_abort(void *ctx, struct smtp_transaction *t)
@@ -191,29 +201,12 @@ static int received_line(struct buf *out, const char *host, const struct msg_sta
 	                  host, (unsigned)getuid(), (int)(date.len - 8), date.data + 6);
 }
 
-/* The message as the spool keeps it: CR LF line ends (the session gives
- * LF), completed, after a Received: line.  0, or a refusal in reply. */
+/* The message as the spool keeps it: a Received: line, then the content
+ * (CR LF already) completed.  0, or a refusal in reply. */
 static int build_message(struct bs *b, const struct smtp_transaction *t, struct buf *out,
                          struct smtp_reply *reply)
 {
-	struct buf crlf;
-	buf_init(&crlf, 2 * (size_t)SEND_MESSAGE_MAX + 2);
-	const char *p = b->msg.data ? b->msg.data : "";
-	const char *end = p + b->msg.len;
-	int rc = 0;
-	while (p < end && rc == 0) {
-		const char *nl = memchr(p, '\n', (size_t)(end - p));
-		size_t len = nl ? (size_t)(nl - p) : (size_t)(end - p);
-		rc = buf_append(&crlf, p, len);
-		if (rc == 0 && nl)
-			rc = buf_append(&crlf, "\r\n", 2);
-		p += len + (nl != NULL);
-	}
-	if (rc != 0) {
-		buf_free(&crlf);
-		smtp_reply_set(reply, 552, "5.3.4", "Message size exceeds fixed maximum message size");
-		return -1;
-	}
+	int rc;
 	struct msg_stamp stamp;
 	make_stamp(&stamp, b->host);
 	/* A From for a message without one: the envelope sender, or for the
@@ -228,15 +221,9 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
 	}
 	struct msg_raw raw = { .from = from, .stamp = stamp };
 	struct msg_error err = { 0 };
-	struct buf prepared;
-	buf_init(&prepared, 2 * (size_t)SEND_MESSAGE_MAX + 64 * 1024);
-	rc = msg_raw_prepare(&raw, crlf.data ? crlf.data : "", crlf.len, &prepared, NULL, &err);
-	buf_free(&crlf);
+	rc = received_line(out, b->host, &stamp);
 	if (rc == 0)
-		rc = received_line(out, b->host, &stamp);
-	if (rc == 0)
-		rc = buf_append(out, prepared.data ? prepared.data : "", prepared.len);
-	buf_free(&prepared);
+		rc = msg_raw_prepare(&raw, b->msg.data ? b->msg.data : "", b->msg.len, out, NULL, &err);
 	if (rc == 0)
 		return 0;
 	switch (err.status) {
@@ -270,9 +257,9 @@ static void bs_kick(const struct send_opts *o, const char *spool, const char *id
 static void op_message_commit(void *ctx, struct smtp_transaction *t)
 {
 	struct bs *b = ctx;
-	struct smtp_reply reply;
+	struct smtp_reply reply = { 0 };
 	struct buf message;
-	buf_init(&message, 2 * (size_t)SEND_MESSAGE_MAX + 128 * 1024);
+	buf_init(&message, 2 * (size_t)SEND_MESSAGE_MAX + 64 * 1024);
 	struct queue_envelope env = { 0 };
 	env.origin = QUEUE_ORIGIN_SENDMAIL;
 	if (t->smtputf8)
@@ -430,7 +417,7 @@ int cli_sendmail_bs(const struct send_opts *o, const char *spool_dir)
 	struct bs b = { .o = o };
 	hostname_get(b.host, sizeof(b.host), "/etc/hosts");
 	buf_init(&b.out, 1024 * 1024);
-	buf_init(&b.msg, SEND_MESSAGE_MAX + 1);
+	buf_init(&b.msg, 2 * (size_t)SEND_MESSAGE_MAX + 2);
 	char why[512];
 	enum queue_status st = QUEUE_PERM;
 	if (cli_spool_dir(spool_dir, true, b.dir, sizeof(b.dir), why, sizeof(why)))
