@@ -501,6 +501,8 @@ int cli_queue_show(int argc, char **argv)
 		}
 		p += len + (nl != NULL);
 	}
+	if (head.len >= SHOW_HEADERS_MAX)
+		printf("  (the header is longer: cut at %u octets)\n", SHOW_HEADERS_MAX);
 	buf_free(&head);
 	return fflush(stdout) == 0 ? 0 : EXIT_IOERR;
 }

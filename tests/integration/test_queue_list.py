@@ -244,3 +244,14 @@ def test_spool_from_the_settings_file(tmp_path):
     conf.write_text("[queue]\nspool-typo = x\n")
     r = rawmail(["queue", "list"], env=env)
     assert r.rc == 78 and "spool-typo" in r.err, r
+
+
+def test_show_cuts_a_huge_header_and_says_so(tmp_path):
+    spool = tmp_path / "spool"
+    header = b"".join(b"X-Filler-%05d: %s\r\n" % (i, b"y" * 60) for i in range(2000))
+    write_entry(spool, ID1, [{"addr": "bob@example.net"}],
+                message=header + b"\r\nbody\r\n")
+    r = queue(spool, "show", ID1)
+    assert r.rc == 0, r
+    assert r.out.splitlines()[-1] == "  (the header is longer: cut at 65536 octets)"
+    assert "  X-Filler-00000: " in r.out and "body" not in r.out
