@@ -246,7 +246,10 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
  * cli_queue_kick (cli/queue_kick.h, not in main yet): this is its one
  * call site; wire it as
  *	cli_queue_kick(o, spool, id);
- * Until then the message waits for the next `rawmail queue run`. */
+ * (SIGPIPE is ignored here and an ignored signal stays ignored across
+ * exec: the runner it starts should not mind, or restore SIG_DFL around
+ * the call.)  Until then the message waits for the next `rawmail queue
+ * run`. */
 static void bs_kick(const struct send_opts *o, const char *spool, const char *id)
 {
 	(void)o;
