@@ -42,6 +42,7 @@ struct group {
 	struct source_verdict *verdict;
 	char family_note[200];
 	struct buf transcript;
+	bool slot_lent;              /* waiting for the pool: its slot is lent out */
 };
 
 /* Whether our IPv6 source address toward a destination has a PTR that
@@ -70,6 +71,7 @@ struct client_batch {
 	bool finished;               /* done was called */
 	struct source_verdict verdicts[VERDICTS_MAX];
 	size_t nverdicts;
+	size_t lent;                 /* groups whose slot is lent out */
 };
 
 static void group_start(struct group *g);
@@ -183,6 +185,34 @@ static void route_done(void *arg)
 	group_done(arg);
 }
 
+/* A route waiting for its peer's limit uses no connection: its slot goes
+ * to another destination meanwhile (one busy MX must not hold every slot
+ * while destinations elsewhere wait), and comes back when the route gets
+ * its connection, past the limit for a moment if need be: that
+ * connection was given up by a route that is ending. */
+static void route_waiting(void *arg, bool waiting)
+{
+	struct group *g = arg;
+	struct client_batch *b = g->b;
+	struct client_batch_slots *slots = b->req->slots;
+	if (!waiting) {
+		if (g->slot_lent) {
+			g->slot_lent = false;
+			b->lent--;
+			slots->active++;
+		}
+		return;
+	}
+	if (g->slot_lent)
+		return;
+	g->slot_lent = true;
+	b->lent++;
+	slots->active--;
+	start_more(b);
+	if (b->req->slot_freed && slots->active < slots_max(slots))
+		b->req->slot_freed(b->req->arg);
+}
+
 static void deliver(struct group *g)
 {
 	const struct client_batch_request *req = g->b->req;
@@ -220,6 +250,9 @@ static void deliver(struct group *g)
 		.nresults = g->n,
 		.transcript = req->transcript ? group_line : NULL,
 		.transcript_body = req->transcript_body,
+		.pool = req->pool,
+		.owner = g->b,
+		.waiting = route_waiting,
 		.done = route_done,
 		.arg = g,
 	};
@@ -575,7 +608,7 @@ void client_batch_free(struct client_batch *b)
 		return;
 	/* Groups that hold a slot without having finished give it back
 	 * (only lookups can be cancelled: see batch.h). */
-	b->req->slots->active -= b->active;
+	b->req->slots->active -= b->active - b->lent;
 	groups_free(b);
 	free(b);
 }

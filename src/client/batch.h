@@ -60,6 +60,7 @@ struct client_batch_request {
 	enum dns_family_pref family;    /* -4 / -6; ignored with family_auto */
 	bool family_auto;
 	struct client_batch_slots *slots;  /* shared; must outlive the batch */
+	struct client_pool *pool;       /* shared connections (client/pool.h), or NULL */
 	bool dry_run;                   /* resolve and plan; connect to nothing;
 	                                   planned recipients stay PENDING */
 	dns_mx_random_fn random_fn;     /* NULL: getrandom */

@@ -32,6 +32,7 @@ enum deliver_state {
 	DS_HANDSHAKE,      /* TLS handshake after the 220 to STARTTLS */
 	DS_DATA,           /* writing the encoded message */
 	DS_CLOSING,        /* QUIT (or nothing) queued: close once written */
+	DS_IDLE,           /* between transactions (keep_open) */
 };
 
 struct client_delivery {
@@ -48,7 +49,12 @@ struct client_delivery {
 	int fd;
 	bool fd_owned_by_bev;
 	enum deliver_state state;
+	bool broken;          /* idle, and the peer said something or closed */
 	enum client_deliver_end closing_end;
+	/* Copies: the request's pointers belong to whoever started the
+	 * connection, which may be gone while a later owner uses it. */
+	struct sockaddr_storage addr;
+	char servername[256];
 	struct client_deliver_result res;
 	struct tls_client_check check;   /* the SSL points into it */
 	size_t msg_off;
@@ -154,8 +160,8 @@ static void deadline_stop(struct client_delivery *d)
 }
 
 /* Writes the session's output, one transcript line per command.  false
- * if the output buffer refused it (d is finished then). */
-static bool send_output(struct client_delivery *d)
+ * if the output buffer refused it (d is untouched otherwise). */
+static bool write_output(struct client_delivery *d)
 {
 	struct buf *out = client_session_output(&d->s);
 	if (out->len == 0)
@@ -170,13 +176,18 @@ static bool send_output(struct client_delivery *d)
 			p += n + (nl ? 1 : 0);
 		}
 	}
-	if (bufferevent_write(d->bev, out->data, out->len) != 0) {
-		buf_reset(out);
-		lost_errno(d, "cannot write", ENOMEM);
-		return false;
-	}
+	int rc = bufferevent_write(d->bev, out->data, out->len);
 	buf_reset(out);
-	return true;
+	return rc == 0;
+}
+
+/* write_output, or the connection is lost (d is finished then). */
+static bool send_output(struct client_delivery *d)
+{
+	if (write_output(d))
+		return true;
+	lost_errno(d, "cannot write", ENOMEM);
+	return false;
 }
 
 /* -vv: the message line by line as the encoder puts it on the wire (LF,
@@ -260,7 +271,7 @@ static bool start_tls(struct client_delivery *d)
 	}
 	d->check = (struct tls_client_check){
 		.servername = d->req.tls_servername,
-		.addr = d->req.addr,
+		.addr = (const struct sockaddr *)&d->addr,
 		.verify = d->req.tls_verify,
 		.pins = d->req.tls_pins,
 		.npins = d->req.tls_npins,
@@ -292,6 +303,8 @@ static bool start_tls(struct client_delivery *d)
 	return true;
 }
 
+static void idle_broken(struct client_delivery *d);
+
 /* Acts on the session's decision.  false if d is finished, or if no more
  * replies are to be read now. */
 static bool act(struct client_delivery *d, enum client_action a)
@@ -319,6 +332,24 @@ static bool act(struct client_delivery *d, enum client_action a)
 			transcript_message(d);
 		fill_data(d);
 		return false;
+	case CLIENT_IDLE:
+		/* The transaction is over and the connection is the caller's:
+		 * reading stays on so that a peer closing it is noticed. */
+		deadline_stop(d);
+		d->state = DS_IDLE;
+		d->res.end = CLIENT_DELIVER_DONE;
+		d->res.reusable = true;
+		d->res.fail_reason = NULL;
+		d->res.fail_code = d->s.fail_code;
+		d->res.fail_enhanced = d->s.fail_enhanced;
+		d->res.fail_text = d->s.fail_text;
+		d->req.done(d->req.arg, &d->res);
+		client_session_transaction_clear(&d->s);
+		/* Octets that came behind the last reply (read with it) are
+		 * unasked-for too. */
+		if (evbuffer_get_length(bufferevent_get_input(d->bev)) > 0)
+			idle_broken(d);
+		return false;
 	case CLIENT_DONE:
 	case CLIENT_NEXT_HOST: {
 		enum client_deliver_end end =
@@ -337,6 +368,15 @@ static bool act(struct client_delivery *d, enum client_action a)
 	}
 	}
 	return false;
+}
+
+/* Nothing is due from an idle peer: whatever came (a 421 at its idle
+ * timeout, EOF, an error) means the connection is not to be reused. */
+static void idle_broken(struct client_delivery *d)
+{
+	d->broken = true;
+	evbuffer_drain(bufferevent_get_input(d->bev), evbuffer_get_length(bufferevent_get_input(d->bev)));
+	bufferevent_disable(d->bev, EV_READ | EV_WRITE);
 }
 
 static void read_cb(struct bufferevent *bev, void *arg)
@@ -379,6 +419,8 @@ static void read_cb(struct bufferevent *bev, void *arg)
 	}
 	if (d->state == DS_CLOSING)
 		evbuffer_drain(in, evbuffer_get_length(in));
+	if (d->state == DS_IDLE && evbuffer_get_length(in) > 0)
+		idle_broken(d);
 }
 
 static void write_cb(struct bufferevent *bev, void *arg)
@@ -447,6 +489,10 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		return;
 	}
+	if (d->state == DS_IDLE) {
+		idle_broken(d);
+		return;
+	}
 	if (d->state == DS_CLOSING) {
 		/* The peer closed or failed after our QUIT: the session's outcome
 		 * stands. */
@@ -503,6 +549,16 @@ struct client_delivery *client_deliver_start(const struct client_deliver_request
 	if (!d)
 		return NULL;
 	d->req = *req;
+	if (req->addrlen > sizeof(d->addr)) {
+		free(d);
+		return NULL;
+	}
+	memcpy(&d->addr, req->addr, req->addrlen);
+	d->req.addr = (const struct sockaddr *)&d->addr;
+	if (req->tls_servername) {
+		snprintf(d->servername, sizeof(d->servername), "%s", req->tls_servername);
+		d->req.tls_servername = d->servername;
+	}
 	d->fd = -1;
 	d->state = DS_CONNECTING;
 	client_session_init(&d->s, req->cfg, req->sender, req->rcpts, req->nrcpts);
@@ -550,4 +606,89 @@ fail_later:
 		return NULL;
 	}
 	return d;
+}
+
+/* Frees an idle delivery without any callback. */
+static void idle_free(struct client_delivery *d)
+{
+	if (d->deadline)
+		event_free(d->deadline);
+	if (d->bev)
+		bufferevent_free(d->bev);
+	if (!d->fd_owned_by_bev && d->fd >= 0)
+		close(d->fd);
+	client_session_free(&d->s);
+	free(d);
+}
+
+bool client_deliver_usable(const struct client_delivery *d)
+{
+	return d->state == DS_IDLE && !d->broken && !d->s.peer_closing;
+}
+
+void client_deliver_detach(struct client_delivery *d)
+{
+	d->req.transcript = NULL;
+}
+
+bool client_deliver_next(struct client_delivery *d, const struct client_deliver_request *req)
+{
+	if (d->state != DS_IDLE) {
+		/* A caller's bug; failing the transaction is all we can do. */
+		return false;
+	}
+	bool usable = client_deliver_usable(d);
+	d->req.cfg = req->cfg;
+	d->req.sender = req->sender;
+	d->req.rcpts = req->rcpts;
+	d->req.nrcpts = req->nrcpts;
+	d->req.message = req->message;
+	d->req.message_len = req->message_len;
+	d->req.timeout = req->timeout > 0 ? req->timeout : d->req.timeout;
+	d->req.final_timeout = req->final_timeout;
+	d->req.transcript = req->transcript;
+	d->req.transcript_body = req->transcript_body;
+	d->req.done = req->done;
+	d->req.arg = req->arg;
+	/* What belongs to the connection stays; the rest is this
+	 * transaction's. */
+	d->res = (struct client_deliver_result){
+		.connected = true,
+		.tls = d->res.tls,
+		.greeting_code = d->res.greeting_code,
+		.reused = true,
+	};
+	enum client_action a = client_session_next(&d->s, req->cfg, req->sender, req->rcpts,
+	                                           req->nrcpts);
+	if (!usable || a != CLIENT_SEND || !write_output(d)) {
+		client_session_transaction_clear(&d->s);
+		for (size_t i = 0; i < req->nrcpts; i++)
+			req->rcpts[i].state = CLIENT_RCPT_PENDING;
+		idle_free(d);
+		return false;
+	}
+	d->state = DS_TALKING;
+	set_write_timeout(d);
+	deadline_arm(d, d->req.timeout);
+	bufferevent_enable(d->bev, EV_READ | EV_WRITE);
+	return true;
+}
+
+void client_deliver_close(struct client_delivery *d)
+{
+	if (client_deliver_usable(d)) {
+		/* RFC 5321 §4.1.1.10: QUIT ends the session.  Written now, not
+		 * through the loop: the caller may be about to end its loop.
+		 * An idle connection has nothing else waiting to be written. */
+		static const char quit[] = "QUIT\r\n";
+		transcript(d, "C> QUIT");
+		if (d->fd_owned_by_bev) {
+			SSL *ssl = bufferevent_openssl_get_ssl(d->bev);
+			if (ssl)
+				(void)SSL_write(ssl, quit, (int)sizeof(quit) - 1);
+		} else if (d->fd >= 0) {
+			(void)send(d->fd, quit, sizeof(quit) - 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+		}
+	}
+	idle_free(d);
 }

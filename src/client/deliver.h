@@ -3,7 +3,14 @@
  * (smtp/reply_parse.h), STARTTLS through a client SSL_CTX (net/tls.h),
  * the message through the DATA encoder (smtp/dot_encode.h).  Walking a
  * destination's host list and retrying DEFERRED recipients are the
- * caller's; several deliveries may run on one event_base at once. */
+ * caller's; several deliveries may run on one event_base at once.
+ *
+ * Connection reuse: with cfg->keep_open a transaction that ends cleanly
+ * leaves the connection open (result reusable); its owner then starts
+ * another on it (client_deliver_next: RSET, then the transaction) or
+ * closes it (client_deliver_close).  While idle the connection reads:
+ * anything from the peer (a 421 at its idle timeout, EOF) makes it
+ * unusable (client_deliver_usable). */
 #ifndef RAWMAIL_CLIENT_DELIVER_H
 #define RAWMAIL_CLIENT_DELIVER_H
 
@@ -31,6 +38,14 @@ struct client_deliver_result {
 	bool connected;            /* the TCP connection was established */
 	bool tls;                  /* the TLS handshake completed */
 	enum client_deliver_end end;
+	/* DONE with keep_open and the connection in a known state: it stays
+	 * open and is the caller's (next or close); otherwise it is closed
+	 * and freed after the callback. */
+	bool reusable;
+	/* This transaction ran on a connection that had carried another: a
+	 * failure before the message was sent may be the connection's (the
+	 * peer timed it out), not the host's, so try a new connection. */
+	bool reused;
 	int greeting_code;         /* the peer's greeting, 0 if none came */
 	/* The TCP connect timed out (no answer at all, not a refusal): when
 	 * every address of a destination does this, outgoing port 25 is
@@ -60,7 +75,9 @@ struct client_deliver_result {
  * SHA256:<64 hex>, verified" (or "pinned", "verified and pinned", "not
  * verified"). */
 typedef void (*client_transcript_fn)(void *arg, const char *line);
-/* Called once at the end; the delivery is freed right after it returns.
+/* Called once per transaction; unless res->reusable the delivery is freed
+ * right after it returns (client_deliver_next and _close must not be
+ * called from inside it).
  * The recipients' outcomes are in the caller's client_rcpt array: state,
  * code and enhanced stay, but each text is freed (set to NULL) when the
  * callback returns (client_session_free), so copy what must outlive it. */
@@ -120,6 +137,23 @@ struct client_delivery;
  * loop, never from inside this call.  NULL only when out of memory or the
  * request is unusable (nothing started, no callback). */
 struct client_delivery *client_deliver_start(const struct client_deliver_request *req);
+
+/* After a done with reusable: the next transaction on the same connection
+ * (RSET first).  Of req only the transaction's fields are used: cfg (the
+ * same helo and tls as the first), sender, rcpts, message, timeouts,
+ * transcript, done, arg.  done runs later from the loop.  false: the
+ * connection was not usable (or memory ran out): it is closed and freed,
+ * no callback, the recipients are untouched (PENDING) for a new one. */
+bool client_deliver_next(struct client_delivery *d, const struct client_deliver_request *req);
+/* After a done with reusable: QUIT is written at once (best effort, the
+ * reply is not needed: RFC 5321 §4.1.1.10), the connection closed and d
+ * freed; no callback.  The transcript (if any) gets "C> QUIT". */
+void client_deliver_close(struct client_delivery *d);
+/* Idle, and nothing has come from the peer since the last reply. */
+bool client_deliver_usable(const struct client_delivery *d);
+/* Idle connections kept by someone else than the last transaction's
+ * owner: its transcript is no longer called. */
+void client_deliver_detach(struct client_delivery *d);
 
 const char *client_deliver_end_name(enum client_deliver_end end);
 

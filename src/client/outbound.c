@@ -34,6 +34,7 @@ struct client_outbound {
 	SSL_CTX *tls_ctx;                    /* made at once only for a cafile */
 	struct tls_client_lazy tls_lazy;     /* otherwise at the first STARTTLS */
 	struct client_batch_slots slots;
+	struct client_pool *pool;
 	struct job *head, *tail;
 	size_t in_flight;
 	bool resuming, resume_again;
@@ -46,6 +47,23 @@ static char *copy_string(const char *s, bool *ok)
 	char *c = strdup(s);
 	*ok &= c != NULL;
 	return c;
+}
+
+static bool any_waiting(const struct client_outbound *e)
+{
+	for (const struct job *j = e->head; j; j = j->next)
+		if (j->batch && client_batch_waiting(j->batch))
+			return true;
+	return false;
+}
+
+/* For the pool, while a route gives back its connection (its own
+ * destination still counts as active): another destination being
+ * resolved or delivered, or one waiting for a slot, may want it. */
+static bool engine_busy(void *arg)
+{
+	struct client_outbound *e = arg;
+	return e->slots.active > 1 || any_waiting(e);
 }
 
 struct client_outbound *client_outbound_new(struct event_base *base,
@@ -89,6 +107,12 @@ struct client_outbound *client_outbound_new(struct event_base *base,
 	if ((e->cfg.tls_verify || e->cfg.tls_npins > 0) && e->cfg.tls != CLIENT_TLS_REQUIRE)
 		e->cfg.tls = CLIENT_TLS_REQUIRE;
 	e->slots.max = cfg->parallel;
+	e->pool = client_pool_new(base, cfg->connections_per_address, cfg->idle_ms, engine_busy, e);
+	if (!e->pool) {
+		snprintf(err, errlen, "out of memory");
+		client_outbound_free(e);
+		return NULL;
+	}
 
 	if (cfg->helo)
 		snprintf(e->helo, sizeof(e->helo), "%s", cfg->helo);
@@ -195,6 +219,10 @@ static void job_slot_freed(void *arg)
 				client_batch_resume(j->batch);
 	} while (e->resume_again);
 	e->resuming = false;
+	/* Nothing left that could use an idle connection: QUIT now rather
+	 * than at the idle limit (a caller's loop would wait for it). */
+	if (e->slots.active == 0 && !any_waiting(e))
+		client_pool_close_idle(e->pool);
 }
 
 static void job_plan(void *arg, const char *destination, const struct dns_lookup_addr *addrs,
@@ -287,6 +315,7 @@ enum client_outbound_submit_status client_outbound_submit(
 		.family = e->cfg.family,
 		.family_auto = e->cfg.family_auto,
 		.slots = &e->slots,
+		.pool = e->pool,
 		.dry_run = e->cfg.dry_run,
 		.random_fn = e->cfg.random_fn,
 		.random_arg = e->cfg.random_arg,
@@ -325,6 +354,11 @@ size_t client_outbound_in_flight(const struct client_outbound *e)
 	return e->in_flight;
 }
 
+void client_outbound_stats(const struct client_outbound *e, struct client_pool_stats *out)
+{
+	client_pool_stats(e->pool, out);
+}
+
 void client_outbound_free(struct client_outbound *e)
 {
 	if (!e)
@@ -335,6 +369,7 @@ void client_outbound_free(struct client_outbound *e)
 		fprintf(stderr, "client_outbound_free: %zu messages still in flight\n", e->in_flight);
 		abort();
 	}
+	client_pool_free(e->pool);
 	if (e->tls_ctx)
 		SSL_CTX_free(e->tls_ctx);
 	tls_client_lazy_free(&e->tls_lazy);

@@ -25,10 +25,14 @@
  * that a cafile is read at once, so a bad file is an error before
  * anything is sent.
  *
- * Connection reuse (several messages to one destination on one
- * connection) is not here yet: it would be a registry of open sessions in
- * the engine keyed by the resolved MX host and address, consulted by the
- * route before it connects (see doc/DESIGN.md). */
+ * Connections are shared (client/pool.h): at most connections_per_address
+ * at once to one peer address, across every message and domain; a
+ * connection that finished a transaction cleanly carries the next message
+ * for the same peer (RSET between), so several messages to one
+ * destination, and domains whose MX is the same host, share connections.
+ * An idle connection waits up to 2 s, and only while the engine has other
+ * work: a lone message's connection is closed (QUIT) as soon as it is
+ * done, before its done callback runs. */
 #ifndef RAWMAIL_CLIENT_OUTBOUND_H
 #define RAWMAIL_CLIENT_OUTBOUND_H
 
@@ -38,6 +42,7 @@
 #include <event2/event.h>
 
 #include "client/batch.h"
+#include "client/pool.h"
 #include "client/route.h"
 #include "client/session.h"
 #include "dns/lookup.h"
@@ -68,6 +73,9 @@ struct client_outbound_config {
 	int final_timeout;            /* for the reply to the final dot (0: 600) */
 	size_t parallel;              /* destinations in progress at once, all messages
 	                                 together (0: CLIENT_BATCH_PARALLEL) */
+	size_t connections_per_address;  /* connections at once to one peer address
+	                                    (0: CLIENT_POOL_PER_ADDRESS) */
+	int idle_ms;                  /* an idle connection's wait (0: CLIENT_POOL_IDLE_MS) */
 	/* Resolve and plan, connect to nothing: plan is called per
 	 * destination, planned recipients stay PENDING. */
 	bool dry_run;
@@ -130,6 +138,9 @@ enum client_outbound_submit_status client_outbound_submit(
 
 /* Messages submitted whose done has not run yet. */
 size_t client_outbound_in_flight(const struct client_outbound *e);
+
+/* Connections opened and reused so far (client/pool.h). */
+void client_outbound_stats(const struct client_outbound *e, struct client_pool_stats *out);
 
 /* Frees the engine, its resolver and TLS context.  Only once no message
  * is in flight (every done has run): a delivery under way cannot be

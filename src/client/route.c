@@ -37,8 +37,17 @@ struct route {
 	char last_host[256];
 	char last_ip[INET6_ADDRSTRLEN];
 	struct sockaddr_storage ss;
+	socklen_t sslen;
 	char helo[64];              /* our address literal, when we have no name */
 	struct event *kick;         /* the next step, run from the loop */
+	/* With a pool: the right to a connection at addrs[idx], the
+	 * connection running a transaction, and the one kept after a clean
+	 * transaction (for deferred recipients, or given back at the end). */
+	struct client_pool_ticket *ticket;
+	struct client_delivery *d;
+	struct client_delivery *held;
+	struct client_peer_key held_key;
+	bool queued;                /* waiting for the pool */
 };
 
 void client_result_clear(struct client_result *r)
@@ -90,8 +99,22 @@ static void route_free(struct route *rt)
 	free(rt);
 }
 
+/* The connection (or the right to one) goes back to the pool: another
+ * route may use it.  Its QUIT, if the pool closes it, is still in our
+ * transcript. */
+static void ticket_return(struct route *rt)
+{
+	if (rt->held)
+		client_pool_release(rt->req.pool, rt->ticket, &rt->held_key, rt->held);
+	else if (rt->ticket)
+		client_pool_closed(rt->req.pool, rt->ticket);
+	rt->held = NULL;
+	rt->ticket = NULL;
+}
+
 static void finish(struct route *rt)
 {
+	ticket_return(rt);
 	void (*done)(void *) = rt->req.done;
 	void *arg = rt->req.arg;
 	route_free(rt);
@@ -158,9 +181,115 @@ static void transcript_cb(void *arg, const char *line)
 	rt->req.transcript(rt->req.arg, line);
 }
 
-/* Starts the next connection, or finishes.  Never calls done directly
- * from client_route_start's caller: client_deliver_start reports even an
- * immediate failure from the loop. */
+static void key_make(const struct route *rt, struct client_peer_key *k)
+{
+	const struct route_addr *a = &rt->addrs[rt->idx];
+	memset(k, 0, sizeof(*k));
+	k->family = a->family;
+	memcpy(k->addr, a->addr, a->family == AF_INET6 ? 16 : 4);
+	k->port = rt->req.port;
+	k->tls = rt->cfg.tls;
+	/* A verified certificate was checked for this name: another name at
+	 * the same address needs its own connection. */
+	if (rt->req.tls_verify && !rt->req.literal)
+		snprintf(k->servername, sizeof(k->servername), "%s", a->host);
+}
+
+static void request_make(struct route *rt, struct client_deliver_request *d)
+{
+	const struct route_addr *a = &rt->addrs[rt->idx];
+	*d = (struct client_deliver_request){
+		.base = rt->req.base,
+		.tls_ctx = rt->req.tls_ctx,
+		.tls_lazy = rt->req.tls_lazy,
+		.tls_servername = rt->req.literal ? NULL : a->host,
+		.tls_verify = rt->req.tls_verify,
+		.tls_pins = rt->req.tls_pins,
+		.tls_npins = rt->req.tls_npins,
+		.addr = (const struct sockaddr *)&rt->ss,
+		.addrlen = rt->sslen,
+		.cfg = &rt->cfg,
+		.sender = rt->req.sender,
+		.rcpts = rt->rcpts,
+		.nrcpts = rt->nrcpts,
+		.message = rt->req.message,
+		.message_len = rt->req.message_len,
+		.timeout = rt->req.timeout,
+		.final_timeout = rt->req.final_timeout,
+		.transcript = rt->req.transcript ? transcript_cb : NULL,
+		.transcript_body = rt->req.transcript_body,
+		.done = deliver_done,
+		.arg = rt,
+	};
+}
+
+static void out_of_memory(struct route *rt)
+{
+	snprintf(rt->last_reason, sizeof(rt->last_reason), "out of memory");
+	rt->all_5xx = false;
+	rt->all_connect_timeouts = false;
+	settle_rest(rt);
+	finish(rt);
+}
+
+static void connect_new(struct route *rt)
+{
+	const struct route_addr *a = &rt->addrs[rt->idx];
+	char ip[INET6_ADDRSTRLEN];
+	addr_text(a, ip, sizeof(ip));
+	if (rt->req.literal)
+		note(rt, "-- connecting to %s:%u%s", a->host, rt->req.port,
+		     rt->plaintext_retry ? " (again, without TLS)" : "");
+	else
+		note(rt, "-- connecting to %s [%s]:%u%s", a->host, ip, rt->req.port,
+		     rt->plaintext_retry ? " (again, without TLS)" : "");
+	struct client_deliver_request d;
+	request_make(rt, &d);
+	rt->attempts++;
+	rt->d = client_deliver_start(&d);
+	if (!rt->d)
+		out_of_memory(rt);   /* nothing more can be tried */
+}
+
+/* The next transaction on a connection that finished one cleanly. */
+static void reuse(struct route *rt, struct client_delivery *conn)
+{
+	const struct route_addr *a = &rt->addrs[rt->idx];
+	char ip[INET6_ADDRSTRLEN];
+	addr_text(a, ip, sizeof(ip));
+	if (rt->req.literal)
+		note(rt, "-- reusing the connection to %s:%u", a->host, rt->req.port);
+	else
+		note(rt, "-- reusing the connection to %s [%s]:%u", a->host, ip, rt->req.port);
+	struct client_deliver_request d;
+	request_make(rt, &d);
+	rt->attempts++;
+	rt->d = conn;
+	if (!client_deliver_next(conn, &d)) {
+		/* Closed meanwhile: a new connection on the same ticket. */
+		note(rt, "-- the connection was closed meanwhile");
+		connect_new(rt);
+	}
+}
+
+static void granted(void *arg, struct client_pool_ticket *t, struct client_delivery *conn)
+{
+	struct route *rt = arg;
+	rt->ticket = t;
+	if (rt->queued) {
+		rt->queued = false;
+		if (rt->req.waiting)
+			rt->req.waiting(rt->req.arg, false);
+	}
+	if (conn)
+		reuse(rt, conn);
+	else
+		connect_new(rt);
+}
+
+/* Starts the next connection or transaction, or finishes.  Never calls
+ * done directly from client_route_start's caller: client_deliver_start
+ * reports even an immediate failure from the loop. */
 static void next_attempt(struct route *rt)
 {
 	rt->nrcpts = 0;
@@ -181,70 +310,52 @@ static void next_attempt(struct route *rt)
 		return;
 	}
 	const struct route_addr *a = &rt->addrs[rt->idx];
-	char ip[INET6_ADDRSTRLEN];
-	addr_text(a, ip, sizeof(ip));
-
 	memset(&rt->ss, 0, sizeof(rt->ss));
-	socklen_t len;
 	if (a->family == AF_INET6) {
 		struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&rt->ss;
 		s6->sin6_family = AF_INET6;
 		s6->sin6_port = htons(rt->req.port);
 		memcpy(&s6->sin6_addr, a->addr, 16);
-		len = sizeof(*s6);
+		rt->sslen = sizeof(*s6);
 	} else {
 		struct sockaddr_in *s4 = (struct sockaddr_in *)&rt->ss;
 		s4->sin_family = AF_INET;
 		s4->sin_port = htons(rt->req.port);
 		memcpy(&s4->sin_addr, a->addr, 4);
-		len = sizeof(*s4);
+		rt->sslen = sizeof(*s4);
 	}
 	rt->cfg = *rt->req.cfg;
+	rt->cfg.keep_open = rt->req.pool != NULL;
 	if (rt->plaintext_retry)
 		rt->cfg.tls = CLIENT_TLS_NONE;
 	if (!rt->cfg.helo || !rt->cfg.helo[0]) {
-		helo_literal((const struct sockaddr *)&rt->ss, len, rt->helo, sizeof(rt->helo));
+		helo_literal((const struct sockaddr *)&rt->ss, rt->sslen, rt->helo, sizeof(rt->helo));
 		rt->cfg.helo = rt->helo;
 	}
-	if (rt->req.literal)
-		note(rt, "-- connecting to %s:%u%s", a->host, rt->req.port,
-		     rt->plaintext_retry ? " (again, without TLS)" : "");
-	else
-		note(rt, "-- connecting to %s [%s]:%u%s", a->host, ip, rt->req.port,
-		     rt->plaintext_retry ? " (again, without TLS)" : "");
-
-	struct client_deliver_request d = {
-		.base = rt->req.base,
-		.tls_ctx = rt->req.tls_ctx,
-		.tls_lazy = rt->req.tls_lazy,
-		.tls_servername = rt->req.literal ? NULL : a->host,
-		.tls_verify = rt->req.tls_verify,
-		.tls_pins = rt->req.tls_pins,
-		.tls_npins = rt->req.tls_npins,
-		.addr = (const struct sockaddr *)&rt->ss,
-		.addrlen = len,
-		.cfg = &rt->cfg,
-		.sender = rt->req.sender,
-		.rcpts = rt->rcpts,
-		.nrcpts = rt->nrcpts,
-		.message = rt->req.message,
-		.message_len = rt->req.message_len,
-		.timeout = rt->req.timeout,
-		.final_timeout = rt->req.final_timeout,
-		.transcript = rt->req.transcript ? transcript_cb : NULL,
-		.transcript_body = rt->req.transcript_body,
-		.done = deliver_done,
-		.arg = rt,
-	};
-	rt->attempts++;
-	if (!client_deliver_start(&d)) {
-		/* Out of memory: nothing more can be tried. */
-		snprintf(rt->last_reason, sizeof(rt->last_reason), "out of memory");
-		rt->all_5xx = false;
-		rt->all_connect_timeouts = false;
-		settle_rest(rt);
-		finish(rt);
+	if (rt->held) {
+		struct client_delivery *conn = rt->held;
+		rt->held = NULL;
+		reuse(rt, conn);
+		return;
 	}
+	if (rt->req.pool && !rt->ticket) {
+		struct client_peer_key key;
+		key_make(rt, &key);
+		bool queued;
+		if (!client_pool_acquire(rt->req.pool, &key, rt->req.owner, granted, rt, &queued)) {
+			out_of_memory(rt);
+			return;
+		}
+		if (queued) {
+			note(rt, "-- waiting for a free connection to %s (limit per address)",
+			     rt->addrs[rt->idx].host);
+			rt->queued = true;
+			if (rt->req.waiting)
+				rt->req.waiting(rt->req.arg, true);
+		}
+		return;
+	}
+	connect_new(rt);
 }
 
 /* Records why this attempt failed, for the recipients nobody else takes. */
@@ -267,12 +378,28 @@ static void remember_failure(struct route *rt, const struct client_deliver_resul
 		rt->all_5xx = false;
 }
 
+/* This address is done with (moving on): its ticket goes back. */
+static void address_leave(struct route *rt)
+{
+	if (rt->ticket)
+		client_pool_closed(rt->req.pool, rt->ticket);
+	rt->ticket = NULL;
+	rt->idx++;
+	rt->plaintext_retry = false;
+}
+
 static void deliver_done(void *arg, const struct client_deliver_result *res)
 {
 	struct route *rt = arg;
 	const struct route_addr *a = &rt->addrs[rt->idx];
 	size_t settled = 0;
 	bool deferred = false;
+
+	if (res->reusable) {
+		rt->held = rt->d;
+		key_make(rt, &rt->held_key);
+	}
+	rt->d = NULL;
 
 	for (size_t k = 0; k < rt->nrcpts; k++) {
 		struct client_rcpt *c = &rt->rcpts[k];
@@ -299,6 +426,24 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 			settled++;
 	}
 
+	if (res->end != CLIENT_DELIVER_DONE && res->reused) {
+		/* The connection carried an earlier transaction: the peer may
+		 * have timed it out or refused RSET.  Whatever was not sent is
+		 * tried on a new connection to the same address, on the same
+		 * ticket; a failure there counts as usual. */
+		note(rt, "-- the reused connection failed (%s): trying a new one",
+		     res->fail_reason ? res->fail_reason : "lost");
+		/* A refused RSET (not a 421, which only closes this one): the
+		 * peer's later connections are not kept for reuse. */
+		if (res->fail_reason && !strcmp(res->fail_reason, "RSET refused") &&
+		    res->fail_code != 421 && rt->req.pool) {
+			struct client_peer_key key;
+			key_make(rt, &key);
+			client_pool_no_reuse(rt->req.pool, &key);
+		}
+		event_active(rt->kick, EV_TIMEOUT, 0);
+		return;
+	}
 	switch (res->end) {
 	case CLIENT_DELIVER_DONE:
 		rt->all_connect_timeouts = false;
@@ -316,8 +461,7 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 		note(rt, "-- %s%s%s%s will not take the message now: %s", a->host,
 		     rt->req.literal ? "" : " [", rt->req.literal ? "" : rt->last_ip,
 		     rt->req.literal ? "" : "]", rt->last_reason);
-		rt->idx++;
-		rt->plaintext_retry = false;
+		address_leave(rt);
 		break;
 	case CLIENT_DELIVER_LOST:
 		remember_failure(rt, res);
@@ -329,8 +473,7 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 			note(rt, "-- %s%s%s%s: %s", a->host, rt->req.literal ? "" : " [",
 			     rt->req.literal ? "" : rt->last_ip, rt->req.literal ? "" : "]",
 			     rt->last_reason);
-			rt->idx++;
-			rt->plaintext_retry = false;
+			address_leave(rt);
 		}
 		break;
 	}

@@ -18,7 +18,14 @@
  *   - a connection lost after the final dot leaves the outcome unknown:
  *     a temporary failure, never a retry elsewhere (it could duplicate);
  *   - when every address failed: permanent only if every one of them
- *     refused with 5xx, temporary otherwise. */
+ *     refused with 5xx, temporary otherwise.
+ * With a pool (client/pool.h) each connection is asked for first: the
+ * route may wait for the address's limit, may get a connection another
+ * route finished with (RSET, then this transaction), and gives its own
+ * back when it is done.  A transaction that fails on such a reused
+ * connection before the message was sent (RSET refused, the peer closed
+ * it while idle) is tried again on a new connection to the same address,
+ * not counted against the host. */
 #ifndef RAWMAIL_CLIENT_ROUTE_H
 #define RAWMAIL_CLIENT_ROUTE_H
 
@@ -28,6 +35,7 @@
 #include <netinet/in.h>
 
 #include "client/deliver.h"
+#include "client/pool.h"
 #include "dns/lookup.h"
 
 /* At most this many connections to different addresses per destination
@@ -85,6 +93,13 @@ struct client_route_request {
 	size_t nresults;
 	client_transcript_fn transcript;      /* NULL: none */
 	bool transcript_body;                 /* -vv: the message lines too */
+	struct client_pool *pool;             /* NULL: a new connection each time */
+	const void *owner;                    /* the message, for the pool */
+	/* The route waits for the pool (the address is at its limit): true
+	 * when it starts waiting, false when it gets its ticket.  A waiting
+	 * route uses no connection, so its caller may lend its slot to
+	 * another destination meanwhile.  NULL: not told. */
+	void (*waiting)(void *arg, bool waiting);
 	void (*done)(void *arg);              /* every result final; route freed */
 	void *arg;
 };

@@ -1,4 +1,4 @@
-/* The client SMTP state machine for one connection and one transaction
+/* The client SMTP state machine for one connection and its transactions
  * (client/session.h).  No I/O: replies come in, commands go out through
  * s->out, and the caller is told what to do next.
  *
@@ -25,6 +25,8 @@ enum client_state {
 	ST_DATA,           /* DATA reply due */
 	ST_DOT,            /* message handed to the caller; reply to the dot due */
 	ST_DOT_DISCARD,    /* lone ".\r\n" sent after an unwanted 354; reply ignored */
+	ST_IDLE,           /* keep_open: between transactions */
+	ST_RSET,           /* RSET sent before the next transaction */
 	ST_DONE,           /* QUIT queued */
 	ST_NEXT_HOST,      /* gave up on this host */
 	ST_LOST,           /* connection lost */
@@ -133,6 +135,18 @@ static enum client_action quit(struct client_session *s)
 	return out_check(s, CLIENT_DONE);
 }
 
+/* The end of a transaction, whatever its outcome: with keep_open the
+ * connection waits for the next one, unless the peer said it is closing
+ * (421, RFC 5321 §3.8) or our output failed. */
+static enum client_action transaction_end(struct client_session *s)
+{
+	if (s->cfg->keep_open && !s->peer_closing && !s->out_failed) {
+		s->state = ST_IDLE;
+		return CLIENT_IDLE;
+	}
+	return quit(s);
+}
+
 static enum client_action next_host(struct client_session *s, bool send_quit)
 {
 	/* RFC 5321 §4.1.1.10: QUIT is how a session ends.  Only queued where
@@ -218,7 +232,7 @@ static enum client_action refuse_all(struct client_session *s, int code, const c
 	for (size_t i = 0; i < s->nrcpts; i++)
 		rcpt_set(&s->rcpts[i], failure_state(code), code, enhanced, text);
 	fail_set(s, code, enhanced, text, reason);
-	return quit(s);
+	return transaction_end(s);
 }
 
 static void rcpt_send(struct client_session *s, size_t i)
@@ -241,7 +255,7 @@ static enum client_action transaction_start(struct client_session *s)
 		return refuse_all(s, 552, "5.3.4", "message larger than the peer's SIZE limit",
 		                  "message too big for peer");
 	if (s->nrcpts == 0)
-		return quit(s);
+		return transaction_end(s);
 
 	out_printf(s, "MAIL FROM:<%s>", s->sender);
 	if (s->size_ext)
@@ -361,7 +375,7 @@ static enum client_action on_mail(struct client_session *s, const struct smtp_se
 		 * still come and are read before QUIT. */
 		if (s->pipelining)
 			return CLIENT_READ;
-		return quit(s);
+		return transaction_end(s);
 	}
 	if (s->pipelining)
 		return CLIENT_READ;
@@ -403,7 +417,7 @@ static enum client_action on_rcpt(struct client_session *s, const struct smtp_se
 	/* Without pipelining DATA is only sent when someone will get the
 	 * message (RFC 5321 §3.3: DATA needs at least one accepted RCPT). */
 	if (s->accepted == 0)
-		return quit(s);
+		return transaction_end(s);
 	out_printf(s, "DATA\r\n");
 	s->replies_expected = 1;
 	return out_check(s, CLIENT_SEND);
@@ -432,7 +446,7 @@ static enum client_action on_data(struct client_session *s, const struct smtp_se
 				rcpt_set_reply(&s->rcpts[i], failure_state(r->code), r);
 		fail_set_reply(s, r, "DATA refused");
 	}
-	return quit(s);
+	return transaction_end(s);
 }
 
 static enum client_action on_dot(struct client_session *s, const struct smtp_server_reply *r)
@@ -446,7 +460,39 @@ static enum client_action on_dot(struct client_session *s, const struct smtp_ser
 			rcpt_set_reply(&s->rcpts[i], st, r);
 	if (st != CLIENT_RCPT_DELIVERED)
 		fail_set_reply(s, r, "message refused");
-	return quit(s);
+	return transaction_end(s);
+}
+
+static enum client_action on_rset(struct client_session *s, const struct smtp_server_reply *r)
+{
+	if (reply_class(r->code) == 2)
+		return transaction_start(s);
+	/* The connection is in no known state: the recipients stay PENDING
+	 * for a new one.  No QUIT after a 421 (the peer is gone). */
+	fail_set_reply(s, r, "RSET refused");
+	return next_host(s, r->code != 421);
+}
+
+/* The output buffer holds one pipelined batch at most: sized from this
+ * transaction's strings. */
+static size_t out_max(const struct client_session_config *cfg, const char *sender,
+                      const struct client_rcpt *rcpts, size_t nrcpts)
+{
+	size_t max = CLIENT_COMMAND_OVERHEAD * 4 + strlen(cfg->helo) + strlen(sender);
+	for (size_t i = 0; i < nrcpts; i++)
+		max += strlen(rcpts[i].address) + CLIENT_COMMAND_OVERHEAD;
+	return max;
+}
+
+static void rcpts_reset(struct client_rcpt *rcpts, size_t nrcpts)
+{
+	for (size_t i = 0; i < nrcpts; i++) {
+		struct client_rcpt *r = &rcpts[i];
+		r->state = CLIENT_RCPT_PENDING;
+		r->code = 0;
+		r->enhanced[0] = '\0';
+		r->text = NULL;
+	}
 }
 
 void client_session_init(struct client_session *s, const struct client_session_config *cfg,
@@ -458,22 +504,72 @@ void client_session_init(struct client_session *s, const struct client_session_c
 	s->rcpts = rcpts;
 	s->nrcpts = nrcpts;
 	s->state = ST_GREETING;
+	s->transactions = 1;
+	rcpts_reset(rcpts, nrcpts);
+	buf_init(&s->out, out_max(cfg, sender, rcpts, nrcpts));
+}
 
-	size_t max = CLIENT_COMMAND_OVERHEAD * 4 + strlen(cfg->helo) + strlen(sender);
-	for (size_t i = 0; i < nrcpts; i++) {
-		struct client_rcpt *r = &rcpts[i];
-		max += strlen(r->address) + CLIENT_COMMAND_OVERHEAD;
-		r->state = CLIENT_RCPT_PENDING;
-		r->code = 0;
-		r->enhanced[0] = '\0';
-		r->text = NULL;
+void client_session_transaction_clear(struct client_session *s)
+{
+	for (size_t i = 0; i < s->nrcpts; i++) {
+		free(s->rcpts[i].text);
+		s->rcpts[i].text = NULL;
 	}
-	buf_init(&s->out, max);
+	s->rcpts = NULL;
+	s->nrcpts = 0;
+}
+
+enum client_action client_session_next(struct client_session *s,
+                                       const struct client_session_config *cfg,
+                                       const char *sender, struct client_rcpt *rcpts,
+                                       size_t nrcpts)
+{
+	bool idle = s->state == ST_IDLE && !s->peer_closing;
+	client_session_transaction_clear(s);
+	s->cfg = cfg;
+	s->sender = sender;
+	s->rcpts = rcpts;
+	s->nrcpts = nrcpts;
+	rcpts_reset(rcpts, nrcpts);
+	/* Everything of the last transaction goes; what the connection
+	 * learnt (extensions, TLS) stays. */
+	s->mail_failed = false;
+	s->data_sent = false;
+	s->dot_sent = false;
+	s->replies_expected = 0;
+	s->rcpt_next = 0;
+	s->accepted = 0;
+	s->transactions++;
+	fail_set(s, 0, "", NULL, NULL);
+	buf_free(&s->out);
+	buf_init(&s->out, out_max(cfg, sender, rcpts, nrcpts));
+	if (!idle) {
+		fail_set(s, 0, "", NULL, "connection not reusable");
+		s->state = ST_NEXT_HOST;
+		return CLIENT_NEXT_HOST;
+	}
+	out_printf(s, "RSET\r\n");
+	s->state = ST_RSET;
+	return out_check(s, CLIENT_SEND);
+}
+
+enum client_action client_session_quit(struct client_session *s)
+{
+	return quit(s);
+}
+
+bool client_session_reused(const struct client_session *s)
+{
+	return s->transactions > 1;
 }
 
 enum client_action client_session_reply(struct client_session *s,
                                         const struct smtp_server_reply *reply)
 {
+	/* RFC 5321 §3.8: 421 means the server is closing the channel, at
+	 * whatever step it comes. */
+	if (reply->code == 421)
+		s->peer_closing = true;
 	switch (s->state) {
 	case ST_GREETING:
 		return on_greeting(s, reply);
@@ -492,7 +588,14 @@ enum client_action client_session_reply(struct client_session *s,
 	case ST_DOT:
 		return on_dot(s, reply);
 	case ST_DOT_DISCARD:
-		return quit(s);
+		return transaction_end(s);
+	case ST_RSET:
+		return on_rset(s, reply);
+	case ST_IDLE:
+		/* Nothing was asked: a peer that talks now (a 421 at its idle
+		 * timeout) is not a connection to reuse. */
+		s->peer_closing = true;
+		return CLIENT_IDLE;
 	case ST_TLS:
 		/* Bytes before the handshake are an attack (RFC 3207 §6: the
 		 * CVE-2011-0411 class); the caller must not hand them over. */
@@ -559,10 +662,7 @@ bool client_session_data_sent(const struct client_session *s)
 
 void client_session_free(struct client_session *s)
 {
-	for (size_t i = 0; i < s->nrcpts; i++) {
-		free(s->rcpts[i].text);
-		s->rcpts[i].text = NULL;
-	}
+	client_session_transaction_clear(s);
 	free(s->fail_text);
 	s->fail_text = NULL;
 	buf_free(&s->out);

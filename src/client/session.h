@@ -1,8 +1,11 @@
 /* The client side of one SMTP connection as a state machine, sans I/O:
  * the caller connects, reads replies (smtp/reply_parse.h) and hands each
  * complete reply here; the session says what to do next and gives the
- * commands to send.  One transaction per connection: a sender and the
- * recipients of one destination (RFC 5321 §5: grouped by domain).
+ * commands to send.  A transaction is a sender and the recipients of one
+ * destination (RFC 5321 §5: grouped by domain).  With keep_open a
+ * connection carries several, one after the other: at the clean end of
+ * one the session says CLIENT_IDLE, and client_session_next starts the
+ * next with RSET (RFC 5321 §4.1.1.5) or client_session_quit ends it.
  * Tested with transcripts (tests/unit/test_client_session.c). */
 #ifndef RAWMAIL_CLIENT_SESSION_H
 #define RAWMAIL_CLIENT_SESSION_H
@@ -26,6 +29,11 @@ struct client_session_config {
 	uint64_t message_size;     /* for SIZE= when the peer offers SIZE */
 	bool eightbit;             /* message has 8-bit octets: BODY=8BITMIME */
 	bool smtputf8;             /* an address is UTF-8: SMTPUTF8 needed */
+	/* Connection reuse: at the end of a transaction that leaves the
+	 * connection in a known state, CLIENT_IDLE instead of QUIT.  Never
+	 * after a 421 (the peer is closing, RFC 5321 §3.8), a lost
+	 * connection or an outcome the session could not see. */
+	bool keep_open;
 };
 
 enum client_rcpt_state {
@@ -59,6 +67,10 @@ enum client_action {
 	                              close); every recipient has its final
 	                              state (none PENDING).  The reply to QUIT
 	                              is not needed. */
+	CLIENT_IDLE,               /* keep_open: the transaction is over, every
+	                              recipient has its final state, nothing is
+	                              queued, and the peer waits for a command:
+	                              client_session_next() or _quit() */
 	CLIENT_NEXT_HOST,          /* this host will not take the message now
 	                              (greeting or EHLO/HELO refused, TLS required
 	                              but not offered...): close and try the next
@@ -86,6 +98,8 @@ struct client_session {
 	bool data_sent;            /* SEND_DATA returned (see client_session_data_sent) */
 	bool dot_sent;             /* the final dot was queued (client_session_dot_sent) */
 	bool out_failed;           /* an append to out failed (memory) */
+	bool peer_closing;         /* a 421 came: the connection is not reused */
+	unsigned transactions;     /* started on this connection (RSET before the 2nd...) */
 	size_t replies_expected;   /* pipelined commands not answered yet */
 	size_t rcpt_next;          /* next recipient whose RCPT reply is due */
 	size_t accepted;           /* recipients accepted at RCPT */
@@ -130,6 +144,29 @@ bool client_session_data_sent(const struct client_session *s);
  * can have been delivered (RFC 5321 §4.1.1.4: the dot ends the data), and
  * the recipients go back to PENDING for the next host. */
 void client_session_dot_sent(struct client_session *s);
+/* keep_open, after CLIENT_IDLE (and client_session_transaction_clear):
+ * the next transaction on the same connection, with its own
+ * configuration (the connection's helo and tls must be the same), sender
+ * and recipients.  RSET goes first (RFC 5321 §4.1.1.5): whatever the last
+ * transaction left behind (a MAIL accepted with no recipient, a refused
+ * DATA) is cleared, and its reply shows the connection still works.  A
+ * refused RSET (or one called in any state but idle) gives
+ * CLIENT_NEXT_HOST with the recipients PENDING and fail_reason "RSET
+ * refused": the caller tries them on a new connection, not as a failure
+ * of the host. */
+enum client_action client_session_next(struct client_session *s,
+                                       const struct client_session_config *cfg,
+                                       const char *sender, struct client_rcpt *rcpts,
+                                       size_t nrcpts);
+/* After CLIENT_IDLE: nothing more to send here; QUIT is queued, CLIENT_DONE. */
+enum client_action client_session_quit(struct client_session *s);
+/* The transaction's recipients are done with (their outcomes copied): their
+ * texts are freed and the session no longer points at them, so the
+ * caller may free the array while the connection stays open. */
+void client_session_transaction_clear(struct client_session *s);
+/* Whether a later transaction on this connection would be the second or
+ * more (a failure then may be the reused connection's, not the host's). */
+bool client_session_reused(const struct client_session *s);
 void client_session_free(struct client_session *s);
 
 #endif

@@ -551,14 +551,22 @@ def test_too_many_recipients_rest_in_next_transaction(peers, n, reply):
         assert s.result(r).startswith(f"{r}: delivered to [127.0.0.1]:{peer.port}: 250 2.0.0 "), s
     transactions = (n + 1) // 2
     mails = [c for c in peer.commands if c.startswith(b"MAIL")]
-    assert len(mails) == transactions == len(peer.conns), peer.conns
+    # The deferred recipients go over the same connection (issue 9), RSET
+    # before each further transaction (RFC 5321 §4.1.1.5).
+    assert len(mails) == transactions and len(peer.conns) == 1, peer.conns
+    [conn] = peer.conns
+    assert conn.commands.count(b"RSET") == transactions - 1, conn
+    assert conn.commands[-1] == b"QUIT", conn
     # Each transaction asked for every recipient not yet taken, in order.
-    for k, conn in enumerate(peer.conns):
-        assert [c for c in conn.commands if c.startswith(b"RCPT")] == \
+    starts = [i for i, c in enumerate(conn.commands) if c.startswith(b"MAIL")] + [None]
+    for k in range(transactions):
+        asked = conn.commands[starts[k]:starts[k + 1]]
+        assert [c for c in asked if c.startswith(b"RCPT")] == \
             [f"RCPT TO:<{r}>".encode() for r in rcpts[2 * k:]], conn
-        assert conn.body.count(b"Hello from the integration tests.") == 1, conn
+    assert conn.body.count(b"Hello from the integration tests.") == transactions, conn
     assert s.err.count("-- sending the recipients the server deferred in another "
                        "transaction") == transactions - 1, s
+    assert s.err.count("-- reusing the connection to") == transactions - 1, s
 
 
 def test_452_to_every_first_recipient_gives_up(peers):

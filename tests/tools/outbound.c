@@ -1,6 +1,6 @@
 /* tool_outbound [--port N] [--tls none|opportunistic|require] [--dns ADDR[:PORT]]
- *               [--parallel N] [--timeout S] [--helo NAME] [-v]
- *               MESSAGE...
+ *               [--parallel N] [--per-address N] [--idle-ms MS] [--timeout S]
+ *               [--helo NAME] [-v] MESSAGE...
  *   MESSAGE:  [+] FILE SENDER RCPT[,RCPT...]
  *
  * Several messages on one outbound engine (src/client/outbound.c), on one
@@ -28,7 +28,7 @@
 
 #include "client/outbound.h"
 
-#define MAX_MESSAGES 16
+#define MAX_MESSAGES 64
 #define MAX_RCPTS 64
 #define MAX_MESSAGE (64 * 1024 * 1024)
 
@@ -139,9 +139,17 @@ static bool read_file(const char *path, struct message *m)
 	FILE *f = fopen(path, "rb");
 	if (!f)
 		return false;
-	m->data = malloc(MAX_MESSAGE);
+	long size = -1;
+	if (fseek(f, 0, SEEK_END) == 0)
+		size = ftell(f);
+	rewind(f);
+	if (size < 0 || size > MAX_MESSAGE) {
+		fclose(f);
+		return false;
+	}
+	m->data = malloc((size_t)size + 1);
 	if (m->data)
-		m->len = fread(m->data, 1, MAX_MESSAGE, f);
+		m->len = fread(m->data, 1, (size_t)size, f);
 	fclose(f);
 	return m->data != NULL;
 }
@@ -174,7 +182,8 @@ static bool split_rcpts(struct message *m, const char *list)
 static int usage(void)
 {
 	fprintf(stderr, "usage: tool_outbound [--port N] [--tls MODE] [--dns ADDR] [--parallel N] "
-	                "[--timeout S] [--helo NAME] [-v] [+] FILE SENDER RCPT[,RCPT...]...\n");
+	                "[--per-address N] [--idle-ms MS] [--timeout S] [--helo NAME] [-v] "
+	                "[+] FILE SENDER RCPT[,RCPT...]...\n");
 	return 64;
 }
 
@@ -202,6 +211,10 @@ int main(int argc, char **argv)
 			cfg.dns = v;
 		else if (!strcmp(a, "--parallel"))
 			cfg.parallel = strtoul(v, NULL, 10);
+		else if (!strcmp(a, "--per-address"))
+			cfg.connections_per_address = strtoul(v, NULL, 10);
+		else if (!strcmp(a, "--idle-ms"))
+			cfg.idle_ms = (int)strtol(v, NULL, 10);
 		else if (!strcmp(a, "--timeout"))
 			cfg.timeout = (int)strtol(v, NULL, 10);
 		else if (!strcmp(a, "--helo"))
@@ -251,6 +264,9 @@ int main(int argc, char **argv)
 			run.pending--;
 	if (client_outbound_in_flight(run.engine) > 0)
 		event_base_dispatch(run.base);
+	struct client_pool_stats st;
+	client_outbound_stats(run.engine, &st);
+	printf("stats connections=%zu reused=%zu\n", st.connections, st.reused);
 	printf("all done\n");
 	client_outbound_free(run.engine);
 	event_base_free(run.base);

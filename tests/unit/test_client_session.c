@@ -66,6 +66,7 @@ static const char *action_name(enum client_action a)
 	case CLIENT_STARTTLS: return "STARTTLS";
 	case CLIENT_SEND_DATA: return "SEND_DATA";
 	case CLIENT_DONE: return "DONE";
+	case CLIENT_IDLE: return "IDLE";
 	case CLIENT_NEXT_HOST: return "NEXT_HOST";
 	}
 	return "?";
@@ -612,6 +613,195 @@ static void test_ehlo_lines_parsed_carefully(void **state)
 	fake_free(f);
 }
 
+/* Connection reuse (keep_open): a transaction to its end on a pipelining
+ * peer; the output must then be empty (the connection waits). */
+static void transaction_pipelined(struct fake *f, const char *rcpt, const char *dot_reply,
+                                  enum client_action want)
+{
+	char cmds[256];
+	snprintf(cmds, sizeof(cmds), "MAIL FROM:<a@example.test>\r\nRCPT TO:<%s>\r\nDATA\r\n", rcpt);
+	C(f, cmds);
+	S(f, "250 2.1.0 Ok\r\n", CLIENT_READ);
+	S(f, "250 2.1.5 Ok\r\n", CLIENT_READ);
+	S(f, "354 go\r\n", CLIENT_SEND_DATA);
+	client_session_dot_sent(&f->s);
+	S(f, dot_reply, want);
+}
+
+static void test_reuse_two_transactions(void **state)
+{
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_pipelining, CLIENT_SEND);
+	transaction_pipelined(f, "b@y.test", "250 2.0.0 queued as A\r\n", CLIENT_IDLE);
+	C(f, "");   /* no QUIT: the connection waits for the next message */
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_DELIVERED, 250, "2.0.0", "2.0.0 queued as A");
+	assert_false(client_session_reused(&f->s));
+	client_session_transaction_clear(&f->s);
+	assert_null(f->rcpts[0].text);
+
+	/* The second message: its own recipients and size; RSET first
+	 * (RFC 5321 §4.1.1.5), the extensions learnt at EHLO kept. */
+	struct client_rcpt two[1] = { { .address = "c@z.test" } };
+	struct client_session_config cfg2 = f->cfg;
+	cfg2.message_size = 99;
+	action_check(client_session_next(&f->s, &cfg2, "d@example.test", two, 1), CLIENT_SEND);
+	C(f, "RSET\r\n");
+	assert_true(client_session_reused(&f->s));
+	assert_false(client_session_data_sent(&f->s));
+	S(f, "250 2.0.0 Ok\r\n", CLIENT_SEND);
+	C(f, "MAIL FROM:<d@example.test>\r\nRCPT TO:<c@z.test>\r\nDATA\r\n");
+	S(f, "250 2.1.0 Ok\r\n", CLIENT_READ);
+	S(f, "250 2.1.5 Ok\r\n", CLIENT_READ);
+	S(f, "354 go\r\n", CLIENT_SEND_DATA);
+	S(f, "250 2.0.0 queued as B\r\n", CLIENT_IDLE);
+	rcpt_check(&two[0], CLIENT_RCPT_DELIVERED, 250, "2.0.0", "2.0.0 queued as B");
+	client_session_transaction_clear(&f->s);
+	assert_null(two[0].text);
+	action_check(client_session_quit(&f->s), CLIENT_DONE);
+	C(f, "QUIT\r\n");
+	fake_free(f);
+}
+
+/* A failed transaction leaves the connection usable: RSET clears what the
+ * peer kept of it (a MAIL accepted with no recipient). */
+static void test_reuse_after_failed_transaction(void **state)
+{
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_plain, CLIENT_SEND);
+	C(f, "MAIL FROM:<a@example.test>\r\n");
+	S(f, "250 ok\r\n", CLIENT_SEND);
+	C(f, "RCPT TO:<b@y.test>\r\n");
+	S(f, "550 5.1.1 unknown\r\n", CLIENT_IDLE);
+	C(f, "");
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_PERMFAIL, 550, "5.1.1", "5.1.1 unknown");
+	client_session_transaction_clear(&f->s);
+	struct client_rcpt two[1] = { { .address = "c@y.test" } };
+	action_check(client_session_next(&f->s, &f->cfg, "a@example.test", two, 1), CLIENT_SEND);
+	C(f, "RSET\r\n");
+	S(f, "250 ok\r\n", CLIENT_SEND);
+	C(f, "MAIL FROM:<a@example.test>\r\n");
+	client_session_transaction_clear(&f->s);
+	fake_free(f);
+
+	/* The final dot refused with 5xx: still a clean end. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_pipelining, CLIENT_SEND);
+	transaction_pipelined(f, "b@y.test", "554 5.7.1 spam\r\n", CLIENT_IDLE);
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_PERMFAIL, 554, "5.7.1", "5.7.1 spam");
+	fake_free(f);
+
+	/* SMTPUTF8 needed and not offered: decided here, nothing was sent,
+	 * the connection serves the next message. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	f->cfg.smtputf8 = true;
+	hello(f, ehlo_pipelining, CLIENT_IDLE);
+	C(f, "");
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_PERMFAIL, 553, "5.6.7", "peer does not support SMTPUTF8");
+	fake_free(f);
+}
+
+/* RFC 5321 §3.8: after a 421 the peer closes; never reused, whichever step
+ * it answered. */
+static void test_no_reuse_after_421(void **state)
+{
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_pipelining, CLIENT_SEND);
+	transaction_pipelined(f, "b@y.test", "421 4.3.2 shutting down\r\n", CLIENT_DONE);
+	C(f, "QUIT\r\n");
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_TEMPFAIL, 421, "4.3.2", "4.3.2 shutting down");
+	fake_free(f);
+
+	/* 421 to one RCPT of two, the other delivered: the transaction ends,
+	 * the connection with it. */
+	f = fake_new("b@y.test", "c@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_pipelining, CLIENT_SEND);
+	C(f, "MAIL FROM:<a@example.test>\r\nRCPT TO:<b@y.test>\r\nRCPT TO:<c@y.test>\r\nDATA\r\n");
+	S(f, "250 ok\r\n", CLIENT_READ);
+	S(f, "250 ok\r\n", CLIENT_READ);
+	S(f, "421 4.7.0 too busy\r\n", CLIENT_READ);
+	S(f, "354 go\r\n", CLIENT_SEND_DATA);
+	S(f, "250 ok\r\n", CLIENT_DONE);
+	C(f, "QUIT\r\n");
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_DELIVERED, 250, "", "ok");
+	rcpt_check(&f->rcpts[1], CLIENT_RCPT_TEMPFAIL, 421, "4.7.0", "4.7.0 too busy");
+	fake_free(f);
+
+	/* 421 to the RSET: no QUIT (the peer is gone), recipients untouched
+	 * for a new connection. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_pipelining, CLIENT_SEND);
+	transaction_pipelined(f, "b@y.test", "250 ok\r\n", CLIENT_IDLE);
+	client_session_transaction_clear(&f->s);
+	struct client_rcpt two[1] = { { .address = "c@y.test" } };
+	action_check(client_session_next(&f->s, &f->cfg, "a@example.test", two, 1), CLIENT_SEND);
+	C(f, "RSET\r\n");
+	S(f, "421 4.4.2 idle too long\r\n", CLIENT_NEXT_HOST);
+	C(f, "");
+	rcpt_check(&two[0], CLIENT_RCPT_PENDING, 0, "", NULL);
+	assert_string_equal(f->s.fail_reason, "RSET refused");
+	assert_true(client_session_reused(&f->s));
+	fake_free(f);
+
+	/* A 421 that comes while idle (the peer's idle timeout): the next
+	 * transaction is refused at once, nothing sent. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_pipelining, CLIENT_SEND);
+	transaction_pipelined(f, "b@y.test", "250 ok\r\n", CLIENT_IDLE);
+	S(f, "421 4.4.2 timeout\r\n", CLIENT_IDLE);
+	client_session_transaction_clear(&f->s);
+	two[0] = (struct client_rcpt){ .address = "c@y.test" };
+	action_check(client_session_next(&f->s, &f->cfg, "a@example.test", two, 1),
+	             CLIENT_NEXT_HOST);
+	C(f, "");
+	rcpt_check(&two[0], CLIENT_RCPT_PENDING, 0, "", NULL);
+	fake_free(f);
+}
+
+static void test_rset_refused(void **state)
+{
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_plain, CLIENT_SEND);
+	C(f, "MAIL FROM:<a@example.test>\r\n");
+	S(f, "250 ok\r\n", CLIENT_SEND);
+	S(f, "250 ok\r\n", CLIENT_SEND);
+	C(f, "RCPT TO:<b@y.test>\r\nDATA\r\n");
+	S(f, "354 go\r\n", CLIENT_SEND_DATA);
+	S(f, "250 ok\r\n", CLIENT_IDLE);
+	client_session_transaction_clear(&f->s);
+	struct client_rcpt two[2] = { { .address = "c@y.test" }, { .address = "d@y.test" } };
+	action_check(client_session_next(&f->s, &f->cfg, "a@example.test", two, 2), CLIENT_SEND);
+	C(f, "RSET\r\n");
+	S(f, "502 5.5.1 RSET not implemented\r\n", CLIENT_NEXT_HOST);
+	C(f, "QUIT\r\n");
+	rcpt_check(&two[0], CLIENT_RCPT_PENDING, 0, "", NULL);
+	rcpt_check(&two[1], CLIENT_RCPT_PENDING, 0, "", NULL);
+	assert_string_equal(f->s.fail_reason, "RSET refused");
+	assert_int_equal(f->s.fail_code, 502);
+	fake_free(f);
+
+	/* Lost while waiting for the RSET's reply: nothing of the message
+	 * went, the recipients stay PENDING. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.keep_open = true;
+	hello(f, ehlo_pipelining, CLIENT_SEND);
+	transaction_pipelined(f, "b@y.test", "250 ok\r\n", CLIENT_IDLE);
+	client_session_transaction_clear(&f->s);
+	two[0] = (struct client_rcpt){ .address = "c@y.test" };
+	action_check(client_session_next(&f->s, &f->cfg, "a@example.test", two, 1), CLIENT_SEND);
+	client_session_lost(&f->s);
+	rcpt_check(&two[0], CLIENT_RCPT_PENDING, 0, "", NULL);
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -635,6 +825,10 @@ int main(void)
 		cmocka_unit_test(test_lost),
 		cmocka_unit_test(test_garbage_codes),
 		cmocka_unit_test(test_ehlo_lines_parsed_carefully),
+		cmocka_unit_test(test_reuse_two_transactions),
+		cmocka_unit_test(test_reuse_after_failed_transaction),
+		cmocka_unit_test(test_no_reuse_after_421),
+		cmocka_unit_test(test_rset_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
