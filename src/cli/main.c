@@ -18,10 +18,10 @@ static void usage(FILE *out)
 	      "commands:\n"
 	      "  send      deliver a message straight to the recipients' mail servers\n"
 	      "            (rawmail send --help)\n"
+	      "  queue     what is queued for delivery, and running the queue\n"
+	      "            (rawmail queue --help)\n"
 	      "  serve     receive mail over SMTP for your domains and IP addresses,\n"
 	      "            stored in Maildir (rawmail serve --help)\n"
-	      "  queue     list | show ID | delete ID...: the queue of outgoing mail\n"
-	      "            (also mailq, sendmail -bp)\n"
 	      "\n"
 	      "options:\n"
 	      "  -h, --help      this text\n"
@@ -36,19 +36,6 @@ static const char *called_as(const char *argv0)
 {
 	const char *slash = argv0 ? strrchr(argv0, '/') : NULL;
 	return slash ? slash + 1 : argv0 ? argv0 : "";
-}
-
-/* rawmail queue list|show|delete (the rest of `queue` is the runner's). */
-static int queue_subcommand(int argc, char **argv)
-{
-	if (argc >= 2 && !strcmp(argv[1], "list"))
-		return cli_queue_list(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "show"))
-		return cli_queue_show(argc - 1, argv + 1);
-	if (argc >= 2 && !strcmp(argv[1], "delete"))
-		return cli_queue_delete(argc - 1, argv + 1);
-	fprintf(stderr, "usage: rawmail queue list | show ID | delete ID... [--spool DIR]\n");
-	return EXIT_USAGE;
 }
 
 int main(int argc, char **argv)
@@ -82,7 +69,7 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "send"))
 		return cli_send(argc - 1, argv + 1);
 	if (!strcmp(cmd, "queue"))
-		return queue_subcommand(argc - 1, argv + 1);
+		return cli_queue(argc - 1, argv + 1);
 	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);
 	return EXIT_USAGE;
 }

@@ -299,8 +299,8 @@ static int parse_args(int argc, char **argv, const char *what, const char *prog,
 	send_opts_init(&so, a->prog);
 	int rc = a->spool ? 0 : send_config_load(&so, a->config);
 	char why[512];
-	if (rc == 0 && !cli_spool_dir(a->spool ? a->spool : so.spool, false, a->dir, sizeof(a->dir),
-	                              why, sizeof(why))) {
+	if (rc == 0 && !cli_spool_dir(a->spool ? a->spool : so.spool, a->dir, sizeof(a->dir), why,
+	                              sizeof(why))) {
 		fprintf(stderr, "%s: %s\n", a->prog, why);
 		rc = EXIT_USAGE;
 	}

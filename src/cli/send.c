@@ -17,8 +17,8 @@ static const char send_help[] =
 	"complete message, or with -s the text of a new one.\n"
 	"\n"
 	"  -c, --config FILE      settings file (default: $RAWMAIL_CONF, else\n"
-	"                         /etc/rawmail.conf if it exists): its [send] and\n"
-	"                         [delivery] sections; options given here win\n"
+	"                         /etc/rawmail.conf if it exists): its [send], [delivery]\n"
+	"                         and [queue] sections; options given here win\n"
 	"  -f ADDR                envelope sender (default: you@ORIGIN, origin in [send],\n"
 	"                         else this host's name; \"\" for <>)\n"
 	"  -F NAME, --from-name NAME  display name for the From: header\n"
@@ -44,15 +44,26 @@ static const char send_help[] =
 	"                         trickles in (default 30; the reply to the end of the\n"
 	"                         message may take 10 minutes)\n"
 	"      --dry-run          print where the mail would go (MX hosts and addresses in\n"
-	"                         the order tried) and connect to nothing\n"
+	"                         the order tried) and connect to nothing (and queue nothing)\n"
+	"      --spool DIR        the queue (default /var/spool/rawmail for root, else\n"
+	"                         $XDG_STATE_HOME/rawmail/spool or ~/.local/state/rawmail/spool)\n"
+	"      --no-queue         try once and queue nothing (what is not delivered is lost)\n"
+	"      --retry-schedule LIST  when `rawmail queue run` tries again after each failed\n"
+	"                         attempt (default 5m,10m,20m,40m,1h, the last repeating)\n"
+	"      --max-queue-lifetime DURATION  give up and bounce after (default 5d)\n"
+	"      --delay-warning DURATION  tell the sender once when a message is still\n"
+	"                         queued after this long (default 0: never)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"Options come before the recipients; \"--\" ends them.\n"
 	"\n"
-	"Exit status: 0 delivered to every recipient; 75 a temporary failure (not\n"
-	"delivered and not queued: rawmail has no queue yet, send again later); 69 a\n"
-	"permanent failure; 64 a usage error; 65 bad message data; 78 a bad\n"
-	"settings file.\n";
+	"The message is written to the queue before the first attempt, which happens at\n"
+	"once; what fails temporarily stays queued for `rawmail queue run`.\n"
+	"\n"
+	"Exit status: 0 delivered to every recipient; 75 a temporary failure (queued,\n"
+	"a line \"queued as ID\" says so; with --no-queue not delivered and not queued),\n"
+	"or the message could not be queued; 69 a permanent failure (reported here, not\n"
+	"bounced); 64 a usage error; 65 bad message data; 78 a bad settings file.\n";
 
 #define SEND_OPTSTRING "+c:f:F:s:tv46h"
 
@@ -69,6 +80,10 @@ const struct option send_long_opts[] = {
 	{ "from-name", required_argument, NULL, OPT_FROM_NAME },
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "no-queue", no_argument, NULL, OPT_NO_QUEUE },
+	{ "retry-schedule", required_argument, NULL, OPT_RETRY_SCHEDULE },
+	{ "max-queue-lifetime", required_argument, NULL, OPT_MAX_QUEUE_LIFETIME },
+	{ "delay-warning", required_argument, NULL, OPT_DELAY_WARNING },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -120,6 +135,27 @@ int send_option(struct send_opts *o, int c, const char *arg)
 	case OPT_DRY_RUN:
 		o->dry_run = true;
 		return 0;
+	case OPT_SPOOL:
+		if (!arg[0]) {
+			fprintf(stderr, "%s: --spool: expected a directory\n", o->prog);
+			return -1;
+		}
+		o->spool = arg;
+		return 0;
+	case OPT_NO_QUEUE:
+		o->no_queue = true;
+		return 0;
+	/* Kept as text (a flag replaces [queue]'s value), checked by
+	 * send_opts_check, passed on as given to a background runner. */
+	case OPT_RETRY_SCHEDULE:
+		o->queue.retry_schedule = arg;
+		return 0;
+	case OPT_MAX_QUEUE_LIFETIME:
+		o->queue.max_queue_lifetime = arg;
+		return 0;
+	case OPT_DELAY_WARNING:
+		o->queue.delay_warning = arg;
+		return 0;
 	}
 	if (!key)
 		return 1;
@@ -134,6 +170,7 @@ void send_opts_init(struct send_opts *o, const char *prog)
 {
 	*o = (struct send_opts){ .prog = prog, .from_where = "-f" };
 	cli_delivery_init(&o->delivery);
+	queue_policy_default(&o->policy);
 }
 
 void send_opts_free(struct send_opts *o)
@@ -151,6 +188,26 @@ int send_opts_check(struct send_opts *o)
 	char err[256];
 	if (!cli_delivery_finish(&o->delivery, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
+		return -1;
+	}
+	/* The queue's texts, from the flags or [queue]: checked here, by the
+	 * queue's own parsers. */
+	const struct send_queue_settings *q = &o->queue;
+	if (q->retry_schedule &&
+	    queue_schedule_parse(q->retry_schedule, &o->policy.schedule, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: retry-schedule: %s\n", o->prog, err);
+		return -1;
+	}
+	if (q->max_queue_lifetime &&
+	    (queue_duration_parse(q->max_queue_lifetime, &o->policy.lifetime, err, sizeof(err)) != 0 ||
+	     o->policy.lifetime < 1)) {
+		fprintf(stderr, "%s: max-queue-lifetime: %s\n", o->prog,
+		        o->policy.lifetime < 1 ? "at least 1 second" : err);
+		return -1;
+	}
+	if (q->delay_warning &&
+	    queue_duration_parse(q->delay_warning, &o->policy.delay_warning, err, sizeof(err)) != 0) {
+		fprintf(stderr, "%s: delay-warning: %s\n", o->prog, err);
 		return -1;
 	}
 	return 0;

@@ -14,6 +14,7 @@
 #include "cli/delivery.h"
 #include "dns/lookup.h"
 #include "msg/address_list.h"
+#include "queue/runner.h"
 #include "util/buf.h"
 
 /* sysexits(3) codes, the contract with cron, git, PHP and scripts. */
@@ -64,6 +65,11 @@ struct send_opts {
 	int verbose;                 /* -v 1, -vv 2 */
 	struct cli_delivery delivery;  /* [delivery] and --dns, --port, --tls, ... */
 	bool dry_run;
+	/* The queue (issue 9): spool and no_queue above; the policy parsed
+	 * from queue's texts (--retry-schedule, --max-queue-lifetime,
+	 * --delay-warning, or [queue]) by send_opts_check. */
+	bool background;             /* the sendmail entry: queue, kick, exit 0 */
+	struct queue_policy policy;
 	char **rcpts;                /* from the command line */
 	size_t nrcpts;
 	const char *config;          /* the file read, or NULL */
@@ -84,7 +90,11 @@ enum {
 	OPT_ATTACH,
 	OPT_FROM_NAME,
 	OPT_CONFIG,
-	OPT_SPOOL,      /* the sendmail entry's -bs and -bp: the queue's directory */
+	OPT_SPOOL,
+	OPT_NO_QUEUE,
+	OPT_RETRY_SCHEDULE,
+	OPT_MAX_QUEUE_LIFETIME,
+	OPT_DELAY_WARNING,
 };
 extern const struct option send_long_opts[];
 
@@ -111,6 +121,46 @@ int send_opts_check(struct send_opts *o);
 
 /* Everything after the options are parsed: 0..255, the exit status. */
 int send_run(struct send_opts *o);
+
+/* send_queue.c: the spool for a command (--spool or the default: root's
+ * /var/spool/rawmail, else $XDG_STATE_HOME/rawmail/spool or
+ * ~/.local/state/rawmail/spool, whose parents are made 0700).  NULL with
+ * a message on stderr. */
+struct queue_spool *send_spool_open(const struct send_opts *o, char *dir, size_t dirlen);
+
+/* A message rawmail send has queued, locked for its first attempt. */
+struct send_entry {
+	struct queue_spool *sp;
+	char dir[4096];
+	struct queue_envelope env;
+	struct queue_lock lk;
+	const struct buf *msg;
+};
+/* Queues the message (and for the sendmail entry starts its first
+ * attempt in the background, cli/queue_kick.h): 0, and then the entry is
+ * locked unless o->background; else the exit status (75: it could not be
+ * queued, said why).  send_entry_close in every case. */
+int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *sender,
+                       const struct buf *msg, const char *const *rcpts,
+                       const char *const *originals, size_t n);
+/* After the first attempt: records results in the entry (delivered,
+ * failed without a bounce, or still queued: "queued as ID" on stderr),
+ * removes it when nothing is left.  rc is the results' exit status; the
+ * one to use is returned. */
+int send_entry_settle(const struct send_opts *o, struct send_entry *e,
+                      const struct client_result *res, size_t n, int rc);
+void send_entry_close(struct send_entry *e);
+
+/* queue.c: one pass of the queue with o's delivery and queue options
+ * (rawmail queue run/flush, sendmail -q): the exit status. */
+int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *id);
+/* The engine's settings from send's options (send_run.c). */
+struct client_outbound_config;
+void send_engine_config(struct send_opts *o, struct client_outbound_config *cfg);
+/* A client result as the queue records it: outcome, and last written
+ * into buf as "host [ip]: reply lines" or the reason. */
+void send_result_to_queue(const struct client_result *r, struct queue_result *q, char *buf,
+                          size_t buflen);
 
 /* send_message.c: the message to send, from stdin.  Reads stdin (up to
  * the lone "." with dot_ends), then composes (-s, --attach: From is from,

@@ -230,21 +230,21 @@ static void plan_line(void *arg, const char *destination, const struct dns_looku
 }
 
 /* The engine's settings from send's options. */
-static struct client_outbound_config engine_config(struct send_opts *o)
+void send_engine_config(struct send_opts *o, struct client_outbound_config *cfg)
 {
-	struct client_outbound_config c = cli_delivery_engine_config(&o->delivery);
-	c.dry_run = o->dry_run;
-	c.plan = plan_line;
-	c.transcript = o->verbose ? transcript_line : NULL;
-	c.transcript_body = o->verbose >= 2;
-	c.arg = o;
-	return c;
+	*cfg = cli_delivery_engine_config(&o->delivery);
+	cfg->dry_run = o->dry_run;
+	cfg->plan = plan_line;
+	cfg->transcript = o->verbose ? transcript_line : NULL;
+	cfg->transcript_body = o->verbose >= 2;
+	cfg->arg = o;
 }
 
 /* The one message's outcome, reported as it comes. */
 struct send_outcome {
 	struct send_opts *o;
 	struct event_base *base;
+	struct send_entry *entry;    /* the queued copy, or NULL (--no-queue) */
 	int rc;
 };
 
@@ -261,24 +261,26 @@ static void report(void *arg, const struct client_result *res, size_t n)
 		certificate += send_result_certificate_refused(&res[i], NULL, 0);
 	}
 	out->rc = send_exit_status(res, n, o->dry_run);
-	/* A refused certificate stays refused: "send again later" would
-	 * send the user round in circles. */
-	if (temp > 0 && !o->dry_run)
+	if (out->entry) {
+		out->rc = send_entry_settle(o, out->entry, res, n, out->rc);
+	} else if (temp > 0 && !o->dry_run) {
+		/* A refused certificate stays refused: "send again later"
+		 * would send the user round in circles. */
 		fprintf(stderr,
-		        "%s: %zu of %zu recipient%s not delivered and not queued (rawmail has no "
-		        "queue yet): %s\n",
+		        "%s: %zu of %zu recipient%s not delivered and not queued (--no-queue): %s\n",
 		        o->prog, temp, n, n == 1 ? "" : "s",
 		        certificate == temp ? "sending again will fail the same way until the "
 		                              "certificate problem above is solved"
 		                            : "send again later");
+	}
 	event_base_loopbreak(out->base);
 }
 
 /* Options -> engine -> one message -> the loop -> the report. */
 static int deliver_all(struct send_opts *o, const char *sender, const struct buf *msg,
-                       char **rcpts, char **originals, size_t n)
+                       char **rcpts, char **originals, size_t n, struct send_entry *entry)
 {
-	struct send_outcome out = { .o = o, .rc = SEND_EXIT_TEMPFAIL };
+	struct send_outcome out = { .o = o, .entry = entry, .rc = SEND_EXIT_TEMPFAIL };
 	struct client_outbound *engine = NULL;
 	char err[512];
 	out.base = event_base_new();
@@ -289,7 +291,8 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 	/* A peer that closes while we write must be a result line, not a
 	 * death by SIGPIPE (OpenSSL and libevent write with plain write()). */
 	signal(SIGPIPE, SIG_IGN);
-	struct client_outbound_config cfg = engine_config(o);
+	struct client_outbound_config cfg;
+	send_engine_config(o, &cfg);
 	engine = client_outbound_new(out.base, &cfg, err, sizeof(err));
 	if (!engine) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
@@ -426,7 +429,18 @@ int send_run(struct send_opts *o)
 		rc = SEND_EXIT_USAGE;
 		goto out;
 	}
-	rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count);
+	if (o->no_queue || o->dry_run) {
+		rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count, NULL);
+		goto out;
+	}
+	/* Queued durably first (issue 9); then the first attempt, here in
+	 * the foreground, or for the sendmail entry in the background. */
+	struct send_entry entry;
+	rc = send_entry_enqueue(o, &entry, sender, &msg, (const char *const *)list.addrs,
+	                        (const char *const *)originals, list.count);
+	if (rc == 0 && !o->background)
+		rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count, &entry);
+	send_entry_close(&entry);
 out:
 	buf_free(&msg);
 	for (size_t i = 0; originals && i < list.count; i++)

@@ -6,15 +6,21 @@
  *   -i, -oi      a line holding only "." is message text; without either,
  *                it ends the input (the old convention mail(1) relies on)
  *   -f, -r ADDR  envelope sender; -F NAME its full name
- *   -v           transcript;  -B TYPE, -N DSN, -R RET, -V ENVID, -U, -n,
+ *   -v           "queued as ID" on stderr;  -B TYPE, -N DSN, -R RET, -V ENVID, -U, -n,
  *                -m, -L, -h, -X, -C and other -o options: accepted, no
- *                effect, as -A, -G and -O (a body type or DSN request changes nothing in a
- *                direct delivery; mode options like -odi, -oem concern a
- *                queue rawmail does not have yet)
+ *                effect, as -A, -G and -O (mode options like -odi, -oem
+ *                change nothing: the message is always queued first)
+ *   -q           flush the queue (rawmail queue flush), Postfix's sendmail -q
+ * The message is queued durably, then the command exits 0 at once and
+ * says nothing (cron, PHP and mailx treat any other status as "not sent"
+ * and throw stderr away): the first attempt is a detached `rawmail queue
+ * run ID` (queue_kick.h), and every failure becomes a bounce.  75 when it
+ * cannot be queued.  --no-queue: rawmail send's try-once in the
+ * foreground instead.
  * -bp lists the queue (queue_list.c) and -bs speaks SMTP on stdin and
- * stdout (sendmail_bs.c), both on the spool of --spool DIR.  Other modes
- * (-bd daemon, -q run the queue, -bi/-I aliases, -bv verify) are refused
- * with exit 64 and a sentence saying so.  rawmail send's long
+ * stdout (sendmail_bs.c), both on the spool of --spool DIR (or of the
+ * settings file).  Other modes (-bd daemon, -bi/-I aliases, -bv verify)
+ * are refused with exit 64 and a sentence saying so.  rawmail send's long
  * options (--dns, --port, --tls, ...) work here too.  Options end at the
  * first recipient, as with Postfix's sendmail: programs pass addresses
  * they were given, and "-fevil@example.com" after a recipient must be an
@@ -30,8 +36,8 @@
 
 static int refuse_mode(const char *what)
 {
-	fprintf(stderr, "sendmail: %s is not supported by rawmail (it has no queue yet); "
-	                "only sending a message is\n",
+	fprintf(stderr, "sendmail: %s is not supported by rawmail; only sending a message "
+	                "and -q are\n",
 	        what);
 	return SEND_EXIT_USAGE;
 }
@@ -41,6 +47,7 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 {
 	bool smtp_mode = false;     /* -bs */
 	bool list_mode = false;     /* -bp */
+	bool flush = false;
 	int c;
 	opterr = 1;
 	while ((c = getopt_long(argc, argv, SENDMAIL_OPTSTRING, send_long_opts, NULL)) != -1) {
@@ -86,11 +93,17 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 				return refuse_mode("-bv (verify addresses)");
 			fprintf(stderr, "sendmail: unknown mode -b%s\n", optarg);
 			return SEND_EXIT_USAGE;
-		case OPT_SPOOL:
-			o->spool = optarg;   /* over the settings file's */
-			break;
 		case 'q':
-			return refuse_mode("-q (run the mail queue)");
+			/* -q: the queue now; -q30m (a daemon's interval) is not
+			 * for a one-shot run. */
+			if (optarg && optarg[0]) {
+				fprintf(stderr, "sendmail: -q%s: only -q (flush the queue once) is "
+				                "supported; run rawmail queue run from cron or a timer\n",
+				        optarg);
+				return SEND_EXIT_USAGE;
+			}
+			flush = true;
+			break;
 		case 'I':
 			return refuse_mode("-I (rebuild aliases)");
 		case 'h':
@@ -130,6 +143,15 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 	}
 	if (smtp_mode)
 		return cli_sendmail_bs(o, o->spool);
+	if (flush) {
+		if (optind < argc) {
+			fprintf(stderr, "sendmail: -q takes no recipients\n");
+			return SEND_EXIT_USAGE;
+		}
+		return send_queue_pass(o, QUEUE_RUN_ALL, NULL);
+	}
+	if (o->no_queue || o->dry_run)
+		o->background = false;
 	o->rcpts = argv + optind;
 	o->nrcpts = (size_t)(argc - optind);
 	return send_run(o);
@@ -141,6 +163,7 @@ int cli_sendmail(int argc, char **argv)
 	send_opts_init(&o, "sendmail");
 	o.dot_ends = true;
 	o.quiet = true;
+	o.background = true;
 	/* The settings file: --config, $RAWMAIL_CONF or /etc/rawmail.conf
 	 * (cron and PHP pass no options: this is where the site's are). */
 	int rc = send_config_load(&o, send_config_flag(argc, argv, SENDMAIL_OPTSTRING));

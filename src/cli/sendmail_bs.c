@@ -11,8 +11,8 @@
  * writes them.  Each accepted message is completed as the sendmail entry
  * completes one (a missing From, Date, Message-ID added; Bcc removed),
  * given a Received: line naming the user, queued durably in the spool
- * (queue/spool.h) before its 250, and its first attempt is left to the
- * background (the queue kick), as Postfix's sendmail does.
+ * (queue/spool.h) before its 250, and its first attempt is started in
+ * the background (cli/queue_kick.h), as Postfix's sendmail does.
  *
  * Exit status: 0 after QUIT or an end of input between transactions; 75
  * when the spool cannot be opened (421 to the client) or the input ended
@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/queue_kick.h"
 #include "cli/send.h"
 #include "dns/mx.h"
 #include "msg/header.h"
@@ -242,19 +243,18 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
 	return -1;
 }
 
-/* TODO(issue 9, lead): the first attempt in the background is W2-A's
- * cli_queue_kick (cli/queue_kick.h, not in main yet): this is its one
- * call site; wire it as
- *	cli_queue_kick(o, spool, id);
- * (SIGPIPE is ignored here and an ignored signal stays ignored across
- * exec: the runner it starts should not mind, or restore SIG_DFL around
- * the call.)  Until then the message waits for the next `rawmail queue
- * run`. */
+/* The first attempt, in the background (cli/queue_kick.h), as the
+ * sendmail entry starts one: the client has its 250 already.  SIGPIPE,
+ * ignored here, would stay ignored across the runner's exec: the default
+ * is back for the fork. */
 static void bs_kick(const struct send_opts *o, const char *spool, const char *id)
 {
-	(void)o;
-	(void)spool;
-	(void)id;
+	signal(SIGPIPE, SIG_DFL);
+	if (!cli_queue_kick(o, spool, id))
+		fprintf(stderr, "sendmail: queued as %s; its first attempt could not be started "
+		                "(fork failed): the next queue run takes it\n",
+		        id);
+	signal(SIGPIPE, SIG_IGN);
 }
 
 static void op_message_commit(void *ctx, struct smtp_transaction *t)
@@ -421,13 +421,14 @@ int cli_sendmail_bs(const struct send_opts *o, const char *spool_dir)
 	hostname_get(b.host, sizeof(b.host), "/etc/hosts");
 	buf_init(&b.out, 1024 * 1024);
 	buf_init(&b.msg, 2 * (size_t)SEND_MESSAGE_MAX + 2);
-	char why[512];
-	enum queue_status st = QUEUE_PERM;
-	if (cli_spool_dir(spool_dir, true, b.dir, sizeof(b.dir), why, sizeof(why)))
-		st = queue_spool_open(b.dir, QUEUE_SPOOL_CREATE, &b.sp, why, sizeof(why));
-	if (st != QUEUE_OK) {
-		/* RFC 5321 §3.1: 421 instead of the greeting when no service. */
-		fprintf(stderr, "sendmail: %s\n", why);
+	/* The spool every queueing command opens (send.h): --spool or the
+	 * settings file's, else the user's default, its parents made. */
+	struct send_opts with_spool = *o;
+	with_spool.spool = spool_dir;
+	b.sp = send_spool_open(&with_spool, b.dir, sizeof(b.dir));
+	if (!b.sp) {
+		/* RFC 5321 §3.1: 421 instead of the greeting when no service
+		 * (send_spool_open said why on stderr). */
 		char text[600];
 		int n = snprintf(text, sizeof(text), "421 4.3.0 %s mail queue unavailable\r\n", b.host);
 		buf_append(&b.out, text, n > 0 ? (size_t)n : 0);

@@ -3,13 +3,9 @@
  * spool of their own that their `rawmail queue run` picks up, under
  * $XDG_STATE_HOME (XDG Base Directory Specification: "state data that
  * should persist between restarts"), default ~/.local/state. */
-#include <errno.h>
-#include <fcntl.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -26,34 +22,7 @@ static const char *home_dir(void)
 	return pw && pw->pw_dir && pw->pw_dir[0] == '/' ? pw->pw_dir : NULL;
 }
 
-/* mkdir -p for the parents of path (not path itself: the spool makes it
- * with its subdirectories), each new one 0700. */
-static int make_parents(const char *path)
-{
-	char p[4096];
-	size_t len = strlen(path);
-	if (len >= sizeof(p))
-		return -1;
-	memcpy(p, path, len + 1);
-	char *slash = strrchr(p, '/');
-	if (!slash || slash == p)
-		return 0;
-	*slash = '\0';
-	for (char *s = p + 1;; s++) {
-		bool end = *s == '\0';
-		if (*s == '/' || end) {
-			*s = '\0';
-			if (mkdir(p, 0700) < 0 && errno != EEXIST)
-				return -1;
-			if (end)
-				return 0;
-			*s = '/';
-		}
-	}
-}
-
-const char *cli_spool_dir(const char *given, bool create, char *out, size_t outlen, char *why,
-                          size_t whylen)
+const char *cli_spool_dir(const char *given, char *out, size_t outlen, char *why, size_t whylen)
 {
 	int n;
 	if (given) {
@@ -71,11 +40,6 @@ const char *cli_spool_dir(const char *given, bool create, char *out, size_t outl
 			n = snprintf(out, outlen, "%s/.local/state/rawmail/spool", home);
 		else {
 			snprintf(why, whylen, "no spool directory: no home directory; give --spool DIR");
-			return NULL;
-		}
-		if (n > 0 && (size_t)n < outlen && create && make_parents(out) < 0) {
-			snprintf(why, whylen, "spool %s: cannot create its parent directories: %s", out,
-			         strerror(errno));
 			return NULL;
 		}
 	}

@@ -42,9 +42,9 @@ struct explain_rule {
 #define CAUSE_GREYLIST                                                                  \
 	"the receiver greylists: it refuses the first attempt from an unknown sender " \
 	"and accepts a retry after a few minutes"
-#define FIX_GREYLIST                                                                  \
-	"run the same command again in 5 to 15 minutes (rawmail has no queue yet to " \
-	"retry for you)"
+#define FIX_GREYLIST                                                                 \
+	"nothing: the message is queued and rawmail queue run retries it (with " \
+	"--no-queue, run the same command again in 5 to 15 minutes)"
 #define FIX_SPF                                                                          \
 	"list this host's IP address in the SPF record of the envelope sender's domain " \
 	"(-f), e.g. \"v=spf1 ip4:ADDRESS -all\", or send as a domain whose SPF allows it"

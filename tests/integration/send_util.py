@@ -6,15 +6,28 @@ talks to the system resolver: tests pass --dns with their NSD's address, or
 only use address literals (which never touch DNS).
 """
 
+import atexit
 import os
 import re
+import shutil
 import subprocess
+import tempfile
 import time
 from pathlib import Path
 
 from helpers import SANITIZER_MARKERS, rawmail_bin
 
 SENDER = "alice@client.test"
+
+# Every run queues into a spool of its own under this directory (never
+# the user's default spool, never /var/spool/rawmail): a test that looks
+# at the queue passes its own --spool.
+_SPOOLS = tempfile.mkdtemp(prefix="rawmail-test-spools-")
+atexit.register(shutil.rmtree, _SPOOLS, True)
+
+
+def fresh_spool():
+    return tempfile.mkdtemp(dir=_SPOOLS)
 EXIT = {"ok": 0, "usage": 64, "dataerr": 65, "noinput": 66, "unavailable": 69,
         "tempfail": 75}
 
@@ -71,6 +84,8 @@ def send(args, message=b"", timeout=60, argv0=None, env=None, expect=None, cwd=N
     # answers (queries fail at once), so a stray domain cannot leak out.
     if dns_guard and not any(str(a).startswith("--dns") for a in args):
         args = ["--dns", "127.0.0.1:1", *args]
+    if not any(str(a).startswith("--spool") for a in args):
+        args = ["--spool", fresh_spool(), *args]
     if argv0 is None:
         argv = [binary, "send", *[str(a) for a in args]]
     else:

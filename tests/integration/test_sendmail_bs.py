@@ -14,10 +14,15 @@ from pathlib import Path
 
 import pytest
 
-from helpers import SANITIZER_MARKERS, rawmail_bin
+from helpers import SANITIZER_MARKERS, Delivered, free_port, mailbox_messages, rawmail_bin
 from queue_util import queue
 
 SENDER = "app@client.test"
+# The background first attempt takes -bs's delivery options: a resolver
+# port where nothing answers (queries fail at once, temporarily) and a
+# port no server listens on, so no test asks this machine's resolver or
+# reaches a peer it did not start, and what is queued stays queued.
+NO_DNS = ["--dns", "127.0.0.1:1", "--port", "1"]
 
 
 def sendmail_link(tmp_path):
@@ -44,7 +49,7 @@ class Pipes:
 
     def __init__(self, tmp_path, spool, *extra, argv=None, env=None):
         if argv is None:
-            argv = [sendmail_link(tmp_path), "-bs", "--spool", str(spool), *extra]
+            argv = [sendmail_link(tmp_path), "-bs", "--spool", str(spool), *NO_DNS, *extra]
         self.p = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                   stderr=subprocess.PIPE, env=env)
 
@@ -82,7 +87,7 @@ def smtp(tmp_path):
     """smtplib connected to `sendmail -bs` over a socket pair."""
     spool = tmp_path / "spool"
     ours, theirs = socket.socketpair()
-    p = subprocess.Popen([sendmail_link(tmp_path), "-bs", "--spool", str(spool)],
+    p = subprocess.Popen([sendmail_link(tmp_path), "-bs", "--spool", str(spool), *NO_DNS],
                          stdin=theirs, stdout=theirs, stderr=subprocess.PIPE)
     theirs.close()
     s = smtplib.SMTP()
@@ -223,7 +228,7 @@ def test_spool_from_the_settings_file(tmp_path):
     spool = tmp_path / "site-spool"
     conf = tmp_path / "rawmail.conf"
     conf.write_text(f"[send]\nspool = {spool}\n")
-    p = subprocess.run([sendmail_link(tmp_path), "-bs"], env={**os.environ,
+    p = subprocess.run([sendmail_link(tmp_path), "-bs", *NO_DNS], env={**os.environ,
                        "RAWMAIL_CONF": str(conf)}, capture_output=True, timeout=60,
                        input=b"HELO c.test\r\nMAIL FROM:<a@c.test>\r\nRCPT TO:<u@example.net>\r\n"
                              b"RSET\r\nQUIT\r\n")
@@ -252,7 +257,7 @@ def test_an_ordinary_users_default_spool(xdg):
         if xdg:
             env["XDG_STATE_HOME"] = str(home / "state")
         as_nobody = ["setpriv", "--reuid", "65534", "--regid", "65534", "--clear-groups"]
-        c = Pipes(None, None, argv=[*as_nobody, str(link), "-bs"], env=env)
+        c = Pipes(None, None, argv=[*as_nobody, str(link), "-bs", *NO_DNS], env=env)
         assert c.reply()[0] == 220
         c.cmd("HELO c.test", 250)
         c.cmd("MAIL FROM:<a@c.test>", 250)
@@ -317,3 +322,33 @@ def test_too_many_bad_commands_end_the_session(tmp_path):
     assert code == 421 and lines[0].startswith("421 4."), lines
     rc, err = c.finish()
     assert rc == 0 and c.p.stdout.read() == b""
+
+
+def test_the_first_attempt_starts_in_the_background(tmp_path, start_server):
+    # As Symfony submits: the 250 comes once the message is queued, and a
+    # detached runner with -bs's delivery options delivers it.
+    srv = start_server(listen=[f"127.0.0.1:{free_port()}"])
+    spool = tmp_path / "spool"
+    c = Pipes(tmp_path, spool, argv=[sendmail_link(tmp_path), "-bs", "--spool", str(spool),
+                                     "--dns", "127.0.0.1:1", "--port", str(srv.port)])
+    c.reply()
+    c.cmd("EHLO app.test", 250)
+    c.cmd(f"MAIL FROM:<{SENDER}>", 250)
+    c.cmd("RCPT TO:<u@[127.0.0.1]>", 250)
+    c.cmd("DATA", 354)
+    c.p.stdin.write(b"Subject: from -bs\r\n\r\nhello\r\n.\r\n")
+    c.p.stdin.flush()
+    assert c.reply()[0] == 250
+    c.cmd("QUIT", 221)
+    assert c.finish()[0] == 0
+    [data] = mailbox_messages(srv.mailroot, "u", wait=20)
+    d = Delivered(data)
+    assert d.return_path == f"<{SENDER}>"
+    assert b"Subject: from -bs" in d.body and b"(rawmail sendmail -bs, from userid" in d.body
+    # Delivered everywhere: the entry is gone.
+    for _ in range(100):
+        if not os.listdir(spool / "env"):
+            break
+        import time
+        time.sleep(0.1)
+    assert os.listdir(spool / "env") == []

@@ -1,0 +1,265 @@
+/* What rawmail send, sendmail and rawmail queue share about the queue
+ * (send.h): where the spool is, and how a client result is recorded. */
+#include "cli/send.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "cli/queue_kick.h"
+#include "client/route.h"
+#include "util/id.h"
+#include "util/log.h"
+
+/* QUEUE.md "Wave 2 decisions": root's spool is the system's; another
+ * user's is in their XDG state directory, picked up by their own
+ * `rawmail queue run` (no setuid binary is needed to queue). */
+static bool spool_default(char *out, size_t outlen)
+{
+	char why[256];
+	return cli_spool_dir(NULL, out, outlen, why, sizeof(why)) != NULL;
+}
+
+/* mkdir -p of path's parents, each new one 0700 (the XDG state
+ * directory is private). */
+static int mkdir_parents(char *path)
+{
+	for (char *p = path + 1; (p = strchr(p, '/')) != NULL; p++) {
+		*p = '\0';
+		int r = mkdir(path, 0700);
+		int e = errno;
+		*p = '/';
+		if (r != 0 && e != EEXIST)
+			return -1;
+	}
+	return 0;
+}
+
+struct queue_spool *send_spool_open(const struct send_opts *o, char *dir, size_t dirlen)
+{
+	if (o->spool) {
+		snprintf(dir, dirlen, "%s", o->spool);
+	} else if (!spool_default(dir, dirlen)) {
+		fprintf(stderr, "%s: no spool directory: give --spool DIR (HOME is not set)\n",
+		        o->prog);
+		return NULL;
+	} else if (geteuid() != 0 && mkdir_parents(dir) != 0) {
+		fprintf(stderr, "%s: cannot make the spool directory %s: %s\n", o->prog, dir,
+		        strerror(errno));
+		return NULL;
+	}
+	/* Ids tell processes apart by a salt id_init draws: many sendmail
+	 * processes queue at once. */
+	id_init();
+	struct queue_spool *sp = NULL;
+	char why[512];
+	if (queue_spool_open(dir, QUEUE_SPOOL_CREATE, &sp, why, sizeof(why)) != QUEUE_OK) {
+		fprintf(stderr, "%s: %s\n", o->prog, why);
+		return NULL;
+	}
+	return sp;
+}
+
+void send_result_to_queue(const struct client_result *r, struct queue_result *q, char *buf,
+                          size_t buflen)
+{
+	switch (r->state) {
+	case CLIENT_RCPT_DELIVERED:
+		q->outcome = QUEUE_OUTCOME_DELIVERED;
+		break;
+	case CLIENT_RCPT_PERMFAIL:
+		q->outcome = QUEUE_OUTCOME_PERMANENT;
+		break;
+	default:
+		q->outcome = QUEUE_OUTCOME_TEMPORARY;
+		break;
+	}
+	struct buf b;
+	buf_init(&b, buflen > 0 ? buflen - 1 : 0);
+	/* "host [ip]: " first, as queue_last_split reads it back for a
+	 * DSN's Remote-MTA. */
+	if (r->host[0] == '[')
+		buf_printf(&b, "%s: ", r->host);   /* an address literal is its own name */
+	else if (r->host[0] && r->ip[0])
+		buf_printf(&b, "%s [%s]: ", r->host, r->ip);
+	if (r->code > 0) {
+		/* The reply as the peer sent it, line by line. */
+		const char *p = r->text ? r->text : "";
+		do {
+			const char *nl = strchr(p, '\n');
+			size_t n = nl ? (size_t)(nl - p) : strlen(p);
+			buf_printf(&b, "%s%03d%c%.*s", p == (r->text ? r->text : "") ? "" : "\n",
+			           r->code, nl ? '-' : ' ', (int)n, p);
+			p = nl ? nl + 1 : NULL;
+		} while (p);
+	} else {
+		buf_append_str(&b, r->reason[0] ? r->reason : "no reason given");
+	}
+	size_t n = b.len < buflen ? b.len : buflen - 1;
+	if (buflen > 0) {
+		memcpy(buf, b.data ? b.data : "", n);
+		buf[n] = '\0';
+	}
+	buf_free(&b);
+	q->last = buf;
+}
+
+static bool has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *sender,
+                       const struct buf *msg, const char *const *rcpts,
+                       const char *const *originals, size_t n)
+{
+	*e = (struct send_entry){ .msg = msg, .lk.fd = -1 };
+	e->sp = send_spool_open(o, e->dir, sizeof(e->dir));
+	if (!e->sp) {
+		fprintf(stderr, "%s: not sent: the message could not be queued\n", o->prog);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	bool utf8 = has_8bit(sender);
+	e->env.origin = o->background ? QUEUE_ORIGIN_SENDMAIL : QUEUE_ORIGIN_SEND;
+	if (queue_envelope_set_sender(&e->env, sender) != 0)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		const char *orcpt = originals && originals[i] && strcmp(originals[i], rcpts[i])
+		                            ? originals[i]
+		                            : NULL;
+		if (queue_envelope_add_rcpt(&e->env, rcpts[i], orcpt) != 0)
+			goto nomem;
+		utf8 |= has_8bit(rcpts[i]);
+	}
+	if (utf8)
+		e->env.flags |= QUEUE_FLAG_SMTPUTF8;
+	char why[512];
+	enum queue_status st = queue_spool_enqueue(e->sp, &e->env, msg->data ? msg->data : "",
+	                                           msg->len, why, sizeof(why));
+	if (st != QUEUE_OK) {
+		fprintf(stderr, "%s: not sent: the message could not be queued: %s\n", o->prog, why);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	if (o->background) {
+		/* The sendmail entry: safely queued is done (Postfix's
+		 * behaviour); the first attempt is a detached runner's. */
+		if (o->verbose)
+			fprintf(stderr, "%s: queued as %s in %s\n", o->prog, e->env.id, e->dir);
+		if (!cli_queue_kick(o, e->dir, e->env.id) && o->verbose)
+			fprintf(stderr, "%s: the first attempt could not be started now; "
+			                "rawmail queue run will make it\n", o->prog);
+		return SEND_EXIT_OK;
+	}
+	st = queue_spool_lock(e->sp, e->env.id, &e->lk, why, sizeof(why));
+	if (st != QUEUE_OK) {
+		/* A queue runner took it between the two calls: it is queued,
+		 * and being delivered by that runner. */
+		fprintf(stderr, "%s: queued as %s: %s\n", o->prog, e->env.id,
+		        st == QUEUE_BUSY ? "a queue runner is delivering it" : why);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	return 0;
+nomem:
+	fprintf(stderr, "%s: out of memory\n", o->prog);
+	return SEND_EXIT_OSERR;
+}
+
+/* The first line of a recorded reply, for the "queued as" line. */
+static void first_line(char *out, size_t outlen, const char *last)
+{
+	const char *s = last ? last : "";
+	size_t n = strcspn(s, "\n");
+	snprintf(out, outlen, "%.*s", (int)n, s);
+}
+
+int send_entry_settle(const struct send_opts *o, struct send_entry *e,
+                      const struct client_result *res, size_t n, int rc)
+{
+	struct queue_result *q = calloc(n ? n : 1, sizeof(*q));
+	char **lasts = calloc(n ? n : 1, sizeof(*lasts));
+	size_t *idx = calloc(n ? n : 1, sizeof(*idx));
+	char *one = malloc(QUEUE_ENV_LAST_MAX + 1);
+	int out = SEND_EXIT_TEMPFAIL;
+	if (!q || !lasts || !idx || !one) {
+		fprintf(stderr, "%s: out of memory; the message stays queued as %s\n", o->prog,
+		        e->env.id);
+		goto done;
+	}
+	for (size_t i = 0; i < n; i++) {
+		send_result_to_queue(&res[i], &q[i], one, QUEUE_ENV_LAST_MAX + 1);
+		lasts[i] = strdup(one);
+		q[i].last = lasts[i];
+		idx[i] = i;
+	}
+	/* RFC 5321 §6.1 hands responsibility over to us only for what we
+	 * keep: a permanent failure is the user's to hear about now, on
+	 * stderr with exit 69 (issue 9), so it is marked failed and never
+	 * bounced. */
+	struct queue_policy pol = o->policy;
+	pol.bounce = false;
+	/* The result lines above said it all: only a spool error is logged. */
+	log_init("send", LOG_ERROR);
+	struct queue_decision d;
+	bool removed = false;
+	char why[512];
+	int64_t now = (int64_t)time(NULL);
+	enum queue_status st = queue_runner_settle(e->sp, &e->env, e->msg->data, e->msg->len, idx, q,
+	                                           n, now, &pol, "localhost", &d, &removed, why,
+	                                           sizeof(why));
+	bool finished = d.finished;
+	queue_decision_free(&d);
+	if (st != QUEUE_OK) {
+		fprintf(stderr, "%s: the results could not be recorded in the queue (%s): %s\n",
+		        o->prog, e->env.id, why);
+		out = finished ? rc : SEND_EXIT_TEMPFAIL;
+		goto done;
+	}
+	out = rc;
+	size_t queued = 0, certificate = 0;
+	for (size_t i = 0; i < n; i++)
+		certificate += e->env.rcpts[i].state == QUEUE_RCPT_QUEUED &&
+		               send_result_certificate_refused(&res[i], NULL, 0);
+	for (size_t i = 0; i < e->env.nrcpts; i++) {
+		const struct queue_rcpt *r = &e->env.rcpts[i];
+		if (r->state != QUEUE_RCPT_QUEUED)
+			continue;
+		char line[1024], text[1400];
+		first_line(line, sizeof(line), r->last);
+		snprintf(text, sizeof(text), "%s: queued as %s: %s: %s (next attempt in %llds, by "
+		                             "rawmail queue run)\n",
+		         o->prog, e->env.id, r->addr, line, (long long)(r->next - now));
+		send_print_safe(stderr, text, strlen(text));
+		out = SEND_EXIT_TEMPFAIL;
+		queued++;
+	}
+	/* A refused certificate stays refused: say that the retries cannot
+	 * help until it is dealt with. */
+	if (queued > 0 && certificate == queued)
+		fprintf(stderr, "%s: the queue's retries will fail the same way until the "
+		                "certificate problem above is solved (or rawmail queue delete %s)\n",
+		        o->prog, e->env.id);
+done:
+	for (size_t i = 0; lasts && i < n; i++)
+		free(lasts[i]);
+	free(lasts);
+	free(q);
+	free(idx);
+	free(one);
+	return out;
+}
+
+void send_entry_close(struct send_entry *e)
+{
+	queue_spool_unlock(&e->lk);
+	queue_envelope_free(&e->env);
+	if (e->sp)
+		queue_spool_close(e->sp);
+	e->sp = NULL;
+}
