@@ -192,5 +192,6 @@ def test_three_mx_one_killed_nothing_lost(nsd, start_server, tmp_path):
     print(f"  send exit 0: {codes[0]}, exit 75 (queued): {len(queued)}; delivered to another MX in "
           f"the same attempt after meeting the dead node: {len(moved_on)}")
     print(f"  queue runs to empty the spool: {runs}; lost: {len(lost)}; duplicates (250 cut off "
-          f"by the kill, copy at node 1 and at a survivor): {len(dups)} {dups}")
+          f"by the kill, copy at node 1 and at a survivor): {len(dups)} {dups}, of them queued "
+          f"and retried by queue run: {sum(f'<scaling-{i}@client.test>' in dups for i in queued)}")
     print(f"  wall time {elapsed:.1f} s")
