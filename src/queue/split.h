@@ -1,0 +1,44 @@
+/* Local and remote recipients (issue 9, local mail): a deliverer for the
+ * runner that sends each recipient of a message to one of two others.
+ * A recipient is local when it has no domain (`root`, cron's MAILTO) or
+ * when the is_local callback says its domain is this host (localhost,
+ * the host's name and FQDN); a local name is first expanded through the
+ * aliases (msg/aliases.h), and its targets go to the local deliverer
+ * (local names, for the mail root's Maildirs) or to the remote one
+ * (forwarded addresses).  Remote recipients go to the remote deliverer
+ * as they are.
+ *
+ * Each recipient of the message gets one result, the merge of its
+ * targets': delivered when all were; a temporary failure when any was
+ * (the whole recipient is tried again: a target already delivered may
+ * get a second copy, never none); else permanent.  An alias loop or one
+ * nested too deep is a permanent failure naming the loop (it is bounced
+ * like any refusal).
+ *
+ * queue/ still never calls client/ or store/: both deliverers come from
+ * the caller (cli/ wires the outbound engine and the local Maildir
+ * deliverer). */
+#ifndef RAWMAIL_QUEUE_SPLIT_H
+#define RAWMAIL_QUEUE_SPLIT_H
+
+#include <event2/event.h>
+
+#include "msg/aliases.h"
+#include "queue/runner.h"
+
+struct queue_split {
+	struct event_base *base;            /* for results owed without a submit */
+	struct queue_deliverer local, remote;
+	const struct msg_aliases *aliases;  /* NULL: none */
+	msg_aliases_local_fn is_local;      /* NULL: only names without a domain */
+	void *is_local_arg;
+};
+
+/* Fills out with a deliverer backed by s (which must outlive it). */
+void queue_split_deliverer(struct queue_split *s, struct queue_deliverer *out);
+
+/* Whether addr is local, and its local name (lower case) in name. */
+bool queue_split_is_local(const struct queue_split *s, const char *addr, char *name,
+                          size_t namelen);
+
+#endif
