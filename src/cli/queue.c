@@ -11,8 +11,10 @@
 #include <event2/event.h>
 
 #include "cli/cli.h"
+#include "cli/local.h"
 #include "cli/send.h"
 #include "client/outbound.h"
+#include "queue/split.h"
 #include "util/hostname.h"
 #include "util/log.h"
 
@@ -119,7 +121,33 @@ static void queue_pass_done(void *arg, const struct queue_run_stats *stats)
 	event_base_loopbreak(p->base);
 }
 
+static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const char *id,
+                          struct queue_run_stats *stats);
+
 int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *id)
+{
+	struct queue_run_stats stats;
+	return queue_pass_run(o, mode, id, &stats);
+}
+
+int send_queue_first_pass(struct send_opts *o, const char *id)
+{
+	struct queue_run_stats stats = { 0 };
+	o->policy.bounce = false;
+	int rc = queue_pass_run(o, QUEUE_RUN_ALL, id, &stats);
+	if (rc != 0)
+		return rc;
+	if (stats.deferred > 0 || stats.busy > 0 || stats.attempted == 0) {
+		fprintf(stderr, "%s: queued as %s: not every recipient could be delivered yet (the "
+		                "reason is above); it will be retried\n",
+		        o->prog, id);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	return stats.failed > 0 ? SEND_EXIT_UNAVAILABLE : SEND_EXIT_OK;
+}
+
+static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const char *id,
+                          struct queue_run_stats *stats)
 {
 	log_init("queue", o->verbose ? LOG_DEBUG : LOG_INFO);
 	if (id && !queue_id_valid(id, strlen(id))) {
@@ -136,6 +164,14 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 	struct queue_pass pass = { 0 };
 	struct client_outbound *engine = NULL;
 	struct queue_runner *runner = NULL;
+	struct cli_local *local = NULL;
+	struct msg_aliases aliases = { 0 };
+	/* A bad aliases file named in the settings is a settings error; the
+	 * queue is left as it is. */
+	if (cli_aliases_load(o->prog, o->aliases, &aliases) != 0) {
+		queue_spool_close(sp);
+		return SEND_EXIT_CONFIG;
+	}
 	pass.base = event_base_new();
 	if (!pass.base)
 		goto out;
@@ -148,10 +184,22 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 		rc = o->delivery.cafile ? EXIT_USAGE : SEND_EXIT_OSERR;
 		goto out;
 	}
-	char host[256];
-	hostname_get(host, sizeof(host), "/etc/hosts");
-	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = host };
-	struct queue_deliverer dl = { queue_call_submit, engine };
+	struct cli_local_names names;
+	cli_local_names_init(&names);
+	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = names.host };
+	/* Local names (cron's root) to the mail root's Maildirs, after the
+	 * aliases; everything else to the outbound engine. */
+	local = cli_local_new(pass.base, o->mailroot, &names);
+	if (!local)
+		goto out;
+	struct queue_split split = { .base = pass.base,
+		                     .local = { cli_local_submit, local },
+		                     .remote = { queue_call_submit, engine },
+		                     .aliases = &aliases,
+		                     .is_local = cli_local_domain,
+		                     .is_local_arg = &names };
+	struct queue_deliverer dl;
+	queue_split_deliverer(&split, &dl);
 	runner = queue_runner_new(pass.base, sp, &dl, &rcfg);
 	if (!runner)
 		goto out;
@@ -162,9 +210,12 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 	}
 	event_base_dispatch(pass.base);
 	rc = pass.stats.errors ? SEND_EXIT_TEMPFAIL : 0;
+	*stats = pass.stats;
 out:
 	log_flush();
 	queue_runner_free(runner);
+	cli_local_free(local);
+	msg_aliases_free(&aliases);
 	client_outbound_free(engine);
 	if (pass.base)
 		event_base_free(pass.base);

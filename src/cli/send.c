@@ -84,6 +84,8 @@ const struct option send_long_opts[] = {
 	{ "retry-schedule", required_argument, NULL, OPT_RETRY_SCHEDULE },
 	{ "max-queue-lifetime", required_argument, NULL, OPT_MAX_QUEUE_LIFETIME },
 	{ "delay-warning", required_argument, NULL, OPT_DELAY_WARNING },
+	{ "mailroot", required_argument, NULL, OPT_MAILROOT },
+	{ "aliases", required_argument, NULL, OPT_ALIASES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -155,6 +157,16 @@ int send_option(struct send_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_DELAY_WARNING:
 		o->queue.delay_warning = arg;
+		return 0;
+	case OPT_MAILROOT:
+		if (!arg[0]) {
+			fprintf(stderr, "%s: --mailroot: expected a directory\n", o->prog);
+			return -1;
+		}
+		o->mailroot = arg;
+		return 0;
+	case OPT_ALIASES:
+		o->aliases = arg;   /* "": no aliases file */
 		return 0;
 	}
 	if (!key)
