@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "server/policy.h"
@@ -279,6 +280,20 @@ static void store_child(const struct cli_local *l, int rootfd, int sock, uid_t u
 	_exit(rc == 0 ? 0 : 71);
 }
 
+/* RFC 5321 §4.4: a Received: line for the hop into the mailbox, as serve's
+ * store writes one (LF line ends, folded, ending in LF). */
+static void received_line(char *out, size_t outlen, const char *host, const char *id)
+{
+	char date[64];
+	time_t now = time(NULL);
+	struct tm tm;
+	if (!localtime_r(&now, &tm) ||
+	    !strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm))
+		snprintf(date, sizeof(date), "Thu, 01 Jan 1970 00:00:00 +0000");
+	snprintf(out, outlen, "Received: by %s (rawmail local delivery) id %s;\n\t%s\n", host, id,
+	         date);
+}
+
 /* The message as the store takes it: LF line ends (the spool has CRLF). */
 static int write_lf(struct store_txn *t, const char *p, size_t len)
 {
@@ -370,7 +385,10 @@ int cli_local_submit(void *ctx, const struct queue_delivery *d, queue_deliver_do
 	j->pid = pid;
 	j->sc = store_client_new(l->base, sv[0], store_lost, j);
 	sv[0] = -1;
-	struct store_txn *t = j->sc ? store_txn_begin(j->sc, d->id, d->sender, rcpts, nstore, "")
+	char received[512];
+	received_line(received, sizeof(received), l->names.host, d->id);
+	struct store_txn *t = j->sc ? store_txn_begin(j->sc, d->id, d->sender, rcpts, nstore,
+	                                              received)
 	                            : NULL;
 	if (!t || write_lf(t, d->data, d->len) != 0) {
 		if (t)
