@@ -63,10 +63,11 @@ static const char *address_hint(const char *prog, const char *in, char *buf, siz
  * part stays as written (RFC 5321 §2.4: only the receiver may fold its
  * case).  false (with a message) when it is not a deliverable address. */
 /* A local name without a domain: a dot-atom (RFC 5322 §3.2.3) of at
- * most 64 octets (RFC 5321 §4.5.3.1.1), as a mailbox name is. */
+ * most 64 octets (RFC 5321 §4.5.3.1.1), as a mailbox name is; not
+ * starting with '-' (an option put after the recipients, or "-fevil"). */
 static bool local_name_ok(const char *in, size_t len)
 {
-	if (len == 0 || len > 64 || in[0] == '.' || in[len - 1] == '.')
+	if (len == 0 || len > 64 || in[0] == '.' || in[0] == '-' || in[len - 1] == '.')
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = in[i];
