@@ -22,9 +22,10 @@
 #include "msg/aliases.h"
 #include "queue/runner.h"
 
-/* Where local mail goes when no mailroot is configured (serve's own
- * default, ./mail, is for trying serve out in a directory). */
-#define CLI_MAILROOT_DEFAULT "/var/mail/rawmail"
+/* Where local mail goes when no mailroot is configured: where the
+ * installed serve puts it without one (its ./mail in the working
+ * directory rawmail.service gives it), so that both write one store. */
+#define CLI_MAILROOT_DEFAULT "/var/lib/rawmail/mail"
 /* Read when it exists and no aliases file is named. */
 #define CLI_ALIASES_DEFAULT "/etc/aliases"
 

@@ -36,6 +36,8 @@ static const char queue_help[] =
 	"                         $XDG_STATE_HOME/rawmail/spool or ~/.local/state/rawmail/spool)\n"
 	"      --retry-schedule LIST, --max-queue-lifetime DURATION, --delay-warning DURATION\n"
 	"                         as for rawmail send\n"
+	"      --mailroot DIR, --aliases FILE\n"
+	"                         local mail, as for rawmail send\n"
 	"  -4, -6, --tls MODE, --cafile FILE, --tls-fingerprint SHA256:HEX, --helo NAME,\n"
 	"      --dns ADDR[:PORT], --port N, --timeout SECONDS\n"
 	"                         delivery settings, as for rawmail send\n"
