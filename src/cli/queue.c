@@ -137,8 +137,11 @@ int send_queue_first_pass(struct send_opts *o, const char *id)
 	struct queue_run_stats stats = { 0 };
 	o->policy.bounce = false;
 	int rc = queue_pass_run(o, QUEUE_RUN_ALL, id, &stats);
-	if (rc != 0)
+	if (rc != 0) {
+		fprintf(stderr, "%s: queued as %s: not delivered yet (the reason is above)\n", o->prog,
+		        id);
 		return rc;
+	}
 	if (stats.deferred > 0 || stats.busy > 0 || stats.attempted == 0) {
 		fprintf(stderr, "%s: queued as %s: not every recipient could be delivered yet (the "
 		                "reason is above); it will be retried\n",

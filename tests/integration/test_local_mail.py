@@ -173,3 +173,29 @@ def test_neither_root_nor_owner_keeps_the_message_queued(tmp_path):
         assert len(mailbox_messages(mailroot, "root")) == 1
     finally:
         shutil.rmtree(base, ignore_errors=True)
+
+
+def test_settings_file_gives_serves_mailroot_and_the_aliases(tmp_path):
+    # cron passes no options: serve's mailroot and [queue]'s aliases come
+    # from the settings file, one mailroot for serve and local mail.
+    aliases = tmp_path / "aliases"
+    aliases.write_text("root: carol\n")
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[serve]\nmailroot = {tmp_path / 'store'}\nhostname = mx.test\n\n"
+                    f"[queue]\nspool = {tmp_path / 'spool'}\naliases = {aliases}\n")
+    send(["-c", conf, "-f", "cron@client.test", "root"], cron_message(), expect="ok")
+    assert len(mailbox_messages(tmp_path / "store", "carol")) == 1
+    # An empty aliases value: none, root is root.
+    conf.write_text(f"mailroot = {tmp_path / 'store'}\n[send]\naliases =\n"
+                    f"[queue]\nspool = {tmp_path / 'spool'}\naliases = {aliases}\n")
+    send(["-c", conf, "-f", "cron@client.test", "root"], cron_message(), expect="ok")
+    assert len(mailbox_messages(tmp_path / "store", "root")) == 1
+
+
+def test_unreadable_aliases_file_named_is_a_settings_error(tmp_path):
+    s = send([*local_args(tmp_path, tmp_path / "missing"), "-f", "a@client.test", "root"],
+             cron_message(), expect=78)
+    assert "aliases file" in s.err and "missing" in s.err, s
+    assert "queued as" in s.err, s
+    # Nothing lost: it is queued, for a run once the file is fixed.
+    assert len(entries(tmp_path / "spool")) == 1
