@@ -262,6 +262,18 @@ static void store_lost(void *arg)
  * root's owner when run as root. */
 static void store_child(const struct cli_local *l, int rootfd, int sock, uid_t uid, gid_t gid)
 {
+	/* Nothing of the runner's goes with it: the spool's directories and
+	 * locked entries (root's, 0700) must not reach the mail user, and a
+	 * lock held here would outlive the runner's own unlock. */
+	int lo = rootfd < sock ? rootfd : sock, hi = rootfd < sock ? sock : rootfd;
+	if ((lo > 3 && close_range(3, (unsigned)lo - 1, 0) != 0) ||
+	    (hi > lo + 1 && close_range((unsigned)lo + 1, (unsigned)hi - 1, 0) != 0) ||
+	    close_range((unsigned)hi + 1, ~0u, 0) != 0) {
+		log_event(LOG_ERROR, "drop_failed", "role=store error=\"close_range: %s\"",
+		          strerror(errno));
+		log_flush();
+		_exit(71);
+	}
 	signal(SIGINT, SIG_IGN);
 	signal(SIGPIPE, SIG_IGN);
 	log_init("store", LOG_INFO);
