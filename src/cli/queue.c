@@ -111,6 +111,55 @@ static int queue_call_submit(void *ctx, const struct queue_delivery *d, queue_de
 	return 0;
 }
 
+/* An alias's remote targets: a new entry in this spool, tried in the
+ * pass under way (queue/split.h). */
+struct queue_forward {
+	struct queue_spool *sp;
+	struct queue_runner *runner;
+};
+
+static bool has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+static int queue_forward_enqueue(void *ctx, const struct queue_delivery *d,
+                                 const char *const *rcpts, const char *const *originals,
+                                 size_t n, char *id, size_t idlen, char *why, size_t whylen)
+{
+	struct queue_forward *f = ctx;
+	struct queue_envelope env = { .origin = QUEUE_ORIGIN_LOCAL };
+	bool utf8 = has_8bit(d->sender);
+	int rc = -1;
+	if (queue_envelope_set_sender(&env, d->sender) != 0)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (queue_envelope_add_rcpt(&env, rcpts[i],
+		                            strcmp(originals[i], rcpts[i]) ? originals[i] : NULL) != 0)
+			goto nomem;
+		utf8 |= has_8bit(rcpts[i]);
+	}
+	if (utf8)
+		env.flags |= QUEUE_FLAG_SMTPUTF8;
+	if (queue_spool_enqueue(f->sp, &env, d->data, d->len, why, whylen) == QUEUE_OK) {
+		snprintf(id, idlen, "%s", env.id);
+		log_event(LOG_INFO, "forward", "id=%s from=%s rcpts=%zu", env.id, d->id, n);
+		/* Not added: the next pass (or queue run) takes it. */
+		if (f->runner && queue_runner_add(f->runner, env.id) != 0)
+			log_event(LOG_WARN, "forward", "id=%s result=next-pass", env.id);
+		rc = 0;
+	}
+	queue_envelope_free(&env);
+	return rc;
+nomem:
+	queue_envelope_free(&env);
+	snprintf(why, whylen, "out of memory forwarding");
+	return -1;
+}
+
 struct queue_pass {
 	struct event_base *base;
 	struct queue_run_stats stats;
@@ -197,7 +246,10 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	local = cli_local_new(pass.base, o->mailroot, &names);
 	if (!local)
 		goto out;
+	struct queue_forward fwd = { .sp = sp };
 	struct queue_split split = { .base = pass.base,
+		                     .forward = queue_forward_enqueue,
+		                     .forward_ctx = &fwd,
 		                     .local = { cli_local_submit, local },
 		                     .remote = { queue_call_submit, engine },
 		                     .aliases = &aliases,
@@ -206,6 +258,7 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	struct queue_deliverer dl;
 	queue_split_deliverer(&split, &dl);
 	runner = queue_runner_new(pass.base, sp, &dl, &rcfg);
+	fwd.runner = runner;
 	if (!runner)
 		goto out;
 	if (queue_runner_start(runner, mode, id, queue_pass_done, &pass, why, sizeof(why)) != 0) {

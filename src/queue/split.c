@@ -28,6 +28,8 @@ struct split_call {
 	char **owned;                  /* strings the parts point at */
 	size_t nowned;
 	struct split_part local, remote;
+	struct split_part fwd;         /* alias targets to forward (forward set) */
+	struct queue_delivery d;       /* for the forward, valid until done */
 };
 
 static char lower(char c)
@@ -66,6 +68,7 @@ static void call_free(struct split_call *c)
 	free(c->seen);
 	part_free(&c->local);
 	part_free(&c->remote);
+	part_free(&c->fwd);
 	free(c);
 }
 
@@ -86,10 +89,61 @@ static void merge(struct split_call *c, size_t i, enum queue_outcome o, const ch
 	c->last[i] = last ? strdup(last) : NULL;
 }
 
+static int part_add(struct split_part *p, const char *rcpt, const char *original, size_t owner)
+{
+	const char **r = realloc(p->rcpts, (p->n + 1) * sizeof(*r));
+	if (!r)
+		return -1;
+	p->rcpts = r;
+	const char **o = realloc(p->originals, (p->n + 1) * sizeof(*o));
+	if (!o)
+		return -1;
+	p->originals = o;
+	size_t *w = realloc(p->owner, (p->n + 1) * sizeof(*w));
+	if (!w)
+		return -1;
+	p->owner = w;
+	r[p->n] = rcpt;
+	o[p->n] = original;
+	w[p->n++] = owner;
+	return 0;
+}
+
+/* The forwards of every recipient whose local targets were all
+ * delivered (or that had none) go into one new entry; the others wait
+ * for the recipient's next attempt.  Before the results, so that a
+ * forward that cannot be queued is a temporary failure. */
+static void forward_ready(struct split_call *c)
+{
+	struct split_part p = { 0 };
+	bool oom = false;
+	for (size_t t = 0; t < c->fwd.n; t++) {
+		size_t i = c->fwd.owner[t];
+		if (c->seen[i] && c->outcome[i] != QUEUE_OUTCOME_DELIVERED)
+			continue;
+		oom = oom || part_add(&p, c->fwd.rcpts[t], c->fwd.originals[t], i) != 0;
+	}
+	char id[64] = "", why[512], text[600];
+	int rc = -1;
+	if (oom)
+		snprintf(why, sizeof(why), "out of memory forwarding");
+	else if (p.n > 0)
+		rc = c->s->forward(c->s->forward_ctx, &c->d, p.rcpts, p.originals, p.n, id,
+		                   sizeof(id), why, sizeof(why));
+	if (rc == 0)
+		snprintf(text, sizeof(text), "forwarded as %s", id);
+	for (size_t t = 0; t < p.n; t++)
+		merge(c, p.owner[t], rc == 0 ? QUEUE_OUTCOME_DELIVERED : QUEUE_OUTCOME_TEMPORARY,
+		      rc == 0 ? text : why);
+	part_free(&p);
+}
+
 static void call_finish(struct split_call *c)
 {
 	if (c->local.pending || c->remote.pending)
 		return;
+	if (c->fwd.n > 0)
+		forward_ready(c);
 	struct queue_result *res = calloc(c->n ? c->n : 1, sizeof(*res));
 	if (res)
 		for (size_t i = 0; i < c->n; i++)
@@ -130,26 +184,6 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 	call_finish(arg);
 }
 
-static int part_add(struct split_part *p, const char *rcpt, const char *original, size_t owner)
-{
-	const char **r = realloc(p->rcpts, (p->n + 1) * sizeof(*r));
-	if (!r)
-		return -1;
-	p->rcpts = r;
-	const char **o = realloc(p->originals, (p->n + 1) * sizeof(*o));
-	if (!o)
-		return -1;
-	p->originals = o;
-	size_t *w = realloc(p->owner, (p->n + 1) * sizeof(*w));
-	if (!w)
-		return -1;
-	p->owner = w;
-	r[p->n] = rcpt;
-	o[p->n] = original;
-	w[p->n++] = owner;
-	return 0;
-}
-
 static const char *own(struct split_call *c, const char *s)
 {
 	char **v = realloc(c->owned, (c->nowned + 1) * sizeof(*v));
@@ -187,6 +221,8 @@ static int split_one(struct split_call *c, const struct queue_delivery *d, size_
 			rc = -1;
 		else if (!strchr(target, '@'))
 			rc = part_add(&c->local, target, d->originals[i], i);
+		else if (s->forward)
+			rc = part_add(&c->fwd, target, d->originals[i], i);
 		else
 			rc = part_add(&c->remote, target, d->originals[i], i);
 	}
@@ -223,6 +259,7 @@ static int split_submit(void *ctx, const struct queue_delivery *d, queue_deliver
 	    !(c->last = calloc(n, sizeof(*c->last))) || !(c->seen = calloc(n, sizeof(*c->seen))))
 		goto oom;
 	c->s = s;
+	c->d = *d;
 	c->done = done;
 	c->arg = arg;
 	c->n = d->n;

@@ -11,7 +11,12 @@
  * Each recipient of the message gets one result, the merge of its
  * targets': delivered when all were; a temporary failure when any was
  * (the whole recipient is tried again: a target already delivered may
- * get a second copy, never none); else permanent.  An alias loop or one
+ * get a second copy, never none); else permanent.  With a forward
+ * callback (what the runners use), an alias's remote targets are not
+ * delivered in this attempt: once its local targets are all delivered
+ * they are queued as a new entry of their own (Postfix's local(8) does
+ * the same), so a greylisting or a down server behind a forward retries
+ * that entry alone and never brings a second copy to the local ones.  An alias loop or one
  * nested too deep is a permanent failure naming the loop (it is bounced
  * like any refusal).
  *
@@ -26,12 +31,22 @@
 #include "msg/aliases.h"
 #include "queue/runner.h"
 
+/* Queues a new entry for d's message (same sender and bytes) to rcpts
+ * (originals: their ORCPT) and gets it delivered (the runner's pass):
+ * 0 with its id in id, or -1 with why. */
+typedef int (*queue_split_forward_fn)(void *ctx, const struct queue_delivery *d,
+                                      const char *const *rcpts, const char *const *originals,
+                                      size_t n, char *id, size_t idlen, char *why,
+                                      size_t whylen);
+
 struct queue_split {
 	struct event_base *base;            /* for results owed without a submit */
 	struct queue_deliverer local, remote;
 	const struct msg_aliases *aliases;  /* NULL: none */
 	msg_aliases_local_fn is_local;      /* NULL: only names without a domain */
 	void *is_local_arg;
+	queue_split_forward_fn forward;     /* NULL: remote targets go to remote */
+	void *forward_ctx;
 };
 
 /* Fills out with a deliverer backed by s (which must outlive it). */

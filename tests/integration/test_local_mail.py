@@ -199,3 +199,34 @@ def test_unreadable_aliases_file_named_is_a_settings_error(tmp_path):
     assert "queued as" in s.err, s
     # Nothing lost: it is queued, for a run once the file is fixed.
     assert len(entries(tmp_path / "spool")) == 1
+
+
+def test_forward_that_fails_retries_alone_and_the_local_copy_stays_one(tmp_path):
+    # root: alice, bob@[PEER] with nothing listening for bob: alice gets
+    # her copy once; the forward is an entry of its own, retried alone.
+    port = free_port_both()
+    aliases = tmp_path / "aliases"
+    aliases.write_text(f"root: alice, bob@[{PEER}]\n")
+    args = [*local_args(tmp_path, aliases), "--port", port]
+    s = send([*args, "-f", "cron@client.test", "root"], cron_message(), expect="tempfail")
+    assert "event=forward" in s.err, s
+    assert len(mailbox_messages(tmp_path / "local", "alice")) == 1
+    [fwd] = entries(tmp_path / "spool")
+    for _ in range(2):
+        p = subprocess.run([str(rawmail_bin()), "queue", "flush", *[str(a) for a in args],
+                            "--dns", "127.0.0.1:1"], capture_output=True, timeout=60, env=env())
+        assert p.returncode == 0, p.stderr
+        assert f"id={fwd}" in p.stderr.decode(), p.stderr
+    assert entries(tmp_path / "spool") == [fwd]
+    assert len(mailbox_messages(tmp_path / "local", "alice")) == 1
+    # bob's server comes up: the forward is delivered, once.
+    peer = ScriptedPeer(ok, host=PEER, port=port)
+    try:
+        p = subprocess.run([str(rawmail_bin()), "queue", "flush", *[str(a) for a in args],
+                            "--dns", "127.0.0.1:1"], capture_output=True, timeout=60, env=env())
+        assert p.returncode == 0, p.stderr
+    finally:
+        peer.close()
+    assert data_count(peer) == 1
+    assert entries(tmp_path / "spool") == []
+    assert len(mailbox_messages(tmp_path / "local", "alice")) == 1

@@ -195,12 +195,92 @@ static void test_nothing_submitted(void **state)
 	fixture_free(&fx);
 }
 
+/* What the forward callback was given. */
+struct forwards {
+	int calls;
+	int fail;
+	size_t n;
+	char rcpts[8][64];
+	char originals[8][64];
+};
+
+static int fake_forward(void *ctx, const struct queue_delivery *d, const char *const *rcpts,
+                        const char *const *originals, size_t n, char *id, size_t idlen,
+                        char *why, size_t whylen)
+{
+	struct forwards *f = ctx;
+	f->calls++;
+	if (f->fail) {
+		snprintf(why, whylen, "spool full");
+		return -1;
+	}
+	f->n = n;
+	for (size_t i = 0; i < n && i < 8; i++) {
+		snprintf(f->rcpts[i], sizeof(f->rcpts[i]), "%s", rcpts[i]);
+		snprintf(f->originals[i], sizeof(f->originals[i]), "%s", originals[i]);
+	}
+	snprintf(id, idlen, "FWD%d", f->calls);
+	return 0;
+}
+
+/* With a forward callback, an alias's remote targets become a new entry
+ * once its local targets are delivered: a later failure of the forward
+ * is that entry's, and never a second copy for the local ones. */
+static void test_forward_after_local(void **state)
+{
+	struct fixture fx;
+	fixture_init(&fx, "root: alice, bob@[127.0.0.2]\nops: carol, dan@example.org\n");
+	struct forwards fw = { 0 };
+	fx.s.forward = fake_forward;
+	fx.s.forward_ctx = &fw;
+	const char *rcpts[] = { "root", "ops", "x@example.org" };
+	struct queue_delivery d = { .id = "id", .sender = "s@example.org", .data = "x", .len = 1,
+		                    .rcpts = rcpts, .originals = rcpts, .n = 3 };
+	struct got g = { 0 };
+	char why[256];
+	assert_int_equal(fx.dl.submit(fx.dl.ctx, &d, got_done, &g, why, sizeof(why)), 0);
+	assert_int_equal(fx.remote.n, 1);   /* only the plain remote recipient */
+	assert_string_equal(fx.remote.rcpts[0], "x@example.org");
+	assert_int_equal(fx.local.n, 2);
+	assert_int_equal(fw.calls, 0);      /* not before the local part is in */
+	struct queue_result rres[] = { { QUEUE_OUTCOME_DELIVERED, "250 ok" } };
+	fx.remote.done(fx.remote.arg, rres, 1);
+	/* alice delivered, carol's Maildir failed: only root's forward goes. */
+	struct queue_result lres[] = { { QUEUE_OUTCOME_DELIVERED, "maildir alice" },
+		                       { QUEUE_OUTCOME_TEMPORARY, "disk full" } };
+	fx.local.done(fx.local.arg, lres, 2);
+	assert_int_equal(fw.calls, 1);
+	assert_int_equal(fw.n, 1);
+	assert_string_equal(fw.rcpts[0], "bob@[127.0.0.2]");
+	assert_string_equal(fw.originals[0], "root");
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.outcome[0], QUEUE_OUTCOME_DELIVERED);
+	assert_int_equal(g.outcome[1], QUEUE_OUTCOME_TEMPORARY);
+	assert_string_equal(g.last[1], "disk full");
+	assert_int_equal(g.outcome[2], QUEUE_OUTCOME_DELIVERED);
+
+	/* A forward that cannot be queued: the recipient is retried. */
+	fw.fail = 1;
+	const char *one[] = { "root" };
+	d.rcpts = d.originals = one;
+	d.n = 1;
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(fx.dl.submit(fx.dl.ctx, &d, got_done, &g, why, sizeof(why)), 0);
+	struct queue_result ok1[] = { { QUEUE_OUTCOME_DELIVERED, "maildir alice" } };
+	fx.local.done(fx.local.arg, ok1, 1);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.outcome[0], QUEUE_OUTCOME_TEMPORARY);
+	assert_string_equal(g.last[0], "spool full");
+	fixture_free(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_is_local),
 		cmocka_unit_test(test_split_and_merge),
 		cmocka_unit_test(test_nothing_submitted),
+		cmocka_unit_test(test_forward_after_local),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
