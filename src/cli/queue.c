@@ -7,6 +7,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
@@ -192,9 +193,20 @@ int send_queue_first_pass(struct send_opts *o, const char *id)
 		return rc;
 	}
 	if (stats.deferred > 0 || stats.busy > 0 || stats.attempted == 0) {
-		fprintf(stderr, "%s: queued as %s: not every recipient could be delivered yet (the "
-		                "reason is above); it will be retried\n",
-		        o->prog, id);
+		/* What is left may be the entry itself, or only the forward an
+		 * alias queued (event=forward above names it). */
+		char dir[4096], env[4200];
+		struct queue_spool *sp = send_spool_open(o, dir, sizeof(dir));
+		queue_spool_close(sp);
+		snprintf(env, sizeof(env), "%s/env/%s", dir, id);
+		if (!sp || access(env, F_OK) == 0)
+			fprintf(stderr, "%s: queued as %s: not every recipient could be delivered yet "
+			                "(the reason is above); it will be retried\n",
+			        o->prog, id);
+		else
+			fprintf(stderr, "%s: queued: a forward could not be delivered yet (its id and "
+			                "the reason are above); it will be retried\n",
+			        o->prog);
 		return SEND_EXIT_TEMPFAIL;
 	}
 	return stats.failed > 0 ? SEND_EXIT_UNAVAILABLE : SEND_EXIT_OK;

@@ -210,6 +210,7 @@ def test_forward_that_fails_retries_alone_and_the_local_copy_stays_one(tmp_path)
     args = [*local_args(tmp_path, aliases), "--port", port]
     s = send([*args, "-f", "cron@client.test", "root"], cron_message(), expect="tempfail")
     assert "event=forward" in s.err, s
+    assert "queued: a forward could not be delivered yet" in s.err, s
     assert len(mailbox_messages(tmp_path / "local", "alice")) == 1
     [fwd] = entries(tmp_path / "spool")
     for _ in range(2):
