@@ -231,3 +231,16 @@ def test_forward_that_fails_retries_alone_and_the_local_copy_stays_one(tmp_path)
     assert data_count(peer) == 1
     assert entries(tmp_path / "spool") == []
     assert len(mailbox_messages(tmp_path / "local", "alice")) == 1
+
+
+def test_local_and_remote_recipients_in_one_send(tmp_path):
+    port = free_port_both()
+    peer = ScriptedPeer(ok, host=PEER, port=port)
+    try:
+        send([*local_args(tmp_path), "--port", port, "-f", "cron@client.test", "root",
+              f"bob@[{PEER}]"], cron_message(), expect="ok")
+    finally:
+        peer.close()
+    assert data_count(peer) == 1
+    assert len(mailbox_messages(tmp_path / "local", "root")) == 1
+    assert entries(tmp_path / "spool") == []
