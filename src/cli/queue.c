@@ -7,12 +7,15 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "cli/cli.h"
+#include "cli/local.h"
 #include "cli/send.h"
 #include "client/outbound.h"
+#include "queue/split.h"
 #include "util/hostname.h"
 #include "util/log.h"
 
@@ -34,6 +37,8 @@ static const char queue_help[] =
 	"                         $XDG_STATE_HOME/rawmail/spool or ~/.local/state/rawmail/spool)\n"
 	"      --retry-schedule LIST, --max-queue-lifetime DURATION, --delay-warning DURATION\n"
 	"                         as for rawmail send\n"
+	"      --mailroot DIR, --aliases FILE\n"
+	"                         local mail, as for rawmail send\n"
 	"  -4, -6, --tls MODE, --cafile FILE, --tls-fingerprint SHA256:HEX, --helo NAME,\n"
 	"      --dns ADDR[:PORT], --port N, --timeout SECONDS\n"
 	"                         delivery settings, as for rawmail send\n"
@@ -107,6 +112,55 @@ static int queue_call_submit(void *ctx, const struct queue_delivery *d, queue_de
 	return 0;
 }
 
+/* An alias's remote targets: a new entry in this spool, tried in the
+ * pass under way (queue/split.h). */
+struct queue_forward {
+	struct queue_spool *sp;
+	struct queue_runner *runner;
+};
+
+static bool has_8bit(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+static int queue_forward_enqueue(void *ctx, const struct queue_delivery *d,
+                                 const char *const *rcpts, const char *const *originals,
+                                 size_t n, char *id, size_t idlen, char *why, size_t whylen)
+{
+	struct queue_forward *f = ctx;
+	struct queue_envelope env = { .origin = QUEUE_ORIGIN_LOCAL };
+	bool utf8 = has_8bit(d->sender);
+	int rc = -1;
+	if (queue_envelope_set_sender(&env, d->sender) != 0)
+		goto nomem;
+	for (size_t i = 0; i < n; i++) {
+		if (queue_envelope_add_rcpt(&env, rcpts[i],
+		                            strcmp(originals[i], rcpts[i]) ? originals[i] : NULL) != 0)
+			goto nomem;
+		utf8 |= has_8bit(rcpts[i]);
+	}
+	if (utf8)
+		env.flags |= QUEUE_FLAG_SMTPUTF8;
+	if (queue_spool_enqueue(f->sp, &env, d->data, d->len, why, whylen) == QUEUE_OK) {
+		snprintf(id, idlen, "%s", env.id);
+		log_event(LOG_INFO, "forward", "id=%s from=%s rcpts=%zu", env.id, d->id, n);
+		/* Not added: the next pass (or queue run) takes it. */
+		if (f->runner && queue_runner_add(f->runner, env.id) != 0)
+			log_event(LOG_WARN, "forward", "id=%s result=next-pass", env.id);
+		rc = 0;
+	}
+	queue_envelope_free(&env);
+	return rc;
+nomem:
+	queue_envelope_free(&env);
+	snprintf(why, whylen, "out of memory forwarding");
+	return -1;
+}
+
 struct queue_pass {
 	struct event_base *base;
 	struct queue_run_stats stats;
@@ -119,7 +173,47 @@ static void queue_pass_done(void *arg, const struct queue_run_stats *stats)
 	event_base_loopbreak(p->base);
 }
 
+static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const char *id,
+                          struct queue_run_stats *stats);
+
 int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *id)
+{
+	struct queue_run_stats stats;
+	return queue_pass_run(o, mode, id, &stats);
+}
+
+int send_queue_first_pass(struct send_opts *o, const char *id)
+{
+	struct queue_run_stats stats = { 0 };
+	o->policy.bounce = false;
+	int rc = queue_pass_run(o, QUEUE_RUN_ALL, id, &stats);
+	if (rc != 0) {
+		fprintf(stderr, "%s: queued as %s: not delivered yet (the reason is above)\n", o->prog,
+		        id);
+		return rc;
+	}
+	if (stats.deferred > 0 || stats.busy > 0 || stats.attempted == 0) {
+		/* What is left may be the entry itself, or only the forward an
+		 * alias queued (event=forward above names it). */
+		char dir[4096], env[4200];
+		struct queue_spool *sp = send_spool_open(o, dir, sizeof(dir));
+		queue_spool_close(sp);
+		snprintf(env, sizeof(env), "%s/env/%s", dir, id);
+		if (!sp || access(env, F_OK) == 0)
+			fprintf(stderr, "%s: queued as %s: not every recipient could be delivered yet "
+			                "(the reason is above); it will be retried\n",
+			        o->prog, id);
+		else
+			fprintf(stderr, "%s: queued: a forward could not be delivered yet (its id and "
+			                "the reason are above); it will be retried\n",
+			        o->prog);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	return stats.failed > 0 ? SEND_EXIT_UNAVAILABLE : SEND_EXIT_OK;
+}
+
+static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const char *id,
+                          struct queue_run_stats *stats)
 {
 	log_init("queue", o->verbose ? LOG_DEBUG : LOG_INFO);
 	if (id && !queue_id_valid(id, strlen(id))) {
@@ -136,6 +230,14 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 	struct queue_pass pass = { 0 };
 	struct client_outbound *engine = NULL;
 	struct queue_runner *runner = NULL;
+	struct cli_local *local = NULL;
+	struct msg_aliases aliases = { 0 };
+	/* A bad aliases file named in the settings is a settings error; the
+	 * queue is left as it is. */
+	if (cli_aliases_load(o->prog, o->aliases, &aliases) != 0) {
+		queue_spool_close(sp);
+		return SEND_EXIT_CONFIG;
+	}
 	pass.base = event_base_new();
 	if (!pass.base)
 		goto out;
@@ -148,11 +250,27 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 		rc = o->delivery.cafile ? EXIT_USAGE : SEND_EXIT_OSERR;
 		goto out;
 	}
-	char host[256];
-	hostname_get(host, sizeof(host), "/etc/hosts");
-	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = host };
-	struct queue_deliverer dl = { queue_call_submit, engine };
+	struct cli_local_names names;
+	cli_local_names_init(&names);
+	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = names.host };
+	/* Local names (cron's root) to the mail root's Maildirs, after the
+	 * aliases; everything else to the outbound engine. */
+	local = cli_local_new(pass.base, o->mailroot, &names);
+	if (!local)
+		goto out;
+	struct queue_forward fwd = { .sp = sp };
+	struct queue_split split = { .base = pass.base,
+		                     .forward = queue_forward_enqueue,
+		                     .forward_ctx = &fwd,
+		                     .local = { cli_local_submit, local },
+		                     .remote = { queue_call_submit, engine },
+		                     .aliases = &aliases,
+		                     .is_local = cli_local_domain,
+		                     .is_local_arg = &names };
+	struct queue_deliverer dl;
+	queue_split_deliverer(&split, &dl);
 	runner = queue_runner_new(pass.base, sp, &dl, &rcfg);
+	fwd.runner = runner;
 	if (!runner)
 		goto out;
 	if (queue_runner_start(runner, mode, id, queue_pass_done, &pass, why, sizeof(why)) != 0) {
@@ -162,9 +280,12 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 	}
 	event_base_dispatch(pass.base);
 	rc = pass.stats.errors ? SEND_EXIT_TEMPFAIL : 0;
+	*stats = pass.stats;
 out:
 	log_flush();
 	queue_runner_free(runner);
+	cli_local_free(local);
+	msg_aliases_free(&aliases);
 	client_outbound_free(engine);
 	if (pass.base)
 		event_base_free(pass.base);

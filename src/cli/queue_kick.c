@@ -11,9 +11,9 @@
 #include "net/fingerprint.h"
 
 /* 2 per option at most: --spool, --dns, --port, --tls, --cafile, --helo,
- * --timeout, -4/-6, the three queue options, the pins; "queue run",
+ * --timeout, -4/-6, the three queue options, --mailroot, --aliases, the pins; "queue run",
  * the id, argv[0] and NULL. */
-#define KICK_ARGS_MAX (2 * (12 + CLIENT_OUTBOUND_PINS_MAX) + 8)
+#define KICK_ARGS_MAX (2 * (14 + CLIENT_OUTBOUND_PINS_MAX) + 8)
 
 static const char *tls_name(enum cli_tls t)
 {
@@ -107,6 +107,16 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	if (o->queue.delay_warning) {
 		ARG("--delay-warning");
 		ARG(o->queue.delay_warning);
+	}
+	/* Local mail: as this process was told (a file's value is read
+	 * again by the runner). */
+	if (o->mailroot) {
+		ARG("--mailroot");
+		ARG(o->mailroot);
+	}
+	if (o->aliases) {
+		ARG("--aliases");
+		ARG(o->aliases);
 	}
 	ARG("--");
 	ARG(id);

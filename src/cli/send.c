@@ -53,12 +53,20 @@ static const char send_help[] =
 	"      --max-queue-lifetime DURATION  give up and bounce after (default 5d)\n"
 	"      --delay-warning DURATION  tell the sender once when a message is still\n"
 	"                         queued after this long (default 0: never)\n"
+	"      --mailroot DIR     where local mail goes, one Maildir per name (serve's\n"
+	"                         mailroot setting; default /var/lib/rawmail/mail, as the\n"
+	"                         installed serve's)\n"
+	"      --aliases FILE     /etc/aliases-format file for local names (default\n"
+	"                         /etc/aliases if it exists; \"\" for none)\n"
 	"  -h, --help             this text\n"
 	"\n"
 	"Options come before the recipients; \"--\" ends them.\n"
 	"\n"
 	"The message is written to the queue before the first attempt, which happens at\n"
 	"once; what fails temporarily stays queued for `rawmail queue run`.\n"
+	"A recipient without a domain (root), at localhost or at this host is local: after\n"
+	"the aliases it goes into the mail root's Maildir, written as the mail root's owner\n"
+	"(run as root or as that owner; anyone else's message stays queued for root's run).\n"
 	"\n"
 	"Exit status: 0 delivered to every recipient; 75 a temporary failure (queued,\n"
 	"a line \"queued as ID\" says so; with --no-queue not delivered and not queued),\n"
@@ -84,6 +92,8 @@ const struct option send_long_opts[] = {
 	{ "retry-schedule", required_argument, NULL, OPT_RETRY_SCHEDULE },
 	{ "max-queue-lifetime", required_argument, NULL, OPT_MAX_QUEUE_LIFETIME },
 	{ "delay-warning", required_argument, NULL, OPT_DELAY_WARNING },
+	{ "mailroot", required_argument, NULL, OPT_MAILROOT },
+	{ "aliases", required_argument, NULL, OPT_ALIASES },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -155,6 +165,16 @@ int send_option(struct send_opts *o, int c, const char *arg)
 		return 0;
 	case OPT_DELAY_WARNING:
 		o->queue.delay_warning = arg;
+		return 0;
+	case OPT_MAILROOT:
+		if (!arg[0]) {
+			fprintf(stderr, "%s: --mailroot: expected a directory\n", o->prog);
+			return -1;
+		}
+		o->mailroot = arg;
+		return 0;
+	case OPT_ALIASES:
+		o->aliases = arg;   /* "": no aliases file */
 		return 0;
 	}
 	if (!key)

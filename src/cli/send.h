@@ -40,6 +40,7 @@ struct send_queue_settings {
 	const char *retry_schedule;
 	const char *max_queue_lifetime;
 	const char *delay_warning;
+	const char *aliases;
 };
 
 struct send_opts {
@@ -56,6 +57,11 @@ struct send_opts {
 	const char *origin;
 	const char *spool;           /* [send] spool, else [queue] spool */
 	bool no_queue;               /* [send] no-queue */
+	/* Local mail (cli/local.h): serve's mailroot setting (or --mailroot),
+	 * and the aliases file ([send]/[queue] aliases or --aliases; NULL:
+	 * /etc/aliases when it exists; "": none). */
+	const char *mailroot;
+	const char *aliases;
 	struct send_queue_settings queue;
 	const char *subject;         /* -s: compose a message */
 	bool extract;                /* -t */
@@ -95,6 +101,8 @@ enum {
 	OPT_RETRY_SCHEDULE,
 	OPT_MAX_QUEUE_LIFETIME,
 	OPT_DELAY_WARNING,
+	OPT_MAILROOT,
+	OPT_ALIASES,
 };
 extern const struct option send_long_opts[];
 
@@ -154,6 +162,11 @@ void send_entry_close(struct send_entry *e);
 /* queue.c: one pass of the queue with o's delivery and queue options
  * (rawmail queue run/flush, sendmail -q): the exit status. */
 int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *id);
+/* rawmail send's first attempt at a message with local recipients: a
+ * pass over entry id that does not bounce (a permanent failure is said
+ * on stderr, as send's own): 0 all delivered, 75 still queued ("queued
+ * as ID"), 69 a recipient failed. */
+int send_queue_first_pass(struct send_opts *o, const char *id);
 /* The engine's settings from send's options (send_run.c). */
 struct client_outbound_config;
 void send_engine_config(struct send_opts *o, struct client_outbound_config *cfg);

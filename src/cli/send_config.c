@@ -79,6 +79,8 @@ int send_config_set(struct send_opts *o, const char *key, const char *value, cha
 			return -1;
 		}
 		o->spool = value;
+	} else if (!strcmp(key, "aliases")) {
+		o->aliases = value;   /* empty: no aliases file */
 	} else if (!strcmp(key, "no-queue")) {
 		if (!parse_bool(value, &o->no_queue)) {
 			snprintf(err, errlen, "expected yes or no");
@@ -100,6 +102,10 @@ static int queue_set(struct send_queue_settings *q, const char *key, const char 
 	                    : !strcmp(key, "max-queue-lifetime") ? &q->max_queue_lifetime
 	                    : !strcmp(key, "delay-warning")      ? &q->delay_warning
 	                                                         : NULL;
+	if (!slot && !strcmp(key, "aliases")) {
+		q->aliases = value;   /* empty: no aliases file */
+		return 1;
+	}
 	if (!slot)
 		return 0;
 	if (!value[0]) {
@@ -118,9 +124,9 @@ struct section_arg {
 };
 
 static const char *const section_keys[] = {
-	[SECTION_SEND] = "from, from-name, origin, spool, no-queue",
+	[SECTION_SEND] = "from, from-name, origin, spool, no-queue, aliases",
 	[SECTION_DELIVERY] = "dns, port, tls, cafile, tls-fingerprint, timeout, helo, family",
-	[SECTION_QUEUE] = "spool, retry-schedule, max-queue-lifetime, delay-warning",
+	[SECTION_QUEUE] = "spool, retry-schedule, max-queue-lifetime, delay-warning, aliases",
 };
 static const char *const section_names[] = {
 	[SECTION_SEND] = "send",
@@ -154,6 +160,21 @@ static bool section_key(void *arg, const char *key, const char *value, char *err
 	return r > 0;
 }
 
+/* The top level and [serve] are serve's (it checks them); local mail
+ * takes one key from there, mailroot, so that serve and the queue write
+ * into the same Maildirs from one setting. */
+static bool serve_key(void *arg, const char *key, const char *value, char *err, size_t errlen)
+{
+	struct send_opts *o = arg;
+	if (strcmp(key, "mailroot") || !value[0])
+		return true;
+	if (!(o->mailroot = keep(o, value))) {
+		snprintf(err, errlen, "out of memory");
+		return false;
+	}
+	return true;
+}
+
 int send_config_load(struct send_opts *o, const char *given)
 {
 	const char *path = config_file_choose(given, getenv("RAWMAIL_CONF"), CONFIG_FILE_DEFAULT);
@@ -164,8 +185,8 @@ int send_config_load(struct send_opts *o, const char *given)
 	/* Keys at the top and in [serve] are serve's (the file began as
 	 * serve's alone). */
 	const struct config_file_section sections[] = {
-		{ "", NULL, NULL },
-		{ "serve", NULL, NULL },
+		{ "", serve_key, o },
+		{ "serve", serve_key, o },
 		{ "send", section_key, &send },
 		{ "delivery", section_key, &delivery },
 		{ "queue", section_key, &queue },
@@ -189,5 +210,7 @@ int send_config_load(struct send_opts *o, const char *given)
 	}
 	if (!o->spool)
 		o->spool = o->queue.spool;
+	if (!o->aliases)
+		o->aliases = o->queue.aliases;
 	return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <event2/event.h>
 
+#include "cli/local.h"
 #include "client/outbound.h"
 #include "dns/mx.h"
 #include "smtp/address.h"
@@ -61,6 +62,24 @@ static const char *address_hint(const char *prog, const char *in, char *buf, siz
  * inet_ntop writes it.  The local
  * part stays as written (RFC 5321 §2.4: only the receiver may fold its
  * case).  false (with a message) when it is not a deliverable address. */
+/* A local name without a domain: a dot-atom (RFC 5322 §3.2.3) of at
+ * most 64 octets (RFC 5321 §4.5.3.1.1), as a mailbox name is; not
+ * starting with '-' (an option put after the recipients, or "-fevil"). */
+static bool local_name_ok(const char *in, size_t len)
+{
+	if (len == 0 || len > 64 || in[0] == '.' || in[0] == '-' || in[len - 1] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = in[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && !strchr("!#$%&'*+/=?^_`{|}~.-", c))
+			return false;
+		if (c == '.' && in[i + 1] == '.')
+			return false;
+	}
+	return true;
+}
+
 static bool normalize_rcpt(const struct send_opts *o, const char *in, const char *origin,
                            char *out, size_t outlen)
 {
@@ -68,6 +87,12 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 	size_t used = 0, len = strlen(in);
 	enum smtp_address_status st = smtp_address_parse(
 		in, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_BARE_IP | SMTP_ADDR_UTF8, &a, &used);
+	if (local_name_ok(in, len)) {
+		/* A local name (cron's MAILTO=root): delivered into the mail
+		 * root through the queue (cli/local.h), after the aliases. */
+		snprintf(out, outlen, "%s", in);
+		return true;
+	}
 	if (st == SMTP_ADDR_OK && used == len && a.kind == SMTP_DOMAIN_NONE)
 		st = SMTP_ADDR_ERR_SYNTAX;
 	if (st != SMTP_ADDR_OK || used != len) {
@@ -75,8 +100,8 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 		const char *h = address_hint(o->prog, in, hint, sizeof(hint));
 		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
 		        h                    ? h
-		        : !strchr(in, '@')   ? "needs a domain (user@example.com): rawmail send delivers "
-		                               "to mail servers, not to local mailboxes"
+		        : !strchr(in, '@')   ? "neither a local name (root) nor an address "
+		                               "(user@example.com)"
 		        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
 		                             : "text after the address");
 		return false;
@@ -429,6 +454,22 @@ int send_run(struct send_opts *o)
 		rc = SEND_EXIT_USAGE;
 		goto out;
 	}
+	struct cli_local_names names;
+	cli_local_names_init(&names);
+	const char *local = NULL;
+	for (size_t i = 0; i < list.count && !local; i++) {
+		char name[SMTP_PATH_MAX + 1];
+		if (!strchr(list.addrs[i], '@') ||
+		    cli_local_domain(&names, list.addrs[i], name, sizeof(name)))
+			local = list.addrs[i];
+	}
+	if (local && (o->no_queue || o->dry_run)) {
+		fprintf(stderr, "%s: '%s' is local: local mail is delivered through the queue, not "
+		                "with %s\n",
+		        o->prog, local, o->no_queue ? "--no-queue" : "--dry-run");
+		rc = SEND_EXIT_USAGE;
+		goto out;
+	}
 	if (o->no_queue || o->dry_run) {
 		rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count, NULL);
 		goto out;
@@ -438,6 +479,16 @@ int send_run(struct send_opts *o)
 	struct send_entry entry;
 	rc = send_entry_enqueue(o, &entry, sender, &msg, (const char *const *)list.addrs,
 	                        (const char *const *)originals, list.count);
+	if (rc == 0 && !o->background && local) {
+		/* Local recipients: the first attempt is a queue pass over this
+		 * entry, whose deliverer splits local from remote (the same
+		 * path as queue run and the sendmail entry's background run). */
+		char id[QUEUE_ID_MAX + 1];
+		snprintf(id, sizeof(id), "%s", entry.env.id);
+		send_entry_close(&entry);
+		rc = send_queue_first_pass(o, id);
+		goto out;
+	}
 	if (rc == 0 && !o->background)
 		rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count, &entry);
 	send_entry_close(&entry);

@@ -351,6 +351,14 @@ struct queue_runner *queue_runner_new(struct event_base *base, struct queue_spoo
 	return r;
 }
 
+int queue_runner_add(struct queue_runner *r, const char *id)
+{
+	if (ids_add(r, id) != 0)
+		return -1;
+	event_active(r->kick, EV_TIMEOUT, 0);
+	return 0;
+}
+
 void queue_runner_free(struct queue_runner *r)
 {
 	if (!r)

@@ -187,6 +187,10 @@ struct queue_runner *queue_runner_new(struct event_base *base, struct queue_spoo
  * when the pass is over.  0, or -1 with why (the listing failed). */
 int queue_runner_start(struct queue_runner *r, enum queue_run_mode mode, const char *id,
                        queue_runner_done_fn done, void *arg, char *why, size_t whylen);
+/* Adds entry id to the pass under way (a deliverer queued it: local
+ * mail forwarded through an alias), to be tried in it.  0, or -1 out of
+ * memory (it waits for the next pass). */
+int queue_runner_add(struct queue_runner *r, const char *id);
 /* Only once the pass's done has run (or it was never started). */
 void queue_runner_free(struct queue_runner *r);
 

@@ -76,4 +76,15 @@
  * in DATA cannot grow the store by 256 KiB each. */
 #define STORE_MEMORY_TOTAL_MAX (32u * 1024u * 1024u)
 
+/* The aliases file (/etc/aliases format, msg/aliases.h): its size, one
+ * logical line (continuations included), entries, targets of one name
+ * after expansion, and how deep names may nest.  sendmail and Postfix
+ * have no fixed limits; these are far beyond any real file and keep a
+ * hostile or broken one from using unbounded memory or time. */
+#define ALIASES_FILE_MAX (4u * 1024u * 1024u)
+#define ALIASES_LINE_MAX (64u * 1024u)
+#define ALIASES_ENTRIES_MAX 10000
+#define ALIASES_TARGETS_MAX 1000
+#define ALIASES_DEPTH_MAX 16
+
 #endif
