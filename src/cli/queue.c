@@ -107,6 +107,11 @@ static int queue_call_submit(void *ctx, const struct queue_delivery *d, queue_de
 	return 0;
 }
 
+struct queue_deliverer send_queue_deliverer(struct client_outbound *engine)
+{
+	return (struct queue_deliverer){ queue_call_submit, engine };
+}
+
 struct queue_pass {
 	struct event_base *base;
 	struct queue_run_stats stats;
@@ -151,7 +156,7 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 	char host[256];
 	hostname_get(host, sizeof(host), "/etc/hosts");
 	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = host };
-	struct queue_deliverer dl = { queue_call_submit, engine };
+	struct queue_deliverer dl = send_queue_deliverer(engine);
 	runner = queue_runner_new(pass.base, sp, &dl, &rcfg);
 	if (!runner)
 		goto out;

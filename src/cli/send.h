@@ -157,6 +157,9 @@ int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *i
 /* The engine's settings from send's options (send_run.c). */
 struct client_outbound_config;
 void send_engine_config(struct send_opts *o, struct client_outbound_config *cfg);
+/* queue.c: the runner's deliverer (queue/runner.h) on the outbound
+ * engine, shared by rawmail queue run and serve's queue process. */
+struct queue_deliverer send_queue_deliverer(struct client_outbound *engine);
 /* A client result as the queue records it: outcome, and last written
  * into buf as "host [ip]: reply lines" or the reason. */
 void send_result_to_queue(const struct client_result *r, struct queue_result *q, char *buf,
