@@ -203,3 +203,99 @@ def test_queue_process_is_not_root(tmp_path, start_server):
     # The spool is given to that user.
     assert spool.stat().st_uid == ids[0]
     assert (spool / "env").stat().st_uid == ids[0]
+
+
+def slow_peer(release, seconds):
+    """Answers the final dot only once release is set or after seconds."""
+    def script(line, conn):
+        if line == b"<dot>":
+            release.wait(seconds)
+            return b"250 2.0.0 taken\r\n"
+        return rcpt_script([b"250 2.1.5 ok\r\n"])(line, conn)
+    return script
+
+
+def queued_while_down(spool, port, subject):
+    """An entry queued by rawmail send while nothing listens on port."""
+    s = send(["--spool", spool, "--port", port, "--retry-schedule", "1s", "-f",
+              "alice@client.test", f"bob@[{PEER}]"], message(subject), expect="tempfail")
+    return queued_id(s)
+
+
+def in_flight(peer):
+    return any(b"DATA" in c.commands for c in peer.conns)
+
+
+def test_sigterm_waits_for_the_delivery_in_flight(tmp_path, start_server):
+    import threading
+    release = threading.Event()
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    queued_while_down(spool, port, "in flight")
+    peer = ScriptedPeer(slow_peer(release, 3), host=PEER, port=port, with_conn=True)
+    try:
+        srv = start_server(*queue_args(spool, port, "--timeout-shutdown", "20"))
+        wait_for(lambda: in_flight(peer), 10, "no delivery in flight")
+        t0 = time.monotonic()
+        assert srv.stop() == 0
+        # It waited for the 250 (3 s after the dot), not for the whole grace.
+        assert time.monotonic() - t0 < 15
+    finally:
+        release.set()
+        peer.close()
+    assert data_count(peer) == 1
+    assert entries(spool) == []
+
+
+def test_sigterm_grace_over_keeps_the_message_queued(tmp_path, start_server):
+    import threading
+    release = threading.Event()
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    qid = queued_while_down(spool, port, "cut")
+    peer = ScriptedPeer(slow_peer(release, 60), host=PEER, port=port, with_conn=True)
+    try:
+        srv = start_server(*queue_args(spool, port, "--timeout-shutdown", "1"))
+        wait_for(lambda: in_flight(peer), 10, "no delivery in flight")
+        t0 = time.monotonic()
+        assert srv.stop() == 0
+        assert time.monotonic() - t0 < 8
+        assert "queue_stop_forced" in srv.log(), srv.log()
+    finally:
+        release.set()
+        peer.close()
+    # Cut off before the 250: still queued, and delivered by the next runner.
+    assert entries(spool) == [qid]
+    peer = ScriptedPeer(rcpt_script([b"250 2.1.5 ok\r\n"]), host=PEER, port=port,
+                        with_conn=True)
+    try:
+        srv = start_server(*queue_args(spool, port))
+        wait_for(lambda: entries(spool) == [], 20, "not retried after the forced stop")
+    finally:
+        peer.close()
+    assert data_count(peer) == 1
+
+
+def test_settings_file_spool_and_delivery(tmp_path, start_server):
+    """spool in [queue] and port in [delivery] are serve's too."""
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    qid = queued_while_down(spool, port, "from the file")
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[queue]\nspool = {spool}\nretry-schedule = 1s\n"
+                    f"[delivery]\nport = {port}\ndns = 127.0.0.1:1\n")
+    peer = ScriptedPeer(rcpt_script([b"250 2.1.5 ok\r\n"]), host=PEER, port=port,
+                        with_conn=True)
+    try:
+        srv = start_server("-c", conf, *mail_user_args())
+        assert len(queue_pids(srv, 1)) == 1
+        wait_for(lambda: entries(spool) == [], 20, f"{qid} not delivered:\n{srv.log()}")
+    finally:
+        peer.close()
+    assert data_count(peer) == 1
+
+
+def test_no_spool_no_queue_process(tmp_path, start_server):
+    srv = start_server()
+    time.sleep(0.5)
+    assert queue_pids(srv) == []
