@@ -121,9 +121,19 @@ static int serve_queue_opts(struct send_opts *o, const char *config, const int *
 		return rc;
 	/* [send] spool is rawmail send's; serve reads [queue] and --spool. */
 	o->spool = o->queue.spool;
-	for (size_t i = 0; i < n; i++)
-		if (send_option(o, codes[i], values[i]) != 0)
+	for (size_t i = 0; i < n; i++) {
+		if (codes[i] == OPT_TLS) {
+			/* Said under serve's name for it. */
+			char err[256];
+			if (cli_delivery_set(&o->delivery, CLI_FROM_FLAG, "tls", values[i], err,
+			                     sizeof(err)) < 0) {
+				fprintf(stderr, "rawmail serve: --delivery-tls '%s': %s\n", values[i], err);
+				return EXIT_USAGE;
+			}
+		} else if (send_option(o, codes[i], values[i]) != 0) {
 			return EXIT_USAGE;
+		}
+	}
 	if (send_opts_check(o) != 0)
 		return EXIT_USAGE;
 	*on = o->spool != NULL;

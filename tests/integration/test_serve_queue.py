@@ -299,3 +299,19 @@ def test_no_spool_no_queue_process(tmp_path, start_server):
     srv = start_server()
     time.sleep(0.5)
     assert queue_pids(srv) == []
+
+
+@pytest.mark.parametrize("extra, status, said", [
+    (["--delivery-tls", "bogus"], 64, "--delivery-tls 'bogus'"),
+    (["--retry-schedule", "soon"], 64, "retry-schedule"),
+    pytest.param(["--queue-user", "root"], 78, "never runs as root",
+                 marks=pytest.mark.skipif(os.geteuid() != 0, reason="needs root")),
+])
+def test_bad_queue_settings_refused_at_start(tmp_path, extra, status, said):
+    import subprocess
+    from helpers import rawmail_bin
+    p = subprocess.run([str(rawmail_bin()), "serve", "--listen", f"127.0.0.1:{free_port()}",
+                        "--mailroot", str(tmp_path / "m"), *mail_user_args(), "--spool",
+                        str(tmp_path / "spool"), *extra], capture_output=True, text=True,
+                       timeout=30, env={**os.environ, "RAWMAIL_CONF": ""})
+    assert p.returncode == status and said in p.stderr, p
