@@ -32,6 +32,7 @@ struct serve_queue {
 	struct client_outbound *engine;
 	struct queue_runner *runner;     /* while a pass runs */
 	struct event *timer;             /* the next pass */
+	struct event *settle;            /* the pass after an arrival */
 	struct event *after;             /* a pass's end, out of its callback */
 	struct event *deadline;          /* SIGTERM's grace */
 	struct event *sigterm, *sigint, *notify;
@@ -208,13 +209,26 @@ static void on_timer(evutil_socket_t fd, short what, void *arg)
 	pass_start(arg);
 }
 
-/* An entry arrived (or a runner rewrote one): a pass now. */
+static void on_settle(evutil_socket_t fd, short what, void *arg)
+{
+	pass_start(arg);
+}
+
+/* An entry arrived (or a runner rewrote one): a pass SERVE_QUEUE_SETTLE_MS
+ * later.  rawmail send locks its new entry for its own first attempt
+ * right after queueing it; the pause lets it, so its user sees the
+ * attempt, and serve's runner takes what send leaves queued.  Armed once:
+ * a stream of arrivals does not postpone the pass. */
 static void on_notify(evutil_socket_t fd, short what, void *arg)
 {
+	struct serve_queue *q = arg;
 	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
 	while (read(fd, buf, sizeof(buf)) > 0)
 		;
-	pass_start(arg);
+	if (q->stopping || evtimer_pending(q->settle, NULL))
+		return;
+	struct timeval tv = { 0, SERVE_QUEUE_SETTLE_MS * 1000 };
+	evtimer_add(q->settle, &tv);
 }
 
 /* ---- stopping ---- */
@@ -237,6 +251,7 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 		return;
 	q->stopping = true;
 	evtimer_del(q->timer);
+	evtimer_del(q->settle);
 	if (!q->runner) {
 		event_base_loopbreak(q->base);
 		return;
@@ -302,13 +317,14 @@ int serve_queue_main(void *arg, const struct serve_queue_child *child)
 	}
 	if (rc == 0) {
 		q.timer = evtimer_new(q.base, on_timer, &q);
+		q.settle = evtimer_new(q.base, on_settle, &q);
 		q.after = event_new(q.base, -1, 0, pass_after, &q);
 		q.deadline = evtimer_new(q.base, on_deadline, &q);
 		q.sigterm = evsignal_new(q.base, SIGTERM, on_stop, &q);
 		q.sigint = evsignal_new(q.base, SIGINT, on_stop, &q);
 		if (q.inotify_fd >= 0)
 			q.notify = event_new(q.base, q.inotify_fd, EV_READ | EV_PERSIST, on_notify, &q);
-		if (!q.timer || !q.after || !q.deadline || !q.sigterm || !q.sigint ||
+		if (!q.timer || !q.settle || !q.after || !q.deadline || !q.sigterm || !q.sigint ||
 		    (q.inotify_fd >= 0 && !q.notify) || evsignal_add(q.sigterm, NULL) != 0 ||
 		    evsignal_add(q.sigint, NULL) != 0 || (q.notify && event_add(q.notify, NULL) != 0))
 			rc = SEND_EXIT_OSERR;
@@ -320,7 +336,7 @@ int serve_queue_main(void *arg, const struct serve_queue_child *child)
 		event_base_dispatch(q.base);
 		log_event(LOG_INFO, "queue_stopped", "pid=%d", (int)getpid());
 	}
-	struct event *evs[] = { q.timer, q.after, q.deadline, q.sigterm, q.sigint, q.notify };
+	struct event *evs[] = { q.timer, q.settle, q.after, q.deadline, q.sigterm, q.sigint, q.notify };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);

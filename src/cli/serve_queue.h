@@ -18,6 +18,10 @@
  * without inotify events, a missed event). */
 #define SERVE_QUEUE_PASS_MAX_WAIT 60
 
+/* After an arrival, the pause before the pass (milliseconds): room for
+ * rawmail send to lock its new entry for its own first attempt. */
+#define SERVE_QUEUE_SETTLE_MS 300
+
 /* arg: the struct send_opts with the delivery and queue settings (its
  * spool set).  As root: creates the spool if needed and gives it to the
  * queue user (--queue-user, else the spool's owner if not root, else

@@ -21,12 +21,6 @@
 struct queue_spool {
 	int dirfd, tmpfd, msgfd, envfd, corruptfd;
 	bool sync;
-	/* Root writing into a spool another user owns (serve's queue process
-	 * runs as that user): new files are given to the owner, else the
-	 * unprivileged runner could not read them. */
-	bool give;
-	uid_t owner_uid;
-	gid_t owner_gid;
 	unsigned counter;    /* tmp names of updates */
 	char dir[4096];
 };
@@ -147,22 +141,21 @@ enum queue_status queue_spool_open(const char *dir, unsigned flags, struct queue
 		queue_spool_close(sp);
 		return say(errno_status(err), why, whylen, "spool %s: fsync: %s", dir, strerror(err));
 	}
-	struct stat st;
-	if (geteuid() == 0 && fstat(sp->dirfd, &st) == 0 && st.st_uid != 0) {
-		sp->give = true;
-		sp->owner_uid = st.st_uid;
-		sp->owner_gid = st.st_gid;
-	}
 	*out = sp;
 	return QUEUE_OK;
 }
 
-/* A file just written in tmp/ by root goes to the spool's owner (give). */
+/* Root writing into a spool another user owns (serve's queue process runs
+ * as that user): a file just written in tmp/ goes to the spool's owner,
+ * else the unprivileged runner could not read it.  The owner is looked at
+ * for each file, not once at open: serve gives a spool it finds root's to
+ * its queue user at start, maybe while a rawmail send has it open. */
 static int spool_give(const struct queue_spool *sp, const char *name)
 {
-	if (!sp->give)
+	struct stat st;
+	if (geteuid() != 0 || fstat(sp->dirfd, &st) != 0 || st.st_uid == 0)
 		return 0;
-	return fchownat(sp->tmpfd, name, sp->owner_uid, sp->owner_gid, AT_SYMLINK_NOFOLLOW);
+	return fchownat(sp->tmpfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
 }
 
 /* ---- enqueue ---- */

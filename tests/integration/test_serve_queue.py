@@ -81,9 +81,10 @@ def queue_pids(srv, want=None, timeout=10):
 
 
 def wait_for(cond, timeout, what):
+    """what: the failure's text, or a function giving it (a log read then)."""
     deadline = time.monotonic() + timeout
     while not cond():
-        assert time.monotonic() < deadline, what
+        assert time.monotonic() < deadline, what() if callable(what) else what
         time.sleep(0.1)
 
 
@@ -107,10 +108,10 @@ def test_down_then_up_delivered_by_serve_without_queue_run(tmp_path, start_serve
                         mailroot=tmp_path / "destmail")
     mid = "<down.then.up@client.test>"
     wait_for(lambda: delivered(dest.mailroot, "bob", mid), 30,
-             f"not delivered by serve's queue:\n{runner.log()}")
+             lambda: f"not delivered by serve's queue:\n{runner.log()}")
     wait_for(lambda: entries(spool) == [], 10, "entry not removed")
     assert len(delivered(dest.mailroot, "bob", mid)) == 1
-    assert "event=removed" in runner.log()
+    wait_for(lambda: "event=removed" in runner.log(), 10, runner.log)
 
 
 def test_greylisting_peer_retried_by_serve(tmp_path, start_server):
@@ -118,15 +119,17 @@ def test_greylisting_peer_retried_by_serve(tmp_path, start_server):
     spool = tmp_path / "spool"
     peer = ScriptedPeer(rcpt_script([b"451 4.7.1 greylisted, try again\r\n",
                                      b"250 2.1.5 ok\r\n"]),
-                        host=PEER, port=port, connections=2, with_conn=True)
+                        host=PEER, port=port, connections=2, with_conn=True,
+                        accept_timeout=60)
     try:
-        start_server(*queue_args(spool, port))
+        srv = start_server(*queue_args(spool, port))
         # Queued: after send's own first attempt got the 451, or, when
         # serve's runner locked the new entry first, with that said.
         s = send(["--spool", spool, "--port", port, "--retry-schedule", "1s", "-f",
                   "alice@client.test", f"bob@[{PEER}]"], message("grey"), expect="tempfail")
         assert "451 4.7.1 greylisted" in s.err or "a queue runner is delivering it" in s.err, s
-        wait_for(lambda: data_count(peer) == 1, 30, "the greylisted message was not retried")
+        wait_for(lambda: data_count(peer) == 1, 60,
+                 lambda: f"the greylisted message was not retried:\n{srv.log()}")
         wait_for(lambda: entries(spool) == [], 10, "entry not removed")
         time.sleep(1.5)
     finally:
@@ -197,7 +200,7 @@ def test_queue_process_is_not_root(tmp_path, start_server):
             if line.startswith("Uid:"):
                 return [int(x) for x in line.split()[1:]]
     # Root only while it reads its settings: give it a moment.
-    wait_for(lambda: "queue_started" in srv.log(), 10, srv.log())
+    wait_for(lambda: "queue_started" in srv.log(), 10, srv.log)
     ids = uid()
     assert all(u != 0 for u in ids), ids
     # The spool is given to that user.
@@ -232,7 +235,8 @@ def test_sigterm_waits_for_the_delivery_in_flight(tmp_path, start_server):
     port = free_port_both()
     spool = tmp_path / "spool"
     queued_while_down(spool, port, "in flight")
-    peer = ScriptedPeer(slow_peer(release, 3), host=PEER, port=port, with_conn=True)
+    peer = ScriptedPeer(slow_peer(release, 3), host=PEER, port=port, with_conn=True,
+                        accept_timeout=60)
     try:
         srv = start_server(*queue_args(spool, port, "--timeout-shutdown", "20"))
         wait_for(lambda: in_flight(peer), 10, "no delivery in flight")
@@ -253,7 +257,8 @@ def test_sigterm_grace_over_keeps_the_message_queued(tmp_path, start_server):
     port = free_port_both()
     spool = tmp_path / "spool"
     qid = queued_while_down(spool, port, "cut")
-    peer = ScriptedPeer(slow_peer(release, 60), host=PEER, port=port, with_conn=True)
+    peer = ScriptedPeer(slow_peer(release, 60), host=PEER, port=port, with_conn=True,
+                        accept_timeout=60)
     try:
         srv = start_server(*queue_args(spool, port, "--timeout-shutdown", "1"))
         wait_for(lambda: in_flight(peer), 10, "no delivery in flight")
@@ -267,7 +272,8 @@ def test_sigterm_grace_over_keeps_the_message_queued(tmp_path, start_server):
     # Cut off before the 250: still queued, and delivered by the next runner.
     assert entries(spool) == [qid]
     peer = ScriptedPeer(rcpt_script([b"250 2.1.5 ok\r\n"]), host=PEER, port=port,
-                        with_conn=True)
+                        with_conn=True,
+                        accept_timeout=60)
     try:
         srv = start_server(*queue_args(spool, port))
         wait_for(lambda: entries(spool) == [], 20, "not retried after the forced stop")
@@ -285,11 +291,12 @@ def test_settings_file_spool_and_delivery(tmp_path, start_server):
     conf.write_text(f"[queue]\nspool = {spool}\nretry-schedule = 1s\n"
                     f"[delivery]\nport = {port}\ndns = 127.0.0.1:1\n")
     peer = ScriptedPeer(rcpt_script([b"250 2.1.5 ok\r\n"]), host=PEER, port=port,
-                        with_conn=True)
+                        with_conn=True,
+                        accept_timeout=60)
     try:
         srv = start_server("-c", conf, *mail_user_args())
         assert len(queue_pids(srv, 1)) == 1
-        wait_for(lambda: entries(spool) == [], 20, f"{qid} not delivered:\n{srv.log()}")
+        wait_for(lambda: entries(spool) == [], 20, lambda: f"{qid} not delivered:\n{srv.log()}")
     finally:
         peer.close()
     assert data_count(peer) == 1
