@@ -97,6 +97,8 @@ unit: $(UNIT_BIN)
 FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c17 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
+# util/config_file.c wraps inih: harnesses that link util need it too.
+FUZZ_LDLIBS = $(shell pkg-config --libs inih)
 fuzz: $(FUZZ_BIN)
 # Each harness links the pure code it fuzzes: the protocol core, or the
 # store's wire format (frame.c, without its libevent reader).
@@ -107,7 +109,7 @@ FUZZ_LIBSRC_msg_dsn = $(SRC_msg) $(SRC_util)
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_libsrc,$*)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_libsrc,$*) $(FUZZ_LDLIBS)
 fuzz-long: fuzz
 	tests/fuzz/run 600
 

@@ -2,15 +2,33 @@
 #ifndef RAWMAIL_CLI_CLI_H
 #define RAWMAIL_CLI_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
+
 int cli_serve(int argc, char **argv);
 int cli_send(int argc, char **argv);
 int cli_sendmail(int argc, char **argv);
 /* rawmail queue (queue.c): run and flush there; list, show and delete in
  * queue_list.c, which the dispatcher calls with argv[0] the subcommand. */
 int cli_queue(int argc, char **argv);
+
+/* queue_list.c: `rawmail queue list` (also `mailq`, `sendmail -bp`),
+ * `queue show ID`, `queue delete ID...`.  argv[0] is the subcommand's
+ * name (list, show, delete, mailq). */
 int cli_queue_list(int argc, char **argv);
 int cli_queue_show(int argc, char **argv);
 int cli_queue_delete(int argc, char **argv);
+
+/* sendmail_bs.c: `sendmail -bs`, SMTP on standard input and output, each
+ * accepted message queued in the spool (spool_dir NULL: the default). */
+struct send_opts;
+int cli_sendmail_bs(const struct send_opts *o, const char *spool_dir);
+
+/* spool_dir.c: the spool directory: given (--spool), else the default,
+ * /var/spool/rawmail for root, $XDG_STATE_HOME/rawmail/spool or
+ * ~/.local/state/rawmail/spool for others (send_spool_open, send.h, makes
+ * the missing parents of a user's for writers).  out, or NULL with why. */
+const char *cli_spool_dir(const char *given, char *out, size_t outlen, char *why, size_t whylen);
 
 /* sysexits.h codes used by every subcommand. */
 #define EXIT_USAGE 64

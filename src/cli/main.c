@@ -44,16 +44,9 @@ int main(int argc, char **argv)
 	 * mail(1), git and PHP call. */
 	if (!strcmp(called_as(argv[0]), "sendmail"))
 		return cli_sendmail(argc, argv);
-	/* mailq is sendmail -bp, the queue listing (make install links it).
-	 * Until rawmail queue exists (issue 9) it says so, with sendmail's
-	 * "service unavailable" status rather than an empty listing. */
-	if (!strcmp(called_as(argv[0]), "mailq")) {
-		fputs("mailq: rawmail has no mail queue yet: rawmail send and sendmail deliver at "
-		      "once, and a message they could not deliver was reported (exit 75) and not "
-		      "kept\n",
-		      stderr);
-		return EXIT_UNAVAILABLE;
-	}
+	/* mailq: Postfix's and sendmail's name for listing the queue. */
+	if (!strcmp(called_as(argv[0]), "mailq"))
+		return cli_queue_list(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -3,13 +3,13 @@
 #include "cli/send.h"
 
 #include <errno.h>
-#include <pwd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "cli/cli.h"
 #include "cli/queue_kick.h"
 #include "client/route.h"
 #include "util/id.h"
@@ -20,25 +20,8 @@
  * `rawmail queue run` (no setuid binary is needed to queue). */
 static bool spool_default(char *out, size_t outlen)
 {
-	if (geteuid() == 0) {
-		snprintf(out, outlen, "/var/spool/rawmail");
-		return true;
-	}
-	const char *state = getenv("XDG_STATE_HOME");
-	/* The XDG spec: a relative path is invalid and ignored. */
-	if (state && state[0] == '/') {
-		snprintf(out, outlen, "%s/rawmail/spool", state);
-		return true;
-	}
-	const char *home = getenv("HOME");
-	if (!home || home[0] != '/') {
-		struct passwd *pw = getpwuid(geteuid());
-		home = pw ? pw->pw_dir : NULL;
-	}
-	if (!home || home[0] != '/')
-		return false;
-	snprintf(out, outlen, "%s/.local/state/rawmail/spool", home);
-	return true;
+	char why[256];
+	return cli_spool_dir(NULL, out, outlen, why, sizeof(why)) != NULL;
 }
 
 /* mkdir -p of path's parents, each new one 0700 (the XDG state

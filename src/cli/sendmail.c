@@ -17,9 +17,10 @@
  * run ID` (queue_kick.h), and every failure becomes a bounce.  75 when it
  * cannot be queued.  --no-queue: rawmail send's try-once in the
  * foreground instead.
- * Other modes (-bp list the queue, -bs SMTP on stdin, -bd daemon,
- * -bi/-I aliases, -bv verify) are refused with exit 64 and a sentence
- * saying so.  rawmail send's long
+ * -bp lists the queue (queue_list.c) and -bs speaks SMTP on stdin and
+ * stdout (sendmail_bs.c), both on the spool of --spool DIR (or of the
+ * settings file).  Other modes (-bd daemon, -bi/-I aliases, -bv verify)
+ * are refused with exit 64 and a sentence saying so.  rawmail send's long
  * options (--dns, --port, --tls, ...) work here too.  Options end at the
  * first recipient, as with Postfix's sendmail: programs pass addresses
  * they were given, and "-fevil@example.com" after a recipient must be an
@@ -44,6 +45,8 @@ static int refuse_mode(const char *what)
 /* The command line after the settings file, then the message. */
 static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 {
+	bool smtp_mode = false;     /* -bs */
+	bool list_mode = false;     /* -bp */
 	bool flush = false;
 	int c;
 	opterr = 1;
@@ -74,10 +77,14 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 		case 'b':
 			if (!strcmp(optarg, "m"))
 				break;   /* deliver mail: the default */
-			if (!strcmp(optarg, "p"))
-				return refuse_mode("-bp (list the mail queue)");
-			if (!strcmp(optarg, "s"))
-				return refuse_mode("-bs (SMTP on standard input)");
+			if (!strcmp(optarg, "p")) {
+				list_mode = true;
+				break;
+			}
+			if (!strcmp(optarg, "s")) {
+				smtp_mode = true;
+				break;
+			}
 			if (!strcmp(optarg, "d") || !strcmp(optarg, "D"))
 				return refuse_mode("-bd (run as a daemon; use rawmail serve)");
 			if (!strcmp(optarg, "i"))
@@ -129,6 +136,13 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 	}
 	if (send_opts_check(o) != 0)
 		return SEND_EXIT_USAGE;
+	if (list_mode) {
+		/* -bp is mailq: the queue listing, as Postfix's. */
+		char *list_argv[] = { "mailq", "--spool", (char *)o->spool, NULL };
+		return cli_queue_list(o->spool ? 3 : 1, list_argv);
+	}
+	if (smtp_mode)
+		return cli_sendmail_bs(o, o->spool);
 	if (flush) {
 		if (optind < argc) {
 			fprintf(stderr, "sendmail: -q takes no recipients\n");

@@ -819,6 +819,95 @@ void queue_spool_list_close(struct queue_spool_list *l)
 	free(l);
 }
 
+/* ---- peek ---- */
+
+/* Appends msg/ID's first octets through its first empty line. */
+static enum queue_status peek_head(struct queue_spool *sp, const char *id, struct buf *head,
+                                   size_t head_max, char *why, size_t whylen)
+{
+	int fd = openat(sp->msgfd, id, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		if (errno == ENOENT)
+			return say(QUEUE_CORRUPT, why, whylen, "entry %s: msg/%s is missing", id, id);
+		return sys_fail(sp, errno, why, whylen, "open", "msg", id);
+	}
+	size_t start = head->len;
+	char chunk[4096];
+	enum queue_status st = QUEUE_OK;
+	while (head->len - start < head_max) {
+		size_t want = head_max - (head->len - start);
+		ssize_t n = read(fd, chunk, want < sizeof(chunk) ? want : sizeof(chunk));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			st = sys_fail(sp, errno, why, whylen, "read", "msg", id);
+			break;
+		}
+		if (n == 0)
+			break;
+		size_t from = head->len > start + 3 ? head->len - 3 : start;
+		if (buf_append(head, chunk, (size_t)n) < 0) {
+			st = say(QUEUE_TEMP, why, whylen, "entry %s: out of memory", id);
+			break;
+		}
+		/* The header section ends at the first empty line (RFC 5322
+		 * §2.1): an LF, or CR LF, at the start of a line. */
+		const char *d = head->data;
+		size_t end = 0;
+		for (size_t i = from; i < head->len && !end; i++)
+			if (d[i] == '\n' &&
+			    (i == start || d[i - 1] == '\n' ||
+			     (d[i - 1] == '\r' && (i - 1 == start || d[i - 2] == '\n'))))
+				end = i + 1;
+		if (end) {
+			head->len = end;
+			head->data[end] = '\0';
+			break;
+		}
+	}
+	close(fd);
+	return st;
+}
+
+enum queue_status queue_spool_peek(struct queue_spool *sp, const char *id,
+                                   struct queue_envelope *env, struct buf *head, size_t head_max,
+                                   char *why, size_t whylen)
+{
+	memset(env, 0, sizeof(*env));
+	if (!queue_id_valid(id, strlen(id)))
+		return say(QUEUE_GONE, why, whylen, "'%.64s' is not a queue id", id);
+	struct buf text;
+	buf_init(&text, QUEUE_ENV_FILE_MAX);
+	int rc = read_file_at(sp->envfd, id, &text, QUEUE_ENV_FILE_MAX);
+	if (rc == -1) {
+		int err = errno;
+		buf_free(&text);
+		if (err == ENOENT)
+			return say(QUEUE_GONE, why, whylen, "entry %s: not in the queue", id);
+		return sys_fail(sp, err, why, whylen, "read", "env", id);
+	}
+	if (rc == -2) {
+		buf_free(&text);
+		return say(QUEUE_CORRUPT, why, whylen, "entry %s: env/%s is larger than %u octets", id,
+		           id, QUEUE_ENV_FILE_MAX);
+	}
+	char reason[256];
+	rc = queue_envelope_parse(text.data ? text.data : "", text.len, env, reason,
+	                          sizeof(reason));
+	buf_free(&text);
+	if (rc < 0 || strcmp(env->id, id) != 0) {
+		queue_envelope_free(env);
+		return say(QUEUE_CORRUPT, why, whylen, "entry %s: env/%s: %s", id, id,
+		           rc < 0 ? reason : "names another id");
+	}
+	if (!head)
+		return QUEUE_OK;
+	enum queue_status st = peek_head(sp, id, head, head_max, why, whylen);
+	if (st != QUEUE_OK)
+		queue_envelope_free(env);
+	return st;
+}
+
 /* ---- cleanup ---- */
 
 static bool older_than(int dirfd, const char *name, int64_t now, int64_t age)

@@ -108,6 +108,16 @@ int queue_spool_list_next(struct queue_spool_list *l, struct queue_envelope *env
                           char *why, size_t whylen);
 void queue_spool_list_close(struct queue_spool_list *l);
 
+/* A look without the lock (queue show): reads and parses env/ID into env
+ * (the caller frees it) and, when head is not NULL, appends the message's
+ * header section to it (through the empty line that ends it, at most
+ * head_max octets).  Nothing is checked against the digest and nothing is
+ * set aside: QUEUE_CORRUPT says what is wrong and leaves the entry to a
+ * runner.  QUEUE_OK, QUEUE_GONE, QUEUE_CORRUPT or QUEUE_TEMP. */
+enum queue_status queue_spool_peek(struct queue_spool *sp, const char *id,
+                                   struct queue_envelope *env, struct buf *head, size_t head_max,
+                                   char *why, size_t whylen);
+
 struct queue_cleanup_counts {
 	size_t tmp_removed;
 	size_t orphans_removed;

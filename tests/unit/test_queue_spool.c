@@ -570,6 +570,75 @@ static void test_cleanup(void **state)
 	assert_string_equal(names, want);
 }
 
+/* queue_spool_peek (queue show): envelope and header section without the
+ * lock, the header's end found in CR LF or LF text, split across reads or
+ * not there at all, and damage reported without setting anything aside. */
+static void peek_head_of(struct fixture *f, const char *msg, size_t max, const char *want)
+{
+	struct queue_envelope env;
+	char why[512], id[QUEUE_ID_MAX + 1];
+	make_envelope(&env, "a@example.org");
+	assert_int_equal(queue_spool_enqueue(f->sp, &env, msg, strlen(msg), why, sizeof(why)),
+	                 QUEUE_OK);
+	memcpy(id, env.id, sizeof(id));
+	queue_envelope_free(&env);
+	struct buf head;
+	buf_init(&head, 1 << 20);
+	assert_int_equal(buf_append(&head, "X", 1), 0);   /* appended to, not replaced */
+	assert_int_equal(queue_spool_peek(f->sp, id, &env, &head, max, why, sizeof(why)), QUEUE_OK);
+	assert_string_equal(env.id, id);
+	assert_int_equal(env.nrcpts, 2);
+	assert_string_equal(head.data + 1, want);
+	assert_int_equal(head.len, strlen(want) + 1);
+	queue_envelope_free(&env);
+	buf_free(&head);
+}
+
+static void test_peek(void **state)
+{
+	struct fixture *f = *state;
+	peek_head_of(f, message, 4096, "From: a@example.org\r\nTo: b@example.net\r\nSubject: hi\r\n\r\n");
+	peek_head_of(f, "A: 1\nB: 2\n\nbody\n\nmore\n", 4096, "A: 1\nB: 2\n\n");
+	peek_head_of(f, "\r\nbody\r\n", 4096, "\r\n");
+	peek_head_of(f, "A: 1\r\nno body", 4096, "A: 1\r\nno body");
+	peek_head_of(f, "A: 1\r\nB: 2\r\n\r\nbody", 8, "A: 1\r\nB:");
+	/* The empty line across the 4096-octet reads. */
+	char big[6000];
+	memset(big, 'x', sizeof(big));
+	memcpy(big, "A: ", 3);
+	memcpy(big + 4094, "\r\n\r\nbody", 9);
+	char want[4099];
+	memcpy(want, big, 4098);
+	want[4098] = '\0';
+	peek_head_of(f, big, 1 << 16, want);
+
+	char id[QUEUE_ID_MAX + 1], why[512], path[256], names[512];
+	struct queue_envelope env;
+	assert_int_equal(queue_spool_peek(f->sp, "0000000000000000000000", &env, NULL, 0, why,
+	                                  sizeof(why)),
+	                 QUEUE_GONE);
+	assert_int_equal(queue_spool_peek(f->sp, "../x", &env, NULL, 0, why, sizeof(why)),
+	                 QUEUE_GONE);
+	/* A locked entry can be looked at. */
+	enqueue(f, "a@example.org", id);
+	struct queue_lock lk;
+	assert_int_equal(queue_spool_lock(f->sp, id, &lk, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_peek(f->sp, id, &env, NULL, 0, why, sizeof(why)), QUEUE_OK);
+	queue_envelope_free(&env);
+	queue_spool_unlock(&lk);
+	/* Damage is said, and left where it is for a runner. */
+	path_of(f, path, sizeof(path), "env", id);
+	FILE *fp = fopen(path, "w");
+	assert_non_null(fp);
+	fputs("rawmail-queue 1\nid x\n", fp);
+	fclose(fp);
+	assert_int_equal(queue_spool_peek(f->sp, id, &env, NULL, 0, why, sizeof(why)),
+	                 QUEUE_CORRUPT);
+	assert_non_null(strstr(why, ": line "));
+	names_in(f, "corrupt", names, sizeof(names));
+	assert_string_equal(names, "");
+}
+
 int main(void)
 {
 	id_init();
@@ -589,6 +658,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_list_many, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_failed_enqueue_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_peek, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
