@@ -112,13 +112,6 @@ static int queue_call_submit(void *ctx, const struct queue_delivery *d, queue_de
 	return 0;
 }
 
-/* An alias's remote targets: a new entry in this spool, tried in the
- * pass under way (queue/split.h). */
-struct queue_forward {
-	struct queue_spool *sp;
-	struct queue_runner *runner;
-};
-
 static bool has_8bit(const char *s)
 {
 	for (; *s; s++)
@@ -159,6 +152,45 @@ nomem:
 	queue_envelope_free(&env);
 	snprintf(why, whylen, "out of memory forwarding");
 	return -1;
+}
+
+/* The deliverer every runner uses (queue run, flush, send's first pass,
+ * serve's queue process): local names (cron's root), after the aliases, to
+ * the mail root's Maildirs; an alias's remote targets forwarded as a new
+ * entry; everything else to the outbound engine. */
+int send_queue_wiring_init(struct send_queue_wiring *w, struct send_opts *o,
+                           struct event_base *base, struct queue_spool *sp,
+                           struct client_outbound *engine, struct queue_deliverer *dl)
+{
+	memset(w, 0, sizeof(*w));
+	/* A bad aliases file named in the settings is a settings error; the
+	 * queue is left as it is. */
+	if (cli_aliases_load(o->prog, o->aliases, &w->aliases) != 0)
+		return SEND_EXIT_CONFIG;
+	cli_local_names_init(&w->names);
+	w->local = cli_local_new(base, o->mailroot, &w->names);
+	if (!w->local) {
+		msg_aliases_free(&w->aliases);
+		return SEND_EXIT_OSERR;
+	}
+	w->fwd.sp = sp;
+	w->split = (struct queue_split){ .base = base,
+		                         .forward = queue_forward_enqueue,
+		                         .forward_ctx = &w->fwd,
+		                         .local = { cli_local_submit, w->local },
+		                         .remote = { queue_call_submit, engine },
+		                         .aliases = &w->aliases,
+		                         .is_local = cli_local_domain,
+		                         .is_local_arg = &w->names };
+	queue_split_deliverer(&w->split, dl);
+	return 0;
+}
+
+void send_queue_wiring_free(struct send_queue_wiring *w)
+{
+	cli_local_free(w->local);
+	w->local = NULL;
+	msg_aliases_free(&w->aliases);
 }
 
 struct queue_pass {
@@ -230,14 +262,7 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	struct queue_pass pass = { 0 };
 	struct client_outbound *engine = NULL;
 	struct queue_runner *runner = NULL;
-	struct cli_local *local = NULL;
-	struct msg_aliases aliases = { 0 };
-	/* A bad aliases file named in the settings is a settings error; the
-	 * queue is left as it is. */
-	if (cli_aliases_load(o->prog, o->aliases, &aliases) != 0) {
-		queue_spool_close(sp);
-		return SEND_EXIT_CONFIG;
-	}
+	struct send_queue_wiring wiring = { 0 };
 	pass.base = event_base_new();
 	if (!pass.base)
 		goto out;
@@ -250,27 +275,14 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 		rc = o->delivery.cafile ? EXIT_USAGE : SEND_EXIT_OSERR;
 		goto out;
 	}
-	struct cli_local_names names;
-	cli_local_names_init(&names);
-	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = names.host };
-	/* Local names (cron's root) to the mail root's Maildirs, after the
-	 * aliases; everything else to the outbound engine. */
-	local = cli_local_new(pass.base, o->mailroot, &names);
-	if (!local)
-		goto out;
-	struct queue_forward fwd = { .sp = sp };
-	struct queue_split split = { .base = pass.base,
-		                     .forward = queue_forward_enqueue,
-		                     .forward_ctx = &fwd,
-		                     .local = { cli_local_submit, local },
-		                     .remote = { queue_call_submit, engine },
-		                     .aliases = &aliases,
-		                     .is_local = cli_local_domain,
-		                     .is_local_arg = &names };
 	struct queue_deliverer dl;
-	queue_split_deliverer(&split, &dl);
+	rc = send_queue_wiring_init(&wiring, o, pass.base, sp, engine, &dl);
+	if (rc != 0)
+		goto out;
+	rc = SEND_EXIT_OSERR;
+	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = wiring.names.host };
 	runner = queue_runner_new(pass.base, sp, &dl, &rcfg);
-	fwd.runner = runner;
+	wiring.fwd.runner = runner;
 	if (!runner)
 		goto out;
 	if (queue_runner_start(runner, mode, id, queue_pass_done, &pass, why, sizeof(why)) != 0) {
@@ -284,8 +296,7 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 out:
 	log_flush();
 	queue_runner_free(runner);
-	cli_local_free(local);
-	msg_aliases_free(&aliases);
+	send_queue_wiring_free(&wiring);
 	client_outbound_free(engine);
 	if (pass.base)
 		event_base_free(pass.base);

@@ -12,9 +12,12 @@
 #include "client/batch.h"
 #include "client/session.h"
 #include "cli/delivery.h"
+#include "cli/local.h"
 #include "dns/lookup.h"
 #include "msg/address_list.h"
+#include "msg/aliases.h"
 #include "queue/runner.h"
+#include "queue/split.h"
 #include "util/buf.h"
 
 /* sysexits(3) codes, the contract with cron, git, PHP and scripts. */
@@ -170,6 +173,27 @@ int send_queue_first_pass(struct send_opts *o, const char *id);
 /* The engine's settings from send's options (send_run.c). */
 struct client_outbound_config;
 void send_engine_config(struct send_opts *o, struct client_outbound_config *cfg);
+/* queue.c: the deliverer every runner uses (rawmail queue run, flush,
+ * send's first pass, serve's queue process): local names after the
+ * aliases to the mail root (cli/local.h), an alias's remote targets queued
+ * as a new entry, everything else to the outbound engine. */
+struct queue_forward {
+	struct queue_spool *sp;
+	struct queue_runner *runner;    /* the pass the forward joins; NULL: next */
+};
+struct send_queue_wiring {
+	struct cli_local_names names;
+	struct cli_local *local;
+	struct msg_aliases aliases;
+	struct queue_forward fwd;
+	struct queue_split split;
+};
+/* 0, or an exit status (SEND_EXIT_CONFIG: the aliases file) with a
+ * message on stderr.  dl is valid while w lives. */
+int send_queue_wiring_init(struct send_queue_wiring *w, struct send_opts *o,
+                           struct event_base *base, struct queue_spool *sp,
+                           struct client_outbound *engine, struct queue_deliverer *dl);
+void send_queue_wiring_free(struct send_queue_wiring *w);
 /* A client result as the queue records it: outcome, and last written
  * into buf as "host [ip]: reply lines" or the reason. */
 void send_result_to_queue(const struct client_result *r, struct queue_result *q, char *buf,

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/serve_queue.h"
 #include "server/serve.h"
 #include "util/config_file.h"
 
@@ -59,6 +60,21 @@ static const char serve_help[] =
 	"                               is given to it (default: an existing mailroot's owner,\n"
 	"                               'mail' for one rawmail creates)\n"
 	"      --log-level LEVEL        error, warn, info or debug (default info)\n"
+	"\n"
+	"The outgoing queue (rawmail send, sendmail): with a spool, a 'rawmail: queue'\n"
+	"process delivers what is queued there, at once when it arrives, then on the\n"
+	"retry schedule (no rawmail queue run needed):\n"
+	"      --spool DIR              the queue (also spool in [queue]; default: none, no\n"
+	"                               queue process)\n"
+	"      --queue-user USER        its user when root, never root; the spool is given\n"
+	"                               to it (default: the spool's owner if not root, else\n"
+	"                               '" SERVE_QUEUE_USER_DEFAULT "' if it exists, else the --mail-user)\n"
+	"      --retry-schedule LIST, --max-queue-lifetime DURATION, --delay-warning DURATION\n"
+	"      --port N, --helo NAME (default --hostname), --timeout SECONDS, --cafile FILE,\n"
+	"      --tls-fingerprint SHA256:HEX\n"
+	"                               as for rawmail send; [delivery] and [queue] of the file\n"
+	"      --delivery-tls MODE      send's --tls for outgoing mail (--tls is serve's own)\n"
+	"      --dns ADDR[:PORT] above serves both: client names and outgoing mail\n"
 	"  -h, --help                   this text\n"
 	"\n"
 	"Accepted: user@DOMAIN for each --domain, user@HOSTNAME, user@localhost,\n"
@@ -76,12 +92,63 @@ static const char *const keys[] = {
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
+/* The queue process's flags: send's, --tls as --delivery-tls.  --dns is
+ * serve's and also given to the queue (one resolver setting per server);
+ * --queue-user is serve's (a key of the file's top or [serve], as user
+ * and mail-user are). */
+static const struct option queue_opts[] = {
+	{ "spool", required_argument, NULL, OPT_SPOOL },
+	{ "delivery-tls", required_argument, NULL, OPT_TLS },
+	{ "cafile", required_argument, NULL, OPT_CAFILE },
+	{ "tls-fingerprint", required_argument, NULL, OPT_FINGERPRINT },
+	{ "helo", required_argument, NULL, OPT_HELO },
+	{ "port", required_argument, NULL, OPT_PORT },
+	{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+	{ "retry-schedule", required_argument, NULL, OPT_RETRY_SCHEDULE },
+	{ "max-queue-lifetime", required_argument, NULL, OPT_MAX_QUEUE_LIFETIME },
+	{ "delay-warning", required_argument, NULL, OPT_DELAY_WARNING },
+};
+#define NQUEUE (sizeof(queue_opts) / sizeof(queue_opts[0]))
+
+/* The queue's settings: [delivery] and [queue] of the file, then the
+ * flags (codes[i], values[i]); *on when a spool is set.  0 or the exit
+ * status (said why). */
+static int serve_queue_opts(struct send_opts *o, const char *config, const int *codes,
+                            char **values, size_t n, bool *on)
+{
+	int rc = send_config_load(o, config);
+	if (rc != 0)
+		return rc;
+	/* [send] spool is rawmail send's; serve reads [queue] and --spool. */
+	o->spool = o->queue.spool;
+	for (size_t i = 0; i < n; i++) {
+		if (codes[i] == OPT_TLS) {
+			/* Said under serve's name for it. */
+			char err[256];
+			if (cli_delivery_set(&o->delivery, CLI_FROM_FLAG, "tls", values[i], err,
+			                     sizeof(err)) < 0) {
+				fprintf(stderr, "rawmail serve: --delivery-tls '%s': %s\n", values[i], err);
+				return EXIT_USAGE;
+			}
+		} else if (send_option(o, codes[i], values[i]) != 0) {
+			return EXIT_USAGE;
+		}
+	}
+	if (send_opts_check(o) != 0)
+		return EXIT_USAGE;
+	*on = o->spool != NULL;
+	return 0;
+}
+
 int cli_serve(int argc, char **argv)
 {
-	struct option opts[NKEYS + 3];
+	struct option opts[NKEYS + NQUEUE + 4];
 	size_t n = 0;
 	for (; n < NKEYS; n++)
 		opts[n] = (struct option){ keys[n], required_argument, NULL, 1000 + (int)n };
+	opts[n++] = (struct option){ "queue-user", required_argument, NULL, 3000 };
+	for (size_t i = 0; i < NQUEUE; i++)
+		opts[n++] = (struct option){ queue_opts[i].name, required_argument, NULL, 2000 + (int)i };
 	opts[n++] = (struct option){ "config", required_argument, NULL, 'c' };
 	opts[n++] = (struct option){ "help", no_argument, NULL, 'h' };
 	opts[n] = (struct option){ 0 };
@@ -89,11 +156,18 @@ int cli_serve(int argc, char **argv)
 	struct serve_args args = { 0 };
 	args.keys = calloc((size_t)argc, sizeof(*args.keys));
 	args.values = calloc((size_t)argc, sizeof(*args.values));
-	if (!args.keys || !args.values) {
+	int rc;
+	int *qcodes = calloc((size_t)argc, sizeof(*qcodes));
+	char **qvalues = calloc((size_t)argc, sizeof(*qvalues));
+	size_t nq = 0;
+	struct send_opts qo;
+	send_opts_init(&qo, "rawmail serve");
+	if (!args.keys || !args.values || !qcodes || !qvalues) {
 		fprintf(stderr, "rawmail serve: out of memory\n");
-		return 71;
+		rc = 71;
+		goto out;
 	}
-	int c, rc;
+	int c;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
 		if (c == 'h') {
@@ -105,6 +179,16 @@ int cli_serve(int argc, char **argv)
 		} else if (c >= 1000 && c < 1000 + (int)NKEYS) {
 			args.keys[args.n] = keys[c - 1000];
 			args.values[args.n++] = optarg;
+			if (!strcmp(keys[c - 1000], "dns")) {
+				qcodes[nq] = OPT_DNS;
+				qvalues[nq++] = optarg;
+			}
+		} else if (c == 3000) {
+			args.keys[args.n] = "queue-user";
+			args.values[args.n++] = optarg;
+		} else if (c >= 2000 && c < 2000 + (int)NQUEUE) {
+			qcodes[nq] = queue_opts[c - 2000].val;
+			qvalues[nq++] = optarg;
 		} else {
 			fprintf(stderr, "rawmail serve: try 'rawmail serve --help'\n");
 			rc = EXIT_USAGE;
@@ -118,10 +202,21 @@ int cli_serve(int argc, char **argv)
 	}
 	/* The same file as send's (rawmail.conf(5)): -c, $RAWMAIL_CONF, or
 	 * /etc/rawmail.conf when it exists. */
+	bool queue = false;
+	rc = serve_queue_opts(&qo, args.config_file, qcodes, qvalues, nq, &queue);
+	if (rc != 0)
+		goto out;
+	if (queue) {
+		args.queue_main = serve_queue_main;
+		args.queue_arg = &qo;
+	}
 	args.config_file =
 		config_file_choose(args.config_file, getenv("RAWMAIL_CONF"), CONFIG_FILE_DEFAULT);
 	rc = serve_main(&args);
 out:
+	send_opts_free(&qo);
+	free(qcodes);
+	free(qvalues);
 	free(args.keys);
 	free(args.values);
 	return rc;

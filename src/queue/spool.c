@@ -145,6 +145,19 @@ enum queue_status queue_spool_open(const char *dir, unsigned flags, struct queue
 	return QUEUE_OK;
 }
 
+/* Root writing into a spool another user owns (serve's queue process runs
+ * as that user): a file just written in tmp/ goes to the spool's owner,
+ * else the unprivileged runner could not read it.  The owner is looked at
+ * for each file, not once at open: serve gives a spool it finds root's to
+ * its queue user at start, maybe while a rawmail send has it open. */
+static int spool_give(const struct queue_spool *sp, const char *name)
+{
+	struct stat st;
+	if (geteuid() != 0 || fstat(sp->dirfd, &st) != 0 || st.st_uid == 0)
+		return 0;
+	return fchownat(sp->tmpfd, name, st.st_uid, st.st_gid, AT_SYMLINK_NOFOLLOW);
+}
+
 /* ---- enqueue ---- */
 
 static int sha256(const void *data, size_t len, uint8_t out[QUEUE_SHA256_LEN])
@@ -182,8 +195,13 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 	for (int tries = 0;; tries++) {
 		id_new(env->id);
 		snprintf(msgtmp, sizeof(msgtmp), "%s.msg", env->id);
-		if (durable_file_write(sp->tmpfd, msgtmp, 0600, message, len, sp->sync) == 0)
-			break;
+		if (durable_file_write(sp->tmpfd, msgtmp, 0600, message, len, sp->sync) == 0) {
+			if (spool_give(sp, msgtmp) == 0)
+				break;
+			err = errno;
+			unlinkat(sp->tmpfd, msgtmp, 0);
+			return sys_fail(sp, err, why, whylen, "chown", "tmp", msgtmp);
+		}
 		err = errno;
 		if (err != EEXIST || tries == 8)
 			return sys_fail(sp, err, why, whylen, "write", "tmp", msgtmp);
@@ -195,8 +213,10 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 		         err_text);
 		goto drop_tmp;
 	}
-	if (durable_file_write(sp->tmpfd, envtmp, 0600, text.data, text.len, sp->sync) < 0) {
+	if (durable_file_write(sp->tmpfd, envtmp, 0600, text.data, text.len, sp->sync) < 0 ||
+	    spool_give(sp, envtmp) < 0) {
 		st = sys_fail(sp, errno, why, whylen, "write", "tmp", envtmp);
+		unlinkat(sp->tmpfd, envtmp, 0);
 		goto drop_tmp;
 	}
 	if (renameat2(sp->tmpfd, msgtmp, sp->msgfd, env->id, RENAME_NOREPLACE) < 0) {
@@ -495,6 +515,10 @@ enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_
 	enum queue_status st = QUEUE_OK;
 	if (durable_file_write(sp->tmpfd, tmp, 0600, text.data, text.len, sp->sync) < 0)
 		st = sys_fail(sp, errno, why, whylen, "write", "tmp", tmp);
+	else if (spool_give(sp, tmp) < 0) {
+		st = sys_fail(sp, errno, why, whylen, "chown", "tmp", tmp);
+		unlinkat(sp->tmpfd, tmp, 0);
+	}
 	else if (renameat(sp->tmpfd, tmp, sp->envfd, env->id) < 0) {
 		st = sys_fail(sp, errno, why, whylen, "rename into", "env", env->id);
 		unlinkat(sp->tmpfd, tmp, 0);

@@ -68,6 +68,7 @@ void config_free(struct serve_config *c)
 	free(c->tls_key);
 	free(c->user);
 	free(c->mail_user);
+	free(c->queue_user);
 	free(c->dns);
 	free(c->config_file);
 	if (c->mailroot_fd >= 0)
@@ -336,6 +337,8 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 		ok = set_string(&c->user, value);
 	} else if (!strcmp(key, "mail-user")) {
 		ok = set_string(&c->mail_user, value);
+	} else if (!strcmp(key, "queue-user")) {
+		ok = set_string(&c->queue_user, value);
 	} else if (!strcmp(key, "log-level")) {
 		static const char *const names[] = { "error", "warn", "info", "debug" };
 		ok = false;

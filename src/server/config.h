@@ -59,6 +59,7 @@ struct serve_config {
 	bool rdns;                      /* look up clients' names for Received: */
 	char *user;                     /* smtp process user when root */
 	char *mail_user;                /* store process user when root */
+	char *queue_user;               /* queue process user when root (never root) */
 	/* Not settings: the mail root as serve opened it (before any
 	 * privilege drop) and whom the store runs as when serve is root. */
 	int mailroot_fd;                /* -1 until opened; closed by config_free */

@@ -36,7 +36,8 @@
 /* An empty directory the smtp process is chrooted into when run as root. */
 #define CHROOT_DIR "/var/empty"
 
-enum role { ROLE_STORE, ROLE_SMTP };
+enum role { ROLE_STORE, ROLE_SMTP, ROLE_QUEUE };
+static const char *const role_names[] = { "store", "smtp", "queue" };
 
 struct child {
 	pid_t pid;
@@ -61,6 +62,9 @@ struct parent {
 	unsigned generation;
 	bool stopping;
 	time_t last_restart;
+	time_t last_queue_start;
+	/* The queue process does not restart after a configuration error. */
+	bool queue_failed;
 };
 
 bool serve_load_config(const struct serve_args *args, struct serve_config *cfg, char *err,
@@ -190,6 +194,26 @@ static bool mailroot_open(struct serve_config *cfg, char *err, size_t errlen)
 	cfg->mailroot_fd = fd;
 	cfg->mail_uid = st.st_uid;
 	cfg->mail_gid = st.st_gid;
+	return true;
+}
+
+/* --queue-user, checked at start as --mail-user is: it exists and is not
+ * root (the queue process talks to the Internet). */
+static bool queue_user_check(const struct serve_config *cfg, const struct serve_args *args,
+                             char *err, size_t errlen)
+{
+	if (!cfg->queue_user || geteuid() != 0 || !args->queue_main)
+		return true;
+	struct passwd *pw = getpwnam(cfg->queue_user);
+	if (!pw) {
+		snprintf(err, errlen, "queue-user: no such user '%s'", cfg->queue_user);
+		return false;
+	}
+	if (pw->pw_uid == 0) {
+		snprintf(err, errlen, "queue-user: '%s' is root, and the queue process never runs as "
+		         "root: name an unprivileged user", cfg->queue_user);
+		return false;
+	}
 	return true;
 }
 
@@ -390,6 +414,60 @@ static bool spawn_pair(struct parent *p)
 	return true;
 }
 
+/* The outbound delivery process (issue 9): one per server, whatever the
+ * generation, so a reload never runs two runners; its code is cli's
+ * (args->queue_main), which drops privileges itself once it has read
+ * what it needs as root (resolver settings, CA bundle, the spool). */
+static bool spawn_queue(struct parent *p)
+{
+	if (!p->args->queue_main || p->queue_failed)
+		return true;
+	if (!children_reserve(p, 1)) {
+		log_event(LOG_ERROR, "spawn_failed", "role=queue error=\"out of memory\"");
+		return false;
+	}
+	time_t now = time(NULL);
+	if (now == p->last_queue_start)
+		sleep(1);
+	p->last_queue_start = time(NULL);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (size_t i = 0; i < p->nlisten; i++)
+			close(p->listen_fds[i]);
+		close(p->cfg.mailroot_fd);
+		child_watch_parent(parent);
+		proctitle_set("rawmail: queue");
+		child_signals(ROLE_QUEUE);
+		log_init("queue", p->cfg.log_level);
+		id_init();
+		struct serve_queue_child qc = {
+			.parent = parent, .log_level = p->cfg.log_level,
+			.timeout_shutdown = p->cfg.timeout_shutdown, .hostname = p->cfg.hostname,
+			.queue_user = p->cfg.queue_user, .mailroot = p->cfg.mailroot,
+			.mail_uid = p->cfg.mail_uid, .mail_gid = p->cfg.mail_gid,
+		};
+		int rc = p->args->queue_main(p->args->queue_arg, &qc);
+		log_flush();
+		_exit(rc);
+	}
+	if (pid < 0) {
+		log_event(LOG_ERROR, "spawn_failed", "role=queue error=\"%s\"", strerror(errno));
+		return false;
+	}
+	children_add(p, pid, ROLE_QUEUE);
+	return true;
+}
+
+static void signal_queue(struct parent *p, int sig)
+{
+	for (size_t i = 0; i < p->nchildren; i++) {
+		struct child *c = &p->children[i];
+		if (c->role == ROLE_QUEUE && !c->term_sent && kill(c->pid, sig) == 0)
+			c->term_sent = true;
+	}
+}
+
 /* Which smtp processes a signal is for. */
 enum which { ALL_GENERATIONS, OLD_GENERATIONS, ONE_GENERATION };
 
@@ -463,16 +541,31 @@ static void reap(struct parent *p)
 {
 	int status;
 	pid_t pid;
-	bool restart = false;
+	bool restart = false, restart_queue = false;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *c = children_find(p, pid);
 		if (!c)
 			continue;
 		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (c->role == ROLE_QUEUE) {
+			if (!clean || !p->stopping)
+				log_event(clean ? LOG_INFO : LOG_ERROR, "child_exit",
+				          "role=queue pid=%d status=%d signal=%d", (int)pid,
+				          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+				          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			/* 78: its settings cannot work (logged by it); restarting
+			 * would only repeat that. */
+			if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG)
+				p->queue_failed = true;
+			else if (!p->stopping)
+				restart_queue = true;
+			children_remove(p, c);
+			continue;
+		}
 		if (!clean || (!p->stopping && c->generation == p->generation))
 			log_event(clean ? LOG_INFO : LOG_ERROR, "child_exit",
 			          "role=%s pid=%d generation=%u status=%d signal=%d",
-			          c->role == ROLE_STORE ? "store" : "smtp", (int)pid, c->generation,
+			          role_names[c->role], (int)pid, c->generation,
 			          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
 			          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 		if (!p->stopping && c->generation == p->generation)
@@ -490,6 +583,8 @@ static void reap(struct parent *p)
 		p->last_restart = time(NULL);
 		spawn_pair(p);
 	}
+	if (restart_queue)
+		spawn_queue(p);
 }
 
 static void print_banner(const struct parent *p)
@@ -547,6 +642,11 @@ int serve_main(const struct serve_args *args)
 		config_free(&p.cfg);
 		return EXIT_CONFIG;
 	}
+	if (!queue_user_check(&p.cfg, args, err, sizeof(err))) {
+		fprintf(stderr, "rawmail serve: %s\n", err);
+		config_free(&p.cfg);
+		return EXIT_CONFIG;
+	}
 	p.tls = load_tls(&p.cfg, err, sizeof(err));
 	if (p.cfg.tls && !p.tls) {
 		fprintf(stderr, "rawmail serve: TLS: %s\n", err);
@@ -590,6 +690,11 @@ int serve_main(const struct serve_args *args)
 		parent_free(&p);
 		return EXIT_OSERR;
 	}
+	if (!spawn_queue(&p)) {
+		fprintf(stderr, "rawmail serve: cannot start the queue process: %s\n", strerror(errno));
+		p.stopping = true;
+		signal_smtp(&p, SIGTERM, ALL_GENERATIONS, 0);
+	}
 	print_banner(&p);
 	log_event(LOG_INFO, "started", "pid=%d listeners=%zu mailroot=%s", (int)getpid(), p.nlisten,
 	          p.cfg.mailroot);
@@ -603,6 +708,7 @@ int serve_main(const struct serve_args *args)
 				log_event(LOG_INFO, "stopping", "signal=%d", sig);
 			p.stopping = true;
 			signal_smtp(&p, SIGTERM, ALL_GENERATIONS, 0);
+			signal_queue(&p, SIGTERM);
 		} else if (sig == SIGHUP && !p.stopping) {
 			reload(&p);
 		} else if (sig == SIGCHLD || sig < 0) {

@@ -6,8 +6,27 @@
 #define RAWMAIL_SERVER_SERVE_H
 
 #include <stddef.h>
+#include <sys/types.h>
 
 #include "server/config.h"
+
+/* What the parent tells its outbound delivery ("queue") process (issue 9;
+ * DESIGN.md "Processes"): the process's code lives in cli/ (server/ never
+ * calls client/), and is handed to serve_main as a function pointer. */
+struct serve_queue_child {
+	pid_t parent;                 /* for PR_SET_PDEATHSIG's race check */
+	enum log_level log_level;
+	unsigned timeout_shutdown;    /* SIGTERM: in-flight deliveries' grace */
+	const char *hostname;         /* serve's name (HELO default, DSN Reporting-MTA) */
+	const char *queue_user;       /* --queue-user, or NULL */
+	const char *mailroot;         /* serve's: where local names are delivered */
+	uid_t mail_uid;               /* the store's user: the queue user's fallback */
+	gid_t mail_gid;
+};
+/* Runs in the forked child, as root if the parent is: drops privileges
+ * itself, runs until SIGTERM; returns the exit status (78: its settings
+ * cannot work, and the parent does not restart it). */
+typedef int (*serve_queue_main_fn)(void *arg, const struct serve_queue_child *child);
 
 /* The settings given on the command line, kept so that a reload applies
  * them again on top of the re-read file. */
@@ -16,6 +35,10 @@ struct serve_args {
 	const char **keys;
 	const char **values;
 	size_t n;
+	/* The outbound queue process, or NULL (no --spool): one per server,
+	 * kept across reloads, restarted if it dies. */
+	serve_queue_main_fn queue_main;
+	void *queue_arg;
 };
 
 /* Builds a configuration: defaults, then the file, then the flags.
