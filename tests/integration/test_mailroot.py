@@ -251,13 +251,22 @@ def uids(pid):
     return [int(u) for u in proc_status(pid)["Uid"].split()]
 
 
-def check_store_not_root(srv, expect_uid):
-    roles = server_roles(srv.proc.pid, srv.port)
-    assert roles["store"], f"no store process among {children(srv.proc.pid)}"
-    for pid in roles["store"]:
-        assert uids(pid) == [expect_uid] * 4, f"store {pid}: Uid {uids(pid)}"
-    for pid in roles["smtp"]:
-        assert 0 not in uids(pid), f"smtp {pid}: Uid {uids(pid)}"
+def check_store_not_root(srv, expect_uid, timeout=5.0):
+    """The store runs as expect_uid and the smtp process has dropped root.
+    The listening port opens before the children finish starting (the
+    parent binds it, and a just-forked child still holds it and root for a
+    moment), so the roles are read again until they settle."""
+    deadline = time.monotonic() + timeout
+    while True:
+        roles = server_roles(srv.proc.pid, srv.port)
+        bad = [f"store {pid}: Uid {uids(pid)}" for pid in roles["store"]
+               if uids(pid) != [expect_uid] * 4]
+        bad += [f"smtp {pid}: Uid {uids(pid)}" for pid in roles["smtp"] if 0 in uids(pid)]
+        if roles["store"] and not bad:
+            return
+        assert time.monotonic() < deadline, \
+            f"after {timeout} s: {bad or 'no store process'} among {children(srv.proc.pid)}"
+        time.sleep(0.05)
 
 
 @needs_root
