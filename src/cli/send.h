@@ -16,6 +16,7 @@
 #include "dns/lookup.h"
 #include "msg/address_list.h"
 #include "msg/aliases.h"
+#include "msg/header.h"
 #include "queue/runner.h"
 #include "queue/split.h"
 #include "util/buf.h"
@@ -199,6 +200,9 @@ void send_queue_wiring_free(struct send_queue_wiring *w);
 void send_result_to_queue(const struct client_result *r, struct queue_result *q, char *buf,
                           size_t buflen);
 
+/* send_message.c: now's date, zone and random octets for a composed or
+ * completed message (Date, Message-ID); msg/ reads no clock itself. */
+void send_message_stamp(struct msg_stamp *st, const char *hostname);
 /* send_message.c: the message to send, from stdin.  Reads stdin (up to
  * the lone "." with dot_ends), then composes (-s, --attach: From is from,
  * To lists to[0..nto)) or checks and completes a raw message (a missing

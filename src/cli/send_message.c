@@ -51,7 +51,7 @@ static int read_input(FILE *in, bool dot_ends, struct buf *b)
 	return ferror(in) ? -1 : 0;
 }
 
-static void make_stamp(struct msg_stamp *st, const char *hostname)
+void send_message_stamp(struct msg_stamp *st, const char *hostname)
 {
 	st->date = time(NULL);
 	struct tm tm;
@@ -137,7 +137,7 @@ int send_message_build(const struct send_opts *o, const char *from, const char *
 	char host[256];
 	hostname_get(host, sizeof(host), "/etc/hosts");
 	struct msg_stamp stamp;
-	make_stamp(&stamp, host);
+	send_message_stamp(&stamp, host);
 
 	int rc = 0;
 	if (o->subject || o->nattach > 0) {

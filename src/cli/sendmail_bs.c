@@ -23,7 +23,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -172,20 +171,6 @@ static void op_message_abort(void *ctx, struct smtp_transaction *t)
 	buf_reset(&b->msg);
 }
 
-static void make_stamp(struct msg_stamp *st, const char *hostname)
-{
-	st->date = time(NULL);
-	struct tm tm;
-	st->tz_minutes = localtime_r(&st->date, &tm) ? (int)(tm.tm_gmtoff / 60) : 0;
-	st->hostname = hostname;
-	if (getrandom(st->random, sizeof(st->random), 0) != (ssize_t)sizeof(st->random)) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		memcpy(st->random, &ts, sizeof(ts) < sizeof(st->random) ? sizeof(ts)
-		                                                          : sizeof(st->random));
-	}
-}
-
 /* "Received: by HOST (rawmail sendmail -bs, from userid UID); DATE"
  * (RFC 5321 §4.4; Postfix writes the same for its local submissions): the
  * user who submitted is on record whatever the message says. */
@@ -209,7 +194,7 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
 {
 	int rc;
 	struct msg_stamp stamp;
-	make_stamp(&stamp, b->host);
+	send_message_stamp(&stamp, b->host);
 	/* A From for a message without one: the envelope sender, or for the
 	 * null sender the user at this host (as the sendmail entry does). */
 	char from[SMTP_PATH_MAX + 300];

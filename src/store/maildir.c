@@ -11,6 +11,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "util/durable.h"
 #include "util/log.h"
 
 const char *maildir_host_escape(const char *host, char *out, size_t outlen)
@@ -200,43 +201,26 @@ static int fsync_fd(int fd)
 	return rc;
 }
 
-/* mkdir of dirfd/name that counts an existing directory as success (a
- * link there is ELOOP); *created tells whether this call made it. */
-static int mkdir_at(int dirfd, const char *name, bool *created)
-{
-	if (mkdirat(dirfd, name, 0700) == 0) {
-		*created = true;
-		return 0;
-	}
-	if (errno != EEXIST)
-		return -1;
-	struct stat st;
-	if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
-		return -1;
-	if (!S_ISDIR(st.st_mode)) {
-		errno = S_ISLNK(st.st_mode) ? ELOOP : ENOTDIR;
-		return -1;
-	}
-	return 0;
-}
-
 static int ensure_in(int rootfd, const char *mailbox, bool sync_dirs)
 {
 	static const char *const subdirs[] = { "tmp", "new", "cur" };
 	bool made_box = false, made_sub = false;
 
-	if (mkdir_at(rootfd, mailbox, &made_box) < 0)
+	/* util/durable.h: an existing directory counts, a link there is ELOOP. */
+	if (durable_mkdir(rootfd, mailbox, 0700, &made_box) < 0)
 		return -1;
 	int boxfd = open_beneath(rootfd, mailbox, O_RDONLY | O_DIRECTORY, 0);
 	if (boxfd < 0)
 		return -1;
 	for (size_t i = 0; i < sizeof(subdirs) / sizeof(subdirs[0]); i++) {
-		if (mkdir_at(boxfd, subdirs[i], &made_sub) < 0) {
+		bool made = false;
+		if (durable_mkdir(boxfd, subdirs[i], 0700, &made) < 0) {
 			int err = errno;
 			close(boxfd);
 			errno = err;
 			return -1;
 		}
+		made_sub |= made;
 	}
 	if (made_box) {
 		char q[300];
