@@ -272,7 +272,9 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	engine = client_outbound_new(pass.base, &cfg, why, sizeof(why));
 	if (!engine) {
 		fprintf(stderr, "%s: %s\n", o->prog, why);
-		rc = o->delivery.cafile ? EXIT_USAGE : SEND_EXIT_OSERR;
+		rc = !o->delivery.cafile                            ? SEND_EXIT_OSERR
+		     : o->delivery.cafile_source == CLI_FROM_FILE ? SEND_EXIT_CONFIG
+		                                                  : EXIT_USAGE;
 		goto out;
 	}
 	struct queue_deliverer dl;
@@ -347,8 +349,8 @@ static int queue_run_options(struct send_opts *o, int argc, char **argv, bool fl
 			return EXIT_USAGE;
 		}
 	}
-	if (send_opts_check(o) != 0)
-		return EXIT_USAGE;
+	if ((rc = send_opts_check(o)) != 0)
+		return rc;
 	int rest = argc - optind;
 	if (rest > (flush ? 0 : 1)) {
 		fprintf(stderr, "%s: %s\n", o->prog,

@@ -206,29 +206,38 @@ void send_opts_free(struct send_opts *o)
 int send_opts_check(struct send_opts *o)
 {
 	char err[256];
+	const struct cli_delivery *d = &o->delivery;
+	if (d->npins > 0 && d->tls == CLI_TLS_NONE && d->pins_source == CLI_FROM_FILE &&
+	    d->tls_source == CLI_FROM_FILE) {
+		/* Both from the file: its fault, not the command line's. */
+		fprintf(stderr, "%s: %s: [delivery] tls-fingerprint needs TLS; not with tls = none\n",
+		        o->prog, o->config ? o->config : "settings file");
+		return SEND_EXIT_CONFIG;
+	}
 	if (!cli_delivery_finish(&o->delivery, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
-		return -1;
+		return SEND_EXIT_USAGE;
 	}
-	/* The queue's texts, from the flags or [queue]: checked here, by the
+	/* The queue's texts, from the flags or [queue] (whose values were
+	 * already checked when the file was read): checked here, by the
 	 * queue's own parsers. */
 	const struct send_queue_settings *q = &o->queue;
 	if (q->retry_schedule &&
 	    queue_schedule_parse(q->retry_schedule, &o->policy.schedule, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: retry-schedule: %s\n", o->prog, err);
-		return -1;
+		return SEND_EXIT_USAGE;
 	}
 	if (q->max_queue_lifetime &&
 	    (queue_duration_parse(q->max_queue_lifetime, &o->policy.lifetime, err, sizeof(err)) != 0 ||
 	     o->policy.lifetime < 1)) {
 		fprintf(stderr, "%s: max-queue-lifetime: %s\n", o->prog,
 		        o->policy.lifetime < 1 ? "at least 1 second" : err);
-		return -1;
+		return SEND_EXIT_USAGE;
 	}
 	if (q->delay_warning &&
 	    queue_duration_parse(q->delay_warning, &o->policy.delay_warning, err, sizeof(err)) != 0) {
 		fprintf(stderr, "%s: delay-warning: %s\n", o->prog, err);
-		return -1;
+		return SEND_EXIT_USAGE;
 	}
 	return 0;
 }
@@ -279,7 +288,7 @@ int cli_send(int argc, char **argv)
 			goto out;
 		}
 	}
-	if (send_opts_check(&o) != 0)
+	if ((rc = send_opts_check(&o)) != 0)
 		goto out;
 	o.rcpts = argv + optind;
 	o.nrcpts = (size_t)(argc - optind);

@@ -128,7 +128,9 @@ int send_config_set(struct send_opts *o, const char *key, const char *value, cha
 /* One option both entries take: -F, -v, -4, -6 and the long ones but
  * --attach.  0 taken, -1 invalid (said why on stderr), 1 not one of them. */
 int send_option(struct send_opts *o, int c, const char *arg);
-/* After all options: what needs them together.  -1 invalid (said why). */
+/* After all options: what needs them together.  0, or the exit status
+ * (said why): 64 for the flags, 78 when the settings file alone is at
+ * fault (tls = none with tls-fingerprint in [delivery]). */
 int send_opts_check(struct send_opts *o);
 
 /* Everything after the options are parsed: 0..255, the exit status. */

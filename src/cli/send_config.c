@@ -92,8 +92,31 @@ int send_config_set(struct send_opts *o, const char *key, const char *value, cha
 	return 1;
 }
 
-/* [queue]: the queue's own code checks durations and lists; here only
- * that the key is one of its own and has a value. */
+/* A [queue] value checked here, by the queue's own parsers, so that a
+ * malformed one is the file's error (78, FILE:LINE) and not a usage
+ * error found later: 0 or -1 with why. */
+static int queue_value_check(const char *key, const char *value, char *err, size_t errlen)
+{
+	struct queue_policy p;
+	queue_policy_default(&p);
+	if (!strcmp(key, "retry-schedule"))
+		return queue_schedule_parse(value, &p.schedule, err, errlen);
+	if (!strcmp(key, "max-queue-lifetime")) {
+		if (queue_duration_parse(value, &p.lifetime, err, errlen) != 0)
+			return -1;
+		if (p.lifetime < 1) {
+			snprintf(err, errlen, "at least 1 second");
+			return -1;
+		}
+		return 0;
+	}
+	if (!strcmp(key, "delay-warning"))
+		return queue_duration_parse(value, &p.delay_warning, err, errlen);
+	return 0;
+}
+
+/* [queue]: the key is one of its own, has a value, and the durations
+ * and lists parse. */
 static int queue_set(struct send_queue_settings *q, const char *key, const char *value,
                      char *err, size_t errlen)
 {
@@ -112,6 +135,8 @@ static int queue_set(struct send_queue_settings *q, const char *key, const char 
 		snprintf(err, errlen, "expected a value");
 		return -1;
 	}
+	if (queue_value_check(key, value, err, errlen) != 0)
+		return -1;
 	*slot = value;
 	return 1;
 }

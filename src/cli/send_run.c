@@ -321,7 +321,9 @@ static int deliver_all(struct send_opts *o, const char *sender, const struct buf
 	engine = client_outbound_new(out.base, &cfg, err, sizeof(err));
 	if (!engine) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
-		out.rc = o->delivery.cafile ? SEND_EXIT_USAGE : SEND_EXIT_OSERR;
+		out.rc = !o->delivery.cafile                            ? SEND_EXIT_OSERR
+		         : o->delivery.cafile_source == CLI_FROM_FILE ? SEND_EXIT_CONFIG
+		                                                      : SEND_EXIT_USAGE;
 		goto done;
 	}
 	struct client_outbound_message m = {

@@ -134,8 +134,9 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 			return SEND_EXIT_USAGE;
 		}
 	}
-	if (send_opts_check(o) != 0)
-		return SEND_EXIT_USAGE;
+	int checked = send_opts_check(o);
+	if (checked != 0)
+		return checked;
 	if (list_mode) {
 		/* -bp is mailq: the queue listing, as Postfix's. */
 		char *list_argv[] = { "mailq", "--spool", (char *)o->spool, NULL };

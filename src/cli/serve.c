@@ -134,8 +134,8 @@ static int serve_queue_opts(struct send_opts *o, const char *config, const int *
 			return EXIT_USAGE;
 		}
 	}
-	if (send_opts_check(o) != 0)
-		return EXIT_USAGE;
+	if ((rc = send_opts_check(o)) != 0)
+		return rc;
 	*on = o->spool != NULL;
 	return 0;
 }

@@ -182,3 +182,54 @@ def test_no_dot_warning_only_for_send_or_verbose(tmp_path, mx, port, argv0, verb
              cwd=tmp_path, hostname=NODOT_HOST, env={"RAWMAIL_CONF": ""}, expect="ok")
     assert ("is not a public domain" in s.err) == warned, s
     assert ("warning" in s.err) == warned, s
+
+
+@pytest.mark.parametrize("key, value, why", [
+    ("retry-schedule", "5m,soon", "retry-schedule '5m,soon': "),
+    ("max-queue-lifetime", "5x", "max-queue-lifetime '5x': "),
+    ("max-queue-lifetime", "0", "max-queue-lifetime '0': at least 1 second"),
+    ("delay-warning", "tomorrow", "delay-warning 'tomorrow': "),
+])
+@pytest.mark.parametrize("command", ["send", "sendmail", "queue run", "serve"])
+def test_bad_queue_value_is_a_settings_error(tmp_path, key, value, why, command):
+    """A malformed [queue] duration is the settings file's fault: 78
+    (EX_CONFIG) and FILE:LINE, as for [delivery] and [send], whichever
+    command reads it."""
+    from queue_util import rawmail
+    path = conf(tmp_path, f"# site\n[queue]\nspool = {tmp_path}/spool\n{key} = {value}\n")
+    if command == "send":
+        s = send(["-c", str(path), "-f", "a@client.test", "user@[127.0.0.2]"],
+                 sample_message("x"))
+    elif command == "sendmail":
+        s = send(["user@[127.0.0.2]"], sample_message("x"), argv0="sendmail", cwd=tmp_path,
+                 env={"RAWMAIL_CONF": str(path)})
+    elif command == "queue run":
+        s = rawmail(["queue", "run", "-c", path], timeout=30)
+    else:
+        s = rawmail(["serve", "-c", path, "--listen", f"127.0.0.2:{free_port()}",
+                     "--mailroot", tmp_path / "m"], timeout=30)
+    assert s.rc == 78, s
+    assert f"{path}:4: {why}" in s.err, s
+
+
+def test_conflicting_delivery_keys_are_a_settings_error(tmp_path):
+    """tls-fingerprint with tls = none, both from the file: the file is
+    wrong (78, named), not the command line (64)."""
+    from queue_util import rawmail
+    pin = "SHA256:" + "ab" * 32
+    path = conf(tmp_path, f"[delivery]\ntls = none\ntls-fingerprint = {pin}\n")
+    s = send(["-c", str(path), "-f", "a@client.test", "user@[127.0.0.2]"], sample_message("x"))
+    assert s.rc == 78 and f"{path}: " in s.err and "needs TLS" in s.err, s
+    s = rawmail(["queue", "run", "-c", path, "--spool", tmp_path / "spool"], timeout=30)
+    assert s.rc == 78 and f"{path}: " in s.err, s
+    # A flag that settles it is fine: --tls require wins over the file's none.
+    s = send(["-c", str(path), "--tls", "require", "--port", "1", "-f", "a@client.test",
+              "--no-queue", "user@[127.0.0.2]"], sample_message("x"))
+    assert s.rc not in (64, 78), s
+    # A CA file the file names that cannot be read: the file's fault too.
+    path = conf(tmp_path, "[delivery]\ntls = verify\ncafile = /nonexistent/ca.pem\n")
+    s = send(["-c", str(path), "-f", "a@client.test", "--port", "1", "user@[127.0.0.2]"],
+             sample_message("x"))
+    assert s.rc == 78 and "/nonexistent/ca.pem" in s.err, s
+    s = rawmail(["queue", "run", "-c", path, "--spool", tmp_path / "spool"], timeout=30)
+    assert s.rc == 78 and "/nonexistent/ca.pem" in s.err, s
