@@ -111,6 +111,7 @@ struct cli_local {
 	struct event_base *base;
 	char *mailroot;
 	struct cli_local_names names;
+	size_t active;               /* jobs submitted whose done has not run */
 };
 
 /* One message in delivery: its store process and what it answers. */
@@ -138,6 +139,11 @@ struct cli_local *cli_local_new(struct event_base *base, const char *mailroot,
 		return NULL;
 	}
 	return l;
+}
+
+size_t cli_local_active(const struct cli_local *l)
+{
+	return l ? l->active : 0;
 }
 
 void cli_local_free(struct cli_local *l)
@@ -220,6 +226,7 @@ static void job_reap(evutil_socket_t fd, short what, void *arg)
 		if (event_base_once(j->l->base, -1, EV_TIMEOUT, job_reap, j, &later) == 0)
 			return;
 	}
+	j->l->active--;
 	j->done(j->arg, j->res, j->n);
 	job_free(j);
 }
@@ -413,6 +420,7 @@ int cli_local_submit(void *ctx, const struct queue_delivery *d, queue_deliver_do
 		snprintf(why, whylen, "cannot start local delivery: out of memory");
 		goto out;
 	}
+	l->active++;
 	store_txn_commit(t, job_committed, j);
 	j = NULL;
 	rc = 0;

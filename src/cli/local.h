@@ -50,6 +50,8 @@ struct cli_local *cli_local_new(struct event_base *base, const char *mailroot,
                                 const struct cli_local_names *names);
 /* Only once every delivery it started is done. */
 void cli_local_free(struct cli_local *l);
+/* Local deliveries under way (their store process not yet reaped). */
+size_t cli_local_active(const struct cli_local *l);
 /* The queue_deliverer submit for local names (queue/split.h gives it
  * only those); ctx is a struct cli_local. */
 int cli_local_submit(void *ctx, const struct queue_delivery *d, queue_deliver_done_fn done,

@@ -47,7 +47,10 @@ static const char queue_help[] =
 	"A recipient that fails temporarily is tried again on the retry schedule; one that\n"
 	"fails permanently, or is still failing after the maximum lifetime, is returned to\n"
 	"the sender in a delivery status notification (RFC 3464), except for a\n"
-	"notification itself.  Logs: one line per result on stderr.\n"
+	"notification itself.  Logs: one line per result on stderr, and a summary\n"
+	"(event=pass seen= due= attempted= delivered= deferred= failed= bounces= ...).\n"
+	"SIGTERM: no new delivery starts, those under way finish (at most --timeout\n"
+	"seconds), the rest stay queued; exit 0.\n"
 	"\n"
 	"Exit status: 0 the pass ran (whatever the results); 64 a usage error; 75 the\n"
 	"spool could not be used or a spool error happened; 78 a bad settings file.\n";
@@ -186,6 +189,21 @@ int send_queue_wiring_init(struct send_queue_wiring *w, struct send_opts *o,
 	return 0;
 }
 
+void send_queue_stop(struct send_queue_wiring *w, struct client_outbound *engine,
+                     struct queue_runner *runner)
+{
+	(void)w;
+	if (runner)
+		queue_runner_stop(runner);
+	client_outbound_stop(engine);
+}
+
+bool send_queue_stop_idle(const struct send_queue_wiring *w,
+                          const struct client_outbound *engine)
+{
+	return !client_outbound_busy(engine) && cli_local_active(w->local) == 0;
+}
+
 void send_queue_wiring_free(struct send_queue_wiring *w)
 {
 	cli_local_free(w->local);
@@ -195,8 +213,54 @@ void send_queue_wiring_free(struct send_queue_wiring *w)
 
 struct queue_pass {
 	struct event_base *base;
+	struct queue_runner *runner;
+	struct send_queue_wiring *wiring;
+	struct client_outbound *engine;
+	struct event *deadline, *poll;
+	int grace;   /* seconds the deliveries in flight get after SIGTERM */
+	bool stopping;
 	struct queue_run_stats stats;
 };
+
+/* After SIGTERM: once nothing that began is still going (every started
+ * delivery has ended and been written down), the deliveries that never
+ * started are left queued as they were (env/ID is rewritten only after a
+ * result) and the process ends; the next run tries them: at least once,
+ * never lost.  At the end of the grace it ends whatever is left. */
+static void queue_pass_stop_check(evutil_socket_t fd, short what, void *arg)
+{
+	struct queue_pass *p = arg;
+	bool forced = what & EV_TIMEOUT && fd == -2;
+	if (!forced && !send_queue_stop_idle(p->wiring, p->engine))
+		return;
+	if (forced)
+		log_event(LOG_WARN, "stop_forced", "reason=\"deliveries still in flight after %d s\" "
+		          "action=\"they stay queued\"", p->grace);
+	else
+		log_event(LOG_INFO, "stopped", "in_flight=%zu action=\"not started: they stay "
+		          "queued\"", client_outbound_in_flight(p->engine));
+	log_flush();
+	_exit(0);
+}
+
+static void queue_pass_deadline(evutil_socket_t fd, short what, void *arg)
+{
+	queue_pass_stop_check(-2, EV_TIMEOUT, arg);
+}
+
+/* SIGTERM (systemd stopping the timer's service, shutdown): stop
+ * starting, let what has begun finish within the grace, exit 0. */
+static void queue_pass_term(evutil_socket_t sig, short what, void *arg)
+{
+	struct queue_pass *p = arg;
+	if (p->stopping)
+		return;
+	p->stopping = true;
+	send_queue_stop(p->wiring, p->engine, p->runner);
+	struct timeval grace = { p->grace, 0 }, tick = { 0, 50 * 1000 };
+	evtimer_add(p->deadline, &grace);
+	evtimer_add(p->poll, &tick);
+}
 
 static void queue_pass_done(void *arg, const struct queue_run_stats *stats)
 {
@@ -262,6 +326,7 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	struct queue_pass pass = { 0 };
 	struct client_outbound *engine = NULL;
 	struct queue_runner *runner = NULL;
+	struct event *term = NULL;
 	struct send_queue_wiring wiring = { 0 };
 	pass.base = event_base_new();
 	if (!pass.base)
@@ -287,6 +352,17 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	wiring.fwd.runner = runner;
 	if (!runner)
 		goto out;
+	pass.runner = runner;
+	/* A command's timeout: a delivery that has begun its final dot gets
+	 * that long for the answer anyway. */
+	pass.grace = o->delivery.timeout;
+	pass.wiring = &wiring;
+	pass.engine = engine;
+	pass.deadline = evtimer_new(pass.base, queue_pass_deadline, &pass);
+	pass.poll = event_new(pass.base, -1, EV_PERSIST, queue_pass_stop_check, &pass);
+	term = evsignal_new(pass.base, SIGTERM, queue_pass_term, &pass);
+	if (!pass.deadline || !pass.poll || !term || evsignal_add(term, NULL) != 0)
+		goto out;
 	if (queue_runner_start(runner, mode, id, queue_pass_done, &pass, why, sizeof(why)) != 0) {
 		fprintf(stderr, "%s: %s\n", o->prog, why);
 		rc = SEND_EXIT_TEMPFAIL;
@@ -297,6 +373,12 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	*stats = pass.stats;
 out:
 	log_flush();
+	if (term)
+		event_free(term);
+	if (pass.deadline)
+		event_free(pass.deadline);
+	if (pass.poll)
+		event_free(pass.poll);
 	queue_runner_free(runner);
 	send_queue_wiring_free(&wiring);
 	client_outbound_free(engine);

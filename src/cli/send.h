@@ -197,6 +197,15 @@ int send_queue_wiring_init(struct send_queue_wiring *w, struct send_opts *o,
                            struct event_base *base, struct queue_spool *sp,
                            struct client_outbound *engine, struct queue_deliverer *dl);
 void send_queue_wiring_free(struct send_queue_wiring *w);
+/* SIGTERM for a runner: stop starting.  The runner hands out nothing
+ * more, the engine starts no destination or connection; what has begun
+ * goes on.  Then send_queue_stop_idle says when nothing has begun that
+ * has not ended (and been settled): the caller may exit, every entry not
+ * settled stays queued as it was. */
+void send_queue_stop(struct send_queue_wiring *w, struct client_outbound *engine,
+                     struct queue_runner *runner);
+bool send_queue_stop_idle(const struct send_queue_wiring *w,
+                          const struct client_outbound *engine);
 /* A client result as the queue records it: outcome, and last written
  * into buf as "host [ip]: reply lines" or the reason. */
 void send_result_to_queue(const struct client_result *r, struct queue_result *q, char *buf,

@@ -38,6 +38,7 @@ struct serve_queue {
 	struct event *settle;            /* the pass after an arrival */
 	struct event *after;             /* a pass's end, out of its callback */
 	struct event *deadline;          /* SIGTERM's grace */
+	struct event *stop_poll;         /* after SIGTERM: has what began ended? */
 	struct event *sigterm, *sigint, *notify;
 	int inotify_fd;
 	bool again;                      /* something arrived during the pass */
@@ -126,26 +127,16 @@ static void pass_start(struct serve_queue *q);
 
 /* Seconds until the earliest queued recipient's next attempt, at most
  * SERVE_QUEUE_PASS_MAX_WAIT, at least 1 (a due entry another runner held
- * is looked at again a second later, not in a busy loop). */
-static int64_t next_wait(struct serve_queue *q)
+ * is looked at again a second later, not in a busy loop).  The pass
+ * noted it while it listed and settled the spool (stats.next): no second
+ * listing. */
+static int64_t next_wait(const struct queue_run_stats *s)
 {
-	int64_t now = time(NULL), best = now + SERVE_QUEUE_PASS_MAX_WAIT;
-	struct queue_spool_list *l = NULL;
-	char why[512];
-	if (queue_spool_list_open(q->sp, &l, why, sizeof(why)) != QUEUE_OK)
+	if (!s->next_known)
 		return SERVE_QUEUE_PASS_MAX_WAIT;
-	struct queue_envelope env;
-	const char *id;
-	int rc;
-	memset(&env, 0, sizeof(env));
-	while ((rc = queue_spool_list_next(l, &env, &id, why, sizeof(why))) != 0) {
-		for (size_t i = 0; rc > 0 && i < env.nrcpts; i++)
-			if (env.rcpts[i].state == QUEUE_RCPT_QUEUED && env.rcpts[i].next < best)
-				best = env.rcpts[i].next;
-		queue_envelope_free(&env);
-	}
-	queue_spool_list_close(l);
-	int64_t wait = best - now;
+	if (s->next == 0)
+		return SERVE_QUEUE_PASS_MAX_WAIT;   /* nothing queued */
+	int64_t wait = s->next - (int64_t)time(NULL);
 	return wait < 1 ? 1 : wait > SERVE_QUEUE_PASS_MAX_WAIT ? SERVE_QUEUE_PASS_MAX_WAIT : wait;
 }
 
@@ -156,12 +147,11 @@ static void pass_after(evutil_socket_t fd, short what, void *arg)
 	q->runner = NULL;
 	q->wiring.fwd.runner = NULL;
 	const struct queue_run_stats *s = &q->stats;
-	if (s->attempted || s->errors || s->corrupt)
-		log_event(LOG_INFO, "queue_pass",
-		          "entries=%zu attempted=%zu delivered=%zu deferred=%zu failed=%zu busy=%zu "
-		          "corrupt=%zu errors=%zu",
-		          s->entries, s->attempted, s->delivered, s->deferred, s->failed, s->busy,
-		          s->corrupt, s->errors);
+	if (s->attempted || s->errors || s->corrupt || s->stopped) {
+		char summary[512];
+		queue_run_stats_format(s, summary, sizeof(summary));
+		log_event(LOG_INFO, "queue_pass", "%s", summary);
+	}
 	if (q->stopping) {
 		event_base_loopbreak(q->base);
 		return;
@@ -171,7 +161,7 @@ static void pass_after(evutil_socket_t fd, short what, void *arg)
 		pass_start(q);
 		return;
 	}
-	struct timeval tv = { (time_t)next_wait(q), 0 };
+	struct timeval tv = { (time_t)next_wait(s), 0 };
 	evtimer_add(q->timer, &tv);
 }
 
@@ -249,6 +239,19 @@ static void on_deadline(evutil_socket_t fd, short what, void *arg)
 	_exit(0);
 }
 
+/* After SIGTERM: every delivery that began has ended and been written
+ * down; those that never started stay queued as they were. */
+static void on_stop_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct serve_queue *q = arg;
+	if (!send_queue_stop_idle(&q->wiring, q->engine))
+		return;
+	log_event(LOG_INFO, "queue_stopped_early", "in_flight=%zu action=\"not started: they "
+	          "stay queued\"", client_outbound_in_flight(q->engine));
+	log_flush();
+	_exit(0);
+}
+
 static void on_stop(evutil_socket_t sig, short what, void *arg)
 {
 	struct serve_queue *q = arg;
@@ -261,8 +264,11 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 		event_base_loopbreak(q->base);
 		return;
 	}
-	struct timeval tv = { (time_t)q->child->timeout_shutdown, 0 };
+	/* Stop starting: what has begun finishes, nothing new begins. */
+	send_queue_stop(&q->wiring, q->engine, q->runner);
+	struct timeval tv = { (time_t)q->child->timeout_shutdown, 0 }, tick = { 0, 50 * 1000 };
 	evtimer_add(q->deadline, &tv);
+	evtimer_add(q->stop_poll, &tick);
 }
 
 /* ---- the process ---- */
@@ -333,11 +339,13 @@ int serve_queue_main(void *arg, const struct serve_queue_child *child)
 		q.settle = evtimer_new(q.base, on_settle, &q);
 		q.after = event_new(q.base, -1, 0, pass_after, &q);
 		q.deadline = evtimer_new(q.base, on_deadline, &q);
+		q.stop_poll = event_new(q.base, -1, EV_PERSIST, on_stop_poll, &q);
 		q.sigterm = evsignal_new(q.base, SIGTERM, on_stop, &q);
 		q.sigint = evsignal_new(q.base, SIGINT, on_stop, &q);
 		if (q.inotify_fd >= 0)
 			q.notify = event_new(q.base, q.inotify_fd, EV_READ | EV_PERSIST, on_notify, &q);
-		if (!q.timer || !q.settle || !q.after || !q.deadline || !q.sigterm || !q.sigint ||
+		if (!q.timer || !q.settle || !q.after || !q.deadline || !q.stop_poll || !q.sigterm ||
+		    !q.sigint ||
 		    (q.inotify_fd >= 0 && !q.notify) || evsignal_add(q.sigterm, NULL) != 0 ||
 		    evsignal_add(q.sigint, NULL) != 0 || (q.notify && event_add(q.notify, NULL) != 0))
 			rc = SEND_EXIT_OSERR;
@@ -349,7 +357,8 @@ int serve_queue_main(void *arg, const struct serve_queue_child *child)
 		event_base_dispatch(q.base);
 		log_event(LOG_INFO, "queue_stopped", "pid=%d", (int)getpid());
 	}
-	struct event *evs[] = { q.timer, q.settle, q.after, q.deadline, q.sigterm, q.sigint, q.notify };
+	struct event *evs[] = { q.timer,   q.settle,  q.after, q.deadline, q.stop_poll,
+		                q.sigterm, q.sigint, q.notify };
 	for (size_t i = 0; i < sizeof(evs) / sizeof(evs[0]); i++)
 		if (evs[i])
 			event_free(evs[i]);

@@ -37,7 +37,9 @@ struct client_outbound {
 	struct client_pool *pool;
 	struct job *head, *tail;
 	size_t in_flight;
+	size_t finishing;            /* batches over whose done has not run yet */
 	bool resuming, resume_again;
+	bool stopping;               /* client_outbound_stop */
 };
 
 static char *copy_string(const char *s, bool *ok)
@@ -185,6 +187,7 @@ static void job_finish_cb(evutil_socket_t fd, short what, void *arg)
 	(void)fd;
 	(void)what;
 	struct job *j = arg;
+	j->e->finishing--;
 	job_unlink(j);
 	client_batch_free(j->batch);
 	j->batch = NULL;
@@ -197,6 +200,7 @@ static void job_finish_cb(evutil_socket_t fd, short what, void *arg)
 static void job_batch_done(void *arg)
 {
 	struct job *j = arg;
+	j->e->finishing++;
 	event_active(j->finish, EV_TIMEOUT, 0);
 }
 
@@ -210,6 +214,8 @@ static void job_slot_freed(void *arg)
 		e->resume_again = true;
 		return;
 	}
+	if (e->stopping)
+		return;   /* waiting destinations never start */
 	e->resuming = true;
 	size_t max = e->slots.max ? e->slots.max : CLIENT_BATCH_PARALLEL;
 	do {
@@ -347,6 +353,17 @@ enum client_outbound_submit_status client_outbound_submit(
 		return CLIENT_OUTBOUND_ERR_MEMORY;
 	}
 	return CLIENT_OUTBOUND_SUBMITTED;
+}
+
+void client_outbound_stop(struct client_outbound *e)
+{
+	e->stopping = true;
+	client_pool_stop(e->pool);
+}
+
+bool client_outbound_busy(const struct client_outbound *e)
+{
+	return e->slots.active > 0 || e->finishing > 0;
 }
 
 size_t client_outbound_in_flight(const struct client_outbound *e)

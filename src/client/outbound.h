@@ -136,6 +136,15 @@ enum client_outbound_submit_status client_outbound_submit(
 	struct client_outbound *e, const struct client_outbound_message *m,
 	client_outbound_done_fn done, void *arg, char *err, size_t errlen);
 
+/* Stop starting (a runner's SIGTERM): destinations waiting for a slot
+ * or a connection never start, connections are not reused; what is under
+ * way (a lookup, a connection, a transaction) goes on to its end.  The
+ * messages that never start never get their done: the caller exits once
+ * client_outbound_busy is false (their entries stay queued as they were). */
+void client_outbound_stop(struct client_outbound *e);
+/* Something has begun and not ended: a destination being resolved or
+ * delivered, or a finished message whose done has not run yet. */
+bool client_outbound_busy(const struct client_outbound *e);
 /* Messages submitted whose done has not run yet. */
 size_t client_outbound_in_flight(const struct client_outbound *e);
 

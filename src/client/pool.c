@@ -51,6 +51,7 @@ struct client_pool {
 	void *busy_arg;
 	struct peer *peers;
 	size_t connections, reused, nidle;
+	bool stopping;               /* client_pool_stop: no connection granted */
 };
 
 static void list_add(struct ticket_list *l, struct client_pool_ticket *t)
@@ -218,6 +219,8 @@ static bool owner_busy(const struct peer *pe, const struct client_pool_ticket *w
 /* Grants, in order, what the limit and the owners allow now. */
 static void peer_dispatch(struct client_pool *p, struct peer *pe)
 {
+	if (p->stopping)
+		return;
 	struct client_pool_ticket *w = pe->waiting.head;
 	while (w && pe->active < per_address(p)) {
 		struct client_pool_ticket *next = w->next;
@@ -262,6 +265,14 @@ bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *ke
 	t->grant = grantfn;
 	t->arg = arg;
 	idle_prune(p, pe);
+	if (p->stopping) {
+		/* Stopping: nothing new starts; the route waits, and its
+		 * message stays queued when the caller exits. */
+		t->state = T_WAITING;
+		list_add(&pe->waiting, t);
+		*queued = true;
+		return true;
+	}
 	for (struct client_pool_ticket *i = pe->idle.head; i; i = i->next) {
 		if (key_equal(&i->key, key)) {
 			grant(t, idle_take(p, i));   /* the idle one's count passes on */
@@ -306,7 +317,7 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
                          const struct client_peer_key *key, struct client_delivery *d)
 {
 	struct peer *pe = t->peer;
-	bool reusable = client_deliver_usable(d) && !pe->no_reuse;
+	bool reusable = client_deliver_usable(d) && !pe->no_reuse && !p->stopping;
 	/* The same message's next domain first, then the oldest waiter. */
 	struct client_pool_ticket *to = NULL;
 	for (struct client_pool_ticket *w = pe->waiting.head; reusable && w && !to; w = w->next)
@@ -363,6 +374,12 @@ void client_pool_close_idle(struct client_pool *p)
 		peer_gc(p, pe);
 		pe = next;
 	}
+}
+
+void client_pool_stop(struct client_pool *p)
+{
+	client_pool_close_idle(p);
+	p->stopping = true;
 }
 
 void client_pool_stats(const struct client_pool *p, struct client_pool_stats *out)

@@ -99,6 +99,10 @@ void client_pool_closed(struct client_pool *p, struct client_pool_ticket *t);
 void client_pool_no_reuse(struct client_pool *p, const struct client_peer_key *key);
 /* Closes every idle connection (the engine has no more work). */
 void client_pool_close_idle(struct client_pool *p);
+/* Stop starting (a runner's SIGTERM): idle connections are closed, and
+ * from now on no connection is granted, new or reused; routes that ask
+ * wait for good, connections in use finish their transaction and close. */
+void client_pool_stop(struct client_pool *p);
 
 /* Counters for tests and reports. */
 struct client_pool_stats {

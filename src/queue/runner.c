@@ -31,6 +31,7 @@ struct queue_runner {
 	queue_runner_done_fn done;
 	void *arg;
 	bool running;
+	bool stopping;
 	struct queue_run_stats stats;
 };
 
@@ -72,6 +73,34 @@ static size_t count_queued(const struct queue_envelope *env)
 	for (size_t i = 0; i < env->nrcpts; i++)
 		q += env->rcpts[i].state == QUEUE_RCPT_QUEUED;
 	return q;
+}
+
+/* The earliest next attempt of what env still has queued, into the
+ * pass's stats (serve's runner sleeps until then). */
+static void next_note(struct queue_run_stats *st, const struct queue_envelope *env)
+{
+	for (size_t i = 0; i < env->nrcpts; i++) {
+		const struct queue_rcpt *rc = &env->rcpts[i];
+		if (rc->state == QUEUE_RCPT_QUEUED && (st->next == 0 || rc->next < st->next))
+			st->next = rc->next > 0 ? rc->next : 1;
+	}
+}
+
+static void next_note_at(struct queue_run_stats *st, int64_t when)
+{
+	if (st->next == 0 || when < st->next)
+		st->next = when;
+}
+
+void queue_run_stats_format(const struct queue_run_stats *s, char *out, size_t outlen)
+{
+	int n = snprintf(out, outlen,
+	                 "seen=%zu due=%zu attempted=%zu delivered=%zu deferred=%zu failed=%zu "
+	                 "bounces=%zu set_aside=%zu busy=%zu removed=%zu errors=%zu",
+	                 s->seen, s->due, s->attempted, s->delivered, s->deferred, s->failed,
+	                 s->bounces, s->corrupt, s->busy, s->removed, s->errors);
+	if (s->stopped && n >= 0 && (size_t)n < outlen)
+		snprintf(out + n, outlen - (size_t)n, " stopped=yes not_started=%zu", s->not_started);
 }
 
 enum queue_status queue_runner_settle(struct queue_spool *sp, struct queue_envelope *env,
@@ -182,6 +211,9 @@ static void job_settle(struct queue_job *j, const struct queue_result *results, 
 	r->stats.deferred += d.deferred;
 	r->stats.failed += d.failed_now;
 	r->stats.removed += removed;
+	r->stats.bounces += (d.bounce_id[0] != 0) + (d.warning_id[0] != 0);
+	if (!removed)
+		next_note(&r->stats, &j->env);
 	if (st != QUEUE_OK) {
 		r->stats.errors++;
 		log_event(LOG_ERROR, "spool", "id=%s result=%s why=%s", j->env.id,
@@ -192,6 +224,7 @@ static void job_settle(struct queue_job *j, const struct queue_result *results, 
 		r->stats.errors++;
 	if (d.warning_id[0] && ids_add(r, d.warning_id) != 0)
 		r->stats.errors++;
+	r->stats.due += (d.bounce_id[0] != 0) + (d.warning_id[0] != 0);
 	queue_decision_free(&d);
 }
 
@@ -234,6 +267,8 @@ static bool job_start(struct queue_runner *r, const char *id)
 		break;
 	case QUEUE_BUSY:
 		r->stats.busy++;
+		/* Looked at again a moment later (serve's runner: a second). */
+		next_note_at(&r->stats, (int64_t)time(NULL));
 		log_event(LOG_DEBUG, "busy", "id=%s", id);
 		goto skip;
 	case QUEUE_GONE:
@@ -267,6 +302,7 @@ static bool job_start(struct queue_runner *r, const char *id)
 		j->originals[j->n++] = rc->orcpt ? rc->orcpt : rc->addr;
 	}
 	if (j->n == 0) {
+		next_note(&r->stats, &j->env);
 		/* Nothing due; an entry with nothing queued at all (a runner
 		 * died between a DSN and the removal) is finished now. */
 		if (count_queued(&j->env) == 0 &&
@@ -308,21 +344,32 @@ skip:
 static void runner_pump(struct queue_runner *r)
 {
 	size_t max = r->cfg.messages_max ? r->cfg.messages_max : QUEUE_RUNNER_MESSAGES_MAX;
-	while (r->in_flight < max && r->next < r->nids) {
+	while (!r->stopping && r->in_flight < max && r->next < r->nids) {
 		char id[QUEUE_ID_MAX + 1];
 		snprintf(id, sizeof(id), "%s", r->ids[r->next++]);
 		job_start(r, id);
 	}
-	if (r->running && r->in_flight == 0 && r->next >= r->nids) {
+	if (r->running && r->in_flight == 0 && (r->stopping || r->next >= r->nids)) {
 		r->running = false;
-		log_event(LOG_INFO, "pass",
-		          "entries=%zu attempted=%zu delivered=%zu deferred=%zu failed=%zu busy=%zu "
-		          "corrupt=%zu removed=%zu errors=%zu",
-		          r->stats.entries, r->stats.attempted, r->stats.delivered, r->stats.deferred,
-		          r->stats.failed, r->stats.busy, r->stats.corrupt, r->stats.removed,
-		          r->stats.errors);
+		if (r->stopping) {
+			r->stats.stopped = true;
+			r->stats.not_started = r->nids - r->next;
+		}
+		char summary[512];
+		queue_run_stats_format(&r->stats, summary, sizeof(summary));
+		log_event(LOG_INFO, "pass", "%s", summary);
 		r->done(r->arg, &r->stats);
 	}
+}
+
+void queue_runner_stop(struct queue_runner *r)
+{
+	if (!r->running || r->stopping)
+		return;
+	r->stopping = true;
+	log_event(LOG_INFO, "stopping", "in_flight=%zu not_started=%zu", r->in_flight,
+	          r->nids - r->next);
+	event_active(r->kick, EV_TIMEOUT, 0);
 }
 
 static void runner_kick(evutil_socket_t fd, short what, void *arg)
@@ -355,6 +402,7 @@ int queue_runner_add(struct queue_runner *r, const char *id)
 {
 	if (ids_add(r, id) != 0)
 		return -1;
+	r->stats.due++;
 	event_active(r->kick, EV_TIMEOUT, 0);
 	return 0;
 }
@@ -390,6 +438,7 @@ int queue_runner_start(struct queue_runner *r, enum queue_run_mode mode, const c
 	r->arg = arg;
 	r->stats = (struct queue_run_stats){ 0 };
 	r->nids = r->next = 0;
+	r->stopping = false;
 	r->all_now = id != NULL || mode == QUEUE_RUN_ALL;
 	int64_t now = (int64_t)time(NULL);
 	struct queue_cleanup_counts cc = { 0 };
@@ -404,6 +453,7 @@ int queue_runner_start(struct queue_runner *r, enum queue_run_mode mode, const c
 			snprintf(why, whylen, "out of memory");
 			return -1;
 		}
+		r->stats.seen = r->stats.due = 1;
 	} else {
 		struct queue_spool_list *l;
 		if (queue_spool_list_open(r->sp, &l, why, whylen) != QUEUE_OK)
@@ -413,17 +463,23 @@ int queue_runner_start(struct queue_runner *r, enum queue_run_mode mode, const c
 		int rc;
 		char lwhy[512];
 		while ((rc = queue_spool_list_next(l, &env, &eid, lwhy, sizeof(lwhy))) != 0) {
+			r->stats.seen++;
 			/* An envelope that does not parse is tried too: lock and
 			 * load set it aside and say so. */
-			if ((rc < 0 || entry_due(&env, r->all_now, now)) && ids_add(r, eid) != 0) {
+			bool due = rc < 0 || entry_due(&env, r->all_now, now);
+			if (due && ids_add(r, eid) != 0) {
 				queue_envelope_free(&env);
 				queue_spool_list_close(l);
 				snprintf(why, whylen, "out of memory");
 				return -1;
 			}
+			if (!due)
+				next_note(&r->stats, &env);   /* the pass's own listing: no second one */
 			queue_envelope_free(&env);
 		}
 		queue_spool_list_close(l);
+		r->stats.due = r->nids;
+		r->stats.next_known = true;
 	}
 	r->running = true;
 	event_active(r->kick, EV_TIMEOUT, 0);

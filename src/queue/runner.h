@@ -159,14 +159,32 @@ enum queue_run_mode {
 };
 
 struct queue_run_stats {
-	size_t entries;      /* looked at */
+	size_t seen;         /* entries the pass listed (1 for a pass over one id) */
+	size_t due;          /* of those, due (or flushed), plus what the pass queued
+	                      * itself (DSNs, forwards): the entries it meant to try */
+	size_t entries;      /* looked at: locked and loaded, or tried to */
 	size_t attempted;    /* messages handed to the deliverer */
 	size_t delivered, deferred, failed;   /* recipients */
+	size_t bounces;      /* DSNs queued (failures and delay warnings) */
 	size_t busy;         /* skipped: another runner has them */
 	size_t corrupt;      /* set aside */
 	size_t removed;      /* entries finished */
 	size_t errors;       /* spool errors (logged) */
+	size_t not_started;  /* due entries left for the next run (queue_runner_stop) */
+	bool stopped;        /* queue_runner_stop ended the pass early */
+	/* The earliest next attempt of a recipient still queued, among the
+	 * entries the pass saw (epoch; 0: none), so that serve's runner knows
+	 * when to look again without listing the spool a second time.
+	 * next_known: the pass listed the whole spool (not one id). */
+	int64_t next;
+	bool next_known;
 };
+
+/* The pass's summary for a log line: "seen=N due=N attempted=N
+ * delivered=N deferred=N failed=N bounces=N set_aside=N busy=N
+ * removed=N errors=N" (and "stopped=yes not_started=N" when stopped),
+ * the same words for queue run, flush and serve's queue process. */
+void queue_run_stats_format(const struct queue_run_stats *s, char *out, size_t outlen);
 
 typedef void (*queue_runner_done_fn)(void *arg, const struct queue_run_stats *stats);
 
@@ -191,6 +209,13 @@ int queue_runner_start(struct queue_runner *r, enum queue_run_mode mode, const c
  * mail forwarded through an alias), to be tried in it.  0, or -1 out of
  * memory (it waits for the next pass). */
 int queue_runner_add(struct queue_runner *r, const char *id);
+/* Stop starting (SIGTERM): no further entry is locked or handed to the
+ * deliverer in this pass; the deliveries already handed over finish and
+ * are settled as usual, then done runs (stats.stopped, not_started).  The
+ * caller bounds the wait: what is still in flight when it gives up stays
+ * queued, unchanged, and is tried again by the next runner (at least
+ * once, never lost). */
+void queue_runner_stop(struct queue_runner *r);
 /* Only once the pass's done has run (or it was never started). */
 void queue_runner_free(struct queue_runner *r);
 

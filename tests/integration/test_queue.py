@@ -481,3 +481,156 @@ def test_delay_warning_once(tmp_path, start_server):
     status = list(msg.iter_parts())[1].as_string()
     assert "Action: delayed" in status and f"bob@[{PEER}]" in status, status
     assert "come back later" in status and "Will-Retry-Until:" in status, status
+
+
+def test_pass_summary_counts_seen_due_and_outcomes(tmp_path):
+    """The pass's summary says what a sysadmin needs: entries seen, due,
+    attempted, recipients delivered/deferred/failed, bounces queued, set
+    aside, busy, removed, errors; the same words for run and flush."""
+    from queue_util import write_entry
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    later = int(time.time()) + 3600
+    write_entry(spool, "06B154E07658CE179A7A70", [{"addr": f"bob@[{PEER}]"}])
+    write_entry(spool, "06B154E0765906179B7A70", [{"addr": f"carol@[{PEER}]", "next": later,
+                                                   "attempts": 1}])
+    write_entry(spool, "06B154E076591F179C7A70", [{"addr": f"dave@[{PEER}]", "next": later,
+                                                   "attempts": 1}])
+    (spool / "env" / "06B154E076593A179D7A70").write_text("garbage\n")
+    (spool / "msg" / "06B154E076593A179D7A70").write_text("x")
+    peer = ScriptedPeer(ok, host=PEER, port=port, connections=3, accept_timeout=30)
+    try:
+        err = queue_run(spool, port)
+        line = [l for l in err.splitlines() if "event=pass" in l][-1]
+        assert ("seen=4 due=2 attempted=1 delivered=1 deferred=0 failed=0 bounces=0 "
+                "set_aside=1 busy=0 removed=1 errors=0") in line, err
+        err = queue_run(spool, port, sub="flush")
+        line = [l for l in err.splitlines() if "event=pass" in l][-1]
+        assert "seen=2 due=2 attempted=2 delivered=2 deferred=0" in line, err
+    finally:
+        peer.close()
+
+
+class ConcurrentSlowPeer:
+    """Any number of connections at once, each in a thread; MAIL, RCPT and
+    DATA answered at once, the final dot only after `delay` seconds.
+    Records when each MAIL FROM arrived (monotonic) and how many messages
+    it took (250 after the dot)."""
+
+    def __init__(self, host, port, delay):
+        import socket
+        import threading
+        self.delay = delay
+        self.mails = []
+        self.taken = 0
+        self.lock = threading.Lock()
+        self.sock = socket.socket()
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind((host, port))
+        self.sock.listen(64)
+        self.closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while not self.closed:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(c,), daemon=True).start()
+
+    def _serve(self, c):
+        f = c.makefile("rb")
+        try:
+            c.sendall(b"220 slow.test ESMTP\r\n")
+            in_data = False
+            for line in f:
+                line = line.rstrip(b"\r\n")
+                if in_data:
+                    if line == b".":
+                        in_data = False
+                        time.sleep(self.delay)
+                        c.sendall(b"250 2.0.0 taken\r\n")
+                        with self.lock:
+                            self.taken += 1
+                    continue
+                if line.startswith(b"EHLO"):
+                    c.sendall(b"250-slow.test\r\n250 PIPELINING\r\n")
+                elif line.startswith(b"MAIL"):
+                    with self.lock:
+                        self.mails.append(time.monotonic())
+                    c.sendall(b"250 2.1.0 ok\r\n")
+                elif line.startswith(b"RCPT") or line == b"RSET":
+                    c.sendall(b"250 2.1.5 ok\r\n")
+                elif line == b"DATA":
+                    in_data = True
+                    c.sendall(b"354 go\r\n")
+                elif line == b"QUIT":
+                    c.sendall(b"221 bye\r\n")
+                    return
+                else:
+                    c.sendall(b"500 what\r\n")
+        except OSError:
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        import socket
+        self.closed = True
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)   # wakes the accept
+        except OSError:
+            pass
+        self.sock.close()
+
+
+@pytest.mark.parametrize("sub", ["run", "flush"])
+def test_sigterm_stops_starting_and_loses_nothing(tmp_path, sub):
+    """SIGTERM mid-pass with a slow peer (its 250 after the dot takes 3 s):
+    the deliveries in flight finish, nothing starts after the signal, the
+    runner exits 0 promptly, and every message is delivered or still
+    queued (the next run delivers the rest exactly once)."""
+    from queue_util import write_entry
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    ids = [write_entry(spool, f"06B154E07658CE179A7A{i:02d}", [{"addr": f"u{i}@[{PEER}]"}])
+           for i in range(12)]
+    peer = ConcurrentSlowPeer(PEER, port, 3)
+    try:
+        p = subprocess.Popen(queue_cmd(spool, port, sub=sub), stderr=subprocess.PIPE, env=env())
+        deadline = time.monotonic() + 20
+        while len(peer.mails) < 5 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        started = len(peer.mails)
+        assert started >= 1, "no delivery began"
+        time.sleep(0.3)
+        t_term = time.monotonic()
+        started = len(peer.mails)
+        p.send_signal(signal.SIGTERM)
+        _, err = p.communicate(timeout=30)
+        elapsed = time.monotonic() - t_term
+        err = err.decode(errors="replace")
+        for mark in SANITIZER_MARKERS:
+            assert mark not in err, err
+        assert p.returncode == 0, (p.returncode, err)
+        # Nothing began after the signal; the runner waited only for the
+        # 250s of what was in flight (3 s), not for the rest of the queue.
+        assert len(peer.mails) == started, (started, peer.mails, err)
+        assert all(t < t_term for t in peer.mails), err
+        assert elapsed < 10, (elapsed, err)
+        left = entries(spool)
+        assert peer.taken + len(left) == len(ids), (peer.taken, left, err)
+        assert len(left) > 0, err
+    finally:
+        peer.close()
+    # The next run delivers what was left, each once.
+    taken_before = peer.taken
+    peer = ConcurrentSlowPeer(PEER, port, 0)
+    try:
+        queue_run(spool, port, sub="flush")
+        assert entries(spool) == []
+        assert peer.taken == len(ids) - taken_before
+    finally:
+        peer.close()

@@ -322,3 +322,71 @@ def test_bad_queue_settings_refused_at_start(tmp_path, extra, status, said):
                         str(tmp_path / "spool"), *extra], capture_output=True, text=True,
                        timeout=30, env={**os.environ, "RAWMAIL_CONF": ""})
     assert p.returncode == status and said in p.stderr, p
+
+
+def test_pass_lists_the_spool_once(tmp_path, start_server):
+    """serve's queue process knows when to look again from the pass's own
+    listing (each entry's next attempt), not from a second listing of the
+    spool: over two passes on 5,000 entries that are not due, it reads the
+    envelopes twice in all, not four times.  And the timer it derives
+    still wakes it for an entry due a few seconds later."""
+    import subprocess
+    from helpers import REPO_ROOT
+    from queue_util import write_entry
+    tools = os.environ.get("RAWMAIL_TOOLS", str(REPO_ROOT / "build-asan" / "tests"))
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    subprocess.run([os.path.join(tools, "tool_spoolfill"), "fill", str(spool), "5000", "200",
+                    "3600"], check=True, capture_output=True, timeout=300)
+    soon = int(time.time()) + 4
+    write_entry(spool, "06B154E07658CE179A7A70", [{"addr": f"bob@[{PEER}]", "next": soon,
+                                                   "attempts": 1}])
+    env_bytes = sum(p.stat().st_size for p in (spool / "env").iterdir())
+    peer = ScriptedPeer(rcpt_script([b"250 2.1.5 ok\r\n"]), host=PEER, port=port,
+                        with_conn=True, accept_timeout=60)
+    try:
+        srv = start_server(*queue_args(spool, port))
+        [qpid] = queue_pids(srv, 1)
+        wait_for(lambda: "event=removed" in srv.log(), 30,
+                 lambda: f"the entry due in 4 s was not delivered:\n{srv.log()}")
+        wait_for(lambda: srv.log().count("event=pass") >= 2, 10, srv.log)
+        time.sleep(0.5)
+        log = srv.log()
+        rchar = int([l for l in Path(f"/proc/{qpid}/io").read_text().splitlines()
+                     if l.startswith("rchar:")][0].split()[1])
+    finally:
+        peer.close()
+    assert data_count(peer) == 1
+    assert log.count("event=pass") == 2, log
+    # Two listings (one per pass) and a little more; a second listing per
+    # pass would be four.
+    assert rchar < 3 * env_bytes, (rchar, env_bytes)
+    assert "seen=5001 due=0" in log and "seen=5001 due=1" in log, log
+
+
+def test_sigterm_stops_starting_in_serve(tmp_path, start_server):
+    """serve's queue process on SIGTERM mid-pass with a slow peer: the
+    deliveries in flight finish, none starts after it, serve exits 0
+    promptly, and every message is delivered or still queued."""
+    from queue_util import write_entry
+    from test_queue import ConcurrentSlowPeer
+    port = free_port_both()
+    spool = tmp_path / "spool"
+    ids = [write_entry(spool, f"06B154E07658CE179A7A{i:02d}", [{"addr": f"u{i}@[{PEER}]"}])
+           for i in range(12)]
+    peer = ConcurrentSlowPeer(PEER, port, 3)
+    try:
+        srv = start_server(*queue_args(spool, port, "--timeout-shutdown", "20"))
+        wait_for(lambda: len(peer.mails) >= 5, 20, lambda: f"no deliveries:\n{srv.log()}")
+        time.sleep(0.3)
+        started = len(peer.mails)
+        t_term = time.monotonic()
+        assert srv.stop() == 0
+        elapsed = time.monotonic() - t_term
+        assert len(peer.mails) == started, (started, srv.log())
+        assert elapsed < 10, (elapsed, srv.log())
+        left = entries(spool)
+        assert peer.taken + len(left) == len(ids), (peer.taken, left, srv.log())
+        assert len(left) > 0
+    finally:
+        peer.close()

@@ -1,9 +1,11 @@
 /* tool_spoolfill — the queue's spool from outside (src/queue/spool.c), for
  * benchmarks and integration tests:
  *
- *   tool_spoolfill fill DIR N [SIZE]   N entries of SIZE octets (default
- *       2048, two recipients each) without a sync per file, then one
- *       syncfs: a bulk writer for bench/spool_list, not a durable enqueue.
+ *   tool_spoolfill fill DIR N [SIZE [LATER]]   N entries of SIZE octets
+ *       (default 2048, two recipients each) without a sync per file, then
+ *       one syncfs: a bulk writer for bench/spool_list, not a durable
+ *       enqueue.  LATER: their next attempt is that many seconds from now
+ *       (default 0: due at once).
  *   tool_spoolfill list DIR            every entry listed and parsed, as
  *       `rawmail queue list` will: prints "listed N entries (E unreadable)
  *       in MS ms".
@@ -32,11 +34,11 @@ static double now_ms(void)
 
 static int usage(void)
 {
-	fprintf(stderr, "usage: tool_spoolfill fill DIR N [SIZE] | list DIR | enqueue DIR RCPT\n");
+	fprintf(stderr, "usage: tool_spoolfill fill DIR N [SIZE [LATER]] | list DIR | enqueue DIR RCPT\n");
 	return 64;
 }
 
-static int fill(const char *dir, long n, long size)
+static int fill(const char *dir, long n, long size, long later)
 {
 	struct queue_spool *sp;
 	char why[512];
@@ -63,6 +65,8 @@ static int fill(const char *dir, long n, long size)
 			fprintf(stderr, "out of memory\n");
 			return 75;
 		}
+		for (size_t k = 0; k < env.nrcpts; k++)
+			env.rcpts[k].next = later > 0 ? env.created + later : 0;
 		enum queue_status st = queue_spool_enqueue(sp, &env, msg, (size_t)size, why, sizeof(why));
 		queue_envelope_free(&env);
 		if (st != QUEUE_OK) {
@@ -152,9 +156,10 @@ int main(int argc, char **argv)
 	if (argc >= 4 && strcmp(argv[1], "fill") == 0) {
 		long n = strtol(argv[3], NULL, 10);
 		long size = argc >= 5 ? strtol(argv[4], NULL, 10) : 2048;
-		if (n < 0 || size < 100 || size > 64L * 1024 * 1024)
+		long later = argc >= 6 ? strtol(argv[5], NULL, 10) : 0;
+		if (n < 0 || size < 100 || size > 64L * 1024 * 1024 || later < 0)
 			return usage();
-		return fill(argv[2], n, size);
+		return fill(argv[2], n, size, later);
 	}
 	if (argc == 3 && strcmp(argv[1], "list") == 0)
 		return list(argv[2]);

@@ -358,6 +358,24 @@ static struct queue_run_stats run_pass(struct queue_spool *sp, struct fake *f,
 	return st;
 }
 
+static void test_stats_format(void **state)
+{
+	struct queue_run_stats st = { .seen = 9, .due = 4, .attempted = 3, .delivered = 2,
+		                      .deferred = 1, .failed = 1, .bounces = 1, .corrupt = 1,
+		                      .busy = 0, .removed = 2, .errors = 0 };
+	char out[512];
+	queue_run_stats_format(&st, out, sizeof(out));
+	assert_string_equal(out, "seen=9 due=4 attempted=3 delivered=2 deferred=1 failed=1 "
+	                         "bounces=1 set_aside=1 busy=0 removed=2 errors=0");
+	st.stopped = true;
+	st.not_started = 5;
+	queue_run_stats_format(&st, out, sizeof(out));
+	assert_non_null(strstr(out, "errors=0 stopped=yes not_started=5"));
+	char tiny[8];
+	queue_run_stats_format(&st, tiny, sizeof(tiny));
+	assert_string_equal(tiny, "seen=9 ");
+}
+
 static void test_pass_with_fake_deliverer(void **state)
 {
 	char dir[] = "/tmp/rawmail-runner-XXXXXX", spool[64], why[256];
@@ -389,6 +407,14 @@ static void test_pass_with_fake_deliverer(void **state)
 	assert_int_equal(st.failed, 3);
 	assert_int_equal(st.removed, 3);
 	assert_int_equal(st.errors, 0);
+	/* Seen three, due three and the bounce queued in the pass; the next
+	 * attempt known from the pass itself (later@, on the schedule). */
+	assert_int_equal(st.seen, 3);
+	assert_int_equal(st.due, 4);
+	assert_int_equal(st.bounces, 1);
+	assert_true(st.next_known);
+	int64_t t = (int64_t)time(NULL);
+	assert_true(st.next >= t + 299 && st.next <= t + 300);
 
 	/* Left: the mixed one, later@ queued for 5 minutes. */
 	struct queue_lock lk;
@@ -411,9 +437,13 @@ static void test_pass_with_fake_deliverer(void **state)
 	assert_int_equal(f.submits, 4);
 	queue_spool_unlock(&lk);
 
-	/* Not due: a pass tries nothing; a flush tries it now. */
+	/* Not due: a pass tries nothing, and still knows when it is due;
+	 * a flush tries it now. */
 	st = run_pass(sp, &f, QUEUE_RUN_DUE, NULL);
 	assert_int_equal(st.attempted, 0);
+	assert_int_equal(st.seen, 1);
+	assert_int_equal(st.due, 0);
+	assert_true(st.next_known && st.next >= t + 299 && st.next <= t + 300);
 	st = run_pass(sp, &f, QUEUE_RUN_ALL, NULL);
 	assert_int_equal(st.attempted, 1);
 	assert_int_equal(f.rcpts, 3 + 1 + 1 + 1 + 1);   /* only later@ again */
@@ -440,6 +470,7 @@ int main(void)
 		cmocka_unit_test(test_unbounce_requeues),
 		cmocka_unit_test(test_last_split),
 		cmocka_unit_test(test_pass_with_fake_deliverer),
+		cmocka_unit_test(test_stats_format),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
