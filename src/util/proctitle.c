@@ -11,6 +11,13 @@ extern char **environ;
  * exec: [area, area + area_len). */
 static char *area;
 static size_t area_len;
+/* The heap copies of the strings, kept here for the life of the process:
+ * argv's slots may be permuted or overwritten (getopt, a command's own
+ * parsing) and environ replaced (setenv), and a copy reachable only from
+ * there would be reported lost by valgrind.  Never freed; volatile, or
+ * the compiler drops stores that nothing here reads. */
+static char **volatile kept_args;
+static char **volatile kept_env;
 
 void proctitle_init(int argc, char **argv)
 {
@@ -41,11 +48,10 @@ void proctitle_init(int argc, char **argv)
 		if (environ[i] == end)
 			end = environ[i] + strlen(environ[i]) + 1;
 	}
-	/* The heap copies stay for the life of the process (argv and environ
-	 * point at them), so they are never freed. */
 	for (int i = 0; i < argc; i++)
 		argv[i] = args[i];
-	free(args);
+	kept_args = args;
+	kept_env = env;
 	environ = env;
 	area = start;
 	area_len = (size_t)(end - start);

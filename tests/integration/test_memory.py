@@ -74,3 +74,47 @@ def test_rss_per_idle_connection(rstart_server):
     time.sleep(0.5)
     srv.assert_alive()
     print(f"[memory] smtp VmRSS after the {N} closed: {rss_kib(smtp)} KiB")
+
+
+def test_serve_processes_have_no_definite_leak_under_valgrind(tmp_path):
+    """rawmail serve under `valgrind --trace-children=yes` (parent, store,
+    smtp and queue processes), stopped with SIGTERM: nothing definitely
+    lost.  proctitle_init's copies of argv and the environment were (its
+    pointer arrays were reachable only through argv and environ)."""
+    import os
+    import shutil
+    import signal
+    import subprocess
+    from pathlib import Path
+    import pytest
+    from helpers import free_port, mail_user_args
+    if not shutil.which("valgrind"):
+        pytest.skip("valgrind not installed")
+    binary = release_bin()
+    logs = tmp_path / "vg"
+    logs.mkdir()
+    p = subprocess.Popen(
+        ["valgrind", "-q", "--leak-check=full", "--trace-children=yes",
+         "--errors-for-leak-kinds=definite", f"--log-file={logs}/v.%p", str(binary), "serve",
+         "--listen", f"127.0.0.1:{free_port()}", "--mailroot", str(tmp_path / "m"),
+         *mail_user_args(), "--hostname", "mx.test", "--spool", str(tmp_path / "spool"),
+         "--dns", "127.0.0.1:1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+        env={**os.environ, "RAWMAIL_CONF": ""})
+    try:
+        deadline = time.monotonic() + 60
+        # The parent, store, smtp and queue processes have each started.
+        while len(list(logs.iterdir())) < 4 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(3)
+        p.send_signal(signal.SIGTERM)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    time.sleep(1)   # children's logs written at their exit
+    text = "".join(f.read_text(errors="replace") for f in logs.iterdir())
+    assert len(list(logs.iterdir())) >= 4, text
+    assert "definitely lost" not in text, text
+    assert "proctitle" not in text, text
