@@ -7,7 +7,7 @@
 #   make unit            build and run the cmocka unit tests
 #   make fuzz            build libFuzzer harnesses (clang) into build-fuzz/
 #   make check           everything the CI runs (see tests/run)
-#   make install PREFIX=/usr/local DESTDIR=   (also sendmail/mailq links, systemd units)
+#   make install PREFIX=/usr/local DESTDIR=   (also sendmail/mailq/newaliases links, systemd units)
 #   make install-sendmail   the link /usr/sbin/sendmail (never over another MTA)
 
 CC       ?= cc
@@ -120,7 +120,7 @@ check:
 lint:
 	tests/lint
 
-# Where `make install` puts things.  The sendmail and mailq links go in
+# Where `make install` puts things.  The sendmail, mailq and newaliases links go in
 # SBINDIR; the one programs call by its path, /usr/sbin/sendmail, only
 # with `make install-sendmail` (SENDMAIL_PATH), which refuses to replace
 # another MTA's file.  The example configuration is copied to
@@ -167,6 +167,7 @@ install: $(BUILD)/rawmail
 	install -m 755 $(BUILD)/rawmail $(DESTDIR)$(BINDIR)/rawmail
 	$(call install_link,$(SBINDIR)/sendmail,warn)
 	$(call install_link,$(SBINDIR)/mailq,warn)
+	$(call install_link,$(SBINDIR)/newaliases,warn)
 	install -m 644 doc/rawmail.1 $(DESTDIR)$(MANDIR)/man1/rawmail.1
 	install -m 644 doc/rawmail.conf.5 $(DESTDIR)$(MANDIR)/man5/rawmail.conf.5
 	install -m 644 contrib/rawmail.conf.example README.md $(DESTDIR)$(DOCDIR)/

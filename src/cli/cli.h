@@ -8,6 +8,11 @@
 int cli_serve(int argc, char **argv);
 int cli_send(int argc, char **argv);
 int cli_sendmail(int argc, char **argv);
+/* newaliases.c: `newaliases` (argv[0]), and `sendmail -bi` / `-I` through
+ * cli_aliases_check: the aliases file (NULL: the default) checked, nothing
+ * printed when it is good.  0, or 78 (EX_CONFIG) said why as FILE:LINE. */
+int cli_newaliases(int argc, char **argv);
+int cli_aliases_check(const char *prog, const char *path);
 /* rawmail queue (queue.c): run and flush there; list, show and delete in
  * queue_list.c, which the dispatcher calls with argv[0] the subcommand. */
 int cli_queue(int argc, char **argv);

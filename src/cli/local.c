@@ -62,18 +62,23 @@ static void aliases_warn(void *arg, size_t line, const char *why)
 	log_event(LOG_WARN, "aliases", "file=%s line=%zu why=\"%s\"", (const char *)arg, line, why);
 }
 
-int cli_aliases_load(const char *prog, const char *path, struct msg_aliases *out)
+int cli_aliases_read(const char *prog, const char *path, struct msg_aliases *out,
+                     msg_aliases_warn_fn warn, void *arg, const char **path_used)
 {
 	*out = (struct msg_aliases){ 0 };
+	*path_used = NULL;
 	bool given = path != NULL;
 	if (!path)
 		path = CLI_ALIASES_DEFAULT;
 	if (!path[0])
 		return 0;
+	*path_used = path;
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0) {
-		if (!given && errno == ENOENT)
+		if (!given && errno == ENOENT) {
+			*path_used = NULL;
 			return 0;
+		}
 		fprintf(stderr, "%s: aliases file %s: %s\n", prog, path, strerror(errno));
 		return -1;
 	}
@@ -97,14 +102,29 @@ int cli_aliases_load(const char *prog, const char *path, struct msg_aliases *out
 		return -1;
 	}
 	char err[256];
-	int rc = msg_aliases_parse(text, len, out, aliases_warn, (void *)path, err, sizeof(err));
+	int rc = msg_aliases_parse(text, len, out, warn, arg ? arg : (void *)path, err, sizeof(err));
 	free(text);
 	if (rc != 0) {
-		fprintf(stderr, "%s: aliases file %s: %s\n", prog, path, err);
+		/* "line N: why" from the parser: said as FILE:N, as compilers
+		 * and the settings file do. */
+		char *end = NULL;
+		unsigned long line = 0;
+		if (!strncmp(err, "line ", 5))
+			line = strtoul(err + 5, &end, 10);
+		if (line > 0 && end && end[0] == ':' && end[1] == ' ')
+			fprintf(stderr, "%s: %s:%lu: %s (aliases file)\n", prog, path, line, end + 2);
+		else
+			fprintf(stderr, "%s: aliases file %s: %s\n", prog, path, err);
 		msg_aliases_free(out);
 		return -1;
 	}
 	return 0;
+}
+
+int cli_aliases_load(const char *prog, const char *path, struct msg_aliases *out)
+{
+	const char *used;
+	return cli_aliases_read(prog, path, out, aliases_warn, NULL, &used);
 }
 
 struct cli_local {

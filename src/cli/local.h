@@ -43,6 +43,11 @@ bool cli_local_domain(void *names, const char *addr, char *name, size_t namelen)
  * exists; "": none).  Lines left out are logged (event=aliases).  0, or
  * -1 said why on stderr (a named file that cannot be read or parsed). */
 int cli_aliases_load(const char *prog, const char *path, struct msg_aliases *out);
+/* The same with the lines left out given to warn (newaliases prints them
+ * as FILE:LINE); an error of the whole file is said "PROG: FILE:LINE: why"
+ * when it has a line.  *path_used: the file read (NULL: none). */
+int cli_aliases_read(const char *prog, const char *path, struct msg_aliases *out,
+                     msg_aliases_warn_fn warn, void *arg, const char **path_used);
 
 struct cli_local;
 /* The deliverer's state for one event loop.  NULL: out of memory. */

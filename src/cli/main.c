@@ -47,6 +47,9 @@ int main(int argc, char **argv)
 	/* mailq: Postfix's and sendmail's name for listing the queue. */
 	if (!strcmp(called_as(argv[0]), "mailq"))
 		return cli_queue_list(argc, argv);
+	/* newaliases: check the aliases file (there is no database). */
+	if (!strcmp(called_as(argv[0]), "newaliases"))
+		return cli_newaliases(argc, argv);
 	if (argc < 2) {
 		usage(stderr);
 		return EXIT_USAGE;

@@ -19,8 +19,9 @@
  * foreground instead.
  * -bp lists the queue (queue_list.c) and -bs speaks SMTP on stdin and
  * stdout (sendmail_bs.c), both on the spool of --spool DIR (or of the
- * settings file).  Other modes (-bd daemon, -bi/-I aliases, -bv verify)
- * are refused with exit 64 and a sentence saying so.  rawmail send's long
+ * settings file).  -bi and -I (newaliases) check the aliases file
+ * (newaliases.c).  Other modes (-bd daemon, -bv verify) are refused with
+ * exit 64 and a sentence saying so.  rawmail send's long
  * options (--dns, --port, --tls, ...) work here too.  Options end at the
  * first recipient, as with Postfix's sendmail: programs pass addresses
  * they were given, and "-fevil@example.com" after a recipient must be an
@@ -47,6 +48,7 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 {
 	bool smtp_mode = false;     /* -bs */
 	bool list_mode = false;     /* -bp */
+	bool aliases_mode = false;  /* -bi, -I: newaliases */
 	bool flush = false;
 	int c;
 	opterr = 1;
@@ -87,8 +89,10 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 			}
 			if (!strcmp(optarg, "d") || !strcmp(optarg, "D"))
 				return refuse_mode("-bd (run as a daemon; use rawmail serve)");
-			if (!strcmp(optarg, "i"))
-				return refuse_mode("-bi (rebuild aliases)");
+			if (!strcmp(optarg, "i")) {
+				aliases_mode = true;
+				break;
+			}
 			if (!strcmp(optarg, "v"))
 				return refuse_mode("-bv (verify addresses)");
 			fprintf(stderr, "sendmail: unknown mode -b%s\n", optarg);
@@ -105,7 +109,8 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 			flush = true;
 			break;
 		case 'I':
-			return refuse_mode("-I (rebuild aliases)");
+			aliases_mode = true;
+			break;
 		case 'h':
 			if (!optarg) {   /* --help; -h N is the hop count */
 				printf("usage: sendmail [-t] [-i] [-f sender] [-F name] [recipient ...] "
@@ -137,6 +142,8 @@ static int sendmail_options_run(struct send_opts *o, int argc, char **argv)
 	int checked = send_opts_check(o);
 	if (checked != 0)
 		return checked;
+	if (aliases_mode)
+		return cli_aliases_check("sendmail", o->aliases);
 	if (list_mode) {
 		/* -bp is mailq: the queue listing, as Postfix's. */
 		char *list_argv[] = { "mailq", "--spool", (char *)o->spool, NULL };

@@ -49,7 +49,7 @@ def test_install_tree(tmp_path, prefix):
     assert os.access(binary, os.X_OK)
     assert binary.read_bytes() == rawmail_bin().read_bytes()
     # The links: relative, so they resolve inside DESTDIR to the binary.
-    for name in ("sendmail", "mailq"):
+    for name in ("sendmail", "mailq", "newaliases"):
         link = base / "sbin" / name
         assert link.is_symlink(), link
         assert not os.readlink(link).startswith("/"), os.readlink(link)

@@ -244,3 +244,38 @@ def test_local_and_remote_recipients_in_one_send(tmp_path):
     assert data_count(peer) == 1
     assert len(mailbox_messages(tmp_path / "local", "root")) == 1
     assert entries(tmp_path / "spool") == []
+
+
+@pytest.mark.parametrize("how", [["newaliases"], ["sendmail", "-bi"], ["sendmail", "-I"]])
+def test_newaliases_checks_the_aliases_file(tmp_path, how):
+    """newaliases (and sendmail -bi / -I, as Postfix and sendmail have
+    them) after an edit of the aliases file: silent and 0 when it is good;
+    a line rawmail leaves out is warned as FILE:LINE (0, as Postfix's
+    postalias); a loop or a file the runners refuse is 78 with FILE:LINE."""
+    from queue_util import rawmail
+    aliases = tmp_path / "aliases"
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[send]\naliases = {aliases}\n")
+    run_env = {**os.environ, "RAWMAIL_CONF": str(conf)}
+
+    aliases.write_text("# site\nroot: alice, bob@example.org\npostmaster: root\n")
+    s = rawmail(how[1:], argv0=how[0], cwd=tmp_path, env=run_env, timeout=30)
+    assert (s.rc, s.out, s.err) == (0, "", ""), s
+
+    aliases.write_text("root: alice\nthis line has no colon\nops: |/usr/bin/page\n")
+    s = rawmail(how[1:], argv0=how[0], cwd=tmp_path, env=run_env, timeout=30)
+    assert s.rc == 0, s
+    assert f"{aliases}:2: " in s.err and f"{aliases}:3: " in s.err, s
+
+    aliases.write_text("root: alice\na: b\nb: c\nc: a\n")
+    s = rawmail(how[1:], argv0=how[0], cwd=tmp_path, env=run_env, timeout=30)
+    assert s.rc == 78, s
+    assert f"{aliases}:2: a: alias loop" in s.err, s
+
+    aliases.write_bytes(b"root: alice\nbob: carol\x00\n")
+    s = rawmail(how[1:], argv0=how[0], cwd=tmp_path, env=run_env, timeout=30)
+    assert s.rc == 78 and f"{aliases}:2: " in s.err, s
+
+    s = rawmail([*how[1:], "--aliases", tmp_path / "missing"], argv0=how[0], cwd=tmp_path,
+                env=run_env, timeout=30)
+    assert s.rc == 78 and "missing" in s.err, s

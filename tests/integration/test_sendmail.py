@@ -78,7 +78,7 @@ def test_sender_full_name_for_missing_from(tmp_path, srv):
     assert b"From: Backup Job <alice@client.test>" in body_of(srv, "u")
 
 
-@pytest.mark.parametrize("args,what", [(["-bd"], "-bd"), (["-I"], "-I")])
+@pytest.mark.parametrize("args,what", [(["-bd"], "-bd"), (["-bv"], "-bv")])
 def test_other_modes_refused_with_64(tmp_path, srv, args, what):
     s = sendmail(tmp_path, srv, args, "", expect="usage")
     assert what in s.err and "not supported" in s.err
