@@ -132,6 +132,7 @@ struct cli_local {
 	char *mailroot;
 	struct cli_local_names names;
 	size_t active;               /* jobs submitted whose done has not run */
+	int held_fd;                 /* cli_local_hold: the mail root, opened early; -1 */
 };
 
 /* One message in delivery: its store process and what it answers. */
@@ -153,12 +154,19 @@ struct cli_local *cli_local_new(struct event_base *base, const char *mailroot,
 	if (!l)
 		return NULL;
 	l->base = base;
+	l->held_fd = -1;
 	l->names = *names;
 	if (!(l->mailroot = strdup(mailroot ? mailroot : CLI_MAILROOT_DEFAULT))) {
 		free(l);
 		return NULL;
 	}
 	return l;
+}
+
+void cli_local_hold(struct cli_local *l)
+{
+	if (l->held_fd < 0)
+		l->held_fd = open(l->mailroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
 size_t cli_local_active(const struct cli_local *l)
@@ -170,6 +178,8 @@ void cli_local_free(struct cli_local *l)
 {
 	if (!l)
 		return;
+	if (l->held_fd >= 0)
+		close(l->held_fd);
 	free(l->mailroot);
 	free(l);
 }
@@ -189,7 +199,8 @@ static int mailroot_open(const struct cli_local *l, uid_t *uid, gid_t *gid, char
 			return -1;
 		}
 	}
-	int fd = open(l->mailroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int fd = l->held_fd >= 0 ? fcntl(l->held_fd, F_DUPFD_CLOEXEC, 0)
+	                          : open(l->mailroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	struct stat st;
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		snprintf(why, whylen, "cannot open the mail root %s: %s", l->mailroot,

@@ -55,6 +55,11 @@ struct cli_local *cli_local_new(struct event_base *base, const char *mailroot,
                                 const struct cli_local_names *names);
 /* Only once every delivery it started is done. */
 void cli_local_free(struct cli_local *l);
+/* Opens the mail root now and keeps it (serve's queue process, before it
+ * drops privileges: the mail root may lie below a directory its user
+ * cannot traverse, as serve's own store is handed it opened).  A failure
+ * is left to each delivery to say. */
+void cli_local_hold(struct cli_local *l);
 /* Local deliveries under way (their store process not yet reaped). */
 size_t cli_local_active(const struct cli_local *l);
 /* The queue_deliverer submit for local names (queue/split.h gives it

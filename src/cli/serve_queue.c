@@ -49,33 +49,28 @@ struct serve_queue {
 
 /* ---- as root: the user, the spool's owner ---- */
 
+/* The mail root's owner, the store's user: local mail (cron's root, a
+ * bounce to a local sender) is written by a store process this process
+ * forks, which writes only a mail root its user owns (cli/local.c).  Any
+ * other user would leave local mail queued for good.  --queue-user, when
+ * given, was checked by the parent to be that user. */
 static bool queue_user_pick(const struct serve_queue *q, uid_t *uid, gid_t *gid)
 {
 	const struct serve_queue_child *c = q->child;
-	struct passwd *pw = NULL;
-	struct stat st;
 	if (c->queue_user) {
-		pw = getpwnam(c->queue_user);   /* checked by the parent at start */
-	} else if (stat(q->dir, &st) == 0 && st.st_uid != 0) {
-		*uid = st.st_uid;
-		*gid = st.st_gid;
-		return true;
-	} else {
-		pw = getpwnam(SERVE_QUEUE_USER_DEFAULT);
-	}
-	if (pw && pw->pw_uid != 0) {
-		*uid = pw->pw_uid;
-		*gid = pw->pw_gid;
-		return true;
-	}
-	if (!c->queue_user && c->mail_uid != 0) {
+		struct passwd *pw = getpwnam(c->queue_user);   /* checked by the parent at start */
+		if (pw && pw->pw_uid != 0) {
+			*uid = pw->pw_uid;
+			*gid = pw->pw_gid;
+			return true;
+		}
+	} else if (c->mail_uid != 0) {
 		*uid = c->mail_uid;
 		*gid = c->mail_gid;
 		return true;
 	}
 	log_event(LOG_ERROR, "queue_user", "reason=\"no unprivileged user to run the queue as\" "
-	          "hint=\"create one (useradd --system %s) or give --queue-user USER\"",
-	          SERVE_QUEUE_USER_DEFAULT);
+	          "hint=\"give the mail root to an unprivileged user (--mail-user USER)\"");
 	return false;
 }
 
@@ -320,6 +315,7 @@ static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop
 	if (rc != 0)
 		return rc;
 	q->wired = true;
+	cli_local_hold(q->wiring.local);
 	return 0;
 }
 

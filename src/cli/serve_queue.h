@@ -9,10 +9,6 @@
 #include "cli/send.h"
 #include "server/serve.h"
 
-/* Who runs the queue when nothing names one and the spool is new or
- * root's: a dedicated user, as Postfix has 'postfix'. */
-#define SERVE_QUEUE_USER_DEFAULT "rawmail"
-
 /* The most a pass waits for: new entries are noticed through inotify at
  * once, and this periodic pass is the fallback (a spool on a filesystem
  * without inotify events, a missed event). */
@@ -24,8 +20,8 @@
 
 /* arg: the struct send_opts with the delivery and queue settings (its
  * spool set).  As root: creates the spool if needed and gives it to the
- * queue user (--queue-user, else the spool's owner if not root, else
- * SERVE_QUEUE_USER_DEFAULT if it exists, else the store's user), reads
+ * queue user (the mail root's owner, the store's user: its local
+ * deliveries need it; --queue-user must name that user), reads
  * the resolver and TLS settings, then becomes that user.  Runs passes at
  * start, when an entry arrives (inotify on env/), and when the earliest
  * next attempt is due; SIGTERM: lets the in-flight deliveries finish, at

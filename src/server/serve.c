@@ -197,8 +197,12 @@ static bool mailroot_open(struct serve_config *cfg, char *err, size_t errlen)
 	return true;
 }
 
-/* --queue-user, checked at start as --mail-user is: it exists and is not
- * root (the queue process talks to the Internet). */
+/* --queue-user, checked at start as --mail-user is: it exists, is not
+ * root (the queue process talks to the Internet), and is the mail root's
+ * owner: the queue process delivers local mail (cron's root, bounces to
+ * local senders) through a store process it forks, which runs as itself
+ * and writes only a mail root it owns; any other user would leave that
+ * mail queued for good. */
 static bool queue_user_check(const struct serve_config *cfg, const struct serve_args *args,
                              char *err, size_t errlen)
 {
@@ -212,6 +216,15 @@ static bool queue_user_check(const struct serve_config *cfg, const struct serve_
 	if (pw->pw_uid == 0) {
 		snprintf(err, errlen, "queue-user: '%s' is root, and the queue process never runs as "
 		         "root: name an unprivileged user", cfg->queue_user);
+		return false;
+	}
+	if (pw->pw_uid != cfg->mail_uid) {
+		struct passwd *owner = getpwuid(cfg->mail_uid);
+		snprintf(err, errlen, "queue-user: '%s' cannot deliver local mail: the mail root %s "
+		         "belongs to '%s' (uid %u), the user local mail is written as; leave "
+		         "queue-user out (the queue then runs as '%s') or give the mail root to '%s'",
+		         cfg->queue_user, cfg->mailroot, owner ? owner->pw_name : "?",
+		         (unsigned)cfg->mail_uid, owner ? owner->pw_name : "its owner", cfg->queue_user);
 		return false;
 	}
 	return true;

@@ -20,7 +20,9 @@ struct serve_queue_child {
 	const char *hostname;         /* serve's name (HELO default, DSN Reporting-MTA) */
 	const char *queue_user;       /* --queue-user, or NULL */
 	const char *mailroot;         /* serve's: where local names are delivered */
-	uid_t mail_uid;               /* the store's user: the queue user's fallback */
+	uid_t mail_uid;               /* the store's user (the mail root's owner): the
+	                               * queue user, which writes local mail through a
+	                               * store process of its own */
 	gid_t mail_gid;
 };
 /* Runs in the forked child, as root if the parent is: drops privileges

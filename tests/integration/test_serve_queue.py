@@ -390,3 +390,40 @@ def test_sigterm_stops_starting_in_serve(tmp_path, start_server):
         assert len(left) > 0
     finally:
         peer.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_local_mail_delivered_by_serve_whatever_owned_the_spool(tmp_path, start_server):
+    """serve as root, the mail root owned by another user (mail), a local
+    name queued in a spool that a third user (nobody) owned: the queue
+    process runs as the mail root's owner, so its store writes the mail
+    (it used to take the spool's owner, whose local deliveries failed
+    temporarily for good)."""
+    from queue_util import write_entry
+    spool = tmp_path / "spool"
+    qid = write_entry(spool, "06B154E07658CE179A7A70", [{"addr": "carol"}],
+                      message=b"From: cron@client.test\r\nSubject: local via serve\r\n"
+                              b"Message-ID: <local.via.serve@client.test>\r\n\r\nbody\r\n")
+    nobody = 65534
+    for p in [spool, *spool.rglob("*")]:
+        os.chown(p, nobody, nobody)
+    srv = start_server(*queue_args(spool, free_port()))
+    wait_for(lambda: delivered(srv.mailroot, "carol", "<local.via.serve@client.test>"), 20,
+             lambda: f"{qid} not delivered locally:\n{srv.log()}")
+    wait_for(lambda: entries(spool) == [], 10, srv.log)
+    [qpid] = queue_pids(srv, 1)
+    uid = [int(x) for x in [l for l in Path(f"/proc/{qpid}/status").read_text().splitlines()
+                            if l.startswith("Uid:")][0].split()[1:]]
+    assert uid[0] == srv.mailroot.stat().st_uid == 8, uid   # mail
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root")
+def test_queue_user_that_cannot_write_the_mail_root_is_refused(tmp_path):
+    import subprocess
+    from helpers import rawmail_bin
+    p = subprocess.run([str(rawmail_bin()), "serve", "--listen", f"127.0.0.1:{free_port()}",
+                        "--mailroot", str(tmp_path / "m"), *mail_user_args(), "--spool",
+                        str(tmp_path / "spool"), "--queue-user", "nobody"], capture_output=True,
+                       text=True, timeout=30, env={**os.environ, "RAWMAIL_CONF": ""})
+    assert p.returncode == 78, p
+    assert "'nobody' cannot deliver local mail" in p.stderr and "'mail'" in p.stderr, p
