@@ -184,7 +184,8 @@ int send_queue_wiring_init(struct send_queue_wiring *w, struct send_opts *o,
 		                         .remote = { queue_call_submit, engine },
 		                         .aliases = &w->aliases,
 		                         .is_local = cli_local_domain,
-		                         .is_local_arg = &w->names };
+		                         .is_local_arg = &w->names,
+		                         .host = w->names.host };
 	queue_split_deliverer(&w->split, dl);
 	return 0;
 }

@@ -6,7 +6,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "msg/loop.h"
 #include "util/limits.h"
+#include "util/buf.h"
 
 /* One target: which recipient of the message it serves. */
 struct split_part {
@@ -29,6 +31,7 @@ struct split_call {
 	size_t nowned;
 	struct split_part local, remote;
 	struct split_part fwd;         /* alias targets to forward (forward set) */
+	const char **lname;            /* each recipient's local name, or NULL */
 	struct queue_delivery d;       /* for the forward, valid until done */
 };
 
@@ -66,6 +69,7 @@ static void call_free(struct split_call *c)
 	free(c->outcome);
 	free(c->last);
 	free(c->seen);
+	free(c->lname);
 	part_free(&c->local);
 	part_free(&c->remote);
 	part_free(&c->fwd);
@@ -125,11 +129,35 @@ static void forward_ready(struct split_call *c)
 	}
 	char id[64] = "", why[512], text[600];
 	int rc = -1;
+	/* The forward says where it has been: one Delivered-To per local
+	 * name it goes out for (RFC 9228; Postfix's local(8) does the same),
+	 * so that it is known again if it comes back. */
+	struct buf data;
+	buf_init(&data, (size_t)-1);
+	struct queue_delivery d = c->d;
+	for (size_t t = 0; !oom && c->s->host && t < p.n; t++) {
+		const char *name = c->lname[p.owner[t]];
+		bool again = false;
+		for (size_t u = 0; u < t; u++)
+			again |= p.owner[u] == p.owner[t];
+		if (name && !again)
+			oom = buf_append(&data, "Delivered-To: ", 14) != 0 ||
+			      buf_append(&data, name, strlen(name)) != 0 ||
+			      buf_append(&data, "@", 1) != 0 ||
+			      buf_append(&data, c->s->host, strlen(c->s->host)) != 0 ||
+			      buf_append(&data, "\r\n", 2) != 0;
+	}
+	if (!oom && data.len > 0) {
+		oom = buf_append(&data, c->d.data, c->d.len) != 0;
+		d.data = data.data;
+		d.len = data.len;
+	}
 	if (oom)
 		snprintf(why, sizeof(why), "out of memory forwarding");
 	else if (p.n > 0)
-		rc = c->s->forward(c->s->forward_ctx, &c->d, p.rcpts, p.originals, p.n, id,
-		                   sizeof(id), why, sizeof(why));
+		rc = c->s->forward(c->s->forward_ctx, &d, p.rcpts, p.originals, p.n, id, sizeof(id),
+		                   why, sizeof(why));
+	buf_free(&data);
 	if (rc == 0)
 		snprintf(text, sizeof(text), "forwarded as %s", id);
 	for (size_t t = 0; t < p.n; t++)
@@ -195,6 +223,24 @@ static const char *own(struct split_call *c, const char *s)
 	return v[c->nowned++];
 }
 
+/* The local name (a recipient or an alias's local target) was delivered
+ * here before: the message carries its Delivered-To.  Recipient i then
+ * fails permanently, as Postfix's local(8) bounces it. */
+static bool split_loop(struct split_call *c, const struct queue_delivery *d, size_t i,
+                       const char *name)
+{
+	if (!c->s->host)
+		return false;
+	char addr[SMTP_PATH_MAX + 300], text[SMTP_PATH_MAX + 400];
+	snprintf(addr, sizeof(addr), "%s@%s", name, c->s->host);
+	if (!msg_loop_delivered_to(d->data, d->len, addr))
+		return false;
+	snprintf(text, sizeof(text), "local delivery: 554 5.4.6 mail forwarding loop for %s "
+	                             "(the message already has Delivered-To: %s)", addr, addr);
+	merge(c, i, QUEUE_OUTCOME_PERMANENT, text);
+	return true;
+}
+
 /* Recipient i: local (expanded) or remote, into the parts.  -1: out of
  * memory. */
 static int split_one(struct split_call *c, const struct queue_delivery *d, size_t i)
@@ -203,6 +249,10 @@ static int split_one(struct split_call *c, const struct queue_delivery *d, size_
 	char name[SMTP_PATH_MAX + 1];
 	if (!queue_split_is_local(s, d->rcpts[i], name, sizeof(name)))
 		return part_add(&c->remote, d->rcpts[i], d->originals[i], i);
+	if (!(c->lname[i] = own(c, name)))
+		return -1;
+	if (split_loop(c, d, i, name))
+		return 0;
 	struct msg_aliases empty = { 0 };
 	struct msg_aliases_result r;
 	bool oom = false;
@@ -219,6 +269,8 @@ static int split_one(struct split_call *c, const struct queue_delivery *d, size_
 		const char *target = own(c, r.addrs[t]);
 		if (!target)
 			rc = -1;
+		else if (!strchr(target, '@') && strcmp(target, name) && split_loop(c, d, i, target))
+			continue;
 		else if (!strchr(target, '@'))
 			rc = part_add(&c->local, target, d->originals[i], i);
 		else if (s->forward)
@@ -256,16 +308,29 @@ static int split_submit(void *ctx, const struct queue_delivery *d, queue_deliver
 	struct split_call *c = calloc(1, sizeof(*c));
 	size_t n = d->n ? d->n : 1;
 	if (!c || !(c->outcome = calloc(n, sizeof(*c->outcome))) ||
-	    !(c->last = calloc(n, sizeof(*c->last))) || !(c->seen = calloc(n, sizeof(*c->seen))))
+	    !(c->last = calloc(n, sizeof(*c->last))) || !(c->seen = calloc(n, sizeof(*c->seen))) ||
+	    !(c->lname = calloc(n, sizeof(*c->lname))))
 		goto oom;
 	c->s = s;
 	c->d = *d;
 	c->done = done;
 	c->arg = arg;
 	c->n = d->n;
-	for (size_t i = 0; i < d->n; i++)
-		if (split_one(c, d, i) != 0)
-			goto oom;
+	size_t hops = msg_loop_received_count(d->data, d->len);
+	if (hops > MSG_HOPS_MAX) {
+		/* RFC 5321 §6.3: going round somewhere; neither delivered nor
+		 * sent on, every recipient bounced. */
+		char text[200];
+		snprintf(text, sizeof(text), "554 5.4.6 mail forwarding loop: %zu Received: header "
+		                             "fields, more than %d (RFC 5321 section 6.3)",
+		         hops, MSG_HOPS_MAX);
+		for (size_t i = 0; i < d->n; i++)
+			merge(c, i, QUEUE_OUTCOME_PERMANENT, text);
+	} else {
+		for (size_t i = 0; i < d->n; i++)
+			if (split_one(c, d, i) != 0)
+				goto oom;
+	}
 	/* The remote part first: it does not fork, and the local one may. */
 	bool any = part_submit(c, &c->remote, &s->remote, d, remote_done);
 	any |= part_submit(c, &c->local, &s->local, d, local_done);

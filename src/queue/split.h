@@ -20,6 +20,15 @@
  * nested too deep is a permanent failure naming the loop (it is bounced
  * like any refusal).
  *
+ * Forwarding loops through other hosts (msg/loop.h), as Postfix's
+ * local(8) catches them: a forward carries "Delivered-To: NAME@host" for
+ * the local name it was forwarded for, as the local store writes it for
+ * a mailbox; a message that comes back to a local name (or one of its
+ * local targets) with that field already in it, or any message with
+ * more than MSG_HOPS_MAX Received: fields, fails permanently with 5.4.6
+ * ("mail forwarding loop") instead of being delivered or forwarded
+ * again.
+ *
  * queue/ still never calls client/ or store/: both deliverers come from
  * the caller (cli/ wires the outbound engine and the local Maildir
  * deliverer). */
@@ -47,6 +56,10 @@ struct queue_split {
 	void *is_local_arg;
 	queue_split_forward_fn forward;     /* NULL: remote targets go to remote */
 	void *forward_ctx;
+	/* This host's name, as in the Delivered-To: the local store writes
+	 * (NAME@host): forwards get it, and a message that has it for the
+	 * name being delivered is a loop.  NULL: neither. */
+	const char *host;
 };
 
 /* Fills out with a deliverer backed by s (which must outlive it). */

@@ -76,6 +76,11 @@
  * in DATA cannot grow the store by 256 KiB each. */
 #define STORE_MEMORY_TOTAL_MAX (32u * 1024u * 1024u)
 
+/* RFC 5321 §6.3: a message with more Received: fields than this is
+ * taken to be looping (5.4.6); "a large rejection threshold, normally at
+ * least 100" (Postfix's hopcount_limit is 50). */
+#define MSG_HOPS_MAX 100
+
 /* The aliases file (/etc/aliases format, msg/aliases.h): its size, one
  * logical line (continuations included), entries, targets of one name
  * after expansion, and how deep names may nest.  sendmail and Postfix

@@ -11,6 +11,7 @@ import email
 import email.policy
 import os
 import pwd
+import re
 import shutil
 import socket
 import subprocess
@@ -279,3 +280,37 @@ def test_newaliases_checks_the_aliases_file(tmp_path, how):
     s = rawmail([*how[1:], "--aliases", tmp_path / "missing"], argv0=how[0], cwd=tmp_path,
                 env=run_env, timeout=30)
     assert s.rc == 78 and "missing" in s.err, s
+
+
+def test_forwarding_loop_through_another_host_is_bounced_5_4_6(tmp_path, start_server):
+    """Two rawmail instances: here, root's alias forwards to bob at a
+    rawmail serve on 127.0.0.2; bob's mail comes back to root here (as
+    fetchmail with an MDA of `sendmail root` brings it, or a user's
+    script does: mail received over SMTP never goes through aliases, so
+    re-injection is the only way round).  The forward carries
+    Delivered-To: root@this-host, so the second time round it is refused
+    with 5.4.6 "mail forwarding loop" instead of going out again."""
+    port = free_port_both()
+    srv = start_server(listen=[f"{PEER}:{port}"], mailroot=tmp_path / "remote")
+    aliases = tmp_path / "aliases"
+    aliases.write_text(f"root: bob@[{PEER}]\n")
+    args = [*local_args(tmp_path, aliases), "--port", port]
+    send([*args, "-f", "cron@client.test", "root"], cron_message("round and round"),
+         expect="ok")
+    [first] = mailbox_messages(srv.mailroot, "bob", wait=5)
+    assert re.search(rb"^Delivered-To: root@\S+\r?$", first, re.M), first[:600]
+    # Round two: bob's copy handed back to root here.
+    s = send([*args, "-f", "cron@client.test", "root"], first, expect=69)
+    assert "5.4.6" in s.err and "mail forwarding loop for root@" in s.err, s
+    time.sleep(0.5)
+    assert len(mailbox_messages(srv.mailroot, "bob")) == 1
+    assert entries(tmp_path / "spool") == []
+
+
+def test_too_many_received_fields_is_bounced_5_4_6(tmp_path):
+    received = "".join(f"Received: from h{i}.example by h{i + 1}.example; "
+                       "Sun, 6 Dec 2026 12:00:00 +0000\n" for i in range(101))
+    s = send([*local_args(tmp_path), "-f", "cron@client.test", "root"],
+             received + cron_message("hops"), expect=69)
+    assert "5.4.6" in s.err and "101 Received:" in s.err, s
+    assert mailbox_messages(tmp_path / "local", "root") == []

@@ -202,6 +202,7 @@ struct forwards {
 	size_t n;
 	char rcpts[8][64];
 	char originals[8][64];
+	char data[512];
 };
 
 static int fake_forward(void *ctx, const struct queue_delivery *d, const char *const *rcpts,
@@ -219,6 +220,7 @@ static int fake_forward(void *ctx, const struct queue_delivery *d, const char *c
 		snprintf(f->rcpts[i], sizeof(f->rcpts[i]), "%s", rcpts[i]);
 		snprintf(f->originals[i], sizeof(f->originals[i]), "%s", originals[i]);
 	}
+	snprintf(f->data, sizeof(f->data), "%.*s", (int)d->len, d->data);
 	snprintf(id, idlen, "FWD%d", f->calls);
 	return 0;
 }
@@ -274,6 +276,89 @@ static void test_forward_after_local(void **state)
 	fixture_free(&fx);
 }
 
+/* Forwarding loops (msg/loop.h): a forward carries Delivered-To for the
+ * name it goes out for; a message that comes back with it for a local
+ * name, or one of its local targets, fails with 5.4.6; too many
+ * Received: fields fail every recipient, remote ones too. */
+static void test_forwarding_loop(void **state)
+{
+	struct fixture fx;
+	fixture_init(&fx, "root: alice, bob@[127.0.0.2]\nops: carol\n");
+	struct forwards fw = { 0 };
+	fx.s.forward = fake_forward;
+	fx.s.forward_ctx = &fw;
+	fx.s.host = "vm.example";
+	const char *one[] = { "root" };
+	const char *msg = "Subject: x\r\n\r\nbody\r\n";
+	struct queue_delivery d = { .id = "id", .sender = "s@example.org", .data = msg,
+		                    .len = strlen(msg), .rcpts = one, .originals = one, .n = 1 };
+	struct got g = { 0 };
+	char why[256];
+	assert_int_equal(fx.dl.submit(fx.dl.ctx, &d, got_done, &g, why, sizeof(why)), 0);
+	struct queue_result ok1[] = { { QUEUE_OUTCOME_DELIVERED, "maildir alice" } };
+	fx.local.done(fx.local.arg, ok1, 1);
+	assert_int_equal(fw.calls, 1);
+	assert_string_equal(fw.data, "Delivered-To: root@vm.example\r\nSubject: x\r\n\r\nbody\r\n");
+	assert_int_equal(g.outcome[0], QUEUE_OUTCOME_DELIVERED);
+
+	/* It comes back (a host that forwards it to us again): refused,
+	 * neither delivered to alice nor forwarded again. */
+	d.data = fw.data;
+	d.len = strlen(fw.data);
+	memset(&g, 0, sizeof(g));
+	int local_calls = fx.local.calls;
+	assert_int_equal(fx.dl.submit(fx.dl.ctx, &d, got_done, &g, why, sizeof(why)), 0);
+	event_base_loop(fx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.outcome[0], QUEUE_OUTCOME_PERMANENT);
+	assert_non_null(strstr(g.last[0], "5.4.6 mail forwarding loop for root@vm.example"));
+	assert_int_equal(fx.local.calls, local_calls);
+	assert_int_equal(fw.calls, 1);
+
+	/* A local target already delivered to: ops -> carol, and the message
+	 * has Delivered-To: carol@vm.example. */
+	const char *ops[] = { "ops" };
+	const char *back = "Delivered-To: CAROL@vm.example\r\nSubject: x\r\n\r\n";
+	d = (struct queue_delivery){ .id = "id", .sender = "s@example.org", .data = back,
+		                     .len = strlen(back), .rcpts = ops, .originals = ops, .n = 1 };
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(fx.dl.submit(fx.dl.ctx, &d, got_done, &g, why, sizeof(why)), 0);
+	event_base_loop(fx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(g.outcome[0], QUEUE_OUTCOME_PERMANENT);
+	assert_non_null(strstr(g.last[0], "loop for carol@vm.example"));
+	assert_int_equal(fx.local.calls, local_calls);
+
+	/* 101 Received: fields: every recipient, remote ones too. */
+	char many[101 * 16 + 32];
+	size_t used = 0;
+	for (int i = 0; i < 101; i++)
+		used += (size_t)snprintf(many + used, sizeof(many) - used, "Received: x\r\n");
+	snprintf(many + used, sizeof(many) - used, "\r\nbody\r\n");
+	const char *two[] = { "x@example.org", "root" };
+	d = (struct queue_delivery){ .id = "id", .sender = "s@example.org", .data = many,
+		                     .len = strlen(many), .rcpts = two, .originals = two, .n = 2 };
+	memset(&g, 0, sizeof(g));
+	int remote_calls = fx.remote.calls;
+	assert_int_equal(fx.dl.submit(fx.dl.ctx, &d, got_done, &g, why, sizeof(why)), 0);
+	event_base_loop(fx.base, EVLOOP_ONCE | EVLOOP_NONBLOCK);
+	assert_int_equal(g.n, 2);
+	assert_int_equal(g.outcome[0], QUEUE_OUTCOME_PERMANENT);
+	assert_int_equal(g.outcome[1], QUEUE_OUTCOME_PERMANENT);
+	assert_non_null(strstr(g.last[0], "554 5.4.6"));
+	assert_int_equal(fx.remote.calls, remote_calls);
+	/* 100 are fine. */
+	many[0] = 'X';   /* X-eceived: one fewer */
+	memset(&g, 0, sizeof(g));
+	assert_int_equal(fx.dl.submit(fx.dl.ctx, &d, got_done, &g, why, sizeof(why)), 0);
+	assert_int_equal(fx.remote.calls, remote_calls + 1);
+	struct queue_result r1[] = { { QUEUE_OUTCOME_DELIVERED, "250 ok" } };
+	fx.remote.done(fx.remote.arg, r1, 1);
+	fx.local.done(fx.local.arg, ok1, 1);
+	assert_int_equal(g.calls, 1);
+	assert_int_equal(g.outcome[0], QUEUE_OUTCOME_DELIVERED);
+	fixture_free(&fx);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -281,6 +366,7 @@ int main(void)
 		cmocka_unit_test(test_split_and_merge),
 		cmocka_unit_test(test_nothing_submitted),
 		cmocka_unit_test(test_forward_after_local),
+		cmocka_unit_test(test_forwarding_loop),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
