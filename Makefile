@@ -107,6 +107,7 @@ FUZZ_LIBSRC_msg_headers = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_queue_envelope = src/queue/envelope.c $(SRC_util)
 FUZZ_LIBSRC_msg_dsn = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_msg_aliases = src/msg/aliases.c
+FUZZ_LIBSRC_msg_loop = src/msg/loop.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

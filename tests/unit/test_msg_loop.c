@@ -1,13 +1,17 @@
 /* Unit tests for the loop signs in a header section (src/msg/loop.c):
  * Received: counted in the header section only, names without case,
  * folded fields, LF and CRLF; Delivered-To: compared without case and
- * surrounding white space, in the header section only. */
+ * surrounding white space, in the header section only.
+ *
+ * With RAWMAIL_SEED_DIR set, main() first writes the messages below as
+ * seeds for tests/fuzz/fuzz_msg_loop.c. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -52,8 +56,33 @@ static void test_delivered_to(void **state)
 	assert_true(delivered_to("Delivered-To: root@h\n\n", "root@h"));
 }
 
+static const char *const seeds[] = {
+	"Received: a\r\n\tfolded; b\r\nreceived: c\r\n\r\nReceived: body\r\n",
+	"Delivered-To: Root@Host.Example\r\ndelivered-to:\r\n  bob@host.example  \r\n\r\n",
+	"garbage line\r\nReceived: a\r\n\r\n",
+	"Delivered-To: root@h\n\n",
+};
+
+static int write_seeds(const char *dir)
+{
+	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
+		char path[4096];
+		snprintf(path, sizeof(path), "%s/loop-%zu", dir, i);
+		FILE *f = fopen(path, "wb");
+		if (!f)
+			return -1;
+		fwrite(seeds[i], 1, strlen(seeds[i]), f);
+		if (fclose(f) != 0)
+			return -1;
+	}
+	return 0;
+}
+
 int main(void)
 {
+	const char *seed_dir = getenv("RAWMAIL_SEED_DIR");
+	if (seed_dir && *seed_dir && write_seeds(seed_dir) < 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_received_count),
 		cmocka_unit_test(test_delivered_to),
