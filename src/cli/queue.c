@@ -270,20 +270,23 @@ static void queue_pass_done(void *arg, const struct queue_run_stats *stats)
 	event_base_loopbreak(p->base);
 }
 
+/* graceful: SIGTERM stops starting and exits 0 (queue run, flush, the
+ * sendmail entry's background run); rawmail send's own first pass keeps
+ * the default, so a killed send does not look like a delivered one. */
 static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const char *id,
-                          struct queue_run_stats *stats);
+                          bool graceful, struct queue_run_stats *stats);
 
 int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *id)
 {
 	struct queue_run_stats stats;
-	return queue_pass_run(o, mode, id, &stats);
+	return queue_pass_run(o, mode, id, true, &stats);
 }
 
 int send_queue_first_pass(struct send_opts *o, const char *id)
 {
 	struct queue_run_stats stats = { 0 };
 	o->policy.bounce = false;
-	int rc = queue_pass_run(o, QUEUE_RUN_ALL, id, &stats);
+	int rc = queue_pass_run(o, QUEUE_RUN_ALL, id, false, &stats);
 	if (rc != 0) {
 		fprintf(stderr, "%s: queued as %s: not delivered yet (the reason is above)\n", o->prog,
 		        id);
@@ -310,7 +313,7 @@ int send_queue_first_pass(struct send_opts *o, const char *id)
 }
 
 static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const char *id,
-                          struct queue_run_stats *stats)
+                          bool graceful, struct queue_run_stats *stats)
 {
 	log_init("queue", o->verbose ? LOG_DEBUG : LOG_INFO);
 	if (id && !queue_id_valid(id, strlen(id))) {
@@ -361,8 +364,12 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	pass.engine = engine;
 	pass.deadline = evtimer_new(pass.base, queue_pass_deadline, &pass);
 	pass.poll = event_new(pass.base, -1, EV_PERSIST, queue_pass_stop_check, &pass);
-	term = evsignal_new(pass.base, SIGTERM, queue_pass_term, &pass);
-	if (!pass.deadline || !pass.poll || !term || evsignal_add(term, NULL) != 0)
+	if (graceful) {
+		term = evsignal_new(pass.base, SIGTERM, queue_pass_term, &pass);
+		if (!term || evsignal_add(term, NULL) != 0)
+			goto out;
+	}
+	if (!pass.deadline || !pass.poll)
 		goto out;
 	if (queue_runner_start(runner, mode, id, queue_pass_done, &pass, why, sizeof(why)) != 0) {
 		fprintf(stderr, "%s: %s\n", o->prog, why);
