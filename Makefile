@@ -71,7 +71,7 @@ DEPS_client = client smtp dns net util
 DEPS_store  = store util
 DEPS_net    = net util
 DEPS_server = server smtp dns store net util
-DEPS_queue  = queue msg util
+DEPS_queue  = queue msg smtp util
 DEPS_cli    = cli server client queue msg smtp dns store net util
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
@@ -105,12 +105,14 @@ fuzz: $(FUZZ_BIN)
 FUZZ_LIBSRC_store_frame = src/store/frame.c $(SRC_util)
 FUZZ_LIBSRC_msg_headers = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_queue_envelope = src/queue/envelope.c $(SRC_util)
+FUZZ_LIBSRC_queue_drop = src/queue/maildrop.c src/queue/envelope.c $(SRC_smtp) $(SRC_util)
+FUZZ_LDLIBS_queue_drop = -lcrypto
 FUZZ_LIBSRC_msg_dsn = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_msg_aliases = src/msg/aliases.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_libsrc,$*) $(FUZZ_LDLIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_libsrc,$*) $(FUZZ_LDLIBS) $(FUZZ_LDLIBS_$*)
 fuzz-long: fuzz
 	tests/fuzz/run 600
 

@@ -166,6 +166,10 @@ void send_entry_close(struct send_entry *e);
 /* queue.c: one pass of the queue with o's delivery and queue options
  * (rawmail queue run/flush, sendmail -q): the exit status. */
 int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *id);
+/* Before a pass: as root, makes dir's maildrop for the spool's owner;
+ * then queues what users dropped there (queue/maildrop.h), with log
+ * lines for what it did. */
+void send_maildrop_take(const char *dir, struct queue_spool *sp, const char *hostname);
 /* rawmail send's first attempt at a message with local recipients: a
  * pass over entry id that does not bounce (a permanent failure is said
  * on stderr, as send's own): 0 all delivered, 75 still queued ("queued

@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/queue_kick.h"
 #include "client/route.h"
+#include "queue/maildrop.h"
 #include "util/id.h"
 #include "util/log.h"
 
@@ -116,15 +117,41 @@ static bool has_8bit(const char *s)
 	return false;
 }
 
+/* Into spool's maildrop: queued once it is there (the daemon, or root's
+ * queue run from the timer, takes it over). */
+static int send_entry_drop(const struct send_opts *o, struct send_entry *e, const char *spool)
+{
+	char name[ID_LEN + 1], why[512];
+	id_init();
+	const struct buf *msg = e->msg;
+	enum queue_status st = queue_maildrop_submit(spool, &e->env, msg->data ? msg->data : "",
+	                                             msg->len, name, why, sizeof(why));
+	if (st != QUEUE_OK) {
+		fprintf(stderr, "%s: not sent: the message could not be queued: %s\n", o->prog, why);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	if (o->verbose)
+		fprintf(stderr, "%s: queued as %s in %s/%s (the system's queue takes it from "
+		                "there)\n",
+		        o->prog, name, spool, QUEUE_MAILDROP_DIR);
+	return SEND_EXIT_OK;
+}
+
 int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *sender,
                        const struct buf *msg, const char *const *rcpts,
                        const char *const *originals, size_t n)
 {
 	*e = (struct send_entry){ .msg = msg, .lk.fd = -1 };
-	e->sp = send_spool_open(o, e->dir, sizeof(e->dir));
-	if (!e->sp) {
-		fprintf(stderr, "%s: not sent: the message could not be queued\n", o->prog);
-		return SEND_EXIT_TEMPFAIL;
+	/* A user's sendmail hands the message to the system's queue through
+	 * its maildrop (no setuid binary; serve or root's queue run takes it
+	 * from there); rawmail send keeps its attempt in the foreground. */
+	const char *drop = o->background ? cli_maildrop_spool(o->spool) : NULL;
+	if (!drop) {
+		e->sp = send_spool_open(o, e->dir, sizeof(e->dir));
+		if (!e->sp) {
+			fprintf(stderr, "%s: not sent: the message could not be queued\n", o->prog);
+			return SEND_EXIT_TEMPFAIL;
+		}
 	}
 	bool utf8 = has_8bit(sender);
 	e->env.origin = o->background ? QUEUE_ORIGIN_SENDMAIL : QUEUE_ORIGIN_SEND;
@@ -141,6 +168,8 @@ int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *se
 	if (utf8)
 		e->env.flags |= QUEUE_FLAG_SMTPUTF8;
 	char why[512];
+	if (drop)
+		return send_entry_drop(o, e, drop);
 	enum queue_status st = queue_spool_enqueue(e->sp, &e->env, msg->data ? msg->data : "",
 	                                           msg->len, why, sizeof(why));
 	if (st != QUEUE_OK) {
