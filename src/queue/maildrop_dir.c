@@ -148,9 +148,9 @@ struct importer {
  * the next import does not trip on it again. */
 static void set_aside(struct importer *im, const char *name, long long uid, const char *reason)
 {
-	char to[ID_LEN + 8], qname[300];
-	id_new(to);
-	strcat(to, ".drop");
+	char id[ID_LEN + 1], to[ID_LEN + 8], qname[300];
+	id_new(id);
+	snprintf(to, sizeof(to), "%s.drop", id);
 	log_quote(qname, sizeof(qname), name, strlen(name));
 	bool moved = renameat(im->dfd, name, im->cfd, to) == 0;
 	if (!moved && errno == ENOENT)
