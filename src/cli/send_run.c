@@ -461,6 +461,12 @@ int send_run(struct send_opts *o)
 	struct send_entry entry;
 	rc = send_entry_enqueue(o, &entry, sender, &msg, (const char *const *)list.addrs,
 	                        (const char *const *)originals, list.count);
+	if (rc == 0 && !o->background && local && entry.drop) {
+		/* Only the system's queue can write the mail root. */
+		rc = send_entry_drop_all(o, &entry);
+		send_entry_close(&entry);
+		goto out;
+	}
 	if (rc == 0 && !o->background && local) {
 		/* Local recipients: the first attempt is a queue pass over this
 		 * entry, whose deliverer splits local from remote (the same
