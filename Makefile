@@ -135,6 +135,10 @@ DOCDIR         ?= $(PREFIX)/share/doc/rawmail
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR     ?= /etc
 SENDMAIL_PATH  ?= /usr/sbin/sendmail
+# The system's spool and its maildrop, through which users who are not
+# root queue mail (src/queue/maildrop.h): serve's queue process and root's
+# queue run give both to the spool's owner and keep their modes.
+SPOOLDIR       ?= /var/spool/rawmail
 
 # Shell text: with link set, sets what to "" when link is absent or a
 # link that leads to a rawmail, else to what is there (another program's).
@@ -177,6 +181,8 @@ install: $(BUILD)/rawmail
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$unit || exit 1; \
 	done
 	install -m 644 contrib/systemd/rawmail-queue.timer $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -d -m 711 $(DESTDIR)$(SPOOLDIR)
+	install -d -m 3733 $(DESTDIR)$(SPOOLDIR)/maildrop
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/rawmail.conf ]; then \
 		echo "  kept $(DESTDIR)$(SYSCONFDIR)/rawmail.conf (the example is in $(DOCDIR))"; \
 	else \

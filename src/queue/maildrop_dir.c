@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "msg/header.h"
 #include "util/durable.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -183,16 +184,19 @@ static const char *user_name(uid_t uid)
 static int received_add(struct buf *out, const char *hostname, uid_t uid, int64_t now,
                         const char *eol)
 {
-	char date[64];
 	time_t t = (time_t)now;
 	struct tm tm;
+	char space[128];
+	struct buf date = { space, 0, sizeof(space), sizeof(space) - 1 };
+	struct msg_error err;
+	/* "Date: " DATE CR LF, of which the date-time is taken. */
 	if (!localtime_r(&t, &tm) ||
-	    strftime(date, sizeof(date), "%a, %d %b %Y %H:%M:%S %z", &tm) == 0)
+	    msg_header_write_date(&date, t, (int)(tm.tm_gmtoff / 60), &err) != 0 || date.len < 8)
 		return -1;
 	const char *user = user_name(uid);
-	return buf_printf(out, "Received: by %s (rawmail, from userid %u%s%s%s);%s\t%s%s", hostname,
-	                  (unsigned)uid, user ? " (" : "", user ? user : "", user ? ")" : "", eol,
-	                  date, eol);
+	return buf_printf(out, "Received: by %s (rawmail, from userid %u%s%s%s);%s\t%.*s%s",
+	                  hostname, (unsigned)uid, user ? " (" : "", user ? user : "",
+	                  user ? ")" : "", eol, (int)(date.len - 8), date.data + 6, eol);
 }
 
 /* Reads the whole file (it may still grow under a hostile writer: at most

@@ -294,3 +294,40 @@ def test_user_rawmail_send_hands_what_is_left_to_the_system_queue(walkable, star
     [msg] = arrived(dest, "send later")
     assert_from_nobody(msg)
     assert drops(spool) == []
+
+
+def test_user_sendmail_bs_queues_through_the_maildrop(walkable, start_server):
+    """sendmail -bs (Symfony's and Laravel's default) as a user: the 250
+    comes once the drop file is durable; root's queue run delivers it."""
+    port = dest_port()
+    spool = walkable / "spool"
+    queue_run(spool, port)
+    conf = settings(walkable, spool, port)
+    link = walkable / "sendmail"
+    link.symlink_to(rawmail_bin())
+    p = subprocess.Popen(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                          str(link), "-bs"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, env=env(conf))
+    # The content only after the 354, as a client must (RFC 5321 §4.1.1.4).
+    p.stdin.write(f"EHLO app.client.test\r\nMAIL FROM:<nobody@client.test>\r\n"
+                  f"RCPT TO:<bob@[{DEST}]>\r\nDATA\r\n".encode())
+    p.stdin.flush()
+    out = b""
+    while b"354 " not in out:
+        line = p.stdout.readline()
+        assert line, out
+        out += line
+    p.stdin.write(b"Subject: over bs\r\n\r\nhi\r\n.\r\nQUIT\r\n")
+    p.stdin.close()
+    rest, err = p.stdout.read(), p.stderr.read()
+    p.wait(30)
+    out = (out + rest).decode(errors="replace")
+    no_sanitizer(err.decode(errors="replace"))
+    assert p.returncode == 0, (out, err)
+    assert "250 2.0.0 Ok: queued as" in out, out
+    assert len(drops(spool)) == 1
+    dest = start_server(*mail_user_args(), listen=[f"{DEST}:{port}"],
+                        mailroot=walkable / "destmail")
+    queue_run(spool, port)
+    [msg] = arrived(dest, "over bs")
+    assert_from_nobody(msg)
