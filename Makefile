@@ -71,7 +71,7 @@ DEPS_client = client smtp dns net util
 DEPS_store  = store util
 DEPS_net    = net util
 DEPS_server = server smtp dns store net util
-DEPS_queue  = queue msg util
+DEPS_queue  = queue msg smtp util
 DEPS_cli    = cli server client queue msg smtp dns store net util
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
@@ -105,13 +105,15 @@ fuzz: $(FUZZ_BIN)
 FUZZ_LIBSRC_store_frame = src/store/frame.c $(SRC_util)
 FUZZ_LIBSRC_msg_headers = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_queue_envelope = src/queue/envelope.c $(SRC_util)
+FUZZ_LIBSRC_queue_drop = src/queue/maildrop.c src/queue/envelope.c $(SRC_smtp) $(SRC_util)
+FUZZ_LDLIBS_queue_drop = -lcrypto
 FUZZ_LIBSRC_msg_dsn = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_msg_aliases = src/msg/aliases.c
 FUZZ_LIBSRC_msg_loop = src/msg/loop.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_libsrc,$*) $(FUZZ_LDLIBS)
+	clang $(FUZZ_CFLAGS) -o $@ $< $(call fuzz_libsrc,$*) $(FUZZ_LDLIBS) $(FUZZ_LDLIBS_$*)
 fuzz-long: fuzz
 	tests/fuzz/run 600
 
@@ -134,6 +136,10 @@ DOCDIR         ?= $(PREFIX)/share/doc/rawmail
 SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
 SYSCONFDIR     ?= /etc
 SENDMAIL_PATH  ?= /usr/sbin/sendmail
+# The system's spool and its maildrop, through which users who are not
+# root queue mail (src/queue/maildrop.h): serve's queue process and root's
+# queue run give both to the spool's owner and keep their modes.
+SPOOLDIR       ?= /var/spool/rawmail
 
 # Shell text: with link set, sets what to "" when link is absent or a
 # link that leads to a rawmail, else to what is there (another program's).
@@ -177,6 +183,8 @@ install: $(BUILD)/rawmail
 		chmod 644 $(DESTDIR)$(SYSTEMDUNITDIR)/$$unit || exit 1; \
 	done
 	install -m 644 contrib/systemd/rawmail-queue.timer $(DESTDIR)$(SYSTEMDUNITDIR)/
+	install -d -m 711 $(DESTDIR)$(SPOOLDIR)
+	install -d -m 3733 $(DESTDIR)$(SPOOLDIR)/maildrop
 	@if [ -e $(DESTDIR)$(SYSCONFDIR)/rawmail.conf ]; then \
 		echo "  kept $(DESTDIR)$(SYSCONFDIR)/rawmail.conf (the example is in $(DOCDIR))"; \
 	else \

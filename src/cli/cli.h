@@ -34,6 +34,11 @@ int cli_sendmail_bs(const struct send_opts *o, const char *spool_dir);
  * ~/.local/state/rawmail/spool for others (send_spool_open, send.h, makes
  * the missing parents of a user's for writers).  out, or NULL with why. */
 const char *cli_spool_dir(const char *given, char *out, size_t outlen, char *why, size_t whylen);
+/* For a user who is not root: the system's spool whose maildrop takes
+ * their mail (queue/maildrop.h) -- the spool given (--spool or the
+ * settings) unless it is their own, else /var/spool/rawmail -- or NULL
+ * when there is none they can write (their own spool then). */
+const char *cli_maildrop_spool(const char *given);
 
 /* sysexits.h codes used by every subcommand. */
 #define EXIT_USAGE 64

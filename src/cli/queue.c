@@ -7,6 +7,8 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <event2/event.h>
@@ -15,6 +17,7 @@
 #include "cli/local.h"
 #include "cli/send.h"
 #include "client/outbound.h"
+#include "queue/maildrop.h"
 #include "queue/split.h"
 #include "util/hostname.h"
 #include "util/log.h"
@@ -312,6 +315,25 @@ int send_queue_first_pass(struct send_opts *o, const char *id)
 	return stats.failed > 0 ? SEND_EXIT_UNAVAILABLE : SEND_EXIT_OK;
 }
 
+void send_maildrop_take(const char *dir, struct queue_spool *sp, const char *hostname)
+{
+	char why[512];
+	struct stat st;
+	/* Root makes the maildrop, for the spool's owner, so that users can
+	 * queue without the daemon (queue/maildrop.h). */
+	if (geteuid() == 0 && stat(dir, &st) == 0 &&
+	    queue_maildrop_prepare(dir, st.st_uid, st.st_gid, why, sizeof(why)) != QUEUE_OK)
+		log_event(LOG_WARN, "maildrop_prepare", "reason=\"%s\"", why);
+	struct queue_maildrop_counts c;
+	if (queue_maildrop_import(sp, hostname, (int64_t)time(NULL), &c, why, sizeof(why)) !=
+	    QUEUE_OK)
+		log_event(LOG_ERROR, "maildrop_import_failed", "reason=\"%s\" action=\"the rest "
+		          "waits for the next pass\"", why);
+	if (c.imported || c.set_aside || c.busy)
+		log_event(LOG_INFO, "maildrop", "imported=%zu set_aside=%zu busy=%zu", c.imported,
+		          c.set_aside, c.busy);
+}
+
 static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const char *id,
                           bool graceful, struct queue_run_stats *stats)
 {
@@ -351,6 +373,11 @@ static int queue_pass_run(struct send_opts *o, enum queue_run_mode mode, const c
 	if (rc != 0)
 		goto out;
 	rc = SEND_EXIT_OSERR;
+	/* A pass over the queue takes in what users dropped first (one entry
+	 * is the sendmail entry's own first attempt: it has nothing to do
+	 * with the maildrop). */
+	if (!id)
+		send_maildrop_take(dir, sp, wiring.names.host);
 	struct queue_runner_config rcfg = { .policy = o->policy, .reporting = wiring.names.host };
 	runner = queue_runner_new(pass.base, sp, &dl, &rcfg);
 	wiring.fwd.runner = runner;

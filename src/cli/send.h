@@ -145,6 +145,10 @@ struct queue_spool *send_spool_open(const struct send_opts *o, char *dir, size_t
 /* A message rawmail send has queued, locked for its first attempt. */
 struct send_entry {
 	struct queue_spool *sp;
+	/* A user who is not root, whose queue is the system's: the spool
+	 * whose maildrop takes the message (sp is NULL then; see
+	 * send_entry_enqueue). */
+	const char *drop;
 	char dir[4096];
 	struct queue_envelope env;
 	struct queue_lock lk;
@@ -153,7 +157,12 @@ struct send_entry {
 /* Queues the message (and for the sendmail entry starts its first
  * attempt in the background, cli/queue_kick.h): 0, and then the entry is
  * locked unless o->background; else the exit status (75: it could not be
- * queued, said why).  send_entry_close in every case. */
+ * queued, said why).  send_entry_close in every case.
+ * A user who is not root and whose spool is the system's (its maildrop
+ * writable, queue/maildrop.h): the sendmail entry drops the message
+ * there; rawmail send sets e->drop and queues nothing yet: its attempt
+ * runs from memory and settle drops what is left (the user cannot write
+ * the spool, and a copy dropped first could be delivered twice). */
 int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *sender,
                        const struct buf *msg, const char *const *rcpts,
                        const char *const *originals, size_t n);
@@ -164,10 +173,17 @@ int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *se
 int send_entry_settle(const struct send_opts *o, struct send_entry *e,
                       const struct client_result *res, size_t n, int rc);
 void send_entry_close(struct send_entry *e);
+/* The whole message into e->drop's maildrop ("queued as", exit 0), for
+ * rawmail send's local recipients, which the system's queue delivers. */
+int send_entry_drop_all(const struct send_opts *o, struct send_entry *e);
 
 /* queue.c: one pass of the queue with o's delivery and queue options
  * (rawmail queue run/flush, sendmail -q): the exit status. */
 int send_queue_pass(struct send_opts *o, enum queue_run_mode mode, const char *id);
+/* Before a pass: as root, makes dir's maildrop for the spool's owner;
+ * then queues what users dropped there (queue/maildrop.h), with log
+ * lines for what it did. */
+void send_maildrop_take(const char *dir, struct queue_spool *sp, const char *hostname);
 /* rawmail send's first attempt at a message with local recipients: a
  * pass over entry id that does not bounce (a permanent failure is said
  * on stderr, as send's own): 0 all delivered, 75 still queued ("queued

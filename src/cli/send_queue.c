@@ -12,6 +12,7 @@
 #include "cli/cli.h"
 #include "cli/queue_kick.h"
 #include "client/route.h"
+#include "queue/maildrop.h"
 #include "util/id.h"
 #include "util/log.h"
 
@@ -116,15 +117,90 @@ static bool has_8bit(const char *s)
 	return false;
 }
 
+/* Into spool's maildrop: queued once it is there (the daemon, or root's
+ * queue run from the timer, takes it over). */
+static int send_entry_drop(const struct send_opts *o, struct send_entry *e, const char *spool)
+{
+	char name[ID_LEN + 1], why[512];
+	id_init();
+	const struct buf *msg = e->msg;
+	enum queue_status st = queue_maildrop_submit(spool, &e->env, msg->data ? msg->data : "",
+	                                             msg->len, name, why, sizeof(why));
+	if (st != QUEUE_OK) {
+		fprintf(stderr, "%s: not sent: the message could not be queued: %s\n", o->prog, why);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	if (o->verbose || !o->background)
+		fprintf(stderr, "%s: queued as %s in %s/%s (the system's queue takes it from "
+		                "there)\n",
+		        o->prog, name, spool, QUEUE_MAILDROP_DIR);
+	return SEND_EXIT_OK;
+}
+
+int send_entry_drop_all(const struct send_opts *o, struct send_entry *e)
+{
+	return send_entry_drop(o, e, e->drop);
+}
+
+/* rawmail send's results when its queue is the system's: what is still
+ * to try goes into the maildrop, with the reasons said as for a queued
+ * entry. */
+static int send_entry_settle_drop(const struct send_opts *o, struct send_entry *e,
+                                  const struct client_result *res, size_t n, int rc)
+{
+	struct queue_envelope left = { 0 };
+	left.origin = QUEUE_ORIGIN_SEND;
+	left.flags = e->env.flags;
+	size_t k = 0;
+	if (queue_envelope_set_sender(&left, e->env.sender) != 0)
+		goto nomem;
+	for (size_t i = 0; i < n && i < e->env.nrcpts; i++) {
+		if (res[i].state != CLIENT_RCPT_TEMPFAIL && res[i].state != CLIENT_RCPT_DEFERRED)
+			continue;
+		if (queue_envelope_add_rcpt(&left, e->env.rcpts[i].addr, e->env.rcpts[i].orcpt) != 0)
+			goto nomem;
+		k++;
+	}
+	if (k == 0) {
+		queue_envelope_free(&left);
+		return rc;
+	}
+	char name[ID_LEN + 1], why[512];
+	id_init();
+	const struct buf *msg = e->msg;
+	enum queue_status st = queue_maildrop_submit(e->drop, &left, msg->data ? msg->data : "",
+	                                             msg->len, name, why, sizeof(why));
+	queue_envelope_free(&left);
+	if (st != QUEUE_OK) {
+		fprintf(stderr, "%s: %zu recipient%s not delivered and not queued: %s\n", o->prog, k,
+		        k == 1 ? "" : "s", why);
+		return SEND_EXIT_TEMPFAIL;
+	}
+	fprintf(stderr, "%s: queued as %s in %s/%s: %zu recipient%s not delivered yet (the "
+	                "reason is above); the system's queue retries\n",
+	        o->prog, name, e->drop, QUEUE_MAILDROP_DIR, k, k == 1 ? "" : "s");
+	return SEND_EXIT_TEMPFAIL;
+nomem:
+	queue_envelope_free(&left);
+	fprintf(stderr, "%s: out of memory: not queued\n", o->prog);
+	return SEND_EXIT_OSERR;
+}
+
 int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *sender,
                        const struct buf *msg, const char *const *rcpts,
                        const char *const *originals, size_t n)
 {
 	*e = (struct send_entry){ .msg = msg, .lk.fd = -1 };
-	e->sp = send_spool_open(o, e->dir, sizeof(e->dir));
-	if (!e->sp) {
-		fprintf(stderr, "%s: not sent: the message could not be queued\n", o->prog);
-		return SEND_EXIT_TEMPFAIL;
+	/* A user's sendmail hands the message to the system's queue through
+	 * its maildrop (no setuid binary; serve or root's queue run takes it
+	 * from there); rawmail send keeps its attempt in the foreground. */
+	const char *drop = cli_maildrop_spool(o->spool);
+	if (!drop) {
+		e->sp = send_spool_open(o, e->dir, sizeof(e->dir));
+		if (!e->sp) {
+			fprintf(stderr, "%s: not sent: the message could not be queued\n", o->prog);
+			return SEND_EXIT_TEMPFAIL;
+		}
 	}
 	bool utf8 = has_8bit(sender);
 	e->env.origin = o->background ? QUEUE_ORIGIN_SENDMAIL : QUEUE_ORIGIN_SEND;
@@ -141,6 +217,12 @@ int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *se
 	if (utf8)
 		e->env.flags |= QUEUE_FLAG_SMTPUTF8;
 	char why[512];
+	if (drop && !o->background) {
+		e->drop = drop;
+		return 0;
+	}
+	if (drop)
+		return send_entry_drop(o, e, drop);
 	enum queue_status st = queue_spool_enqueue(e->sp, &e->env, msg->data ? msg->data : "",
 	                                           msg->len, why, sizeof(why));
 	if (st != QUEUE_OK) {
@@ -182,6 +264,8 @@ static void first_line(char *out, size_t outlen, const char *last)
 int send_entry_settle(const struct send_opts *o, struct send_entry *e,
                       const struct client_result *res, size_t n, int rc)
 {
+	if (e->drop)
+		return send_entry_settle_drop(o, e, res, n, rc);
 	struct queue_result *q = calloc(n ? n : 1, sizeof(*q));
 	char **lasts = calloc(n ? n : 1, sizeof(*lasts));
 	size_t *idx = calloc(n ? n : 1, sizeof(*idx));

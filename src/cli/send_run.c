@@ -62,24 +62,6 @@ static const char *address_hint(const char *prog, const char *in, char *buf, siz
  * inet_ntop writes it.  The local
  * part stays as written (RFC 5321 §2.4: only the receiver may fold its
  * case).  false (with a message) when it is not a deliverable address. */
-/* A local name without a domain: a dot-atom (RFC 5322 §3.2.3) of at
- * most 64 octets (RFC 5321 §4.5.3.1.1), as a mailbox name is; not
- * starting with '-' (an option put after the recipients, or "-fevil"). */
-static bool local_name_ok(const char *in, size_t len)
-{
-	if (len == 0 || len > 64 || in[0] == '.' || in[0] == '-' || in[len - 1] == '.')
-		return false;
-	for (size_t i = 0; i < len; i++) {
-		char c = in[i];
-		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
-		if (!alnum && !strchr("!#$%&'*+/=?^_`{|}~.-", c))
-			return false;
-		if (c == '.' && in[i + 1] == '.')
-			return false;
-	}
-	return true;
-}
-
 static bool normalize_rcpt(const struct send_opts *o, const char *in, const char *origin,
                            char *out, size_t outlen)
 {
@@ -87,7 +69,7 @@ static bool normalize_rcpt(const struct send_opts *o, const char *in, const char
 	size_t used = 0, len = strlen(in);
 	enum smtp_address_status st = smtp_address_parse(
 		in, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_BARE_IP | SMTP_ADDR_UTF8, &a, &used);
-	if (local_name_ok(in, len)) {
+	if (smtp_local_name_ok(in, len)) {
 		/* A local name (cron's MAILTO=root): delivered into the mail
 		 * root through the queue (cli/local.h), after the aliases. */
 		snprintf(out, outlen, "%s", in);
@@ -481,6 +463,12 @@ int send_run(struct send_opts *o)
 	struct send_entry entry;
 	rc = send_entry_enqueue(o, &entry, sender, &msg, (const char *const *)list.addrs,
 	                        (const char *const *)originals, list.count);
+	if (rc == 0 && !o->background && local && entry.drop) {
+		/* Only the system's queue can write the mail root. */
+		rc = send_entry_drop_all(o, &entry);
+		send_entry_close(&entry);
+		goto out;
+	}
 	if (rc == 0 && !o->background && local) {
 		/* Local recipients: the first attempt is a queue pass over this
 		 * entry, whose deliverer splits local from remote (the same

@@ -32,6 +32,7 @@
 #include "dns/mx.h"
 #include "msg/header.h"
 #include "msg/raw.h"
+#include "queue/maildrop.h"
 #include "queue/spool.h"
 #include "smtp/session.h"
 #include "util/buf.h"
@@ -46,7 +47,8 @@
 struct bs {
 	const struct send_opts *o;
 	struct smtp_session s;
-	struct queue_spool *sp;
+	struct queue_spool *sp;  /* NULL when drop is set */
+	const char *drop;        /* a user's: the system spool's maildrop */
 	char dir[4096];          /* the spool's directory */
 	char host[256];
 	struct buf out;          /* replies not yet written */
@@ -207,7 +209,9 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
 	}
 	struct msg_raw raw = { .from = from, .stamp = stamp };
 	struct msg_error err = { 0 };
-	rc = received_line(out, b->host, &stamp);
+	/* Through the maildrop the importer writes this line itself, from
+	 * the drop file's owner. */
+	rc = b->drop ? 0 : received_line(out, b->host, &stamp);
 	if (rc == 0)
 		rc = msg_raw_prepare(&raw, b->msg.data ? b->msg.data : "", b->msg.len, out, NULL, &err);
 	if (rc == 0)
@@ -272,9 +276,15 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 		smtp_reply_set(&reply, 451, "4.3.0", "Out of memory, message not queued");
 	if (rc == 0) {
 		char why[512];
-		enum queue_status st = queue_spool_enqueue(b->sp, &env, message.data, message.len, why,
-		                                           sizeof(why));
+		char name[ID_LEN + 1];
+		enum queue_status st =
+			b->drop ? queue_maildrop_submit(b->drop, &env, message.data, message.len, name,
+			                                why, sizeof(why))
+			        : queue_spool_enqueue(b->sp, &env, message.data, message.len, why,
+			                              sizeof(why));
 		if (st == QUEUE_OK) {
+			/* Through the maildrop the system's queue takes it from
+			 * there: nothing to start here. */
 			smtp_reply_set(&reply, 250, "2.0.0", "Ok: queued as %s", env.id);
 		} else {
 			fprintf(stderr, "sendmail: not queued: %s\n", why);
@@ -290,7 +300,7 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 	/* The 250 goes out before the first attempt starts: the client has its
 	 * answer whatever the destination does. */
 	bs_flush(b);
-	if (reply.code == 250)
+	if (reply.code == 250 && !b->drop)
 		bs_kick(b->o, b->dir, env.id);
 	queue_envelope_free(&env);
 }
@@ -410,8 +420,12 @@ int cli_sendmail_bs(const struct send_opts *o, const char *spool_dir)
 	 * settings file's, else the user's default, its parents made. */
 	struct send_opts with_spool = *o;
 	with_spool.spool = spool_dir;
-	b.sp = send_spool_open(&with_spool, b.dir, sizeof(b.dir));
-	if (!b.sp) {
+	/* A user who is not root queues through the system spool's
+	 * maildrop, as the sendmail entry does (queue/maildrop.h). */
+	b.drop = cli_maildrop_spool(spool_dir);
+	if (!b.drop)
+		b.sp = send_spool_open(&with_spool, b.dir, sizeof(b.dir));
+	if (!b.sp && !b.drop) {
 		/* RFC 5321 §3.1: 421 instead of the greeting when no service
 		 * (send_spool_open said why on stderr). */
 		char text[600];

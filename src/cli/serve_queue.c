@@ -22,6 +22,7 @@
 #include <event2/event.h>
 
 #include "client/outbound.h"
+#include "queue/maildrop.h"
 #include "util/log.h"
 
 struct serve_queue {
@@ -177,6 +178,7 @@ static void pass_start(struct serve_queue *q)
 		return;
 	}
 	evtimer_del(q->timer);
+	send_maildrop_take(q->dir, q->sp, q->child->hostname);
 	struct queue_runner_config rcfg = { .policy = q->o->policy,
 		                            .reporting = q->child->hostname };
 	char why[512];
@@ -283,14 +285,24 @@ static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop
 		          q->dir, (unsigned)*uid, strerror(errno));
 		return SEND_EXIT_CONFIG;
 	}
+	/* Users who are not root queue through the maildrop (queue/maildrop.h),
+	 * made here for the queue user. */
+	char why0[512];
+	if (*drop && queue_maildrop_prepare(q->dir, *uid, *gid, why0, sizeof(why0)) != QUEUE_OK)
+		log_event(LOG_WARN, "maildrop_prepare", "reason=\"%s\"", why0);
 	/* Watched now: the path may be below a directory the queue user
-	 * cannot traverse; the watch outlives the privilege drop. */
-	char env[4200];
+	 * cannot traverse; the watch outlives the privilege drop.  A drop
+	 * file arrives by rename too. */
+	char env[4200], maildrop[4200];
 	snprintf(env, sizeof(env), "%s/env", q->dir);
+	snprintf(maildrop, sizeof(maildrop), "%s/%s", q->dir, QUEUE_MAILDROP_DIR);
 	q->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (q->inotify_fd < 0 || inotify_add_watch(q->inotify_fd, env, IN_MOVED_TO) < 0)
 		log_event(LOG_WARN, "queue_inotify", "reason=\"%s\" fallback=\"a pass every %d s\"",
 		          strerror(errno), SERVE_QUEUE_PASS_MAX_WAIT);
+	else if (inotify_add_watch(q->inotify_fd, maildrop, IN_MOVED_TO) < 0 && errno != ENOENT)
+		log_event(LOG_WARN, "queue_inotify", "dir=%s reason=\"%s\" fallback=\"a pass every "
+		          "%d s\"", maildrop, strerror(errno), SERVE_QUEUE_PASS_MAX_WAIT);
 	q->base = event_base_new();
 	if (!q->base)
 		return SEND_EXIT_OSERR;

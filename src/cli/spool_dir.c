@@ -6,9 +6,11 @@
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "queue/maildrop.h"
 
 #define SPOOL_ROOT_DEFAULT "/var/spool/rawmail"
 
@@ -48,4 +50,15 @@ const char *cli_spool_dir(const char *given, char *out, size_t outlen, char *why
 		return NULL;
 	}
 	return out;
+}
+
+const char *cli_maildrop_spool(const char *given)
+{
+	if (geteuid() == 0)
+		return NULL;
+	const char *dir = given ? given : SPOOL_ROOT_DEFAULT;
+	struct stat st;
+	if (stat(dir, &st) == 0 && st.st_uid == geteuid())
+		return NULL;   /* a spool of their own */
+	return queue_maildrop_usable(dir) ? dir : NULL;
 }

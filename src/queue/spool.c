@@ -963,3 +963,8 @@ enum queue_status queue_spool_cleanup(struct queue_spool *sp, int64_t now,
 	free(names);
 	return QUEUE_OK;
 }
+
+const char *queue_spool_dir(const struct queue_spool *sp)
+{
+	return sp->dir;
+}

@@ -53,6 +53,8 @@ const char *queue_status_name(enum queue_status st);
 enum queue_status queue_spool_open(const char *dir, unsigned flags, struct queue_spool **out,
                                    char *why, size_t whylen);
 void queue_spool_close(struct queue_spool *sp);
+/* The directory's name, as opened. */
+const char *queue_spool_dir(const struct queue_spool *sp);
 
 /* Queues message[0..len): sets env's id, size and sha256, and created to
  * now when it is 0 (its other fields, the recipients included, are the

@@ -756,3 +756,18 @@ int smtp_address_format(const struct smtp_address *a, char *out, size_t outlen)
 	out[w.len] = '\0';
 	return (int)w.len;
 }
+
+bool smtp_local_name_ok(const char *s, size_t len)
+{
+	if (len == 0 || len > SMTP_LOCAL_PART_MAX || s[0] == '.' || s[0] == '-' || s[len - 1] == '.')
+		return false;
+	for (size_t i = 0; i < len; i++) {
+		char c = s[i];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (c == '\0' || !strchr("!#$%&'*+/=?^_`{|}~.-", c)))
+			return false;
+		if (c == '.' && i + 1 < len && s[i + 1] == '.')
+			return false;
+	}
+	return true;
+}

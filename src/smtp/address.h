@@ -110,4 +110,10 @@ const char *smtp_address_status_text(enum smtp_address_status st);
  * part, domain and kind. */
 int smtp_address_format(const struct smtp_address *a, char *out, size_t outlen);
 
+/* A local name without a domain, as cron's MAILTO=root gives one: a
+ * dot-atom (RFC 5322 §3.2.3) of at most 64 octets (RFC 5321 §4.5.3.1.1),
+ * as a mailbox name is, not starting with '-' (an option put after the
+ * recipients, or "-fevil"). */
+bool smtp_local_name_ok(const char *s, size_t len);
+
 #endif

@@ -9,6 +9,7 @@ when it is this repository's), so make links nothing new."""
 import os
 import re
 import shutil
+import stat
 import subprocess
 from pathlib import Path
 
@@ -70,6 +71,10 @@ def test_install_tree(tmp_path, prefix):
     assert re.search(rf"^ExecStart={re.escape(prefix)}/bin/rawmail queue run$", queue, re.M)
     assert re.search(r"^OnUnitActiveSec=5min$", timer, re.M), timer
     assert "@BINDIR@" not in serve and "@BINDIR@" not in queue
+    # The system's spool, and the maildrop users queue through.
+    spool = root / "var/spool/rawmail"
+    assert stat.S_IMODE(spool.stat().st_mode) == 0o711
+    assert stat.S_IMODE((spool / "maildrop").stat().st_mode) == 0o3733
 
     # The installed entries work through their links.
     p = subprocess.run([str(base / "sbin/sendmail"), "--help"], capture_output=True, text=True)
