@@ -260,6 +260,9 @@ def test_git_send_email_patch_applies_with_git_am(site, client_ns, start_server,
     fields, _ = split_message(d.body)
     assert b"Subject: [PATCH] notes: more lines" in fields, fields
     assert b"From: =?UTF-8?q?Zo=C3=AB=20Developer?= <zoe@client.test>" in fields, fields
+    # git wrote Date and Message-Id: rawmail adds neither again.
+    for name in (b"date:", b"message-id:"):
+        assert sum(f.lower().startswith(name) for f in fields) == 1, fields
     # The stored patch applies: the tree after `git am` is the original's.
     git(repo, "reset", "-q", "--hard", "HEAD~1", env=env)
     git(repo, "am", "-q", str(dest.mailroot / "dev"), env=env)
@@ -268,3 +271,65 @@ def test_git_send_email_patch_applies_with_git_am(site, client_ns, start_server,
         "Zoë Developer <zoe@client.test>\nnotes: more lines\n\nWith a body line.\n.\n"
         "And a lone dot above, and Grüße.\n\n")
     s.wait_spool_empty()
+
+
+# ---------------------------------------------------------------------------
+# cron
+
+CRON_OUTPUT = "disk report\n.\n..two dots\nGrüße aus cron\ntrailing spaces   \nlast line\n"
+
+
+def test_cron_mails_a_jobs_output_to_root_through_the_aliases(site, client_ns, start_server,
+                                                               tmp_path):
+    """Debian's cron daemon in the namespace, with its own /etc/crontab: a
+    job every minute whose output cron mails to MAILTO=root; /etc/aliases
+    sends root's mail to a local mailbox and to a person at remote.test."""
+    cron = which("cron")
+    job = tmp_path / "job.sh"
+    ran = tmp_path / "job.ran"
+    # Output once only: a second minute must not send a second mail.
+    job.write_text(f"#!/bin/sh\n[ -e {ran} ] && exit 0\n: > {ran}\n"
+                   f"printf '%s' '{CRON_OUTPUT}'\n")
+    job.chmod(0o755)
+    san = client_env(tmp_path)
+    # cron gives its jobs, and the sendmail it mails with, only the
+    # crontab's variables: the sanitizers' options go there.
+    crontab = ("SHELL=/bin/sh\nMAILTO=root\n"
+               f"ASAN_OPTIONS={san['ASAN_OPTIONS']}\nUBSAN_OPTIONS={san['UBSAN_OPTIONS']}\n"
+               f"* * * * * root {job}\n")
+    s = site(aliases="# who reads root's mail\nroot: admin, ops@remote.test\n",
+             extra_etc={"crontab": crontab})
+    dest = s.start_dest(start_server)
+    ns = client_ns(s.etc, [cron, "-f", "-L", "15"], cron=True)
+    # cron fires at the next minute boundary: up to 60 s, then the mail.
+    def arrived():
+        assert not ns.finished(), f"cron exited: {ns.wait()}"
+        return (mailbox_messages(dest.mailroot, "ops")
+                and mailbox_messages(s.local, "admin"))
+    wait_for(arrived, 150, "cron's mail at ops@remote.test and the local admin")
+    s.wait_spool_empty()
+    host = socket.gethostname()
+    assert ran.exists()
+    for data, where in ((mailbox_messages(dest.mailroot, "ops"), "remote"),
+                        (mailbox_messages(s.local, "admin"), "local")):
+        assert len(data) == 1, (where, data)
+        d = Delivered(data[0])
+        # No -f from cron: root at the settings file's origin.
+        assert d.return_path == f"<root@{ORIGIN}>", (where, d.return_path)
+        if where == "remote":
+            received_at_dest(d, f"ops@{DOMAIN}")
+        else:
+            assert d.delivered_to == f"admin@{host}", d.delivered_to
+            assert "(rawmail local delivery)" in d.received, d.received
+        fields, body = split_message(d.body)
+        assert body == CRON_OUTPUT.encode(), (where, body)
+        # The header as cron wrote it (Debian cron 3.0pl1), in its order.
+        want = [b"From: root (Cron Daemon)", b"To: root",
+                f"Subject: Cron <root@{host}> {job}".encode(), b"MIME-Version: 1.0",
+                b"Content-Type: text/plain; charset=UTF-8",
+                b"Content-Transfer-Encoding: 8bit", b"X-Cron-Env: <SHELL=/bin/sh>",
+                b"X-Cron-Env: <MAILTO=root>"]
+        assert [f for f in fields if f in want] == want, (where, fields)
+        assert all(f in want or f.startswith(ADDED) or f.startswith(b"X-Cron-Env: <")
+                   for f in fields), (where, fields)
+    assert mailbox_messages(s.local, "root") == []
