@@ -11,7 +11,9 @@ In the namespace, and nowhere else:
     /usr/sbin, again with its upper layer on the tmpfs, provides the file
     to mount on;
   - for cron: empty tmpfs over /etc/cron.d, /var/spool/cron and /run (no
-    system jobs, no user crontabs, cron's pid file and lock its own).
+    system jobs, no user crontabs, cron's pid file and lock its own), and
+    /dev/log (an overlay over /dev) bound to a socket of the test's, so
+    cron's syslog lines (the jobs it ran, a mailer's failure) are read.
 Everything is gone when the namespace's last process dies: the fixture
 kills `unshare` with SIGKILL, and --kill-child takes the namespace's init,
 so every process in it (a detached `queue run`, cron and its jobs) dies too.
@@ -27,7 +29,9 @@ mailer's is cron's; teardown fails the test on any report file.
 
 import os
 import shutil
+import socket
 import subprocess
+import threading
 import time
 from pathlib import Path
 
@@ -55,6 +59,13 @@ if [ -n "${CRON_NS:-}" ]; then
 	mount -t tmpfs -o mode=0755 cron-d /etc/cron.d
 	mount -t tmpfs -o mode=0755 cron-spool /var/spool/cron
 	mount -t tmpfs -o mode=0755 run /run
+	# syslog(3) writes to /dev/log: an overlay over /dev (its upper layer
+	# on the tmpfs) gives that name to the test's socket.
+	mkdir "$D/fs/dev-up" "$D/fs/dev-work"
+	mount -t overlay overlay -o "lowerdir=/dev,upperdir=$D/fs/dev-up,workdir=$D/fs/dev-work" /dev
+	rm -f /dev/log
+	: > /dev/log
+	mount --bind "$D/syslog.sock" /dev/log
 fi
 unset SENDMAIL_FILE CRON_NS
 rc=0
@@ -89,8 +100,8 @@ def namespaces_refused():
     except OSError as e:
         return f"unshare cannot run: {e}"
     if p.returncode != 0:
-        return ("the kernel refuses a private mount+pid namespace with an overlay "
-                f"(unshare --mount --pid, mount -t overlay): "
+        return (f"the kernel refuses this user (uid {os.geteuid()}) a private mount+pid "
+                f"namespace with an overlay (unshare --mount --pid, mount -t overlay): "
                 f"{p.stderr.decode(errors='replace').strip()}")
     return None
 
@@ -129,12 +140,25 @@ class Namespace:
             e["CAPTURE_DIR"] = str(self.dir / "capture")
         else:
             e["SENDMAIL_FILE"] = str(rawmail_bin())
+        self.syslog_lines = []
+        self.syslog = None
         if cron:
             e["CRON_NS"] = "1"
+            self.syslog = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+            self.syslog.bind(str(self.dir / "syslog.sock"))
+            threading.Thread(target=self._read_syslog, daemon=True).start()
         self.proc = subprocess.Popen(
             [*UNSHARE, "sh", str(self.dir / "setup.sh"), str(self.dir), *[str(a) for a in argv]],
             stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=e, start_new_session=True)
+
+    def _read_syslog(self):
+        while True:
+            try:
+                data = self.syslog.recv(65536)
+            except OSError:
+                return
+            self.syslog_lines.append(data.decode(errors="replace"))
 
     def finished(self):
         return (self.dir / "rc").exists()
@@ -173,6 +197,8 @@ class Namespace:
             self.proc.kill()
         self.proc.wait(10)
         self.proc.stdout.close()
+        if self.syslog is not None:
+            self.syslog.close()
 
 
 @pytest.fixture
