@@ -267,6 +267,24 @@ def wait_for(predicate, timeout, what):
         time.sleep(0.1)
 
 
+def entry_unlocked(spool, qid):
+    """True when no runner holds the entry's lock (the flock on msg/ID that
+    a runner keeps while it works on the entry): a flush started while one
+    does skips the entry as busy."""
+    import fcntl
+    try:
+        fd = os.open(Path(spool) / "msg" / qid, os.O_RDONLY)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        return True
+    except BlockingIOError:
+        return False
+    finally:
+        os.close(fd)
+
+
 def spool_entries(spool):
     d = Path(spool) / "env"
     return sorted(p.name for p in d.iterdir()) if d.is_dir() else []
