@@ -132,6 +132,8 @@ def test_mailx_to_a_remote_address(site, client_ns, start_server):
     s.wait_spool_empty()
     assert mailbox_messages(s.local, "root") == []
     assert args == ["-i", "-t"], args     # what bsd-mailx passes: -i keeps the "." line
+    # mailx saw success: nothing saved as undeliverable.
+    assert not (s.tmp / "home" / "dead.letter").exists()
 
 
 
