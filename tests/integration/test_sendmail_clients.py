@@ -53,8 +53,6 @@ class Site:
                      f"[send]\norigin = {ORIGIN}\n\n"
                      f"[queue]\nspool = {self.spool}\nretry-schedule = 10m\n")
         self.etc = {"rawmail.conf": self.conf, "aliases": aliases, **(extra_etc or {})}
-        # Outside the namespace, for `rawmail queue` run by the test.
-        (tmp_path / "rawmail.conf").write_text(self.conf)
 
     def start_dest(self, start_server):
         return start_server("--hostname", MX, "--domain", DOMAIN, defaults=False,
@@ -109,7 +107,8 @@ def assert_as_written(stored, written):
 def test_mailx_to_a_remote_address(site, client_ns, start_server):
     s = site()
     dest = s.start_dest(start_server)
-    long_line = "".join(f"{i:04d}abcdefghijklmnopqrstuvwxyz " for i in range(30))  # 960
+    # 930 octets: long, within RFC 5322's 998 (the longer case is below).
+    long_line = "".join(f"{i:04d}abcdefghijklmnopqrstuvwxyz " for i in range(30))
     body = f"Hello from mailx.\n.\n{long_line}\n..two dots\nlast line\n"
     argv = [which("mailx"), "-s", "Nightly report: all good", f"bob@{DOMAIN}"]
     # What mailx writes to sendmail, recorded by a stand-in; then the same
@@ -134,7 +133,6 @@ def test_mailx_to_a_remote_address(site, client_ns, start_server):
     assert args == ["-i", "-t"], args     # what bsd-mailx passes: -i keeps the "." line
     # mailx saw success: nothing saved as undeliverable.
     assert not (s.tmp / "home" / "dead.letter").exists()
-
 
 
 @pytest.mark.xfail(strict=True, reason=(
@@ -167,6 +165,7 @@ def test_mailx_line_over_998_octets_is_not_lost(site, client_ns, start_server):
     [data] = mailbox_messages(dest.mailroot, "bob", wait=30)
     body = Delivered(data).body
     assert long_line.encode() in body.replace(b"=\n", b"")
+
 
 # ---------------------------------------------------------------------------
 # PHP mail()
@@ -273,12 +272,11 @@ def test_git_send_email_patch_applies_with_git_am(site, client_ns, start_server,
     git(repo, "add", ".", env=env)
     git(repo, "commit", "-q", "-m", "base", env=env)
     # What a patch can hold that transport must not touch: a line that is
-    # only ".", leading dots, trailing white space, a tab, UTF-8, a line
-    # starting with "From ".
-    src.write_text("first line\n.\n..hidden\nsecond line   \n\tindented\nGrüße\n"
-                   "From the tests, a line mbox would quote\nlast\n")
+    # only "." (in the message), leading dots, trailing white space, a tab,
+    # UTF-8, a line starting with "From " (which mbox writers quote).
+    src.write_text("first line\n.\n..hidden\nsecond line   \n\tindented\nGrüße\nlast\n")
     git(repo, "commit", "-q", "-a", "-m", "notes: more lines\n\nWith a body line.\n.\n"
-        "And a lone dot above, and Grüße.", env=env)
+        "From the tests, a line mbox would quote.\nAnd a lone dot above, and Grüße.", env=env)
     patch = git(repo, "format-patch", "-1", "-o", str(tmp_path / "patches"), env=env).strip()
     tree = git(repo, "rev-parse", "HEAD^{tree}", env=env).strip()
     # No smtpserver, no sendmailcmd: git send-email's default transport is
@@ -304,7 +302,7 @@ def test_git_send_email_patch_applies_with_git_am(site, client_ns, start_server,
     assert git(repo, "rev-parse", "HEAD^{tree}", env=env).strip() == tree
     assert git(repo, "log", "-1", "--format=%an <%ae>%n%B", env=env) == (
         "Zoë Developer <zoe@client.test>\nnotes: more lines\n\nWith a body line.\n.\n"
-        "And a lone dot above, and Grüße.\n\n")
+        "From the tests, a line mbox would quote.\nAnd a lone dot above, and Grüße.\n\n")
     s.wait_spool_empty()
 
 
