@@ -355,6 +355,11 @@ def test_cron_mails_a_jobs_output_to_root_through_the_aliases(site, client_ns, s
             assert d.delivered_to == f"admin@{host}", d.delivered_to
             assert "(rawmail local delivery)" in d.received, d.received
         fields, body = split_message(d.body)
+        if where == "remote":
+            # The forward through the alias carries the loop marker
+            # Postfix's local(8) writes (msg/loop.h).
+            assert fields[0] == f"Delivered-To: root@{host}".encode(), (where, fields)
+            fields = fields[1:]
         assert body == CRON_OUTPUT.encode(), (where, body)
         # The header as cron wrote it (Debian cron 3.0pl1), in its order.
         want = [b"From: root (Cron Daemon)", b"To: root",
