@@ -22,6 +22,11 @@ struct queue_spool {
 	int dirfd, tmpfd, msgfd, envfd, corruptfd;
 	bool sync;
 	unsigned counter;    /* tmp names of updates */
+	/* Removals whose env/ unlink is not synced yet: their msg/ files are
+	 * unlinked after the sync (queue_spool_sync_removals). */
+	char (*removed)[QUEUE_ID_MAX + 1];
+	size_t nremoved;
+	struct timespec removed_since;   /* the oldest of them, CLOCK_MONOTONIC */
 	char dir[4096];
 };
 
@@ -82,6 +87,10 @@ void queue_spool_close(struct queue_spool *sp)
 {
 	if (!sp)
 		return;
+	/* Nobody to tell of a failure here: the removals stay as durable as
+	 * the kernel makes them (at worst a second delivery after a crash). */
+	queue_spool_sync_removals(sp, NULL, 0);
+	free(sp->removed);
 	int fds[] = { sp->dirfd, sp->tmpfd, sp->msgfd, sp->envfd, sp->corruptfd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
 		if (fds[i] >= 0)
@@ -176,6 +185,29 @@ static int dir_sync(const struct queue_spool *sp, int fd)
 	return sp->sync ? durable_dir_sync(fd) : 0;
 }
 
+/* Durability of an enqueue (what "queued" promises: the entry is on disk
+ * and survives a crash).  Both files are written under tmp/ without an
+ * fsync each, both renamed into place (the message first), and then one
+ * syncfs(2) of the spool's filesystem makes the data of both files and
+ * both renames durable together: one journal commit where an fsync of
+ * each file and of msg/ and env/ made four (0.3-0.5 ms against 0.9-1.1 ms
+ * here, ext4 on a virtual disk).  tmp/, msg/ and env/ are on one
+ * filesystem (a rename across two fails with EXDEV), so syncing tmp/'s is
+ * enough.  The entry counts as queued only once syncfs returned 0; it
+ * reports a write-back error of this filesystem since the spool was
+ * opened (Linux 5.8 and later), and then the entry is removed again and
+ * the caller told it is not queued.
+ * A crash before syncfs returned may leave the renames on disk without
+ * all of the data (delayed allocation: a file of zeros or cut short).
+ * The caller was not told "queued", so its sender tries again, and the
+ * left-over entry cannot be delivered: load checks the message's size and
+ * SHA-256 against the envelope and sets it aside into corrupt/ (an
+ * envelope that does not parse likewise).  That is why the data need not
+ * be synced before the renames here, unlike update, which replaces an
+ * envelope that must survive (write, fsync, rename, fsync).
+ * A full disk is refused at write(2) (ext4 reserves delayed blocks at the
+ * write, tmpfs allocates), or at the latest by syncfs: either way nothing
+ * is left behind. */
 enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
                                       const void *message, size_t len, char *why, size_t whylen)
 {
@@ -195,7 +227,7 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 	for (int tries = 0;; tries++) {
 		id_new(env->id);
 		snprintf(msgtmp, sizeof(msgtmp), "%s.msg", env->id);
-		if (durable_file_write(sp->tmpfd, msgtmp, 0600, message, len, sp->sync) == 0) {
+		if (durable_file_write(sp->tmpfd, msgtmp, 0600, message, len, false) == 0) {
 			if (spool_give(sp, msgtmp) == 0)
 				break;
 			err = errno;
@@ -213,7 +245,7 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 		         err_text);
 		goto drop_tmp;
 	}
-	if (durable_file_write(sp->tmpfd, envtmp, 0600, text.data, text.len, sp->sync) < 0 ||
+	if (durable_file_write(sp->tmpfd, envtmp, 0600, text.data, text.len, false) < 0 ||
 	    spool_give(sp, envtmp) < 0) {
 		st = sys_fail(sp, errno, why, whylen, "write", "tmp", envtmp);
 		unlinkat(sp->tmpfd, envtmp, 0);
@@ -229,12 +261,8 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 		unlinkat(sp->tmpfd, envtmp, 0);
 		goto drop_msg;
 	}
-	if (dir_sync(sp, sp->msgfd) < 0) {
-		st = sys_fail(sp, errno, why, whylen, "fsync", "msg", "");
-		goto drop_env;
-	}
-	if (dir_sync(sp, sp->envfd) < 0) {
-		st = sys_fail(sp, errno, why, whylen, "fsync", "env", "");
+	if (sp->sync && durable_fs_sync(sp->tmpfd) < 0) {
+		st = sys_fail(sp, errno, why, whylen, "syncfs", "env", env->id);
 		goto drop_env;
 	}
 	buf_free(&text);
@@ -531,21 +559,60 @@ enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_
 	return st;
 }
 
+/* Removal, in a group (issue 9, "Performance"): a runner removes each
+ * entry it has delivered, and an fsync of env/ for each (0.25-0.3 ms
+ * here) was half of the time of flushing 10,000 messages.  So env/ID is
+ * unlinked at once (the entry is gone for every listing, lock and load
+ * from then on), and env/ is synced once for every removal of the last
+ * QUEUE_REMOVE_SYNC_MS, or QUEUE_REMOVE_PENDING_MAX of them, at the end of
+ * each runner pass, and at close.  A removal not synced yet when the
+ * machine crashes may come back: that message is delivered a second time,
+ * as when a crash cuts a delivery off between its 250 and its removal
+ * (the queue delivers at least once, never loses).  msg/ID is unlinked
+ * only after that sync, so a crash can never leave an envelope without
+ * its message; a msg/ID left by a crash or a failed sync is an orphan
+ * that cleanup removes. */
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+enum queue_status queue_spool_sync_removals(struct queue_spool *sp, char *why, size_t whylen)
+{
+	if (sp->nremoved == 0)
+		return QUEUE_OK;
+	size_t n = sp->nremoved;
+	sp->nremoved = 0;
+	if (dir_sync(sp, sp->envfd) < 0)
+		return sys_fail(sp, errno, why, whylen, "fsync", "env", "");
+	for (size_t i = 0; i < n; i++)
+		unlinkat(sp->msgfd, sp->removed[i], 0);   /* gone already: nothing to do */
+	return QUEUE_OK;
+}
+
 enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, char *why,
                                      size_t whylen)
 {
 	if (!queue_id_valid(id, strlen(id)))
 		return say(QUEUE_GONE, why, whylen, "spool %s: not a queue id", sp->dir);
+	if (!sp->removed) {
+		sp->removed = calloc(QUEUE_REMOVE_PENDING_MAX, sizeof(*sp->removed));
+		if (!sp->removed)
+			return say(QUEUE_TEMP, why, whylen, "spool %s: out of memory", sp->dir);
+	}
 	if (unlinkat(sp->envfd, id, 0) < 0) {
 		if (errno == ENOENT)
 			return say(QUEUE_GONE, why, whylen, "entry %s: not in the queue", id);
 		return sys_fail(sp, errno, why, whylen, "unlink", "env", id);
 	}
-	if (dir_sync(sp, sp->envfd) < 0)
-		return sys_fail(sp, errno, why, whylen, "fsync", "env", "");
-	/* Left behind, msg/ID would be an orphan that cleanup removes. */
-	if (unlinkat(sp->msgfd, id, 0) < 0 && errno != ENOENT)
-		return sys_fail(sp, errno, why, whylen, "unlink", "msg", id);
+	if (sp->nremoved == 0)
+		clock_gettime(CLOCK_MONOTONIC, &sp->removed_since);
+	snprintf(sp->removed[sp->nremoved++], QUEUE_ID_MAX + 1, "%s", id);
+	if (sp->nremoved == QUEUE_REMOVE_PENDING_MAX ||
+	    ms_since(&sp->removed_since) >= QUEUE_REMOVE_SYNC_MS)
+		return queue_spool_sync_removals(sp, why, whylen);
 	return QUEUE_OK;
 }
 

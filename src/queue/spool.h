@@ -6,10 +6,11 @@
  *   DIR/env/ID     its envelope (queue/envelope.h), replaced atomically
  *   DIR/corrupt/   entries set aside: ID.msg, ID.env
  *
- * An entry exists iff env/ID exists.  Enqueue writes and fsyncs tmp/ID.msg
- * and tmp/ID.env, renames the message into msg/ and then the envelope into
- * env/, and fsyncs msg/ then env/: only then is the message queued.  The
- * lock on an entry is flock(2) on msg/ID (which is never replaced), so it
+ * An entry exists iff env/ID exists.  Enqueue writes tmp/ID.msg and
+ * tmp/ID.env, renames the message into msg/ and then the envelope into
+ * env/, and syncs the spool's filesystem (syncfs; why that is enough: the
+ * comment above queue_spool_enqueue in spool.c): only then is the message
+ * queued.  The lock on an entry is flock(2) on msg/ID (which is never replaced), so it
  * holds while env/ID is rewritten and vanishes with a killed process.
  *
  * Every call returns a status that tells temporary from permanent at the
@@ -30,6 +31,10 @@
  * that died between its two renames): no live enqueue takes that long. */
 #define QUEUE_TMP_MAX_AGE (24 * 3600)
 #define QUEUE_ORPHAN_MAX_AGE 3600
+/* Removals synced together (queue_spool_remove): at most this many, the
+ * oldest at most this old (a crash may bring them back: delivered twice). */
+#define QUEUE_REMOVE_PENDING_MAX 256
+#define QUEUE_REMOVE_SYNC_MS 100
 
 enum queue_status {
 	QUEUE_OK = 0,
@@ -83,10 +88,17 @@ enum queue_status queue_spool_load(struct queue_spool *sp, const struct queue_lo
 /* Under the lock: replaces env/ID atomically (tmp, fsync, rename, fsync). */
 enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_envelope *env,
                                      char *why, size_t whylen);
-/* Under the lock: unlinks env/ID (the entry is gone once env/ is synced),
- * then msg/ID. */
+/* Under the lock: unlinks env/ID; the entry is gone from then on.  The
+ * removal is durable once env/ is synced, which is done for a group of
+ * removals (spool.c): here when the oldest pending one is
+ * QUEUE_REMOVE_SYNC_MS old or QUEUE_REMOVE_PENDING_MAX are pending, else
+ * by queue_spool_sync_removals or close; msg/ID is unlinked after that
+ * sync.  A failed sync is reported by the call that made it. */
 enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, char *why,
                                      size_t whylen);
+/* Makes the pending removals durable (fsync of env/), then unlinks their
+ * msg/ files.  A runner calls it at the end of each pass. */
+enum queue_status queue_spool_sync_removals(struct queue_spool *sp, char *why, size_t whylen);
 /* Moves msg/ID and env/ID (whichever exist) to corrupt/ID.msg, ID.env:
  * the message first, so a crash in between leaves an env without its
  * message, which the next lock sets aside too. */
