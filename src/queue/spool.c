@@ -13,10 +13,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <openssl/evp.h>
-
 #include "util/durable.h"
 #include "util/id.h"
+#include "util/sha256.h"
 
 struct queue_spool {
 	int dirfd, tmpfd, msgfd, envfd, corruptfd;
@@ -169,17 +168,6 @@ static int spool_give(const struct queue_spool *sp, const char *name)
 
 /* ---- enqueue ---- */
 
-static int sha256(const void *data, size_t len, uint8_t out[QUEUE_SHA256_LEN])
-{
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	unsigned n = 0;
-	int ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1 &&
-	         EVP_DigestUpdate(ctx, data, len) == 1 && EVP_DigestFinal_ex(ctx, out, &n) == 1 &&
-	         n == QUEUE_SHA256_LEN;
-	EVP_MD_CTX_free(ctx);
-	return ok ? 0 : -1;
-}
-
 static int dir_sync(const struct queue_spool *sp, int fd)
 {
 	return sp->sync ? durable_dir_sync(fd) : 0;
@@ -217,8 +205,7 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 	enum queue_status st = QUEUE_OK;
 	int err;
 
-	if (sha256(message, len, env->sha256) < 0)
-		return say(QUEUE_TEMP, why, whylen, "spool %s: SHA-256 failed", sp->dir);
+	sha256_digest(message, len, env->sha256);
 	env->size = len;
 	if (env->created == 0)
 		env->created = time(NULL);
@@ -435,11 +422,8 @@ static enum queue_status check_message(struct queue_spool *sp, const struct queu
 		return corrupt(sp, lk->id, why, whylen,
 		               "entry %s: msg/%s has %lld octets, its envelope says %llu", lk->id,
 		               lk->id, (long long)st.st_size, (unsigned long long)env->size);
-	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-	if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-		EVP_MD_CTX_free(ctx);
-		return say(QUEUE_TEMP, why, whylen, "entry %s: SHA-256 failed", lk->id);
-	}
+	struct sha256 ctx;
+	sha256_init(&ctx);
 	size_t start = message ? message->len : 0;
 	uint64_t off = 0;
 	char chunk[65536];
@@ -449,7 +433,6 @@ static enum queue_status check_message(struct queue_spool *sp, const struct queu
 			continue;
 		if (n < 0) {
 			int err = errno;
-			EVP_MD_CTX_free(ctx);
 			return sys_fail(sp, err, why, whylen, "read", "msg", lk->id);
 		}
 		if (n == 0)
@@ -457,21 +440,15 @@ static enum queue_status check_message(struct queue_spool *sp, const struct queu
 		off += (uint64_t)n;
 		if (off > env->size)
 			break;   /* grew under us: the digest will say so */
-		if (EVP_DigestUpdate(ctx, chunk, (size_t)n) != 1 ||
-		    (message && buf_append(message, chunk, (size_t)n) < 0)) {
-			EVP_MD_CTX_free(ctx);
-			if (message)
-				message->len = start;
+		sha256_update(&ctx, chunk, (size_t)n);
+		if (message && buf_append(message, chunk, (size_t)n) < 0) {
+			message->len = start;
 			return say(QUEUE_TEMP, why, whylen, "entry %s: out of memory reading msg/%s",
 			           lk->id, lk->id);
 		}
 	}
 	uint8_t d[QUEUE_SHA256_LEN];
-	unsigned dn = 0;
-	int ok = EVP_DigestFinal_ex(ctx, d, &dn) == 1 && dn == QUEUE_SHA256_LEN;
-	EVP_MD_CTX_free(ctx);
-	if (!ok)
-		return say(QUEUE_TEMP, why, whylen, "entry %s: SHA-256 failed", lk->id);
+	sha256_final(&ctx, d);
 	if (off != env->size || memcmp(d, env->sha256, QUEUE_SHA256_LEN) != 0) {
 		if (message) {
 			message->len = start;
