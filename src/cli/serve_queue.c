@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "cli/queue_kick.h"
 #include "client/outbound.h"
 #include "util/log.h"
 
@@ -267,6 +268,19 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 
 /* ---- the process ---- */
 
+/* The sign the sendmail entry looks for (cli/queue_kick.h): with the
+ * watch on env/ in place, each arrival starts a pass here, so the entry
+ * need not start a runner of its own.  Held until this process ends (the
+ * descriptor is never closed: the lock dies with the process, killed or
+ * not).  Without it, the entry just starts its runner as before. */
+static void queue_liveness_hold(const struct serve_queue *q)
+{
+	if (cli_queue_daemon_hold(q->dir) < 0)
+		log_event(LOG_WARN, "queue_liveness", "dir=%s reason=\"%s\" effect=\"the sendmail "
+		          "entry starts its own first attempt\"",
+		          q->dir, strerror(errno));
+}
+
 static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop)
 {
 	struct send_opts *o = q->o;
@@ -290,6 +304,8 @@ static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop
 	if (q->inotify_fd < 0 || inotify_add_watch(q->inotify_fd, env, IN_MOVED_TO) < 0)
 		log_event(LOG_WARN, "queue_inotify", "reason=\"%s\" fallback=\"a pass every %d s\"",
 		          strerror(errno), SERVE_QUEUE_PASS_MAX_WAIT);
+	else
+		queue_liveness_hold(q);
 	q->base = event_base_new();
 	if (!q->base)
 		return SEND_EXIT_OSERR;
