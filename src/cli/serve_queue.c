@@ -41,6 +41,7 @@ struct serve_queue {
 	struct event *deadline;          /* SIGTERM's grace */
 	struct event *sigterm, *sigint, *notify;
 	int inotify_fd;
+	int liveness_fd;                 /* SPOOL/runner.lock, held while arrivals start passes */
 	bool again;                      /* something arrived during the pass */
 	bool stopping;
 	struct queue_run_stats stats;
@@ -256,6 +257,12 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	if (q->stopping)
 		return;
 	q->stopping = true;
+	/* Arrivals no longer start a pass here: the sendmail entry must
+	 * start its own runner again. */
+	if (q->liveness_fd >= 0) {
+		close(q->liveness_fd);
+		q->liveness_fd = -1;
+	}
 	evtimer_del(q->timer);
 	evtimer_del(q->settle);
 	if (!q->runner) {
@@ -270,12 +277,13 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 
 /* The sign the sendmail entry looks for (cli/queue_kick.h): with the
  * watch on env/ in place, each arrival starts a pass here, so the entry
- * need not start a runner of its own.  Held until this process ends (the
- * descriptor is never closed: the lock dies with the process, killed or
- * not).  Without it, the entry just starts its runner as before. */
-static void queue_liveness_hold(const struct serve_queue *q)
+ * need not start a runner of its own.  Held until this process stops
+ * taking arrivals (SIGTERM: on_stop) or ends (a killed process's lock dies
+ * with it).  Without it, the entry just starts its runner as before. */
+static void queue_liveness_hold(struct serve_queue *q)
 {
-	if (cli_queue_daemon_hold(q->dir) < 0)
+	q->liveness_fd = cli_queue_daemon_hold(q->dir);
+	if (q->liveness_fd < 0)
 		log_event(LOG_WARN, "queue_liveness", "dir=%s reason=\"%s\" effect=\"the sendmail "
 		          "entry starts its own first attempt\"",
 		          q->dir, strerror(errno));
@@ -335,7 +343,7 @@ static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop
 
 int serve_queue_main(void *arg, const struct serve_queue_child *child)
 {
-	struct serve_queue q = { .o = arg, .child = child, .inotify_fd = -1 };
+	struct serve_queue q = { .o = arg, .child = child, .inotify_fd = -1, .liveness_fd = -1 };
 	uid_t uid = 0;
 	gid_t gid = 0;
 	bool drop = false;
@@ -376,6 +384,8 @@ int serve_queue_main(void *arg, const struct serve_queue_child *child)
 		event_base_free(q.base);
 	if (q.inotify_fd >= 0)
 		close(q.inotify_fd);
+	if (q.liveness_fd >= 0)
+		close(q.liveness_fd);
 	queue_spool_close(q.sp);
 	log_flush();
 	return rc;
