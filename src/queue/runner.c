@@ -315,9 +315,10 @@ static void runner_pump(struct queue_runner *r)
 	}
 	if (r->running && r->in_flight == 0 && r->next >= r->nids) {
 		r->running = false;
-		/* The pass's last removals are synced as a group (spool.c). */
+		/* The pass's last removals and updates are synced as a group
+		 * (spool.c). */
 		char why[512], q[QUEUE_LOG_VALUE];
-		if (queue_spool_sync_removals(r->sp, why, sizeof(why)) != QUEUE_OK) {
+		if (queue_spool_sync_pending(r->sp, why, sizeof(why)) != QUEUE_OK) {
 			r->stats.errors++;
 			log_event(LOG_ERROR, "spool", "result=temporary why=%s",
 			          quote(q, sizeof(q), why));

@@ -21,11 +21,11 @@ struct queue_spool {
 	int dirfd, tmpfd, msgfd, envfd, corruptfd;
 	bool sync;
 	unsigned counter;    /* tmp names of updates */
-	/* Removals whose env/ unlink is not synced yet: their msg/ files are
-	 * unlinked after the sync (queue_spool_sync_removals). */
+	/* env/ changes not synced yet (queue_spool_sync_pending): removals,
+	 * whose msg/ files are unlinked after the sync, and updates. */
 	char (*removed)[QUEUE_ID_MAX + 1];
-	size_t nremoved;
-	struct timespec removed_since;   /* the oldest of them, CLOCK_MONOTONIC */
+	size_t nremoved, nupdated;
+	struct timespec pending_since;   /* the oldest of them, CLOCK_MONOTONIC */
 	char dir[4096];
 };
 
@@ -88,7 +88,7 @@ void queue_spool_close(struct queue_spool *sp)
 		return;
 	/* Nobody to tell of a failure here: the removals stay as durable as
 	 * the kernel makes them (at worst a second delivery after a crash). */
-	queue_spool_sync_removals(sp, NULL, 0);
+	queue_spool_sync_pending(sp, NULL, 0);
 	free(sp->removed);
 	int fds[] = { sp->dirfd, sp->tmpfd, sp->msgfd, sp->envfd, sp->corruptfd };
 	for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++)
@@ -503,6 +503,53 @@ enum queue_status queue_spool_load(struct queue_spool *sp, const struct queue_lo
 	return st;
 }
 
+/* Removals and updates, synced in a group (issue 9, "Performance"): a
+ * runner removes each entry it has delivered and rewrites each it has
+ * deferred, and an fsync of env/ for each (0.25-0.3 ms here) was half of
+ * the time of flushing 10,000 messages.  So env/ID is unlinked (or
+ * replaced) at once, under the entry's lock (every listing, lock and load
+ * sees the change from then on), and env/ is synced once for every change
+ * of the last QUEUE_REMOVE_SYNC_MS, or QUEUE_REMOVE_PENDING_MAX of them,
+ * at the end of each runner pass, and at close.  A change not synced yet
+ * when the machine crashes may be undone: a removed entry comes back and
+ * its message is delivered a second time, as when a crash cuts a delivery
+ * off between its 250 and its removal; a deferred one is attempted again
+ * sooner (the queue delivers at least once, never loses).  msg/ID is
+ * unlinked only after that sync, so a crash can never leave an envelope
+ * without its message; a msg/ID left by a crash or a failed sync is an
+ * orphan that cleanup removes. */
+static double ms_since(const struct timespec *t0)
+{
+	struct timespec t1;
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static void pending_add(struct queue_spool *sp)
+{
+	if (sp->nremoved == 0 && sp->nupdated == 0)
+		clock_gettime(CLOCK_MONOTONIC, &sp->pending_since);
+}
+
+static bool pending_due(const struct queue_spool *sp)
+{
+	return sp->nremoved == QUEUE_REMOVE_PENDING_MAX || sp->nupdated >= QUEUE_REMOVE_PENDING_MAX ||
+	       ms_since(&sp->pending_since) >= QUEUE_REMOVE_SYNC_MS;
+}
+
+enum queue_status queue_spool_sync_pending(struct queue_spool *sp, char *why, size_t whylen)
+{
+	if (sp->nremoved == 0 && sp->nupdated == 0)
+		return QUEUE_OK;
+	size_t n = sp->nremoved;
+	sp->nremoved = sp->nupdated = 0;
+	if (dir_sync(sp, sp->envfd) < 0)
+		return sys_fail(sp, errno, why, whylen, "fsync", "env", "");
+	for (size_t i = 0; i < n; i++)
+		unlinkat(sp->msgfd, sp->removed[i], 0);   /* gone already: nothing to do */
+	return QUEUE_OK;
+}
+
 enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_envelope *env,
                                      char *why, size_t whylen)
 {
@@ -527,46 +574,19 @@ enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_
 	else if (renameat(sp->tmpfd, tmp, sp->envfd, env->id) < 0) {
 		st = sys_fail(sp, errno, why, whylen, "rename into", "env", env->id);
 		unlinkat(sp->tmpfd, tmp, 0);
-	} else if (dir_sync(sp, sp->envfd) < 0) {
-		/* The new envelope may or may not survive a crash; either is a
-		 * valid state of the entry (at least once, never lost). */
-		st = sys_fail(sp, errno, why, whylen, "fsync", "env", "");
+	} else {
+		/* The rename is made durable with the group's sync of env/
+		 * (below): until then a crash may bring the old envelope back,
+		 * which is a valid state of the entry too (an attempt made
+		 * again: at least once, never lost).  The new envelope's data
+		 * was synced before the rename, so it is never a torn file. */
+		pending_add(sp);
+		sp->nupdated++;
+		if (pending_due(sp))
+			st = queue_spool_sync_pending(sp, why, whylen);
 	}
 	buf_free(&text);
 	return st;
-}
-
-/* Removal, in a group (issue 9, "Performance"): a runner removes each
- * entry it has delivered, and an fsync of env/ for each (0.25-0.3 ms
- * here) was half of the time of flushing 10,000 messages.  So env/ID is
- * unlinked at once (the entry is gone for every listing, lock and load
- * from then on), and env/ is synced once for every removal of the last
- * QUEUE_REMOVE_SYNC_MS, or QUEUE_REMOVE_PENDING_MAX of them, at the end of
- * each runner pass, and at close.  A removal not synced yet when the
- * machine crashes may come back: that message is delivered a second time,
- * as when a crash cuts a delivery off between its 250 and its removal
- * (the queue delivers at least once, never loses).  msg/ID is unlinked
- * only after that sync, so a crash can never leave an envelope without
- * its message; a msg/ID left by a crash or a failed sync is an orphan
- * that cleanup removes. */
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
-enum queue_status queue_spool_sync_removals(struct queue_spool *sp, char *why, size_t whylen)
-{
-	if (sp->nremoved == 0)
-		return QUEUE_OK;
-	size_t n = sp->nremoved;
-	sp->nremoved = 0;
-	if (dir_sync(sp, sp->envfd) < 0)
-		return sys_fail(sp, errno, why, whylen, "fsync", "env", "");
-	for (size_t i = 0; i < n; i++)
-		unlinkat(sp->msgfd, sp->removed[i], 0);   /* gone already: nothing to do */
-	return QUEUE_OK;
 }
 
 enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, char *why,
@@ -584,12 +604,10 @@ enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, cha
 			return say(QUEUE_GONE, why, whylen, "entry %s: not in the queue", id);
 		return sys_fail(sp, errno, why, whylen, "unlink", "env", id);
 	}
-	if (sp->nremoved == 0)
-		clock_gettime(CLOCK_MONOTONIC, &sp->removed_since);
+	pending_add(sp);
 	snprintf(sp->removed[sp->nremoved++], QUEUE_ID_MAX + 1, "%s", id);
-	if (sp->nremoved == QUEUE_REMOVE_PENDING_MAX ||
-	    ms_since(&sp->removed_since) >= QUEUE_REMOVE_SYNC_MS)
-		return queue_spool_sync_removals(sp, why, whylen);
+	if (pending_due(sp))
+		return queue_spool_sync_pending(sp, why, whylen);
 	return QUEUE_OK;
 }
 

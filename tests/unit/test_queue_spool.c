@@ -204,7 +204,7 @@ static void test_round_trip(void **state)
 	queue_spool_unlock(&lk);
 	names_in(f, "env", names, sizeof(names));
 	assert_string_equal(names, "");
-	assert_int_equal(queue_spool_sync_removals(f->sp, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_sync_pending(f->sp, why, sizeof(why)), QUEUE_OK);
 	names_in(f, "msg", names, sizeof(names));
 	assert_string_equal(names, "");
 	names_in(f, "env", names, sizeof(names));
