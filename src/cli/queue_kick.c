@@ -3,8 +3,10 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <spawn.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -30,28 +32,57 @@ static const char *tls_name(enum cli_tls t)
 	return "opportunistic";
 }
 
-/* In the grandchild: only async-signal-safe calls until exec (the
- * parent may have had threads, e.g. a listing's readers). */
-static void kick_exec(char **argv)
+int cli_queue_daemon_hold(const char *spool)
 {
-	int fd = open("/dev/null", O_RDWR);
-	if (fd >= 0) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", spool, CLI_QUEUE_DAEMON_LOCK);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		close(fd);
+		return -1;
 	}
-	/* Nothing else of the caller's stays open: a program that reads our
-	 * output until EOF through another descriptor must not wait for the
-	 * delivery. */
-	close_range(3, ~0u, 0);
-	execv("/proc/self/exe", argv);
-	_exit(127);
+	return fd;
+}
+
+bool cli_queue_daemon_running(const char *spool)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", spool, CLI_QUEUE_DAEMON_LOCK);
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return false;   /* no serve has run the queue here */
+	/* A shared lock is granted unless someone holds it exclusively: a
+	 * live serve queue process (a dead one's lock died with it). */
+	bool held = flock(fd, LOCK_SH | LOCK_NB) < 0 && errno == EWOULDBLOCK;
+	close(fd);
+	return held;
+}
+
+/* Kicked runners not reaped yet: sendmail -bs kicks once per message and
+ * lives on, so its children are reaped (without waiting) at the next
+ * kick; the plain sendmail entry exits at once and init adopts them. */
+static pid_t kicked[64];
+static size_t nkicked;
+
+static void kicked_reap(void)
+{
+	size_t k = 0;
+	for (size_t i = 0; i < nkicked; i++)
+		if (waitpid(kicked[i], NULL, WNOHANG) == 0)
+			kicked[k++] = kicked[i];
+	nkicked = k;
 }
 
 bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id)
 {
+	/* rawmail serve runs this spool's queue: its inotify watch on env/
+	 * has seen the entry arrive, and its pass makes the first attempt
+	 * (with serve's delivery settings).  Another runner would only race
+	 * it for the entry's lock. */
+	if (cli_queue_daemon_running(spool))
+		return true;
 	const struct cli_delivery *d = &o->delivery;
 	char port[16], timeout[16];
 	char pins[CLIENT_OUTBOUND_PINS_MAX][TLS_FINGERPRINT_TEXT_SIZE];
@@ -123,21 +154,40 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	argv[n] = NULL;
 #undef ARG
 	fflush(NULL);
-	pid_t child = fork();
-	if (child < 0)
+	kicked_reap();
+	/* posix_spawn: glibc starts the child with clone(CLONE_VM |
+	 * CLONE_VFORK), so the caller pays neither a copy of its page tables
+	 * (a fork) nor a second fork to detach: POSIX_SPAWN_SETSID gives the
+	 * runner a session of its own (no terminal's signals, not killed with
+	 * the caller's process group: cron's job, PHP's worker).  Its stdin,
+	 * stdout and stderr are /dev/null, and nothing else of the caller's
+	 * stays open: a program that reads our output until EOF through
+	 * another descriptor must not wait for the delivery. */
+	posix_spawn_file_actions_t fa;
+	posix_spawnattr_t attr;
+	if (posix_spawn_file_actions_init(&fa) != 0)
 		return false;
-	if (child == 0) {
-		/* A session of its own: no terminal's signals, and not killed
-		 * with the caller's process group (cron's job, PHP's worker). */
-		setsid();
-		pid_t grandchild = fork();
-		if (grandchild == 0)
-			kick_exec(argv);
-		_exit(grandchild < 0 ? 1 : 0);
+	if (posix_spawnattr_init(&attr) != 0) {
+		posix_spawn_file_actions_destroy(&fa);
+		return false;
 	}
-	int status = 0;
-	pid_t got;
-	while ((got = waitpid(child, &status, 0)) < 0 && errno == EINTR)
-		;
-	return got == child && WIFEXITED(status) && WEXITSTATUS(status) == 0;
+	pid_t pid = -1;
+	int rc = posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	if (rc == 0)
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+	if (rc == 0)
+		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
+	if (rc == 0)
+		rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ);
+	posix_spawnattr_destroy(&attr);
+	posix_spawn_file_actions_destroy(&fa);
+	if (rc != 0)
+		return false;
+	if (nkicked < sizeof(kicked) / sizeof(kicked[0]))
+		kicked[nkicked++] = pid;
+	return true;
 }

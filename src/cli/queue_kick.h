@@ -10,11 +10,24 @@
 
 #include "cli/send.h"
 
-/* Forks; the child setsid()s and forks again, and the grandchild execs
- * /proc/self/exe queue run --spool DIR [the delivery and queue options
- * given to this process] ID with stdin, stdout and stderr on /dev/null.
- * The first child is reaped here at once; the grandchild is not waited
- * for (init adopts it).  false when the first fork failed. */
+/* Nothing when rawmail serve's queue process runs this spool (below): it
+ * picks the entry up by itself.  Otherwise starts (posix_spawn, in a session of its own) /proc/self/exe queue run
+ * --spool DIR [the delivery and queue options given to this process] ID
+ * with stdin, stdout and stderr on /dev/null, and does not wait for it
+ * (reaped without waiting at a later kick, or adopted by init when this
+ * process exits).  false when it could not be started. */
 bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id);
+
+/* rawmail serve's queue process (cli/serve_queue.c) holds an exclusive
+ * flock on SPOOL/runner.lock for as long as it watches the spool: it
+ * starts a pass by itself when an entry arrives, so the sendmail entry
+ * need not start one.  A killed process's lock dies with it. */
+#define CLI_QUEUE_DAEMON_LOCK "runner.lock"
+/* Takes that lock (creating the file); the descriptor, or -1 with errno
+ * (EWOULDBLOCK: another process holds it).  Kept open for the process's
+ * life. */
+int cli_queue_daemon_hold(const char *spool);
+/* Whether a live process holds that lock on spool. */
+bool cli_queue_daemon_running(const char *spool);
 
 #endif

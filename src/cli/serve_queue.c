@@ -21,6 +21,7 @@
 
 #include <event2/event.h>
 
+#include "cli/queue_kick.h"
 #include "client/outbound.h"
 #include "queue/maildrop.h"
 #include "util/log.h"
@@ -42,6 +43,7 @@ struct serve_queue {
 	struct event *stop_poll;         /* after SIGTERM: has what began ended? */
 	struct event *sigterm, *sigint, *notify;
 	int inotify_fd;
+	int liveness_fd;                 /* SPOOL/runner.lock, held while arrivals start passes */
 	bool again;                      /* something arrived during the pass */
 	bool stopping;
 	struct queue_run_stats stats;
@@ -255,6 +257,12 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 	if (q->stopping)
 		return;
 	q->stopping = true;
+	/* Arrivals no longer start a pass here: the sendmail entry must
+	 * start its own runner again. */
+	if (q->liveness_fd >= 0) {
+		close(q->liveness_fd);
+		q->liveness_fd = -1;
+	}
 	evtimer_del(q->timer);
 	evtimer_del(q->settle);
 	if (!q->runner) {
@@ -269,6 +277,20 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
 }
 
 /* ---- the process ---- */
+
+/* The sign the sendmail entry looks for (cli/queue_kick.h): with the
+ * watch on env/ in place, each arrival starts a pass here, so the entry
+ * need not start a runner of its own.  Held until this process stops
+ * taking arrivals (SIGTERM: on_stop) or ends (a killed process's lock dies
+ * with it).  Without it, the entry just starts its runner as before. */
+static void queue_liveness_hold(struct serve_queue *q)
+{
+	q->liveness_fd = cli_queue_daemon_hold(q->dir);
+	if (q->liveness_fd < 0)
+		log_event(LOG_WARN, "queue_liveness", "dir=%s reason=\"%s\" effect=\"the sendmail "
+		          "entry starts its own first attempt\"",
+		          q->dir, strerror(errno));
+}
 
 static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop)
 {
@@ -300,9 +322,12 @@ static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop
 	if (q->inotify_fd < 0 || inotify_add_watch(q->inotify_fd, env, IN_MOVED_TO) < 0)
 		log_event(LOG_WARN, "queue_inotify", "reason=\"%s\" fallback=\"a pass every %d s\"",
 		          strerror(errno), SERVE_QUEUE_PASS_MAX_WAIT);
-	else if (inotify_add_watch(q->inotify_fd, maildrop, IN_MOVED_TO) < 0 && errno != ENOENT)
-		log_event(LOG_WARN, "queue_inotify", "dir=%s reason=\"%s\" fallback=\"a pass every "
-		          "%d s\"", maildrop, strerror(errno), SERVE_QUEUE_PASS_MAX_WAIT);
+	else {
+		if (inotify_add_watch(q->inotify_fd, maildrop, IN_MOVED_TO) < 0 && errno != ENOENT)
+			log_event(LOG_WARN, "queue_inotify", "dir=%s reason=\"%s\" fallback=\"a pass "
+			          "every %d s\"", maildrop, strerror(errno), SERVE_QUEUE_PASS_MAX_WAIT);
+		queue_liveness_hold(q);
+	}
 	q->base = event_base_new();
 	if (!q->base)
 		return SEND_EXIT_OSERR;
@@ -333,7 +358,7 @@ static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop
 
 int serve_queue_main(void *arg, const struct serve_queue_child *child)
 {
-	struct serve_queue q = { .o = arg, .child = child, .inotify_fd = -1 };
+	struct serve_queue q = { .o = arg, .child = child, .inotify_fd = -1, .liveness_fd = -1 };
 	uid_t uid = 0;
 	gid_t gid = 0;
 	bool drop = false;
@@ -377,6 +402,8 @@ int serve_queue_main(void *arg, const struct serve_queue_child *child)
 		event_base_free(q.base);
 	if (q.inotify_fd >= 0)
 		close(q.inotify_fd);
+	if (q.liveness_fd >= 0)
+		close(q.liveness_fd);
 	queue_spool_close(q.sp);
 	log_flush();
 	return rc;

@@ -36,6 +36,8 @@ struct peer {
 	unsigned char addr[16];
 	unsigned short port;
 	size_t active;               /* tickets out (granting, in use, idle) */
+	size_t limit;                /* connections allowed now (grows: pool.h) */
+	size_t credit;               /* clean transactions since the last change */
 	bool no_reuse;               /* refused RSET once */
 	struct ticket_list waiting;  /* oldest first */
 	struct ticket_list idle;     /* oldest first */
@@ -52,6 +54,7 @@ struct client_pool {
 	struct peer *peers;
 	size_t connections, reused, nidle;
 	bool stopping;               /* client_pool_stop: no connection granted */
+	size_t peak;                 /* most tickets out at once to one address */
 };
 
 static void list_add(struct ticket_list *l, struct client_pool_ticket *t)
@@ -104,6 +107,7 @@ static struct peer *peer_find(struct client_pool *p, const struct client_peer_ke
 	pe->family = k->family;
 	memcpy(pe->addr, k->addr, k->family == AF_INET6 ? 16 : 4);
 	pe->port = k->port;
+	pe->limit = p->per_address ? p->per_address : CLIENT_POOL_PER_ADDRESS;
 	pe->next = p->peers;
 	p->peers = pe;
 	return pe;
@@ -131,9 +135,23 @@ static void ticket_free(struct client_pool_ticket *t)
 	free(t);
 }
 
-static size_t per_address(const struct client_pool *p)
+static size_t peer_limit(const struct peer *pe)
 {
-	return p->per_address ? p->per_address : CLIENT_POOL_PER_ADDRESS;
+	return pe->limit;
+}
+
+/* The limit's feedback (pool.h), only when the caller set none: a clean
+ * transaction is 1/limit of a connection more (so the limit grows by one
+ * after as many clean transactions as it allows connections, Postfix's
+ * 1/concurrency positive feedback), a failed connection one less. */
+static void peer_success(struct client_pool *p, struct peer *pe)
+{
+	if (p->per_address || pe->limit >= CLIENT_POOL_PER_ADDRESS_MAX)
+		return;
+	if (++pe->credit >= pe->limit) {
+		pe->limit++;
+		pe->credit = 0;
+	}
 }
 
 static void peer_dispatch(struct client_pool *p, struct peer *pe);
@@ -222,11 +240,13 @@ static void peer_dispatch(struct client_pool *p, struct peer *pe)
 	if (p->stopping)
 		return;
 	struct client_pool_ticket *w = pe->waiting.head;
-	while (w && pe->active < per_address(p)) {
+	while (w && pe->active < peer_limit(pe)) {
 		struct client_pool_ticket *next = w->next;
 		if (!owner_busy(pe, w)) {
 			list_remove(&pe->waiting, w);
 			pe->active++;
+			if (pe->active > p->peak)
+				p->peak = pe->active;
 			grant(w, NULL);
 		}
 		w = next;
@@ -285,8 +305,10 @@ bool client_pool_acquire(struct client_pool *p, const struct client_peer_key *ke
 		*queued = true;
 		return true;
 	}
-	if (pe->active < per_address(p)) {
+	if (pe->active < peer_limit(pe)) {
 		pe->active++;
+		if (pe->active > p->peak)
+			p->peak = pe->active;
 		grant(t, NULL);
 		return true;
 	}
@@ -317,6 +339,7 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
                          const struct client_peer_key *key, struct client_delivery *d)
 {
 	struct peer *pe = t->peer;
+	peer_success(p, pe);
 	bool reusable = client_deliver_usable(d) && !pe->no_reuse && !p->stopping;
 	/* The same message's next domain first, then the oldest waiter. */
 	struct client_pool_ticket *to = NULL;
@@ -354,6 +377,16 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
 	client_pool_closed(p, t);
 }
 
+void client_pool_failed(struct client_pool *p, const struct client_peer_key *key)
+{
+	struct peer *pe = peer_find(p, key, false);
+	if (!pe || p->per_address)
+		return;
+	pe->credit = 0;
+	if (pe->limit > CLIENT_POOL_PER_ADDRESS_MIN)
+		pe->limit--;
+}
+
 void client_pool_no_reuse(struct client_pool *p, const struct client_peer_key *key)
 {
 	struct peer *pe = peer_find(p, key, false);
@@ -387,6 +420,7 @@ void client_pool_stats(const struct client_pool *p, struct client_pool_stats *ou
 	out->connections = p->connections;
 	out->reused = p->reused;
 	out->idle = p->nidle;
+	out->peak = p->peak;
 }
 
 struct client_pool *client_pool_new(struct event_base *base, size_t per_addr, int idle_ms,

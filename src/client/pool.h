@@ -39,14 +39,24 @@
 #include "client/session.h"
 
 /* Connections at once to one peer address, all messages together, when the
- * configuration does not say.  OpenSMTPD's limit per route (one source to
- * one host) is 5 and per host 10; Postfix starts a destination at 5
- * (smtp_initial_destination_concurrency) and may grow to 20 per domain.
- * Ours counts per address, across every domain that shares the host, and
- * a reused connection carries message after message, so 5 keeps a busy
- * queue fast without looking like a flood to the receiver's per-client
- * limits. */
+ * configuration does not say: a limit per address that starts at
+ * CLIENT_POOL_PER_ADDRESS and follows the peer, as Postfix's per-destination
+ * concurrency does (smtp_initial_destination_concurrency 5,
+ * default_destination_concurrency_limit 20, positive feedback
+ * 1/concurrency): each transaction that ends cleanly adds 1/limit, so the
+ * limit grows by one after as many clean transactions as it allows
+ * connections, up to CLIENT_POOL_PER_ADDRESS_MAX; each connection that
+ * fails (refused, timed out, a 4xx or 5xx greeting or EHLO, lost) takes
+ * one away, down to CLIENT_POOL_PER_ADDRESS_MIN.  OpenSMTPD's limit per
+ * route is 5.  Ours counts per address, across every domain that shares
+ * the host, and a reused connection carries message after message: a busy
+ * queue to one host (10,000 messages, one smtp-sink: bench/queue) reaches
+ * 20 after about 200 messages, and one message never opens more than one.
+ * The learned limit lasts while the engine knows the peer (a connection
+ * to it open or wanted).  A configured limit is fixed. */
 #define CLIENT_POOL_PER_ADDRESS 5
+#define CLIENT_POOL_PER_ADDRESS_MAX 20
+#define CLIENT_POOL_PER_ADDRESS_MIN 1
 /* How long an idle connection waits for another message (Postfix's
  * smtp_connection_cache_time_limit is 2 s).  Only while the engine has
  * other work: a lone message's connection is closed at once. */
@@ -72,7 +82,8 @@ typedef bool (*client_pool_busy_fn)(void *arg);
 typedef void (*client_pool_grant_fn)(void *arg, struct client_pool_ticket *t,
                                      struct client_delivery *d);
 
-/* per_address 0: CLIENT_POOL_PER_ADDRESS; idle_ms 0: CLIENT_POOL_IDLE_MS. */
+/* per_address 0: the limit that follows each peer (above), else that
+ * fixed limit; idle_ms 0: CLIENT_POOL_IDLE_MS. */
 struct client_pool *client_pool_new(struct event_base *base, size_t per_address, int idle_ms,
                                     client_pool_busy_fn busy, void *busy_arg);
 /* Idle connections get QUIT and are closed.  Tickets still out are a bug
@@ -95,6 +106,10 @@ void client_pool_release(struct client_pool *p, struct client_pool_ticket *t,
                          const struct client_peer_key *key, struct client_delivery *d);
 /* The ticket is given back without a connection. */
 void client_pool_closed(struct client_pool *p, struct client_pool_ticket *t);
+/* A connection to key's address failed (refused, timed out, lost, or the
+ * peer would not take mail on it now): one connection less allowed there
+ * (unless the limit is fixed). */
+void client_pool_failed(struct client_pool *p, const struct client_peer_key *key);
 /* The peer refused RSET: its connections are not kept for reuse. */
 void client_pool_no_reuse(struct client_pool *p, const struct client_peer_key *key);
 /* Closes every idle connection (the engine has no more work). */
@@ -109,6 +124,7 @@ struct client_pool_stats {
 	size_t connections;          /* tickets granted without a connection (new ones) */
 	size_t reused;               /* tickets granted with an idle connection */
 	size_t idle;                 /* connections idle now */
+	size_t peak;                 /* most connections at once to one address */
 };
 void client_pool_stats(const struct client_pool *p, struct client_pool_stats *out);
 

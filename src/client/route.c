@@ -444,6 +444,12 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 		event_active(rt->kick, EV_TIMEOUT, 0);
 		return;
 	}
+	if (res->end != CLIENT_DELIVER_DONE && !res->tls_failed && rt->req.pool) {
+		/* The peer's per-address limit follows its failures (pool.h). */
+		struct client_peer_key key;
+		key_make(rt, &key);
+		client_pool_failed(rt->req.pool, &key);
+	}
 	switch (res->end) {
 	case CLIENT_DELIVER_DONE:
 		rt->all_connect_timeouts = false;

@@ -6,25 +6,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/evp.h>
-
 #include "smtp/address.h"
+#include "util/sha256.h"
 
-static int digest(const void *data, size_t len, uint8_t out[QUEUE_SHA256_LEN])
-{
-	unsigned n = 0;
-	return EVP_Digest(data, len, out, &n, EVP_sha256(), NULL) == 1 && n == QUEUE_SHA256_LEN ? 0
-	                                                                                        : -1;
-}
+_Static_assert(QUEUE_SHA256_LEN == SHA256_DIGEST_LEN, "one digest length");
 
 int queue_drop_format(struct queue_envelope *env, const void *message, size_t len,
                       struct buf *out, const char **why)
 {
 	env->size = len;
-	if (digest(message, len, env->sha256) != 0) {
-		*why = "SHA-256 failed";
-		return -1;
-	}
+	sha256_digest(message, len, env->sha256);
 	if (queue_envelope_format(env, out, why) != 0)
 		return -1;
 	if (buf_append(out, message, len) != 0) {
@@ -109,7 +100,8 @@ int queue_drop_parse(const char *data, size_t len, struct queue_envelope *env, s
 		return -1;
 	}
 	uint8_t sum[QUEUE_SHA256_LEN];
-	if (digest(end, mlen, sum) != 0 || memcmp(sum, env->sha256, sizeof(sum)) != 0) {
+	sha256_digest(end, mlen, sum);
+	if (memcmp(sum, env->sha256, sizeof(sum)) != 0) {
 		snprintf(why, whylen, "the message's SHA-256 differs from the envelope's");
 		return -1;
 	}

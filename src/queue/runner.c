@@ -351,6 +351,14 @@ static void runner_pump(struct queue_runner *r)
 	}
 	if (r->running && r->in_flight == 0 && (r->stopping || r->next >= r->nids)) {
 		r->running = false;
+		/* The pass's last removals and updates are synced as a group
+		 * (spool.c). */
+		char why[512], q[QUEUE_LOG_VALUE];
+		if (queue_spool_sync_pending(r->sp, why, sizeof(why)) != QUEUE_OK) {
+			r->stats.errors++;
+			log_event(LOG_ERROR, "spool", "result=temporary why=%s",
+			          quote(q, sizeof(q), why));
+		}
 		if (r->stopping) {
 			r->stats.stopped = true;
 			r->stats.not_started = r->nids - r->next;

@@ -6,10 +6,11 @@
  *   DIR/env/ID     its envelope (queue/envelope.h), replaced atomically
  *   DIR/corrupt/   entries set aside: ID.msg, ID.env
  *
- * An entry exists iff env/ID exists.  Enqueue writes and fsyncs tmp/ID.msg
- * and tmp/ID.env, renames the message into msg/ and then the envelope into
- * env/, and fsyncs msg/ then env/: only then is the message queued.  The
- * lock on an entry is flock(2) on msg/ID (which is never replaced), so it
+ * An entry exists iff env/ID exists.  Enqueue writes tmp/ID.msg and
+ * tmp/ID.env, renames the message into msg/ and then the envelope into
+ * env/, and syncs the spool's filesystem (syncfs; why that is enough: the
+ * comment above queue_spool_enqueue in spool.c): only then is the message
+ * queued.  The lock on an entry is flock(2) on msg/ID (which is never replaced), so it
  * holds while env/ID is rewritten and vanishes with a killed process.
  *
  * Every call returns a status that tells temporary from permanent at the
@@ -30,6 +31,11 @@
  * that died between its two renames): no live enqueue takes that long. */
 #define QUEUE_TMP_MAX_AGE (24 * 3600)
 #define QUEUE_ORPHAN_MAX_AGE 3600
+/* Removals and updates synced together (queue_spool_remove): at most this
+ * many of each, the oldest at most this old (a crash may undo them: a
+ * message delivered twice, an attempt made again). */
+#define QUEUE_REMOVE_PENDING_MAX 256
+#define QUEUE_REMOVE_SYNC_MS 100
 
 enum queue_status {
 	QUEUE_OK = 0,
@@ -82,13 +88,22 @@ void queue_spool_unlock(struct queue_lock *lk);
 enum queue_status queue_spool_load(struct queue_spool *sp, const struct queue_lock *lk,
                                    struct queue_envelope *env, struct buf *message, char *why,
                                    size_t whylen);
-/* Under the lock: replaces env/ID atomically (tmp, fsync, rename, fsync). */
+/* Under the lock: replaces env/ID atomically (tmp, fsync, rename); env/
+ * is synced with the group of pending changes (queue_spool_remove). */
 enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_envelope *env,
                                      char *why, size_t whylen);
-/* Under the lock: unlinks env/ID (the entry is gone once env/ is synced),
- * then msg/ID. */
+/* Under the lock: unlinks env/ID; the entry is gone from then on.  The
+ * removal is durable once env/ is synced, which is done for a group of
+ * removals and updates (spool.c): by the call that finds the oldest
+ * pending one QUEUE_REMOVE_SYNC_MS old or QUEUE_REMOVE_PENDING_MAX
+ * pending, else by queue_spool_sync_pending or close; msg/ID is unlinked
+ * after that sync.  A failed sync is reported by the call that made it. */
 enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, char *why,
                                      size_t whylen);
+/* Makes the pending removals and updates durable (fsync of env/), then
+ * unlinks the removed entries' msg/ files.  A runner calls it at the end
+ * of each pass. */
+enum queue_status queue_spool_sync_pending(struct queue_spool *sp, char *why, size_t whylen);
 /* Moves msg/ID and env/ID (whichever exist) to corrupt/ID.msg, ID.env:
  * the message first, so a crash in between leaves an env without its
  * message, which the next lock sets aside too. */

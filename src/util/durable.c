@@ -74,3 +74,8 @@ int durable_dir_sync(int dirfd)
 {
 	return fsync(dirfd);
 }
+
+int durable_fs_sync(int fd)
+{
+	return syncfs(fd);
+}

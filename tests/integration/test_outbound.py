@@ -270,8 +270,10 @@ def many(path, rcpt, n):
 def test_twenty_messages_to_one_server_share_few_connections(start_server, port, tmp_path,
                                                               limit):
     """20 messages to one destination, all submitted at once: at most the
-    per-address limit (default 5) of connections, every message delivered,
-    RSET between the transactions of one connection."""
+    per-address limit of connections (a given one is fixed; the default
+    starts at 5 and grows by one after as many clean transactions as it
+    allows: 20 messages reach 7 at most), every message delivered, RSET
+    between the transactions of one connection."""
     srv = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
     probes = settled_connects(srv)
     a = message_file(tmp_path, "a", "one of twenty")
@@ -284,7 +286,7 @@ def test_twenty_messages_to_one_server_share_few_connections(start_server, port,
     mails = wait_events(srv, "mail", 20)
     assert len(mails) == 20, srv.log()
     connects = serve_events(srv, "connect")[probes:]
-    assert 1 <= len(connects) <= (limit or 5), connects
+    assert 1 <= len(connects) <= (limit or 7), connects
     assert r.stats["connections"] == len(connects), r
     assert r.stats["reused"] == 20 - len(connects), r
     # Every connection was closed (none left to time out), and together
@@ -292,6 +294,28 @@ def test_twenty_messages_to_one_server_share_few_connections(start_server, port,
     disconnects = wait_events(srv, "disconnect", probes + len(connects))[probes:]
     assert len(disconnects) == len(connects), srv.log()
     assert sum(int(re.search(r"messages=(\d+)", l).group(1)) for l in disconnects) == 20
+
+
+def test_default_limit_grows_with_clean_transactions(start_server, port, tmp_path):
+    """The default per-address limit follows the peer, as Postfix's
+    destination concurrency does (client/pool.h): 60 messages at once to
+    a server that takes them all open more than the initial 5 connections,
+    never more than 20; a given --per-address stays fixed."""
+    srv = serve_at(start_server, "127.0.0.2", port, tmp_path / "m2")
+    probes = settled_connects(srv)
+    a = message_file(tmp_path, "a", "one of sixty")
+    r = outbound(["--port", port] + many(a, "user@[127.0.0.2]", 60))
+    for k in range(1, 61):
+        assert r.rcpts[(k, "user@[127.0.0.2]")]["state"] == "DELIVERED", r
+    assert len(wait_events(srv, "mail", 60)) == 60, srv.log()
+    connects = serve_events(srv, "connect")[probes:]
+    assert 5 < len(connects) <= 20, (len(connects), r.stats)
+    assert r.stats["connections"] == len(connects), r
+    before = len(serve_events(srv, "connect"))
+    r = outbound(["--port", port, "--per-address", 5] + many(a, "user@[127.0.0.2]", 60))
+    assert len(wait_events(srv, "mail", 120)) == 120, srv.log()
+    assert r.stats["connections"] <= 5, r
+    assert len(serve_events(srv, "connect")) - before <= 5
 
 
 SHARED = {

@@ -155,6 +155,41 @@ def test_sendmail_message_delivered_once_with_kick_and_serve(tmp_path, start_ser
         assert len(delivered(dest.mailroot, "bob", mid)) == 1, mid
 
 
+def test_sendmail_leaves_the_first_attempt_to_a_running_serve(tmp_path, start_server):
+    """serve's queue process holds SPOOL/runner.lock while it watches env/:
+    the sendmail entry then starts no `queue run` of its own (its runner
+    would win the race for the entry by ~300 ms, serve's settle time, and
+    serve's log would show no delivery of it).  Once serve is gone, the
+    entry starts its own runner again."""
+    port = dest_port()
+    spool = tmp_path / "spool"
+    dest = start_server(*mail_user_args(), listen=[f"{DEST}:{port}"],
+                        mailroot=tmp_path / "destmail")
+    runner = start_server(*queue_args(spool, port))
+    assert len(queue_pids(runner, 1)) == 1
+    wait_for(lambda: (spool / "runner.lock").exists(), 10, runner.log)
+    ids = []
+    for i in range(3):
+        mid = f"<by.serve.{i}@client.test>"
+        s = send(["--spool", spool, "--port", port, "-i", "-v", "-f", "alice@client.test",
+                  f"bob@[{DEST}]"], message(f"by serve {i}", mid), argv0="sendmail",
+                 cwd=tmp_path, expect="ok")
+        ids.append(queued_id(s))
+        wait_for(lambda: delivered(dest.mailroot, "bob", mid), 30,
+                 lambda: f"not delivered:\n{runner.log()}")
+    wait_for(lambda: entries(spool) == [], 10, "entries not removed")
+    for qid in ids:
+        assert f"event=delivery id={qid} " in runner.log(), (qid, runner.log())
+    # serve stopped (its lock gone with its queue process): the entry's
+    # own runner delivers again.
+    assert runner.stop() == 0
+    mid = "<after.serve@client.test>"
+    send(["--spool", spool, "--port", port, "-i", "-f", "alice@client.test", f"bob@[{DEST}]"],
+         message("after serve", mid), argv0="sendmail", cwd=tmp_path, expect="ok")
+    wait_for(lambda: delivered(dest.mailroot, "bob", mid), 30, "not delivered without serve")
+    wait_for(lambda: entries(spool) == [], 10, "entry not removed without serve")
+
+
 def test_sighup_keeps_exactly_one_queue_process(tmp_path, start_server):
     spool = tmp_path / "spool"
     srv = start_server(*queue_args(spool, free_port()))

@@ -197,9 +197,14 @@ static void test_round_trip(void **state)
 	queue_envelope_free(&again);
 	queue_envelope_free(&env);
 
-	/* Removed: gone from the list, and from the disk. */
+	/* Removed: gone from the list, and from the disk.  The message file
+	 * goes once the removal is synced (grouped: spool.c), never before
+	 * the envelope; the entry is gone at once. */
 	assert_int_equal(queue_spool_remove(f->sp, id, why, sizeof(why)), QUEUE_OK);
 	queue_spool_unlock(&lk);
+	names_in(f, "env", names, sizeof(names));
+	assert_string_equal(names, "");
+	assert_int_equal(queue_spool_sync_pending(f->sp, why, sizeof(why)), QUEUE_OK);
 	names_in(f, "msg", names, sizeof(names));
 	assert_string_equal(names, "");
 	names_in(f, "env", names, sizeof(names));
@@ -214,6 +219,58 @@ static void test_round_trip(void **state)
 	queue_envelope_free(&env);
 	queue_envelope_free(&want);
 	buf_free(&msg);
+}
+
+static size_t count_in(const struct fixture *f, const char *sub)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/q/%s", f->dir, sub);
+	DIR *d = opendir(path);
+	assert_non_null(d);
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* Removals are synced in groups (spool.c): a message file stays until the
+ * sync that makes its envelope's unlink durable, which comes after
+ * QUEUE_REMOVE_PENDING_MAX removals, or at close; the entries are gone at
+ * once all the same. */
+static void test_remove_group(void **state)
+{
+	struct fixture *f = *state;
+	enum { N = QUEUE_REMOVE_PENDING_MAX + 10 };
+	static char ids[N][QUEUE_ID_MAX + 1];
+	char why[512];
+	for (int i = 0; i < N; i++)
+		enqueue(f, "a@example.org", ids[i]);
+	for (int i = 0; i < N; i++) {
+		struct queue_lock lk;
+		assert_int_equal(queue_spool_lock(f->sp, ids[i], &lk, why, sizeof(why)), QUEUE_OK);
+		assert_int_equal(queue_spool_remove(f->sp, ids[i], why, sizeof(why)), QUEUE_OK);
+		queue_spool_unlock(&lk);
+	}
+	assert_int_equal(count_in(f, "env"), 0);
+	/* The first QUEUE_REMOVE_PENDING_MAX went with their group's sync (or
+	 * sooner, on a slow machine: the group's age); never more than the
+	 * rest are left. */
+	assert_true(count_in(f, "msg") <= N - QUEUE_REMOVE_PENDING_MAX);
+	/* A runner that listed it before: its message file may still be
+	 * there, the entry is not. */
+	struct queue_lock lk;
+	struct queue_envelope env;
+	assert_int_equal(queue_spool_lock(f->sp, ids[N - 1], &lk, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_load(f->sp, &lk, &env, NULL, why, sizeof(why)), QUEUE_GONE);
+	queue_spool_unlock(&lk);
+	queue_spool_close(f->sp);
+	f->sp = NULL;
+	assert_int_equal(count_in(f, "msg"), 0);
+	char sub[128];
+	snprintf(sub, sizeof(sub), "%s/q", f->dir);
+	assert_int_equal(queue_spool_open(sub, 0, &f->sp, why, sizeof(why)), QUEUE_OK);
 }
 
 static void test_list_order(void **state)
@@ -646,6 +703,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_open, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_list_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove_group, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_two_lockers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_truncated_msg, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_changed_msg, setup, teardown),
