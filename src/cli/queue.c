@@ -15,6 +15,7 @@
 
 #include "cli/cli.h"
 #include "cli/local.h"
+#include "cli/queue_kick.h"
 #include "cli/send.h"
 #include "client/outbound.h"
 #include "queue/maildrop.h"
@@ -46,6 +47,8 @@ static const char queue_help[] =
 	"      --dns ADDR[:PORT], --port N, --timeout SECONDS\n"
 	"                         delivery settings, as for rawmail send\n"
 	"  -v                     the SMTP conversations on stderr too\n"
+	"      --gather           (run; the sendmail entry's runner) wait 200 ms for the\n"
+	"                         rest of a burst, then one pass over what is due\n"
 	"\n"
 	"A recipient that fails temporarily is tried again on the retry schedule; one that\n"
 	"fails permanently, or is still failing after the maximum lifetime, is returned to\n"
@@ -444,6 +447,7 @@ static int queue_run_options(struct send_opts *o, int argc, char **argv, bool fl
 	int c, rc = send_config_load(o, send_config_flag(argc, argv, QUEUE_OPTSTRING));
 	if (rc != 0)
 		return rc;
+	bool gather = false;
 	optind = 0;
 	while ((c = getopt_long(argc, argv, QUEUE_OPTSTRING, send_long_opts, NULL)) != -1) {
 		if (c == 'h') {
@@ -452,6 +456,10 @@ static int queue_run_options(struct send_opts *o, int argc, char **argv, bool fl
 		}
 		if (c == 'c')
 			continue;   /* read first */
+		if (c == OPT_GATHER && !flush) {
+			gather = true;
+			continue;
+		}
 		/* Options about a new message have no place here. */
 		if (c == 'F' || c == OPT_FROM_NAME || c == OPT_DRY_RUN || c == OPT_NO_QUEUE ||
 		    c == OPT_ATTACH) {
@@ -473,6 +481,17 @@ static int queue_run_options(struct send_opts *o, int argc, char **argv, bool fl
 		fprintf(stderr, "%s: %s\n", o->prog,
 		        flush ? "takes no arguments" : "takes at most one queue id");
 		return EXIT_USAGE;
+	}
+	if (gather) {
+		if (rest) {
+			fprintf(stderr, "%s: --gather takes no queue id\n", o->prog);
+			return EXIT_USAGE;
+		}
+		/* The sendmail entry's runner (cli/queue_kick.h): entries queued
+		 * meanwhile join this pass. */
+		char dir[4096], why[256];
+		if (cli_spool_dir(o->spool, dir, sizeof(dir), why, sizeof(why)))
+			cli_queue_gather(dir);
 	}
 	return send_queue_pass(o, flush ? QUEUE_RUN_ALL : QUEUE_RUN_DUE,
 	                       rest ? argv[optind] : NULL);

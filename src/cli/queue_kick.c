@@ -7,7 +7,9 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "net/fingerprint.h"
@@ -75,6 +77,41 @@ static void kicked_reap(void)
 	nkicked = k;
 }
 
+/* The kick lock, taken: its descriptor (never CLI_QUEUE_GATHER_FD, which
+ * it is duplicated onto in the runner), or -1 with errno (EWOULDBLOCK:
+ * a runner is gathering). */
+static int kick_lock_take(const char *spool)
+{
+	char path[4200];
+	snprintf(path, sizeof(path), "%s/%s", spool, CLI_QUEUE_KICK_LOCK);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		int err = errno;
+		close(fd);
+		errno = err;
+		return -1;
+	}
+	if (fd == CLI_QUEUE_GATHER_FD) {
+		int d = fcntl(fd, F_DUPFD_CLOEXEC, CLI_QUEUE_GATHER_FD + 1);
+		close(fd);
+		fd = d;
+	}
+	return fd;
+}
+
+void cli_queue_gather(const char *spool)
+{
+	struct timespec ts = { 0, CLI_QUEUE_GATHER_MS * 1000000L };
+	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+		;
+	char path[4200];
+	struct stat want, got;
+	snprintf(path, sizeof(path), "%s/%s", spool, CLI_QUEUE_KICK_LOCK);
+	if (stat(path, &want) == 0 && fstat(CLI_QUEUE_GATHER_FD, &got) == 0 &&
+	    want.st_dev == got.st_dev && want.st_ino == got.st_ino)
+		close(CLI_QUEUE_GATHER_FD);
+}
+
 bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id)
 {
 	/* rawmail serve runs this spool's queue: its inotify watch on env/
@@ -82,6 +119,12 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	 * (with serve's delivery settings).  Another runner would only race
 	 * it for the entry's lock. */
 	if (cli_queue_daemon_running(spool))
+		return true;
+	/* A runner started for an earlier entry is still gathering: its
+	 * pass takes this one too.  Without the lock (a spool we may not
+	 * write a file in), one runner for this entry alone, as before. */
+	int lock = kick_lock_take(spool);
+	if (lock < 0 && errno == EWOULDBLOCK)
 		return true;
 	const struct cli_delivery *d = &o->delivery;
 	char port[16], timeout[16];
@@ -149,8 +192,12 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 		ARG("--aliases");
 		ARG(o->aliases);
 	}
-	ARG("--");
-	ARG(id);
+	if (lock >= 0) {
+		ARG("--gather");
+	} else {
+		ARG("--");
+		ARG(id);
+	}
 	argv[n] = NULL;
 #undef ARG
 	fflush(NULL);
@@ -165,10 +212,15 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	 * another descriptor must not wait for the delivery. */
 	posix_spawn_file_actions_t fa;
 	posix_spawnattr_t attr;
-	if (posix_spawn_file_actions_init(&fa) != 0)
+	if (posix_spawn_file_actions_init(&fa) != 0) {
+		if (lock >= 0)
+			close(lock);
 		return false;
+	}
 	if (posix_spawnattr_init(&attr) != 0) {
 		posix_spawn_file_actions_destroy(&fa);
+		if (lock >= 0)
+			close(lock);
 		return false;
 	}
 	pid_t pid = -1;
@@ -177,14 +229,21 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 		rc = posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
 	if (rc == 0)
 		rc = posix_spawn_file_actions_adddup2(&fa, 1, 2);
+	/* The kick lock goes with the runner (the lock belongs to the open
+	 * file, so it stays held when this process exits). */
+	if (rc == 0 && lock >= 0)
+		rc = posix_spawn_file_actions_adddup2(&fa, lock, CLI_QUEUE_GATHER_FD);
 	if (rc == 0)
-		rc = posix_spawn_file_actions_addclosefrom_np(&fa, 3);
+		rc = posix_spawn_file_actions_addclosefrom_np(&fa, lock >= 0 ? CLI_QUEUE_GATHER_FD + 1
+		                                                             : 3);
 	if (rc == 0)
 		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
 	if (rc == 0)
 		rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
+	if (lock >= 0)
+		close(lock);
 	if (rc != 0)
 		return false;
 	if (nkicked < sizeof(kicked) / sizeof(kicked[0]))

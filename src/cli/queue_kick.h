@@ -18,6 +18,21 @@
  * process exits).  false when it could not be started. */
 bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id);
 
+/* Bursts (a PHP loop, a cron minute, mailx to a list) gather into one
+ * runner instead of one per message: the sendmail entry that starts a
+ * runner first takes an exclusive flock on SPOOL/kick.lock and hands it
+ * to the runner on descriptor 3 (`queue run --gather`); the runner holds
+ * it CLI_QUEUE_GATHER_MS, then lets go and makes one pass over what is
+ * due.  A sendmail entry that finds the lock held starts nothing: its
+ * entry was renamed into env/ before it looked, so before the runner
+ * lets go, so before that runner's pass lists the spool. */
+#define CLI_QUEUE_KICK_LOCK "kick.lock"
+#define CLI_QUEUE_GATHER_MS 200
+#define CLI_QUEUE_GATHER_FD 3
+/* queue run --gather: waits the gathering time, then closes descriptor 3
+ * if it is SPOOL's kick lock (a hand-started --gather has none). */
+void cli_queue_gather(const char *spool);
+
 /* rawmail serve's queue process (cli/serve_queue.c) holds an exclusive
  * flock on SPOOL/runner.lock for as long as it watches the spool: it
  * starts a pass by itself when an entry arrives, so the sendmail entry

@@ -94,6 +94,7 @@ const struct option send_long_opts[] = {
 	{ "delay-warning", required_argument, NULL, OPT_DELAY_WARNING },
 	{ "mailroot", required_argument, NULL, OPT_MAILROOT },
 	{ "aliases", required_argument, NULL, OPT_ALIASES },
+	{ "gather", no_argument, NULL, OPT_GATHER },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },

@@ -107,6 +107,7 @@ enum {
 	OPT_DELAY_WARNING,
 	OPT_MAILROOT,
 	OPT_ALIASES,
+	OPT_GATHER,      /* queue run's, for the sendmail entry's kick */
 };
 extern const struct option send_long_opts[];
 

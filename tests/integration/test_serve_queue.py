@@ -462,3 +462,40 @@ def test_queue_user_that_cannot_write_the_mail_root_is_refused(tmp_path):
                        text=True, timeout=30, env={**os.environ, "RAWMAIL_CONF": ""})
     assert p.returncode == 78, p
     assert "'nobody' cannot deliver local mail" in p.stderr and "'mail'" in p.stderr, p
+
+
+def test_a_burst_of_sendmail_gathers_into_one_runner(tmp_path, start_server):
+    """20 sendmail entries at once, as a PHP-FPM pool or a cron minute
+    calls them, no daemon: the first starts a runner that gathers the
+    others (cli/queue_kick.h) and delivers them over a few reused
+    connections, where one runner per message made a connection each."""
+    import subprocess
+    from helpers import rawmail_bin
+    port = dest_port()
+    spool = tmp_path / "spool"
+    dest = start_server(*mail_user_args(), listen=[f"{DEST}:{port}"],
+                        mailroot=tmp_path / "destmail")
+    link = tmp_path / "sendmail"
+    link.symlink_to(rawmail_bin())
+    env = dict(os.environ, RAWMAIL_CONF="/dev/null")
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    mids = [f"<burst.{i}@client.test>" for i in range(20)]
+    procs = [subprocess.Popen([str(link), "--spool", str(spool), "--port", str(port),
+                               "--dns", "127.0.0.1:1", "-i", "-f", "alice@client.test",
+                               f"bob@[{DEST}]"], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+             for _ in mids]
+    for p, (i, mid) in zip(procs, enumerate(mids)):
+        out, err = p.communicate(message(f"burst {i}", mid).encode(), timeout=60)
+        assert p.returncode == 0 and out == b"" and err == b"", (p.returncode, out, err)
+    wait_for(lambda: all(delivered(dest.mailroot, "bob", m) for m in mids), 60,
+             lambda: f"not all delivered:\n{dest.log()}")
+    wait_for(lambda: entries(spool) == [], 10, "entries left")
+    time.sleep(1)    # a second copy would arrive by now
+    for mid in mids:
+        assert len(delivered(dest.mailroot, "bob", mid)) == 1, mid
+    conns = dest.log().count("event=connect ")
+    print(f"20 sendmail entries at once: {conns} connections at the destination")
+    # One runner per message made one connection each; a gathered pass
+    # shares a few (the per-address limit starts at 5 and grows).
+    assert conns < len(mids), dest.log()
