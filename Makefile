@@ -110,6 +110,7 @@ FUZZ_LDLIBS_queue_drop = -lcrypto
 FUZZ_LIBSRC_msg_dsn = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_msg_aliases = src/msg/aliases.c
 FUZZ_LIBSRC_msg_loop = src/msg/loop.c
+FUZZ_LIBSRC_msg_qualify = src/msg/header_qualify.c src/util/buf.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz
