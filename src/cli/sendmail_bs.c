@@ -198,16 +198,21 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
 	struct msg_stamp stamp;
 	send_message_stamp(&stamp, b->host);
 	/* A From for a message without one: the envelope sender, or for the
-	 * null sender the user at this host (as the sendmail entry does). */
+	 * null sender the user at the origin (as the sendmail entry does). */
 	char from[SMTP_PATH_MAX + 300];
 	if (t->sender[0]) {
 		snprintf(from, sizeof(from), "%s", t->sender);
 	} else {
 		const char *user = getenv("LOGNAME");
 		snprintf(from, sizeof(from), "%s@%s", user && *user && !strpbrk(user, "@<>\r\n ")
-		                                          ? user : "root", b->host);
+		                                          ? user : "root",
+		         b->o->origin ? b->o->origin : b->host);
 	}
-	struct msg_raw raw = { .from = from, .stamp = stamp };
+	/* As the sendmail entry: domainless header addresses get @origin,
+	 * long lines are mended, not refused (msg/raw.h). */
+	const char *origin = b->o->origin ? b->o->origin : b->host;
+	struct msg_raw raw = { .from = from, .stamp = stamp, .origin = origin,
+	                       .mend_long_lines = true };
 	struct msg_error err = { 0 };
 	/* Through the maildrop the importer writes this line itself, from
 	 * the drop file's owner. */
