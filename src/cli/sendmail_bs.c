@@ -256,7 +256,10 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 	struct bs *b = ctx;
 	struct smtp_reply reply = { 0 };
 	struct buf message;
-	buf_init(&message, 2 * (size_t)SEND_MESSAGE_MAX + 64 * 1024);
+	/* Quoted-printable of a body with a long line (msg/raw.h) is at most
+	 * about 3.12 times the content, which SIZE keeps to SEND_MESSAGE_MAX
+	 * (and the queue runner reads up to 256 MiB). */
+	buf_init(&message, (size_t)SEND_MESSAGE_MAX * 7 / 2 + 64 * 1024);
 	struct queue_envelope env = { 0 };
 	env.origin = QUEUE_ORIGIN_SENDMAIL;
 	if (t->smtputf8)
