@@ -128,6 +128,7 @@ FUZZ_LIBSRC_queue_drop = src/queue/maildrop.c src/queue/envelope.c $(SRC_smtp) $
 FUZZ_LIBSRC_msg_dsn = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_msg_aliases = src/msg/aliases.c
 FUZZ_LIBSRC_msg_loop = src/msg/loop.c
+FUZZ_LIBSRC_msg_qualify = src/msg/header_qualify.c src/util/buf.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

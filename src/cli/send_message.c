@@ -73,6 +73,19 @@ static int report(const struct send_opts *o, const struct msg_error *err)
 	return msg_error_exit_code(err->status);
 }
 
+/* -v: what mending changed, and that nothing was lost. */
+static void report_mended(const struct send_opts *o, unsigned mended)
+{
+	if (mended & MSG_RAW_MENDED_QP)
+		fprintf(stderr, "%s: note: a body line is over 998 octets: the body is sent "
+		                "quoted-printable (nothing lost)\n", o->prog);
+	if (mended & MSG_RAW_MENDED_BROKEN)
+		fprintf(stderr, "%s: note: a body line is over 998 octets: broken with CR LF SPACE "
+		                "as Postfix does (base64 ignores it; nothing lost)\n", o->prog);
+	if (mended & MSG_RAW_MENDED_FOLDED)
+		fprintf(stderr, "%s: note: a header line is over 998 octets: folded\n", o->prog);
+}
+
 static int compose(const struct send_opts *o, const char *from, const char *const *to,
                    size_t nto, const struct buf *body,
                    const struct msg_stamp *stamp, struct buf *msg)
@@ -143,16 +156,30 @@ int send_message_build(const struct send_opts *o, const char *from, const char *
 	if (o->subject || o->nattach > 0) {
 		rc = compose(o, from, to, nto, &input, &stamp, msg);
 	} else {
+		unsigned mended = 0;
 		struct msg_raw raw = {
 			.from = from,
 			.from_name = o->from_name,
 			.stamp = stamp,
 			.extract_recipients = o->extract,
+			/* Postfix's sendmail and its submission service both
+			 * append @myorigin; rawmail send is the same program
+			 * as its sendmail entry, and a From: root is as
+			 * unusable to a receiver whichever way it came. */
+			.origin = o->origin ? o->origin : host,
+			/* The sendmail entry (quiet) mends long lines: cron and
+			 * PHP discard its error and the mail would be lost.
+			 * rawmail send keeps refusing (exit 65, with the line
+			 * named): someone at a terminal can fix the file. */
+			.mend_long_lines = o->quiet,
+			.mended = &mended,
 		};
 		struct msg_error err = { 0 };
 		if (msg_raw_prepare(&raw, input.data ? input.data : "", input.len, msg, rcpts,
 		                    &err) != 0)
 			rc = report(o, &err);
+		else if (o->verbose)
+			report_mended(o, mended);
 	}
 	buf_free(&input);
 	return rc;

@@ -392,7 +392,11 @@ int send_run(struct send_opts *o)
 	 * Original-Recipient, RFC 3461 §4.2, once there is a queue). */
 	char **originals = calloc(SEND_RCPTS_MAX, sizeof(*originals));
 	struct buf msg;
-	buf_init(&msg, SEND_MESSAGE_MAX + 64 * 1024);
+	/* Room for the additions, and for the sendmail entry's
+	 * quoted-printable of a body with a long line (msg/raw.h: at most
+	 * about 3.12 times the body; the queue runner reads up to 256 MiB),
+	 * so that is never "too big". */
+	buf_init(&msg, (size_t)SEND_MESSAGE_MAX * 7 / 2 + 64 * 1024);
 	char one[SMTP_PATH_MAX + 16];
 	struct msg_error merr = { 0 };
 	if (!originals) {

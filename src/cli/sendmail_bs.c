@@ -198,16 +198,21 @@ static int build_message(struct bs *b, const struct smtp_transaction *t, struct 
 	struct msg_stamp stamp;
 	send_message_stamp(&stamp, b->host);
 	/* A From for a message without one: the envelope sender, or for the
-	 * null sender the user at this host (as the sendmail entry does). */
+	 * null sender the user at the origin (as the sendmail entry does). */
 	char from[SMTP_PATH_MAX + 300];
 	if (t->sender[0]) {
 		snprintf(from, sizeof(from), "%s", t->sender);
 	} else {
 		const char *user = getenv("LOGNAME");
 		snprintf(from, sizeof(from), "%s@%s", user && *user && !strpbrk(user, "@<>\r\n ")
-		                                          ? user : "root", b->host);
+		                                          ? user : "root",
+		         b->o->origin ? b->o->origin : b->host);
 	}
-	struct msg_raw raw = { .from = from, .stamp = stamp };
+	/* As the sendmail entry: domainless header addresses get @origin,
+	 * long lines are mended, not refused (msg/raw.h). */
+	const char *origin = b->o->origin ? b->o->origin : b->host;
+	struct msg_raw raw = { .from = from, .stamp = stamp, .origin = origin,
+	                       .mend_long_lines = true };
 	struct msg_error err = { 0 };
 	/* Through the maildrop the importer writes this line itself, from
 	 * the drop file's owner. */
@@ -251,7 +256,10 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 	struct bs *b = ctx;
 	struct smtp_reply reply = { 0 };
 	struct buf message;
-	buf_init(&message, 2 * (size_t)SEND_MESSAGE_MAX + 64 * 1024);
+	/* Quoted-printable of a body with a long line (msg/raw.h) is at most
+	 * about 3.12 times the content, which SIZE keeps to SEND_MESSAGE_MAX
+	 * (and the queue runner reads up to 256 MiB). */
+	buf_init(&message, (size_t)SEND_MESSAGE_MAX * 7 / 2 + 64 * 1024);
 	struct queue_envelope env = { 0 };
 	env.origin = QUEUE_ORIGIN_SENDMAIL;
 	if (t->smtputf8)

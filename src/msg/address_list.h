@@ -6,6 +6,7 @@
 #include <stddef.h>
 
 #include "msg/error.h"
+#include "util/buf.h"
 
 /* A bounded list of distinct addresses, each a NUL-terminated addr-spec
  * as written (quoted local parts keep their quotes, comments and folding
@@ -35,5 +36,22 @@ int msg_recipients_add(struct msg_recipients *r, const char *addr, size_t len,
  * phrase with no address, a control octet, an address too long. */
 int msg_address_list_parse(const char *value, size_t len, struct msg_recipients *r,
                            struct msg_error *err);
+
+/* Postfix's append_at_myorigin (cleanup(8)): appends the field body
+ * value[0..len) (what follows "To:", folding and line breaks included)
+ * to out, with "@domain" after every addr-spec that has no domain: in
+ * plain mailboxes ("root (Cron Daemon)"), angle addresses (after an
+ * obsolete route too) and groups.  Everything else is kept byte for
+ * byte.  A value that cannot be read safely as an address list (what
+ * msg_address_list_parse refuses, or a domain literal as a local part)
+ * is appended unchanged.  MSG_QUALIFY_* (out holds the value either way),
+ * or -1 when out's maximum is reached (out as before the call). */
+enum {
+	MSG_QUALIFY_SAME = 0,        /* every address had a domain (or none) */
+	MSG_QUALIFY_CHANGED = 1,
+	MSG_QUALIFY_UNREADABLE = 2,  /* not an address list: left as written */
+};
+int msg_address_list_qualify(const char *value, size_t len, const char *domain,
+                             struct buf *out);
 
 #endif

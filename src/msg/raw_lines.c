@@ -7,7 +7,7 @@
 
 #include "util/limits.h"
 
-int msg_raw_check_lines(const char *in, size_t len, struct msg_error *err)
+static int raw_check(const char *in, size_t len, bool lengths, struct msg_error *err)
 {
 	size_t line = 1;
 	size_t pos = 0;
@@ -24,7 +24,7 @@ int msg_raw_check_lines(const char *in, size_t len, struct msg_error *err)
 			                     "line %zu of the message holds a NUL octet, which "
 			                     "RFC 5322 does not allow in a message: remove it, or "
 			                     "send the data as an attachment (--attach)", line);
-		if (n > RFC5322_LINE_MAX)
+		if (lengths && n > RFC5322_LINE_MAX)
 			return msg_error_set(err, MSG_ERR_LINE_TOO_LONG, line,
 			                     "line %zu of the message is %zu octets long; RFC 5322 "
 			                     "allows 998: wrap it, or compose with -s (which "
@@ -33,4 +33,14 @@ int msg_raw_check_lines(const char *in, size_t len, struct msg_error *err)
 		line++;
 	}
 	return 0;
+}
+
+int msg_raw_check_lines(const char *in, size_t len, struct msg_error *err)
+{
+	return raw_check(in, len, true, err);
+}
+
+int msg_raw_check_nul(const char *in, size_t len, struct msg_error *err)
+{
+	return raw_check(in, len, false, err);
 }

@@ -13,9 +13,10 @@ file) lands in the mail root the settings file names.  Runs as root (the
 namespaces, and local delivery's store as the mail root's owner); skips
 only where the kernel refuses the namespaces (client_ns says why).
 
-Two strict xfails are rawmail bugs found here, named in their reasons:
-header addresses without a domain go out unchanged, and a line over 998
-octets makes the sendmail entry refuse the message (exit 65)."""
+Two tests began as strict xfails for rawmail bugs found here, since fixed:
+header addresses without a domain went out unchanged (now @origin, as
+Postfix's append_at_myorigin), and a line over 998 octets made the sendmail
+entry refuse the message (now re-encoded quoted-printable)."""
 
 import re
 import socket
@@ -135,10 +136,6 @@ def test_mailx_to_a_remote_address(site, client_ns, start_server):
     assert not (s.tmp / "home" / "dead.letter").exists()
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rawmail bug (issue 9, 'Sender addresses'): header addresses without a domain, as "
-    "programs write them (cron's 'From: root (Cron Daemon)', 'To: root'), go out unchanged; "
-    "Postfix appends @myorigin (append_at_myorigin), receivers refuse a From without a domain"))
 def test_mailx_from_without_a_domain_gets_the_origin(site, client_ns, start_server):
     s = site()
     dest = s.start_dest(start_server)
@@ -150,11 +147,6 @@ def test_mailx_from_without_a_domain_gets_the_origin(site, client_ns, start_serv
     assert f"From: root@{ORIGIN} (Nightly Backup)".encode() in fields, fields
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "rawmail bug (issue 9: the sendmail entry must not lose mail): a body line over 998 "
-    "octets makes sendmail exit 65 before queueing, so mailx says \"Can't send mail\" and "
-    "cron's mail of such output is lost; Postfix delivers it (its smtp client breaks the "
-    "line), a fix could encode the body as quoted-printable instead"))
 def test_mailx_line_over_998_octets_is_not_lost(site, client_ns, start_server):
     s = site()
     dest = s.start_dest(start_server)
@@ -362,7 +354,7 @@ def test_cron_mails_a_jobs_output_to_root_through_the_aliases(site, client_ns, s
             fields = fields[1:]
         assert body == CRON_OUTPUT.encode(), (where, body)
         # The header as cron wrote it (Debian cron 3.0pl1), in its order.
-        want = [b"From: root (Cron Daemon)", b"To: root",
+        want = [f"From: root@{ORIGIN} (Cron Daemon)".encode(), f"To: root@{ORIGIN}".encode(),
                 f"Subject: Cron <root@{host}> {job}".encode(), b"MIME-Version: 1.0",
                 b"Content-Type: text/plain; charset=UTF-8",
                 b"Content-Transfer-Encoding: 8bit", b"X-Cron-Env: <SHELL=/bin/sh>",

@@ -365,6 +365,190 @@ static void test_raw_from_name(void **state)
 	buf_free(&out);
 }
 
+/* The sendmail entry's mending (issue 9): a body line over 998 octets is
+ * encoded quoted-printable when the body is plain text, broken as
+ * Postfix's smtp_line_length_limit breaks it otherwise; a header line is
+ * folded at white space; NUL is still refused. */
+static bool has_long_line(const struct buf *b)
+{
+	return msg_raw_has_long_line(b->data ? b->data : "", b->len);
+}
+
+static size_t count_of(const char *hay, const char *needle)
+{
+	size_t n = 0;
+	for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+		n++;
+	return n;
+}
+
+static void mend(const char *in, size_t len, struct buf *out)
+{
+	struct msg_raw opt = raw_options(false);
+	opt.mend_long_lines = true;
+	struct msg_error err;
+	buf_reset(out);
+	assert_int_equal(msg_raw_prepare(&opt, in, len, out, NULL, &err), 0);
+	assert_false(has_long_line(out));
+	/* A mended message is a fixed point. */
+	struct buf again;
+	buf_init(&again, 1 << 20);
+	assert_int_equal(msg_raw_prepare(&opt, out->data, out->len, &again, NULL, &err), 0);
+	assert_int_equal(again.len, out->len);
+	assert_memory_equal(again.data, out->data, out->len);
+	buf_free(&again);
+}
+
+static void test_raw_mend(void **state)
+{
+	(void)state;
+	static char msg[8192], want[8192];
+	char line[1201];
+	memset(line, 'a', 1200);
+	line[1200] = '\0';
+	struct buf out;
+	buf_init(&out, 1 << 20);
+
+	/* Plain text: quoted-printable; MIME-Version and an 8bit encoding
+	 * replaced, not doubled; no Content-Type needed for ASCII. */
+	int n = snprintf(msg, sizeof(msg), HAVE_ALL "MIME-Version: 1.0\nSubject: s\n"
+	                 "Content-Transfer-Encoding: 8bit\n\nx=1 \n%s\n", line);
+	mend(msg, (size_t)n, &out);
+	assert_non_null(strstr(out.data, HAVE_ALL "Subject: s\nMIME-Version: 1.0\n"
+	                       "Content-Transfer-Encoding: quoted-printable\n\nx=3D1=20\naaa"));
+	assert_int_equal(count_of(out.data, "MIME-Version"), 1);
+	assert_int_equal(count_of(out.data, "Content-Transfer-Encoding"), 1);
+	assert_null(strstr(out.data, "Content-Type"));
+	assert_null(strstr(out.data, "\r"));        /* the message's own LF */
+	assert_int_equal(count_of(out.data, "=\n"), 15);    /* 16 lines of 75 */
+
+	/* UTF-8 without Content-Type gets its charset; other 8-bit octets
+	 * "unknown-8bit"; CR LF kept. */
+	n = snprintf(msg, sizeof(msg), "Subject: s\r\n\r\nd\xc3\xa9j\xc3\xa0 %s\r\n", line);
+	mend(msg, (size_t)n, &out);
+	assert_non_null(strstr(out.data, "\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+	                       "d=C3=A9j=C3=A0 aaa"));
+	assert_null(strstr(out.data + 2, "\n\n"));
+	n = snprintf(msg, sizeof(msg), "Subject: s\n\n\xe9t\xe9 %s\n", line);
+	mend(msg, (size_t)n, &out);
+	assert_non_null(strstr(out.data, "charset=unknown-8bit"));
+	/* A Content-Type of its own is kept. */
+	n = snprintf(msg, sizeof(msg), "Content-Type: text/plain; charset=iso-8859-1\n\n"
+	             "\xe9t\xe9 %s\n", line);
+	mend(msg, (size_t)n, &out);
+	assert_int_equal(count_of(out.data, "Content-Type"), 1);
+	assert_non_null(strstr(out.data, "\n\n=E9t=E9 aaa"));
+
+	/* Multipart, or base64: Postfix's break, CR LF SPACE after 998. */
+	const char *kinds[] = { "Content-Type: multipart/mixed; boundary=b\n",
+	                        "Content-Type: MESSAGE/rfc822\n",
+	                        "Content-Transfer-Encoding: base64\n",
+	                        "Content-Transfer-Encoding: quoted-printable\n" };
+	for (size_t k = 0; k < sizeof(kinds) / sizeof(kinds[0]); k++) {
+		n = snprintf(msg, sizeof(msg), HAVE_ALL "%s\n%s\nend\n", kinds[k], line);
+		mend(msg, (size_t)n, &out);
+		int w = snprintf(want, sizeof(want), HAVE_ALL "%s\n%.998s\n %s\nend\n", kinds[k],
+		                 line, line + 998);
+		assert_int_equal(out.len, (size_t)w);
+		assert_string_equal(out.data, want);
+	}
+	/* Longer: every output line, the inserted space included, at most
+	 * 998 (the break in CR LF when the line has it). */
+	char big[2501];
+	memset(big, 'z', 2500);
+	big[2500] = '\0';
+	n = snprintf(msg, sizeof(msg), HAVE_ALL "Content-Transfer-Encoding: binary\r\n\r\n%s\r\n",
+	             big);
+	mend(msg, (size_t)n, &out);
+	snprintf(want, sizeof(want), "\r\n\r\n%.998s\r\n %.997s\r\n %.505s\r\n", big, big, big);
+	assert_non_null(strstr(out.data, want));
+
+	/* A header line: folded before the last white space within 998
+	 * octets, after some text; a run without white space is broken as
+	 * Postfix does (here after the fold that follows the name). */
+	char words[1300];
+	size_t wl = 0;
+	while (wl < 1200)
+		wl += (size_t)snprintf(words + wl, sizeof(words) - wl, " w%03zu", wl / 5);
+	n = snprintf(msg, sizeof(msg), HAVE_ALL "Subject:%s\n\nbody\n", words);
+	mend(msg, (size_t)n, &out);
+	assert_non_null(strstr(out.data, "Subject: w000"));
+	assert_int_equal(count_of(out.data, "\n w"), 1);    /* one fold, at a space */
+	assert_null(strstr(out.data, "MIME-Version"));       /* the body was fine */
+	n = snprintf(msg, sizeof(msg), HAVE_ALL "X-Long: %s\n\nbody\n", line);
+	mend(msg, (size_t)n, &out);
+	snprintf(want, sizeof(want), "X-Long:\n %.997s\n %s\n\nbody\n", line, line + 997);
+	assert_non_null(strstr(out.data, want));
+	/* Never between a name and its colon (found by fuzzing). */
+	n = snprintf(msg, sizeof(msg), HAVE_ALL "X-Sp :%s\n\nbody\n", line);
+	mend(msg, (size_t)n, &out);
+	snprintf(want, sizeof(want), "\nX-Sp :%.992s\n %s\n\nbody\n", line, line + 992);
+	assert_non_null(strstr(out.data, want));
+
+	/* What was done, for -v. */
+	struct msg_raw opt = raw_options(false);
+	opt.mend_long_lines = true;
+	unsigned mended = 0;
+	opt.mended = &mended;
+	struct msg_error err;
+	n = snprintf(msg, sizeof(msg), "X-Long: %s\n\n%s\n", line, line);
+	buf_reset(&out);
+	assert_int_equal(msg_raw_prepare(&opt, msg, (size_t)n, &out, NULL, &err), 0);
+	assert_int_equal(mended, MSG_RAW_MENDED_QP | MSG_RAW_MENDED_FOLDED);
+	mended = 0;
+	n = snprintf(msg, sizeof(msg), "Content-Transfer-Encoding: base64\n\n%s\n", line);
+	buf_reset(&out);
+	assert_int_equal(msg_raw_prepare(&opt, msg, (size_t)n, &out, NULL, &err), 0);
+	assert_int_equal(mended, MSG_RAW_MENDED_BROKEN);
+	mended = 0;
+	buf_reset(&out);
+	assert_int_equal(msg_raw_prepare(&opt, S("Subject: s\n\nshort\n"), &out, NULL, &err), 0);
+	assert_int_equal(mended, 0);
+	opt.mended = NULL;
+
+	/* Still refused: NUL (msg_raw_check_nul). */
+	buf_reset(&out);
+	assert_int_equal(msg_raw_prepare(&opt, S("Subject: s\n\na\0b\n"), &out, NULL, &err), -1);
+	assert_int_equal(err.status, MSG_ERR_NUL);
+	buf_free(&out);
+}
+
+/* Postfix's append_at_myorigin through msg_raw_prepare: the address
+ * fields only, Resent- ones included; a long line it makes is folded. */
+static void test_raw_origin(void **state)
+{
+	(void)state;
+	struct msg_raw opt = raw_options(false);
+	opt.origin = "o.example";
+	struct msg_error err;
+	struct buf out;
+	buf_init(&out, 1 << 20);
+	const char *in = HAVE_ALL "from: root (Cron Daemon)\nTo: a,\n b\nCC:c\nSender: s\n"
+	                 "Reply-To: <r>\nResent-From: rf\nResent-Sender: rs\nResent-To: rt\n"
+	                 "Resent-Cc: rc\nResent-Bcc: rb\nX-To: x\nSubject: root\n\nTo: body\n";
+	assert_int_equal(msg_raw_prepare(&opt, in, strlen(in), &out, NULL, &err), 0);
+	assert_string_equal(out.data,
+	                    HAVE_ALL "from: root@o.example (Cron Daemon)\nTo: a@o.example,\n "
+	                    "b@o.example\nCC:c@o.example\nSender: s@o.example\n"
+	                    "Reply-To: <r@o.example>\nResent-From: rf@o.example\n"
+	                    "Resent-Sender: rs@o.example\nResent-To: rt@o.example\n"
+	                    "Resent-Cc: rc@o.example\nResent-Bcc: rb\nX-To: x\nSubject: root\n\n"
+	                    "To: body\n");
+	/* 165 names of 5 octets on one line of 993: qualified, it is
+	 * folded at the spaces between them. */
+	static char msg[4096];
+	size_t n = (size_t)snprintf(msg, sizeof(msg), "To:");
+	for (int i = 0; i < 165; i++)
+		n += (size_t)snprintf(msg + n, sizeof(msg) - n, " u%03d,", i);
+	n += (size_t)snprintf(msg + n, sizeof(msg) - n, "\n\n");
+	buf_reset(&out);
+	assert_int_equal(msg_raw_prepare(&opt, msg, n, &out, NULL, &err), 0);
+	assert_false(has_long_line(&out));
+	assert_non_null(strstr(out.data, "To: u000@o.example, u001@o.example,"));
+	assert_non_null(strstr(out.data, "u164@o.example,\n"));
+	buf_free(&out);
+}
+
 static int write_seed(const char *dir, const char *name, unsigned char sel, const char *prefix,
                       const char *data, size_t len)
 {
@@ -408,7 +592,7 @@ int main(void)
 	if (seed_dir && *seed_dir && write_seeds(seed_dir) < 0)
 		return 1;
 
-	struct CMUnitTest tests[NLIST + NRAW + 5];
+	struct CMUnitTest tests[NLIST + NRAW + 7];
 	size_t n = 0;
 	for (size_t i = 0; i < NLIST; i++)
 		tests[n++] = (struct CMUnitTest){ .name = list_cases[i].name,
@@ -423,5 +607,7 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_nul);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_too_big);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_from_name);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_mend);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_raw_origin);
 	return cmocka_run_group_tests_name("msg_headers", tests, NULL, NULL);
 }
