@@ -2,7 +2,8 @@
 # dozen files and three libraries found with pkg-config, so make needs no
 # extra tool on a fresh machine and every rule is visible here.
 #
-#   make                 build/rawmail (optimised, with debug info)
+#   make                 build/rawmail and build/rawmail-sendmail, the small
+#                        program the sendmail link runs (optimised, with debug info)
 #   make SAN=1           build-asan/rawmail (ASan + UBSan), used by the tests
 #   make STATIC_LIBS=1   build-static/rawmail: libevent, OpenSSL, c-ares, inih
 #                        linked in (faster start; rebuild for their updates)
@@ -51,6 +52,18 @@ LDLIBS   += -Wl,-Bstatic $(shell pkg-config --libs $(STATIC_PKGS)) -Wl,-Bdynamic
 else
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 endif
+# rawmail-sendmail, the program the sendmail link runs (one process per
+# message: cron, PHP): only inih and libidn2, no OpenSSL, libevent or
+# c-ares, whose loading was most of its start-up (src/cli/sendmail_main.c).
+# It links the objects it needs from $(BUILD)/librawmail.a, so an object
+# that came to need the delivery engine would fail its link here.
+SENDMAIL_PKGS = inih libidn2
+ifeq ($(STATIC_LIBS),1)
+SENDMAIL_LDLIBS = -Wl,-Bstatic $(shell pkg-config --libs inih) -Wl,-Bdynamic \
+                  $(shell pkg-config --libs libidn2)
+else
+SENDMAIL_LDLIBS = $(shell pkg-config --libs $(SENDMAIL_PKGS))
+endif
 
 MODULES   = util smtp dns msg client store net server queue cli
 SRC_util   := $(wildcard src/util/*.c)
@@ -62,7 +75,7 @@ SRC_store  := $(wildcard src/store/*.c)
 SRC_net    := $(wildcard src/net/*.c)
 SRC_server := $(wildcard src/server/*.c)
 SRC_queue  := $(wildcard src/queue/*.c)
-SRC_cli    := $(filter-out src/cli/main.c,$(wildcard src/cli/*.c))
+SRC_cli    := $(filter-out src/cli/main.c src/cli/sendmail_main.c,$(wildcard src/cli/*.c))
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
 
@@ -70,7 +83,7 @@ UNIT_SRC  := $(wildcard tests/unit/test_*.c)
 UNIT_BIN  := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 
 .PHONY: all unit tools fuzz fuzz-long check install install-sendmail clean lint
-all: $(BUILD)/rawmail
+all: $(BUILD)/rawmail $(BUILD)/rawmail-sendmail $(BUILD)/sendmail
 
 $(BUILD)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
@@ -78,6 +91,17 @@ $(BUILD)/obj/%.o: src/%.c
 
 $(BUILD)/rawmail: $(call obj,src/cli/main.c) $(OBJ_ALL)
 	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/librawmail.a: $(OBJ_ALL)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/rawmail-sendmail: $(call obj,src/cli/sendmail_main.c) $(BUILD)/librawmail.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(SENDMAIL_LDLIBS)
+
+# As installed: sendmail -> rawmail-sendmail, which finds rawmail next to it.
+$(BUILD)/sendmail: $(BUILD)/rawmail-sendmail
+	ln -sf rawmail-sendmail $@
 
 # A unit test named test_MODULE_thing links only MODULE and what it depends
 # on (dependencies point one way: see doc/ and ../shared/DESIGN.md), so a
@@ -187,7 +211,7 @@ define install_link
 	fi
 endef
 
-install: $(BUILD)/rawmail
+install: $(BUILD)/rawmail $(BUILD)/rawmail-sendmail $(BUILD)/sendmail
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 755 $(BUILD)/rawmail $(DESTDIR)$(BINDIR)/rawmail

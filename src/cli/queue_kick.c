@@ -19,6 +19,13 @@
  * the id, argv[0] and NULL. */
 #define KICK_ARGS_MAX (2 * (14 + CLIENT_OUTBOUND_PINS_MAX) + 8)
 
+static const char *kick_program = "/proc/self/exe";
+
+void cli_queue_kick_program_set(const char *path)
+{
+	kick_program = path;
+}
+
 static const char *tls_name(enum cli_tls t)
 {
 	switch (t) {
@@ -239,7 +246,7 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	if (rc == 0)
 		rc = posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSID);
 	if (rc == 0)
-		rc = posix_spawn(&pid, "/proc/self/exe", &fa, &attr, argv, environ);
+		rc = posix_spawn(&pid, kick_program, &fa, &attr, argv, environ);
 	posix_spawnattr_destroy(&attr);
 	posix_spawn_file_actions_destroy(&fa);
 	if (lock >= 0)

@@ -11,12 +11,16 @@
 #include "cli/send.h"
 
 /* Nothing when rawmail serve's queue process runs this spool (below): it
- * picks the entry up by itself.  Otherwise starts (posix_spawn, in a session of its own) /proc/self/exe queue run
+ * picks the entry up by itself.  Otherwise starts (posix_spawn, in a session of its own) rawmail queue run
  * --spool DIR [the delivery and queue options given to this process] ID
  * with stdin, stdout and stderr on /dev/null, and does not wait for it
  * (reaped without waiting at a later kick, or adopted by init when this
  * process exits).  false when it could not be started. */
 bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id);
+/* The program the kick starts: "/proc/self/exe" (this rawmail) unless
+ * set.  The sendmail link's small program (sendmail_main.c) sets the full
+ * rawmail's path: it cannot run a queue itself. */
+void cli_queue_kick_program_set(const char *path);
 
 /* Bursts (a PHP loop, a cron minute, mailx to a list) gather into one
  * runner instead of one per message: the sendmail entry that starts a

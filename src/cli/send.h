@@ -19,6 +19,7 @@
 #include "msg/header.h"
 #include "queue/runner.h"
 #include "queue/split.h"
+#include "smtp/address.h"
 #include "util/buf.h"
 
 /* sysexits(3) codes, the contract with cron, git, PHP and scripts. */
@@ -134,8 +135,26 @@ int send_option(struct send_opts *o, int c, const char *arg);
  * fault (tls = none with tls-fingerprint in [delivery]). */
 int send_opts_check(struct send_opts *o);
 
-/* Everything after the options are parsed: 0..255, the exit status. */
+/* Everything after the options are parsed: 0..255, the exit status.
+ * With o->background (the sendmail entry), send_submit. */
 int send_run(struct send_opts *o);
+
+/* send_prepare.c: the message as it is queued and sent, after every
+ * address is checked and the input read (-t's recipients added). */
+struct send_prepared {
+	char sender[SMTP_PATH_MAX + 1];  /* the envelope sender; "" for <> */
+	struct msg_recipients list;      /* normalised, each once */
+	char **originals;                /* list.addrs[i] as first written */
+	struct buf msg;
+};
+/* 0, or the exit status (said why).  send_prepared_free in every case. */
+int send_prepare(struct send_opts *o, struct send_prepared *p);
+void send_prepared_free(struct send_prepared *p);
+
+/* send_submit.c: the sendmail entry's path: prepared, queued (or dropped
+ * into the system's maildrop), the first attempt kicked off
+ * (cli/queue_kick.h); 0 once queued, else the exit status. */
+int send_submit(struct send_opts *o);
 
 /* send_queue.c: the spool for a command (--spool or the default: root's
  * /var/spool/rawmail, else $XDG_STATE_HOME/rawmail/spool or

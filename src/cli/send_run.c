@@ -1,227 +1,17 @@
-/* rawmail send after its options: check every address (nothing is sent
- * when one is malformed), build the message, deliver, report (send.h). */
+/* rawmail send after its options: the message prepared (send_prepare.c),
+ * then queued and delivered in the foreground, or with --no-queue and
+ * --dry-run delivered only; the report (send.h).  The sendmail entry's
+ * queue-and-kick is send_submit.c's. */
 #include "cli/send.h"
 
-#include <arpa/inet.h>
-#include <pwd.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include <event2/event.h>
 
 #include "cli/local.h"
 #include "client/outbound.h"
-#include "dns/mx.h"
-#include "smtp/address.h"
-#include "util/hostname.h"
-
-/* Each DNS query's try; c-ares tries twice. */
-#define SEND_DNS_TIMEOUT_MS 5000
-
-static bool has_crlf(const char *s)
-{
-	return s && strpbrk(s, "\r\n") != NULL;
-}
-
-/* What a user most likely meant by an address that does not parse, as a
- * sentence that teaches the rule, or NULL:
- * - "-v", "--port": an option after a recipient (options end at the first
- *   recipient, so that an address a program passes never becomes one);
- * - "x@[::1]": an IPv6 literal without its tag (RFC 5321 §4.1.3). */
-static const char *address_hint(const char *prog, const char *in, char *buf, size_t buflen)
-{
-	if (in[0] == '-' && !strchr(in, '@')) {
-		snprintf(buf, buflen, "looks like an option, but options come before recipients "
-		                      "(%s [options] recipient...)", prog);
-		return buf;
-	}
-	const char *at = strrchr(in, '@');
-	if (!at || at[1] != '[')
-		return NULL;
-	const char *lit = at + 2;
-	const char *end = strchr(lit, ']');
-	char ip[INET6_ADDRSTRLEN + 1];
-	unsigned char bin[16];
-	size_t n = end ? (size_t)(end - lit) : 0;
-	if (n == 0 || n >= sizeof(ip))
-		return NULL;
-	memcpy(ip, lit, n);
-	ip[n] = '\0';
-	if (inet_pton(AF_INET6, ip, bin) != 1)
-		return NULL;
-	snprintf(buf, buflen, "write an IPv6 literal as [IPv6:%s], as in %.*s[IPv6:%s]%s",
-	         ip, (int)(at + 1 - in), in, ip, end + 1);
-	return buf;
-}
-
-/* A recipient as it goes into RCPT TO, in one spelling per mailbox so
- * duplicates are sent once: without angle brackets, the domain in lower
- * case and A-labels (dns_domain_to_ascii), a literal (bracketed or not) as
- * inet_ntop writes it.  The local
- * part stays as written (RFC 5321 §2.4: only the receiver may fold its
- * case).  false (with a message) when it is not a deliverable address. */
-static bool normalize_rcpt(const struct send_opts *o, const char *in, const char *origin,
-                           char *out, size_t outlen)
-{
-	struct smtp_address a;
-	size_t used = 0, len = strlen(in);
-	enum smtp_address_status st = smtp_address_parse(
-		in, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_BARE_IP | SMTP_ADDR_UTF8, &a, &used);
-	if (smtp_local_name_ok(in, len)) {
-		/* A local name (cron's MAILTO=root): delivered into the mail
-		 * root through the queue (cli/local.h), after the aliases. */
-		snprintf(out, outlen, "%s", in);
-		return true;
-	}
-	if (st == SMTP_ADDR_OK && used == len && a.kind == SMTP_DOMAIN_NONE)
-		st = SMTP_ADDR_ERR_SYNTAX;
-	if (st != SMTP_ADDR_OK || used != len) {
-		char hint[SMTP_PATH_MAX + 128];
-		const char *h = address_hint(o->prog, in, hint, sizeof(hint));
-		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
-		        h                    ? h
-		        : !strchr(in, '@')   ? "neither a local name (root) nor an address "
-		                               "(user@example.com)"
-		        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
-		                             : "text after the address");
-		return false;
-	}
-	if (a.kind == SMTP_DOMAIN_GENERAL || a.had_source_route) {
-		/* "[2001:db8::1]" reads as a General-address-literal with the
-		 * tag "2001": the IPv6 tag was forgotten. */
-		char hint[SMTP_PATH_MAX + 128];
-		const char *h = address_hint(o->prog, in, hint, sizeof(hint));
-		fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in,
-		        a.had_source_route              ? "source routes are not supported"
-		        : h                             ? h
-		                                        : "only IPv4 and IPv6 address literals can be "
-		                                          "delivered to");
-		return false;
-	}
-	if (!o->delivery.family_auto &&
-	    ((a.kind == SMTP_DOMAIN_IPV4 && o->delivery.family == DNS_FAMILY_V6_ONLY) ||
-	     (a.kind == SMTP_DOMAIN_IPV6 && o->delivery.family == DNS_FAMILY_V4_ONLY))) {
-		bool flag = o->delivery.family_source == CLI_FROM_FLAG;
-		fprintf(stderr, "%s: %s '%s': an IPv%c address, but %s%c %s\n", o->prog, origin, in,
-		        a.kind == SMTP_DOMAIN_IPV4 ? '4' : '6', flag ? "-" : "family = ",
-		        o->delivery.family == DNS_FAMILY_V4_ONLY ? '4' : '6',
-		        flag ? "was given" : "is set in the settings file");
-		return false;
-	}
-	/* The local part as written: from the start (after '<') to the last '@'. */
-	const char *s = in[0] == '<' ? in + 1 : in;
-	const char *at = strrchr(s, '@');
-	char domain[SMTP_DOMAIN_MAX + 8];
-	if (a.kind == SMTP_DOMAIN_NAME) {
-		/* DNS knows only A-labels (RFC 5890), and an ASCII envelope
-		 * needs no SMTPUTF8: "bücher.example" goes as
-		 * "xn--bcher-kva.example" (SMTPUTF8 stays for local parts). */
-		char err[200];
-		if (!dns_domain_to_ascii(a.domain, domain, sizeof(domain), err, sizeof(err))) {
-			fprintf(stderr, "%s: %s '%s': %s\n", o->prog, origin, in, err);
-			return false;
-		}
-	} else {
-		char ip[INET6_ADDRSTRLEN];
-		inet_ntop(a.kind == SMTP_DOMAIN_IPV4 ? AF_INET : AF_INET6, a.ip, ip, sizeof(ip));
-		snprintf(domain, sizeof(domain), "[%s%s]", a.kind == SMTP_DOMAIN_IPV6 ? "IPv6:" : "", ip);
-	}
-	int n = snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
-	if (n < 0 || n > SMTP_PATH_MAX - 2) {
-		fprintf(stderr, "%s: %s '%s': longer than %d octets with its domain in ASCII form\n",
-		        o->prog, origin, in, SMTP_PATH_MAX - 2);
-		return false;
-	}
-	/* user@192.0.2.1 is not an address (a domain is never all-numeric),
-	 * but what the user meant is clear: the literal.  Said once. */
-	if (a.bare_ip)
-		fprintf(stderr, "%s: note: %s taken as %s (an IP address is written in brackets)\n",
-		        o->prog, in, out);
-	return true;
-}
-
-/* user@origin: the login name and origin from the settings file
- * (Postfix's myorigin), else the host's own name. */
-static void default_sender(const struct send_opts *o, char *out, size_t outlen)
-{
-	char host[256];
-	if (o->origin)
-		snprintf(host, sizeof(host), "%s", o->origin);
-	else
-		hostname_get(host, sizeof(host), "/etc/hosts");
-	struct passwd *pw = getpwuid(geteuid());
-	snprintf(out, outlen, "%s@%s", pw && pw->pw_name ? pw->pw_name : "root", host);
-}
-
-/* The envelope sender: -f (or from in [send]), or user@origin.  "" is the
- * null reverse-path. */
-static bool sender_address(const struct send_opts *o, char *out, size_t outlen)
-{
-	if (o->from) {
-		if (has_crlf(o->from)) {
-			fprintf(stderr, "%s: %s: line breaks are not allowed in an address\n", o->prog,
-			        o->from_where);
-			return false;
-		}
-		if (!strcmp(o->from, "") || !strcmp(o->from, "<>")) {
-			out[0] = '\0';
-			return true;
-		}
-		struct smtp_address a;
-		size_t used = 0, len = strlen(o->from);
-		enum smtp_address_status st = smtp_address_parse(
-			o->from, len, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_UTF8, &a, &used);
-		if (st != SMTP_ADDR_OK || used != len || a.kind == SMTP_DOMAIN_NONE) {
-			char hint[SMTP_PATH_MAX + 128];
-			const char *h =
-				o->from[0] != '-' ? address_hint(o->prog, o->from, hint, sizeof(hint)) : NULL;
-			fprintf(stderr, "%s: %s '%s': %s\n", o->prog, o->from_where, o->from,
-			        h                    ? h
-			        : st != SMTP_ADDR_OK ? smtp_address_status_text(st)
-			        : used != len        ? "text after the address"
-			                             : "needs a domain (you@example.com)");
-			return false;
-		}
-		const char *s = o->from[0] == '<' ? o->from + 1 : o->from;
-		const char *at = strrchr(s, '@');
-		char domain[SMTP_DOMAIN_MAX + 8], err[200];
-		if (a.kind == SMTP_DOMAIN_NAME) {
-			/* An internationalised domain goes in its A-label form, as
-			 * for recipients: SMTPUTF8 only for a UTF-8 local part. */
-			if (!dns_domain_to_ascii(a.domain, domain, sizeof(domain), err, sizeof(err))) {
-				fprintf(stderr, "%s: %s '%s': %s\n", o->prog, o->from_where, o->from,
-				        err);
-				return false;
-			}
-		} else {
-			snprintf(domain, sizeof(domain), "%s", at + 1);
-			domain[strcspn(domain, ">")] = '\0';
-		}
-		int n = snprintf(out, outlen, "%.*s@%s", (int)(at - s), s, domain);
-		if (n < 0 || (size_t)n >= outlen) {
-			fprintf(stderr, "%s: %s '%s': too long with its domain in ASCII form\n",
-			        o->prog, o->from_where, o->from);
-			return false;
-		}
-		return true;
-	}
-	default_sender(o, out, outlen);
-	/* root@vm: most receivers refuse a sender whose domain is not a
-	 * public one (Gmail 553 5.1.7, Postfix reject_non_fqdn_sender).  Said
-	 * before anything is sent, with the way out; the sendmail entry says
-	 * it only with -v (cron and PHP throw stderr away, and Postfix's
-	 * sendmail is silent). */
-	const char *domain = strrchr(out, '@');
-	if (domain && !strchr(domain + 1, '.') && (!o->quiet || o->verbose))
-		fprintf(stderr,
-		        "%s: warning: sending as %s (no -f given), and '%s' is not a public domain: "
-		        "most servers refuse such a sender; give your own address with -f "
-		        "you@example.com, or origin = example.com in [send] of rawmail.conf\n",
-		        o->prog, out, domain + 1);
-	return true;
-}
 
 static void transcript_line(void *arg, const char *line)
 {
@@ -339,117 +129,24 @@ done:
 	return out.rc;
 }
 
-/* Adds a normalised recipient (once: duplicates are dropped) and, for a
- * new one, how it was first written.  false (said why) when it cannot. */
-static bool rcpt_add(const struct send_opts *o, struct msg_recipients *list, char **originals,
-                     const char *one, const char *original, struct msg_error *merr)
-{
-	size_t before = list->count;
-	if (msg_recipients_add(list, one, strlen(one), merr) != 0) {
-		fprintf(stderr, "%s: %s\n", o->prog, merr->text);
-		return false;
-	}
-	if (list->count == before)
-		return true;
-	originals[before] = strdup(original);
-	if (!originals[before]) {
-		fprintf(stderr, "%s: out of memory\n", o->prog);
-		return false;
-	}
-	return true;
-}
-
 int send_run(struct send_opts *o)
 {
-	if (has_crlf(o->subject) || has_crlf(o->from_name)) {
-		fprintf(stderr, "%s: %s: line breaks are not allowed (header injection)\n", o->prog,
-		        has_crlf(o->subject) ? "-s" : "-F");
-		return SEND_EXIT_USAGE;
-	}
-	if (o->extract && (o->subject || o->nattach)) {
-		fprintf(stderr, "%s: -t reads recipients from a complete message; not with -s or "
-		                "--attach\n",
-		        o->prog);
-		return SEND_EXIT_USAGE;
-	}
-	if (o->nrcpts == 0 && !o->extract) {
-		fprintf(stderr, "%s: no recipients (give them as arguments, or -t)\n", o->prog);
-		return SEND_EXIT_USAGE;
-	}
-	if (o->nrcpts > SEND_RCPTS_MAX) {
-		fprintf(stderr, "%s: at most %d recipients\n", o->prog, SEND_RCPTS_MAX);
-		return SEND_EXIT_USAGE;
-	}
-	int rc = 0;
-	char sender[SMTP_PATH_MAX + 1];
-	if (!sender_address(o, sender, sizeof(sender)))
-		return o->from_file ? SEND_EXIT_CONFIG : SEND_EXIT_USAGE;
-
-	/* Every address is checked before anything is read or sent. */
-	struct msg_recipients list;
-	msg_recipients_init(&list, SEND_RCPTS_MAX);
-	/* originals[i]: list.addrs[i] as first written (a DSN's
-	 * Original-Recipient, RFC 3461 §4.2, once there is a queue). */
-	char **originals = calloc(SEND_RCPTS_MAX, sizeof(*originals));
-	struct buf msg;
-	/* Room for the additions, and for the sendmail entry's
-	 * quoted-printable of a body with a long line (msg/raw.h: at most
-	 * about 3.12 times the body; the queue runner reads up to 256 MiB),
-	 * so that is never "too big". */
-	buf_init(&msg, (size_t)SEND_MESSAGE_MAX * 7 / 2 + 64 * 1024);
-	char one[SMTP_PATH_MAX + 16];
-	struct msg_error merr = { 0 };
-	if (!originals) {
-		fprintf(stderr, "%s: out of memory\n", o->prog);
-		rc = SEND_EXIT_OSERR;
-	}
-	for (size_t i = 0; i < o->nrcpts && rc == 0; i++) {
-		if (has_crlf(o->rcpts[i])) {
-			fprintf(stderr, "%s: recipient %zu: line breaks are not allowed in an address\n",
-			        o->prog, i + 1);
-			rc = SEND_EXIT_USAGE;
-		} else if (!normalize_rcpt(o, o->rcpts[i], "recipient", one, sizeof(one))) {
-			rc = SEND_EXIT_USAGE;
-		} else if (!rcpt_add(o, &list, originals, one, o->rcpts[i], &merr)) {
-			rc = SEND_EXIT_USAGE;
-		}
-	}
+	/* The sendmail entry: queued, a runner kicked, exit. */
+	if (o->background)
+		return send_submit(o);
+	struct send_prepared p;
+	int rc = send_prepare(o, &p);
 	if (rc != 0)
 		goto out;
-	struct msg_recipients extracted;
-	msg_recipients_init(&extracted, SEND_RCPTS_MAX);
-	/* A composed message's To: names the recipients as they are sent;
-	 * its From: is the sender, or user@host with a null sender. */
-	char header_from[SMTP_PATH_MAX + 1];
-	if (sender[0])
-		snprintf(header_from, sizeof(header_from), "%s", sender);
-	else
-		default_sender(o, header_from, sizeof(header_from));
-	rc = send_message_build(o, header_from, (const char *const *)list.addrs,
-	                        list.count, stdin, &msg, &extracted);
-	for (size_t i = 0; i < extracted.count && rc == 0; i++) {
-		if (!normalize_rcpt(o, extracted.addrs[i], "recipient in the message", one,
-		                    sizeof(one)))
-			rc = SEND_EXIT_DATAERR;
-		else if (!rcpt_add(o, &list, originals, one, extracted.addrs[i], &merr))
-			rc = SEND_EXIT_DATAERR;
-	}
-	msg_recipients_free(&extracted);
-	if (rc != 0)
-		goto out;
-	if (list.count == 0) {
-		fprintf(stderr, "%s: -t found no recipients in To, Cc or Bcc\n", o->prog);
-		rc = SEND_EXIT_USAGE;
-		goto out;
-	}
+	char **addrs = p.list.addrs;
+	size_t n = p.list.count;
 	struct cli_local_names names;
 	cli_local_names_init(&names);
 	const char *local = NULL;
-	for (size_t i = 0; i < list.count && !local; i++) {
+	for (size_t i = 0; i < n && !local; i++) {
 		char name[SMTP_PATH_MAX + 1];
-		if (!strchr(list.addrs[i], '@') ||
-		    cli_local_domain(&names, list.addrs[i], name, sizeof(name)))
-			local = list.addrs[i];
+		if (!strchr(addrs[i], '@') || cli_local_domain(&names, addrs[i], name, sizeof(name)))
+			local = addrs[i];
 	}
 	if (local && (o->no_queue || o->dry_run)) {
 		fprintf(stderr, "%s: '%s' is local: local mail is delivered through the queue, not "
@@ -459,21 +156,21 @@ int send_run(struct send_opts *o)
 		goto out;
 	}
 	if (o->no_queue || o->dry_run) {
-		rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count, NULL);
+		rc = deliver_all(o, p.sender, &p.msg, addrs, p.originals, n, NULL);
 		goto out;
 	}
 	/* Queued durably first (issue 9); then the first attempt, here in
-	 * the foreground, or for the sendmail entry in the background. */
+	 * the foreground. */
 	struct send_entry entry;
-	rc = send_entry_enqueue(o, &entry, sender, &msg, (const char *const *)list.addrs,
-	                        (const char *const *)originals, list.count);
-	if (rc == 0 && !o->background && local && entry.drop) {
+	rc = send_entry_enqueue(o, &entry, p.sender, &p.msg, (const char *const *)addrs,
+	                        (const char *const *)p.originals, n);
+	if (rc == 0 && local && entry.drop) {
 		/* Only the system's queue can write the mail root. */
 		rc = send_entry_drop_all(o, &entry);
 		send_entry_close(&entry);
 		goto out;
 	}
-	if (rc == 0 && !o->background && local) {
+	if (rc == 0 && local) {
 		/* Local recipients: the first attempt is a queue pass over this
 		 * entry, whose deliverer splits local from remote (the same
 		 * path as queue run and the sendmail entry's background run). */
@@ -483,14 +180,10 @@ int send_run(struct send_opts *o)
 		rc = send_queue_first_pass(o, id);
 		goto out;
 	}
-	if (rc == 0 && !o->background)
-		rc = deliver_all(o, sender, &msg, list.addrs, originals, list.count, &entry);
+	if (rc == 0)
+		rc = deliver_all(o, p.sender, &p.msg, addrs, p.originals, n, &entry);
 	send_entry_close(&entry);
 out:
-	buf_free(&msg);
-	for (size_t i = 0; originals && i < list.count; i++)
-		free(originals[i]);
-	free(originals);
-	msg_recipients_free(&list);
+	send_prepared_free(&p);
 	return rc;
 }
