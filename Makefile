@@ -10,8 +10,10 @@
 #   make unit            build and run the cmocka unit tests
 #   make fuzz            build libFuzzer harnesses (clang) into build-fuzz/
 #   make check           everything the CI runs (see tests/run)
-#   make install PREFIX=/usr/local DESTDIR=   (also sendmail/mailq/newaliases links, systemd units)
-#   make install-sendmail   the link /usr/sbin/sendmail (never over another MTA)
+#   make install PREFIX=/usr/local DESTDIR=   (also rawmail-sendmail, the
+#                        sendmail/mailq/newaliases links, systemd units)
+#   make install-sendmail   the link /usr/sbin/sendmail -> rawmail-sendmail
+#                        (never over another MTA)
 
 CC       ?= cc
 PREFIX   ?= /usr/local
@@ -166,9 +168,10 @@ check:
 lint:
 	tests/lint
 
-# Where `make install` puts things.  The sendmail, mailq and newaliases links go in
-# SBINDIR; the one programs call by its path, /usr/sbin/sendmail, only
-# with `make install-sendmail` (SENDMAIL_PATH), which refuses to replace
+# Where `make install` puts things.  The sendmail (-> rawmail-sendmail),
+# mailq and newaliases (-> rawmail) links go in SBINDIR; the one programs
+# call by its path, /usr/sbin/sendmail, only with `make install-sendmail`
+# (SENDMAIL_PATH, -> rawmail-sendmail), which refuses to replace
 # another MTA's file.  The example configuration is copied to
 # SYSCONFDIR/rawmail.conf only when there is none (all of it is comments:
 # it changes no setting until edited).
@@ -185,20 +188,22 @@ SENDMAIL_PATH  ?= /usr/sbin/sendmail
 SPOOLDIR       ?= /var/spool/rawmail
 
 # Shell text: with link set, sets what to "" when link is absent or a
-# link that leads to a rawmail, else to what is there (another program's).
+# link that leads to a rawmail (or rawmail-sendmail), else to what is
+# there (another program's).
 link_what = what=''; \
 	if [ -L "$$link" ]; then \
-		if [ "$$(readlink -f "$$link")" != "$$(readlink -f "$$bin")" ] && \
-		   [ "$$(basename "$$(readlink "$$link")")" != rawmail ]; then \
+		case "$$(basename "$$(readlink "$$link")")" in rawmail|rawmail-sendmail) ours=1;; *) ours=;; esac; \
+		if [ "$$(readlink -f "$$link")" != "$$(readlink -f "$$bin")" ] && [ -z "$$ours" ]; then \
 			what="a link to $$(readlink "$$link")"; fi; \
 	elif [ -e "$$link" ]; then what="a file of another program (Postfix, Exim, ...)"; fi
 
-# $(call install_link,PATH,ON_CONFLICT): a relative symbolic link PATH ->
-# the installed rawmail (relative, so a DESTDIR tree is whole by itself),
-# unless another program's file is there: ON_CONFLICT "warn" leaves it
-# and says so, "refuse" stops with an error, "check" only does that.
+# $(call install_link,PATH,ON_CONFLICT,PROGRAM): a relative symbolic link
+# PATH -> the installed PROGRAM (rawmail or rawmail-sendmail; relative, so
+# a DESTDIR tree is whole by itself), unless another program's file is
+# there: ON_CONFLICT "warn" leaves it and says so, "refuse" stops with an
+# error, "check" only does that.
 define install_link
-	@link='$(DESTDIR)$(1)'; bin='$(DESTDIR)$(BINDIR)/rawmail'; $(link_what); \
+	@link='$(DESTDIR)$(1)'; bin='$(DESTDIR)$(BINDIR)/$(3)'; $(link_what); \
 	if [ -n "$$what" ] && [ '$(2)' != warn ]; then \
 		echo "make: $$link is $$what, not rawmail: refusing to replace it." >&2; \
 		echo "make: remove that mail system first (e.g. apt-get remove postfix), then run make install-sendmail again." >&2; \
@@ -211,13 +216,16 @@ define install_link
 	fi
 endef
 
-install: $(BUILD)/rawmail $(BUILD)/rawmail-sendmail $(BUILD)/sendmail
+# rawmail-sendmail goes next to rawmail: it runs the rawmail in its own
+# directory (for a queue run, and for every mode it hands over).
+install: $(BUILD)/rawmail $(BUILD)/rawmail-sendmail
 	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man1 \
 		$(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(DOCDIR) $(DESTDIR)$(SYSTEMDUNITDIR)
 	install -m 755 $(BUILD)/rawmail $(DESTDIR)$(BINDIR)/rawmail
-	$(call install_link,$(SBINDIR)/sendmail,warn)
-	$(call install_link,$(SBINDIR)/mailq,warn)
-	$(call install_link,$(SBINDIR)/newaliases,warn)
+	install -m 755 $(BUILD)/rawmail-sendmail $(DESTDIR)$(BINDIR)/rawmail-sendmail
+	$(call install_link,$(SBINDIR)/sendmail,warn,rawmail-sendmail)
+	$(call install_link,$(SBINDIR)/mailq,warn,rawmail)
+	$(call install_link,$(SBINDIR)/newaliases,warn,rawmail)
 	install -m 644 doc/rawmail.1 $(DESTDIR)$(MANDIR)/man1/rawmail.1
 	install -m 644 doc/rawmail.conf.5 $(DESTDIR)$(MANDIR)/man5/rawmail.conf.5
 	install -m 644 contrib/rawmail.conf.example README.md $(DESTDIR)$(DOCDIR)/
@@ -238,9 +246,9 @@ install: $(BUILD)/rawmail $(BUILD)/rawmail-sendmail $(BUILD)/sendmail
 # Programs call /usr/sbin/sendmail by that path.  Checked before anything
 # is installed, so a refusal leaves the system as it was.
 install-sendmail:
-	$(call install_link,$(SENDMAIL_PATH),check)
+	$(call install_link,$(SENDMAIL_PATH),check,rawmail-sendmail)
 	@$(MAKE) --no-print-directory install
-	$(call install_link,$(SENDMAIL_PATH),refuse)
+	$(call install_link,$(SENDMAIL_PATH),refuse,rawmail-sendmail)
 
 clean:
 	rm -rf build build-asan build-static build-fuzz

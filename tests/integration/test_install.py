@@ -1,10 +1,11 @@
 """`make install` and `make install-sendmail` (issue 9): the tree they make
-under DESTDIR, the links (relative, resolving to the installed binary), the
+under DESTDIR, rawmail-sendmail next to rawmail, the links (relative,
+resolving to the installed programs: sendmail to rawmail-sendmail), the
 systemd units naming the binary's path for PREFIX, the example settings,
 and the refusal to replace another MTA's /usr/sbin/sendmail.
 
-The binary installed is the one under test (RAWMAIL_BIN's build directory
-when it is this repository's), so make links nothing new."""
+The binaries installed are the ones under test (RAWMAIL_BIN's build
+directory when it is this repository's), so make links nothing new."""
 
 import os
 import re
@@ -49,12 +50,16 @@ def test_install_tree(tmp_path, prefix):
     binary = base / "bin" / "rawmail"
     assert os.access(binary, os.X_OK)
     assert binary.read_bytes() == rawmail_bin().read_bytes()
-    # The links: relative, so they resolve inside DESTDIR to the binary.
-    for name in ("sendmail", "mailq", "newaliases"):
+    # The sendmail link's small program, next to rawmail (which it runs).
+    small = base / "bin" / "rawmail-sendmail"
+    assert os.access(small, os.X_OK)
+    assert small.read_bytes() == (rawmail_bin().parent / "rawmail-sendmail").read_bytes()
+    # The links: relative, so they resolve inside DESTDIR to the binaries.
+    for name, target in (("sendmail", small), ("mailq", binary), ("newaliases", binary)):
         link = base / "sbin" / name
         assert link.is_symlink(), link
         assert not os.readlink(link).startswith("/"), os.readlink(link)
-        assert link.resolve() == binary.resolve(), (link, link.resolve())
+        assert link.resolve() == target.resolve(), (link, link.resolve())
     assert (base / "share/man/man1/rawmail.1").is_file()
     assert (base / "share/man/man5/rawmail.conf.5").is_file()
     example = (REPO_ROOT / "contrib/rawmail.conf.example").read_text()
@@ -80,6 +85,10 @@ def test_install_tree(tmp_path, prefix):
     p = subprocess.run([str(base / "sbin/sendmail"), "--help"], capture_output=True, text=True)
     assert p.returncode == 0 and "usage: sendmail" in p.stdout, p
     p = subprocess.run([str(base / "sbin/mailq"), "--spool", str(tmp_path / "spool")],
+                       capture_output=True, text=True)
+    assert p.returncode == 0 and p.stdout.startswith("queue is empty"), p
+    # sendmail -bp: handed over by rawmail-sendmail to the rawmail next to it.
+    p = subprocess.run([str(base / "sbin/sendmail"), "-bp", "--spool", str(tmp_path / "spool")],
                        capture_output=True, text=True)
     assert p.returncode == 0 and p.stdout.startswith("queue is empty"), p
     # The example, as installed and with its [send], [delivery] and
@@ -165,14 +174,18 @@ def test_install_sendmail_refuses_a_link_to_another_mta(tmp_path):
 
 def test_install_sendmail_makes_the_link_and_can_run_again(tmp_path):
     root = tmp_path / "root"
+    # An older install's link, to rawmail itself, is ours to replace.
+    (root / "usr/sbin").mkdir(parents=True)
+    (root / "usr/sbin/sendmail").symlink_to("../local/bin/rawmail")
     for _ in range(2):
         make("install-sendmail", f"DESTDIR={root}")
         link = root / "usr/sbin/sendmail"
-        assert link.is_symlink() and os.readlink(link) == "../local/bin/rawmail"
-        assert link.resolve() == (root / "usr/local/bin/rawmail").resolve()
+        assert link.is_symlink() and os.readlink(link) == "../local/bin/rawmail-sendmail"
+        assert link.resolve() == (root / "usr/local/bin/rawmail-sendmail").resolve()
     # The link replaces one of ours from another PREFIX, never another's.
     make("install-sendmail", f"DESTDIR={root}", "PREFIX=/opt/rawmail")
-    assert (root / "usr/sbin/sendmail").resolve() == (root / "opt/rawmail/bin/rawmail").resolve()
+    assert ((root / "usr/sbin/sendmail").resolve()
+            == (root / "opt/rawmail/bin/rawmail-sendmail").resolve())
 
 
 def test_serve_starts_with_the_installed_settings(tmp_path, start_server):
