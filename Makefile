@@ -43,9 +43,10 @@ LDFLAGS  += $(SANFLAGS)
 # STATIC_LIBS=1 (build-static/rawmail): libevent, OpenSSL, c-ares and inih
 # linked in from their .a files, libc and libidn2 shared.  A process then
 # starts in ~1.5 ms instead of ~2.4 ms here (the dynamic loader's work for
-# those libraries, OpenSSL's above all), which is most of what the
-# sendmail entry costs per message.  The price: an OpenSSL (or libevent,
-# c-ares) security update reaches rawmail only when it is built again.
+# those libraries, OpenSSL's above all).  The sendmail link's
+# rawmail-sendmail (below) links no OpenSSL, libevent or c-ares in either
+# build.  The price: an OpenSSL (or libevent, c-ares) security update
+# reaches rawmail only when it is built again.
 # README "Building" and doc/DESIGN.md say more.
 STATIC_PKGS = libevent libevent_openssl openssl inih libcares
 ifeq ($(STATIC_LIBS),1)

@@ -25,7 +25,8 @@ void dns_resolver_free(struct dns_resolver *r);
 /* True if a server was given explicitly (not the system's). */
 bool dns_resolver_explicit(const struct dns_resolver *r);
 
-/* Checks and normalises a --dns value into c-ares' "addr:port" form. */
+/* Checks and normalises a --dns value into c-ares' "addr:port" form
+ * (server_parse.c: no c-ares, for the settings readers). */
 bool dns_server_parse(const char *text, char *out, size_t outlen, char *err, size_t errlen);
 
 /* The c-ares channel, for the lookups in this module (ares_channel). */

@@ -10,7 +10,7 @@
  *   - of its SubjectPublicKeyInfo DER encoding; it survives a renewal
  *     that keeps the key.
  *
- * Parsing and formatting are pure (no OpenSSL, no allocation), tested by
+ * Parsing and formatting are pure (no OpenSSL, no allocation: fingerprint_text.c), tested by
  * tests/unit/test_net_fingerprint.c. */
 #ifndef RAWMAIL_NET_FINGERPRINT_H
 #define RAWMAIL_NET_FINGERPRINT_H

@@ -107,11 +107,9 @@ def test_links_no_tls_event_or_dns_library():
     # (~1 ms of ~2.4 per message) and libevent, c-ares is not paid.
     out = subprocess.run(["ldd", str(small_bin())], capture_output=True, text=True,
                          check=True).stdout
+    assert "libc.so" in out, out
     for lib in ("libssl", "libcrypto", "libevent", "libcares"):
         assert lib not in out, out
-    full = subprocess.run(["ldd", str(rawmail_bin())], capture_output=True, text=True,
-                          check=True).stdout
-    assert "libssl" in full or "STATIC" in os.environ.get("RAWMAIL_BUILD", ""), full
 
 
 def test_message_queued_kicked_and_delivered_the_same(tmp_path, start_server):
