@@ -36,6 +36,17 @@
 #define DSN_HEADERS_MAX (64u * 1024u)
 #define DSN_DIAGNOSTIC_MAX (8u * 1024u)
 
+/* SASL AUTH exchanges (RFC 4954, smtp/sasl.h).  §4: a server should
+ * accept a base64 response line of 12288 octets; longer ones get 500
+ * 5.5.6.  RFC 4616 §2: a server MUST accept identities and passwords of
+ * up to 255 octets; names stay at that, passwords (passphrases, tokens)
+ * may be four times longer.  The AUTH command line itself stays under
+ * SMTP_COMMAND_LINE_MAX (an initial response too long for it is refused
+ * as the command parser says). */
+#define SMTP_AUTH_LINE_MAX 12288
+#define SMTP_AUTH_NAME_MAX 255
+#define SMTP_AUTH_PASSWORD_MAX 1024
+
 /* RFC 5321 §4.5.3.2: server timeouts (seconds). */
 #define SMTP_TIMEOUT_SERVER_COMMAND 300 /* §4.5.3.2.7: at least 5 minutes */
 #define SMTP_TIMEOUT_SERVER_DATA 300    /* between data blocks */
