@@ -113,7 +113,8 @@ int smtp_sasl_client_login(char *dst, size_t dstlen, const char *text, size_t le
 
 /* Which mechanism to use from the EHLO AUTH keyword's parameters
  * params[0..len) (RFC 4954 §3: mechanism names separated by spaces,
- * case-insensitive): PLAIN if listed, else LOGIN, else SMTP_SASL_NONE. */
+ * case-insensitive; the list of the old "AUTH=" form parses the same):
+ * PLAIN if listed, else LOGIN, else SMTP_SASL_NONE. */
 enum smtp_sasl_mech smtp_sasl_client_choose(const char *params, size_t len);
 
 #endif
