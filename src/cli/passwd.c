@@ -77,20 +77,16 @@ static void tty_restore_and_die(int sig)
 static int line_read(int fd, char *buf, size_t cap, size_t *len, bool *eof)
 {
 	size_t n = 0;
-	bool any = false, over = false;
+	bool any = false, over = false, failed = false;
+	char c = 0;
 	*eof = false;
 	for (;;) {
-		char c;
 		ssize_t r = read(fd, &c, 1);
 		if (r < 0 && errno == EINTR)
 			continue;
-		if (r < 0)
-			return -1;
-		if (r == 0) {
-			if (!any) {
-				*eof = true;
-				return -1;
-			}
+		if (r <= 0) {
+			failed = r < 0;
+			*eof = r == 0 && !any;
 			break;
 		}
 		any = true;
@@ -101,6 +97,10 @@ static int line_read(int fd, char *buf, size_t cap, size_t *len, bool *eof)
 		else
 			over = true;
 	}
+	/* The last octet read may be the password's. */
+	explicit_bzero(&c, sizeof(c));
+	if (failed || *eof)
+		return -1;
 	if (n > 0 && buf[n - 1] == '\r' && !over)
 		n--;
 	buf[n] = '\0';
