@@ -55,6 +55,9 @@ LDLIBS   += -Wl,-Bstatic $(shell pkg-config --libs $(STATIC_PKGS)) -Wl,-Bdynamic
 else
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 endif
+# libxcrypt (crypt_r, crypt_gensalt_rn) for the users file's hashes
+# (src/auth/): shared in every build, as libc is.
+LDLIBS   += -lcrypt
 # rawmail-sendmail, the program the sendmail link runs (one process per
 # message: cron, PHP): only inih and libidn2, no OpenSSL, libevent or
 # c-ares, whose loading was most of its start-up (src/cli/sendmail_main.c).
@@ -68,7 +71,7 @@ else
 SENDMAIL_LDLIBS = $(shell pkg-config --libs $(SENDMAIL_PKGS))
 endif
 
-MODULES   = util smtp dns msg client store net server queue cli
+MODULES   = util smtp dns msg client store net server queue auth cli
 SRC_util   := $(wildcard src/util/*.c)
 SRC_smtp   := $(wildcard src/smtp/*.c)
 SRC_dns    := $(wildcard src/dns/*.c)
@@ -78,6 +81,7 @@ SRC_store  := $(wildcard src/store/*.c)
 SRC_net    := $(wildcard src/net/*.c)
 SRC_server := $(wildcard src/server/*.c)
 SRC_queue  := $(wildcard src/queue/*.c)
+SRC_auth   := $(wildcard src/auth/*.c)
 SRC_cli    := $(filter-out src/cli/main.c src/cli/sendmail_main.c,$(wildcard src/cli/*.c))
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
@@ -118,7 +122,8 @@ DEPS_store  = store util
 DEPS_net    = net util
 DEPS_server = server smtp dns store net util
 DEPS_queue  = queue msg smtp util
-DEPS_cli    = cli server client queue msg smtp dns store net util
+DEPS_auth   = auth util
+DEPS_cli    = cli server client queue auth msg smtp dns store net util
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))
@@ -156,6 +161,7 @@ FUZZ_LIBSRC_msg_dsn = $(SRC_msg) $(SRC_util)
 FUZZ_LIBSRC_msg_aliases = src/msg/aliases.c
 FUZZ_LIBSRC_msg_loop = src/msg/loop.c
 FUZZ_LIBSRC_msg_qualify = src/msg/header_qualify.c src/util/buf.c
+FUZZ_LIBSRC_auth_users = src/auth/users.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

@@ -13,6 +13,9 @@ int cli_sendmail(int argc, char **argv);
  * printed when it is good.  0, or 78 (EX_CONFIG) said why as FILE:LINE. */
 int cli_newaliases(int argc, char **argv);
 int cli_aliases_check(const char *prog, const char *path);
+/* passwd.c: `rawmail passwd --users FILE [--senders LIST] USER`, a
+ * user of authenticated submission added or their password changed. */
+int cli_passwd(int argc, char **argv);
 /* rawmail queue (queue.c): run and flush there; list, show and delete in
  * queue_list.c, which the dispatcher calls with argv[0] the subcommand. */
 int cli_queue(int argc, char **argv);

@@ -103,4 +103,21 @@
 #define ALIASES_TARGETS_MAX 1000
 #define ALIASES_DEPTH_MAX 16
 
+/* The users file of authenticated submission (issue 10, auth/users.h):
+ * its size, one line, users, senders of one user.  Dovecot's and
+ * Postfix's passwd-file lookups have no fixed limits; these are far
+ * beyond a real file and bound a broken one.  A name is a login (an
+ * address at most, RFC 5321 §4.5.3.1.3's path less its brackets; 128 is
+ * plenty for both); a crypt(3) string of yescrypt or SHA-512 is under 130
+ * octets.  RFC 4616 §2: a PLAIN server must take a password of up to
+ * 255 octets; `rawmail passwd` sets none longer, so every password it
+ * sets can be given through AUTH PLAIN and LOGIN. */
+#define AUTH_USERS_FILE_MAX (1024u * 1024u)
+#define AUTH_USERS_LINE_MAX 4096u
+#define AUTH_USERS_MAX 10000
+#define AUTH_USER_NAME_MAX 128
+#define AUTH_HASH_MAX 256
+#define AUTH_USER_SENDERS_MAX 100
+#define AUTH_PASSWORD_MAX 255
+
 #endif
