@@ -121,21 +121,12 @@ static int queue_call_submit(void *ctx, const struct queue_delivery *d, queue_de
 	return 0;
 }
 
-static bool has_8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 static int queue_forward_enqueue(void *ctx, const struct queue_delivery *d,
                                  const char *const *rcpts, const char *const *originals,
                                  size_t n, char *id, size_t idlen, char *why, size_t whylen)
 {
 	struct queue_forward *f = ctx;
 	struct queue_envelope env = { .origin = QUEUE_ORIGIN_LOCAL };
-	bool utf8 = has_8bit(d->sender);
 	int rc = -1;
 	if (queue_envelope_set_sender(&env, d->sender) != 0)
 		goto nomem;
@@ -143,9 +134,8 @@ static int queue_forward_enqueue(void *ctx, const struct queue_delivery *d,
 		if (queue_envelope_add_rcpt(&env, rcpts[i],
 		                            strcmp(originals[i], rcpts[i]) ? originals[i] : NULL) != 0)
 			goto nomem;
-		utf8 |= has_8bit(rcpts[i]);
 	}
-	if (utf8)
+	if (queue_envelope_wants_smtputf8(&env))
 		env.flags |= QUEUE_FLAG_SMTPUTF8;
 	if (queue_spool_enqueue(f->sp, &env, d->data, d->len, why, whylen) == QUEUE_OK) {
 		snprintf(id, idlen, "%s", env.id);

@@ -63,14 +63,6 @@ struct queue_spool *send_spool_open(const struct send_opts *o, char *dir, size_t
 	return sp;
 }
 
-static bool has_8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 /* Into spool's maildrop: queued once it is there (the daemon, or root's
  * queue run from the timer, takes it over). */
 static int send_entry_drop(const struct send_opts *o, struct send_entry *e, const char *spool)
@@ -112,7 +104,6 @@ int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *se
 			return SEND_EXIT_TEMPFAIL;
 		}
 	}
-	bool utf8 = has_8bit(sender);
 	e->env.origin = o->background ? QUEUE_ORIGIN_SENDMAIL : QUEUE_ORIGIN_SEND;
 	if (queue_envelope_set_sender(&e->env, sender) != 0)
 		goto nomem;
@@ -122,9 +113,8 @@ int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *se
 		                            : NULL;
 		if (queue_envelope_add_rcpt(&e->env, rcpts[i], orcpt) != 0)
 			goto nomem;
-		utf8 |= has_8bit(rcpts[i]);
 	}
-	if (utf8)
+	if (queue_envelope_wants_smtputf8(&e->env))
 		e->env.flags |= QUEUE_FLAG_SMTPUTF8;
 	char why[512];
 	if (drop && !o->background) {

@@ -567,3 +567,19 @@ bool queue_envelope_equal(const struct queue_envelope *a, const struct queue_env
 	}
 	return true;
 }
+
+static bool has_8bit(const char *s)
+{
+	for (; s && *s; s++)
+		if ((unsigned char)*s >= 0x80)
+			return true;
+	return false;
+}
+
+bool queue_envelope_wants_smtputf8(const struct queue_envelope *env)
+{
+	bool utf8 = has_8bit(env->sender);
+	for (size_t i = 0; i < env->nrcpts && !utf8; i++)
+		utf8 = has_8bit(env->rcpts[i].addr);
+	return utf8;
+}

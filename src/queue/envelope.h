@@ -97,6 +97,9 @@ int queue_envelope_format(const struct queue_envelope *env, struct buf *out, con
 /* Builders for callers (the copies are the envelope's): 0 or -1 (ENOMEM). */
 int queue_envelope_set_sender(struct queue_envelope *env, const char *sender);
 int queue_envelope_add_rcpt(struct queue_envelope *env, const char *addr, const char *orcpt);
+/* Whether the envelope needs SMTPUTF8 (RFC 6531): its sender or a
+ * recipient is not ASCII.  Callers set QUEUE_FLAG_SMTPUTF8 from it. */
+bool queue_envelope_wants_smtputf8(const struct queue_envelope *env);
 /* Replaces a recipient's last reply (NULL clears it). */
 int queue_rcpt_set_last(struct queue_rcpt *r, const char *last);
 void queue_envelope_free(struct queue_envelope *env);   /* env is zeroed */

@@ -44,14 +44,6 @@ static const char *envelope_end(const char *data, size_t len)
 	return NULL;
 }
 
-static bool has_8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 /* A recipient the sendmail entry would have accepted: a local name, or
  * a mailbox with a host name or an IPv4/IPv6 literal (never a General
  * literal or a source route). */
@@ -132,10 +124,7 @@ int queue_drop_parse(const char *data, size_t len, struct queue_envelope *env, s
 		queue_rcpt_set_last(r, NULL);
 	}
 	/* SMTPUTF8 is needed exactly when an address is not ASCII. */
-	bool utf8 = has_8bit(env->sender);
-	for (size_t i = 0; i < env->nrcpts; i++)
-		utf8 |= has_8bit(env->rcpts[i].addr);
-	env->flags = utf8 ? QUEUE_FLAG_SMTPUTF8 : 0;
+	env->flags = queue_envelope_wants_smtputf8(env) ? QUEUE_FLAG_SMTPUTF8 : 0;
 	env->origin = QUEUE_ORIGIN_SENDMAIL;
 	env->id[0] = '\0';
 	env->created = 0;

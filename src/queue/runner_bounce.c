@@ -16,14 +16,6 @@
  * more than a DSN of QUEUE_ENV_RCPTS_MAX recipients needs. */
 #define QUEUE_DSN_MAX (64u * 1024u * 1024u)
 
-static bool has_8bit(const char *s)
-{
-	for (; *s; s++)
-		if ((unsigned char)*s >= 0x80)
-			return true;
-	return false;
-}
-
 enum queue_status queue_bounce_enqueue(struct queue_spool *sp, const struct queue_envelope *env,
                                        const char *msg, size_t len, const size_t *idx,
                                        const char *const *status, size_t n, bool delayed,
@@ -83,13 +75,14 @@ enum queue_status queue_bounce_enqueue(struct queue_spool *sp, const struct queu
 		goto done;
 	}
 	dsn_env.created = now;
-	dsn_env.flags = QUEUE_FLAG_BOUNCE | (has_8bit(env->sender) ? QUEUE_FLAG_SMTPUTF8 : 0);
 	dsn_env.origin = QUEUE_ORIGIN_BOUNCE;
 	if (queue_envelope_set_sender(&dsn_env, "") != 0 ||
 	    queue_envelope_add_rcpt(&dsn_env, env->sender, NULL) != 0) {
 		snprintf(why, whylen, "out of memory building a DSN");
 		goto done;
 	}
+	dsn_env.flags = QUEUE_FLAG_BOUNCE |
+	                (queue_envelope_wants_smtputf8(&dsn_env) ? QUEUE_FLAG_SMTPUTF8 : 0);
 	st = queue_spool_enqueue(sp, &dsn_env, out.data, out.len, why, whylen);
 	if (st == QUEUE_OK)
 		snprintf(dsn_id, QUEUE_ID_MAX + 1, "%s", dsn_env.id);

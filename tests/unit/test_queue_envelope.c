@@ -303,6 +303,20 @@ static void test_every_prefix_refused(void **state)
 	}
 }
 
+static void test_wants_smtputf8(void **state)
+{
+	struct queue_envelope a = { 0 };
+	assert_int_equal(queue_envelope_set_sender(&a, "a@example.test"), 0);
+	assert_int_equal(queue_envelope_add_rcpt(&a, "b@example.test", "ü@example.test"), 0);
+	assert_false(queue_envelope_wants_smtputf8(&a));   /* an ORCPT is no address sent */
+	assert_int_equal(queue_envelope_add_rcpt(&a, "ü@bücher.example", NULL), 0);
+	assert_true(queue_envelope_wants_smtputf8(&a));
+	queue_envelope_free(&a);
+	assert_int_equal(queue_envelope_set_sender(&a, "ü@example.test"), 0);
+	assert_true(queue_envelope_wants_smtputf8(&a));
+	queue_envelope_free(&a);
+}
+
 static int write_seeds(const char *dir)
 {
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
@@ -339,6 +353,7 @@ int main(void)
 		cmocka_unit_test(test_hostile_round_trip),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_every_prefix_refused),
+		cmocka_unit_test(test_wants_smtputf8),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
