@@ -193,12 +193,12 @@ static bool esmtp_value_valid(const char *p, size_t n)
 }
 
 struct params_seen {
-	bool size, body, smtputf8;
+	bool size, body, smtputf8, auth;
 };
 
 /* One MAIL parameter, keyword[=value], syntax already checked. */
 static bool parse_mail_param(struct smtp_command *cmd, const char *key, size_t klen,
-                             const char *val, size_t vlen, bool has_val,
+                             const char *val, size_t vlen, bool has_val, unsigned flags,
                              struct params_seen *seen, struct smtp_reply *err)
 {
 	if (equals_word(key, klen, "SIZE")) {
@@ -246,8 +246,19 @@ static bool parse_mail_param(struct smtp_command *cmd, const char *key, size_t k
 		cmd->smtputf8 = true;
 		return true;
 	}
+	if ((flags & SMTP_PARSE_AUTH) && equals_word(key, klen, "AUTH")) {
+		/* RFC 4954 §5: AUTH=xtext or AUTH=<>, the identity a relaying
+		 * client vouches for.  It is taken and ignored: a submission
+		 * server trusts only its own logins (§5 lets it). */
+		if (seen->auth)
+			return syntax_error(err, "Duplicate AUTH parameter");
+		seen->auth = true;
+		if (!has_val)
+			return syntax_error(err, "Bad AUTH parameter value");
+		return true;
+	}
 	/* RFC 5321 §4.1.1.11: 555 for a parameter not recognised or not
-	 * implemented (AUTH=, RET=, ENVID= of extensions not offered). */
+	 * implemented (AUTH= where AUTH is not offered, RET=, ENVID=). */
 	smtp_reply_set(err, 555, "5.5.4", "Unsupported parameter %.*s",
 	               (int)(klen > 32 ? 32 : klen), key);
 	return false;
@@ -258,7 +269,7 @@ static bool parse_mail_param(struct smtp_command *cmd, const char *key, size_t k
 static bool parse_params(struct smtp_command *cmd, const char *p, size_t n, unsigned flags,
                          struct smtp_reply *err)
 {
-	struct params_seen seen = { false, false, false };
+	struct params_seen seen = { false, false, false, false };
 
 	for (;;) {
 		skip_spaces(&p, &n);
@@ -284,7 +295,7 @@ static bool parse_params(struct smtp_command *cmd, const char *p, size_t n, unsi
 			               (int)(klen > 32 ? 32 : klen), p);
 			return false;
 		}
-		if (!parse_mail_param(cmd, p, klen, val, vlen, eq != NULL, &seen, err))
+		if (!parse_mail_param(cmd, p, klen, val, vlen, eq != NULL, flags, &seen, err))
 			return false;
 		p += tlen;
 		n -= tlen;

@@ -46,6 +46,7 @@ struct smtp_command {
 enum {
 	SMTP_PARSE_EHLO_SEEN = 1 << 0, /* the session used EHLO (ESMTP params allowed) */
 	SMTP_PARSE_BARE_IP = 1 << 1,   /* pass SMTP_ADDR_BARE_IP to the address parser */
+	SMTP_PARSE_AUTH = 1 << 2,      /* AUTH was offered: MAIL's AUTH= is taken (RFC 4954 §5) */
 };
 
 /* Parses one command line.  line[0..len) excludes the CRLF; it may hold any

@@ -3,7 +3,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
+#include "smtp/sasl.h"
 #include "util/buf.h"
 
 /* Protocol states; the transaction's own progress is in s->txn. */
@@ -18,6 +20,8 @@ enum {
 	ST_TLS,       /* STARTTLS accepted, handshake pending */
 	ST_CLOSED,    /* 221 or 421 sent */
 	ST_DISCARD,   /* reading a refused BDAT chunk */
+	ST_AUTH,      /* an AUTH exchange reads the client's next response */
+	ST_AUTH_WAIT, /* credentials handed to ops->auth, waiting for its answer */
 };
 
 /* Why a BDAT chunk is being discarded. */
@@ -111,10 +115,21 @@ void smtp_session_greet(struct smtp_session *s)
 	session_reply(s, &r);
 }
 
+/* Ends an AUTH exchange: nothing of it stays in memory. */
+static void auth_exchange_free(struct smtp_session *s)
+{
+	if (!s->sasl)
+		return;
+	smtp_sasl_server_reset(s->sasl);
+	free(s->sasl);
+	s->sasl = NULL;
+}
+
 static void close_with(struct smtp_session *s, int code, const char *enh, const char *text)
 {
 	reply(s, code, enh, text);
 	transaction_free(s);
+	auth_exchange_free(s);
 	s->state = ST_CLOSED;
 	s->mode = SMTP_INPUT_CLOSE;
 }
@@ -126,6 +141,14 @@ static void count_error(struct smtp_session *s)
 {
 	if (++s->errors >= s->cfg->max_errors && s->state != ST_CLOSED)
 		close_with(s, 421, "4.7.0", "Too many errors, closing connection");
+}
+
+/* AUTH may start now: offered on this listener, under TLS where it must
+ * be, and no login yet (RFC 4954 §4: one successful AUTH per session). */
+static bool auth_available(const struct smtp_session *s)
+{
+	return s->auth_offer != SMTP_AUTH_OFF && !s->auth_user &&
+	       (s->tls || s->auth_offer == SMTP_AUTH_ANYTIME);
 }
 
 static void do_helo(struct smtp_session *s, const struct smtp_command *c)
@@ -148,7 +171,7 @@ static void do_helo(struct smtp_session *s, const struct smtp_command *c)
 	}
 	char size[40];
 	snprintf(size, sizeof(size), "SIZE %llu", (unsigned long long)s->cfg->max_message_size);
-	const char *lines[9];
+	const char *lines[10];
 	size_t n = 0;
 	lines[n++] = s->cfg->hostname;
 	lines[n++] = "PIPELINING";
@@ -159,6 +182,8 @@ static void do_helo(struct smtp_session *s, const struct smtp_command *c)
 		lines[n++] = "STARTTLS";
 	lines[n++] = "SMTPUTF8";
 	lines[n++] = "CHUNKING";
+	if (auth_available(s))
+		lines[n++] = "AUTH " SMTP_SASL_MECHANISMS;
 	char out[512];
 	struct buf b = { out, 0, sizeof(out), sizeof(out) - 1 };
 	if (smtp_reply_write_lines(&b, 250, NULL, lines, n) == 0)
@@ -175,6 +200,11 @@ static void do_mail(struct smtp_session *s, const struct smtp_command *c)
 	if (s->txn) {
 		refuse_text(s, "mail", 503, "5.5.1", "Nested MAIL command");
 		count_error(s);
+		return;
+	}
+	if (s->auth_required && !s->auth_user) {
+		/* RFC 6409 §4.3, RFC 4954 §6. */
+		refuse_text(s, "mail", 530, "5.7.0", "Authentication required");
 		return;
 	}
 	struct smtp_transaction *t = calloc(1, sizeof(*t));
@@ -226,7 +256,8 @@ static void rcpt_answer(struct smtp_session *s, const char *addr, int code, cons
 }
 
 /* Records an accepted recipient (address formatted, mailbox malloc'd and
- * taken over) and answers 250. */
+ * taken over; NULL for a recipient relayed through the queue) and
+ * answers 250. */
 static void rcpt_add(struct smtp_session *s, const char *addr, char *mailbox)
 {
 	struct smtp_transaction *t = s->txn;
@@ -247,9 +278,9 @@ static void rcpt_add(struct smtp_session *s, const char *addr, char *mailbox)
 		rcpt_answer(s, addr, 452, "4.3.0", "Out of memory, try again later");
 		return;
 	}
-	bool seen = false;
+	bool seen = mailbox == NULL; /* relayed: no mailbox of ours */
 	for (size_t i = 0; i < t->nrcpts && !seen; i++)
-		seen = !strcmp(t->rcpts[i].mailbox, mailbox);
+		seen = t->rcpts[i].mailbox && !strcmp(t->rcpts[i].mailbox, mailbox);
 	t->nmailboxes += !seen;
 	t->rcpts[t->nrcpts].address = copy;
 	t->rcpts[t->nrcpts].mailbox = mailbox;
@@ -609,10 +640,138 @@ static void do_starttls(struct smtp_session *s)
 	s->ops->starttls(s->ctx);
 }
 
+/* Where an AUTH exchange stands after a step of smtp/sasl.c. */
+static void auth_step(struct smtp_session *s, enum smtp_sasl_step step)
+{
+	struct smtp_sasl_server *x = s->sasl;
+	switch (step) {
+	case SMTP_SASL_CHALLENGE: {
+		/* RFC 4954 §4: "334" SP [base64] CRLF, the space kept even
+		 * for PLAIN's empty challenge. */
+		char line[64];
+		int n = snprintf(line, sizeof(line), "334 %s\r\n", x->challenge);
+		if (n > 0 && (size_t)n < sizeof(line))
+			s->ops->send(s->ctx, line, (size_t)n);
+		s->state = ST_AUTH;
+		return;
+	}
+	case SMTP_SASL_DONE:
+		s->state = ST_AUTH_WAIT;
+		s->mode = SMTP_INPUT_WAIT;
+		s->ops->auth(s->ctx, x->authcid, x->password);
+		if (s->sasl)
+			explicit_bzero(s->sasl->password, sizeof(s->sasl->password));
+		return;
+	case SMTP_SASL_ERROR:
+	default: {
+		struct smtp_reply r = x->reply;
+		auth_exchange_free(s);
+		s->state = ST_READY;
+		refuse(s, "auth", &r);
+		/* 535 is a rejected identity (an empty password, another's
+		 * authzid): it counts as a failed login; malformed exchanges
+		 * count as errors. */
+		if (r.code == 535 && ++s->auth_failures >= s->cfg->max_auth_failures)
+			close_with(s, 421, "4.7.0", "Too many authentication failures, closing connection");
+		else if (r.code != 535)
+			count_error(s);
+		return;
+	}
+	}
+}
+
+/* AUTH SP mechanism [SP initial-response] (RFC 4954 §4), taken from the
+ * raw line: an initial response may be far longer than smtp_command's
+ * argument. */
+static void do_auth(struct smtp_session *s, const char *arg, size_t len)
+{
+	const char *why = NULL, *enh = "5.5.1";
+	int code = 503;
+	if (s->auth_offer == SMTP_AUTH_OFF) {
+		code = 502;
+		why = "AUTH not available";
+	} else if (s->state == ST_START || !s->esmtp) {
+		why = "Send EHLO first";
+	} else if (s->auth_user) {
+		why = "Already authenticated";
+	} else if (s->txn) {
+		why = "AUTH not allowed during a mail transaction";
+	} else if (!auth_available(s)) {
+		/* RFC 4954 §6: encryption required first. */
+		code = 538;
+		enh = "5.7.11";
+		why = "Encryption required for requested authentication mechanism";
+	}
+	if (why) {
+		refuse_text(s, "auth", code, enh, why);
+		count_error(s);
+		return;
+	}
+	s->sasl = calloc(1, sizeof(*s->sasl));
+	if (!s->sasl) {
+		refuse_text(s, "auth", 454, "4.7.0", "Temporary authentication failure");
+		return;
+	}
+	smtp_sasl_server_init(s->sasl);
+	while (len > 0 && arg[0] == ' ') {
+		arg++;
+		len--;
+	}
+	while (len > 0 && arg[len - 1] == ' ')
+		len--;
+	auth_step(s, smtp_sasl_server_start(s->sasl, arg, len));
+}
+
+static bool is_auth_command(const char *line, size_t len)
+{
+	return len >= 4 && !strncasecmp(line, "AUTH", 4) && (len == 4 || line[4] == ' ');
+}
+
+size_t smtp_session_line_max(const struct smtp_session *s)
+{
+	if (s->state == ST_AUTH || auth_available(s))
+		return SMTP_AUTH_LINE_MAX;
+	return SMTP_COMMAND_LINE_MAX;
+}
+
+void smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result r)
+{
+	if (s->state != ST_AUTH_WAIT || !s->sasl)
+		return;
+	s->state = ST_READY;
+	s->mode = SMTP_INPUT_LINE;
+	if (r == SMTP_AUTH_OK) {
+		s->auth_user = strdup(s->sasl->authcid);
+		auth_exchange_free(s);
+		if (!s->auth_user) {
+			refuse_text(s, "auth", 454, "4.7.0", "Temporary authentication failure");
+			return;
+		}
+		reply(s, 235, "2.7.0", "Authentication successful");
+		return;
+	}
+	auth_exchange_free(s);
+	if (r == SMTP_AUTH_TEMPFAIL) {
+		refuse_text(s, "auth", 454, "4.7.0", "Temporary authentication failure");
+		return;
+	}
+	refuse_text(s, "auth", 535, "5.7.8", "Authentication credentials invalid");
+	if (++s->auth_failures >= s->cfg->max_auth_failures)
+		close_with(s, 421, "4.7.0", "Too many authentication failures, closing connection");
+}
+
 void smtp_session_line(struct smtp_session *s, const char *line, size_t len)
 {
 	if (s->mode != SMTP_INPUT_LINE)
 		return;
+	if (s->state == ST_AUTH) {
+		auth_step(s, smtp_sasl_server_line(s->sasl, line, len));
+		return;
+	}
+	if (is_auth_command(line, len)) {
+		do_auth(s, line + 4, len - 4);
+		return;
+	}
 	struct smtp_command c;
 	struct smtp_reply err;
 	unsigned flags = 0;
@@ -620,6 +779,8 @@ void smtp_session_line(struct smtp_session *s, const char *line, size_t len)
 		flags |= SMTP_PARSE_EHLO_SEEN;
 	if (s->cfg->accept_bare_ip)
 		flags |= SMTP_PARSE_BARE_IP;
+	if (s->auth_offer != SMTP_AUTH_OFF && (s->tls || s->auth_offer == SMTP_AUTH_ANYTIME))
+		flags |= SMTP_PARSE_AUTH;
 	if (!smtp_command_parse(line, len, flags, s->cfg->max_message_size, &c, &err)) {
 		refuse(s, "command", &err);
 		if (c.verb == SMTP_CMD_BDAT) {
@@ -673,10 +834,7 @@ void smtp_session_line(struct smtp_session *s, const char *line, size_t len)
 	case SMTP_CMD_STARTTLS:
 		do_starttls(s);
 		break;
-	case SMTP_CMD_AUTH:
-		refuse_text(s, "auth", 502, "5.5.1", "AUTH not available");
-		count_error(s);
-		break;
+	case SMTP_CMD_AUTH: /* taken before parsing: is_auth_command */
 	case SMTP_CMD_UNKNOWN:
 	default:
 		refuse_text(s, "command", 500, "5.5.2", "Command unrecognized");
@@ -689,6 +847,10 @@ void smtp_session_line_too_long(struct smtp_session *s)
 {
 	if (s->mode != SMTP_INPUT_LINE)
 		return;
+	if (s->state == ST_AUTH) {
+		auth_step(s, smtp_sasl_server_line(s->sasl, NULL, SMTP_AUTH_LINE_MAX + 1));
+		return;
+	}
 	refuse_text(s, "command", 500, "5.5.2", "Line too long");
 	count_error(s);
 }
@@ -711,6 +873,8 @@ void smtp_session_tls_started(struct smtp_session *s)
 	s->tls = true;
 	free(s->helo);
 	s->helo = NULL;
+	free(s->auth_user);
+	s->auth_user = NULL;
 	s->esmtp = false;
 	s->state = ST_START;
 	s->mode = SMTP_INPUT_LINE;
@@ -733,8 +897,11 @@ void smtp_session_free(struct smtp_session *s)
 	if (s->state == ST_COMMIT && s->txn)
 		s->txn->begun = false; /* committed: the store finishes it */
 	transaction_free(s);
+	auth_exchange_free(s);
 	free(s->helo);
 	s->helo = NULL;
+	free(s->auth_user);
+	s->auth_user = NULL;
 	s->state = ST_CLOSED;
 	s->mode = SMTP_INPUT_CLOSE;
 }

@@ -18,6 +18,8 @@
 #include "smtp/content.h"
 #include "smtp/reply.h"
 
+struct smtp_sasl_server;
+
 struct smtp_session_config {
 	const char *hostname;       /* greeting, EHLO reply */
 	uint64_t max_message_size;  /* SIZE announced and enforced */
@@ -25,7 +27,19 @@ struct smtp_session_config {
 	unsigned max_errors;        /* bad commands before 421 and close */
 	enum smtp_bare_policy bare_policy;
 	bool accept_bare_ip;        /* user@192.0.2.1 taken as user@[192.0.2.1] */
+	unsigned max_auth_failures; /* failed AUTH exchanges before 421 and close */
 };
+
+/* Where AUTH (RFC 4954) is offered; the caller sets s->auth_offer after
+ * init, per listener. */
+enum smtp_auth_offer {
+	SMTP_AUTH_OFF = 0,      /* an MX listener: AUTH gets 502 5.5.1 */
+	SMTP_AUTH_AFTER_TLS,    /* offered and taken only under TLS (538 5.7.11 before) */
+	SMTP_AUTH_ANYTIME,      /* a listener bound to 127.0.0.1 or ::1: no TLS needed */
+};
+
+/* The answer to ops->auth. */
+enum smtp_auth_result { SMTP_AUTH_OK = 0, SMTP_AUTH_FAIL, SMTP_AUTH_TEMPFAIL };
 
 /* What the caller must do with the input now. */
 enum smtp_input_mode {
@@ -106,6 +120,11 @@ struct smtp_session_ops {
 	 * handled (may be NULL: never).  Asked at DATA, which RFC 2920 §3.1
 	 * makes the last command of a pipelined group. */
 	bool (*input_pending)(void *ctx);
+	/* An AUTH exchange gave credentials: check them (asynchronously; the
+	 * session reads nothing meanwhile) and answer with
+	 * smtp_session_auth_done.  user and password are NUL-terminated;
+	 * the password is wiped when the call returns: copy what is needed. */
+	void (*auth)(void *ctx, const char *user, const char *password);
 };
 
 struct smtp_session {
@@ -123,6 +142,11 @@ struct smtp_session {
 	uint64_t discard_left;
 	unsigned errors;
 	unsigned messages;          /* accepted in this session */
+	enum smtp_auth_offer auth_offer; /* set by the caller after init */
+	bool auth_required;         /* MAIL before AUTH gets 530 5.7.0 (submission) */
+	unsigned auth_failures;     /* failed exchanges in this session */
+	char *auth_user;            /* the login after 235, malloc'd; NULL before */
+	struct smtp_sasl_server *sasl; /* private: during an AUTH exchange */
 	struct smtp_transaction *txn; /* NULL outside a transaction */
 };
 
@@ -132,7 +156,11 @@ void smtp_session_init(struct smtp_session *s, const struct smtp_session_config 
 void smtp_session_greet(struct smtp_session *s);
 /* A complete command line without its line ending. */
 void smtp_session_line(struct smtp_session *s, const char *line, size_t len);
-/* A command line longer than SMTP_COMMAND_LINE_MAX was read and discarded. */
+/* The longest line the caller should frame now (without its CRLF):
+ * SMTP_AUTH_LINE_MAX while AUTH may start or is under way (RFC 4954 §4),
+ * else SMTP_COMMAND_LINE_MAX. */
+size_t smtp_session_line_max(const struct smtp_session *s);
+/* A command line longer than smtp_session_line_max was read and discarded. */
 void smtp_session_line_too_long(struct smtp_session *s);
 /* Raw bytes in SMTP_INPUT_DATA mode; returns how many were consumed (the
  * rest, after the end of DATA or of a BDAT chunk, is command input). */
@@ -143,6 +171,10 @@ size_t smtp_session_data(struct smtp_session *s, const char *data, size_t len);
 void smtp_session_rcpt_done(struct smtp_session *s, char *mailbox, const struct smtp_reply *reply);
 /* The answer to message_commit: a 250, 451 or 452 reply. */
 void smtp_session_message_done(struct smtp_session *s, const struct smtp_reply *reply);
+/* The answer to ops->auth: 235 2.7.0, 535 5.7.8 (after max_auth_failures
+ * of them, 421 4.7.0 and close) or 454 4.7.0.  Ignored if the session no
+ * longer waits for it. */
+void smtp_session_auth_done(struct smtp_session *s, enum smtp_auth_result r);
 /* The TLS handshake after STARTTLS succeeded: back to the start (RFC 3207 §4.2). */
 void smtp_session_tls_started(struct smtp_session *s);
 /* Server shutting down or overloaded: sends 421 and asks for close. */

@@ -18,6 +18,7 @@ struct fuzz_ctx {
 	bool pending_commit;
 	bool pending_rcpt;    /* a RCPT waits for its asynchronous answer */
 	bool tls_pending;
+	bool pending_auth, auth_ok;
 	size_t content;       /* octets written in the current message */
 	bool begun;
 };
@@ -120,7 +121,18 @@ static void op_starttls(void *ctx)
 	f->tls_pending = true;
 }
 
+/* Credentials complete: answered in settle (the password "secret" logs in). */
+static void op_auth(void *ctx, const char *user, const char *password)
+{
+	struct fuzz_ctx *f = ctx;
+	if (f->pending_auth || !user[0] || !password[0])
+		abort();
+	f->pending_auth = true;
+	f->auth_ok = !strcmp(password, "secret");
+}
+
 static const struct smtp_session_ops ops = {
+	.auth = op_auth,
 	.send = op_send,
 	.mail = op_mail,
 	.rcpt = op_rcpt,
@@ -147,6 +159,10 @@ static void settle(struct fuzz_ctx *f)
 		f->tls_pending = false;
 		smtp_session_tls_started(&f->s);
 	}
+	if (f->pending_auth) {
+		f->pending_auth = false;
+		smtp_session_auth_done(&f->s, f->auth_ok ? SMTP_AUTH_OK : SMTP_AUTH_FAIL);
+	}
 	if (f->pending_rcpt) {
 		struct smtp_reply r;
 		f->pending_rcpt = false;
@@ -169,7 +185,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	f->cfg.max_errors = (f->mode & 2) ? 3 : 50;
 	f->cfg.bare_policy = (f->mode & 4) ? SMTP_BARE_REJECT : SMTP_BARE_NORMALIZE;
 	f->cfg.accept_bare_ip = f->mode & 8;
+	f->cfg.max_auth_failures = 3;
 	smtp_session_init(&f->s, &f->cfg, &ops, f, true);
+	/* The high bit offers AUTH without TLS and requires it for MAIL
+	 * (a loopback submission listener). */
+	if (f->mode & 0x80) {
+		f->s.auth_offer = SMTP_AUTH_ANYTIME;
+		f->s.auth_required = true;
+	} else {
+		f->s.auth_offer = SMTP_AUTH_AFTER_TLS;
+	}
 	smtp_session_greet(&f->s);
 	const char *in = (const char *)data + 1;
 	size_t len = size - 1, pos = 0;
@@ -185,7 +210,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			const char *lf = memchr(in + pos, '\n', len - pos);
 			size_t n = lf ? (size_t)(lf - (in + pos)) : len - pos;
 			size_t linelen = n && in[pos + n - 1] == '\r' ? n - 1 : n;
-			if (linelen > SMTP_COMMAND_LINE_MAX)
+			if (linelen > smtp_session_line_max(&f->s))
 				smtp_session_line_too_long(&f->s);
 			else
 				smtp_session_line(&f->s, in + pos, linelen);

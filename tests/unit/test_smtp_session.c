@@ -36,6 +36,8 @@ struct fake {
 	bool fail_write;
 	bool check_pipelining; /* answer input_pending from what feed() holds */
 	size_t pending;     /* octets fed after the current command line */
+	int auths;          /* ops->auth calls */
+	char auth_user[300], auth_password[1100];
 };
 
 static void op_send(void *ctx, const char *data, size_t len)
@@ -128,7 +130,16 @@ static bool op_input_pending(void *ctx)
 	return f->check_pipelining && f->pending > 0;
 }
 
+static void op_auth(void *ctx, const char *user, const char *password)
+{
+	struct fake *f = ctx;
+	f->auths++;
+	snprintf(f->auth_user, sizeof(f->auth_user), "%s", user);
+	snprintf(f->auth_password, sizeof(f->auth_password), "%s", password);
+}
+
 static const struct smtp_session_ops ops = {
+	.auth = op_auth,
 	.send = op_send,
 	.mail = op_mail,
 	.rcpt = op_rcpt,
@@ -147,6 +158,7 @@ static struct fake *fake_new(void)
 	f->cfg.max_message_size = 1000;
 	f->cfg.max_recipients = 100;
 	f->cfg.max_errors = 5;
+	f->cfg.max_auth_failures = 3;
 	f->cfg.bare_policy = SMTP_BARE_NORMALIZE;
 	f->auto_commit = true;
 	smtp_session_init(&f->s, &f->cfg, &ops, f, true);
@@ -628,6 +640,165 @@ static void test_rcpt_async_shutdown(void **state)
 	fake_free(f); /* freed while waiting: no leak (ASan) */
 }
 
+
+/* ---- AUTH (RFC 4954) ---------------------------------------------------- */
+
+#define EHLO_TLS_AUTH                                                         \
+	"250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"       \
+	"250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250-CHUNKING\r\n"               \
+	"250 AUTH PLAIN LOGIN\r\n"
+
+/* The answer to the pending AUTH, then the input that waited behind it. */
+static void auth_answer(struct fake *f, enum smtp_auth_result r)
+{
+	smtp_session_auth_done(&f->s, r);
+	const char *rest = f->rest;
+	size_t restlen = f->restlen;
+	f->rest = NULL;
+	f->restlen = 0;
+	if (rest && restlen)
+		feed_raw(f, rest, restlen);
+}
+
+static void test_auth_not_offered(void **state)
+{
+	struct fake *f = fake_new();
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	feeds(f, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b.test> AUTH=<>\r\n");
+	expect(f, "502 5.5.1 AUTH not available\r\n555 5.5.4 Unsupported parameter AUTH\r\n");
+	assert_int_equal(f->auths, 0);
+	assert_int_equal(smtp_session_line_max(&f->s), SMTP_COMMAND_LINE_MAX);
+	fake_free(f);
+}
+
+static void test_auth_only_under_tls(void **state)
+{
+	struct fake *f = fake_new();
+	f->s.auth_offer = SMTP_AUTH_AFTER_TLS;
+	clear(f);
+	feeds(f, "EHLO c\r\n");
+	/* Not announced before TLS, and refused (RFC 4954 §6). */
+	expect(f, "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+	          "250-ENHANCEDSTATUSCODES\r\n250-STARTTLS\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n");
+	assert_int_equal(smtp_session_line_max(&f->s), SMTP_COMMAND_LINE_MAX);
+	feeds(f, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	expect(f, "538 5.7.11 Encryption required for requested authentication mechanism\r\n");
+	assert_int_equal(f->auths, 0);
+	smtp_session_tls_started(&f->s);
+	feeds(f, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\nEHLO c\r\n");
+	expect(f, "503 5.5.1 Send EHLO first\r\n" EHLO_TLS_AUTH);
+	assert_int_equal(smtp_session_line_max(&f->s), SMTP_AUTH_LINE_MAX);
+	/* PLAIN with an initial response; pipelined input waits. */
+	feeds(f, "auth plain AGFsaWNlAHNlY3JldA==\r\nMAIL FROM:<a@b.test> AUTH=<>\r\n");
+	expect(f, "");
+	assert_int_equal(f->auths, 1);
+	assert_string_equal(f->auth_user, "alice");
+	assert_string_equal(f->auth_password, "secret");
+	assert_int_equal(f->s.mode, SMTP_INPUT_WAIT);
+	auth_answer(f, SMTP_AUTH_OK);
+	expect(f, "235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n");
+	assert_string_equal(f->s.auth_user, "alice");
+	feeds(f, "RSET\r\nAUTH LOGIN\r\nEHLO c\r\n");
+	/* One login per session; no AUTH announced after it. */
+	expect(f, "250 2.0.0 Ok\r\n503 5.5.1 Already authenticated\r\n"
+	          "250-mx.test\r\n250-PIPELINING\r\n250-SIZE 1000\r\n250-8BITMIME\r\n"
+	          "250-ENHANCEDSTATUSCODES\r\n250-SMTPUTF8\r\n250 CHUNKING\r\n");
+	assert_string_equal(f->s.auth_user, "alice");
+	fake_free(f);
+}
+
+static void test_auth_login_and_failure_limit(void **state)
+{
+	struct fake *f = fake_new();
+	f->s.auth_offer = SMTP_AUTH_ANYTIME;
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	for (int i = 0; i < 3; i++) {
+		feeds(f, "AUTH LOGIN\r\n");
+		expect(f, "334 VXNlcm5hbWU6\r\n");
+		assert_int_equal(smtp_session_line_max(&f->s), SMTP_AUTH_LINE_MAX);
+		feeds(f, "Ym9i\r\n");
+		expect(f, "334 UGFzc3dvcmQ6\r\n");
+		feeds(f, "d3Jvbmc=\r\n");
+		assert_int_equal(f->auths, i + 1);
+		assert_string_equal(f->auth_user, "bob");
+		assert_string_equal(f->auth_password, "wrong");
+		auth_answer(f, SMTP_AUTH_FAIL);
+		if (i < 2)
+			expect(f, "535 5.7.8 Authentication credentials invalid\r\n");
+	}
+	expect(f, "535 5.7.8 Authentication credentials invalid\r\n"
+	          "421 4.7.0 Too many authentication failures, closing connection\r\n");
+	assert_int_equal(f->s.mode, SMTP_INPUT_CLOSE);
+	assert_null(f->s.auth_user);
+	fake_free(f);
+}
+
+static void test_auth_malformed_exchanges(void **state)
+{
+	struct fake *f = fake_new();
+	f->cfg.max_errors = 20; /* each malformed exchange counts as an error */
+	f->s.auth_offer = SMTP_AUTH_ANYTIME;
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	feeds(f, "AUTH PLAIN\r\n");
+	expect(f, "334 \r\n");
+	feeds(f, "*\r\n");
+	expect(f, "501 5.0.0 Authentication cancelled\r\n");
+	feeds(f, "AUTH PLAIN\r\n");
+	expect(f, "334 \r\n");
+	feeds(f, "not base64!\r\n");
+	expect(f, "501 5.5.2 Cannot Base64-decode client response\r\n");
+	feeds(f, "AUTH PLAIN\r\n");
+	expect(f, "334 \r\n");
+	smtp_session_line_too_long(&f->s);
+	expect(f, "500 5.5.6 Authentication Exchange line is too long\r\n");
+	feeds(f, "AUTH CRAM-MD5\r\nAUTH\r\n");
+	expect(f, "504 5.5.4 Unrecognized authentication type\r\n"
+	          "501 5.5.4 Syntax: AUTH mechanism [initial-response]\r\n");
+	/* An empty password is a failed login, not a malformed exchange. */
+	feeds(f, "AUTH PLAIN AGFsaWNlAA==\r\n");
+	expect(f, "535 5.7.8 Authentication credentials invalid\r\n");
+	assert_int_equal(f->s.auth_failures, 1);
+	assert_int_equal(f->auths, 0);
+	/* In a transaction. */
+	feeds(f, "MAIL FROM:<a@b.test>\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	expect(f, "250 2.1.0 Ok\r\n503 5.5.1 AUTH not allowed during a mail transaction\r\n");
+	fake_free(f);
+}
+
+static void test_auth_required_and_tempfail(void **state)
+{
+	struct fake *f = fake_new();
+	f->s.auth_offer = SMTP_AUTH_ANYTIME;
+	f->s.auth_required = true;
+	feeds(f, "EHLO c\r\n");
+	clear(f);
+	feeds(f, "MAIL FROM:<a@b.test>\r\n");
+	expect(f, "530 5.7.0 Authentication required\r\n");
+	feeds(f, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	auth_answer(f, SMTP_AUTH_TEMPFAIL);
+	expect(f, "454 4.7.0 Temporary authentication failure\r\n");
+	assert_int_equal(f->s.auth_failures, 0);
+	feeds(f, "AUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	auth_answer(f, SMTP_AUTH_OK);
+	feeds(f, "MAIL FROM:<a@b.test>\r\n");
+	expect(f, "235 2.7.0 Authentication successful\r\n250 2.1.0 Ok\r\n");
+	/* Shut down while a check is pending: the answer is then ignored. */
+	fake_free(f);
+	f = fake_new();
+	f->s.auth_offer = SMTP_AUTH_ANYTIME;
+	feeds(f, "EHLO c\r\nAUTH PLAIN AGFsaWNlAHNlY3JldA==\r\n");
+	clear(f);
+	smtp_session_shutdown(&f->s, "Server shutting down");
+	expect(f, "421 4.3.2 Server shutting down\r\n");
+	smtp_session_auth_done(&f->s, SMTP_AUTH_OK);
+	expect(f, "");
+	assert_null(f->s.auth_user);
+	fake_free(f);
+}
+
 int main(void)
 {
 	seed_dir = getenv("RAWMAIL_SEED_DIR");
@@ -654,6 +825,11 @@ int main(void)
 		cmocka_unit_test(test_rcpt_async),
 		cmocka_unit_test(test_rcpt_async_refused),
 		cmocka_unit_test(test_rcpt_async_shutdown),
+		cmocka_unit_test(test_auth_not_offered),
+		cmocka_unit_test(test_auth_only_under_tls),
+		cmocka_unit_test(test_auth_login_and_failure_limit),
+		cmocka_unit_test(test_auth_malformed_exchanges),
+		cmocka_unit_test(test_auth_required_and_tempfail),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
