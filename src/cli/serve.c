@@ -61,6 +61,21 @@ static const char serve_help[] =
 	"                               'mail' for one rawmail creates)\n"
 	"      --log-level LEVEL        error, warn, info or debug (default info)\n"
 	"\n"
+	"Authenticated submission and relaying (need --spool: relayed mail goes through the\n"
+	"outgoing queue):\n"
+	"      --submission ADDR:PORT   a submission listener, STARTTLS then AUTH (RFC 6409;\n"
+	"                               587 in production; repeatable)\n"
+	"      --submissions ADDR:PORT  the same with implicit TLS (RFC 8314; 465)\n"
+	"      --users FILE             who may log in (name:hash[:senders] lines, made with\n"
+	"                               rawmail passwd); AUTH PLAIN and LOGIN are offered on\n"
+	"                               submission listeners only, under TLS (a listener on\n"
+	"                               exactly 127.0.0.1 or ::1 also without)\n"
+	"      --max-auth-failures N    wrong passwords per connection before 421 (default 3);\n"
+	"                               each failure also waits 1 s, doubling per failure\n"
+	"                               of the same client address up to 16 s\n"
+	"      --trusted-network CIDR   clients there may relay without AUTH, on any\n"
+	"                               listener (repeatable; default none)\n"
+	"\n"
 	"The outgoing queue (rawmail send, sendmail): with a spool, a 'rawmail: queue'\n"
 	"process delivers what is queued there, at once when it arrives, then on the\n"
 	"retry schedule (no rawmail queue run needed):\n"
@@ -79,7 +94,8 @@ static const char serve_help[] =
 	"\n"
 	"Accepted: user@DOMAIN for each --domain, user@HOSTNAME, user@localhost,\n"
 	"user@[IP] for each address it listens on (user@IP without brackets too),\n"
-	"and postmaster.  Everything else is refused as relaying (554 5.7.1).\n"
+	"and postmaster.  Everything else is refused as relaying (554 5.7.1), except\n"
+	"from a login or a --trusted-network, whose mail for elsewhere is queued.\n"
 	"To run on port 25: sudo rawmail serve --listen 0.0.0.0:25 --listen [::]:25 ...\n";
 
 static const char *const keys[] = {
@@ -89,6 +105,7 @@ static const char *const keys[] = {
 	"max-new-mailboxes", "max-errors", "timeout-command", "timeout-data", "timeout-shutdown",
 	"greet-pause",
 	"bare-newline", "sync", "accept-bare-ip", "dns", "rdns", "user", "mail-user", "log-level",
+	"submission", "submissions", "users", "max-auth-failures", "trusted-network",
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -209,6 +226,7 @@ int cli_serve(int argc, char **argv)
 	if (queue) {
 		args.queue_main = serve_queue_main;
 		args.queue_arg = &qo;
+		args.spool = qo.spool;
 	}
 	args.config_file =
 		config_file_choose(args.config_file, getenv("RAWMAIL_CONF"), CONFIG_FILE_DEFAULT);

@@ -37,6 +37,7 @@ void config_init(struct serve_config *c)
 	c->max_new_mailboxes_per_ip = SMTP_NEW_MAILBOXES_PER_IP_DEFAULT;
 	c->max_new_mailboxes = SMTP_NEW_MAILBOXES_DEFAULT;
 	c->max_errors = 20;
+	c->max_auth_failures = SMTP_AUTH_FAILURES_DEFAULT;
 	c->timeout_command = SMTP_TIMEOUT_SERVER_COMMAND;
 	c->timeout_data = SMTP_TIMEOUT_SERVER_DATA;
 	c->timeout_shutdown = SMTP_TIMEOUT_SHUTDOWN_DATA;
@@ -63,6 +64,8 @@ void config_free(struct serve_config *c)
 	free(c->mailroot);
 	list_free(&c->domains);
 	list_free(&c->mailboxes);
+	list_free(&c->trusted_networks);
+	free(c->users);
 	free(c->hostname);
 	free(c->tls_cert);
 	free(c->tls_key);
@@ -230,19 +233,35 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 {
 	bool ok = true;
 	const char *expect = NULL;
-	if (!strcmp(key, "listen")) {
-		if ((int)src > c->listen_source) {
-			c->nlisten = 0;
-			c->listen_source = (int)src;
+	enum listen_kind kind = LISTEN_KINDS;
+	for (int k = 0; k < LISTEN_KINDS; k++)
+		if (!strcmp(key, config_listen_key((enum listen_kind)k)))
+			kind = (enum listen_kind)k;
+	if (kind != LISTEN_KINDS) {
+		if ((int)src > c->listen_source[kind]) {
+			/* A higher layer replaces this kind's addresses. */
+			size_t kept = 0;
+			for (size_t i = 0; i < c->nlisten; i++)
+				if (c->listen[i].kind != kind)
+					c->listen[kept++] = c->listen[i];
+			c->nlisten = kept;
+			c->listen_source[kind] = (int)src;
 		}
 		if (c->nlisten == CONFIG_LISTEN_MAX) {
-			snprintf(err, errlen, "listen: at most %d addresses", CONFIG_LISTEN_MAX);
+			snprintf(err, errlen, "%s: at most %d addresses in all", key, CONFIG_LISTEN_MAX);
 			return false;
 		}
 		if (!config_parse_listen(value, &c->listen[c->nlisten], err, errlen))
 			return false;
-		c->nlisten++;
+		c->listen[c->nlisten++].kind = kind;
 		return true;
+	} else if (!strcmp(key, "users")) {
+		ok = set_string(&c->users, value);
+	} else if (!strcmp(key, "trusted-network")) {
+		ok = list_add(&c->trusted_networks, src, value);
+	} else if (!strcmp(key, "max-auth-failures")) {
+		ok = parse_uint(value, 1, 100, &c->max_auth_failures);
+		expect = "a number from 1 to 100";
 	} else if (!strcmp(key, "mailroot")) {
 		ok = set_string(&c->mailroot, value);
 	} else if (!strcmp(key, "domain")) {
@@ -384,8 +403,44 @@ bool config_load_file(struct serve_config *c, const char *path, char *err, size_
 	return set_string(&c->config_file, path);
 }
 
+const char *config_listen_key(enum listen_kind k)
+{
+	static const char *const keys[LISTEN_KINDS] = {
+		[LISTEN_MX] = "listen",
+		[LISTEN_SUBMISSION] = "submission",
+		[LISTEN_SUBMISSIONS] = "submissions",
+	};
+	return (unsigned)k < LISTEN_KINDS ? keys[k] : "listen";
+}
+
+bool config_has_listener(const struct serve_config *c, enum listen_kind k)
+{
+	for (size_t i = 0; i < c->nlisten; i++)
+		if (c->listen[i].kind == k)
+			return true;
+	return false;
+}
+
 bool config_finish(struct serve_config *c, char *err, size_t errlen)
 {
+	bool submission = config_has_listener(c, LISTEN_SUBMISSION) ||
+	                  config_has_listener(c, LISTEN_SUBMISSIONS);
+	if (submission && !c->users) {
+		snprintf(err, errlen, "submission listeners need a users file: give --users FILE "
+		                      "(made with rawmail passwd)");
+		return false;
+	}
+	if (c->users && !submission) {
+		snprintf(err, errlen, "users: AUTH is offered only on --submission or "
+		                      "--submissions listeners, and none is given");
+		return false;
+	}
+	if (config_has_listener(c, LISTEN_SUBMISSIONS) && !c->tls) {
+		snprintf(err, errlen, "submissions: implicit TLS cannot work with tls = no");
+		return false;
+	}
+	/* The built-in MX listeners only when no listener at all is given:
+	 * a submission-only server stays one. */
 	if (c->nlisten == 0) {
 		config_parse_listen("127.0.0.1:2525", &c->listen[c->nlisten++], err, errlen);
 		config_parse_listen("[::1]:2525", &c->listen[c->nlisten++], err, errlen);

@@ -15,7 +15,16 @@
 
 #define CONFIG_LISTEN_MAX 32
 
+/* What a listener is for (issue 10). */
+enum listen_kind {
+	LISTEN_MX = 0,        /* --listen: mail for our domains; no AUTH, no relay */
+	LISTEN_SUBMISSION,    /* --submission: STARTTLS then AUTH (RFC 6409; 587) */
+	LISTEN_SUBMISSIONS,   /* --submissions: implicit TLS, then AUTH (RFC 8314; 465) */
+	LISTEN_KINDS
+};
+
 struct listen_addr {
+	enum listen_kind kind;
 	struct sockaddr_storage ss;
 	socklen_t len;
 	char text[80];   /* as given: "127.0.0.1:2525", "[::1]:2525" */
@@ -31,7 +40,10 @@ struct string_list {
 struct serve_config {
 	struct listen_addr listen[CONFIG_LISTEN_MAX];
 	size_t nlisten;
-	int listen_source;
+	int listen_source[LISTEN_KINDS];
+	char *users;                    /* --users: the users file of AUTH, or NULL */
+	struct string_list trusted_networks; /* CIDRs that may relay without AUTH */
+	unsigned max_auth_failures;     /* per connection, then 421 */
 	char *mailroot;
 	struct string_list domains;
 	struct string_list mailboxes;   /* empty: any safe local part */
@@ -85,6 +97,10 @@ bool config_load_file(struct serve_config *c, const char *path, char *err, size_
 /* Fills what is still unset (listeners, hostname) and checks the whole:
  * false with err if it cannot work. */
 bool config_finish(struct serve_config *c, char *err, size_t errlen);
+/* Whether any listener is of kind k. */
+bool config_has_listener(const struct serve_config *c, enum listen_kind k);
+/* "listen", "submission" or "submissions": the key naming kind k. */
+const char *config_listen_key(enum listen_kind k);
 /* Parses "ADDR:PORT" / "[V6]:PORT" / ":PORT" into *out. */
 bool config_parse_listen(const char *text, struct listen_addr *out, char *err, size_t errlen);
 

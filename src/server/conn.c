@@ -22,6 +22,8 @@
 
 #include "dns/reverse.h"
 #include "net/tls.h"
+#include "server/auth_client.h"
+#include "server/networks.h"
 #include "server/received.h"
 #include "server/smtpd.h"
 #include "store/store.h"
@@ -35,6 +37,7 @@
 
 struct conn {
 	struct smtpd *d;
+	const struct smtpd_listener *listener;
 	struct bufferevent *bev;
 	int fd;
 	bool tls_pending;        /* 220 for STARTTLS queued: handshake after flush */
@@ -46,6 +49,10 @@ struct conn {
 	bool freed_later;        /* conn_free requested while in_process */
 	bool store_blocked;      /* reading paused: the store is behind */
 	bool active;             /* input since the last reload-drain sweep */
+	bool implicit_tls;       /* --submissions: TLS from the first octet (RFC 8314) */
+	bool trusted;            /* the client is in a --trusted-network: may relay */
+	struct auth_query *auth_query; /* an AUTH waits for the auth process */
+	char *auth_senders;      /* the login's allowed senders ("" or NULL: any) */
 	struct event *greet_timer;
 	struct store_txn *txn;
 	struct store_query *rcpt_query; /* a RCPT waits for the store's answer */
@@ -107,6 +114,18 @@ static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_com
 		smtp_reply_set(reply, 452, "4.3.1", "Insufficient system storage");
 		return false;
 	}
+	/* A login limited to some senders uses only those (the users file's
+	 * third field; Postfix's reject_sender_login_mismatch).  The null
+	 * sender is a bounce's, owned by no one. */
+	if (c->s.auth_user && c->auth_senders && c->auth_senders[0] && t->sender[0] &&
+	    !auth_senders_text_allowed(c->auth_senders, t->sender)) {
+		char from[SMTP_PATH_MAX * 2], user[4 * SMTP_AUTH_NAME_MAX + 8];
+		log_event(LOG_INFO, "sender_refused", "session=%s user=%s from=%s", c->id,
+		          log_quote(user, sizeof(user), c->s.auth_user, strlen(c->s.auth_user)),
+		          log_quote(from, sizeof(from), t->sender, strlen(t->sender)));
+		smtp_reply_set(reply, 553, "5.7.1", "Sender address not allowed for this login");
+		return false;
+	}
 	char from[SMTP_PATH_MAX * 2], helo[SMTP_DOMAIN_MAX * 2];
 	const char *h = c->s.helo ? c->s.helo : "";
 	log_event(LOG_INFO, "mail", "session=%s qid=%s from=%s helo=%s size=%llu", c->id, t->qid,
@@ -120,7 +139,7 @@ static bool op_mail(void *ctx, struct smtp_transaction *t, const struct smtp_com
 static size_t distinct_mailboxes(const struct smtp_transaction *t, const char *mailbox)
 {
 	for (size_t i = 0; i < t->nrcpts; i++)
-		if (!strcmp(t->rcpts[i].mailbox, mailbox))
+		if (t->rcpts[i].mailbox && !strcmp(t->rcpts[i].mailbox, mailbox))
 			return t->nmailboxes;
 	return t->nmailboxes + 1;
 }
@@ -167,6 +186,14 @@ static enum smtp_rcpt_status op_rcpt(void *ctx, const struct smtp_transaction *t
                                      struct smtp_reply *reply)
 {
 	struct conn *c = ctx;
+	if ((c->s.auth_user || c->trusted) &&
+	    !policy_domain_ours(&c->d->policy, (const struct sockaddr *)&c->local, rcpt)) {
+		/* Issue 10: a login or a trusted network relays through the
+		 * outgoing queue (no mailbox of ours; serve starts only with a
+		 * spool when either is configured). */
+		*mailbox = NULL;
+		return SMTP_RCPT_ACCEPT;
+	}
 	char *box = policy_recipient(&c->d->policy, (const struct sockaddr *)&c->local, rcpt, reply);
 	if (!box)
 		return SMTP_RCPT_REFUSE;
@@ -214,6 +241,8 @@ static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_
 		.esmtp = c->s.esmtp,
 		.tls = c->tls_active,
 		.smtputf8 = t->smtputf8,
+		.auth = c->s.auth_user != NULL,
+		.auth_user = c->s.auth_user,
 		.tls_desc = c->tls_desc,
 		.qid = t->qid,
 		.for_rcpt = t->nrcpts == 1 ? t->rcpts[0].address : NULL,
@@ -346,7 +375,56 @@ static bool op_input_pending(void *ctx)
 	return recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
+static void auth_answer(void *arg, enum auth_answer a, const char *senders)
+{
+	struct conn *c = arg;
+	c->auth_query = NULL;
+	char user[4 * SMTP_AUTH_NAME_MAX + 8] = "\"\"";
+	if (c->s.sasl)
+		smtp_sasl_server_user_log(c->s.sasl, user, sizeof(user));
+	static const char *const names[] = { "ok", "failed", "tempfail" };
+	log_event(a == AUTH_ANSWER_OK ? LOG_INFO : LOG_WARN, "auth",
+	          "session=%s ip=%s user=\"%s\" result=%s failures=%u", c->id, c->ip, user,
+	          names[a <= AUTH_ANSWER_TEMPFAIL ? a : AUTH_ANSWER_TEMPFAIL],
+	          c->s.auth_failures + (a == AUTH_ANSWER_FAIL));
+	if (a == AUTH_ANSWER_OK && senders && senders[0]) {
+		free(c->auth_senders);
+		c->auth_senders = strdup(senders);
+		if (!c->auth_senders)
+			a = AUTH_ANSWER_TEMPFAIL; /* never a login without its limits */
+	}
+	smtp_session_auth_done(&c->s, a == AUTH_ANSWER_OK     ? SMTP_AUTH_OK
+	                              : a == AUTH_ANSWER_FAIL ? SMTP_AUTH_FAIL
+	                                                      : SMTP_AUTH_TEMPFAIL);
+	if (c->s.mode == SMTP_INPUT_LINE && !c->closing) {
+		bufferevent_enable(c->bev, EV_READ);
+		conn_process(c);
+	} else if (c->s.mode == SMTP_INPUT_CLOSE) {
+		conn_process(c);
+	}
+}
+
+/* The password goes to the auth process, the only one that reads the
+ * users file; nothing is read from the client until it answers. */
+static void op_auth(void *ctx, const char *user, const char *password)
+{
+	struct conn *c = ctx;
+	c->auth_query = c->d->auth ? auth_client_check(c->d->auth, (const struct sockaddr *)&c->peer,
+	                                               user, password, auth_answer, c)
+	                           : NULL;
+	if (c->auth_query) {
+		bufferevent_disable(c->bev, EV_READ);
+		return;
+	}
+	/* The auth process is gone: 454, and the session reads on (the
+	 * session takes a synchronous answer). */
+	log_event(LOG_WARN, "auth", "session=%s ip=%s result=tempfail reason=\"no auth process\"",
+	          c->id, c->ip);
+	smtp_session_auth_done(&c->s, SMTP_AUTH_TEMPFAIL);
+}
+
 static const struct smtp_session_ops conn_ops = {
+	.auth = op_auth,
 	.send = op_send,
 	.mail = op_mail,
 	.rcpt = op_rcpt,
@@ -544,14 +622,16 @@ static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 		smtp_session_line_too_long(&c->s);
 		return true;
 	}
+	/* Longer while an AUTH exchange may run (RFC 4954 §4: 12288). */
+	size_t max = smtp_session_line_max(&c->s);
 	if (eol.pos < 0) {
-		if (evbuffer_get_length(in) > SMTP_COMMAND_LINE_MAX) {
+		if (evbuffer_get_length(in) > max) {
 			c->discarding = true;
 			evbuffer_drain(in, evbuffer_get_length(in));
 		}
 		return false;
 	}
-	if ((size_t)eol.pos > SMTP_COMMAND_LINE_MAX) {
+	if ((size_t)eol.pos > max) {
 		evbuffer_drain(in, (size_t)eol.pos + eol_len);
 		smtp_session_line_too_long(&c->s);
 		return true;
@@ -567,8 +647,13 @@ static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 		return false;
 	}
 	bool had_txn = smtp_session_in_transaction(&c->s);
-	c->line_len = (uint16_t)total; /* at most SMTP_COMMAND_LINE_MAX + 2 */
+	/* AUTH lines carry a password (in base64): wiped before the buffer
+	 * memory is given back. */
+	bool secret = c->s.sasl || (eol.pos >= 4 && !strncasecmp(line, "AUTH", 4));
+	c->line_len = (uint16_t)total; /* at most SMTP_AUTH_LINE_MAX + 2 */
 	smtp_session_line(&c->s, line, (size_t)eol.pos);
+	if (secret)
+		explicit_bzero((void *)line, total);
 	evbuffer_drain(in, total);
 	if (!had_txn && smtp_session_in_transaction(&c->s))
 		conn_rate_transaction(c);
@@ -711,7 +796,8 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 {
 	struct conn *c = arg;
 	if (what & BEV_EVENT_CONNECTED) {
-		/* The TLS handshake after STARTTLS finished. */
+		/* The TLS handshake finished: after STARTTLS, or at accept on
+		 * a --submissions listener. */
 		char desc[128];
 		SSL *ssl = bufferevent_openssl_get_ssl(bev);
 		tls_describe(ssl, desc, sizeof(desc));
@@ -719,6 +805,10 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		log_event(LOG_INFO, "tls", "session=%s version=%s cipher=%s", c->id,
 		          SSL_get_version(ssl), SSL_get_cipher_name(ssl));
 		smtp_session_tls_started(&c->s);
+		if (c->implicit_tls) {
+			smtp_session_greet(&c->s);
+			bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		}
 		conn_set_timeouts(c);
 		return;
 	}
@@ -840,14 +930,17 @@ static void conn_unlink(struct smtpd *d, struct conn *c)
 	d->nconn--;
 }
 
-void conn_accept(struct smtpd *d, int fd, const struct sockaddr *peer, socklen_t peerlen)
+void conn_accept(const struct smtpd_listener *l, int fd, const struct sockaddr *peer,
+                 socklen_t peerlen)
 {
+	struct smtpd *d = l->d;
 	struct conn *c = calloc(1, sizeof(*c));
 	if (!c) {
 		close(fd);
 		return;
 	}
 	c->d = d;
+	c->listener = l;
 	c->fd = fd;
 	memcpy(&c->peer, peer, peerlen < sizeof(c->peer) ? peerlen : sizeof(c->peer));
 	socklen_t len = sizeof(c->local);
@@ -857,21 +950,52 @@ void conn_accept(struct smtpd *d, int fd, const struct sockaddr *peer, socklen_t
 	else
 		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, c->ip, sizeof(c->ip));
 	id_new(c->id);
-	c->bev = bufferevent_socket_new(d->base, fd, 0);
-	if (!c->bev) {
+	c->implicit_tls = l->addr->kind == LISTEN_SUBMISSIONS && d->tls;
+	SSL *ssl = c->implicit_tls ? SSL_new(d->tls) : NULL;
+	if (c->implicit_tls && !ssl) {
 		close(fd);
 		free(c);
 		return;
 	}
+	c->bev = ssl ? bufferevent_openssl_socket_new(d->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
+	                                              BEV_OPT_CLOSE_ON_FREE)
+	             : bufferevent_socket_new(d->base, fd, 0);
+	if (!c->bev) {
+		if (ssl)
+			SSL_free(ssl);
+		close(fd);
+		free(c);
+		return;
+	}
+	c->tls_active = c->implicit_tls;
+	if (ssl)
+		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
 	ipcount_add(&d->per_ip, (const struct sockaddr *)&c->peer);
 	conn_link(d, c);
 	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	smtp_session_init(&c->s, &d->session_cfg, &conn_ops, c, d->tls != NULL);
-	log_event(LOG_INFO, "connect", "session=%s ip=%s port=%u conns=%u", c->id, c->ip,
+	smtp_session_init(&c->s, &d->session_cfg, &conn_ops, c, d->tls != NULL && !c->implicit_tls);
+	c->trusted = networks_match(&d->trusted, (const struct sockaddr *)&c->peer);
+	c->s.auth_offer = l->auth;
+	/* RFC 6409 §4.3: submission wants a login; a trusted network's
+	 * devices (cameras, printers) may send without one. */
+	c->s.auth_required = l->addr->kind != LISTEN_MX && !c->trusted;
+	log_event(LOG_INFO, "connect", "session=%s ip=%s port=%u conns=%u%s%s", c->id, c->ip,
 	          ntohs(peer->sa_family == AF_INET ? ((const struct sockaddr_in *)peer)->sin_port
 	                                           : ((const struct sockaddr_in6 *)peer)->sin6_port),
-	          d->nconn);
+	          d->nconn, l->addr->kind == LISTEN_MX ? "" : " listener=",
+	          l->addr->kind == LISTEN_MX ? "" : config_listen_key(l->addr->kind));
+	if (c->trusted)
+		log_event(LOG_INFO, "trusted", "session=%s ip=%s relay=yes", c->id, c->ip);
 	conn_start_rdns(c);
+	if (c->implicit_tls) {
+		/* RFC 8314 §3.3: the handshake first; the greeting after it
+		 * (conn_event_cb).  The client speaks first here, so there is
+		 * no pregreet test. */
+		struct timeval t = { d->cfg->timeout_command, 0 };
+		bufferevent_set_timeouts(c->bev, &t, &t);
+		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		return;
+	}
 	if (d->cfg->greet_pause_ms) {
 		c->greet_timer = evtimer_new(d->base, greet_timer_cb, c);
 		struct timeval tv = { d->cfg->greet_pause_ms / 1000,
@@ -902,6 +1026,9 @@ static void conn_free(struct conn *c)
 	if (c->rcpt_query)
 		store_mailbox_cancel(c->rcpt_query);
 	free(c->rcpt_mailbox);
+	if (c->auth_query)
+		auth_query_cancel(c->auth_query);
+	free(c->auth_senders);
 	if (c->s.txn)
 		c->s.txn->begun = false;
 	smtp_session_free(&c->s);

@@ -93,8 +93,8 @@ static bool literal_is_ours(const struct policy *p, const struct sockaddr *local
 	return false;
 }
 
-static bool domain_is_ours(const struct policy *p, const struct sockaddr *local,
-                           const struct smtp_address *a)
+bool policy_domain_ours(const struct policy *p, const struct sockaddr *local,
+                        const struct smtp_address *a)
 {
 	switch (a->kind) {
 	case SMTP_DOMAIN_NONE:
@@ -149,7 +149,7 @@ char *policy_recipient(const struct policy *p, const struct sockaddr *local,
 		smtp_reply_set(reply, 554, "5.7.1", "Relay access denied");
 		return NULL;
 	}
-	if (!domain_is_ours(p, local, rcpt)) {
+	if (!policy_domain_ours(p, local, rcpt)) {
 		smtp_reply_set(reply, 554, "5.7.1", "Relay access denied");
 		return NULL;
 	}

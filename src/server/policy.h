@@ -34,6 +34,11 @@ void policy_free(struct policy *p);
 char *policy_recipient(const struct policy *p, const struct sockaddr *local,
                        const struct smtp_address *rcpt, struct smtp_reply *reply);
 
+/* Whether rcpt's domain is one this server takes mail for (its domains,
+ * its own literals, localhost): the rest is relaying (issue 10). */
+bool policy_domain_ours(const struct policy *p, const struct sockaddr *local,
+                        const struct smtp_address *rcpt);
+
 /* The mailbox directory for a local part: +tag removed, ASCII folded;
  * NULL if it cannot be a safe directory name.  Exposed for tests. */
 char *policy_mailbox_name(const char *local, size_t len);

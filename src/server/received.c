@@ -23,15 +23,17 @@ void received_literal(const struct sockaddr *sa, char *out, size_t outlen)
 	snprintf(out, outlen, "[IPv6:%s]", ip);
 }
 
-/* The HELO name is the client's text: only characters of a domain or an
- * address literal pass, so it cannot break the header or fake a clause. */
+/* The HELO name and the login are the client's text: only characters of a
+ * domain, an address literal or a users-file name pass, so they cannot
+ * break the header or fake a clause. */
 static void sanitise(const char *in, char *out, size_t outlen)
 {
 	size_t o = 0;
 	for (; *in && o + 1 < outlen; in++) {
 		char c = *in;
 		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		          c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+		          c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_' ||
+		          c == '@' || c == '+';
 		out[o++] = ok ? c : '?';
 	}
 	out[o] = '\0';
@@ -54,6 +56,14 @@ int received_format(struct buf *out, const struct received_info *r)
 	                    r->rdns ? r->rdns : "", r->rdns ? " " : "", lit, r->by, with);
 	if (rc == 0 && r->tls && r->tls_desc)
 		rc = buf_printf(out, " (%s)", r->tls_desc);
+	if (rc == 0 && r->auth && r->auth_user) {
+		/* RFC 3848 §1 names the protocol; the login is said in a
+		 * comment, as Postfix's "Authenticated sender", so that a
+		 * message can be traced to the account that sent it. */
+		char user[256];
+		sanitise(r->auth_user, user, sizeof(user));
+		rc = buf_printf(out, "\n\t(authenticated as %s)", user);
+	}
 	if (rc == 0)
 		rc = buf_printf(out, " id %s", r->qid);
 	if (rc == 0 && r->for_rcpt)

@@ -16,6 +16,7 @@ struct received_info {
 	const char *by;            /* our host name */
 	bool esmtp, tls, smtputf8, auth;
 	const char *tls_desc;      /* "TLSv1.3 TLS_AES_256_GCM_SHA384" or NULL */
+	const char *auth_user;     /* the login (AUTH), or NULL */
 	const char *qid;
 	const char *for_rcpt;      /* only when there is exactly one recipient */
 	time_t when;

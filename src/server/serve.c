@@ -21,8 +21,10 @@
 
 #include <openssl/ssl.h>
 
+#include "auth/process.h"
 #include "dns/resolver.h"
 #include "net/tls.h"
+#include "server/networks.h"
 #include "server/smtpd.h"
 #include "store/store.h"
 #include "util/id.h"
@@ -36,8 +38,8 @@
 /* An empty directory the smtp process is chrooted into when run as root. */
 #define CHROOT_DIR "/var/empty"
 
-enum role { ROLE_STORE, ROLE_SMTP, ROLE_QUEUE };
-static const char *const role_names[] = { "store", "smtp", "queue" };
+enum role { ROLE_STORE, ROLE_SMTP, ROLE_QUEUE, ROLE_AUTH };
+static const char *const role_names[] = { "store", "smtp", "queue", "auth" };
 
 struct child {
 	pid_t pid;
@@ -67,6 +69,42 @@ struct parent {
 	bool queue_failed;
 };
 
+/* Issue 10's settings checked whole before anything starts (and at a
+ * reload, which keeps the running settings if they fail): relaying needs
+ * the outgoing queue, the networks must parse, and the users file must be
+ * readable and well-formed (its FILE:LINE said here, rather than an auth
+ * process that exits at every restart).  The parent reads the file for
+ * this check only; the auth process reads it again for use. */
+static bool relay_check(const struct serve_args *args, const struct serve_config *cfg,
+                        char *err, size_t errlen)
+{
+	bool submission = config_has_listener(cfg, LISTEN_SUBMISSION) ||
+	                  config_has_listener(cfg, LISTEN_SUBMISSIONS);
+	if ((submission || cfg->trusted_networks.n) && !args->spool) {
+		snprintf(err, errlen, "%s relays mail through the outgoing queue: give --spool DIR "
+		         "(or spool = in [queue])",
+		         submission ? "submission" : "--trusted-network");
+		return false;
+	}
+	struct networks nets = { 0 };
+	for (size_t i = 0; i < cfg->trusted_networks.n; i++) {
+		char why[256];
+		if (!networks_add(&nets, cfg->trusted_networks.items[i], why, sizeof(why))) {
+			snprintf(err, errlen, "--trusted-network: %s", why);
+			networks_free(&nets);
+			return false;
+		}
+	}
+	networks_free(&nets);
+	if (cfg->users) {
+		struct auth_users users;
+		if (auth_process_load(cfg->users, &users, err, errlen) != 0)
+			return false;
+		auth_users_free(&users);
+	}
+	return true;
+}
+
 bool serve_load_config(const struct serve_args *args, struct serve_config *cfg, char *err,
                        size_t errlen)
 {
@@ -81,7 +119,9 @@ bool serve_load_config(const struct serve_args *args, struct serve_config *cfg, 
 			return false;
 		}
 	}
-	return config_finish(cfg, err, errlen);
+	if (!config_finish(cfg, err, errlen))
+		return false;
+	return relay_check(args, cfg, err, errlen);
 }
 
 static int open_listener(const struct listen_addr *a, char *err, size_t errlen)
@@ -294,9 +334,10 @@ static void child_signals(enum role role)
 	/* Ctrl-C reaches the whole process group, and systemd sends SIGTERM
 	 * to the whole cgroup: the store ends when the smtp process closes
 	 * its socket, never in the middle of a batch. */
-	signal(SIGINT, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
-	signal(SIGTERM, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
-	signal(SIGUSR1, role == ROLE_STORE ? SIG_IGN : SIG_DFL);
+	bool follows_smtp = role == ROLE_STORE || role == ROLE_AUTH;
+	signal(SIGINT, follows_smtp ? SIG_IGN : SIG_DFL);
+	signal(SIGTERM, follows_smtp ? SIG_IGN : SIG_DFL);
+	signal(SIGUSR1, follows_smtp ? SIG_IGN : SIG_DFL);
 	sigprocmask(SIG_SETMASK, &none, NULL);
 }
 
@@ -350,10 +391,57 @@ static void child_watch_parent(pid_t parent)
 }
 
 /* Starts a store and an smtp process joined by a socketpair. */
+/* The auth process of this generation (issue 10): it reads the users
+ * file as root, then drops to the smtp process's user in the same empty
+ * chroot and answers "user, password" questions on its socket until the
+ * smtp process closes it.  It alone holds the hashes.  *fd is the smtp
+ * process's end. */
+static bool spawn_auth(struct parent *p, int *fd)
+{
+	int sv[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+		log_event(LOG_ERROR, "spawn_failed", "role=auth error=\"%s\"", strerror(errno));
+		return false;
+	}
+	pid_t pid = fork();
+	if (pid == 0) {
+		close(sv[0]);
+		for (size_t i = 0; i < p->nlisten; i++)
+			close(p->listen_fds[i]);
+		close(p->cfg.mailroot_fd);
+		proctitle_set("rawmail: auth");
+		child_signals(ROLE_AUTH);
+		log_init("auth", p->cfg.log_level);
+		struct auth_users users;
+		char err[512];
+		if (auth_process_load(p->cfg.users, &users, err, sizeof(err)) != 0) {
+			log_event(LOG_ERROR, "users_unreadable", "reason=\"%s\"", err);
+			log_flush();
+			_exit(EXIT_CONFIG);
+		}
+		if (!drop_to_unprivileged(&p->cfg)) {
+			log_event(LOG_ERROR, "drop_failed", "role=auth error=\"%s\"", strerror(errno));
+			_exit(EXIT_OSERR);
+		}
+		int rc = auth_process_run(&users, sv[1]);
+		log_flush();
+		_exit(rc == 0 ? 0 : EXIT_OSERR);
+	}
+	close(sv[1]);
+	if (pid < 0) {
+		close(sv[0]);
+		return false;
+	}
+	children_add(p, pid, ROLE_AUTH);
+	*fd = sv[0];
+	return true;
+}
+
 static bool spawn_pair(struct parent *p)
 {
 	int sv[2];
-	if (!children_reserve(p, 2)) {
+	int auth_fd = -1;
+	if (!children_reserve(p, 3)) {
 		log_event(LOG_ERROR, "spawn_failed", "error=\"out of memory\" children=%zu",
 		          p->nchildren);
 		return false;
@@ -391,6 +479,11 @@ static bool spawn_pair(struct parent *p)
 		return false;
 	}
 	children_add(p, store, ROLE_STORE);
+	if (p->cfg.users && !spawn_auth(p, &auth_fd)) {
+		close(sv[0]);
+		close(sv[1]);
+		return false;
+	}
 	pid_t smtp = fork();
 	if (smtp == 0) {
 		close(sv[1]);
@@ -414,13 +507,16 @@ static bool spawn_pair(struct parent *p)
 			_exit(EXIT_OSERR);
 		}
 		child_watch_parent(parent);
-		int rc = smtpd_run(&p->cfg, p->listen_fds, p->nlisten, sv[0], p->tls, dns);
+		int rc = smtpd_run(&p->cfg, p->listen_fds, p->nlisten, sv[0], auth_fd, p->tls, dns);
 		log_flush();
 		_exit(rc);
 	}
 	close(sv[0]);
 	close(sv[1]);
-	/* Without its smtp process the store reads end of file and exits. */
+	if (auth_fd >= 0)
+		close(auth_fd);
+	/* Without its smtp process the store (and the auth process) reads end
+	 * of file and exits. */
 	if (smtp < 0)
 		return false;
 	children_add(p, smtp, ROLE_SMTP);
@@ -520,7 +616,8 @@ static void reload(struct parent *p)
 	}
 	bool same_listen = cfg.nlisten == p->cfg.nlisten;
 	for (size_t i = 0; same_listen && i < cfg.nlisten; i++)
-		same_listen = !strcmp(cfg.listen[i].text, p->cfg.listen[i].text);
+		same_listen = !strcmp(cfg.listen[i].text, p->cfg.listen[i].text) &&
+		              cfg.listen[i].kind == p->cfg.listen[i].kind;
 	if (!same_listen)
 		log_event(LOG_WARN, "reload_listen_unchanged",
 		          "hint=\"listen addresses change only on restart\"");
@@ -606,7 +703,8 @@ static void print_banner(const struct parent *p)
 	const char *root = realpath(p->cfg.mailroot, abs) ? abs : p->cfg.mailroot;
 	printf("rawmail serve: listening on");
 	for (size_t i = 0; i < p->nlisten; i++)
-		printf(" %s", p->cfg.listen[i].text);
+		printf(p->cfg.listen[i].kind == LISTEN_MX ? " %s" : " %s (%s)", p->cfg.listen[i].text,
+		       config_listen_key(p->cfg.listen[i].kind));
 	printf("\nrawmail serve: accepting mail for");
 	for (size_t i = 0; i < p->cfg.domains.n; i++)
 		printf(" %s", p->cfg.domains.items[i]);
@@ -614,6 +712,13 @@ static void print_banner(const struct parent *p)
 	printf("rawmail serve: mail goes to %s/<user>/new/ (Maildir); STARTTLS %s\n", root,
 	       p->tls ? "on" : "off");
 	const struct listen_addr *a = &p->cfg.listen[0];
+	for (size_t i = p->nlisten; i-- > 0;)
+		if (p->cfg.listen[i].kind == LISTEN_MX)
+			a = &p->cfg.listen[i];
+	if (a->kind != LISTEN_MX) {
+		fflush(stdout);
+		return;
+	}
 	char host[64] = "127.0.0.1";
 	unsigned port = ntohs(((const struct sockaddr_in *)&a->ss)->sin_port);
 	if (!a->wildcard && a->ss.ss_family == AF_INET)
@@ -671,7 +776,7 @@ int serve_main(const struct serve_args *args)
 		if (fd < 0) {
 			/* The built-in [::1] listener is skipped on a host with no
 			 * IPv6; one the user asked for is an error. */
-			bool optional = p.cfg.listen_source == CONFIG_DEFAULT &&
+			bool optional = p.cfg.listen_source[LISTEN_MX] == CONFIG_DEFAULT &&
 			                p.cfg.listen[i].ss.ss_family == AF_INET6 &&
 			                (errno == EADDRNOTAVAIL || errno == EAFNOSUPPORT);
 			if (optional) {

@@ -41,6 +41,9 @@ struct serve_args {
 	 * kept across reloads, restarted if it dies. */
 	serve_queue_main_fn queue_main;
 	void *queue_arg;
+	/* The spool (--spool), or NULL: relayed mail (a login's, a trusted
+	 * network's) is queued there by the store (issue 10). */
+	const char *spool;
 };
 
 /* Builds a configuration: defaults, then the file, then the flags.

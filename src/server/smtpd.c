@@ -1,5 +1,6 @@
 #include "server/smtpd.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -13,6 +14,7 @@
 #include <event2/listener.h>
 
 #include "dns/resolver.h"
+#include "server/auth_client.h"
 #include "store/store.h"
 #include "util/log.h"
 
@@ -49,10 +51,27 @@ static bool evict_one(struct smtpd *d)
 	return false;
 }
 
+/* RFC 4954 §4 and RFC 8314: AUTH only on submission listeners, and only
+ * under TLS, except on a listener bound exactly to 127.0.0.1 or ::1, whose
+ * clients are this host's own programs (no wire to protect). */
+static enum smtp_auth_offer listener_auth(const struct listen_addr *a)
+{
+	if (a->kind == LISTEN_MX)
+		return SMTP_AUTH_OFF;
+	if (a->ss.ss_family == AF_INET &&
+	    ((const struct sockaddr_in *)&a->ss)->sin_addr.s_addr == htonl(INADDR_LOOPBACK))
+		return SMTP_AUTH_ANYTIME;
+	if (a->ss.ss_family == AF_INET6 &&
+	    IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)&a->ss)->sin6_addr))
+		return SMTP_AUTH_ANYTIME;
+	return SMTP_AUTH_AFTER_TLS;
+}
+
 static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *peer,
                       int peerlen, void *arg)
 {
-	struct smtpd *d = arg;
+	const struct smtpd_listener *info = arg;
+	struct smtpd *d = info->d;
 	if (d->stopping) {
 		refuse_raw(fd, "421 4.3.2 Server shutting down, try again later\r\n");
 		return;
@@ -79,7 +98,7 @@ static void accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct socka
 	 * STARTTLS, where a session ticket precedes the reply to EHLO). */
 	int one = 1;
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	conn_accept(d, fd, peer, (socklen_t)peerlen);
+	conn_accept(info, fd, peer, (socklen_t)peerlen);
 }
 
 static void accept_error_cb(struct evconnlistener *l, void *arg)
@@ -200,8 +219,16 @@ static void store_drained_cb(void *arg)
 	conn_store_drained(arg);
 }
 
+static void auth_lost_cb(void *arg)
+{
+	/* Sessions keep going; AUTH answers 454 4.7.0 until the parent
+	 * replaces this generation (it restarts it when a member dies). */
+	log_event(LOG_ERROR, "auth_lost", "action=\"AUTH answers 454\"");
+	(void)arg;
+}
+
 int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
-              int store_fd, SSL_CTX *tls, struct dns_resolver *dns)
+              int store_fd, int auth_fd, SSL_CTX *tls, struct dns_resolver *dns)
 {
 	struct smtpd d;
 	char err[256];
@@ -215,9 +242,23 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	d.session_cfg.max_errors = cfg->max_errors;
 	d.session_cfg.bare_policy = cfg->bare_newline;
 	d.session_cfg.accept_bare_ip = cfg->accept_bare_ip;
+	d.session_cfg.max_auth_failures = cfg->max_auth_failures;
 	ipcount_init(&d.per_ip, cfg->ipv4_prefix, cfg->ipv6_prefix);
+	memset(&d.trusted, 0, sizeof(d.trusted));
+	for (size_t i = 0; i < cfg->trusted_networks.n; i++)
+		if (!networks_add(&d.trusted, cfg->trusted_networks.items[i], err, sizeof(err))) {
+			/* serve_load_config checked them: out of memory. */
+			log_event(LOG_ERROR, "start_failed", "reason=\"%s\"", err);
+			networks_free(&d.trusted);
+			if (auth_fd >= 0)
+				close(auth_fd);
+			return 1;
+		}
 	if (!policy_init(&d.policy, cfg, err, sizeof(err))) {
 		log_event(LOG_ERROR, "start_failed", "reason=%s", err);
+		networks_free(&d.trusted);
+		if (auth_fd >= 0)
+			close(auth_fd);
 		return 1;
 	}
 	struct event_config *ec = event_config_new();
@@ -237,6 +278,12 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	if (!d.store)
 		goto out;
 	store_client_on_drain(d.store, store_drained_cb, &d);
+	if (auth_fd >= 0) {
+		d.auth = auth_client_new(d.base, auth_fd, auth_lost_cb, &d);
+		auth_fd = -1; /* the client owns it now, even on failure */
+		if (!d.auth)
+			goto out;
+	}
 	/* The store reports free space as it starts: wait for it (briefly)
 	 * so that the first MAIL with SIZE= is already checked against it. */
 	struct timeval wait_step = { 0, 10000 };
@@ -249,7 +296,11 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	for (size_t i = 0; i < nlisten; i++) {
 		/* Backlog 0: the parent already called listen() with its own
 		 * backlog; libevent would otherwise listen() again with 128. */
-		d.listeners[i] = evconnlistener_new(d.base, accept_cb, &d, LEV_OPT_CLOSE_ON_EXEC, 0,
+		struct smtpd_listener *info = &d.listener_info[i];
+		info->d = &d;
+		info->addr = &cfg->listen[i];
+		info->auth = listener_auth(info->addr);
+		d.listeners[i] = evconnlistener_new(d.base, accept_cb, info, LEV_OPT_CLOSE_ON_EXEC, 0,
 		                                    listen_fds[i]);
 		if (!d.listeners[i])
 			goto out;
@@ -274,6 +325,10 @@ out:
 		evconnlistener_free(d.listeners[i]);
 	if (d.store)
 		store_client_free(d.store);
+	if (d.auth)
+		auth_client_free(d.auth);
+	if (auth_fd >= 0)
+		close(auth_fd);
 	/* Before the loop goes: pending lookups are answered (and dropped). */
 	dns_resolver_free(dns);
 	if (d.stop_timer)
@@ -289,6 +344,7 @@ out:
 	if (d.base)
 		event_base_free(d.base);
 	policy_free(&d.policy);
+	networks_free(&d.trusted);
 	ipcount_free(&d.per_ip);
 	return rc;
 }

@@ -14,6 +14,7 @@
 
 #include "server/config.h"
 #include "server/ipcount.h"
+#include "server/networks.h"
 #include "server/policy.h"
 #include "smtp/session.h"
 
@@ -22,7 +23,15 @@ struct evconnlistener;
 struct event;
 struct conn;
 struct store_client;
+struct auth_client;
 struct dns_resolver;
+
+/* One listening socket and what it is for (the accept callback's arg). */
+struct smtpd_listener {
+	struct smtpd *d;
+	const struct listen_addr *addr;
+	enum smtp_auth_offer auth;  /* AUTH on this listener (issue 10) */
+};
 
 struct smtpd {
 	struct event_base *base;
@@ -31,8 +40,11 @@ struct smtpd {
 	struct smtp_session_config session_cfg;
 	SSL_CTX *tls;                   /* NULL: STARTTLS not offered */
 	struct store_client *store;
+	struct auth_client *auth;       /* NULL: no --users (AUTH answers 454) */
+	struct networks trusted;        /* --trusted-network: relay without AUTH */
 	struct dns_resolver *dns;       /* NULL: no reverse lookups */
 	struct evconnlistener *listeners[CONFIG_LISTEN_MAX];
+	struct smtpd_listener listener_info[CONFIG_LISTEN_MAX];
 	size_t nlisteners;
 	bool listeners_paused;          /* EMFILE: resumed when a connection closes */
 	struct ipcount per_ip;
@@ -47,13 +59,15 @@ struct smtpd {
 
 /* Runs the smtp process until SIGTERM (or SIGUSR1: drain for a reload)
  * has closed every session.  listen_fds are the parent's listening
- * sockets, in cfg->listen order; store_fd the socketpair end to the store.
+ * sockets, in cfg->listen order; store_fd the socketpair end to the store;
+ * auth_fd the one to the auth process, or -1 (no --users); both closed.
  * Returns the process exit code. */
 int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
-              int store_fd, SSL_CTX *tls, struct dns_resolver *dns);
+              int store_fd, int auth_fd, SSL_CTX *tls, struct dns_resolver *dns);
 
 /* conn.c: one connection. */
-void conn_accept(struct smtpd *d, int fd, const struct sockaddr *peer, socklen_t peerlen);
+void conn_accept(const struct smtpd_listener *l, int fd, const struct sockaddr *peer,
+                 socklen_t peerlen);
 void conn_close_now(struct conn *c);
 /* 421 to a session that is idle (or every session when force), used at
  * shutdown and to make room under overload.  Returns true if it closed. */

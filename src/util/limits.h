@@ -44,6 +44,8 @@
  * SMTP_COMMAND_LINE_MAX (an initial response too long for it is refused
  * as the command parser says). */
 #define SMTP_AUTH_LINE_MAX 12288
+/* Failed AUTH exchanges a connection may make before 421 (issue 10). */
+#define SMTP_AUTH_FAILURES_DEFAULT 3
 #define SMTP_AUTH_NAME_MAX 255
 #define SMTP_AUTH_PASSWORD_MAX 1024
 

@@ -245,6 +245,75 @@ static void test_received(void **state)
 	                    "\tby mx.test (rawmail) with ESMTPS (TLSv1.3 TLS_AES_256_GCM_SHA384) id QID\n"
 	                    "\tfor <u@[IPv6:::1]>; Thu, 01 Jan 1970 00:00:00 +0000\n");
 	buf_free(&b);
+	/* A login (issue 10): ESMTPSA and the name, which cannot break out. */
+	r.helo = "c";
+	r.auth = true;
+	r.auth_user = "alice@example.org\r\nX: (y)";
+	r.for_rcpt = NULL;
+	buf_init(&b, 4096);
+	assert_int_equal(received_format(&b, &r), 0);
+	assert_string_equal(b.data,
+	                    "Received: from c ([IPv6:::1])\n"
+	                    "\tby mx.test (rawmail) with ESMTPSA (TLSv1.3 TLS_AES_256_GCM_SHA384)\n"
+	                    "\t(authenticated as alice@example.org??X:??y?) id QID;"
+	                    " Thu, 01 Jan 1970 00:00:00 +0000\n");
+	buf_free(&b);
+}
+
+/* Submission listeners, the users file and trusted networks (issue 10). */
+static void test_submission(void **state)
+{
+	struct serve_config c;
+	char err[256];
+	config_init(&c);
+	assert_int_equal(c.max_auth_failures, 3);
+	assert_true(config_set(&c, CONFIG_FILE, "listen", "127.0.0.1:25", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FILE, "submission", "127.0.0.1:587", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FILE, "submissions", "[::1]:465", err, sizeof(err)));
+	/* A flag replaces the file's listeners of its kind only. */
+	assert_true(config_set(&c, CONFIG_FLAG, "submission", "127.0.0.2:587", err, sizeof(err)));
+	assert_int_equal(c.nlisten, 3);
+	assert_true(config_has_listener(&c, LISTEN_MX));
+	assert_true(config_has_listener(&c, LISTEN_SUBMISSIONS));
+	bool found = false;
+	for (size_t i = 0; i < c.nlisten; i++)
+		if (c.listen[i].kind == LISTEN_SUBMISSION) {
+			assert_string_equal(c.listen[i].text, "127.0.0.2:587");
+			found = true;
+		}
+	assert_true(found);
+	assert_false(config_set(&c, CONFIG_FLAG, "submission", "nowhere", err, sizeof(err)));
+	/* Submission without a users file cannot work. */
+	assert_false(config_finish(&c, err, sizeof(err)));
+	assert_non_null(strstr(err, "--users"));
+	assert_true(config_set(&c, CONFIG_FLAG, "users", "/etc/rawmail/users", err, sizeof(err)));
+	assert_true(config_finish(&c, err, sizeof(err)));
+	assert_int_equal(c.nlisten, 3); /* no built-in listeners added */
+	assert_false(config_set(&c, CONFIG_FLAG, "max-auth-failures", "0", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FLAG, "max-auth-failures", "5", err, sizeof(err)));
+	assert_int_equal(c.max_auth_failures, 5);
+	assert_true(config_set(&c, CONFIG_FILE, "trusted-network", "10.0.0.0/8, 192.168.1.0/24", err,
+	                       sizeof(err)));
+	assert_int_equal(c.trusted_networks.n, 2);
+	/* Implicit TLS without TLS. */
+	assert_true(config_set(&c, CONFIG_FLAG, "tls", "no", err, sizeof(err)));
+	assert_false(config_finish(&c, err, sizeof(err)));
+	assert_non_null(strstr(err, "submissions"));
+	config_free(&c);
+	/* A users file with no submission listener to use it. */
+	config_init(&c);
+	assert_true(config_set(&c, CONFIG_FLAG, "users", "/etc/rawmail/users", err, sizeof(err)));
+	assert_false(config_finish(&c, err, sizeof(err)));
+	assert_non_null(strstr(err, "submission"));
+	config_free(&c);
+	/* Only submission: a submission-only server (no built-in MX listener). */
+	config_init(&c);
+	assert_true(config_set(&c, CONFIG_FLAG, "submission", "127.0.0.1:587", err, sizeof(err)));
+	assert_true(config_set(&c, CONFIG_FLAG, "users", "u", err, sizeof(err)));
+	assert_true(config_finish(&c, err, sizeof(err)));
+	assert_int_equal(c.nlisten, 1);
+	assert_false(config_has_listener(&c, LISTEN_MX));
+	config_free(&c);
 }
 
 int main(void)
@@ -257,6 +326,7 @@ int main(void)
 		cmocka_unit_test(test_ipcount),
 		cmocka_unit_test(test_limit_settings),
 		cmocka_unit_test(test_received),
+		cmocka_unit_test(test_submission),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
