@@ -130,4 +130,9 @@
  * the insertion further down the header section. */
 #define SMTP_HEADER_FILL_HOLD_MAX 128
 
+/* Trusted networks (--trusted-network, server/networks.h): Postfix's
+ * mynetworks has no fixed limit; a LAN needs a handful, and a bound keeps
+ * the linear match per connection cheap. */
+#define NETWORKS_MAX 256
+
 #endif
