@@ -1,7 +1,11 @@
 /* Unit tests for the trusted networks (src/server/networks.c): a table of
  * values accepted (with how they print) or refused (with a word the
  * message must hold), and a table of client addresses matched against a
- * set of networks. */
+ * set of networks.
+ *
+ * With RAWMAIL_SEED_DIR set, main() first writes the values of the first
+ * table as seeds for tests/fuzz/fuzz_server_networks.c (after its
+ * selector octet, unused). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -15,6 +19,8 @@
 #include <netinet/in.h>
 
 #include <cmocka.h>
+
+#include "testutil.h"
 
 #include "server/networks.h"
 #include "util/limits.h"
@@ -245,8 +251,20 @@ static void test_limit(void **state)
 	assert_null(n.entries);
 }
 
+static int write_seeds(const char *dir)
+{
+	for (size_t i = 0; i < sizeof(parse_cases) / sizeof(parse_cases[0]); i++)
+		if (test_seed_write(dir, "networks", i, "value", 0, parse_cases[i].text,
+		                    strlen(parse_cases[i].text)) < 0)
+			return -1;
+	return 0;
+}
+
 int main(void)
 {
+	const char *seed_dir = getenv("RAWMAIL_SEED_DIR");
+	if (seed_dir && *seed_dir && write_seeds(seed_dir) < 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parse_table),
 		cmocka_unit_test(test_message_text),
