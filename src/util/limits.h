@@ -122,4 +122,19 @@
 #define AUTH_USER_SENDERS_MAX 100
 #define AUTH_PASSWORD_MAX 255
 
+/* Submission's missing Date and Message-ID (RFC 6409 §8.2, §8.3,
+ * smtp/header_fill.h): the octets of a header line's beginning held back
+ * while it is not yet known whether the line is a field ("name:") or the
+ * first line of a body that has no empty line before it.  A field name
+ * (with any WSP before its colon, RFC 5322 §4.5.8) longer than this is
+ * taken as a field, never as the body's start: real names are far
+ * shorter, and a long line of name octets counted as a field only moves
+ * the insertion further down the header section. */
+#define SMTP_HEADER_FILL_HOLD_MAX 128
+
+/* Trusted networks (--trusted-network, server/networks.h): Postfix's
+ * mynetworks has no fixed limit; a LAN needs a handful, and a bound keeps
+ * the linear match per connection cheap. */
+#define NETWORKS_MAX 256
+
 #endif
