@@ -25,6 +25,7 @@
 #include "server/auth_client.h"
 #include "server/networks.h"
 #include "server/received.h"
+#include "smtp/header_fill.h"
 #include "server/smtpd.h"
 #include "store/store.h"
 #include "util/id.h"
@@ -53,6 +54,8 @@ struct conn {
 	bool trusted;            /* the client is in a --trusted-network: may relay */
 	struct auth_query *auth_query; /* an AUTH waits for the auth process */
 	char *auth_senders;      /* the login's allowed senders ("" or NULL: any) */
+	struct message_fill *fill; /* a login's or trusted client's message: Date, Message-ID */
+	bool fill_failed;        /* the store refused a write made by the fill */
 	struct event *greet_timer;
 	struct store_txn *txn;
 	struct store_query *rcpt_query; /* a RCPT waits for the store's answer */
@@ -266,13 +269,53 @@ static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_
 		smtp_reply_set(reply, 451, "4.3.0", "Mail storage unavailable, try again later");
 		return false;
 	}
+	fill_start(c, t);
 	return true;
+}
+
+/* RFC 6409 §8.2, §8.3: a submission server adds a missing Date and
+ * Message-ID, here to the mail of logins and trusted networks (devices
+ * often send neither), while it streams to the store. */
+struct message_fill {
+	struct smtp_header_fill f;
+	char date[64];
+	char msgid[SMTP_DOMAIN_MAX + 64];
+};
+
+static void fill_emit(void *arg, const char *p, size_t n)
+{
+	struct conn *c = arg;
+	if (!c->txn || store_txn_write(c->txn, p, n) != 0)
+		c->fill_failed = true;
+}
+
+static void fill_start(struct conn *c, const struct smtp_transaction *t)
+{
+	free(c->fill);
+	c->fill = NULL;
+	c->fill_failed = false;
+	if (!c->s.auth_user && !c->trusted)
+		return;
+	c->fill = calloc(1, sizeof(*c->fill));
+	if (!c->fill)
+		return; /* the message goes as the client wrote it */
+	time_t now = time(NULL);
+	struct tm tm;
+	gmtime_r(&now, &tm);
+	strftime(c->fill->date, sizeof(c->fill->date), "%a, %d %b %Y %H:%M:%S +0000", &tm);
+	snprintf(c->fill->msgid, sizeof(c->fill->msgid), "<%s@%s>", t->qid, c->d->cfg->hostname);
+	smtp_header_fill_init(&c->fill->f, c->fill->date, c->fill->msgid);
 }
 
 static bool op_message_write(void *ctx, struct smtp_transaction *t, const char *data, size_t len)
 {
 	struct conn *c = ctx;
-	return c->txn && store_txn_write(c->txn, data, len) == 0;
+	if (!c->txn)
+		return false;
+	if (!c->fill)
+		return store_txn_write(c->txn, data, len) == 0;
+	smtp_header_fill_feed(&c->fill->f, data, len, fill_emit, c);
+	return !c->fill_failed;
 }
 
 static void commit_done(void *arg, enum store_result r)
@@ -316,6 +359,19 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 	/* Nothing more is read until the store answers: the client waits for
 	 * our reply to the final dot anyway, and this stops the read timeout. */
 	bufferevent_disable(c->bev, EV_READ);
+	if (c->fill) {
+		smtp_header_fill_finish(&c->fill->f, fill_emit, c);
+		bool failed = c->fill_failed;
+		free(c->fill);
+		c->fill = NULL;
+		if (failed) {
+			/* The store is gone: its loss answers 451 as for any write. */
+			store_txn_abort(c->txn);
+			c->txn = NULL;
+			commit_done(c, STORE_TEMPFAIL);
+			return;
+		}
+	}
 	store_txn_commit(c->txn, commit_done, c);
 }
 
@@ -325,6 +381,8 @@ static void op_message_abort(void *ctx, struct smtp_transaction *t)
 	if (c->txn)
 		store_txn_abort(c->txn);
 	c->txn = NULL;
+	free(c->fill);
+	c->fill = NULL;
 }
 
 static void op_starttls(void *ctx)
@@ -1029,6 +1087,7 @@ static void conn_free(struct conn *c)
 	if (c->auth_query)
 		auth_query_cancel(c->auth_query);
 	free(c->auth_senders);
+	free(c->fill);
 	if (c->s.txn)
 		c->s.txn->begun = false;
 	smtp_session_free(&c->s);
