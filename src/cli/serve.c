@@ -209,6 +209,7 @@ int cli_serve(int argc, char **argv)
 	if (queue) {
 		args.queue_main = serve_queue_main;
 		args.queue_arg = &qo;
+		args.spool = qo.spool;
 	}
 	args.config_file =
 		config_file_choose(args.config_file, getenv("RAWMAIL_CONF"), CONFIG_FILE_DEFAULT);

@@ -41,6 +41,9 @@ struct serve_args {
 	 * kept across reloads, restarted if it dies. */
 	serve_queue_main_fn queue_main;
 	void *queue_arg;
+	/* That queue's spool (NULL: none): the store queues relayed mail
+	 * there (issue 10). */
+	const char *spool;
 };
 
 /* Builds a configuration: defaults, then the file, then the flags.
