@@ -164,6 +164,27 @@ static int relay_append(struct store_msg *m, const char *data, size_t len)
 	return 0;
 }
 
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A relayed address given twice is queued once (as a mailbox given twice
+ * gets one file): the spool entry would deliver it twice.  Sorted, so
+ * thousands of recipients cost O(n log n); the order of an envelope's
+ * recipients means nothing to the queue. */
+static void relay_unique(struct store_msg *m)
+{
+	if (m->nrelay < 2)
+		return;
+	qsort(m->relay, m->nrelay, sizeof(m->relay[0]), str_cmp);
+	size_t k = 1;
+	for (size_t i = 1; i < m->nrelay; i++)
+		if (strcmp(m->relay[i], m->relay[k - 1]) != 0)
+			m->relay[k++] = m->relay[i];
+	m->nrelay = k;
+}
+
 struct store_msg *store_msg_new(const struct frame_begin *b)
 {
 	struct store_msg *m = calloc(1, sizeof(*m));
@@ -231,6 +252,7 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 	}
 	int rc = files_build(m, r, nlocal);
 	free(r);
+	relay_unique(m);
 	if (rc < 0 || (m->nrelay > 0 && relay_append(m, m->received, m->received_len) < 0)) {
 		store_msg_free(m);
 		return NULL;

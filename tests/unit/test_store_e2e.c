@@ -1182,8 +1182,9 @@ static void expect_relayed(struct queue_spool *sp, const char *const *rcpts, siz
 	queue_envelope_free(&env);
 }
 
-/* One local and two relayed recipients: the Maildir file for the local
- * one (naming no relayed address), one spool entry for the others. */
+/* One local and two relayed recipients (one given twice): the Maildir
+ * file for the local one (naming no relayed address), one spool entry for
+ * the others, each once. */
 static void test_relay_mixed(void **state)
 {
 	enum store_sync_mode modes[] = { STORE_SYNC_SYNCFS, STORE_SYNC_FSYNC };
@@ -1196,9 +1197,10 @@ static void test_relay_mixed(void **state)
 		const char *body = "Subject: out\n\nTo the world.\n.\n";
 		struct store_recipient r[] = { { "far@example.net", NULL },
 		                               { "alice@example.org", "alice" },
-		                               { "other@example.com", NULL } };
+		                               { "other@example.com", NULL },
+		                               { "far@example.net", NULL } };
 		struct result res = { 0 };
-		struct store_txn *t = send_msg(&h, "R1", r, 3, body, strlen(body), 5);
+		struct store_txn *t = send_msg(&h, "R1", r, 4, body, strlen(body), 5);
 		store_txn_commit(t, on_done, &res);
 		run_until(&h, &res.calls, 1);
 		assert_int_equal(res.r, STORE_OK);
