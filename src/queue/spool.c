@@ -219,37 +219,43 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 				break;
 			err = errno;
 			unlinkat(sp->tmpfd, msgtmp, 0);
-			return sys_fail(sp, err, why, whylen, "chown", "tmp", msgtmp);
+			st = sys_fail(sp, err, why, whylen, "chown", "tmp", msgtmp);
+			errno = err;
+			return st;
 		}
 		err = errno;
-		if (err != EEXIST || tries == 8)
-			return sys_fail(sp, err, why, whylen, "write", "tmp", msgtmp);
+		if (err != EEXIST || tries == 8) {
+			st = sys_fail(sp, err, why, whylen, "write", "tmp", msgtmp);
+			errno = err;
+			return st;
+		}
 	}
 	snprintf(envtmp, sizeof(envtmp), "%s.env", env->id);
 	buf_init(&text, QUEUE_ENV_FILE_MAX);
 	if (queue_envelope_format(env, &text, &err_text) < 0) {
 		st = say(QUEUE_PERM, why, whylen, "spool %s: envelope of %s: %s", sp->dir, env->id,
 		         err_text);
+		err = EINVAL;
 		goto drop_tmp;
 	}
 	if (durable_file_write(sp->tmpfd, envtmp, 0600, text.data, text.len, false) < 0 ||
 	    spool_give(sp, envtmp) < 0) {
-		st = sys_fail(sp, errno, why, whylen, "write", "tmp", envtmp);
+		st = sys_fail(sp, err = errno, why, whylen, "write", "tmp", envtmp);
 		unlinkat(sp->tmpfd, envtmp, 0);
 		goto drop_tmp;
 	}
 	if (renameat2(sp->tmpfd, msgtmp, sp->msgfd, env->id, RENAME_NOREPLACE) < 0) {
-		st = sys_fail(sp, errno, why, whylen, "rename into", "msg", env->id);
+		st = sys_fail(sp, err = errno, why, whylen, "rename into", "msg", env->id);
 		unlinkat(sp->tmpfd, envtmp, 0);
 		goto drop_tmp;
 	}
 	if (renameat2(sp->tmpfd, envtmp, sp->envfd, env->id, RENAME_NOREPLACE) < 0) {
-		st = sys_fail(sp, errno, why, whylen, "rename into", "env", env->id);
+		st = sys_fail(sp, err = errno, why, whylen, "rename into", "env", env->id);
 		unlinkat(sp->tmpfd, envtmp, 0);
 		goto drop_msg;
 	}
 	if (sp->sync && durable_fs_sync(sp->tmpfd) < 0) {
-		st = sys_fail(sp, errno, why, whylen, "syncfs", "env", env->id);
+		st = sys_fail(sp, err = errno, why, whylen, "syncfs", "env", env->id);
 		goto drop_env;
 	}
 	buf_free(&text);
@@ -264,6 +270,7 @@ drop_msg:
 drop_tmp:
 	unlinkat(sp->tmpfd, msgtmp, 0);
 	buf_free(&text);
+	errno = err;
 	return st;
 }
 

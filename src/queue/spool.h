@@ -66,7 +66,8 @@ const char *queue_spool_dir(const struct queue_spool *sp);
  * now when it is 0 (its other fields, the recipients included, are the
  * caller's), then writes
  * both files durably.  On failure nothing is left in msg/ or env/ (nor
- * in tmp/).  The new id is in env->id. */
+ * in tmp/), and errno holds the cause (ENOSPC for a full disk: the store
+ * answers 452 for it).  The new id is in env->id. */
 enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
                                       const void *message, size_t len, char *why, size_t whylen);
 

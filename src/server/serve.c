@@ -468,7 +468,8 @@ static bool spawn_pair(struct parent *p)
 		struct store_config sc = { .mailroot = p->cfg.mailroot, .rootfd = p->cfg.mailroot_fd,
 		                           .hostname = p->cfg.hostname, .sync = p->cfg.sync,
 		                           .new_mailboxes_per_client = p->cfg.max_new_mailboxes_per_ip,
-		                           .new_mailboxes_total = p->cfg.max_new_mailboxes };
+		                           .new_mailboxes_total = p->cfg.max_new_mailboxes,
+		                           .spool = p->args->spool };
 		int rc = store_process_run(&sc, sv[1]);
 		log_flush();
 		_exit(rc == 0 ? 0 : EXIT_OSERR);

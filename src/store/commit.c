@@ -164,6 +164,21 @@ static double ms_since(const struct timespec *t0)
 	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 + (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
 }
 
+static void log_stored(struct store_msg **msgs, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		const struct store_msg *m = msgs[i];
+		if (m->result != STORE_OK)
+			continue;
+		if (m->nrelay > 0)
+			log_event(LOG_INFO, "stored", "qid=%s files=%zu relayed=%zu id=%s size=%" PRIu64,
+			          m->qid, m->nfiles, m->nrelay, m->relay_id, m->content_len);
+		else
+			log_event(LOG_INFO, "stored", "qid=%s files=%zu size=%" PRIu64, m->qid, m->nfiles,
+			          m->content_len);
+	}
+}
+
 void store_commit_batch(const struct store_env *env, struct store_msg **msgs, size_t n)
 {
 	/* Per-step times in the batch line: where a batch's time goes is
@@ -198,12 +213,9 @@ void store_commit_batch(const struct store_env *env, struct store_msg **msgs, si
 	}
 	ms[3] = ms_since(&t0);
 
-	for (size_t i = 0; i < n; i++) {
-		const struct store_msg *m = msgs[i];
-		if (m->result == STORE_OK)
-			log_event(LOG_INFO, "stored", "qid=%s files=%zu size=%" PRIu64, m->qid, m->nfiles,
-			          m->content_len);
-	}
+	for (size_t i = 0; i < n; i++)
+		store_msg_relay(env, msgs[i]);
+	log_stored(msgs, n);
 	size_t ok = count_ok(msgs, n, &nfiles);
 	log_event(LOG_DEBUG, "batch",
 	          "n=%zu ok=%zu files=%zu sync=%s ms=%.3f "
@@ -231,12 +243,9 @@ void store_commit_round(const struct store_env *env, struct store_msg **renaming
 		fail_all(env, renaming, nr, err);
 	}
 	ms[2] = ms_since(&t0);
-	for (size_t i = 0; i < nr; i++) {
-		const struct store_msg *m = renaming[i];
-		if (m->result == STORE_OK)
-			log_event(LOG_INFO, "stored", "qid=%s files=%zu size=%" PRIu64, m->qid, m->nfiles,
-			          m->content_len);
-	}
+	for (size_t i = 0; i < nr; i++)
+		store_msg_relay(env, renaming[i]);
+	log_stored(renaming, nr);
 	/* The same fields as a two-phase batch line: the one sync of a round
 	 * is reported as sync1, so bench/ reads both alike. */
 	log_event(LOG_DEBUG, "batch",

@@ -14,6 +14,9 @@
  *      root's, and each mailbox mounted from another), or fsync each file;
  *   3. rename every file into new/ (per message all or none);
  *   4. the same syncfs again, or fsync each distinct new/;
+ *   5. queue each message's relayed part in the spool (store_msg_relay:
+ *      one enqueue and its own sync per such message; if it fails, the
+ *      message's files leave new/ again);
  * A write or rename error fails that message (ENOSPC/EDQUOT as
  * STORE_NOSPACE); a sync error fails every message still in the batch with
  * STORE_TEMPFAIL and removes their files, since the pages that failed are
@@ -29,6 +32,7 @@ void store_commit_batch(const struct store_env *env, struct store_msg **msgs, si
  *   3. one syncfs per filesystem holding a file of either set (the mail
  *      root's alone unless a mailbox is another filesystem's mount
  *      point): covers both.
+ *   4. the relayed part of each renaming[] message, as in step 5 above.
  * After it, each renaming[] message is durable in new/ (or failed) and is
  * answered by the caller; each writing[] message still STORE_OK is synced
  * in tmp/ and goes to the next round's renaming[].  A sync error fails

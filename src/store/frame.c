@@ -76,7 +76,10 @@ int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const cha
 	for (size_t i = 0; i < nrcpts; i++) {
 		if (!str_encodable(rcpts[i].address, FRAME_ADDRESS_MAX) || !*rcpts[i].address)
 			return -1;
-		if (!str_encodable(rcpts[i].mailbox, FRAME_MAILBOX_MAX) || !*rcpts[i].mailbox)
+		/* NULL (relay) goes out as the empty string; an empty name is
+		 * a caller's mistake, not a relay. */
+		if (rcpts[i].mailbox &&
+		    (!str_encodable(rcpts[i].mailbox, FRAME_MAILBOX_MAX) || !*rcpts[i].mailbox))
 			return -1;
 	}
 
@@ -93,7 +96,8 @@ int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const cha
 	if (buf_append(out, n, sizeof(n)) < 0)
 		goto fail;
 	for (size_t i = 0; i < nrcpts; i++)
-		if (append_str(out, rcpts[i].address) < 0 || append_str(out, rcpts[i].mailbox) < 0)
+		if (append_str(out, rcpts[i].address) < 0 ||
+		    append_str(out, rcpts[i].mailbox ? rcpts[i].mailbox : "") < 0)
 			goto fail;
 	size_t rlen = strlen(received);
 	put_u32(n, (uint32_t)rlen);
@@ -274,7 +278,8 @@ enum frame_status frame_decode_begin(const uint8_t *body, size_t len, struct fra
 	for (uint32_t i = 0; i < out->nrcpts; i++) {
 		if (!read_str(&r, FRAME_ADDRESS_MAX, false, &s))
 			return fail(why, "BEGIN recipient address malformed");
-		if (!read_str(&r, FRAME_MAILBOX_MAX, false, &s))
+		/* Empty: relayed (store.h). */
+		if (!read_str(&r, FRAME_MAILBOX_MAX, true, &s))
 			return fail(why, "BEGIN recipient mailbox malformed");
 	}
 	out->rcpts_len = (size_t)(r.p - out->rcpts);
@@ -440,7 +445,7 @@ const char *frame_begin_check(const struct frame_begin *b)
 		frame_begin_rcpt(b, &pos, &a, &m);
 		if (has_control(a.p, a.len))
 			return "recipient address holds a control octet";
-		if (!frame_mailbox_safe(m.p, m.len))
+		if (m.len > 0 && !frame_mailbox_safe(m.p, m.len))
 			return "mailbox name unsafe";
 	}
 	return NULL;

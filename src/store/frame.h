@@ -8,6 +8,7 @@
  *
  *   BEGIN  client  u64 txn, str qid, str sender, u32 n (1..FRAME_RCPTS_MAX),
  *                  n x (str address, str mailbox), u32 length + received
+ *                  (an empty mailbox: a relayed recipient, for the spool)
  *   DATA   client  u64 txn, 1..FRAME_DATA_MAX content octets
  *   COMMIT client  u64 txn
  *   ABORT  client  u64 txn
@@ -105,7 +106,8 @@ struct frame_begin {
 
 /* Encoders.  frame_encode_begin appends to out and returns 0, or -1 if the
  * message cannot be said in the format (a field over its bound, a NUL in a
- * string, no recipient, too many) or memory ran out; out is then unchanged.
+ * string, an empty address or mailbox (a NULL mailbox is a relayed
+ * recipient, sent as the empty string), no recipient, too many) or memory ran out; out is then unchanged.
  * The others fill a fixed array and cannot fail. */
 int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const char *sender,
                        const struct store_recipient *rcpts, size_t nrcpts, const char *received);
@@ -156,7 +158,7 @@ void frame_begin_rcpt(const struct frame_begin *b, size_t *pos, struct frame_str
  * a qid of letters, digits, '-' and '_' (it goes into a file name), a
  * sender and addresses without control octets (they become header lines),
  * mailbox names that are one safe directory name (no '/', no leading '.',
- * no control octets: DESIGN.md "Addresses"), a received text of lines
+ * no control octets: DESIGN.md "Addresses") or empty (relayed), a received text of lines
  * ending in LF without CR.  Returns NULL if all is well, else the reason.
  * The smtp process already ensures all this, so a failure is its bug. */
 const char *frame_begin_check(const struct frame_begin *b);

@@ -146,6 +146,45 @@ static int files_build(struct store_msg *m, struct rcpt *r, size_t n)
 	return 0;
 }
 
+/* LF-form text onto the relayed part, each LF as CR LF: the spool keeps
+ * the bytes the queue sends (QUEUE.md), as rawmail send and sendmail -bs
+ * queue them.  The text holds no CR LF pair (the smtp process decoded
+ * them), so each LF is a line end of its own. */
+static int relay_append(struct store_msg *m, const char *data, size_t len)
+{
+	const char *end = data + len;
+	while (data < end) {
+		const char *nl = memchr(data, '\n', (size_t)(end - data));
+		size_t n = nl ? (size_t)(nl - data) : (size_t)(end - data);
+		if (buf_append(&m->relay_msg, data, n) < 0 ||
+		    (nl && buf_append(&m->relay_msg, "\r\n", 2) < 0))
+			return -1;
+		data += n + (nl != NULL);
+	}
+	return 0;
+}
+
+static int str_cmp(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A relayed address given twice is queued once (as a mailbox given twice
+ * gets one file): the spool entry would deliver it twice.  Sorted, so
+ * thousands of recipients cost O(n log n); the order of an envelope's
+ * recipients means nothing to the queue. */
+static void relay_unique(struct store_msg *m)
+{
+	if (m->nrelay < 2)
+		return;
+	qsort(m->relay, m->nrelay, sizeof(m->relay[0]), str_cmp);
+	size_t k = 1;
+	for (size_t i = 1; i < m->nrelay; i++)
+		if (strcmp(m->relay[i], m->relay[k - 1]) != 0)
+			m->relay[k++] = m->relay[i];
+	m->nrelay = k;
+}
+
 struct store_msg *store_msg_new(const struct frame_begin *b)
 {
 	struct store_msg *m = calloc(1, sizeof(*m));
@@ -166,13 +205,16 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 	char *arena = malloc(total);
 	m->files = calloc(b->nrcpts, sizeof(m->files[0]));
 	struct rcpt *r = calloc(b->nrcpts, sizeof(*r));
-	if (!arena || !m->files || !r) {
+	m->relay = calloc(b->nrcpts, sizeof(m->relay[0]));
+	if (!arena || !m->files || !r || !m->relay) {
 		free(arena);
 		free(m->files);
+		free(m->relay);
 		free(r);
 		free(m);
 		return NULL;
 	}
+	buf_init(&m->relay_msg, STORE_RELAY_MESSAGE_MAX);
 	m->qid = copy_str(&arena, &b->qid); /* the arena's start: freed through qid */
 	m->sender = copy_str(&arena, &b->sender);
 	m->received = copy_str(&arena, &b->received);
@@ -193,16 +235,25 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 		return m;
 	}
 	pos = 0;
+	size_t nlocal = 0;
 	for (uint32_t i = 0; i < b->nrcpts; i++) {
 		struct frame_str a, mb;
 		frame_begin_rcpt(b, &pos, &a, &mb);
-		r[i].address = copy_str(&arena, &a);
-		r[i].mailbox = copy_str(&arena, &mb);
-		r[i].index = i;
+		const char *address = copy_str(&arena, &a);
+		const char *mailbox = copy_str(&arena, &mb);
+		if (!*mailbox) {
+			m->relay[m->nrelay++] = address; /* relayed: no file */
+			continue;
+		}
+		r[nlocal].address = address;
+		r[nlocal].mailbox = mailbox;
+		r[nlocal].index = nlocal;
+		nlocal++;
 	}
-	int rc = files_build(m, r, b->nrcpts);
+	int rc = files_build(m, r, nlocal);
 	free(r);
-	if (rc < 0) {
+	relay_unique(m);
+	if (rc < 0 || (m->nrelay > 0 && relay_append(m, m->received, m->received_len) < 0)) {
 		store_msg_free(m);
 		return NULL;
 	}
@@ -224,6 +275,8 @@ void store_msg_free(struct store_msg *m)
 	if (m->stream_fd >= 0)
 		close(m->stream_fd);
 	mem_release(m);
+	buf_free(&m->relay_msg);
+	free(m->relay);
 	free(m->qid);
 	free(m->heads);
 	free(m->files);
@@ -401,6 +454,14 @@ void store_msg_append(const struct store_env *env, struct store_msg *m, const ch
 		return; /* already failed: the content goes nowhere */
 	m->content_len += len;
 	m->content_lfs += maildir_count_lf(data, len);
+	if (m->nrelay > 0 && relay_append(m, data, len) < 0) {
+		/* Over STORE_RELAY_MESSAGE_MAX, or out of memory. */
+		store_msg_fail(env, m, STORE_TEMPFAIL, "relay buffer",
+		               m->relay_msg.len + len > m->relay_msg.max ? EFBIG : ENOMEM);
+		return;
+	}
+	if (m->nfiles == 0)
+		return; /* relayed only: no Maildir copy */
 	if (!m->streaming && m->mem.len + len <= STORE_MEMORY_MESSAGE_MAX) {
 		if (env->memory)
 			budget_make_room(env, m, len);
@@ -519,4 +580,19 @@ void store_msg_discard(const struct store_env *env, struct store_msg *m)
 		f->in_tmp = false;
 	}
 	mem_release(m);
+	buf_free(&m->relay_msg);
+}
+
+void store_msg_relay(const struct store_env *env, struct store_msg *m)
+{
+	if (m->result != STORE_OK || m->nrelay == 0)
+		return;
+	enum store_result res =
+	        store_relay_enqueue(env->relay, m->qid, m->sender, m->relay, m->nrelay,
+	                            m->relay_msg.data ? m->relay_msg.data : "", m->relay_msg.len,
+	                            m->relay_id);
+	int err = errno;
+	buf_free(&m->relay_msg);
+	if (res != STORE_OK)
+		store_msg_fail(env, m, res, "spool", err ? err : EIO);
 }

@@ -11,7 +11,13 @@
  * then the received text and the content.  A streamed message writes the
  * content once, into its first file; the others are copied from it when the
  * batch runs, so a message costs one open descriptor while it streams,
- * whatever its number of recipients. */
+ * whatever its number of recipients.
+ *
+ * Relayed recipients (mailbox NULL at the client, "" on the wire; issue 10)
+ * get no file: the message keeps for them, from BEGIN on, the received
+ * text and the content with CR LF line endings (what the queue sends), up
+ * to STORE_RELAY_MESSAGE_MAX, and queues that as one spool entry after its
+ * Maildir part is durable (store_msg_relay). */
 #ifndef RAWMAIL_STORE_MESSAGE_H
 #define RAWMAIL_STORE_MESSAGE_H
 
@@ -22,6 +28,7 @@
 #include "store/frame.h"
 #include "store/maildir.h"
 #include "store/memory.h"
+#include "store/relay.h"
 #include "store/store.h"
 #include "store/txnmap.h"
 #include "util/buf.h"
@@ -33,6 +40,7 @@ struct store_env {
 	long pid;
 	char host[MAILDIR_HOST_MAX + 1];   /* escaped for file names */
 	struct store_memory *memory;       /* content held in memory, all messages */
+	struct store_relay *relay;         /* the spool for relayed recipients */
 };
 
 struct store_file {
@@ -67,6 +75,12 @@ struct store_msg {
 	int64_t sec;
 	long usec;
 	enum store_result result;      /* STORE_OK until something failed */
+	/* Relayed recipients (issue 10): their addresses (in the arena), and
+	 * the spool entry's bytes while it is built. */
+	const char **relay;
+	size_t nrelay;
+	struct buf relay_msg;
+	char relay_id[QUEUE_ID_MAX + 1]; /* once queued */
 };
 
 static inline struct store_msg *store_msg_of(struct txnmap_node *n)
@@ -94,6 +108,13 @@ void store_msg_write(const struct store_env *env, struct store_msg *m);
 int store_msg_fsync(const struct store_env *env, struct store_msg *m);
 /* Batch step 3: moves every file into new/, all or none. */
 void store_msg_rename(const struct store_env *env, struct store_msg *m);
+
+/* Batch step 5, once m's files are durable in new/ (or m has none): queues
+ * the relayed part as one spool entry.  If that fails, m fails (NOSPACE
+ * for a full spool, else TEMPFAIL) and its files are removed from new/
+ * before anyone is answered: the client retries the whole message, and
+ * the local recipients must not get it twice. */
+void store_msg_relay(const struct store_env *env, struct store_msg *m);
 
 /* Records the first failure (what failed, errno), logs it, and removes
  * every file of m from tmp/ and new/. */

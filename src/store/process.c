@@ -52,6 +52,7 @@ struct store_proc {
 	struct store_env env;
 	struct store_memory memory;    /* content of the messages in memory */
 	struct newbox newbox;          /* Maildirs granted in the last hour */
+	struct store_relay relay;      /* the spool, for relayed recipients */
 	struct txnmap txns;            /* every message from BEGIN to its answer */
 	struct store_msg *queue_head;  /* committed, waiting for a batch */
 	struct store_msg **queue_tail;
@@ -450,6 +451,8 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 	store_memory_init(&p->memory, STORE_MEMORY_TOTAL_MAX);
 	newbox_init(&p->newbox, cfg->new_mailboxes_per_client, cfg->new_mailboxes_total);
 	p->env.memory = &p->memory;
+	store_relay_init(&p->relay, cfg->spool);
+	p->env.relay = &p->relay;
 
 	if (evutil_make_socket_nonblocking(fd) < 0)
 		return -1;
@@ -484,6 +487,7 @@ static void proc_teardown(struct store_proc *p)
 		drop_messages(p, true);
 	txnmap_free(&p->txns);
 	newbox_free(&p->newbox);
+	store_relay_close(&p->relay);
 	if (p->ev_space)
 		event_free(p->ev_space);
 	if (p->ev_batch)
@@ -520,8 +524,9 @@ int store_process_run(const struct store_config *cfg, int fd)
 			close(fd);
 		log_event(LOG_ERROR, "store_start", "reason=\"event loop setup failed\"");
 	} else {
-		log_event(LOG_INFO, "store_start", "mailroot=%s sync=%s", cfg->mailroot,
-		          cfg->sync == STORE_SYNC_FSYNC ? "fsync" : "syncfs");
+		log_event(LOG_INFO, "store_start", "mailroot=%s sync=%s spool=%s", cfg->mailroot,
+		          cfg->sync == STORE_SYNC_FSYNC ? "fsync" : "syncfs",
+		          cfg->spool ? cfg->spool : "none");
 		send_space(&p);
 		event_base_dispatch(p.base);
 		rc = p.fatal ? -1 : 0;

@@ -33,6 +33,12 @@ struct store_config {
 	 * client address (IPv6: per /64), and in all. */
 	unsigned new_mailboxes_per_client;
 	unsigned new_mailboxes_total;
+	/* The outgoing queue's spool (issue 10: relayed recipients), or NULL
+	 * (serve has none: a relayed recipient fails the message with
+	 * STORE_TEMPFAIL).  Opened at the first relayed message, without
+	 * creating it (serve's queue process does, for this same user), and
+	 * again at the next one while that fails. */
+	const char *spool;
 };
 
 /* Runs the store process's event loop on fd (its end of the socketpair)
@@ -43,7 +49,8 @@ struct store_config {
 int store_process_run(const struct store_config *cfg, int fd);
 
 enum store_result {
-	STORE_OK = 0,      /* on disk in every recipient's new/, synced */
+	STORE_OK = 0,      /* on disk in every recipient's new/, synced, and
+	                      queued in the spool for the relayed ones */
 	STORE_TEMPFAIL,    /* I/O or sync error: 451 4.3.0 */
 	STORE_NOSPACE,     /* ENOSPC or EDQUOT: 452 4.3.1 */
 };
@@ -66,7 +73,9 @@ struct store_recipient {
 	const char *address; /* the full recipient, for Delivered-To (keeps +tag) */
 	const char *mailbox; /* the Maildir directory name under mailroot,
 	                        already validated by the caller (no '/', no
-	                        leading '.', no control bytes, folded) */
+	                        leading '.', no control bytes, folded); NULL:
+	                        relay it (issue 10): the store queues the
+	                        message for it in the outgoing spool */
 };
 
 /* The smtp process's side.  on_lost is called if the store process goes
@@ -82,7 +91,11 @@ void store_client_free(struct store_client *sc);
  * the null sender); received is the Received: header field(s) with LF line
  * endings, already folded, ending in LF.  The store prepends, per
  * recipient: "Return-Path: <sender>\n", "Delivered-To: address\n", then
- * received, then the content.  Returns NULL if out of memory. */
+ * received, then the content.  The relayed recipients (mailbox NULL) share
+ * one spool entry: received then the content, with CR LF line endings (the
+ * bytes the queue sends), no Return-Path nor Delivered-To, origin
+ * submission; its size is bounded by STORE_RELAY_MESSAGE_MAX.  Returns
+ * NULL if out of memory. */
 struct store_txn *store_txn_begin(struct store_client *sc, const char *qid, const char *sender,
                                   const struct store_recipient *rcpts, size_t nrcpts,
                                   const char *received);

@@ -88,6 +88,13 @@
  * stream to their tmp/ files early, so that thousands of sessions stalled
  * in DATA cannot grow the store by 256 KiB each. */
 #define STORE_MEMORY_TOTAL_MAX (32u * 1024u * 1024u)
+/* A message relayed through the store (issue 10) is held whole in memory
+ * with CR LF line endings until it is queued (queue_spool_enqueue takes a
+ * buffer): at most this many octets, received text included; a larger one
+ * fails with 451.  Half of it is the largest content that always fits
+ * (every LF may become CR LF): the smtp process refuses larger relayed
+ * messages itself. */
+#define STORE_RELAY_MESSAGE_MAX (128u * 1024u * 1024u)
 
 /* RFC 5321 §6.3: a message with more Received: fields than this is
  * taken to be looping (5.4.6); "a large rejection threshold, normally at

@@ -29,7 +29,8 @@ static void check_begin(const uint8_t *body, size_t len)
 		frame_begin_rcpt(&b, &pos, &a, &m);
 		strs[k] = strndup(a.p, a.len);
 		r[i].address = strs[k++];
-		strs[k] = strndup(m.p, m.len);
+		/* An empty mailbox is a relayed recipient: NULL (store.h). */
+		strs[k] = m.len ? strndup(m.p, m.len) : NULL;
 		r[i].mailbox = strs[k++];
 	}
 	char *qid = strs[k++] = strndup(b.qid.p, b.qid.len);

@@ -34,6 +34,7 @@
 
 #include <event2/event.h>
 
+#include "queue/spool.h"
 #include "store/frame.h"
 #include "store/maildir.h"
 #include "store/store.h"
@@ -49,6 +50,7 @@ struct harness {
 	char dir[64];            /* holds the mailroot and the store's log */
 	char root[96];
 	char log[96];
+	char spool[128];
 	pid_t pid;
 	int fd;                  /* our end of the socketpair */
 	struct event_base *base;
@@ -87,6 +89,11 @@ enum child_mode { CHILD_PLAIN, CHILD_TMPFS };
 
 /* The creation limits of the next store_start (struct store_config). */
 static unsigned newbox_per_client = 20, newbox_total = 200;
+/* The spool of the next store_start (issue 10): NULL for none, else a
+ * name under the harness's directory (made by the test) or, with
+ * spool_in_tmpfs, under the mailroot, made by the child on its tmpfs. */
+static const char *spool_name = NULL;
+static bool spool_in_tmpfs = false;
 
 /* Forks the store.  In CHILD_TMPFS mode the child first mounts a 1 MiB
  * tmpfs on the mailroot in a mount namespace of its own, and exits 77 if
@@ -98,6 +105,9 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 	assert_non_null(mkdtemp(h->dir));
 	snprintf(h->root, sizeof(h->root), "%s/mail", h->dir);
 	snprintf(h->log, sizeof(h->log), "%s/store.log", h->dir);
+	if (spool_name)
+		snprintf(h->spool, sizeof(h->spool), "%s/%s", spool_in_tmpfs ? h->root : h->dir,
+		         spool_name);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fflush(NULL);
@@ -123,11 +133,19 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 		/* As serve's parent does: the caller makes and opens the mail root. */
 		if (mode != CHILD_TMPFS && mkdir(h->root, 0700) < 0 && errno != EEXIST)
 			_exit(78);
+		if (spool_name && spool_in_tmpfs) {
+			struct queue_spool *sp;
+			char why[256];
+			if (queue_spool_open(h->spool, QUEUE_SPOOL_CREATE, &sp, why, sizeof(why)) != QUEUE_OK)
+				_exit(78);
+			queue_spool_close(sp);
+		}
 		struct store_config cfg = { .mailroot = h->root,
 		                            .rootfd = open(h->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC),
 		                            .hostname = "mx.example:25", .sync = sync,
 		                            .new_mailboxes_per_client = newbox_per_client,
-		                            .new_mailboxes_total = newbox_total };
+		                            .new_mailboxes_total = newbox_total,
+		                            .spool = spool_name ? h->spool : NULL };
 		int rc = store_process_run(&cfg, sv[1]);
 		log_flush();
 		exit(rc == 0 ? 0 : 1);
@@ -1080,6 +1098,245 @@ static void test_no_space(void **state)
 	cleanup(&h);
 }
 
+/* ---- relayed recipients (issue 10) ---- */
+
+/* text with each LF as CR LF: the spool's form. */
+static void append_crlf(struct buf *out, const char *text, size_t len)
+{
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] == '\n')
+			assert_int_equal(buf_append(out, "\r", 1), 0);
+		assert_int_equal(buf_append(out, &text[i], 1), 0);
+	}
+}
+
+static struct queue_spool *spool_make(const struct harness *h)
+{
+	struct queue_spool *sp;
+	char why[512];
+	assert_int_equal(queue_spool_open(h->spool, QUEUE_SPOOL_CREATE, &sp, why, sizeof(why)),
+	                 QUEUE_OK);
+	return sp;
+}
+
+static size_t spool_count(const struct harness *h, const char *sub)
+{
+	char path[256];
+	snprintf(path, sizeof(path), "%s/%s", h->spool, sub);
+	DIR *d = opendir(path);
+	if (!d)
+		return 0;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		n += e->d_name[0] != '.';
+	closedir(d);
+	return n;
+}
+
+/* The spool's one entry: its envelope (the caller frees it) and its
+ * message, loaded under the lock, which checks size and SHA-256. */
+static void spool_one(struct queue_spool *sp, struct queue_envelope *env, struct buf *msg)
+{
+	struct queue_spool_list *l;
+	char why[512];
+	const char *id;
+	assert_int_equal(queue_spool_list_open(sp, &l, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_list_count(l), 1);
+	struct queue_envelope listed = { 0 };
+	assert_int_equal(queue_spool_list_next(l, &listed, &id, why, sizeof(why)), 1);
+	struct queue_lock lk;
+	assert_int_equal(queue_spool_lock(sp, listed.id, &lk, why, sizeof(why)), QUEUE_OK);
+	buf_init(msg, 64u << 20);
+	assert_int_equal(queue_spool_load(sp, &lk, env, msg, why, sizeof(why)), QUEUE_OK);
+	queue_spool_unlock(&lk);
+	queue_envelope_free(&listed);
+	queue_spool_list_close(l);
+}
+
+static void expect_relayed(struct queue_spool *sp, const char *const *rcpts, size_t n,
+                           const char *content, size_t content_len, unsigned flags)
+{
+	struct queue_envelope env = { 0 };
+	struct buf msg, want;
+	spool_one(sp, &env, &msg);
+	assert_string_equal(env.sender, SENDER);
+	assert_int_equal(env.origin, QUEUE_ORIGIN_SUBMISSION);
+	assert_int_equal(env.flags, flags);
+	assert_int_equal(env.nrcpts, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_string_equal(env.rcpts[i].addr, rcpts[i]);
+		assert_null(env.rcpts[i].orcpt);
+		assert_int_equal(env.rcpts[i].state, QUEUE_RCPT_QUEUED);
+	}
+	/* The received text and the content, CR LF: no Return-Path, no
+	 * Delivered-To (the next hop adds neither). */
+	buf_init(&want, 64u << 20);
+	append_crlf(&want, RECEIVED, strlen(RECEIVED));
+	append_crlf(&want, content, content_len);
+	assert_int_equal(env.size, want.len);
+	assert_int_equal(msg.len, want.len);
+	assert_memory_equal(msg.data, want.data, want.len);
+	buf_free(&want);
+	buf_free(&msg);
+	queue_envelope_free(&env);
+}
+
+/* One local and two relayed recipients (one given twice): the Maildir
+ * file for the local one (naming no relayed address), one spool entry for
+ * the others, each once. */
+static void test_relay_mixed(void **state)
+{
+	enum store_sync_mode modes[] = { STORE_SYNC_SYNCFS, STORE_SYNC_FSYNC };
+	spool_name = "spool";
+	for (size_t k = 0; k < 2; k++) {
+		struct harness h;
+		store_start(&h, modes[k], CHILD_PLAIN);
+		struct queue_spool *sp = spool_make(&h);
+		client_start(&h);
+		const char *body = "Subject: out\n\nTo the world.\n.\n";
+		struct store_recipient r[] = { { "far@example.net", NULL },
+		                               { "alice@example.org", "alice" },
+		                               { "other@example.com", NULL },
+		                               { "far@example.net", NULL } };
+		struct result res = { 0 };
+		struct store_txn *t = send_msg(&h, "R1", r, 4, body, strlen(body), 5);
+		store_txn_commit(t, on_done, &res);
+		run_until(&h, &res.calls, 1);
+		assert_int_equal(res.r, STORE_OK);
+		expect_one(&h, "alice", "R1", "alice@example.org", body, strlen(body));
+		const char *relayed[] = { "far@example.net", "other@example.com" };
+		expect_relayed(sp, relayed, 2, body, strlen(body), 0);
+		assert_int_equal(spool_count(&h, "tmp"), 0);
+		queue_spool_close(sp);
+		assert_int_equal(store_stop(&h), 0);
+		cleanup(&h);
+	}
+	spool_name = NULL;
+}
+
+/* Relayed only: no Maildir at all, a message over the in-memory size (no
+ * file to stream into), a UTF-8 address (SMTPUTF8). */
+static void test_relay_only(void **state)
+{
+	spool_name = "spool";
+	struct harness h;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	struct queue_spool *sp = spool_make(&h);
+	client_start(&h);
+	size_t len = 3 * STORE_MEMORY_MESSAGE_MAX + 17;
+	char *body = make_content(len, 11);
+	struct store_recipient r = { "\xc3\xa9l\xc3\xa8ve@example.net", NULL };
+	struct result res = { 0 };
+	struct store_txn *t = send_msg(&h, "R2", &r, 1, body, len, 65536);
+	store_txn_commit(t, on_done, &res);
+	run_until(&h, &res.calls, 1);
+	assert_int_equal(res.r, STORE_OK);
+	const char *relayed[] = { r.address };
+	expect_relayed(sp, relayed, 1, body, len, QUEUE_FLAG_SMTPUTF8);
+	DIR *d = opendir(h.root);
+	assert_non_null(d);
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL)
+		assert_true(e->d_name[0] == '.'); /* no Maildir made */
+	closedir(d);
+	queue_spool_close(sp);
+	assert_int_equal(store_stop(&h), 0);
+	free(body);
+	cleanup(&h);
+	spool_name = NULL;
+}
+
+/* No spool (serve has none, or the queue process has not made it yet):
+ * 451, and the local part written for the message is gone too.  Once the
+ * spool exists the store opens it at the next message. */
+static void test_relay_no_spool(void **state)
+{
+	const char *body = "Subject: x\n\nx\n";
+	struct store_recipient r[] = { { "alice@example.org", "alice" },
+	                               { "far@example.net", NULL } };
+	for (int k = 0; k < 2; k++) {
+		spool_name = k == 0 ? NULL : "spool";
+		struct harness h;
+		store_start(&h, k == 0 ? STORE_SYNC_FSYNC : STORE_SYNC_SYNCFS, CHILD_PLAIN);
+		client_start(&h);
+		struct result res = { 0 };
+		struct store_txn *t = send_msg(&h, "N1", r, 2, body, strlen(body), 64);
+		store_txn_commit(t, on_done, &res);
+		run_until(&h, &res.calls, 1);
+		assert_int_equal(res.r, STORE_TEMPFAIL);
+		assert_int_equal(count_dir(&h, "alice", "new"), 0);
+		assert_int_equal(count_dir(&h, "alice", "tmp"), 0);
+		/* A message for local recipients alone is not affected. */
+		struct result local = { 0 };
+		t = send_msg(&h, "N2", r, 1, body, strlen(body), 64);
+		store_txn_commit(t, on_done, &local);
+		run_until(&h, &local.calls, 1);
+		assert_int_equal(local.r, STORE_OK);
+		assert_int_equal(count_dir(&h, "alice", "new"), 1);
+		if (k == 1) {
+			struct queue_spool *sp = spool_make(&h);
+			struct result again = { 0 };
+			t = send_msg(&h, "N3", r, 2, body, strlen(body), 64);
+			store_txn_commit(t, on_done, &again);
+			run_until(&h, &again.calls, 1);
+			assert_int_equal(again.r, STORE_OK);
+			assert_int_equal(count_dir(&h, "alice", "new"), 2);
+			const char *relayed[] = { "far@example.net" };
+			expect_relayed(sp, relayed, 1, body, strlen(body), 0);
+			queue_spool_close(sp);
+		}
+		assert_int_equal(store_stop(&h), 0);
+		cleanup(&h);
+	}
+	spool_name = NULL;
+}
+
+/* A full spool: 452 (STORE_NOSPACE), the local copy removed, nothing left
+ * in the spool; a small relayed message then goes through. */
+static void test_relay_no_space(void **state)
+{
+	spool_name = ".spool"; /* on the mailroot's 1 MiB tmpfs */
+	spool_in_tmpfs = true;
+	struct harness h;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_TMPFS);
+	client_start(&h);
+	/* The Maildir copy fits; the spool's CR LF copy does not. */
+	size_t len = 600 * 1024;
+	char *body = make_content(len, 5);
+	struct store_recipient r[] = { { "far@example.net", NULL },
+	                               { "alice@example.org", "alice" } };
+	struct result big = { 0 }, small = { 0 };
+	struct store_txn *t = send_msg(&h, "X1", r, 2, body, len, 65536);
+	store_txn_commit(t, on_done, &big);
+	run_until(&h, &big.calls, 1);
+	spool_name = NULL;
+	spool_in_tmpfs = false;
+	if (h.lost) {
+		int status = store_stop(&h);
+		cleanup(&h);
+		free(body);
+		if (status == 77)
+			skip();
+		fail_msg("store exited %d", status);
+	}
+	assert_int_equal(big.r, STORE_NOSPACE);
+	/* Everything of X1 is gone: a message of about the same size fits
+	 * in the Maildir alone again. */
+	t = send_msg(&h, "X2", r, 2, "small\n", 6, 6);
+	store_txn_commit(t, on_done, &small);
+	run_until(&h, &small.calls, 1);
+	assert_int_equal(small.r, STORE_OK);
+	struct result local = { 0 };
+	t = send_msg(&h, "X3", &r[1], 1, body, len, 65536);
+	store_txn_commit(t, on_done, &local);
+	run_until(&h, &local.calls, 1);
+	assert_int_equal(local.r, STORE_OK);
+	assert_int_equal(store_stop(&h), 0);
+	free(body);
+	cleanup(&h);
+}
+
 /* ---- the client when the store goes away ---- */
 
 struct fake {
@@ -1261,6 +1518,10 @@ int main(void)
 		cmocka_unit_test(test_memory_budget),
 		cmocka_unit_test(test_mailbox_ask),
 		cmocka_unit_test(test_no_space),
+		cmocka_unit_test(test_relay_mixed),
+		cmocka_unit_test(test_relay_only),
+		cmocka_unit_test(test_relay_no_spool),
+		cmocka_unit_test(test_relay_no_space),
 		cmocka_unit_test(test_store_goes_away),
 		cmocka_unit_test(test_store_misbehaves),
 		cmocka_unit_test(test_free_in_callback),

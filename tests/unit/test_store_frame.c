@@ -279,7 +279,6 @@ static void test_begin_fields_malformed(void **state)
 		{ 14, 1 },    /* recipient count over FRAME_RCPTS_MAX */
 		{ 19, 0 },    /* empty address */
 		{ 20, 0 },    /* NUL in address */
-		{ 22, 0 },    /* empty mailbox */
 		{ 23, 0 },    /* NUL in mailbox */
 		{ 27, 3 },    /* received longer than the body */
 		{ 27, 1 },    /* received shorter: trailing octet */
@@ -433,6 +432,39 @@ static void test_begin_check(void **state)
 	buf_free(&b);
 }
 
+/* Issue 10: a NULL mailbox is a relayed recipient, sent as "" and
+ * accepted by the check; an empty (non-NULL) name is still refused. */
+static void test_begin_relay_recipient(void **state)
+{
+	struct store_recipient mixed[] = { { "a@x", "alice" }, { "far@example.net", NULL } };
+	struct buf b;
+	encode_begin(&b, "Q1", "s@x", mixed, 2, "R: x\n");
+	struct frame_begin fb;
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	size_t pos = 0;
+	struct frame_str a, m;
+	frame_begin_rcpt(&fb, &pos, &a, &m);
+	assert_str(m, "alice");
+	frame_begin_rcpt(&fb, &pos, &a, &m);
+	assert_str(a, "far@example.net");
+	assert_int_equal(m.len, 0);
+	assert_null(frame_begin_check(&fb));
+	buf_free(&b);
+
+	struct store_recipient only[] = { { "far@example.net", NULL } };
+	encode_begin(&b, "Q2", "", only, 1, "");
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_null(frame_begin_check(&fb));
+	buf_free(&b);
+
+	/* A relayed address is still checked: it becomes an envelope line. */
+	struct store_recipient bad[] = { { "far@x\nrcpt", NULL } };
+	encode_begin(&b, "Q3", "", bad, 1, "");
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_non_null(frame_begin_check(&fb));
+	buf_free(&b);
+}
+
 static void test_mailbox_safe(void **state)
 {
 	assert_true(frame_mailbox_safe("alice", 5));
@@ -498,6 +530,7 @@ int main(void)
 		cmocka_unit_test(test_result_malformed),
 		cmocka_unit_test(test_ask_answer),
 		cmocka_unit_test(test_begin_check),
+		cmocka_unit_test(test_begin_relay_recipient),
 		cmocka_unit_test(test_mailbox_safe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
