@@ -124,6 +124,9 @@ DEPS_server = server smtp dns store net util
 DEPS_queue  = queue msg smtp util
 DEPS_auth   = auth util
 DEPS_cli    = cli server client queue auth msg smtp dns store net util
+# The auth process end to end is driven through the smtp process's side
+# (server/auth_client.c and the txnmap it keeps its queries in).
+$(BUILD)/tests/test_auth_e2e: $(call obj,src/server/auth_client.c src/store/txnmap.c)
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))

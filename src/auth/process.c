@@ -178,6 +178,8 @@ static void fail_later(struct auth_process *ap, uint64_t id, const uint8_t *key)
 	if (ap->npending < AUTH_PROCESS_PENDING_MAX && (p = calloc(1, sizeof(*p))) != NULL &&
 	    (p->timer = evtimer_new(ap->base, pending_cb, p)) != NULL) {
 		struct timeval tv = { .tv_sec = secs, .tv_usec = 0 };
+		/* From now, not from when the loop woke: the hash took time. */
+		event_base_update_cache_time(ap->base);
 		p->ap = ap;
 		p->id = id;
 		p->next = ap->pending;
