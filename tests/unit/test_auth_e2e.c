@@ -475,6 +475,99 @@ static void test_split_frame(void **state)
 	assert_int_equal(auth_stop(&h), 0);
 }
 
+/* The client against a fake auth process on a bare socketpair: the CHECK
+ * it sends says what was asked (the frame written from the wiped-on-free
+ * reference intact), an answer is delivered with its senders, and an
+ * answer the client cannot trust (an unknown id, a malformed frame) loses
+ * the connection: TEMPFAIL for what is pending, on_lost once. */
+static void read_check(int fd, struct auth_wire_check *c, uint8_t *buf, size_t bufsize)
+{
+	size_t got = 0, len = 0;
+	const char *why;
+	for (;;) {
+		ssize_t r = read(fd, buf + got, bufsize - got);
+		assert_true(r > 0);
+		got += (size_t)r;
+		if (auth_wire_header_decode(buf, got, AUTH_WIRE_CHECK, &len, &why) == AUTH_WIRE_DONE &&
+		    got >= AUTH_WIRE_HEADER_LEN + len)
+			break;
+	}
+	assert_int_equal(got, AUTH_WIRE_HEADER_LEN + len);
+	assert_int_equal(auth_wire_decode_check(buf + AUTH_WIRE_HEADER_LEN, len, c, &why),
+	                 AUTH_WIRE_DONE);
+}
+
+static void test_client_against_fake(void **state)
+{
+	struct harness h;
+	memset(&h, 0, sizeof(h));
+	int sv[2];
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	h.base = event_base_new();
+	h.deadline = evtimer_new(h.base, on_deadline, &h);
+	struct timeval tv = { TIMEOUT_S, 0 };
+	evtimer_add(h.deadline, &tv);
+	h.ac = auth_client_new(h.base, sv[0], on_lost, &h);
+	assert_non_null(h.ac);
+	answers_so_far = 0;
+
+	struct answer r1, r2, r3;
+	check(&h, "2001:db8:7:8:9::1", "alice", "pa ss\xff", &r1);
+	check(&h, "192.0.2.60", "bob", "x", &r2);
+	run_for(&h, 0.1); /* let the bufferevent write */
+	uint8_t buf[2 * AUTH_WIRE_CHECK_FRAME_MAX];
+	struct auth_wire_check c;
+	read_check(sv[1], &c, buf, AUTH_WIRE_HEADER_LEN + AUTH_WIRE_CHECK_MIN + 5 + 6);
+	uint8_t key6[AUTH_WIRE_KEY_LEN] = { 6, 0x20, 0x01, 0x0d, 0xb8, 0, 7, 0, 8 };
+	assert_memory_equal(c.key, key6, AUTH_WIRE_KEY_LEN);
+	assert_int_equal(c.user_len, 5);
+	assert_memory_equal(c.user, "alice", 5);
+	assert_int_equal(c.password_len, 6);
+	assert_memory_equal(c.password, "pa ss\xff", 6);
+	uint64_t id1 = c.id;
+	read_check(sv[1], &c, buf, sizeof(buf));
+	assert_memory_equal(c.user, "bob", 3);
+	assert_true(c.id != id1);
+
+	uint8_t a[AUTH_WIRE_ANSWER_FRAME_MAX];
+	size_t n = auth_wire_encode_answer(a, id1, AUTH_WIRE_OK, "@example.org", 12);
+	assert_int_equal(write(sv[1], a, n), (ssize_t)n);
+	run_until(&h, &r1.calls, 1);
+	assert_int_equal(r1.a, AUTH_ANSWER_OK);
+	assert_string_equal(r1.senders, "@example.org");
+	/* The same id again: unknown now. */
+	check(&h, "192.0.2.61", "carol", "y", &r3);
+	assert_int_equal(write(sv[1], a, n), (ssize_t)n);
+	run_until(&h, &h.lost, 1);
+	assert_int_equal(r2.calls, 1);
+	assert_int_equal(r2.a, AUTH_ANSWER_TEMPFAIL);
+	assert_true(r2.senders_null);
+	assert_int_equal(r3.calls, 1);
+	assert_int_equal(r3.a, AUTH_ANSWER_TEMPFAIL);
+	assert_int_equal(r1.calls, 1);
+	run_for(&h, 0.1);
+	assert_int_equal(h.lost, 1);
+	auth_client_free(h.ac);
+	close(sv[1]);
+
+	/* A frame of the wrong type. */
+	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
+	h.lost = 0;
+	h.ac = auth_client_new(h.base, sv[0], on_lost, &h);
+	check(&h, "192.0.2.62", "bob", "x", &r1);
+	uint8_t k[AUTH_WIRE_KEY_LEN] = { 4 };
+	n = auth_wire_encode_check(buf, 1, k, "a", 1, "b", 1);
+	assert_int_equal(write(sv[1], buf, n), (ssize_t)n);
+	run_until(&h, &h.lost, 1);
+	assert_int_equal(r1.calls, 1);
+	assert_int_equal(r1.a, AUTH_ANSWER_TEMPFAIL);
+	auth_client_free(h.ac);
+	close(sv[1]);
+	evtimer_del(h.deadline);
+	event_free(h.deadline);
+	event_base_free(h.base);
+}
+
 static void test_load_refuses(void **state)
 {
 	char dir[] = "/tmp/rawmail-auth-load-XXXXXX";
@@ -518,6 +611,7 @@ int main(void)
 		cmocka_unit_test(test_process_killed),
 		cmocka_unit_test(test_process_ends),
 		cmocka_unit_test(test_split_frame),
+		cmocka_unit_test(test_client_against_fake),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
