@@ -88,6 +88,7 @@ struct auth_process {
 	size_t npending;
 	bool reading;
 	bool stopped;                   /* stop called: handle nothing more */
+	bool full_logged;               /* auth_busy logged for this flood */
 	int status;                     /* what auth_process_run returns */
 	size_t in_len;
 	uint8_t in[IN_MAX];             /* passwords: wiped as soon as read */
@@ -168,6 +169,8 @@ static void pending_cb(evutil_socket_t fd, short what, void *arg)
 	struct auth_process *ap = p->ap;
 	uint64_t id = p->id;
 	pending_free(p);
+	if (ap->npending < AUTH_PROCESS_PENDING_MAX / 2)
+		ap->full_logged = false;
 	answer(ap, id, AUTH_WIRE_FAIL, NULL, 0);
 }
 
@@ -191,6 +194,11 @@ static void fail_later(struct auth_process *ap, uint64_t id, const uint8_t *key)
 		return;
 	}
 	free(p);
+	if (ap->npending >= AUTH_PROCESS_PENDING_MAX && !ap->full_logged) {
+		/* Once per flood: a line per refused check would be the flood. */
+		log_event(LOG_WARN, "auth_busy", "pending=%zu", ap->npending);
+		ap->full_logged = true;
+	}
 	/* No way to hold the answer back: a "no" now would skip the delay,
 	 * so the client is told to try later instead. */
 	answer(ap, id, AUTH_WIRE_TEMPFAIL, NULL, 0);

@@ -30,7 +30,8 @@
  * evbuffer, whose chains would be freed unwiped), wiped with
  * explicit_bzero as soon as each frame is handled; auth_verify wipes its
  * own copies.  Logs: only the process's start and stop and protocol errors
- * (the smtp process logs each check with its session). */
+ * and auth_busy once when the delayed answers reach their bound (the
+ * smtp process logs each check with its session). */
 #ifndef RAWMAIL_AUTH_PROCESS_H
 #define RAWMAIL_AUTH_PROCESS_H
 
