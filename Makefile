@@ -120,10 +120,13 @@ DEPS_msg    = msg util
 DEPS_client = client smtp dns net util
 DEPS_store  = store queue msg smtp util
 DEPS_net    = net util
-DEPS_server = server smtp dns store queue msg net util
+DEPS_server = server smtp dns store queue msg net auth util
 DEPS_queue  = queue msg smtp util
 DEPS_auth   = auth util
 DEPS_cli    = cli server client queue auth msg smtp dns store net util
+# The auth process end to end is driven through the smtp process's side
+# (server/auth_client.c and the txnmap it keeps its queries in).
+$(BUILD)/tests/test_auth_e2e: $(call obj,src/server/auth_client.c src/store/txnmap.c)
 test_module = $(word 2,$(subst _, ,$(notdir $(1))))
 .SECONDEXPANSION:
 $(BUILD)/tests/test_%: tests/unit/test_%.c $$(foreach m,$$(DEPS_$$(call test_module,$$@)),$$(call obj,$$(SRC_$$(m))))
@@ -163,6 +166,7 @@ FUZZ_LIBSRC_msg_loop = src/msg/loop.c
 FUZZ_LIBSRC_msg_qualify = src/msg/header_qualify.c src/util/buf.c
 FUZZ_LIBSRC_auth_users = src/auth/users.c
 FUZZ_LIBSRC_server_networks = src/server/networks.c src/util/ip_text.c src/util/text.c
+FUZZ_LIBSRC_auth_wire = src/auth/wire.c src/auth/users.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

@@ -298,6 +298,14 @@ fail:
 	return -1;
 }
 
+/* One pattern of a senders field against an address: an "@domain" matches
+ * the address's domain, anything else the whole address, without case. */
+static bool sender_matches(const char *s, size_t len, const char *addr, const char *at)
+{
+	const char *whole = s[0] == '@' ? at : addr;
+	return whole && strlen(whole) == len && !strncasecmp(s, whole, len);
+}
+
 bool auth_user_sender_allowed(const struct auth_user *user, const char *addr)
 {
 	if (user->nsenders == 0)
@@ -305,8 +313,27 @@ bool auth_user_sender_allowed(const struct auth_user *user, const char *addr)
 	const char *at = strrchr(addr, '@');
 	for (size_t i = 0; i < user->nsenders; i++) {
 		const char *s = user->senders[i];
-		if (s[0] == '@' ? at && !strcasecmp(s, at) : !strcasecmp(s, addr))
+		if (sender_matches(s, strlen(s), addr, at))
 			return true;
 	}
 	return false;
+}
+
+bool auth_senders_text_allowed(const char *senders_text, const char *addr)
+{
+	if (!senders_text || !*senders_text)
+		return true;
+	const char *at = strrchr(addr, '@');
+	const char *p = senders_text;
+	for (;;) {
+		/* A space or tab after a comma is for people (senders_walk). */
+		while (*p == ' ' || *p == '\t')
+			p++;
+		size_t len = strcspn(p, ",");
+		if (len && sender_matches(p, len, addr, at))
+			return true;
+		if (!p[len])
+			return false;
+		p += len + 1;
+	}
 }

@@ -71,4 +71,9 @@ const char *auth_senders_check(const char *senders, size_t len);
  * else an address given, or an "@domain" of its domain, without case). */
 bool auth_user_sender_allowed(const struct auth_user *user, const char *addr);
 
+/* The same rule on a senders field as text (the auth process's answer
+ * carries it so: auth/wire.h): NULL or "" is any sender; else the
+ * comma-separated patterns, a space or tab after a comma allowed. */
+bool auth_senders_text_allowed(const char *senders_text, const char *addr);
+
 #endif

@@ -47,6 +47,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		CHECK(!memcmp(text + e->offset, e->name, nlen) && text[e->offset + nlen] == ':');
 		CHECK(e->offset == 0 || text[e->offset - 1] == '\n');
 		CHECK(e->nsenders <= AUTH_USER_SENDERS_MAX);
+		/* The senders as the auth process's answer carries them. */
+		static char text[AUTH_USERS_LINE_MAX * 2];
+		size_t tlen = 0;
+		for (size_t s = 0; s < e->nsenders; s++)
+			tlen += (size_t)snprintf(text + tlen, sizeof(text) - tlen, "%s%s",
+			                         s ? "," : "", e->senders[s]);
+		CHECK(tlen < sizeof(text));
 		for (size_t s = 0; s < e->nsenders; s++) {
 			const char *sender = e->senders[s];
 			CHECK(!auth_senders_check(sender, strlen(sender)));
@@ -54,6 +61,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			char addr[SMTP_PATH_MAX + 2];
 			snprintf(addr, sizeof(addr), "%s%s", sender[0] == '@' ? "x" : "", sender);
 			CHECK(auth_user_sender_allowed(e, addr));
+			CHECK(auth_senders_text_allowed(text, addr));
 		}
 		CHECK(auth_users_find(&u, e->name) == e);
 		for (size_t j = i + 1; j < u.n; j++)

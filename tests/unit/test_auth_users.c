@@ -206,6 +206,43 @@ static void test_limits(void **state)
 	free(text);
 }
 
+
+/* The senders rule on the text the auth process answers with: the same
+ * verdicts as on the parsed user, with or without spaces after commas. */
+static void test_senders_text(void **state)
+{
+	const char *text = "alice@example.org, @Example.NET,\tx@y.example";
+	assert_true(auth_senders_text_allowed(text, "alice@example.org"));
+	assert_true(auth_senders_text_allowed(text, "ALICE@EXAMPLE.ORG"));
+	assert_true(auth_senders_text_allowed(text, "anyone@example.net"));
+	assert_true(auth_senders_text_allowed(text, "X@Y.example"));
+	assert_false(auth_senders_text_allowed(text, "bob@example.org"));
+	assert_false(auth_senders_text_allowed(text, "anyone@sub.example.net"));
+	assert_false(auth_senders_text_allowed(text, "example.net"));
+	assert_false(auth_senders_text_allowed(text, "alice@example.or"));
+	assert_false(auth_senders_text_allowed(text, "lice@example.org"));
+	assert_false(auth_senders_text_allowed(text, ""));
+	assert_false(auth_senders_text_allowed("@example.net", "@example.net.evil"));
+	/* No field: any sender, the null reverse-path too. */
+	assert_true(auth_senders_text_allowed(NULL, "anyone@anywhere.example"));
+	assert_true(auth_senders_text_allowed("", "anyone@anywhere.example"));
+	assert_true(auth_senders_text_allowed("", ""));
+
+	/* Agrees with auth_user_sender_allowed on a parsed line. */
+	const char *file = "alice:" Y ":alice@example.org, @Example.NET,\tx@y.example\n";
+	struct auth_users u;
+	size_t line;
+	char why[256];
+	assert_int_equal(auth_users_parse(file, strlen(file), &u, &line, why, sizeof(why)), 0);
+	const struct auth_user *a = auth_users_find(&u, "alice");
+	const char *addrs[] = { "alice@example.org", "a@example.net", "x@y.example", "b@example.org",
+	                        "x@y.example.org", "@example.net", "" };
+	for (size_t i = 0; i < sizeof(addrs) / sizeof(addrs[0]); i++)
+		assert_int_equal(auth_user_sender_allowed(a, addrs[i]),
+		                 auth_senders_text_allowed(text, addrs[i]));
+	auth_users_free(&u);
+}
+
 /* The field checks passwd uses on its arguments. */
 static void test_checks(void **state)
 {
@@ -244,6 +281,7 @@ int main(void)
 		cmocka_unit_test(test_fields),
 		cmocka_unit_test(test_limits),
 		cmocka_unit_test(test_checks),
+		cmocka_unit_test(test_senders_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
