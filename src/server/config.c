@@ -251,8 +251,13 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 			snprintf(err, errlen, "%s: at most %d addresses in all", key, CONFIG_LISTEN_MAX);
 			return false;
 		}
-		if (!config_parse_listen(value, &c->listen[c->nlisten], err, errlen))
+		char why[256];
+		if (!config_parse_listen(value, &c->listen[c->nlisten], why, sizeof(why))) {
+			/* Said under the key given: "submission: ..." */
+			const char *rest = !strncmp(why, "listen", 6) ? why + 6 : why;
+			snprintf(err, errlen, "%s%s", key, rest);
 			return false;
+		}
 		c->listen[c->nlisten++].kind = kind;
 		return true;
 	} else if (!strcmp(key, "users")) {

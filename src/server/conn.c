@@ -22,10 +22,12 @@
 
 #include "dns/reverse.h"
 #include "net/tls.h"
+#include "auth/users.h"
 #include "server/auth_client.h"
 #include "server/networks.h"
 #include "server/received.h"
 #include "smtp/header_fill.h"
+#include "smtp/sasl.h"
 #include "server/smtpd.h"
 #include "store/store.h"
 #include "util/id.h"
@@ -89,6 +91,7 @@ struct conn_rate {
 
 static void conn_process(struct conn *c);
 static void conn_free(struct conn *c);
+static void fill_start(struct conn *c, const struct smtp_transaction *t);
 static void conn_read_cb(struct bufferevent *bev, void *arg);
 static void conn_write_cb(struct bufferevent *bev, void *arg);
 static void conn_event_cb(struct bufferevent *bev, short what, void *arg);

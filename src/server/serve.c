@@ -24,6 +24,7 @@
 #include "auth/process.h"
 #include "dns/resolver.h"
 #include "net/tls.h"
+#include "queue/spool.h"
 #include "server/networks.h"
 #include "server/smtpd.h"
 #include "store/store.h"
@@ -391,9 +392,28 @@ static void child_watch_parent(pid_t parent)
 }
 
 /* Starts a store and an smtp process joined by a socketpair. */
+/* The auth process: chrooted to the empty directory, as the store's user
+ * (the mail root's owner, already trusted with mail), never as the smtp
+ * process's --user: a network-facing process of the same uid could ptrace
+ * it and read the hashes. */
+static bool drop_to_auth_user(const struct serve_config *cfg)
+{
+	if (geteuid() != 0)
+		return true;
+	if (cfg->mail_uid == 0) {
+		errno = EPERM;
+		return false;
+	}
+	if (mkdir(CHROOT_DIR, 0755) != 0 && errno != EEXIST)
+		return false;
+	if (chroot(CHROOT_DIR) != 0 || chdir("/") != 0)
+		return false;
+	return setgroups(0, NULL) == 0 && setgid(cfg->mail_gid) == 0 &&
+	       setuid(cfg->mail_uid) == 0 && geteuid() != 0;
+}
+
 /* The auth process of this generation (issue 10): it reads the users
- * file as root, then drops to the smtp process's user in the same empty
- * chroot and answers "user, password" questions on its socket until the
+ * file as root, then drops (drop_to_auth_user) and answers "user, password" questions on its socket until the
  * smtp process closes it.  It alone holds the hashes.  *fd is the smtp
  * process's end. */
 static bool spawn_auth(struct parent *p, int *fd)
@@ -419,11 +439,12 @@ static bool spawn_auth(struct parent *p, int *fd)
 			log_flush();
 			_exit(EXIT_CONFIG);
 		}
-		if (!drop_to_unprivileged(&p->cfg)) {
+		if (!drop_to_auth_user(&p->cfg)) {
 			log_event(LOG_ERROR, "drop_failed", "role=auth error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
 		}
 		int rc = auth_process_run(&users, sv[1]);
+		auth_users_free(&users);
 		log_flush();
 		_exit(rc == 0 ? 0 : EXIT_OSERR);
 	}
@@ -461,6 +482,16 @@ static bool spawn_pair(struct parent *p)
 		child_signals(ROLE_STORE);
 		log_init("store", p->cfg.log_level);
 		id_init();
+		/* The spool is opened before the drop, like the mail root: a
+		 * path under a directory the mail user cannot traverse works.
+		 * A spool the queue process has not made yet is opened by path
+		 * at the first relayed message. */
+		struct queue_spool *spool = NULL;
+		if (p->args->spool) {
+			char why[512];
+			if (queue_spool_open(p->args->spool, 0, &spool, why, sizeof(why)) != QUEUE_OK)
+				spool = NULL;
+		}
 		if (!drop_to_mail_owner(&p->cfg)) {
 			log_event(LOG_ERROR, "drop_failed", "role=store error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
@@ -469,7 +500,7 @@ static bool spawn_pair(struct parent *p)
 		                           .hostname = p->cfg.hostname, .sync = p->cfg.sync,
 		                           .new_mailboxes_per_client = p->cfg.max_new_mailboxes_per_ip,
 		                           .new_mailboxes_total = p->cfg.max_new_mailboxes,
-		                           .spool = p->args->spool };
+		                           .spool = p->args->spool, .spool_open = spool };
 		int rc = store_process_run(&sc, sv[1]);
 		log_flush();
 		_exit(rc == 0 ? 0 : EXIT_OSERR);
@@ -804,6 +835,21 @@ int serve_main(const struct serve_args *args)
 	sigaddset(&set, SIGHUP);
 	sigaddset(&set, SIGCHLD);
 	sigprocmask(SIG_BLOCK, &set, NULL);
+	if (args->spool && (config_has_listener(&p.cfg, LISTEN_SUBMISSION) ||
+	                    config_has_listener(&p.cfg, LISTEN_SUBMISSIONS) ||
+	                    p.cfg.trusted_networks.n)) {
+		/* Made now, so the store can open it before its privilege drop
+		 * (the queue process then gives it to its user, as always). */
+		struct queue_spool *sp;
+		char why[512];
+		if (queue_spool_open(args->spool, QUEUE_SPOOL_CREATE, &sp, why, sizeof(why)) !=
+		    QUEUE_OK) {
+			fprintf(stderr, "rawmail serve: %s\n", why);
+			parent_free(&p);
+			return EXIT_CONFIG;
+		}
+		queue_spool_close(sp);
+	}
 	if (!spawn_pair(&p)) {
 		fprintf(stderr, "rawmail serve: cannot start: %s\n", strerror(errno));
 		parent_free(&p);

@@ -452,6 +452,7 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 	newbox_init(&p->newbox, cfg->new_mailboxes_per_client, cfg->new_mailboxes_total);
 	p->env.memory = &p->memory;
 	store_relay_init(&p->relay, cfg->spool);
+	p->relay.sp = cfg->spool_open;
 	p->env.relay = &p->relay;
 
 	if (evutil_make_socket_nonblocking(fd) < 0)

@@ -15,6 +15,7 @@
 #include <stdint.h>
 
 struct event_base;
+struct queue_spool;
 
 enum store_sync_mode {
 	STORE_SYNC_SYNCFS = 0, /* syncfs(mailroot) per batch: two syncs whatever N is */
@@ -39,6 +40,10 @@ struct store_config {
 	 * creating it (serve's queue process does, for this same user), and
 	 * again at the next one while that fails. */
 	const char *spool;
+	/* That spool already opened by the caller before the privilege drop
+	 * (its path may be out of the store user's reach, as the mail
+	 * root's may), or NULL.  Taken over by the store. */
+	struct queue_spool *spool_open;
 };
 
 /* Runs the store process's event loop on fd (its end of the socketpair)
