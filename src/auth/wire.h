@@ -51,7 +51,7 @@ enum auth_wire_status {
 /* The client's network, as the store's newbox keys it (store/newbox.h):
  * family (4 or 6), then the IPv4 address or the IPv6 address's first 64
  * bits, zero-padded. */
-#define AUTH_WIRE_KEY_LEN 17
+#define AUTH_WIRE_KEY_LEN 17 /* NETKEY_LEN */
 #define AUTH_WIRE_USER_MAX SMTP_AUTH_NAME_MAX
 #define AUTH_WIRE_PASSWORD_MAX SMTP_AUTH_PASSWORD_MAX
 /* A senders field is part of one line of the users file. */

@@ -2,46 +2,12 @@
 
 #include <string.h>
 
+#include "util/be.h"
 #include "util/buf.h"
-
-static void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 24);
-	p[1] = (uint8_t)(v >> 16);
-	p[2] = (uint8_t)(v >> 8);
-	p[3] = (uint8_t)v;
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	put_u32(p, (uint32_t)(v >> 32));
-	put_u32(p + 4, (uint32_t)v);
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-	return (uint16_t)((p[0] << 8) | p[1]);
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return ((uint32_t)p[0] << 24) | ((uint32_t)p[1] << 16) | ((uint32_t)p[2] << 8) | p[3];
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	return ((uint64_t)get_u32(p) << 32) | get_u32(p + 4);
-}
 
 static void put_header(uint8_t *p, enum frame_type type, size_t body_len)
 {
-	put_u32(p, (uint32_t)body_len);
+	be_put32(p, (uint32_t)body_len);
 	p[4] = (uint8_t)type;
 }
 
@@ -56,7 +22,7 @@ static int append_str(struct buf *out, const char *s)
 {
 	uint8_t len[2];
 	size_t n = strlen(s);
-	put_u16(len, (uint16_t)n);
+	be_put16(len, (uint16_t)n);
 	if (buf_append(out, len, sizeof(len)) < 0)
 		return -1;
 	return buf_append(out, s, n);
@@ -86,13 +52,13 @@ int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const cha
 	size_t start = out->len;
 	uint8_t hdr[FRAME_HEADER_LEN + 8];
 	put_header(hdr, FRAME_BEGIN, 0); /* length patched below */
-	put_u64(hdr + FRAME_HEADER_LEN, txn);
+	be_put64(hdr + FRAME_HEADER_LEN, txn);
 	if (buf_append(out, hdr, sizeof(hdr)) < 0)
 		goto fail;
 	if (append_str(out, qid) < 0 || append_str(out, sender) < 0)
 		goto fail;
 	uint8_t n[4];
-	put_u32(n, (uint32_t)nrcpts);
+	be_put32(n, (uint32_t)nrcpts);
 	if (buf_append(out, n, sizeof(n)) < 0)
 		goto fail;
 	for (size_t i = 0; i < nrcpts; i++)
@@ -100,10 +66,10 @@ int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const cha
 		    append_str(out, rcpts[i].mailbox ? rcpts[i].mailbox : "") < 0)
 			goto fail;
 	size_t rlen = strlen(received);
-	put_u32(n, (uint32_t)rlen);
+	be_put32(n, (uint32_t)rlen);
 	if (buf_append(out, n, sizeof(n)) < 0 || buf_append(out, received, rlen) < 0)
 		goto fail;
-	put_u32((uint8_t *)out->data + start, (uint32_t)(out->len - start - FRAME_HEADER_LEN));
+	be_put32((uint8_t *)out->data + start, (uint32_t)(out->len - start - FRAME_HEADER_LEN));
 	return 0;
 fail:
 	out->len = start;
@@ -115,26 +81,26 @@ fail:
 void frame_encode_data_header(uint8_t out[FRAME_DATA_HEADER_LEN], uint64_t txn, size_t len)
 {
 	put_header(out, FRAME_DATA, 8 + len);
-	put_u64(out + FRAME_HEADER_LEN, txn);
+	be_put64(out + FRAME_HEADER_LEN, txn);
 }
 
 void frame_encode_txn(uint8_t out[FRAME_TXN_LEN], enum frame_type type, uint64_t txn)
 {
 	put_header(out, type, 8);
-	put_u64(out + FRAME_HEADER_LEN, txn);
+	be_put64(out + FRAME_HEADER_LEN, txn);
 }
 
 void frame_encode_result(uint8_t out[FRAME_RESULT_LEN], uint64_t txn, enum store_result r)
 {
 	put_header(out, FRAME_RESULT, 9);
-	put_u64(out + FRAME_HEADER_LEN, txn);
+	be_put64(out + FRAME_HEADER_LEN, txn);
 	out[FRAME_HEADER_LEN + 8] = (uint8_t)r;
 }
 
 void frame_encode_space(uint8_t out[FRAME_SPACE_LEN], uint64_t free_bytes)
 {
 	put_header(out, FRAME_SPACE, 8);
-	put_u64(out + FRAME_HEADER_LEN, free_bytes);
+	be_put64(out + FRAME_HEADER_LEN, free_bytes);
 }
 
 int frame_encode_ask(struct buf *out, uint64_t query, const uint8_t key[FRAME_KEY_LEN],
@@ -145,7 +111,7 @@ int frame_encode_ask(struct buf *out, uint64_t query, const uint8_t key[FRAME_KE
 	size_t start = out->len;
 	uint8_t hdr[FRAME_HEADER_LEN + 8];
 	put_header(hdr, FRAME_ASK, 8 + FRAME_KEY_LEN + 2 + strlen(mailbox));
-	put_u64(hdr + FRAME_HEADER_LEN, query);
+	be_put64(hdr + FRAME_HEADER_LEN, query);
 	if (buf_append(out, hdr, sizeof(hdr)) < 0 || buf_append(out, key, FRAME_KEY_LEN) < 0 ||
 	    append_str(out, mailbox) < 0) {
 		out->len = start;
@@ -160,7 +126,7 @@ void frame_encode_answer(uint8_t out[FRAME_ANSWER_LEN], uint64_t query,
                          enum store_mailbox_answer a)
 {
 	put_header(out, FRAME_ANSWER, 9);
-	put_u64(out + FRAME_HEADER_LEN, query);
+	be_put64(out + FRAME_HEADER_LEN, query);
 	out[FRAME_HEADER_LEN + 8] = (uint8_t)a;
 }
 
@@ -178,7 +144,7 @@ enum frame_status frame_header_decode(const uint8_t *p, size_t avail, unsigned a
 {
 	if (avail < FRAME_HEADER_LEN)
 		return FRAME_NEED_MORE;
-	uint32_t len = get_u32(p);
+	uint32_t len = be_get32(p);
 	unsigned t = p[4];
 	if (t < FRAME_BEGIN || t > FRAME_TYPE_LAST || !(allowed & (1u << t)))
 		return fail(why, "unexpected frame type");
@@ -225,7 +191,7 @@ static bool read_u32(struct reader *r, uint32_t *v)
 {
 	if (r->left < 4)
 		return false;
-	*v = get_u32(r->p);
+	*v = be_get32(r->p);
 	r->p += 4;
 	r->left -= 4;
 	return true;
@@ -248,7 +214,7 @@ static bool read_str(struct reader *r, size_t max, bool empty_ok, struct frame_s
 {
 	if (r->left < 2)
 		return false;
-	size_t n = get_u16(r->p);
+	size_t n = be_get16(r->p);
 	r->p += 2;
 	r->left -= 2;
 	if (n > max || (n == 0 && !empty_ok))
@@ -265,7 +231,7 @@ enum frame_status frame_decode_begin(const uint8_t *body, size_t len, struct fra
 	struct frame_str s;
 	if (len < 8)
 		return fail(why, "BEGIN too short");
-	out->txn = get_u64(body);
+	out->txn = be_get64(body);
 	r.p += 8;
 	r.left -= 8;
 	if (!read_str(&r, FRAME_QID_MAX, false, &out->qid))
@@ -298,10 +264,10 @@ void frame_begin_rcpt(const struct frame_begin *b, size_t *pos, struct frame_str
 {
 	/* Already validated by frame_decode_begin: no checks needed. */
 	const uint8_t *p = b->rcpts + *pos;
-	address->len = get_u16(p);
+	address->len = be_get16(p);
 	address->p = (const char *)p + 2;
 	p += 2 + address->len;
-	mailbox->len = get_u16(p);
+	mailbox->len = be_get16(p);
 	mailbox->p = (const char *)p + 2;
 	p += 2 + mailbox->len;
 	*pos = (size_t)(p - b->rcpts);
@@ -312,7 +278,7 @@ enum frame_status frame_decode_data(const uint8_t *body, size_t len, uint64_t *t
 {
 	if (len <= 8 || len > 8 + FRAME_DATA_MAX)
 		return fail(why, "DATA length out of bounds");
-	*txn = get_u64(body);
+	*txn = be_get64(body);
 	*data = (const char *)body + 8;
 	*data_len = len - 8;
 	return FRAME_OK;
@@ -322,7 +288,7 @@ enum frame_status frame_decode_txn(const uint8_t *body, size_t len, uint64_t *tx
 {
 	if (len != 8)
 		return fail(why, "COMMIT/ABORT length wrong");
-	*txn = get_u64(body);
+	*txn = be_get64(body);
 	return FRAME_OK;
 }
 
@@ -334,7 +300,7 @@ enum frame_status frame_decode_result(const uint8_t *body, size_t len, uint64_t 
 	uint8_t v = body[8];
 	if (v != STORE_OK && v != STORE_TEMPFAIL && v != STORE_NOSPACE)
 		return fail(why, "RESULT value unknown");
-	*txn = get_u64(body);
+	*txn = be_get64(body);
 	*r = (enum store_result)v;
 	return FRAME_OK;
 }
@@ -344,7 +310,7 @@ enum frame_status frame_decode_space(const uint8_t *body, size_t len, uint64_t *
 {
 	if (len != 8)
 		return fail(why, "SPACE length wrong");
-	*free_bytes = get_u64(body);
+	*free_bytes = be_get64(body);
 	return FRAME_OK;
 }
 
@@ -355,7 +321,7 @@ enum frame_status frame_decode_ask(const uint8_t *body, size_t len, uint64_t *qu
 	struct reader r = { body, len };
 	if (len < 8 + FRAME_KEY_LEN)
 		return fail(why, "ASK too short");
-	*query = get_u64(body);
+	*query = be_get64(body);
 	*key = body + 8;
 	r.p += 8 + FRAME_KEY_LEN;
 	r.left -= 8 + FRAME_KEY_LEN;
@@ -374,7 +340,7 @@ enum frame_status frame_decode_answer(const uint8_t *body, size_t len, uint64_t 
 	uint8_t v = body[8];
 	if (v > STORE_MAILBOX_ERROR)
 		return fail(why, "ANSWER value unknown");
-	*query = get_u64(body);
+	*query = be_get64(body);
 	*a = (enum store_mailbox_answer)v;
 	return FRAME_OK;
 }

@@ -78,7 +78,7 @@ enum frame_type {
 #define FRAME_DATA_HEADER_LEN (FRAME_HEADER_LEN + 8)
 #define FRAME_ANSWER_LEN (FRAME_HEADER_LEN + 9)
 /* The client key of an ASK (newbox.h's NEWBOX_KEY_LEN). */
-#define FRAME_KEY_LEN 17
+#define FRAME_KEY_LEN 17 /* NETKEY_LEN (util/netkey.h) */
 #define FRAME_ASK_MAX (8u + FRAME_KEY_LEN + 2u + FRAME_MAILBOX_MAX)
 
 enum frame_status {

@@ -6,6 +6,10 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/netkey.h"
+
+_Static_assert(NEWBOX_KEY_LEN == NETKEY_LEN, "one client key");
+
 struct newbox_grant {
 	int64_t when;
 	uint8_t key[NEWBOX_KEY_LEN];
@@ -94,24 +98,7 @@ enum store_mailbox_answer newbox_decide(struct newbox *nb, int64_t now,
 
 void newbox_client_key(const struct sockaddr *sa, uint8_t key[NEWBOX_KEY_LEN])
 {
-	memset(key, 0, NEWBOX_KEY_LEN);
-	if (sa->sa_family == AF_INET) {
-		key[0] = 4;
-		memcpy(key + 1, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		return;
-	}
-	if (sa->sa_family != AF_INET6)
-		return;
-	const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
-	if (IN6_IS_ADDR_V4MAPPED(a)) {
-		key[0] = 4;
-		memcpy(key + 1, a->s6_addr + 12, 4);
-		return;
-	}
-	/* One IPv6 customer has a /64: counting /128s would let it create
-	 * mailboxes without bound. */
-	key[0] = 6;
-	memcpy(key + 1, a->s6_addr, 8);
+	netkey_from_sockaddr(sa, key);
 }
 
 const char *newbox_key_text(const uint8_t key[NEWBOX_KEY_LEN], char *out, size_t outlen)
