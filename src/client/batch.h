@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "client/relay.h"
 #include "client/route.h"
 #include "dns/lookup.h"
 #include "dns/resolver.h"
@@ -61,6 +62,18 @@ struct client_batch_request {
 	bool family_auto;
 	struct client_batch_slots *slots;  /* shared; must outlive the batch */
 	struct client_pool *pool;       /* shared connections (client/pool.h), or NULL */
+	/* Instead of the MX (client/relay.h): a domain with a route goes to
+	 * its host (TLS as above, port the route's); every other domain name
+	 * to the relay when there is one (never address literals), with
+	 * relay_tls and relay_verify, and AUTH when auth_user is set.  The
+	 * host is resolved by A/AAAA, never MX. */
+	const struct client_relay_route *routes;
+	size_t nroutes;
+	const struct client_relay_host *relay;   /* NULL: none */
+	enum client_tls_mode relay_tls;
+	bool relay_verify;
+	const char *auth_user;
+	const char *auth_password;
 	bool dry_run;                   /* resolve and plan; connect to nothing;
 	                                   planned recipients stay PENDING */
 	dns_mx_random_fn random_fn;     /* NULL: getrandom */
