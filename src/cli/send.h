@@ -109,6 +109,10 @@ enum {
 	OPT_MAILROOT,
 	OPT_ALIASES,
 	OPT_GATHER,      /* queue run's, for the sendmail entry's kick */
+	OPT_RELAY,
+	OPT_ROUTE,
+	OPT_AUTH_USER,
+	OPT_AUTH_PASSWORD_FILE,
 };
 extern const struct option send_long_opts[];
 
@@ -134,6 +138,10 @@ int send_option(struct send_opts *o, int c, const char *arg);
  * (said why): 64 for the flags, 78 when the settings file alone is at
  * fault (tls = none with tls-fingerprint in [delivery]). */
 int send_opts_check(struct send_opts *o);
+
+/* The relay's password file read (cli/delivery.h; send_opts_check does
+ * it unless o->background): 0, or 78 said why. */
+int send_opts_password(struct send_opts *o);
 
 /* Everything after the options are parsed: 0..255, the exit status.
  * With o->background (the sendmail entry), send_submit. */

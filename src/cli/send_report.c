@@ -105,12 +105,21 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 	                   : r->state == CLIENT_RCPT_PERMFAIL ? "by"
 	                                                      : "at";
 	char where[400] = "", at_port[8] = "";
-	if (port != 25)
+	/* A relay or route: named, "delivered via relay smtp.example.net
+	 * [192.0.2.1]:587", its port always shown. */
+	if (r->via[0]) {
+		port = r->port ? r->port : port;
+		prep = r->state == CLIENT_RCPT_DELIVERED ? "via" : prep;
+	}
+	if (port != 25 || r->via[0])
 		snprintf(at_port, sizeof(at_port), ":%u", port);   /* Postfix's relay=host[ip]:port */
+	char by[16] = "";
+	if (r->via[0])
+		snprintf(by, sizeof(by), "%s ", r->via);
 	if (r->ip[0] && r->host[0] != '[' && strcmp(r->host, r->ip) != 0)
-		snprintf(where, sizeof(where), " %s %s [%s]%s", prep, r->host, r->ip, at_port);
+		snprintf(where, sizeof(where), " %s %s%s [%s]%s", prep, by, r->host, r->ip, at_port);
 	else if (r->ip[0])
-		snprintf(where, sizeof(where), " %s [%s]%s", prep, r->ip, at_port);
+		snprintf(where, sizeof(where), " %s %s[%s]%s", prep, by, r->ip, at_port);
 	else if (r->host[0])
 		snprintf(where, sizeof(where), " for %s", r->host);
 
@@ -140,6 +149,12 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 			fprintf(out, "  likely cause: %s\n", e->cause);
 			fprintf(out, "  fix: %s\n", e->fix);
 		}
+		if (r->auth_failed && r->code)
+			fprintf(out, "  %s\n", r->reason);
+		if (r->auth_failed)
+			fprintf(out, "  fix: check --auth-user and the password in --auth-password-file "
+			             "(auth-user, auth-password-file in [delivery]); the message stays in "
+			             "the queue and goes once they are right\n");
 		char fp[TLS_REASON_FP_MAX];
 		if (send_result_certificate_refused(r, fp, sizeof(fp)) && fp[0]) {
 			if (strncmp(r->reason, "certificate fingerprint", 23) == 0)
