@@ -170,7 +170,9 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 			fprintf(out,
 			        "  every address timed out while connecting: outgoing port %u is probably\n"
 			        "  blocked by your network or provider (many ISPs and clouds block port 25);\n"
-			        "  try from another network, or ask the provider to unblock it\n",
+			        "  relay through your provider's submission server (rawmail send --relay\n"
+			        "  smtp.example.net --auth-user USER --auth-password-file FILE), try from\n"
+			        "  another network, or ask the provider to unblock it\n",
 			        port);
 	}
 }
