@@ -271,9 +271,10 @@ int send_message_build(const struct send_opts *o, const char *from, const char *
  * refusal and the port 25 hint; "[ip]:port" when the port is not 25. */
 void send_report_result(FILE *out, const struct client_result *r, unsigned short port);
 /* The --dry-run plan of one destination, on stdout; the port is shown
- * when it is not 25. */
+ * when it is not 25, or when via ("relay", "route") says the addresses
+ * are a relay's or a route's host. */
 void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *family_note, unsigned short port);
+                      size_t n, const char *family_note, const char *via, unsigned short port);
 /* Prints text from a peer (or holding it) escaped for the terminal
  * (util/text.h); line breaks kept.  Every line of the -v transcript and
  * every result goes through it. */

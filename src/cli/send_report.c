@@ -178,18 +178,22 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 }
 
 static void report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                        size_t n, const char *family_note, unsigned short port)
+                        size_t n, const char *family_note, const char *via, unsigned short port)
 {
 	if (n == 0) {
 		fprintf(out, "%s: no delivery possible (see the result below)\n", destination);
 		return;
 	}
-	fprintf(out, "%s:\n", destination);
+	fprintf(out, via ? "%s: via %s\n" : "%s:\n", destination, via);
 	for (size_t i = 0; i < n; i++) {
 		char ip[INET6_ADDRSTRLEN];
 		if (!inet_ntop(addrs[i].family, addrs[i].addr, ip, sizeof(ip)))
 			snprintf(ip, sizeof(ip), "?");
-		if (destination[0] == '[' && port == 25)
+		if (via && strcmp(addrs[i].host, ip) != 0)
+			fprintf(out, "  %zu. %s [%s]:%u\n", i + 1, addrs[i].host, ip, port);
+		else if (via)
+			fprintf(out, "  %zu. [%s]:%u\n", i + 1, ip, port);
+		else if (destination[0] == '[' && port == 25)
 			fprintf(out, "  %zu. %s (address literal)\n", i + 1, ip);
 		else if (destination[0] == '[')
 			fprintf(out, "  %zu. [%s]:%u (address literal)\n", i + 1, ip, port);
@@ -216,14 +220,14 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 }
 
 void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *family_note, unsigned short port)
+                      size_t n, const char *family_note, const char *via, unsigned short port)
 {
 	struct report_mem m;
 	if (!report_mem_open(&m)) {
 		fputs("(the plan could not be shown: out of memory)\n", out);
 		return;
 	}
-	report_plan(m.f, destination, addrs, n, family_note, port);
+	report_plan(m.f, destination, addrs, n, family_note, via, port);
 	report_mem_print(&m, out);
 }
 

@@ -224,7 +224,8 @@ static void deliver(struct group *g)
 	if (req->plan)
 		req->plan(req->arg, g->name, g->addrs,
 		          g->naddrs < CLIENT_ROUTE_ADDRS_MAX ? g->naddrs : CLIENT_ROUTE_ADDRS_MAX,
-		          g->via ? g->via_note : g->family_note);
+		          g->via ? "" : g->family_note, g->via ? (g->via_relay ? "relay" : "route") : NULL,
+		          g->via ? g->via->port : 0);
 	if (req->dry_run) {
 		group_done(g);
 		return;
@@ -466,7 +467,7 @@ static void lookup_cb(void *arg, const struct dns_lookup_result *res)
 
 no_plan:
 	if (req->plan)
-		req->plan(req->arg, g->name, NULL, 0, "");
+		req->plan(req->arg, g->name, NULL, 0, "", NULL, 0);
 	group_done(g);
 }
 
@@ -519,7 +520,7 @@ static void group_start_via(struct group *g)
 	if (!q) {
 		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", "cannot start the DNS lookup");
 		if (req->plan)
-			req->plan(req->arg, g->name, NULL, 0, "");
+			req->plan(req->arg, g->name, NULL, 0, "", NULL, 0);
 		group_done(g);
 	}
 }
@@ -564,7 +565,7 @@ static void group_start(struct group *g)
 	if (!g->lookup) {
 		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", "cannot start the DNS lookup");
 		if (req->plan)
-			req->plan(req->arg, g->name, NULL, 0, "");
+			req->plan(req->arg, g->name, NULL, 0, "", NULL, 0);
 		group_done(g);
 	}
 }

@@ -35,10 +35,13 @@ struct client_batch_slots {
 
 /* A destination's plan, for --dry-run: the addresses in the order they
  * would be tried.  addrs is NULL and n 0 when the lookup failed; then
- * results[] already hold the failure.  Valid during the call only. */
+ * results[] already hold the failure.  via: "relay" or "route" when the
+ * addresses are those of a relay or route (client/relay.h) on via_port,
+ * NULL for the MX.  Valid during the call only. */
 typedef void (*client_plan_fn)(void *arg, const char *destination,
                                const struct dns_lookup_addr *addrs, size_t n,
-                               const char *family_note);
+                               const char *family_note, const char *via,
+                               unsigned short via_port);
 
 struct client_batch_request {
 	struct event_base *base;

@@ -255,11 +255,11 @@ static void job_slot_freed(void *arg)
 }
 
 static void job_plan(void *arg, const char *destination, const struct dns_lookup_addr *addrs,
-                     size_t n, const char *family_note)
+                     size_t n, const char *family_note, const char *via, unsigned short via_port)
 {
 	struct client_outbound *e = ((struct job *)arg)->e;
 	if (e->cfg.plan)
-		e->cfg.plan(e->cfg.arg, destination, addrs, n, family_note);
+		e->cfg.plan(e->cfg.arg, destination, addrs, n, family_note, via, via_port);
 }
 
 static void job_transcript(void *arg, const char *line)
