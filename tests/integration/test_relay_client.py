@@ -21,6 +21,7 @@ import pytest
 
 from queue_util import entries, rawmail, write_entry
 from send_util import fresh_spool, send
+from dns_util import nsd  # noqa: F401  (fixture)
 from tls_util import pki  # noqa: F401  (fixture)
 
 USER = "relayuser@example.net"
@@ -390,3 +391,90 @@ def test_queue_run_uses_relay_from_config(hosts, server_ctx, pki, pwfile, tmp_pa
     assert [m[1] for m in lab.messages] == [[b"RCPT TO:<dave@lab.test>"]]
     assert entries(spool) == []
     assert_no_secret(r.err)
+
+
+# A relay by name: A/AAAA only (its MX, pointing nowhere, is not asked),
+# the certificate checked for the name, which is sent as SNI.
+RELAY_ZONE = """\
+mx            A 127.0.0.1
+mx            AAAA ::1
+mx            MX 10 nowhere
+nowhere       A 127.0.0.9
+"""
+
+
+@pytest.mark.parametrize("family", ["-4", "-6"])
+def test_relay_by_name_verified(hosts, server_ctx, pki, pwfile, nsd, family):  # noqa: F811
+    dns = nsd({"example.test": RELAY_ZONE})
+    ctx = server_ctx()
+    seen = []
+    ctx.sni_callback = lambda sslobj, name, c: seen.append(name)
+    if family == "-4":
+        h = hosts(ctx)
+    else:
+        h = hosts(ctx, host="::1", family=socket.AF_INET6)
+    s = send(["-v", family, "--dns", dns.addr, "--relay", f"mx.example.test:{h.port}",
+              "--cafile", pki.ca, *auth_args(pwfile), "-f", "alice@client.test",
+              "bob@example.org"], MSG, expect="ok")
+    assert seen == ["mx.example.test"]
+    assert h.auths == [("PLAIN", USER, PASSWORD)]
+    ip = "127.0.0.1" if family == "-4" else "::1"
+    assert f"delivered via relay mx.example.test [{ip}]:{h.port}" in s.result("bob@example.org")
+    # --tls verify says the same for the relay (and would for an MX).
+    h.auths.clear()
+    send([family, "--dns", dns.addr, "--tls", "verify", "--relay", f"mx.example.test:{h.port}",
+          "--cafile", pki.ca, *auth_args(pwfile), "-f", "alice@client.test", "bob@example.org"],
+         MSG, expect="ok")
+    assert h.auths == [("PLAIN", USER, PASSWORD)]
+
+
+def test_relay_name_wrong_certificate_and_require(hosts, server_ctx, pki, pwfile, nsd):  # noqa: F811
+    # wrongname holds wrong.example.test only: refused by default, taken
+    # with --tls require (unverified), or with its pin.
+    dns = nsd({"example.test": RELAY_ZONE})
+    h = hosts(server_ctx("wrongname"))
+    base = ["-4", "--dns", dns.addr, "--relay", f"mx.example.test:{h.port}", "--cafile", pki.ca,
+            *auth_args(pwfile), "-f", "alice@client.test", "bob@example.org"]
+    s = send(base, MSG, expect="tempfail")
+    assert "name" in s.result("bob@example.org"), s
+    assert not h.auths and not h.messages
+    send(["--tls", "require", *base[:5], *base[7:]], MSG, expect="ok")
+    assert len(h.messages) == 1
+    send(["--tls-fingerprint", pki.pin("wrongname"), *base[:5], *base[7:]], MSG, expect="ok")
+    assert len(h.messages) == 2
+    s = send(["--tls-fingerprint", pki.pin("mx"), *base[:5], *base[7:]], MSG, expect="tempfail")
+    assert len(h.messages) == 2 and len(h.auths) == 2
+
+
+def test_sendmail_entry_runner_uses_relay(hosts, server_ctx, pki, pwfile, tmp_path):  # noqa: F811
+    # cron's sendmail: no options; the settings file names the relay, the
+    # background runner (rawmail queue run --gather, given the settings as
+    # flags) delivers through it.
+    h = hosts(server_ctx())
+    spool = tmp_path / "spool"
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[delivery]\nrelay = 127.0.0.1:{h.port}\n"
+                    f"cafile = {pki.ca}\nauth-user = {USER}\nauth-password-file = {pwfile}\n"
+                    "dns = 127.0.0.1:1\n")
+    s = send(["--spool", spool, "-i", "bob@example.org"], "Subject: cron\n\nx\n",
+             argv0="sendmail", cwd=tmp_path,
+             env={"RAWMAIL_CONF": str(conf)}, dns_guard=False, expect="ok")
+    assert s.err == "", s
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and not h.messages:
+        time.sleep(0.1)
+    assert [m[1] for m in h.messages] == [[b"RCPT TO:<bob@example.org>"]], h.lines
+    assert h.auths == [("PLAIN", USER, PASSWORD)]
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and entries(spool):
+        time.sleep(0.1)
+    assert entries(spool) == []
+
+
+def test_serve_reads_routes_section(tmp_path, start_server):
+    # [routes] belongs to the queue's settings: rawmail serve starts with
+    # it in the shared file (an unknown section would stop it).
+    conf = tmp_path / "serve.conf"
+    conf.write_text("[routes]\nlab.test = 192.168.1.100\n")
+    srv = start_server("--config", conf)
+    assert srv.proc.poll() is None
