@@ -83,6 +83,8 @@ class Smarthost:
                 c.close()
 
     def _serve(self, c):
+        # Replies go out at once (Nagle would hold each small one).
+        c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         tls = False
         if self.implicit:
             c = self.ctx.wrap_socket(c, server_side=True)
@@ -372,6 +374,18 @@ def test_route_wins_over_relay(hosts, server_ctx, pki, pwfile):  # noqa: F811
     assert [m[1] for m in lab.messages] == [[b"RCPT TO:<bob@lab.test>"]]
     assert [m[1] for m in relay.messages] == [[b"RCPT TO:<carol@example.org>"]]
     assert not any(l.startswith(b"AUTH") for l in lab.commands())
+
+
+def test_address_literal_not_relayed(hosts, server_ctx, pki, pwfile):  # noqa: F811
+    # An address literal names its host: delivered there (port --port),
+    # not through the relay.
+    relay = hosts(server_ctx())
+    direct = hosts(None, host="127.0.0.6", starttls=False, mechs=(), require_auth=False)
+    send(["--port", direct.port, "--relay", f"127.0.0.1:{relay.port}", "--cafile", pki.ca,
+          *auth_args(pwfile), "-f", "alice@client.test", "bob@[127.0.0.6]", "carol@example.org"],
+         MSG, expect="ok")
+    assert [m[1] for m in direct.messages] == [[b"RCPT TO:<bob@[127.0.0.6]>"]]
+    assert [m[1] for m in relay.messages] == [[b"RCPT TO:<carol@example.org>"]]
 
 
 def test_queue_run_uses_relay_from_config(hosts, server_ctx, pki, pwfile, tmp_path):  # noqa: F811
