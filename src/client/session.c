@@ -366,10 +366,14 @@ static enum client_action on_auth(struct client_session *s, const struct smtp_se
 		return a;
 	}
 	/* 535 5.7.8 and every other refusal (a 334 where PLAIN sent its
-	 * initial response, a 501 after our cancel): give up on the host. */
+	 * initial response, a 501 after our cancel): give up on the host.
+	 * RFC 4954 §6: 454 4.7.0 is the server's own trouble, not ours. */
 	fail_set_reply(s, r, "");
-	return auth_give_up(s, "authentication failed: the relay refused the credentials of "
-	                       "--auth-user / --auth-password-file",
+	return auth_give_up(s, reply_class(r->code) == 4
+	                           ? "authentication failed temporarily at the relay (its trouble, "
+	                             "not necessarily --auth-user / --auth-password-file)"
+	                           : "authentication failed: the relay refused the credentials of "
+	                             "--auth-user / --auth-password-file",
 	                    r->code != 421);
 }
 

@@ -328,6 +328,17 @@ def test_wrong_password_stays_queued(hosts, server_ctx, pki, tmp_path):  # noqa:
     assert not h.messages and not any(l.startswith(b"MAIL") for l in h.commands())
     assert len(entries(spool)) == 1
     assert_no_secret(s.err)
+    # The queue keeps the reply and whose setting to fix; a run with the
+    # password fixed delivers.
+    [qid] = entries(spool)
+    show = rawmail(["queue", "show", "--spool", spool, qid])
+    assert "535 5.7.8" in show.out and "--auth-user" in show.out, show
+    h.password = PASSWORD
+    r = rawmail(["queue", "flush", "--spool", spool, "--dns", "127.0.0.1:1", "--relay",
+                 f"127.0.0.1:{h.port}", "--cafile", pki.ca, *auth_args(bad)])
+    assert r.rc == 0, r
+    assert len(h.messages) == 1 and entries(spool) == []
+    assert_no_secret(r.err)
 
 
 def test_no_auth_offered(hosts, server_ctx, pki, pwfile):  # noqa: F811

@@ -897,6 +897,18 @@ static void test_auth_refusals(void **state)
 	rcpt_check(&f->rcpts[0], CLIENT_RCPT_PENDING, 0, "", NULL);
 	fake_free(f);
 
+	/* 454: the relay's own trouble, said so. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	f->cfg.auth_plaintext_ok = true;
+	hello(f, "250-relay.test\r\n250 AUTH PLAIN\r\n", CLIENT_SEND);
+	C(f, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	S(f, "454 4.7.0 Temporary authentication failure\r\n", CLIENT_NEXT_HOST);
+	assert_true(f->s.auth_failed);
+	assert_non_null(strstr(f->s.fail_reason, "temporarily"));
+	fake_free(f);
+
 	/* A third LOGIN prompt: cancelled with "*". */
 	f = fake_new("b@y.test", NULL);
 	f->cfg.auth_user = "user";
