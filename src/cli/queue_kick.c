@@ -159,7 +159,8 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	ARG(port);
 	ARG("--tls");
 	ARG(tls_name(d->tls));
-	if (d->cafile && d->tls == CLI_TLS_VERIFY) {
+	/* Kept by cli_delivery_finish only where used (verify, or the relay's). */
+	if (d->cafile) {
 		ARG("--cafile");
 		ARG(d->cafile);
 	}
