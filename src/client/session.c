@@ -121,11 +121,20 @@ static bool out_printf(struct client_session *s, const char *fmt, ...)
 /* The buffer is sized at init for the largest batch, so this only fails
  * when memory runs out; the host is then given up like any local trouble
  * that a retry may cure. */
+/* Output that may hold credentials goes without leaving them behind. */
+static void out_discard(struct client_session *s)
+{
+	if (s->secret_out && s->out.data)
+		explicit_bzero(s->out.data, s->out.len);
+	s->secret_out = false;
+	buf_reset(&s->out);
+}
+
 static enum client_action out_check(struct client_session *s, enum client_action action)
 {
 	if (!s->out_failed)
 		return action;
-	buf_reset(&s->out);
+	out_discard(s);
 	s->state = ST_NEXT_HOST;
 	fail_set(s, 0, "", NULL, "out of memory");
 	return CLIENT_NEXT_HOST;
@@ -758,7 +767,7 @@ void client_session_lost(struct client_session *s)
 	}
 	if (s->state != ST_DONE && s->state != ST_NEXT_HOST && !s->fail_reason)
 		fail_set(s, 0, "", NULL, "connection lost");
-	buf_reset(&s->out);
+	out_discard(s);
 	s->state = ST_LOST;
 }
 
@@ -783,5 +792,6 @@ void client_session_free(struct client_session *s)
 	client_session_transaction_clear(s);
 	free(s->fail_text);
 	s->fail_text = NULL;
+	out_discard(s);
 	buf_free(&s->out);
 }
