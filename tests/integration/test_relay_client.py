@@ -20,6 +20,7 @@ import time
 import pytest
 
 from queue_util import entries, rawmail, write_entry
+from postfix_util import start_postfix  # noqa: F401  (fixture)
 from send_util import fresh_spool, send
 from dns_util import nsd  # noqa: F401  (fixture)
 from tls_util import pki  # noqa: F401  (fixture)
@@ -503,3 +504,19 @@ def test_serve_reads_routes_section(tmp_path, start_server):
     conf.write_text("[routes]\nlab.test = 192.168.1.100\n")
     srv = start_server("--config", conf)
     assert srv.proc.poll() is None
+
+
+def test_route_to_postfix_lab_domain(start_postfix, hosts, server_ctx, pki, pwfile):  # noqa: F811
+    # The lab network: lab.test lives at a Postfix on 127.0.0.7, with no
+    # DNS at all (the resolver given answers nothing); the relay takes the
+    # rest.  Postfix offers STARTTLS: opportunistic TLS as for an MX.
+    pf = start_postfix(domains=("lab.test",), users=("user",), host="127.0.0.7", tls=True)
+    relay = hosts(server_ctx())
+    s = send(["-v", "--relay", f"127.0.0.1:{relay.port}", "--cafile", pki.ca,
+              *auth_args(pwfile), "--route", f"lab.test=127.0.0.7:{pf.port}",
+              "-f", "alice@client.test", "user@lab.test", "carol@example.org"], MSG,
+             expect="ok")
+    [data] = pf.wait_for_mail("user")
+    assert b"Subject: relayed" in data and b"with ESMTPS" in data
+    assert f"delivered via route [127.0.0.7]:{pf.port}" in s.result("user@lab.test"), s
+    assert [m[1] for m in relay.messages] == [[b"RCPT TO:<carol@example.org>"]]
