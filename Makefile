@@ -162,6 +162,7 @@ FUZZ_LIBSRC_msg_aliases = src/msg/aliases.c
 FUZZ_LIBSRC_msg_loop = src/msg/loop.c
 FUZZ_LIBSRC_msg_qualify = src/msg/header_qualify.c src/util/buf.c
 FUZZ_LIBSRC_auth_users = src/auth/users.c
+FUZZ_LIBSRC_client_relay = src/client/relay.c $(SRC_util)
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

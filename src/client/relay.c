@@ -78,15 +78,17 @@ static bool host_parse(const char *text, unsigned short default_port,
 			*colon = '\0';
 			port = colon + 1;
 		}
+		size_t n = strlen(host);
+		if (n > 1 && host[n - 1] == '.')
+			host[--n] = '\0';   /* the root's dot; "192.0.2.1." is the address too */
 		if (inet_pton(AF_INET, host, out->addr) == 1) {
 			out->family = AF_INET;
 			out->literal = true;
 			inet_ntop(AF_INET, out->addr, out->host, sizeof(out->host));
 		} else {
-			size_t n = strlen(host);
-			if (n > 1 && host[n - 1] == '.')
-				host[--n] = '\0';
-			if (!hostname_syntax_ok(host) || n > SMTP_DOMAIN_MAX)
+			/* Another dot would be an empty label. */
+			if (n == 0 || host[n - 1] == '.' || !hostname_syntax_ok(host) ||
+			    n > SMTP_DOMAIN_MAX)
 				goto bad;
 			for (size_t i = 0; i <= n; i++)
 				out->host[i] = (char)tolower((unsigned char)host[i]);
@@ -148,7 +150,7 @@ bool client_relay_route_make(const char *domain, const char *host,
 	}
 	memcpy(d, domain, n);
 	d[n] = '\0';
-	if (!hostname_syntax_ok(d)) {
+	if (d[n - 1] == '.' || !hostname_syntax_ok(d)) {
 		snprintf(err, errlen, "'%s' is not a domain name (routes are for domains, "
 		                      "exactly as in addresses: no wildcards)", d);
 		return false;

@@ -9,10 +9,12 @@
 #include <arpa/inet.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 
 #include "client/relay.h"
+#include "testutil.h"
 
 struct host_case {
 	const char *text;
@@ -51,6 +53,10 @@ static const struct host_case relay_cases[] = {
 	{ "[nothing]", false, NULL, false, 0, 0, false },
 	{ "[IPv6:192.0.2.1]", false, NULL, false, 0, 0, false },
 	{ "a..b", false, NULL, false, 0, 0, false },
+	/* found by fuzz_client_relay: one root dot only */
+	{ "smtp.example..", false, NULL, false, 0, 0, false },
+	{ ".", false, NULL, false, 0, 0, false },
+	{ "192.0.2.1.:26", true, "192.0.2.1", true, AF_INET, 26, false },
 	{ "smtps://", false, NULL, false, 0, 0, false },
 };
 
@@ -101,7 +107,7 @@ static void test_route_parse(void **state)
 	assert_int_equal(r.to.port, 2525);
 
 	static const char *const bad[] = {
-		"lab.test", "=192.0.2.1", "lab.test=", "*.lab.test=192.0.2.1",
+		"lab.test", "=192.0.2.1", "lab.test=", "*.lab.test=192.0.2.1", "lab.test..=192.0.2.1",
 		"lab.test=smtps://192.0.2.1", "lab test=192.0.2.1", "lab.test=192.0.2.1:0",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -156,8 +162,30 @@ static void test_format(void **state)
 	assert_string_equal(out, "smtp.example.net:587");
 }
 
+/* RAWMAIL_SEED_DIR: every table input as a seed for
+ * tests/fuzz/fuzz_client_relay.c (selector 0: relay, 1: route). */
+static int seeds_write(const char *dir)
+{
+	static const char *const routes[] = {
+		"lab.test=192.168.1.100", "lab.test.=mx.lab.test:2525", "v6.test=[::1]:2525",
+		"*.lab.test=192.0.2.1", "lab.test=smtps://192.0.2.1",
+	};
+	size_t n = 0;
+	for (size_t i = 0; i < sizeof(relay_cases) / sizeof(relay_cases[0]); i++)
+		if (test_seed_write(dir, "relay", n++, "case", 0, relay_cases[i].text,
+		                    strlen(relay_cases[i].text)) != 0)
+			return 1;
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+		if (test_seed_write(dir, "route", n++, "case", 1, routes[i], strlen(routes[i])) != 0)
+			return 1;
+	return 0;
+}
+
 int main(void)
 {
+	const char *seed_dir = getenv("RAWMAIL_SEED_DIR");
+	if (seed_dir && seeds_write(seed_dir) != 0)
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_relay_host_parse),
 		cmocka_unit_test(test_route_parse),
