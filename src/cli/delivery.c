@@ -107,13 +107,16 @@ int cli_delivery_set(struct cli_delivery *d, enum cli_source src, const char *ke
 		}
 		d->helo = value;
 	} else if (!strcmp(key, "relay")) {
-		if (src == CLI_FROM_FLAG && !strcmp(value, "none")) {
+		if (!strcmp(value, "none")) {
+			/* No relay, nor its login (cli_delivery_finish). */
 			d->relay_text = NULL;
+			d->relay_off = true;
 			return 1;
 		}
 		if (!client_relay_host_parse(value, &d->relay, err, errlen))
 			return -1;
 		d->relay_text = value;
+		d->relay_off = false;
 	} else if (!strcmp(key, "route")) {
 		const char *eq = strchr(value, '=');
 		char domain[SMTP_DOMAIN_MAX + 2];
@@ -174,6 +177,10 @@ int cli_delivery_route_add(struct cli_delivery *d, const char *domain, const cha
 
 bool cli_delivery_finish(struct cli_delivery *d, char *err, size_t errlen)
 {
+	if (d->relay_off) {
+		d->auth_user = NULL;
+		d->auth_password_file = NULL;
+	}
 	if (d->auth_user && !d->relay_text) {
 		snprintf(err, errlen, "--auth-user is for a relay: give --relay HOST (or relay in "
 		                      "[delivery])");

@@ -44,8 +44,10 @@ struct cli_delivery {
 	 * tls none: none (AUTH then only to 127.0.0.1 or ::1); opportunistic
 	 * (the default) and verify: STARTTLS (or smtps://) with the
 	 * certificate verified for the relay's name; require, or pins: TLS
-	 * without verification, pins checked as for MX delivery. */
+	 * without verification, pins checked as for MX delivery.  "none"
+	 * (a flag over the file's) drops the relay and auth-user with it. */
 	const char *relay_text;       /* as given, NULL: none */
+	bool relay_off;               /* "none" was the last relay given */
 	struct client_relay_host relay;
 	/* --route DOMAIN=HOST[:PORT] and [routes]: a flag for a domain the
 	 * file names replaces the file's. */

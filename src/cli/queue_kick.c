@@ -179,9 +179,9 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	ARG("--timeout");
 	ARG(timeout);
 	/* Relay and routes (the file's again too: the same values). */
-	if (d->relay_text) {
+	if (d->relay_text || d->relay_off) {
 		ARG("--relay");
-		ARG(d->relay_text);
+		ARG(d->relay_text ? d->relay_text : "none");   /* none: not the file's either */
 	}
 	char routes[CLIENT_RELAY_ROUTES_MAX][2 * SMTP_DOMAIN_MAX + 16];
 	for (size_t i = 0; i < d->nroutes && i < CLIENT_RELAY_ROUTES_MAX; i++) {

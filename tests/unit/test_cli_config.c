@@ -140,8 +140,19 @@ static void test_delivery_relay(void **state)
 	                 1);
 	c = cli_delivery_engine_config(&d);
 	assert_false(c.relay_verify);
-	/* --relay none drops the file's relay; auth-user then has no use. */
+	/* --relay none drops the file's relay and its login. */
 	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "relay", "none", err, sizeof(err)), 1);
+	assert_true(cli_delivery_finish(&d, err, sizeof(err)));
+	assert_null(d.auth_user);
+	c = cli_delivery_engine_config(&d);
+	assert_null(c.relay);
+	assert_null(c.auth_user);
+	/* auth-user without any relay is a mistake. */
+	cli_delivery_init(&d);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "auth-user", "me", err, sizeof(err)),
+	                 1);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "auth-password-file", "/x", err,
+	                                  sizeof(err)), 1);
 	assert_false(cli_delivery_finish(&d, err, sizeof(err)));
 	assert_non_null(strstr(err, "--relay"));
 
