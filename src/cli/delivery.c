@@ -106,6 +106,38 @@ int cli_delivery_set(struct cli_delivery *d, enum cli_source src, const char *ke
 			return -1;
 		}
 		d->helo = value;
+	} else if (!strcmp(key, "relay")) {
+		if (!strcmp(value, "none")) {
+			/* No relay, nor its login (cli_delivery_finish). */
+			d->relay_text = NULL;
+			d->relay_off = true;
+			return 1;
+		}
+		if (!client_relay_host_parse(value, &d->relay, err, errlen))
+			return -1;
+		d->relay_text = value;
+		d->relay_off = false;
+	} else if (!strcmp(key, "route")) {
+		const char *eq = strchr(value, '=');
+		char domain[SMTP_DOMAIN_MAX + 2];
+		if (!eq || (size_t)(eq - value) >= sizeof(domain)) {
+			snprintf(err, errlen, "expected DOMAIN=HOST[:PORT]");
+			return -1;
+		}
+		snprintf(domain, sizeof(domain), "%.*s", (int)(eq - value), value);
+		return cli_delivery_route_add(d, domain, eq + 1, err, errlen);
+	} else if (!strcmp(key, "auth-user")) {
+		if (!value[0] || strlen(value) > SMTP_AUTH_NAME_MAX) {
+			snprintf(err, errlen, "expected a user name of 1 to %d octets", SMTP_AUTH_NAME_MAX);
+			return -1;
+		}
+		d->auth_user = value;
+	} else if (!strcmp(key, "auth-password-file")) {
+		if (!value[0]) {
+			snprintf(err, errlen, "expected a file whose first line is the password");
+			return -1;
+		}
+		d->auth_password_file = value;
 	} else if (!strcmp(key, "family")) {
 		if (!strcmp(value, "4") || !strcmp(value, "6")) {
 			d->family_auto = false;
@@ -123,8 +155,51 @@ int cli_delivery_set(struct cli_delivery *d, enum cli_source src, const char *ke
 	return 1;
 }
 
+int cli_delivery_route_add(struct cli_delivery *d, const char *domain, const char *host,
+                           char *err, size_t errlen)
+{
+	struct client_relay_route r;
+	if (!client_relay_route_make(domain, host, &r, err, errlen))
+		return -1;
+	struct client_relay_route *same =
+		(struct client_relay_route *)client_relay_route_find(d->routes, d->nroutes, r.domain);
+	if (same) {
+		*same = r;
+		return 1;
+	}
+	if (d->nroutes == CLIENT_RELAY_ROUTES_MAX) {
+		snprintf(err, errlen, "at most %d routes", CLIENT_RELAY_ROUTES_MAX);
+		return -1;
+	}
+	d->routes[d->nroutes++] = r;
+	return 1;
+}
+
 bool cli_delivery_finish(struct cli_delivery *d, char *err, size_t errlen)
 {
+	if (d->relay_off) {
+		d->auth_user = NULL;
+		d->auth_password_file = NULL;
+	}
+	if (d->auth_user && !d->relay_text) {
+		snprintf(err, errlen, "--auth-user is for a relay: give --relay HOST (or relay in "
+		                      "[delivery])");
+		return false;
+	}
+	if (!d->auth_user != !d->auth_password_file) {
+		snprintf(err, errlen, "--auth-user and --auth-password-file go together");
+		return false;
+	}
+	if (d->relay_text && d->relay.implicit_tls && d->tls == CLI_TLS_NONE) {
+		snprintf(err, errlen, "--relay smtps:// is TLS: not with --tls none");
+		return false;
+	}
+	/* The relay's certificate is verified unless --tls says require (or
+	 * pins stand for it): its trust anchors are used then. */
+	bool relay_verify = d->relay_text && d->npins == 0 &&
+	                    (d->tls == CLI_TLS_OPPORTUNISTIC || d->tls == CLI_TLS_VERIFY);
+	if (relay_verify && d->cafile && d->tls == CLI_TLS_OPPORTUNISTIC)
+		return true;
 	if (d->npins > 0 && (d->tls == CLI_TLS_NONE || d->tls == CLI_TLS_OPPORTUNISTIC)) {
 		if (d->tls_source != CLI_FROM_DEFAULT && d->tls == CLI_TLS_NONE) {
 			snprintf(err, errlen, "--tls-fingerprint needs TLS; not with --tls none");
@@ -158,5 +233,12 @@ struct client_outbound_config cli_delivery_engine_config(const struct cli_delive
 		.family_auto = d->family_auto,
 		.helo = d->helo,
 		.timeout = d->timeout,
+		.relay = d->relay_text ? &d->relay : NULL,
+		.routes = d->routes,
+		.nroutes = d->nroutes,
+		.relay_tls = d->tls == CLI_TLS_NONE ? CLIENT_TLS_NONE : CLIENT_TLS_REQUIRE,
+		.relay_verify = d->tls == CLI_TLS_OPPORTUNISTIC || d->tls == CLI_TLS_VERIFY,
+		.auth_user = d->auth_user,
+		.auth_password = d->auth_user ? d->auth_password : NULL,
 	};
 }

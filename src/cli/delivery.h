@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "client/outbound.h"
+#include "client/relay.h"
 #include "dns/lookup.h"
 
 enum cli_tls {
@@ -38,6 +39,23 @@ struct cli_delivery {
 	bool family_auto;             /* neither 4 nor 6 */
 	enum dns_family_pref family;
 	enum cli_source family_source;
+	/* relay: every domain name without a route goes there (--relay,
+	 * [delivery] relay; "none" as a flag drops the file's).  TLS to it:
+	 * tls none: none (AUTH then only to 127.0.0.1 or ::1); opportunistic
+	 * (the default) and verify: STARTTLS (or smtps://) with the
+	 * certificate verified for the relay's name; require, or pins: TLS
+	 * without verification, pins checked as for MX delivery.  "none"
+	 * (a flag over the file's) drops the relay and auth-user with it. */
+	const char *relay_text;       /* as given, NULL: none */
+	bool relay_off;               /* "none" was the last relay given */
+	struct client_relay_host relay;
+	/* --route DOMAIN=HOST[:PORT] and [routes]: a flag for a domain the
+	 * file names replaces the file's. */
+	struct client_relay_route routes[CLIENT_RELAY_ROUTES_MAX];
+	size_t nroutes;
+	const char *auth_user;
+	const char *auth_password_file;
+	char auth_password[SMTP_AUTH_PASSWORD_MAX + 1];   /* read by cli_delivery_password_load */
 };
 
 void cli_delivery_init(struct cli_delivery *d);
@@ -48,6 +66,21 @@ void cli_delivery_init(struct cli_delivery *d);
  * err saying what is expected (the caller names the key and value). */
 int cli_delivery_set(struct cli_delivery *d, enum cli_source src, const char *key,
                      const char *value, char *err, size_t errlen);
+
+/* One route, DOMAIN and HOST[:PORT] ([routes] key and value).  1 set
+ * (replacing one for the same domain), -1 a bad value or too many (err
+ * says why). */
+int cli_delivery_route_add(struct cli_delivery *d, const char *domain, const char *host,
+                           char *err, size_t errlen);
+
+/* The relay's password from auth_password_file (its first line, without
+ * the line end), when auth-user is set.  0, or -1 with err saying why:
+ * unreadable, empty, too long.  warn (may be "") says when the file may
+ * be read by others. */
+int cli_delivery_password_load(struct cli_delivery *d, char *err, size_t errlen, char *warn,
+                               size_t warnlen);
+/* Wipes the password read. */
+void cli_delivery_password_wipe(struct cli_delivery *d);
 
 /* After every layer: tls-fingerprint implies require (an error with a
  * tls none given); a cafile given as a flag needs tls verify (one from

@@ -17,7 +17,7 @@
 /* 2 per option at most: --spool, --dns, --port, --tls, --cafile, --helo,
  * --timeout, -4/-6, the three queue options, --mailroot, --aliases, the pins; "queue run",
  * the id, argv[0] and NULL. */
-#define KICK_ARGS_MAX (2 * (14 + CLIENT_OUTBOUND_PINS_MAX) + 8)
+#define KICK_ARGS_MAX (2 * (18 + CLIENT_OUTBOUND_PINS_MAX + CLIENT_RELAY_ROUTES_MAX) + 8)
 
 static const char *kick_program = "/proc/self/exe";
 
@@ -159,7 +159,8 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	ARG(port);
 	ARG("--tls");
 	ARG(tls_name(d->tls));
-	if (d->cafile && d->tls == CLI_TLS_VERIFY) {
+	/* Kept by cli_delivery_finish only where used (verify, or the relay's). */
+	if (d->cafile) {
 		ARG("--cafile");
 		ARG(d->cafile);
 	}
@@ -177,6 +178,25 @@ bool cli_queue_kick(const struct send_opts *o, const char *spool, const char *id
 	snprintf(timeout, sizeof(timeout), "%d", d->timeout);
 	ARG("--timeout");
 	ARG(timeout);
+	/* Relay and routes (the file's again too: the same values). */
+	if (d->relay_text || d->relay_off) {
+		ARG("--relay");
+		ARG(d->relay_text ? d->relay_text : "none");   /* none: not the file's either */
+	}
+	char routes[CLIENT_RELAY_ROUTES_MAX][2 * SMTP_DOMAIN_MAX + 16];
+	for (size_t i = 0; i < d->nroutes && i < CLIENT_RELAY_ROUTES_MAX; i++) {
+		char host[SMTP_DOMAIN_MAX + 16];
+		client_relay_host_format(&d->routes[i].to, host, sizeof(host));
+		snprintf(routes[i], sizeof(routes[i]), "%s=%s", d->routes[i].domain, host);
+		ARG("--route");
+		ARG(routes[i]);
+	}
+	if (d->auth_user) {
+		ARG("--auth-user");
+		ARG(d->auth_user);
+		ARG("--auth-password-file");
+		ARG(d->auth_password_file);
+	}
 	if (o->queue.retry_schedule) {
 		ARG("--retry-schedule");
 		ARG(o->queue.retry_schedule);

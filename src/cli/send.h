@@ -109,6 +109,10 @@ enum {
 	OPT_MAILROOT,
 	OPT_ALIASES,
 	OPT_GATHER,      /* queue run's, for the sendmail entry's kick */
+	OPT_RELAY,
+	OPT_ROUTE,
+	OPT_AUTH_USER,
+	OPT_AUTH_PASSWORD_FILE,
 };
 extern const struct option send_long_opts[];
 
@@ -134,6 +138,10 @@ int send_option(struct send_opts *o, int c, const char *arg);
  * (said why): 64 for the flags, 78 when the settings file alone is at
  * fault (tls = none with tls-fingerprint in [delivery]). */
 int send_opts_check(struct send_opts *o);
+
+/* The relay's password file read (cli/delivery.h; send_opts_check does
+ * it unless o->background): 0, or 78 said why. */
+int send_opts_password(struct send_opts *o);
 
 /* Everything after the options are parsed: 0..255, the exit status.
  * With o->background (the sendmail entry), send_submit. */
@@ -263,9 +271,10 @@ int send_message_build(const struct send_opts *o, const char *from, const char *
  * refusal and the port 25 hint; "[ip]:port" when the port is not 25. */
 void send_report_result(FILE *out, const struct client_result *r, unsigned short port);
 /* The --dry-run plan of one destination, on stdout; the port is shown
- * when it is not 25. */
+ * when it is not 25, or when via ("relay", "route") says the addresses
+ * are a relay's or a route's host. */
 void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *family_note, unsigned short port);
+                      size_t n, const char *family_note, const char *via, unsigned short port);
 /* Prints text from a peer (or holding it) escaped for the terminal
  * (util/text.h); line breaks kept.  Every line of the -v transcript and
  * every result goes through it. */

@@ -150,7 +150,8 @@ struct section_arg {
 
 static const char *const section_keys[] = {
 	[SECTION_SEND] = "from, from-name, origin, spool, no-queue, aliases",
-	[SECTION_DELIVERY] = "dns, port, tls, cafile, tls-fingerprint, timeout, helo, family",
+	[SECTION_DELIVERY] = "dns, port, tls, cafile, tls-fingerprint, timeout, helo, family, "
+	                     "relay, auth-user, auth-password-file",
 	[SECTION_QUEUE] = "spool, retry-schedule, max-queue-lifetime, delay-warning, aliases",
 };
 static const char *const section_names[] = {
@@ -185,6 +186,18 @@ static bool section_key(void *arg, const char *key, const char *value, char *err
 	return r > 0;
 }
 
+/* [routes]: DOMAIN = HOST[:PORT], one domain each. */
+static bool routes_key(void *arg, const char *key, const char *value, char *err, size_t errlen)
+{
+	struct send_opts *o = arg;
+	char why[300];
+	if (cli_delivery_route_add(&o->delivery, key, value, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "[routes] %s = %s: %s", key, value, why);
+		return false;
+	}
+	return true;
+}
+
 /* The top level and [serve] are serve's (it checks them); local mail
  * takes one key from there, mailroot, so that serve and the queue write
  * into the same Maildirs from one setting. */
@@ -215,6 +228,7 @@ int send_config_load(struct send_opts *o, const char *given)
 		{ "send", section_key, &send },
 		{ "delivery", section_key, &delivery },
 		{ "queue", section_key, &queue },
+		{ "routes", routes_key, o },
 	};
 	char err[768];
 	if (!config_file_read(path, sections, sizeof(sections) / sizeof(sections[0]), err,

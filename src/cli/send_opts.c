@@ -29,6 +29,10 @@ const struct option send_long_opts[] = {
 	{ "mailroot", required_argument, NULL, OPT_MAILROOT },
 	{ "aliases", required_argument, NULL, OPT_ALIASES },
 	{ "gather", no_argument, NULL, OPT_GATHER },
+	{ "relay", required_argument, NULL, OPT_RELAY },
+	{ "route", required_argument, NULL, OPT_ROUTE },
+	{ "auth-user", required_argument, NULL, OPT_AUTH_USER },
+	{ "auth-password-file", required_argument, NULL, OPT_AUTH_PASSWORD_FILE },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -45,6 +49,10 @@ static const char *delivery_key(int c)
 	case OPT_DNS: return "dns";
 	case OPT_PORT: return "port";
 	case OPT_TIMEOUT: return "timeout";
+	case OPT_RELAY: return "relay";
+	case OPT_ROUTE: return "route";
+	case OPT_AUTH_USER: return "auth-user";
+	case OPT_AUTH_PASSWORD_FILE: return "auth-password-file";
 	}
 	return NULL;
 }
@@ -130,6 +138,7 @@ void send_opts_init(struct send_opts *o, const char *prog)
 
 void send_opts_free(struct send_opts *o)
 {
+	cli_delivery_password_wipe(&o->delivery);
 	for (size_t i = 0; i < o->nowned; i++)
 		free(o->owned[i]);
 	free(o->owned);
@@ -137,10 +146,23 @@ void send_opts_free(struct send_opts *o)
 	o->nowned = 0;
 }
 
+int send_opts_password(struct send_opts *o)
+{
+	char warn[512], err[600];
+	if (cli_delivery_password_load(&o->delivery, err, sizeof(err), warn, sizeof(warn)) != 0) {
+		fprintf(stderr, "%s: %s\n", o->prog, err);
+		return SEND_EXIT_CONFIG;
+	}
+	if (warn[0] && !o->quiet)
+		fprintf(stderr, "%s: warning: %s\n", o->prog, warn);
+	return 0;
+}
+
 /* Checks that need every option: pins need TLS, --cafile needs verify. */
 int send_opts_check(struct send_opts *o)
 {
 	char err[256];
+	int rc;
 	const struct cli_delivery *d = &o->delivery;
 	if (d->npins > 0 && d->tls == CLI_TLS_NONE && d->pins_source == CLI_FROM_FILE &&
 	    d->tls_source == CLI_FROM_FILE) {
@@ -153,6 +175,11 @@ int send_opts_check(struct send_opts *o)
 		fprintf(stderr, "%s: %s\n", o->prog, err);
 		return SEND_EXIT_USAGE;
 	}
+	/* The relay's password, read now so that a bad file is said before
+	 * anything is queued; the sendmail entry leaves it to its runner
+	 * (which may run as another user). */
+	if (!o->background && (rc = send_opts_password(o)) != 0)
+		return rc;
 	/* The queue's texts, from the flags or [queue] (whose values were
 	 * already checked when the file was read): checked here, by the
 	 * queue's own parsers. */

@@ -105,12 +105,21 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 	                   : r->state == CLIENT_RCPT_PERMFAIL ? "by"
 	                                                      : "at";
 	char where[400] = "", at_port[8] = "";
-	if (port != 25)
+	/* A relay or route: named, "delivered via relay smtp.example.net
+	 * [192.0.2.1]:587", its port always shown. */
+	if (r->via[0]) {
+		port = r->port ? r->port : port;
+		prep = r->state == CLIENT_RCPT_DELIVERED ? "via" : prep;
+	}
+	if (port != 25 || r->via[0])
 		snprintf(at_port, sizeof(at_port), ":%u", port);   /* Postfix's relay=host[ip]:port */
+	char by[16] = "";
+	if (r->via[0])
+		snprintf(by, sizeof(by), "%s ", r->via);
 	if (r->ip[0] && r->host[0] != '[' && strcmp(r->host, r->ip) != 0)
-		snprintf(where, sizeof(where), " %s %s [%s]%s", prep, r->host, r->ip, at_port);
+		snprintf(where, sizeof(where), " %s %s%s [%s]%s", prep, by, r->host, r->ip, at_port);
 	else if (r->ip[0])
-		snprintf(where, sizeof(where), " %s [%s]%s", prep, r->ip, at_port);
+		snprintf(where, sizeof(where), " %s %s[%s]%s", prep, by, r->ip, at_port);
 	else if (r->host[0])
 		snprintf(where, sizeof(where), " for %s", r->host);
 
@@ -140,6 +149,12 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 			fprintf(out, "  likely cause: %s\n", e->cause);
 			fprintf(out, "  fix: %s\n", e->fix);
 		}
+		if (r->auth_failed && r->code)
+			fprintf(out, "  %s\n", r->reason);
+		if (r->auth_failed)
+			fprintf(out, "  fix: check --auth-user and the password in --auth-password-file "
+			             "(auth-user, auth-password-file in [delivery]); the message stays in "
+			             "the queue and goes once they are right\n");
 		char fp[TLS_REASON_FP_MAX];
 		if (send_result_certificate_refused(r, fp, sizeof(fp)) && fp[0]) {
 			if (strncmp(r->reason, "certificate fingerprint", 23) == 0)
@@ -155,24 +170,30 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 			fprintf(out,
 			        "  every address timed out while connecting: outgoing port %u is probably\n"
 			        "  blocked by your network or provider (many ISPs and clouds block port 25);\n"
-			        "  try from another network, or ask the provider to unblock it\n",
+			        "  relay through your provider's submission server (rawmail send --relay\n"
+			        "  smtp.example.net --auth-user USER --auth-password-file FILE), try from\n"
+			        "  another network, or ask the provider to unblock it\n",
 			        port);
 	}
 }
 
 static void report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                        size_t n, const char *family_note, unsigned short port)
+                        size_t n, const char *family_note, const char *via, unsigned short port)
 {
 	if (n == 0) {
 		fprintf(out, "%s: no delivery possible (see the result below)\n", destination);
 		return;
 	}
-	fprintf(out, "%s:\n", destination);
+	fprintf(out, via ? "%s: via %s\n" : "%s:\n", destination, via);
 	for (size_t i = 0; i < n; i++) {
 		char ip[INET6_ADDRSTRLEN];
 		if (!inet_ntop(addrs[i].family, addrs[i].addr, ip, sizeof(ip)))
 			snprintf(ip, sizeof(ip), "?");
-		if (destination[0] == '[' && port == 25)
+		if (via && strcmp(addrs[i].host, ip) != 0)
+			fprintf(out, "  %zu. %s [%s]:%u\n", i + 1, addrs[i].host, ip, port);
+		else if (via)
+			fprintf(out, "  %zu. [%s]:%u\n", i + 1, ip, port);
+		else if (destination[0] == '[' && port == 25)
 			fprintf(out, "  %zu. %s (address literal)\n", i + 1, ip);
 		else if (destination[0] == '[')
 			fprintf(out, "  %zu. [%s]:%u (address literal)\n", i + 1, ip, port);
@@ -199,14 +220,14 @@ void send_report_result(FILE *out, const struct client_result *r, unsigned short
 }
 
 void send_report_plan(FILE *out, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *family_note, unsigned short port)
+                      size_t n, const char *family_note, const char *via, unsigned short port)
 {
 	struct report_mem m;
 	if (!report_mem_open(&m)) {
 		fputs("(the plan could not be shown: out of memory)\n", out);
 		return;
 	}
-	report_plan(m.f, destination, addrs, n, family_note, port);
+	report_plan(m.f, destination, addrs, n, family_note, via, port);
 	report_mem_print(&m, out);
 }
 

@@ -20,10 +20,10 @@ static void transcript_line(void *arg, const char *line)
 }
 
 static void plan_line(void *arg, const char *destination, const struct dns_lookup_addr *addrs,
-                      size_t n, const char *note)
+                      size_t n, const char *note, const char *via, unsigned short via_port)
 {
 	const struct send_opts *o = arg;
-	send_report_plan(stdout, destination, addrs, n, note, o->delivery.port);
+	send_report_plan(stdout, destination, addrs, n, note, via, via ? via_port : o->delivery.port);
 }
 
 /* The engine's settings from send's options. */

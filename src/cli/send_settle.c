@@ -44,6 +44,10 @@ void send_result_to_queue(const struct client_result *r, struct queue_result *q,
 			           r->code, nl ? '-' : ' ', (int)n, p);
 			p = nl ? nl + 1 : NULL;
 		} while (p);
+		/* A relay's refused login: the reply alone does not say whose
+		 * setting to fix (queue show, the logs, a late DSN). */
+		if (r->auth_failed && r->reason[0])
+			buf_printf(&b, " (%s)", r->reason);
 	} else {
 		buf_append_str(&b, r->reason[0] ? r->reason : "no reason given");
 	}

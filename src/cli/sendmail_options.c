@@ -148,8 +148,11 @@ static int options_parse(struct send_opts *o, int argc, char **argv, enum sendma
 		fprintf(stderr, "sendmail: -q takes no recipients\n");
 		return SEND_EXIT_USAGE;
 	}
-	if (o->no_queue || o->dry_run)
+	if (o->no_queue || o->dry_run) {
 		o->background = false;
+		if ((checked = send_opts_password(o)) != 0)
+			return checked;
+	}
 	o->rcpts = argv + optind;
 	o->nrcpts = (size_t)(argc - optind);
 	return 0;

@@ -43,6 +43,11 @@ struct group {
 	char family_note[200];
 	struct buf transcript;
 	bool slot_lent;              /* waiting for the pool: its slot is lent out */
+	/* A relay or a route's host instead of the MX (NULL: MX), and
+	 * which of the two. */
+	const struct client_relay_host *via;
+	bool via_relay;
+	char via_note[300];
 };
 
 /* Whether our IPv6 source address toward a destination has a PTR that
@@ -219,7 +224,8 @@ static void deliver(struct group *g)
 	if (req->plan)
 		req->plan(req->arg, g->name, g->addrs,
 		          g->naddrs < CLIENT_ROUTE_ADDRS_MAX ? g->naddrs : CLIENT_ROUTE_ADDRS_MAX,
-		          g->family_note);
+		          g->via ? "" : g->family_note, g->via ? (g->via_relay ? "relay" : "route") : NULL,
+		          g->via ? g->via->port : 0);
 	if (req->dry_run) {
 		group_done(g);
 		return;
@@ -237,7 +243,7 @@ static void deliver(struct group *g)
 		.tls_verify = req->tls_verify,
 		.tls_pins = req->tls_pins,
 		.tls_npins = req->tls_npins,
-		.literal = g->dest.kind != DNS_DESTINATION_NAME,
+		.literal = g->via ? g->via->literal : g->dest.kind != DNS_DESTINATION_NAME,
 		.sender = req->sender,
 		.message = req->message,
 		.message_len = req->message_len,
@@ -256,6 +262,17 @@ static void deliver(struct group *g)
 		.done = route_done,
 		.arg = g,
 	};
+	if (g->via) {
+		r.port = g->via->port;
+		r.implicit_tls = g->via->implicit_tls;
+		r.via = g->via_relay ? "relay" : "route";
+		if (g->via_relay) {
+			g->cfg.tls = req->relay_tls;
+			r.tls_verify = req->relay_verify;
+			g->cfg.auth_user = req->auth_user;
+			g->cfg.auth_password = req->auth_password;
+		}
+	}
 	g->state = G_DELIVERING;
 	if (!client_route_start(&r)) {
 		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.3.0", "out of memory");
@@ -405,6 +422,15 @@ static void lookup_cb(void *arg, const struct dns_lookup_result *res)
 		goto no_plan;
 	case DNS_LOOKUP_PERMANENT:
 		group_note(g, "-- %s: %s", g->name, res->text);
+		if (g->via) {
+			/* The relay's or route's name is our configuration, not
+			 * the recipient's domain: wait for it to be fixed. */
+			char why[700];
+			snprintf(why, sizeof(why), "%s %s: %s", g->via_relay ? "relay" : "route",
+			         g->via->host, res->text);
+			settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", why);
+			goto no_plan;
+		}
 		settle_all(g, CLIENT_RCPT_PERMFAIL, 0, "5.1.2", res->text);
 		goto no_plan;
 	case DNS_LOOKUP_TEMPORARY:
@@ -433,7 +459,7 @@ static void lookup_cb(void *arg, const struct dns_lookup_result *res)
 	g->naddrs = res->n;
 	if (res->text && res->text[0])
 		group_note(g, "-- %s: %s", g->name, res->text);
-	if (req->family_auto)
+	if (req->family_auto && !g->via)
 		choose_family(g);
 	else
 		deliver(g);
@@ -441,13 +467,78 @@ static void lookup_cb(void *arg, const struct dns_lookup_result *res)
 
 no_plan:
 	if (req->plan)
-		req->plan(req->arg, g->name, NULL, 0, "");
+		req->plan(req->arg, g->name, NULL, 0, "", NULL, 0);
 	group_done(g);
+}
+
+/* The one address of an IP literal (a destination's or a relay's). */
+static void deliver_literal(struct group *g, const char *host, int family,
+                            const unsigned char *ip)
+{
+	g->addrs = calloc(1, sizeof(*g->addrs));
+	if (!g->addrs) {
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.3.0", "out of memory");
+		group_done(g);
+		return;
+	}
+	g->addrs[0].host = host;
+	g->addrs[0].family = family;
+	memcpy(g->addrs[0].addr, ip, family == AF_INET ? 4 : 16);
+	g->naddrs = 1;
+	deliver(g);
+}
+
+/* A relay or a route instead of the MX: its address, or the A/AAAA
+ * lookup of its name. */
+static void group_start_via(struct group *g)
+{
+	const struct client_batch_request *req = g->b->req;
+	const struct client_relay_host *h = g->via;
+	char where[300];
+	client_relay_host_format(h, where, sizeof(where));
+	snprintf(g->via_note, sizeof(g->via_note), "%s: via %s %s", g->name,
+	         g->via_relay ? "relay" : "route", where);
+	group_note(g, "-- %s", g->via_note);
+	if (h->literal) {
+		deliver_literal(g, h->host, h->family, h->addr);
+		return;
+	}
+	if (!req->resolver) {
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", "no resolver");
+		group_done(g);
+		return;
+	}
+	/* No PTR verdict for a relay: it is the relay's to deliver, and it
+	 * knows us (AUTH); -4 / -6 still choose. */
+	enum dns_family_pref pref = req->family_auto ? DNS_FAMILY_ANY : req->family;
+	bool answered;
+	g->state = G_LOOKUP;
+	struct dns_lookup *q = dns_host_lookup(req->resolver, h->host, pref, lookup_cb, g, &answered);
+	if (answered)
+		return;
+	g->lookup = q;
+	if (!q) {
+		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", "cannot start the DNS lookup");
+		if (req->plan)
+			req->plan(req->arg, g->name, NULL, 0, "", NULL, 0);
+		group_done(g);
+	}
 }
 
 static void group_start(struct group *g)
 {
 	const struct client_batch_request *req = g->b->req;
+	if (g->dest.kind == DNS_DESTINATION_NAME) {
+		const struct client_relay_route *rr =
+			client_relay_route_find(req->routes, req->nroutes, g->name);
+		/* A route wins over the relay: the domain's own way. */
+		g->via = rr ? &rr->to : req->relay;
+		g->via_relay = !rr && req->relay;
+		if (g->via) {
+			group_start_via(g);
+			return;
+		}
+	}
 	if (g->dest.kind == DNS_DESTINATION_IPV4 || g->dest.kind == DNS_DESTINATION_IPV6) {
 		g->addrs = calloc(1, sizeof(*g->addrs));
 		if (!g->addrs) {
@@ -474,7 +565,7 @@ static void group_start(struct group *g)
 	if (!g->lookup) {
 		settle_all(g, CLIENT_RCPT_TEMPFAIL, 0, "4.4.3", "cannot start the DNS lookup");
 		if (req->plan)
-			req->plan(req->arg, g->name, NULL, 0, "");
+			req->plan(req->arg, g->name, NULL, 0, "", NULL, 0);
 		group_done(g);
 	}
 }

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "client/relay.h"
 #include "client/route.h"
 #include "dns/lookup.h"
 #include "dns/resolver.h"
@@ -34,10 +35,13 @@ struct client_batch_slots {
 
 /* A destination's plan, for --dry-run: the addresses in the order they
  * would be tried.  addrs is NULL and n 0 when the lookup failed; then
- * results[] already hold the failure.  Valid during the call only. */
+ * results[] already hold the failure.  via: "relay" or "route" when the
+ * addresses are those of a relay or route (client/relay.h) on via_port,
+ * NULL for the MX.  Valid during the call only. */
 typedef void (*client_plan_fn)(void *arg, const char *destination,
                                const struct dns_lookup_addr *addrs, size_t n,
-                               const char *family_note);
+                               const char *family_note, const char *via,
+                               unsigned short via_port);
 
 struct client_batch_request {
 	struct event_base *base;
@@ -61,6 +65,18 @@ struct client_batch_request {
 	bool family_auto;
 	struct client_batch_slots *slots;  /* shared; must outlive the batch */
 	struct client_pool *pool;       /* shared connections (client/pool.h), or NULL */
+	/* Instead of the MX (client/relay.h): a domain with a route goes to
+	 * its host (TLS as above, port the route's); every other domain name
+	 * to the relay when there is one (never address literals), with
+	 * relay_tls and relay_verify, and AUTH when auth_user is set.  The
+	 * host is resolved by A/AAAA, never MX. */
+	const struct client_relay_route *routes;
+	size_t nroutes;
+	const struct client_relay_host *relay;   /* NULL: none */
+	enum client_tls_mode relay_tls;
+	bool relay_verify;
+	const char *auth_user;
+	const char *auth_password;
 	bool dry_run;                   /* resolve and plan; connect to nothing;
 	                                   planned recipients stay PENDING */
 	dns_mx_random_fn random_fn;     /* NULL: getrandom */

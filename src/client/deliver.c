@@ -112,6 +112,7 @@ static void finish(struct client_delivery *d, enum client_deliver_end end, const
 	r->fail_code = d->s.fail_code;
 	r->fail_enhanced = d->s.fail_enhanced;
 	r->fail_text = d->s.fail_text;
+	r->auth_failed = d->s.auth_failed;
 	if (d->deadline) {
 		event_free(d->deadline);
 		d->deadline = NULL;
@@ -166,17 +167,27 @@ static bool write_output(struct client_delivery *d)
 	struct buf *out = client_session_output(&d->s);
 	if (out->len == 0)
 		return true;
+	bool secret = client_session_output_secret(&d->s);
 	if (d->req.transcript) {
 		const char *p = out->data, *end = out->data + out->len;
 		while (p < end) {
 			const char *nl = memchr(p, '\n', (size_t)(end - p));
 			size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
 			size_t shown = n > 0 && p[n - 1] == '\r' ? n - 1 : n;
-			transcript(d, "C> %.*s", (int)shown, p);
+			if (!secret)
+				transcript(d, "C> %.*s", (int)shown, p);
+			else if (shown > 11 && !strncmp(p, "AUTH PLAIN ", 11))
+				transcript(d, "C> AUTH PLAIN <hidden>");
+			else
+				transcript(d, "C> <hidden>");
 			p += n + (nl ? 1 : 0);
 		}
 	}
 	int rc = bufferevent_write(d->bev, out->data, out->len);
+	/* The password (in base64) does not linger in our buffer; the
+	 * bufferevent's copy is freed once written. */
+	if (secret)
+		explicit_bzero(out->data, out->len);
 	buf_reset(out);
 	return rc == 0;
 }
@@ -254,7 +265,7 @@ static bool fill_data(struct client_delivery *d)
 
 static bool start_tls(struct client_delivery *d)
 {
-	if (evbuffer_get_length(bufferevent_get_input(d->bev)) > 0) {
+	if (!d->req.implicit_tls && evbuffer_get_length(bufferevent_get_input(d->bev)) > 0) {
 		/* Bytes after the 220 to STARTTLS would be read as if they came
 		 * through TLS (the STARTTLS injection of CVE-2011-0411's kind). */
 		finish(d, CLIENT_DELIVER_LOST, "data after the reply to STARTTLS");
@@ -461,7 +472,11 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 	int err = EVUTIL_SOCKET_ERROR();
 
 	if (what & BEV_EVENT_CONNECTED) {
-		if (d->state == DS_CONNECTING) {
+		if (d->state == DS_CONNECTING && d->req.implicit_tls) {
+			/* RFC 8314 §3.3: TLS first, then SMTP inside it. */
+			d->res.connected = true;
+			start_tls(d);
+		} else if (d->state == DS_CONNECTING) {
 			d->res.connected = true;
 			d->state = DS_TALKING;
 			set_write_timeout(d);
@@ -484,8 +499,14 @@ static void event_cb(struct bufferevent *bev, short what, void *arg)
 				tls_client_describe(ssl, &d->check, desc, sizeof(desc));
 				transcript(d, "-- TLS established: %s", desc);
 			}
-			if (act(d, client_session_tls_done(&d->s)))
+			if (d->req.implicit_tls && !d->s.tls_active) {
+				/* The greeting comes now, inside TLS. */
+				client_session_tls_implicit(&d->s);
+				bufferevent_enable(bev, EV_READ | EV_WRITE);
 				read_cb(bev, d);
+			} else if (act(d, client_session_tls_done(&d->s))) {
+				read_cb(bev, d);
+			}
 		}
 		return;
 	}

@@ -59,6 +59,10 @@ struct client_deliver_result {
 	 * peer (not a handshake error): fail_reason ends with its
 	 * fingerprint. */
 	bool certificate_refused;
+	/* The session gave up because of AUTH (not offered, no TLS for it,
+	 * refused): a temporary failure whatever the reply's class
+	 * (client/session.h). */
+	bool auth_failed;
 	/* Why it ended badly, for people ("connection refused", "timed out
 	 * waiting for a reply", "malformed reply", "greeting refused"...),
 	 * NULL after DONE.  With fail_code: the session's deciding reply (0 if
@@ -70,7 +74,8 @@ struct client_deliver_result {
 };
 
 /* A line of the -v transcript, without line ending: "S> 250 ok",
- * "C> MAIL FROM:<a@b>", "C> (12 lines of message)", and after STARTTLS
+ * "C> MAIL FROM:<a@b>", "C> (12 lines of message)", credentials as
+ * "C> AUTH PLAIN <hidden>" and "C> <hidden>", and after STARTTLS
  * "-- TLS established: TLSv1.3 TLS_AES_256_GCM_SHA384, peer certificate
  * SHA256:<64 hex>, verified" (or "pinned", "verified and pinned", "not
  * verified"). */
@@ -108,6 +113,9 @@ struct client_deliver_request {
 	 * caller decides whether to retry in plaintext (opportunistic) or not. */
 	const char *tls_servername;
 	bool tls_verify;
+	/* Implicit TLS (RFC 8314 §3.3, smtps://): the handshake, with the
+	 * checks above, right after connecting, before the greeting. */
+	bool implicit_tls;
 	const unsigned char (*tls_pins)[TLS_FINGERPRINT_LEN];
 	size_t tls_npins;
 	const struct sockaddr *addr;

@@ -38,7 +38,12 @@ struct explain_rule {
 };
 
 /* Shared wording, so entries for one cause give the same advice. */
-#define FIX_RELAY "relay through your ISP's or hosting provider's mail server"
+/* Mail from a residential or listed address goes out through the
+ * provider's submission server (RFC 6409), which rawmail can use. */
+#define FIX_RELAY                                                                      \
+	"relay through your ISP's or mail provider's submission server: rawmail send "    \
+	"--relay smtp.example.net --auth-user USER --auth-password-file FILE (relay, "    \
+	"auth-user and auth-password-file in [delivery] for the queue)"
 #define CAUSE_GREYLIST                                                                  \
 	"the receiver greylists: it refuses the first attempt from an unknown sender " \
 	"and accepts a retry after a few minutes"

@@ -29,6 +29,9 @@ struct client_outbound {
 	struct client_outbound_config cfg;   /* strings and pins: the copies below */
 	char *dns, *cafile;
 	char helo[256];
+	struct client_relay_host relay;
+	struct client_relay_route *routes;
+	char *auth_user, *auth_password;
 	unsigned char (*pins)[32];
 	struct dns_resolver *resolver;       /* made at the first domain destination */
 	SSL_CTX *tls_ctx;                    /* made at once only for a cafile */
@@ -82,6 +85,17 @@ struct client_outbound *client_outbound_new(struct event_base *base,
 	bool ok = cfg->tls_npins <= CLIENT_OUTBOUND_PINS_MAX;
 	e->dns = copy_string(cfg->dns, &ok);
 	e->cafile = copy_string(cfg->cafile, &ok);
+	e->auth_user = copy_string(cfg->auth_user, &ok);
+	e->auth_password = copy_string(cfg->auth_password, &ok);
+	ok &= cfg->nroutes <= CLIENT_RELAY_ROUTES_MAX;
+	if (ok && cfg->nroutes > 0) {
+		e->routes = calloc(cfg->nroutes, sizeof(*e->routes));
+		if (e->routes)
+			memcpy(e->routes, cfg->routes, cfg->nroutes * sizeof(*e->routes));
+		ok = e->routes != NULL;
+	}
+	if (cfg->relay)
+		e->relay = *cfg->relay;
 	if (ok && cfg->tls_npins > 0) {
 		e->pins = calloc(cfg->tls_npins, sizeof(*e->pins));
 		if (e->pins)
@@ -97,6 +111,10 @@ struct client_outbound *client_outbound_new(struct event_base *base,
 	}
 	e->cfg.dns = e->dns;
 	e->cfg.cafile = e->cafile;
+	e->cfg.auth_user = e->auth_user;
+	e->cfg.auth_password = e->auth_password;
+	e->cfg.routes = e->routes;
+	e->cfg.relay = cfg->relay ? &e->relay : NULL;
 	e->cfg.tls_pins = (const unsigned char(*)[32])e->pins;
 	if (e->cfg.port == 0)
 		e->cfg.port = 25;
@@ -122,11 +140,16 @@ struct client_outbound *client_outbound_new(struct event_base *base,
 		e->helo[0] = '\0';   /* no dotted name: the route uses our address literal */
 	e->cfg.helo = e->helo;
 
-	e->tls_lazy = (struct tls_client_lazy){ .verify = e->cfg.tls_verify, .cafile = e->cafile };
+	/* One context for MX and relay: the checks are per connection
+	 * (net/tls.h), the trust anchors loaded if either verifies. */
+	bool verify = e->cfg.tls_verify || (e->cfg.relay && e->cfg.relay_verify);
+	bool tls = e->cfg.tls != CLIENT_TLS_NONE ||
+	           (e->cfg.relay && (e->cfg.relay_tls != CLIENT_TLS_NONE || e->relay.implicit_tls));
+	e->tls_lazy = (struct tls_client_lazy){ .verify = verify, .cafile = e->cafile };
 	/* The context is made at the first STARTTLS, except that a cafile is
 	 * read now, so a bad file is an error before anything is sent. */
-	if (e->cfg.tls != CLIENT_TLS_NONE && !e->cfg.dry_run && e->cafile) {
-		e->tls_ctx = tls_client_ctx_new(e->cfg.tls_verify, e->cafile, err, errlen);
+	if (tls && !e->cfg.dry_run && e->cafile) {
+		e->tls_ctx = tls_client_ctx_new(verify, e->cafile, err, errlen);
 		if (!e->tls_ctx) {
 			client_outbound_free(e);
 			return NULL;
@@ -232,11 +255,11 @@ static void job_slot_freed(void *arg)
 }
 
 static void job_plan(void *arg, const char *destination, const struct dns_lookup_addr *addrs,
-                     size_t n, const char *family_note)
+                     size_t n, const char *family_note, const char *via, unsigned short via_port)
 {
 	struct client_outbound *e = ((struct job *)arg)->e;
 	if (e->cfg.plan)
-		e->cfg.plan(e->cfg.arg, destination, addrs, n, family_note);
+		e->cfg.plan(e->cfg.arg, destination, addrs, n, family_note, via, via_port);
 }
 
 static void job_transcript(void *arg, const char *line)
@@ -253,12 +276,20 @@ static bool has_8bit(const char *s, size_t len)
 	return false;
 }
 
-static bool needs_dns(const struct client_outbound_message *m)
+/* A domain destination needs DNS, unless it goes to a relay or route
+ * given by address (the lab network without DNS). */
+static bool needs_dns(const struct client_outbound *e, const struct client_outbound_message *m)
 {
 	for (size_t i = 0; i < m->nrecipients; i++) {
 		const char *at = strrchr(m->recipients[i], '@');
+		const char *domain = at ? at + 1 : "";
 		struct dns_destination d;
-		if (dns_destination_classify(at ? at + 1 : "", &d) == DNS_DESTINATION_NAME)
+		if (dns_destination_classify(domain, &d) != DNS_DESTINATION_NAME)
+			continue;
+		const struct client_relay_route *rr =
+			client_relay_route_find(e->cfg.routes, e->cfg.nroutes, domain);
+		const struct client_relay_host *via = rr ? &rr->to : e->cfg.relay;
+		if (!via || !via->literal)
 			return true;
 	}
 	return false;
@@ -272,7 +303,7 @@ enum client_outbound_submit_status client_outbound_submit(
 		snprintf(err, errlen, "no recipients");
 		return CLIENT_OUTBOUND_ERR_EMPTY;
 	}
-	if (needs_dns(m) && !resolver_ensure(e, err, errlen))
+	if (needs_dns(e, m) && !resolver_ensure(e, err, errlen))
 		return CLIENT_OUTBOUND_ERR_DNS;
 	struct job *j = calloc(1, sizeof(*j));
 	if (j) {
@@ -307,7 +338,7 @@ enum client_outbound_submit_status client_outbound_submit(
 		.base = e->base,
 		.resolver = e->resolver,
 		.tls_ctx = e->tls_ctx,
-		.tls_lazy = e->cfg.tls != CLIENT_TLS_NONE ? &e->tls_lazy : NULL,
+		.tls_lazy = &e->tls_lazy,
 		.cfg = &j->cfg,
 		.tls_verify = e->cfg.tls_verify,
 		.tls_pins = e->cfg.tls_pins,
@@ -322,6 +353,13 @@ enum client_outbound_submit_status client_outbound_submit(
 		.family_auto = e->cfg.family_auto,
 		.slots = &e->slots,
 		.pool = e->pool,
+		.routes = e->cfg.routes,
+		.nroutes = e->cfg.nroutes,
+		.relay = e->cfg.relay,
+		.relay_tls = e->cfg.relay_tls,
+		.relay_verify = e->cfg.relay_verify,
+		.auth_user = e->cfg.auth_user,
+		.auth_password = e->cfg.auth_password,
 		.dry_run = e->cfg.dry_run,
 		.random_fn = e->cfg.random_fn,
 		.random_arg = e->cfg.random_arg,
@@ -395,5 +433,11 @@ void client_outbound_free(struct client_outbound *e)
 	free(e->pins);
 	free(e->dns);
 	free(e->cafile);
+	free(e->routes);
+	free(e->auth_user);
+	if (e->auth_password) {
+		explicit_bzero(e->auth_password, strlen(e->auth_password));
+		free(e->auth_password);
+	}
 	free(e);
 }

@@ -76,6 +76,19 @@ struct client_outbound_config {
 	size_t connections_per_address;  /* connections at once to one peer address
 	                                    (0: CLIENT_POOL_PER_ADDRESS) */
 	int idle_ms;                  /* an idle connection's wait (0: CLIENT_POOL_IDLE_MS) */
+	/* A relay (smarthost) and routes instead of the MX (client/relay.h,
+	 * batch.h).  TLS to the relay: relay_tls, and relay_verify (the
+	 * certificate must name the relay host: cafile or the system's store)
+	 * with tls_pins as for MX delivery.  AUTH to the relay with
+	 * auth_user and auth_password (copied, and wiped when the engine is
+	 * freed). */
+	const struct client_relay_host *relay;   /* NULL: none */
+	const struct client_relay_route *routes;
+	size_t nroutes;                          /* at most CLIENT_RELAY_ROUTES_MAX */
+	enum client_tls_mode relay_tls;
+	bool relay_verify;
+	const char *auth_user;
+	const char *auth_password;
 	/* Resolve and plan, connect to nothing: plan is called per
 	 * destination, planned recipients stay PENDING. */
 	bool dry_run;

@@ -90,6 +90,7 @@ static bool key_same_peer(const struct peer *pe, const struct client_peer_key *k
 static bool key_equal(const struct client_peer_key *a, const struct client_peer_key *b)
 {
 	return a->family == b->family && a->port == b->port && a->tls == b->tls &&
+	       a->implicit_tls == b->implicit_tls && a->auth == b->auth &&
 	       !memcmp(a->addr, b->addr, a->family == AF_INET6 ? 16 : 4) &&
 	       !strcmp(a->servername, b->servername);
 }

@@ -67,6 +67,8 @@ struct client_peer_key {
 	unsigned char addr[16];
 	unsigned short port;
 	enum client_tls_mode tls;    /* the mode this connection was made with */
+	bool implicit_tls;           /* smtps:// */
+	bool auth;                   /* authenticated (a relay's) */
 	char servername[256];        /* the name checked in the certificate, or "" */
 };
 

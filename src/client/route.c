@@ -1,6 +1,8 @@
 /* Walking one destination's addresses (client/route.h). */
 #include "client/route.h"
 
+#include "client/relay.h"
+
 #include <arpa/inet.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -23,6 +25,7 @@ struct route {
 	bool plaintext_retry;       /* this attempt is the opportunistic fallback */
 	bool all_connect_timeouts;  /* every attempt so far timed out connecting */
 	bool last_certificate_refused;  /* the last attempt: our check refused the certificate */
+	bool last_auth_failed;      /* the last attempt: AUTH could not be done */
 	bool all_5xx;               /* every attempt so far was refused with 5xx */
 	size_t attempts;
 	/* The recipients of the attempt running now: rcpts[k] is results[map[k]]. */
@@ -121,6 +124,12 @@ static void finish(struct route *rt)
 	done(arg);
 }
 
+static void route_via(const struct route *rt, struct client_result *r, bool tried)
+{
+	snprintf(r->via, sizeof(r->via), "%s", rt->req.via ? rt->req.via : "");
+	r->port = tried ? rt->req.port : 0;
+}
+
 /* Every recipient still open gets the last failure as its outcome. */
 static void settle_rest(struct route *rt)
 {
@@ -143,6 +152,8 @@ static void settle_rest(struct route *rt)
 		snprintf(r->ip, sizeof(r->ip), "%s", rt->last_ip);
 		r->connect_timeouts_only = rt->all_connect_timeouts && rt->attempts > 0;
 		r->certificate_refused = rt->last_certificate_refused;
+		r->auth_failed = rt->last_auth_failed;
+		route_via(rt, r, rt->last_ip[0] != '\0');
 	}
 }
 
@@ -189,6 +200,10 @@ static void key_make(const struct route *rt, struct client_peer_key *k)
 	memcpy(k->addr, a->addr, a->family == AF_INET6 ? 16 : 4);
 	k->port = rt->req.port;
 	k->tls = rt->cfg.tls;
+	/* An authenticated connection is not for mail that is not relayed,
+	 * nor the other way round. */
+	k->implicit_tls = rt->req.implicit_tls;
+	k->auth = rt->cfg.auth_user != NULL;
 	/* A verified certificate was checked for this name: another name at
 	 * the same address needs its own connection. */
 	if (rt->req.tls_verify && !rt->req.literal)
@@ -206,6 +221,7 @@ static void request_make(struct route *rt, struct client_deliver_request *d)
 		.tls_verify = rt->req.tls_verify,
 		.tls_pins = rt->req.tls_pins,
 		.tls_npins = rt->req.tls_npins,
+		.implicit_tls = rt->req.implicit_tls,
 		.addr = (const struct sockaddr *)&rt->ss,
 		.addrlen = rt->sslen,
 		.cfg = &rt->cfg,
@@ -237,12 +253,16 @@ static void connect_new(struct route *rt)
 	const struct route_addr *a = &rt->addrs[rt->idx];
 	char ip[INET6_ADDRSTRLEN];
 	addr_text(a, ip, sizeof(ip));
-	if (rt->req.literal)
-		note(rt, "-- connecting to %s:%u%s", a->host, rt->req.port,
-		     rt->plaintext_retry ? " (again, without TLS)" : "");
+	const char *via = rt->req.via ? rt->req.via : "";
+	const char *tls = rt->req.implicit_tls ? " (implicit TLS)"
+	                  : rt->plaintext_retry ? " (again, without TLS)" : "";
+	if (rt->req.literal && !via[0])
+		note(rt, "-- connecting to %s:%u%s", a->host, rt->req.port, tls);
+	else if (rt->req.literal)
+		note(rt, "-- connecting to %s [%s]:%u%s", via, ip, rt->req.port, tls);
 	else
-		note(rt, "-- connecting to %s [%s]:%u%s", a->host, ip, rt->req.port,
-		     rt->plaintext_retry ? " (again, without TLS)" : "");
+		note(rt, "-- connecting to %s%s%s [%s]:%u%s", via, via[0] ? " " : "", a->host, ip,
+		     rt->req.port, tls);
 	struct client_deliver_request d;
 	request_make(rt, &d);
 	rt->attempts++;
@@ -326,6 +346,9 @@ static void next_attempt(struct route *rt)
 	}
 	rt->cfg = *rt->req.cfg;
 	rt->cfg.keep_open = rt->req.pool != NULL;
+	/* RFC 4954 §4 leaves plaintext AUTH to policy; ours: only to this
+	 * machine's own address. */
+	rt->cfg.auth_plaintext_ok = client_relay_is_loopback(a->family, a->addr);
 	if (rt->plaintext_retry)
 		rt->cfg.tls = CLIENT_TLS_NONE;
 	if (!rt->cfg.helo || !rt->cfg.helo[0]) {
@@ -374,7 +397,11 @@ static void remember_failure(struct route *rt, const struct client_deliver_resul
 	if (!res->connect_timeout)
 		rt->all_connect_timeouts = false;
 	rt->last_certificate_refused = res->certificate_refused;
-	if (!(res->fail_code >= 500 && res->fail_code <= 599))
+	rt->last_auth_failed = res->auth_failed;
+	/* A refused AUTH (535) is the sender's configuration, not the
+	 * recipient's: the message waits in the queue for a fixed password
+	 * (Postfix's smtp_sasl_auth_soft_bounce). */
+	if (!(res->fail_code >= 500 && res->fail_code <= 599) || res->auth_failed)
 		rt->all_5xx = false;
 }
 
@@ -420,6 +447,8 @@ static void deliver_done(void *arg, const struct client_deliver_result *res)
 		addr_text(a, r->ip, sizeof(r->ip));
 		r->connect_timeouts_only = false;
 		r->certificate_refused = false;
+		r->auth_failed = false;
+		route_via(rt, r, true);
 		if (c->state == CLIENT_RCPT_DEFERRED)
 			deferred = true;
 		else

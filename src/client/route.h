@@ -66,6 +66,14 @@ struct client_result {
 	 * and ends with the peer's "SHA256:..." fingerprint.  Sending again
 	 * cannot help until the certificate or the settings change. */
 	bool certificate_refused;
+	/* The message went (or was to go) to a relay or a route's fixed host
+	 * (client/relay.h) rather than the domain's MX: "relay", "route" or
+	 * "".  port: the port it used, 0 when no host was tried. */
+	char via[8];
+	unsigned short port;
+	/* The last attempt ended because of AUTH (client/session.h): kept
+	 * as a temporary failure, the reason names --auth-user. */
+	bool auth_failed;
 };
 
 void client_result_clear(struct client_result *r);
@@ -82,6 +90,8 @@ struct client_route_request {
 	const unsigned char (*tls_pins)[32];
 	size_t tls_npins;
 	bool literal;                 /* an address literal: no name for SNI */
+	bool implicit_tls;            /* smtps:// (deliver.h) */
+	const char *via;              /* "relay", "route" or NULL (MX delivery) */
 	const char *sender;
 	const char *message;
 	size_t message_len;

@@ -14,12 +14,15 @@
 #include <string.h>
 #include <strings.h>
 
+#include "smtp/sasl.h"
+
 enum client_state {
 	ST_GREETING = 0,   /* waiting for the 220 */
 	ST_EHLO,           /* EHLO sent */
 	ST_HELO,           /* HELO sent (EHLO refused with 500/502) */
 	ST_STARTTLS,       /* STARTTLS sent */
 	ST_TLS,            /* 220 to STARTTLS: the caller runs the handshake */
+	ST_AUTH,           /* AUTH sent (or an answer to its 334) */
 	ST_MAIL,           /* MAIL sent (with pipelining: RCPTs and DATA too) */
 	ST_RCPT,           /* RCPT reply for rcpts[rcpt_next] due */
 	ST_DATA,           /* DATA reply due */
@@ -118,11 +121,20 @@ static bool out_printf(struct client_session *s, const char *fmt, ...)
 /* The buffer is sized at init for the largest batch, so this only fails
  * when memory runs out; the host is then given up like any local trouble
  * that a retry may cure. */
+/* Output that may hold credentials goes without leaving them behind. */
+static void out_discard(struct client_session *s)
+{
+	if (s->secret_out && s->out.data)
+		explicit_bzero(s->out.data, s->out.len);
+	s->secret_out = false;
+	buf_reset(&s->out);
+}
+
 static enum client_action out_check(struct client_session *s, enum client_action action)
 {
 	if (!s->out_failed)
 		return action;
-	buf_reset(&s->out);
+	out_discard(s);
 	s->state = ST_NEXT_HOST;
 	fail_set(s, 0, "", NULL, "out of memory");
 	return CLIENT_NEXT_HOST;
@@ -208,6 +220,15 @@ static void ehlo_parse(struct client_session *s, const char *text)
 			s->smtputf8_ext = true;
 		} else if (keyword_is(line, wordlen, "STARTTLS")) {
 			s->starttls_ext = true;
+		} else if (keyword_is(line, wordlen, "AUTH") ||
+		           (wordlen > 5 && !strncasecmp(line, "AUTH=", 5))) {
+			/* RFC 4954 §3; the old "AUTH=" form still sent by some
+			 * servers lists the same names. */
+			const char *params = line + (keyword_is(line, wordlen, "AUTH") ? wordlen : 5);
+			int mech = smtp_sasl_client_choose(params, (size_t)(end - params));
+			if (mech != SMTP_SASL_NONE &&
+			    (s->auth_offered == SMTP_SASL_NONE || mech == SMTP_SASL_PLAIN))
+				s->auth_offered = mech;
 		}
 		line = eol;
 	}
@@ -222,6 +243,7 @@ static void extensions_forget(struct client_session *s)
 	s->eightbit_ext = false;
 	s->smtputf8_ext = false;
 	s->starttls_ext = false;
+	s->auth_offered = SMTP_SASL_NONE;
 }
 
 /* The whole transaction refused before it began: every recipient gets the
@@ -283,12 +305,101 @@ static enum client_action transaction_start(struct client_session *s)
 	return out_check(s, CLIENT_SEND);
 }
 
+/* Gives up on the host for AUTH's sake (see session.h). */
+static enum client_action auth_give_up(struct client_session *s, const char *reason,
+                                       bool send_quit)
+{
+	if (!s->fail_reason || s->fail_code == 0)
+		fail_set(s, 0, "", NULL, reason);
+	else
+		s->fail_reason = reason;
+	s->auth_failed = true;
+	return next_host(s, send_quit);
+}
+
+/* A line with credentials: marked so that the caller hides it from the
+ * transcript and wipes the buffer once written. */
+static enum client_action auth_send_response(struct client_session *s, const char *prefix,
+                                             const char *response)
+{
+	out_printf(s, "%s%s\r\n", prefix, response);
+	s->secret_out = true;
+	s->state = ST_AUTH;
+	return out_check(s, CLIENT_SEND);
+}
+
+/* RFC 4954 §4: AUTH after EHLO (and after TLS), before MAIL. */
+static enum client_action auth_start(struct client_session *s)
+{
+	const struct client_session_config *cfg = s->cfg;
+	if (!s->tls_active && !cfg->auth_plaintext_ok)
+		return auth_give_up(s, "not sending the password without TLS (only to a relay at "
+		                       "127.0.0.1 or ::1)", true);
+	if (s->auth_offered == SMTP_SASL_NONE)
+		return auth_give_up(s, "the relay offers no AUTH (PLAIN or LOGIN) but --auth-user "
+		                       "is set: the credentials were not sent", true);
+	s->auth_step = 0;
+	if (s->auth_offered == SMTP_SASL_LOGIN) {
+		out_printf(s, "AUTH LOGIN\r\n");
+		s->state = ST_AUTH;
+		return out_check(s, CLIENT_SEND);
+	}
+	char resp[SMTP_SASL_RESPONSE_MAX];
+	if (smtp_sasl_client_plain(resp, sizeof(resp), cfg->auth_user, cfg->auth_password) < 0)
+		return auth_give_up(s, "--auth-user or its password is empty or too long", true);
+	enum client_action a = auth_send_response(s, "AUTH PLAIN ", resp);
+	explicit_bzero(resp, sizeof(resp));
+	return a;
+}
+
+static enum client_action on_auth(struct client_session *s, const struct smtp_server_reply *r)
+{
+	if (r->code == 235) {
+		s->authenticated = true;
+		return transaction_start(s);
+	}
+	if (r->code == 334 && s->auth_offered == SMTP_SASL_LOGIN) {
+		char resp[SMTP_SASL_RESPONSE_MAX];
+		const char *text = r->text ? r->text : "";
+		int n = smtp_sasl_client_login(resp, sizeof(resp), text, strlen(text), s->auth_step++,
+		                               s->cfg->auth_user, s->cfg->auth_password);
+		if (n < 0) {
+			/* RFC 4954 §4: "*" cancels the exchange. */
+			out_printf(s, "*\r\n");
+			fail_set_reply(s, r, "AUTH LOGIN: unexpected challenge");
+			s->state = ST_AUTH;
+			return out_check(s, CLIENT_SEND);
+		}
+		enum client_action a = auth_send_response(s, "", resp);
+		explicit_bzero(resp, sizeof(resp));
+		return a;
+	}
+	/* 535 5.7.8 and every other refusal (a 334 where PLAIN sent its
+	 * initial response, a 501 after our cancel): give up on the host.
+	 * RFC 4954 §6: 454 4.7.0 is the server's own trouble, not ours. */
+	fail_set_reply(s, r, "");
+	return auth_give_up(s, reply_class(r->code) == 4
+	                           ? "authentication failed temporarily at the relay (its trouble, "
+	                             "not necessarily --auth-user / --auth-password-file)"
+	                           : "authentication failed: the relay refused the credentials of "
+	                             "--auth-user / --auth-password-file",
+	                    r->code != 421);
+}
+
+/* After EHLO (and TLS): AUTH if configured, then the transaction. */
+static enum client_action before_transaction(struct client_session *s)
+{
+	if (s->cfg->auth_user && !s->authenticated)
+		return auth_start(s);
+	return transaction_start(s);
+}
+
 /* After EHLO or HELO: STARTTLS first if the policy asks for it. */
 static enum client_action after_hello(struct client_session *s)
 {
 	enum client_tls_mode mode = s->cfg->tls;
 	if (mode == CLIENT_TLS_NONE || s->tls_active)
-		return transaction_start(s);
+		return before_transaction(s);
 	if (s->starttls_ext) {
 		out_printf(s, "STARTTLS\r\n");
 		s->state = ST_STARTTLS;
@@ -298,7 +409,7 @@ static enum client_action after_hello(struct client_session *s)
 		fail_set(s, 0, "", NULL, "STARTTLS not offered");
 		return next_host(s, true);
 	}
-	return transaction_start(s);
+	return before_transaction(s);
 }
 
 static enum client_action on_greeting(struct client_session *s, const struct smtp_server_reply *r)
@@ -356,7 +467,7 @@ static enum client_action on_starttls(struct client_session *s, const struct smt
 		fail_set_reply(s, r, "STARTTLS refused");
 		return next_host(s, true);
 	}
-	return transaction_start(s);
+	return before_transaction(s);
 }
 
 static enum client_action on_mail(struct client_session *s, const struct smtp_server_reply *r)
@@ -481,6 +592,8 @@ static size_t out_max(const struct client_session_config *cfg, const char *sende
 	size_t max = CLIENT_COMMAND_OVERHEAD * 4 + strlen(cfg->helo) + strlen(sender);
 	for (size_t i = 0; i < nrcpts; i++)
 		max += strlen(rcpts[i].address) + CLIENT_COMMAND_OVERHEAD;
+	if (cfg->auth_user)
+		max += SMTP_SASL_RESPONSE_MAX + CLIENT_COMMAND_OVERHEAD;
 	return max;
 }
 
@@ -570,6 +683,8 @@ enum client_action client_session_reply(struct client_session *s,
 	 * whatever step it comes. */
 	if (reply->code == 421)
 		s->peer_closing = true;
+	/* Whatever was written before this reply has gone. */
+	s->secret_out = false;
 	switch (s->state) {
 	case ST_GREETING:
 		return on_greeting(s, reply);
@@ -579,6 +694,8 @@ enum client_action client_session_reply(struct client_session *s,
 		return on_helo(s, reply);
 	case ST_STARTTLS:
 		return on_starttls(s, reply);
+	case ST_AUTH:
+		return on_auth(s, reply);
 	case ST_MAIL:
 		return on_mail(s, reply);
 	case ST_RCPT:
@@ -607,6 +724,16 @@ enum client_action client_session_reply(struct client_session *s,
 		/* Done or lost: the reply to QUIT and anything after it. */
 		return CLIENT_DONE;
 	}
+}
+
+void client_session_tls_implicit(struct client_session *s)
+{
+	s->tls_active = true;
+}
+
+bool client_session_output_secret(const struct client_session *s)
+{
+	return s->secret_out;
 }
 
 enum client_action client_session_tls_done(struct client_session *s)
@@ -640,7 +767,7 @@ void client_session_lost(struct client_session *s)
 	}
 	if (s->state != ST_DONE && s->state != ST_NEXT_HOST && !s->fail_reason)
 		fail_set(s, 0, "", NULL, "connection lost");
-	buf_reset(&s->out);
+	out_discard(s);
 	s->state = ST_LOST;
 }
 
@@ -665,5 +792,6 @@ void client_session_free(struct client_session *s)
 	client_session_transaction_clear(s);
 	free(s->fail_text);
 	s->fail_text = NULL;
+	out_discard(s);
 	buf_free(&s->out);
 }

@@ -34,6 +34,18 @@ struct client_session_config {
 	 * after a 421 (the peer is closing, RFC 5321 §3.8), a lost
 	 * connection or an outcome the session could not see. */
 	bool keep_open;
+	/* AUTH (RFC 4954) before MAIL, to a relay: PLAIN or LOGIN, whichever
+	 * the EHLO AUTH line offers, PLAIN first (smtp/sasl.h).  NULL user:
+	 * no AUTH.  The credentials go only over TLS, or in plaintext when
+	 * auth_plaintext_ok (the peer is 127.0.0.1 or ::1).  Every way it
+	 * fails (not offered, no TLS, refused) is CLIENT_NEXT_HOST with the
+	 * recipients PENDING and auth_failed set: the caller makes it a
+	 * temporary failure, as a wrong password is fixed by the sender's
+	 * administrator, not by the recipient (Postfix's
+	 * smtp_sasl_auth_soft_bounce). */
+	const char *auth_user;
+	const char *auth_password;
+	bool auth_plaintext_ok;
 };
 
 enum client_rcpt_state {
@@ -93,6 +105,11 @@ struct client_session {
 	struct buf out;
 	bool esmtp, pipelining, size_ext, eightbit_ext, smtputf8_ext, starttls_ext;
 	bool tls_active;
+	int auth_offered;          /* enum smtp_sasl_mech from the EHLO AUTH line */
+	bool authenticated;        /* 235 came: the connection is authenticated */
+	bool auth_failed;          /* gave up on the host because of AUTH */
+	bool secret_out;           /* out holds credentials (transcripts hide them) */
+	unsigned auth_step;        /* LOGIN's 334s answered so far */
 	uint64_t size_max;         /* SIZE's announced maximum, 0: none (RFC 1870) */
 	bool mail_failed;          /* MAIL refused: later replies only consumed */
 	bool data_sent;            /* SEND_DATA returned (see client_session_data_sent) */
@@ -125,6 +142,13 @@ void client_session_init(struct client_session *s, const struct client_session_c
 /* Hands over the next complete reply (the first is the greeting). */
 enum client_action client_session_reply(struct client_session *s,
                                         const struct smtp_server_reply *reply);
+/* Implicit TLS (RFC 8314 §3.3): the handshake ran before the greeting,
+ * so the session starts as if STARTTLS were done (no STARTTLS). */
+void client_session_tls_implicit(struct client_session *s);
+/* The output holds credentials (an AUTH command or an answer to a 334):
+ * a transcript shows "<hidden>" for them, and the caller wipes its
+ * copies after writing. */
+bool client_session_output_secret(const struct client_session *s);
 /* The handshake after STARTTLS succeeded: EHLO again (RFC 3207 §4.2). */
 enum client_action client_session_tls_done(struct client_session *s);
 /* The connection failed or timed out: every recipient still PENDING

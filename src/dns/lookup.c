@@ -41,8 +41,10 @@ struct dns_lookup {
 	dns_mx_random_fn random_fn;
 	void *random_arg;
 	struct dns_query_start start;
+	bool *answered;           /* dns_host_lookup: set if finished inside it */
 	size_t pending;           /* address queries in flight */
 	bool implicit_mx, null_ignored, truncated;
+	bool host_only;           /* dns_host_lookup: A/AAAA of one host, no MX */
 	size_t nhosts;
 	struct lookup_host hosts[DNS_LOOKUP_HOSTS_MAX];
 	struct dns_lookup_addr out[DNS_LOOKUP_HOSTS_MAX * 2 * DNS_LOOKUP_ADDRS_MAX];
@@ -88,6 +90,8 @@ static bool name_ok(const char *s)
 
 static void finish(struct dns_lookup *q, struct dns_lookup_result *res)
 {
+	if (q->answered)
+		*q->answered = true;
 	if (q->cb) {
 		res->implicit_mx = q->implicit_mx;
 		res->null_ignored = q->null_ignored;
@@ -228,11 +232,13 @@ static void assemble(struct dns_lookup *q)
 		char asked[200];
 		resolvers_describe(q, asked, sizeof(asked));
 		snprintf(q->text, sizeof(q->text), "address lookup of %s%s failed: %s%s",
-		         q->implicit_mx ? "" : "the MX hosts of ", q->domain, ares_strerror(temp_status),
-		         asked);
+		         q->implicit_mx || q->host_only ? "" : "the MX hosts of ", q->domain,
+		         ares_strerror(temp_status), asked);
 	} else {
 		res.status = DNS_LOOKUP_PERMANENT;
-		if (q->implicit_mx)
+		if (q->host_only)
+			snprintf(q->text, sizeof(q->text), "%s has no %s", q->domain, fam + 3);
+		else if (q->implicit_mx)
 			snprintf(q->text, sizeof(q->text), "%s has no MX record and no %s", q->domain,
 			         fam + 3);
 		else
@@ -452,6 +458,39 @@ struct dns_lookup *dns_destination_lookup(struct dns_resolver *r, const char *do
 		free(q);
 		return NULL;
 	}
+	return q;
+}
+
+struct dns_lookup *dns_host_lookup(struct dns_resolver *r, const char *host,
+                                   enum dns_family_pref pref, dns_lookup_cb cb, void *arg,
+                                   bool *answered)
+{
+	*answered = false;
+	if (!name_ok(host))
+		return NULL;
+	struct dns_lookup *q = calloc(1, sizeof(*q));
+	if (!q)
+		return NULL;
+	q->r = r;
+	q->cb = cb;
+	q->arg = arg;
+	q->pref = pref;
+	q->host_only = true;
+	q->random_fn = random_default;
+	snprintf(q->domain, sizeof(q->domain), "%s", host);
+	snprintf(q->hosts[0].name, sizeof(q->hosts[0].name), "%s", host);
+	q->nhosts = 1;
+	/* start_addresses holds one count of its own: if every answer came
+	 * inside ares_getaddrinfo (/etc/hosts), the result is assembled and
+	 * cb runs before it returns, and q is gone. */
+	bool done = false;
+	q->answered = &done;
+	start_addresses(q);
+	if (done) {
+		*answered = true;
+		return NULL;
+	}
+	q->answered = NULL;
 	return q;
 }
 

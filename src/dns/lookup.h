@@ -74,6 +74,15 @@ struct dns_lookup;
 struct dns_lookup *dns_destination_lookup(struct dns_resolver *r, const char *domain,
                                           enum dns_family_pref pref, dns_mx_random_fn random_fn,
                                           void *random_arg, dns_lookup_cb cb, void *arg);
+/* The A and AAAA records of one host, no MX (a relay or a route's host,
+ * client/relay.h): a result as above with every address under host.
+ * cb runs once, later from the loop, or inside this call when every
+ * answer was known at once (/etc/hosts): then NULL is returned with
+ * *answered true.  NULL with *answered false: not started (as
+ * dns_destination_lookup). */
+struct dns_lookup *dns_host_lookup(struct dns_resolver *r, const char *host,
+                                   enum dns_family_pref pref, dns_lookup_cb cb, void *arg,
+                                   bool *answered);
 /* The caller no longer wants the answer; cb will not run.  Queries in
  * flight end on their own (c-ares cannot cancel one query). */
 void dns_lookup_cancel(struct dns_lookup *q);

@@ -115,11 +115,11 @@ def test_flag_config_wins_over_environment(tmp_path, dns, mx, port):
 @pytest.mark.parametrize("argv0, prog", [(None, "rawmail send"), ("sendmail", "sendmail")])
 def test_unknown_key_is_an_error_naming_file_line_key(tmp_path, mx, port, argv0, prog):
     path = conf(tmp_path, f"# site settings\n[delivery]\nport = {port}\n"
-                          "relay = smtp.example.org\n")
+                          "smarthost = smtp.example.org\n")
     s = send(["-f", "alice@client.test", "user@[127.0.0.2]"], sample_message("bad"),
              argv0=argv0, cwd=tmp_path, env={"RAWMAIL_CONF": str(path)})
     assert s.rc == 78, s
-    assert f"{prog}: {path}:4: unknown setting 'relay' in [delivery]" in s.err, s
+    assert f"{prog}: {path}:4: unknown setting 'smarthost' in [delivery]" in s.err, s
     assert_no_mail(mx.mailroot)
 
 

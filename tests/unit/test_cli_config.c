@@ -85,7 +85,8 @@ static void test_delivery_values(void **state)
 	assert_true(d.family_auto);
 	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FILE, "family", "ipv4", err, sizeof(err)),
 	                 -1);
-	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FILE, "relay", "x", err, sizeof(err)), 0);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FILE, "smarthost", "x", err, sizeof(err)),
+	                 0);
 
 	struct client_outbound_config c = cli_delivery_engine_config(&d);
 	assert_int_equal(c.port, 2525);
@@ -93,6 +94,82 @@ static void test_delivery_values(void **state)
 	assert_int_equal(c.tls, CLIENT_TLS_REQUIRE);
 	assert_true(c.tls_verify);
 	assert_string_equal(c.helo, "[IPv6:::1]");
+}
+
+/* relay, route, auth-user, auth-password-file: values and the checks
+ * that need them together. */
+static void test_delivery_relay(void **state)
+{
+	struct cli_delivery d;
+	char err[256];
+	cli_delivery_init(&d);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FILE, "relay", "smtp.example.net", err,
+	                                  sizeof(err)), 1);
+	assert_int_equal(d.relay.port, 587);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FILE, "relay", "smtp example", err,
+	                                  sizeof(err)), -1);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "route", "lab.test=192.168.1.100",
+	                                  err, sizeof(err)), 1);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "route", "LAB.test=192.168.1.101:26",
+	                                  err, sizeof(err)), 1);
+	assert_int_equal(d.nroutes, 1);   /* the same domain: replaced */
+	assert_string_equal(d.routes[0].to.host, "192.168.1.101");
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "route", "lab.test", err,
+	                                  sizeof(err)), -1);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FILE, "auth-user", "me", err, sizeof(err)),
+	                 1);
+	/* A user without a password file. */
+	assert_false(cli_delivery_finish(&d, err, sizeof(err)));
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FILE, "auth-password-file", "/nonexistent",
+	                                  err, sizeof(err)), 1);
+	assert_true(cli_delivery_finish(&d, err, sizeof(err)));
+	char warn[256];
+	assert_int_equal(cli_delivery_password_load(&d, err, sizeof(err), warn, sizeof(warn)), -1);
+	assert_non_null(strstr(err, "/nonexistent"));
+
+	/* Default TLS: verified STARTTLS to the relay, opportunistic to MX. */
+	struct client_outbound_config c = cli_delivery_engine_config(&d);
+	assert_non_null(c.relay);
+	assert_int_equal(c.relay_tls, CLIENT_TLS_REQUIRE);
+	assert_true(c.relay_verify);
+	assert_int_equal(c.tls, CLIENT_TLS_OPPORTUNISTIC);
+	assert_false(c.tls_verify);
+	assert_string_equal(c.auth_user, "me");
+	/* --tls require: TLS to the relay without verification. */
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "tls", "require", err, sizeof(err)),
+	                 1);
+	c = cli_delivery_engine_config(&d);
+	assert_false(c.relay_verify);
+	/* --relay none drops the file's relay and its login. */
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "relay", "none", err, sizeof(err)), 1);
+	assert_true(cli_delivery_finish(&d, err, sizeof(err)));
+	assert_null(d.auth_user);
+	c = cli_delivery_engine_config(&d);
+	assert_null(c.relay);
+	assert_null(c.auth_user);
+	/* auth-user without any relay is a mistake. */
+	cli_delivery_init(&d);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "auth-user", "me", err, sizeof(err)),
+	                 1);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "auth-password-file", "/x", err,
+	                                  sizeof(err)), 1);
+	assert_false(cli_delivery_finish(&d, err, sizeof(err)));
+	assert_non_null(strstr(err, "--relay"));
+
+	/* smtps:// with --tls none: a contradiction. */
+	cli_delivery_init(&d);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "relay", "smtps://smtp.example.net",
+	                                  err, sizeof(err)), 1);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "tls", "none", err, sizeof(err)), 1);
+	assert_false(cli_delivery_finish(&d, err, sizeof(err)));
+	/* A cafile for the relay's verification needs no --tls verify. */
+	cli_delivery_init(&d);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "relay", "smtp.example.net", err,
+	                                  sizeof(err)), 1);
+	assert_int_equal(cli_delivery_set(&d, CLI_FROM_FLAG, "cafile", "/etc/ssl/x.pem", err,
+	                                  sizeof(err)), 1);
+	assert_true(cli_delivery_finish(&d, err, sizeof(err)));
+	assert_non_null(d.cafile);
 }
 
 static void test_delivery_layers(void **state)
@@ -198,11 +275,11 @@ static void test_send_file_errors(void **state)
 	char out[1024];
 	send_opts_init(&o, "sendmail");
 	/* An unknown key: the file, its line, the key and the section's keys. */
-	assert_int_equal(load(&o, "[delivery]\nport = 2525\nrelay = smtp.example.org\n", out,
+	assert_int_equal(load(&o, "[delivery]\nport = 2525\nsmarthost = smtp.example.org\n", out,
 	                      sizeof(out)),
 	                 SEND_EXIT_CONFIG);
 	assert_non_null(strstr(out, "sendmail: /tmp/rawmail-send-conf-"));
-	assert_non_null(strstr(out, ":3: unknown setting 'relay' in [delivery]"));
+	assert_non_null(strstr(out, ":3: unknown setting 'smarthost' in [delivery]"));
 	assert_non_null(strstr(out, "tls-fingerprint"));
 	send_opts_free(&o);
 
@@ -244,6 +321,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_delivery_values),
+		cmocka_unit_test(test_delivery_relay),
 		cmocka_unit_test(test_delivery_layers),
 		cmocka_unit_test(test_choose),
 		cmocka_unit_test(test_send_file),

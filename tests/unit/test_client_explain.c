@@ -396,6 +396,25 @@ static void test_ipv6_advice(void **state)
 
 /* Phrases match across line breaks, blanks and case; a line's enhanced
  * code is not part of the text; bad inputs give NULL. */
+/* The refusals that mean "this address may not send mail directly"
+ * name the way around them: a relay, with its options (issue 10). */
+static void test_relay_advice(void **state)
+{
+	static const char *const names[] = {
+		"spamhaus-pbl", "dynamic-ip", "spamhaus", "blocklist", "no-ptr",
+		"microsoft-network-block", "yahoo-spamhaus",
+	};
+	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
+		const struct client_explanation *e = NULL;
+		for (size_t i = 0; (e = client_explanation_get(i)) != NULL; i++)
+			if (!strcmp(e->name, names[n]))
+				break;
+		assert_non_null(e);
+		if (!strstr(e->fix, "--relay") || !strstr(e->fix, "--auth-user"))
+			fail_msg("%s: fix does not name --relay and --auth-user: %s", e->name, e->fix);
+	}
+}
+
 static void test_matching_details(void **state)
 {
 	const struct client_explanation *e;
@@ -455,5 +474,6 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_every_entry_covered);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_ipv6_advice);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_matching_details);
+	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_relay_advice);
 	return _cmocka_run_group_tests("client_explain", tests, n, NULL, NULL);
 }

@@ -802,6 +802,145 @@ static void test_rset_refused(void **state)
 	fake_free(f);
 }
 
+/* AUTH (RFC 4954) to a relay: after TLS, PLAIN when offered (even listed
+ * after LOGIN), its initial response in the command; the output marked
+ * secret for transcripts. */
+static void test_auth_plain_after_tls(void **state)
+{
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.tls = CLIENT_TLS_REQUIRE;
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	hello(f, "250-relay.test\r\n250-AUTH LOGIN\r\n250 STARTTLS\r\n", CLIENT_SEND);
+	C(f, "STARTTLS\r\n");
+	S(f, "220 go\r\n", CLIENT_STARTTLS);
+	action_check(client_session_tls_done(&f->s), CLIENT_SEND);
+	C(f, "EHLO client.test\r\n");
+	S(f, "250-relay.test\r\n250-AUTH LOGIN PLAIN\r\n250 PIPELINING\r\n", CLIENT_SEND);
+	assert_true(client_session_output_secret(&f->s));
+	C(f, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	S(f, "235 2.7.0 Authentication successful\r\n", CLIENT_SEND);
+	assert_false(client_session_output_secret(&f->s));
+	C(f, "MAIL FROM:<a@example.test>\r\nRCPT TO:<b@y.test>\r\nDATA\r\n");
+	fake_free(f);
+}
+
+static void test_auth_login(void **state)
+{
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.tls = CLIENT_TLS_NONE;
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	f->cfg.auth_plaintext_ok = true;   /* 127.0.0.1 */
+	hello(f, "250-relay.test\r\n250 AUTH=LOGIN\r\n", CLIENT_SEND);
+	C(f, "AUTH LOGIN\r\n");
+	assert_false(client_session_output_secret(&f->s));
+	S(f, "334 VXNlcm5hbWU6\r\n", CLIENT_SEND);
+	assert_true(client_session_output_secret(&f->s));
+	C(f, "dXNlcg==\r\n");
+	S(f, "334 UGFzc3dvcmQ6\r\n", CLIENT_SEND);
+	assert_true(client_session_output_secret(&f->s));
+	C(f, "c2VjcmV0\r\n");
+	S(f, "235 2.7.0 ok\r\n", CLIENT_SEND);
+	C(f, "MAIL FROM:<a@example.test>\r\n");
+	fake_free(f);
+}
+
+static void test_auth_refusals(void **state)
+{
+	/* No TLS, not loopback: nothing of the credentials is sent. */
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.tls = CLIENT_TLS_NONE;
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	hello(f, "250-relay.test\r\n250 AUTH PLAIN LOGIN\r\n", CLIENT_NEXT_HOST);
+	C(f, "QUIT\r\n");
+	assert_true(f->s.auth_failed);
+	assert_non_null(strstr(f->s.fail_reason, "without TLS"));
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_PENDING, 0, "", NULL);
+	fake_free(f);
+
+	/* No AUTH offered. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	f->cfg.auth_plaintext_ok = true;
+	hello(f, ehlo_pipelining, CLIENT_NEXT_HOST);
+	C(f, "QUIT\r\n");
+	assert_true(f->s.auth_failed);
+	assert_non_null(strstr(f->s.fail_reason, "offers no AUTH"));
+	fake_free(f);
+
+	/* Only mechanisms we do not know. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	f->cfg.auth_plaintext_ok = true;
+	hello(f, "250-relay.test\r\n250 AUTH CRAM-MD5 GSSAPI\r\n", CLIENT_NEXT_HOST);
+	C(f, "QUIT\r\n");
+	assert_true(f->s.auth_failed);
+	fake_free(f);
+
+	/* 535: the reply kept, the reason names the options. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "wrong";
+	f->cfg.auth_plaintext_ok = true;
+	hello(f, "250-relay.test\r\n250 AUTH PLAIN\r\n", CLIENT_SEND);
+	C(f, "AUTH PLAIN AHVzZXIAd3Jvbmc=\r\n");
+	S(f, "535 5.7.8 Authentication credentials invalid\r\n", CLIENT_NEXT_HOST);
+	C(f, "QUIT\r\n");
+	assert_true(f->s.auth_failed);
+	assert_int_equal(f->s.fail_code, 535);
+	assert_string_equal(f->s.fail_enhanced, "5.7.8");
+	assert_non_null(strstr(f->s.fail_reason, "--auth-user"));
+	rcpt_check(&f->rcpts[0], CLIENT_RCPT_PENDING, 0, "", NULL);
+	fake_free(f);
+
+	/* 454: the relay's own trouble, said so. */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	f->cfg.auth_plaintext_ok = true;
+	hello(f, "250-relay.test\r\n250 AUTH PLAIN\r\n", CLIENT_SEND);
+	C(f, "AUTH PLAIN AHVzZXIAc2VjcmV0\r\n");
+	S(f, "454 4.7.0 Temporary authentication failure\r\n", CLIENT_NEXT_HOST);
+	assert_true(f->s.auth_failed);
+	assert_non_null(strstr(f->s.fail_reason, "temporarily"));
+	fake_free(f);
+
+	/* A third LOGIN prompt: cancelled with "*". */
+	f = fake_new("b@y.test", NULL);
+	f->cfg.auth_user = "user";
+	f->cfg.auth_password = "secret";
+	f->cfg.auth_plaintext_ok = true;
+	hello(f, "250-relay.test\r\n250 AUTH LOGIN\r\n", CLIENT_SEND);
+	C(f, "AUTH LOGIN\r\n");
+	S(f, "334 VXNlcm5hbWU6\r\n", CLIENT_SEND);
+	C(f, "dXNlcg==\r\n");
+	S(f, "334 UGFzc3dvcmQ6\r\n", CLIENT_SEND);
+	C(f, "c2VjcmV0\r\n");
+	S(f, "334 TW9yZTo=\r\n", CLIENT_SEND);
+	C(f, "*\r\n");
+	S(f, "501 5.0.0 cancelled\r\n", CLIENT_NEXT_HOST);
+	assert_true(f->s.auth_failed);
+	fake_free(f);
+}
+
+/* smtps://: TLS before the greeting, no STARTTLS. */
+static void test_implicit_tls(void **state)
+{
+	struct fake *f = fake_new("b@y.test", NULL);
+	f->cfg.tls = CLIENT_TLS_REQUIRE;
+	fake_start(f);
+	client_session_tls_implicit(&f->s);
+	S(f, "220 relay.test ESMTP\r\n", CLIENT_SEND);
+	C(f, "EHLO client.test\r\n");
+	S(f, "250-relay.test\r\n250 STARTTLS\r\n", CLIENT_SEND);
+	C(f, "MAIL FROM:<a@example.test>\r\n");
+	fake_free(f);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -829,6 +968,10 @@ int main(void)
 		cmocka_unit_test(test_reuse_after_failed_transaction),
 		cmocka_unit_test(test_no_reuse_after_421),
 		cmocka_unit_test(test_rset_refused),
+		cmocka_unit_test(test_auth_plain_after_tls),
+		cmocka_unit_test(test_auth_login),
+		cmocka_unit_test(test_auth_refusals),
+		cmocka_unit_test(test_implicit_tls),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
