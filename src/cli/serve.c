@@ -88,6 +88,8 @@ static const char serve_help[] =
 	"      --port N, --helo NAME (default --hostname), --timeout SECONDS, --cafile FILE,\n"
 	"      --tls-fingerprint SHA256:HEX\n"
 	"                               as for rawmail send; [delivery] and [queue] of the file\n"
+	"                               (a smarthost: relay, auth-user, auth-password-file in\n"
+	"                               [delivery], and [routes], as rawmail.conf(5) says)\n"
 	"      --delivery-tls MODE      send's --tls for outgoing mail (--tls is serve's own)\n"
 	"      --dns ADDR[:PORT] above serves both: client names and outgoing mail\n"
 	"  -h, --help                   this text\n"

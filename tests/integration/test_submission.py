@@ -27,6 +27,7 @@ import pytest
 from dns_util import nsd  # noqa: F401 (fixture)
 from helpers import SMTPConn, client_tls_context, free_port, mail_user_args, rawmail_bin
 from postfix_util import start_postfix  # noqa: F401 (fixture)
+from send_util import send
 from test_queue import entries, free_port_both
 from test_serve_queue import wait_for
 
@@ -299,3 +300,34 @@ def test_start_refused_with_a_clear_message(tmp_path, extra, needle):
     err = p.stderr.decode(errors="replace") + p.stdout.decode(errors="replace")
     assert p.returncode == 78, (p.returncode, err)
     assert needle in err, err
+
+
+@pytest.mark.parametrize("submissions", [False, True], ids=["starttls", "smtps"])
+def test_rawmail_send_through_rawmail_as_smarthost(tmp_path, start_server, start_postfix, nsd,
+                                                   submissions):
+    """One rawmail relays through another (the user whose ISP blocks port
+    25, with their own rawmail elsewhere): send --relay with AUTH to serve's
+    submission listener, whose queue delivers to Postfix through the MX."""
+    s = Setup(tmp_path, start_server, start_postfix, nsd, submissions=submissions)
+    pwfile = tmp_path / "relay-password"
+    pwfile.write_text(PASSWORD + "\n")
+    pwfile.chmod(0o600)
+    relay = f"{'smtps://' if submissions else ''}{SUB}:{s.sub_port}"
+    # serve's certificate is self-signed: --tls require (TLS without
+    # verification), as send's own flag says.
+    out = send(["--relay", relay, "--auth-user", "alice", "--auth-password-file", pwfile,
+                "--tls", "require", "-v", "-f", "alice@example.test", "user@dest.test"],
+               "Subject: through two rawmails\n\nrelayed twice\n", expect="ok")
+    assert "C> AUTH PLAIN <hidden>" in out.err, out.err
+    assert PASSWORD not in out.err and b64(PASSWORD) not in out.err
+    [raw] = s.pf.wait_for_mail("user", timeout=30)
+    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    assert msg["Subject"] == "through two rawmails"
+    ours = [h for h in msg.get_all("Received") if "(rawmail)" in h]
+    assert any("with ESMTPSA" in h and "authenticated as alice" in h for h in ours), ours
+    # A wrong password: nothing sent, the message stays queued with the reason.
+    pwfile.write_text("wrong\n")
+    out = send(["--relay", relay, "--auth-user", "alice", "--auth-password-file", pwfile,
+                "--tls", "require", "-f", "alice@example.test", "user@dest.test"],
+               "Subject: wrong password\n\nx\n", expect="tempfail")
+    assert "--auth-user" in out.err or "auth-password-file" in out.err, out.err
