@@ -9,7 +9,7 @@ replayed exchanges, senders a login may not use, relaying without a login,
 and trusted networks that relay without one.
 
 Addresses: serve's MX listener on 127.0.0.1, its submission listeners on
-127.0.0.20 (and 127.0.0.30, and 127.0.0.1 for the loopback rule), Postfix
+127.0.0.30 (and 127.0.0.1 for the loopback rule), Postfix
 on 127.0.0.2 as the MX of dest.test, sharing one port number with the
 queue's --port."""
 
@@ -35,7 +35,7 @@ ZONE = """\
 @       MX 10 mx1
 mx1     A 127.0.0.2
 """
-SUB = "127.0.0.20"
+SUB = "127.0.0.30"
 PASSWORD = "correct horse battery staple"
 
 
@@ -242,7 +242,7 @@ def test_wrong_passwords_421_and_growing_delay(tmp_path, start_server, start_pos
         took.append(time.monotonic() - t0)
         assert r.code == 535, r
         # Another client address is not slowed by this one's failures.
-        with SMTPConn(SUB, s.sub_port, source="127.0.0.21") as other:
+        with SMTPConn(SUB, s.sub_port, source="127.0.0.31") as other:
             other.read_reply()
             ehlo(other)
             other.starttls()
@@ -287,8 +287,8 @@ def test_trusted_network_relays_without_auth(tmp_path, start_server, start_postf
 
 
 @pytest.mark.parametrize("extra, needle", [
-    (["--submission", "127.0.0.20:1"], "--users"),
-    (["--submission", "127.0.0.20:0"], "submission: '127.0.0.20:0'"),
+    (["--submission", "127.0.0.30:1"], "--users"),
+    (["--submission", "127.0.0.30:0"], "submission: '127.0.0.30:0'"),
     (["--trusted-network", "10.0.0.0/8"], "--spool"),
     (["--trusted-network", "10.0.0.1/8", "--spool", "SPOOL"], "10.0.0.0/8"),
 ])
