@@ -144,4 +144,29 @@
  * the linear match per connection cheap. */
 #define NETWORKS_MAX 256
 
+/* DNS records of one answer kept by dns/rr.h (TXT strings, addresses, MX
+ * or PTR names): more is a hostile or broken zone; SPF (RFC 7208 §4.6.4)
+ * looks at no more than 10 MX or PTR names anyway. */
+#define DNS_RR_ITEMS_MAX 64
+/* One TXT record's strings joined (RFC 7208 §3.3): a 64 KiB message
+ * bounds it; a sane SPF record fits one UDP answer (§3.4: 450 octets
+ * advised). */
+#define DNS_TXT_RECORD_MAX 4096
+
+/* SPF (RFC 7208, dns/spf.h).  §4.6.4: at most 10 mechanisms and
+ * modifiers that cause DNS lookups (include, a, mx, ptr, exists,
+ * redirect) in one evaluation, at most 2 of whose lookups may come back
+ * empty (NXDOMAIN or no data, "void"), and at most 10 names from one MX
+ * or PTR answer looked at.  A record of more terms than SPF_TERMS_MAX, or
+ * a macro-string longer than SPF_MACRO_MAX, is a permerror: no real
+ * record comes near either.  Includes nest at most SPF_DEPTH_MAX deep
+ * (the 10-lookup limit bounds them too; this bounds the frame stack). */
+#define SPF_LOOKUPS_MAX 10
+#define SPF_VOID_LOOKUPS_MAX 2
+#define SPF_MX_NAMES_MAX 10
+#define SPF_PTR_NAMES_MAX 10
+#define SPF_TERMS_MAX 64
+#define SPF_MACRO_MAX 253
+#define SPF_DEPTH_MAX 12
+
 #endif
