@@ -163,3 +163,8 @@ void *dns_resolver_channel(struct dns_resolver *r)
 {
 	return r->channel;
 }
+
+struct event_base *dns_resolver_base(struct dns_resolver *r)
+{
+	return r->base;
+}

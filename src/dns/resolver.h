@@ -31,6 +31,8 @@ bool dns_server_parse(const char *text, char *out, size_t outlen, char *err, siz
 
 /* The c-ares channel, for the lookups in this module (ares_channel). */
 void *dns_resolver_channel(struct dns_resolver *r);
+/* The event loop it is attached to (NULL before dns_resolver_attach). */
+struct event_base *dns_resolver_base(struct dns_resolver *r);
 /* Re-arms the timeout after a query was started. */
 void dns_resolver_kick(struct dns_resolver *r);
 
