@@ -52,6 +52,7 @@ struct spf_check {
 	char ip_text[INET6_ADDRSTRLEN];
 	char sender[600];
 	char helo[256];
+	char domain[256];         /* the domain asked first (a redirect replaces frames[0]'s) */
 	struct frame frames[SPF_DEPTH_MAX];
 	size_t depth;
 	unsigned lookups, voids;
@@ -74,7 +75,7 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 	struct spf_check *c = arg;
 	struct spf_outcome o = {
 		.result = c->result,
-		.domain = c->frames[0].domain,
+		.domain = c->domain,
 		.record = c->record,
 		.matched = c->matched,
 		.matched_in = c->matched_in,
@@ -581,6 +582,7 @@ struct spf_check *spf_check_start(struct dns_resolver *r, const struct spf_reque
 	else
 		snprintf(c->sender, sizeof(c->sender), "%s", req->sender);
 	c->depth = 1;
+	snprintf(c->domain, sizeof(c->domain), "%s", req->domain);
 	snprintf(c->frames[0].domain, sizeof(c->frames[0].domain), "%s", req->domain);
 	fetch(c);
 	return c;

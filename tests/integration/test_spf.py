@@ -179,6 +179,14 @@ def test_include_pass_names_the_include_and_counts(dns):
     assert out["lookups"] == "1"
 
 
+def test_redirect_outcome_names_the_domain_asked(dns):
+    out = spf(dns.addr, "192.0.2.1", d("redir"), "a@redir.example.test")
+    assert out["domain"] == d("redir")
+    assert out["record"] == "v=spf1 redirect=ip4.example.test"
+    assert out["matched_in"] == d("ip4")
+    assert out["lookups"] == "1"
+
+
 def test_limits_are_explained(dns):
     out = spf(dns.addr, "192.0.2.1", d("eleven"), "a@eleven.example.test")
     assert "more than 10 DNS lookups" in out["explanation"], out

@@ -3,6 +3,7 @@
  * Evaluates SPF with spf_check_start (src/dns/spf.c) against the given
  * DNS server and prints, one per line:
  *     result RESULT
+ *     domain DOMAIN
  *     lookups N
  *     voids N
  *     matched TERM
@@ -24,9 +25,9 @@
 
 static void done_cb(void *arg, const struct spf_outcome *o)
 {
-	printf("result %s\nlookups %u\nvoids %u\nmatched %s\nmatched_in %s\nrecord %s\n"
+	printf("result %s\ndomain %s\nlookups %u\nvoids %u\nmatched %s\nmatched_in %s\nrecord %s\n"
 	       "explanation %s\n",
-	       spf_result_name(o->result), o->lookups, o->void_lookups, o->matched, o->matched_in,
+	       spf_result_name(o->result), o->domain, o->lookups, o->void_lookups, o->matched, o->matched_in,
 	       o->record, o->explanation);
 	event_base_loopbreak(arg);
 }
