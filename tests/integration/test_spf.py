@@ -72,6 +72,10 @@ manymx      TXT "v=spf1 mx -all"
 temp        TXT "v=spf1 include:elsewhere.invalid -all"
 helo        TXT "v=spf1 a -all"
 helo        A 192.0.2.70
+multi       TXT "first" "-string"
+multi       TXT "second record"
+long        TXT "{"a" * 255}" "{"b" * 100}"
+addronly    A 192.0.2.1
 """
 
 REVERSE = {"2.0.192.in-addr.arpa": "50 PTR ptrhost.ptr.example.test.\n"
@@ -110,6 +114,45 @@ def spf(server, ip, domain, sender=None, helo=None, timeout=20, ms=500):
 
 def d(name):
     return f"{name}.example.test"
+
+
+def txt(server, name, ms=500):
+    """tool_spf --txt: (status, [records], text)."""
+    p = subprocess.run([TOOL, "--dns", server, "--timeout", str(ms), "--txt", name],
+                       capture_output=True, text=True, timeout=20)
+    for mark in SANITIZER_MARKS:
+        assert mark not in p.stderr, p.stderr
+    assert p.returncode == 0, (p.returncode, p.stdout, p.stderr)
+    status, records, text = None, [], None
+    for line in p.stdout.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "status":
+            status = value
+        elif key == "txt":
+            records.append(value)
+        elif key == "text":
+            text = value
+    return status, records, text
+
+
+def test_txt_strings_joined_per_record(dns):
+    """RFC 7208 §3.3: a record's character-strings are joined, records kept apart."""
+    status, records, _ = txt(dns.addr, d("multi"))
+    assert status == "ok"
+    assert sorted(records) == ["first-string", "second record"]
+    status, records, _ = txt(dns.addr, d("long"))
+    assert (status, records) == ("ok", ["a" * 255 + "b" * 100])
+
+
+def test_txt_absence_and_failure_told_apart(dns, dead_dns):  # noqa: F811
+    status, records, text = txt(dns.addr, d("nosuchname"))
+    assert (status, records) == ("nxdomain", []) and "NXDOMAIN" in text
+    status, records, text = txt(dns.addr, d("addronly"))
+    assert (status, records) == ("nodata", []) and "no TXT record" in text
+    status, _, text = txt(dns.addr, "elsewhere.invalid")   # outside NSD's zones: REFUSED
+    assert status == "temporary", text
+    status, _, text = txt(dead_dns(), "example.test", ms=300)
+    assert status == "temporary", text
 
 
 # (ip, domain label, sender, expected result)
