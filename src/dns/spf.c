@@ -45,6 +45,7 @@ struct spf_check {
 	spf_cb cb;
 	void *arg;
 	struct event *later;      /* finishing from the loop */
+	bool calling;             /* inside cb: a cancel there only stops the call's end */
 	struct dns_rr_query *q;
 	enum waiting waiting;
 	int family;
@@ -83,8 +84,10 @@ static void later_cb(evutil_socket_t fd, short what, void *arg)
 		.lookups = c->lookups,
 		.void_lookups = c->voids,
 	};
+	c->calling = true;
 	if (c->cb)
 		c->cb(c->arg, &o);
+	c->calling = false;
 	spf_check_cancel(c);
 }
 
@@ -444,8 +447,10 @@ static void rr_cb(void *arg, const struct dns_rr_result *res)
 			finish(c, SPF_RESULT_PERMERROR);
 			return;
 		}
+		/* A null MX (RFC 7505, "MX 0 .") names no host: nothing to match. */
 		for (size_t i = 0; res->status == DNS_RR_OK && i < res->n; i++)
-			snprintf(c->names[c->nnames++], sizeof(c->names[0]), "%s", res->items[i].text);
+			if (res->items[i].text[0] && strcmp(res->items[i].text, "."))
+				snprintf(c->names[c->nnames++], sizeof(c->names[0]), "%s", res->items[i].text);
 		names_next(c, WAIT_MX_ADDR);
 		return;
 	case WAIT_MX_ADDR:
@@ -590,8 +595,8 @@ struct spf_check *spf_check_start(struct dns_resolver *r, const struct spf_reque
 
 void spf_check_cancel(struct spf_check *c)
 {
-	if (!c)
-		return;
+	if (!c || c->calling)
+		return;   /* from inside cb: freed when cb returns */
 	dns_rr_cancel(c->q);
 	for (size_t i = 0; i < c->depth && i < SPF_DEPTH_MAX; i++)
 		free(c->frames[i].rec);

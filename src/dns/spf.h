@@ -53,7 +53,8 @@ struct spf_outcome {
 	unsigned void_lookups;   /* of which came back empty */
 };
 
-/* The outcome and its strings are valid during the call only. */
+/* The outcome and its strings are valid during the call only; the check
+ * is freed when cb returns (spf_check_cancel from inside cb does nothing). */
 typedef void (*spf_cb)(void *arg, const struct spf_outcome *o);
 
 struct spf_check;

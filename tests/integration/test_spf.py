@@ -69,6 +69,8 @@ incnone     TXT "v=spf1 include:norecord.example.test -all"
 redirnone   TXT "v=spf1 redirect=norecord.example.test"
 manymx      TXT "v=spf1 mx -all"
 {"".join(f"manymx MX {i} m{i}.manymx{chr(10)}" for i in range(11))}
+nullmx      TXT "v=spf1 mx ip4:192.0.2.80 -all"
+nullmx      MX 0 .
 temp        TXT "v=spf1 include:elsewhere.invalid -all"
 helo        TXT "v=spf1 a -all"
 helo        A 192.0.2.70
@@ -196,6 +198,8 @@ CASES = [
     ("192.0.2.1", "incnone", "a@incnone.example.test", "permerror"),
     ("192.0.2.1", "redirnone", "a@redirnone.example.test", "permerror"),
     ("192.0.2.1", "manymx", "a@manymx.example.test", "permerror"),
+    ("192.0.2.80", "nullmx", "a@nullmx.example.test", "pass"),
+    ("192.0.2.81", "nullmx", "a@nullmx.example.test", "fail"),
     ("192.0.2.1", "temp", "a@temp.example.test", "temperror"),
 ]
 
