@@ -290,11 +290,14 @@ static bool expand_target(struct spf_check *c, const char *spec)
 		snprintf(c->target, sizeof(c->target), "%s", top(c)->domain);
 		return true;
 	}
+	/* Room for the whole expansion: §7.3 cuts it to 253 octets after. */
+	char whole[8192];
 	macro_ctx(c, &m);
-	if (!spf_macro_expand(spec, &m, true, c->target, sizeof(c->target), err, sizeof(err))) {
+	if (!spf_macro_expand(spec, &m, true, whole, sizeof(whole), err, sizeof(err))) {
 		finish_error(c, SPF_RESULT_PERMERROR, "%s", err);
 		return false;
 	}
+	snprintf(c->target, sizeof(c->target), "%s", whole);
 	return true;
 }
 

@@ -5,7 +5,9 @@
  * terms, every prefix length in range, every domain-spec (and redirect,
  * exp) passes spf_macro_string_ok as a domain-spec, every term's text is
  * a piece of the input; parsing the same text again gives the same
- * result.  Either way nothing reads or writes out of bounds (ASan).
+ * result; every domain-spec expands (spf_macro_expand, with a fixed
+ * sender, IPv6 address and domain) to a name of at most 253 octets, or
+ * fails with a reason.  Either way nothing reads or writes out of bounds (ASan).
  * Seeds: the rows of tests/unit/test_dns_spf_record.c. */
 #include <stdbool.h>
 #include <stddef.h>
@@ -13,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/spf_macro.h"
 #include "dns/spf_record.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -23,9 +26,21 @@ static struct spf_record rec, again;
 
 static void spec_check(const char *s)
 {
-	char err[256];
-	if (s)
-		CHECK(spf_macro_string_ok(s, strlen(s), true, false, err, sizeof(err)));
+	static const struct spf_macro_ctx ctx = {
+		.sender = "Strong-Bad.x@email.example.com",
+		.domain = "email.example.com",
+		.helo = "mx.example.org",
+		.family = 10,   /* AF_INET6: the longest %{i} */
+		.ip = { 0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xcb, 0x01 },
+	};
+	char err[256], out[300];
+	if (!s)
+		return;
+	CHECK(spf_macro_string_ok(s, strlen(s), true, false, err, sizeof(err)));
+	if (spf_macro_expand(s, &ctx, true, out, sizeof(out), err, sizeof(err)))
+		CHECK(strlen(out) > 0 && strlen(out) <= 253);
+	else
+		CHECK(err[0] != '\0');
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
