@@ -163,8 +163,6 @@ static void fetch(struct spf_check *c)
 	ask(c, f->domain, DNS_RR_TXT, WAIT_TXT);
 }
 
-static bool ask(struct spf_check *c, const char *name, enum dns_rr_type type, enum waiting w);
-
 static void txt_cb(void *arg, const struct dns_rr_result *res)
 {
 	struct spf_check *c = arg;
@@ -182,7 +180,8 @@ static void txt_cb(void *arg, const struct dns_rr_result *res)
 			count++;
 		}
 	if (count == 0) {
-		snprintf(c->explanation, sizeof(c->explanation), "%s has no SPF record", f->domain);
+		snprintf(c->explanation, sizeof(c->explanation), "%s has no SPF record%s", f->domain,
+		         res->status == DNS_RR_NXDOMAIN ? " (no such domain)" : "");
 		frame_done(c, SPF_RESULT_NONE);
 		return;
 	}
