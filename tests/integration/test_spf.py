@@ -71,6 +71,10 @@ manymx      TXT "v=spf1 mx -all"
 {"".join(f"manymx MX {i} m{i}.manymx{chr(10)}" for i in range(11))}
 trunc       TXT "v=spf1 exists:%{{l}}.%{{l}}.%{{l}}.%{{l}}.%{{l}}.trunc.example.test -all"
 {"x" * 60}.{"x" * 60}.{"x" * 60}.trunc A 127.0.0.2
+exists6     TXT "v=spf1 exists:%{{ir}}.%{{v}}.x6.example.test -all"
+1.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.8.b.d.0.1.0.0.2.ip6.x6 A 127.0.0.2
+mxcidr      TXT "v=spf1 mx/24 -all"
+mxcidr      MX 10 mail.mx
 nullmx      TXT "v=spf1 mx ip4:192.0.2.80 -all"
 nullmx      MX 0 .
 temp        TXT "v=spf1 include:elsewhere.invalid -all"
@@ -201,6 +205,10 @@ CASES = [
     ("192.0.2.1", "redirnone", "a@redirnone.example.test", "permerror"),
     ("192.0.2.1", "manymx", "a@manymx.example.test", "permerror"),
     ("192.0.2.1", "trunc", "x" * 60 + "@trunc.example.test", "pass"),
+    ("2001:db8::1", "exists6", "a@exists6.example.test", "pass"),
+    ("2001:db8::2", "exists6", "a@exists6.example.test", "fail"),
+    ("198.51.100.200", "mxcidr", "a@mxcidr.example.test", "pass"),
+    ("198.51.101.7", "mxcidr", "a@mxcidr.example.test", "fail"),
     ("192.0.2.80", "nullmx", "a@nullmx.example.test", "pass"),
     ("192.0.2.81", "nullmx", "a@nullmx.example.test", "fail"),
     ("192.0.2.1", "temp", "a@temp.example.test", "temperror"),
