@@ -330,16 +330,7 @@ static void dest_finish(struct dest *d)
 		timeouts += d->probes[i].rep.outcome == PROBE_TIMEOUT;
 	}
 	if (d->nprobes && timeouts == d->nprobes) {
-		char fix[600];
-		const struct msg_explanation *e = NULL;
-		for (size_t i = 0; (e = msg_explanation_get(i)); i++)
-			if (!strcmp(e->name, "relay-advice") || strstr(e->fix, "--relay"))
-				break;
-		snprintf(fix, sizeof(fix), "%s",
-		         e ? e->fix
-		           : "relay through your provider's submission server: rawmail send --relay "
-		             "HOST --auth-user USER --auth-password-file FILE");
-		check_results_add(&d->res, CHECK_FAIL, "port25", d->arg, fix,
+		check_results_add(&d->res, CHECK_FAIL, "port25", d->arg, msg_explain_fix_relay,
 		                  "every address timed out: outgoing port %u is probably blocked by "
 		                  "this network",
 		                  d->run->o->port);

@@ -44,6 +44,7 @@ struct explain_rule {
 	"relay through your ISP's or mail provider's submission server: rawmail send "    \
 	"--relay smtp.example.net --auth-user USER --auth-password-file FILE (relay, "    \
 	"auth-user and auth-password-file in [delivery] for the queue)"
+const char msg_explain_fix_relay[] = FIX_RELAY;
 #define CAUSE_GREYLIST                                                                  \
 	"the receiver greylists: it refuses the first attempt from an unknown sender " \
 	"and accepts a retry after a few minutes"

@@ -34,4 +34,9 @@ const struct msg_explanation *msg_reply_explain(int code, const char *enhanced,
  * that check every entry is covered, and for documentation). */
 const struct msg_explanation *msg_explanation_get(size_t i);
 
+/* The advice to relay through a provider's submission server, in the
+ * table's words: `rawmail check` gives it when outgoing port 25 looks
+ * blocked. */
+extern const char msg_explain_fix_relay[];
+
 #endif
