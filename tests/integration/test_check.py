@@ -9,6 +9,7 @@ Every peer listens on one port number (each on its own 127.x address) so one
 The run's wall time is printed (-s shows it); only a loose bound is asserted.
 """
 
+import ipaddress
 import json
 import socket
 import ssl
@@ -305,3 +306,33 @@ def test_usage_errors():
         assert p.stderr
     p = subprocess.run([bin_, "check", "--help"], capture_output=True, text=True, timeout=10)
     assert p.returncode == 0 and "usage: rawmail check" in p.stdout and "--json" in p.stdout
+
+
+def v6_zones():
+    """v6only: an MX with only an AAAA (::1); dual: an MX with A and AAAA;
+    the reverse zone of ::1 exists, without a PTR for it."""
+    z = zones(ptr="me.example.test")
+    z["example.test"] += ("v6only MX 10 mx.v6only\nmx.v6only AAAA ::1\n"
+                          "dual MX 10 mx.dual\nmx.dual A 127.0.0.43\nmx.dual AAAA ::1\n")
+    label, _, zone = ipaddress.ip_address("::1").reverse_pointer.partition(".")
+    z[zone] = "f IN PTR other.example.test.\n"
+    return z
+
+
+def test_ipv6_source_without_ptr(nsd, port):  # noqa: F811
+    dns = nsd(v6_zones())
+    # reachable only over IPv6: a fail, with -4 no way out
+    p, _ = run_check(dns, port, "v6only.example.test")
+    assert p.returncode == 1
+    ln, fix = line(p.stdout, "fail ptr ::1:")
+    assert "no PTR record for ::1" in ln
+    assert "ip6.arpa. IN PTR" in fix and "rawmail send -4" in fix
+    # IPv4 too: a warning, rawmail then sends over IPv4
+    p, _ = run_check(dns, port, "dual.example.test")
+    ln, fix = line(p.stdout, "warn ptr ::1:")
+    assert "also have IPv4" in ln and "rawmail send -4" in fix
+    line(p.stdout, "pass ptr 127.0.0.1:")
+    # -4: no IPv6 probe, no IPv6 source
+    p, _ = run_check(dns, port, "-4", "dual.example.test")
+    assert "ptr ::1" not in p.stdout
+    line(p.stdout, f"fail smtp mx.dual.example.test[127.0.0.43]:{port}:")
