@@ -130,8 +130,11 @@ int cli_check(int argc, char **argv)
 		check_usage(stderr);
 		return EXIT_USAGE;
 	}
-	char helo[256];
-	if (!hostname_get(helo, sizeof(helo), NULL))
+	/* the EHLO name: this host's name, as rawmail send gives it (a short
+	 * name is used as it is: check only looks at the replies) */
+	char helo[256] = "";
+	hostname_get(helo, sizeof(helo), "/etc/hosts");
+	if (!helo[0])
 		snprintf(helo, sizeof(helo), "localhost");
 	o.helo = helo;
 	o.targets = (const char *const *)argv + optind;
