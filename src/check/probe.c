@@ -69,7 +69,7 @@ static void timer_cb(evutil_socket_t fd, short what, void *arg)
 		p->rep.tls_stalled = true;
 		finish(p, PROBE_OK);
 		break;
-	default: finish(p, PROBE_SILENT); break;
+	case P_EHLO: finish(p, PROBE_STALLED); break;
 	}
 }
 
@@ -193,6 +193,10 @@ static bool on_reply(struct probe *p, const struct smtp_server_reply *r)
 			finish(p, PROBE_OK);
 			return false;
 		}
+		/* RFC 3207 §4.2: nothing sent before the handshake may be
+		 * taken as part of it; what followed the 220 is dropped */
+		evbuffer_drain(bufferevent_get_input(p->bev),
+		               evbuffer_get_length(bufferevent_get_input(p->bev)));
 		start_tls(p);
 		return false;
 	default:
@@ -224,8 +228,6 @@ static void read_cb(struct bufferevent *bev, void *arg)
 			return;
 		}
 		evbuffer_drain(in, consumed);
-		/* bytes after the reply before STARTTLS's handshake are thrown
-		 * away (RFC 3207 §4.2: nothing may be pipelined past it) */
 		if (!on_reply(p, &reply))
 			return;
 	}

@@ -19,6 +19,7 @@ enum probe_outcome {
 	PROBE_UNREACHABLE, /* no route, or another connect error */
 	PROBE_TIMEOUT,     /* the connection never came up */
 	PROBE_SILENT,      /* connected, never greeted within the timeout */
+	PROBE_STALLED,     /* greeted, never answered EHLO within the timeout */
 	PROBE_CLOSED,      /* closed before greeting or during EHLO */
 	PROBE_REJECTED,    /* greeted or answered EHLO with 4xx/5xx */
 	PROBE_BAD_REPLY,   /* a reply that is not SMTP */

@@ -274,6 +274,11 @@ static void probe_report_add(struct dest *d, struct probe_slot *ps)
 		check_results_add(&d->res, CHECK_FAIL, "smtp", subject, owner,
 		                  "accepts the connection but never greets within %us", secs);
 		return;
+	case PROBE_STALLED:
+		check_results_add(&d->res, CHECK_FAIL, "smtp", subject, owner,
+		                  "greets \"%s\" but does not answer EHLO within %us", r->greeting,
+		                  secs);
+		return;
 	case PROBE_CLOSED:
 		check_results_add(&d->res, CHECK_FAIL, "smtp", subject, owner,
 		                  "closed the connection before the session began");

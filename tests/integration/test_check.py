@@ -336,3 +336,28 @@ def test_ipv6_source_without_ptr(nsd, port):  # noqa: F811
     p, _ = run_check(dns, port, "-4", "dual.example.test")
     assert "ptr ::1" not in p.stdout
     line(p.stdout, f"fail smtp mx.dual.example.test[127.0.0.43]:{port}:")
+
+
+def test_ehlo_never_answered_and_bytes_after_starttls(nsd, pki, port):  # noqa: F811
+    """A peer that greets and then ignores EHLO fails with its own words; a
+    peer that sends bytes after its 220 to STARTTLS (RFC 3207 §4.2: they
+    must be dropped) still gets its handshake."""
+    dns = nsd(zones(ptr="me.example.test"))
+    mute = ScriptedPeer(lambda ln: b"", greeting=b"220 mute ESMTP\r\n", host="127.0.0.42",
+                        port=port)
+
+    def chatty(line_):
+        if line_ == b"STARTTLS":
+            return b"220 go\r\n250 injected\r\n"
+        return starttls_script(line_)
+
+    tls = ScriptedPeer(chatty, tls_context=tls_context(pki), host="127.0.0.41", port=port)
+    try:
+        p, _ = run_check(dns, port, "plain.example.test", "tls.example.test")
+    finally:
+        mute.close()
+        tls.close()
+    ln, _ = line(p.stdout, f"fail smtp mx.plain.example.test[127.0.0.42]:{port}:")
+    assert 'greets "mute ESMTP" but does not answer EHLO within 2s' in ln
+    ln, _ = line(p.stdout, f"pass smtp mx.tls.example.test[127.0.0.41]:{port}:")
+    assert "STARTTLS: TLSv1." in ln

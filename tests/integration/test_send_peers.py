@@ -28,7 +28,7 @@ from peers import ScriptedPeer
 from send_util import SENDER, send
 from tls_util import SERVER_NAME, pki  # noqa: F401 (pki is a fixture)
 
-EXPLAIN_C = REPO_ROOT / "src" / "client" / "explain.c"
+EXPLAIN_C = REPO_ROOT / "src" / "msg" / "explain.c"
 EXPLAIN_TEST_C = REPO_ROOT / "tests" / "unit" / "test_msg_explain.c"
 
 TEMPFAIL, UNAVAILABLE = 75, 69
