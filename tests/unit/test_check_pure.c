@@ -1,7 +1,10 @@
 /* Unit tests for the pure parts of rawmail check (src/check/): the result
  * lines and the JSON document (escaping included), DMARC record parsing
  * and the RFC 9989 tree walk's names, lab zone lines, address ranges and
- * the address a peer's EHLO reply reveals. */
+ * the address a peer's EHLO reply reveals.
+ *
+ * With RAWMAIL_SEED_DIR set, main() first writes the DMARC records and
+ * walked domains as seeds for tests/fuzz/fuzz_check_pure.c. */
 #include <arpa/inet.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -15,6 +18,7 @@
 #include <cmocka.h>
 
 #include "check/check.h"
+#include "testutil.h"
 
 static char *print_text(const struct check_results *r, bool json)
 {
@@ -82,9 +86,7 @@ struct dmarc_case {
 	const char *why;  /* a part of the reason, for -1 */
 };
 
-static void test_dmarc_parse(void **state)
-{
-	static const struct dmarc_case cases[] = {
+static const struct dmarc_case dmarc_cases[] = {
 		{ "v=DMARC1; p=reject", 1, CHECK_DMARC_REJECT, false, 0, false, NULL },
 		{ "v=DMARC1;p=none;rua=mailto:d@example.test;", 1, CHECK_DMARC_NONE, false, 0, true,
 		  NULL },
@@ -99,8 +101,12 @@ static void test_dmarc_parse(void **state)
 		{ "v=dmarc1; p=reject", 0, 0, false, 0, false, NULL },  /* §4.7: exact */
 		{ "", 0, 0, false, 0, false, NULL },
 		{ "v=DMARC1", -1, 0, false, 0, false, "no p=" },
-	};
-	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+};
+
+static void test_dmarc_parse(void **state)
+{
+	const struct dmarc_case *cases = dmarc_cases;
+	for (size_t i = 0; i < sizeof(dmarc_cases) / sizeof(dmarc_cases[0]); i++) {
 		struct check_dmarc_record rec = { .p = 9 };
 		char why[160] = "";
 		int rc = check_dmarc_parse(cases[i].text, &rec, why, sizeof(why));
@@ -192,6 +198,16 @@ static void test_ranges_and_revealed(void **state)
 
 int main(void)
 {
+	const char *seed_dir = getenv("RAWMAIL_SEED_DIR");
+	static const char *const domains[] = { "a.b.example.test.", "1.2.3.4.5.6.7.8.9.10", "x" };
+	for (size_t i = 0; seed_dir && *seed_dir && i < sizeof(dmarc_cases) / sizeof(dmarc_cases[0]);
+	     i++)
+		if (test_seed_write(seed_dir, "dmarc", i, "record", 0, dmarc_cases[i].text,
+		                    strlen(dmarc_cases[i].text)) < 0)
+			return 1;
+	for (size_t i = 0; seed_dir && *seed_dir && i < sizeof(domains) / sizeof(domains[0]); i++)
+		if (test_seed_write(seed_dir, "walk", i, "domain", 0, domains[i], strlen(domains[i])) < 0)
+			return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_result_lines),
 		cmocka_unit_test(test_json_document),
