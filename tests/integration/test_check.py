@@ -361,3 +361,22 @@ def test_ehlo_never_answered_and_bytes_after_starttls(nsd, pki, port):  # noqa: 
     assert 'greets "mute ESMTP" but does not answer EHLO within 2s' in ln
     ln, _ = line(p.stdout, f"pass smtp mx.tls.example.test[127.0.0.41]:{port}:")
     assert "STARTTLS: TLSv1." in ln
+
+
+def test_refusing_greeting_explained(nsd, port):  # noqa: F811
+    """A 554 greeting that names a known cause gets the table's cause and
+    fix (msg/explain.c, as rawmail send's result lines)."""
+    dns = nsd(zones(ptr="me.example.test"))
+    peer = ScriptedPeer(plain_script,
+                        greeting=(b"554 resimta-po-02v.sys.comcast.net comcast 127.0.0.1 Comcast "
+                                  b"requires that all mail servers must have a PTR record with a "
+                                  b"valid Reverse DNS entry.\r\n"),
+                        host="127.0.0.42", port=port)
+    try:
+        p, _ = run_check(dns, port, "plain.example.test")
+    finally:
+        peer.close()
+    assert p.returncode == 1
+    ln, fix = line(p.stdout, f"fail smtp mx.plain.example.test[127.0.0.42]:{port}:")
+    assert "refuses this host: 554" in ln
+    assert "PTR" in fix and "rawmail send --relay" in fix
