@@ -135,7 +135,10 @@ static struct source *source_for(struct dest *d, int family, const unsigned char
 	if (!check_source_for(family, dest, src, err, sizeof(err))) {
 		char ip[INET6_ADDRSTRLEN];
 		addr_text(family, dest, ip, sizeof(ip));
-		check_results_add(&d->res, CHECK_FAIL, "source", ip,
+		/* no route in one family is normal when the destination has the
+		 * other: rawmail send then uses that */
+		bool other = family == AF_INET6 ? d->has_v4 : d->has_v6;
+		check_results_add(&d->res, other ? CHECK_INFO : CHECK_FAIL, "source", ip,
 		                  family == AF_INET6 ? "this host has no IPv6 route: send over IPv4 "
 		                                       "(rawmail send -4)"
 		                                     : "check the host's network configuration",
@@ -262,10 +265,17 @@ static void probe_report_add(struct dest *d, struct probe_slot *ps)
 		check_results_add(&d->res, CHECK_FAIL, "smtp", subject, owner,
 		                  "connection refused: nothing listens there");
 		return;
-	case PROBE_UNREACHABLE:
-		check_results_add(&d->res, CHECK_FAIL, "smtp", subject, owner, "cannot connect: %s",
-		                  r->error);
+	case PROBE_UNREACHABLE: {
+		/* an IPv6 address without an IPv6 route (or the reverse) when
+		 * the destination has the other family too: send moves on */
+		bool other = ps->family == AF_INET6 ? d->has_v4 : d->has_v6;
+		check_results_add(&d->res, other ? CHECK_WARN : CHECK_FAIL, "smtp", subject,
+		                  other ? "none needed: rawmail send tries the destination's other "
+		                          "addresses"
+		                        : owner,
+		                  "cannot connect: %s", r->error);
 		return;
+	}
 	case PROBE_TIMEOUT:
 		check_results_add(&d->res, CHECK_FAIL, "smtp", subject, NULL,
 		                  "no answer to the connection within %us", secs);
