@@ -389,7 +389,8 @@ static void probes_start(struct dest *d, const struct dns_lookup_addr *addrs, si
 	for (size_t i = 0; i < n && d->nprobes < CHECK_PROBES_MAX; i++) {
 		struct probe_slot *ps = &d->probes[d->nprobes++];
 		ps->d = d;
-		snprintf(ps->host, sizeof(ps->host), "%s", addrs[i].host);
+		/* names from DNS are printed: made safe like any peer text */
+		check_text_safe(ps->host, sizeof(ps->host), addrs[i].host);
 		ps->family = addrs[i].family;
 		memcpy(ps->addr, addrs[i].addr, addrs[i].family == AF_INET ? 4 : 16);
 		ps->src = source_for(d, ps->family, ps->addr);
@@ -447,12 +448,14 @@ static void lookup_cb(void *arg, const struct dns_lookup_result *res)
 			if (used >= sizeof(hosts))
 				used = sizeof(hosts) - 1;
 		}
+		char safe[sizeof(hosts) * 4 + 1];
+		check_text_safe(safe, sizeof(safe), hosts);
 		if (res->implicit_mx)
 			check_results_add(&d->res, CHECK_PASS, "mx", d->domain, NULL,
 			                  "no MX record: mail goes to the domain's own address "
 			                  "(implicit MX, RFC 5321 §5.1)");
 		else
-			check_results_add(&d->res, CHECK_PASS, "mx", d->domain, NULL, "%s", hosts);
+			check_results_add(&d->res, CHECK_PASS, "mx", d->domain, NULL, "%s", safe);
 		probes_start(d, res->addrs, res->n);
 		break;
 	}
