@@ -564,7 +564,9 @@ bool check_run(const struct check_opts *o, struct check_results *out, char *why,
 		snprintf(why, whylen, "no event loop");
 		goto out;
 	}
-	run->dns = dns_resolver_new(o->dns, o->timeout_ms, err, sizeof(err));
+	/* c-ares tries a query twice, the second time with twice the wait:
+	 * half the --timeout per try keeps one query within 1.5 timeouts */
+	run->dns = dns_resolver_new(o->dns, o->timeout_ms / 2, err, sizeof(err));
 	if (!run->dns || !dns_resolver_attach(run->dns, run->base)) {
 		snprintf(why, whylen, "resolver: %s", run->dns ? "cannot attach" : err);
 		goto out;

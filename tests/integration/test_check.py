@@ -18,7 +18,7 @@ import time
 
 import pytest
 
-from dns_util import nsd, ptr_zones  # noqa: F401 (fixtures)
+from dns_util import dead_dns, nsd, ptr_zones  # noqa: F401 (fixtures)
 from helpers import free_port, rawmail_bin
 from peers import ScriptedPeer, silent_listener
 from tls_util import pki  # noqa: F401 (fixture)
@@ -380,3 +380,18 @@ def test_refusing_greeting_explained(nsd, port):  # noqa: F811
     ln, fix = line(p.stdout, f"fail smtp mx.plain.example.test[127.0.0.42]:{port}:")
     assert "refuses this host: 554" in ln
     assert "PTR" in fix and "rawmail send --relay" in fix
+
+
+def test_dns_that_never_answers(dead_dns):  # noqa: F811
+    """A DNS server that never answers: a fail per test that needs it, within
+    about 1.5 timeouts (c-ares' two tries of half and all of --timeout)."""
+    class Dead:
+        addr = dead_dns()
+    p, elapsed = run_check(Dead, 25, "--from", "a@example.test", "example.test")
+    assert p.returncode == 1
+    ln, fix = line(p.stdout, "fail mx example.test:")
+    assert "for now" in ln and "--dns" in fix
+    line(p.stdout, "warn spf example.test:")
+    line(p.stdout, "warn dmarc example.test:")
+    print(f"dead DNS, --timeout 2: {elapsed:.2f} s")
+    assert elapsed < 15
