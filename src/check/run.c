@@ -595,6 +595,7 @@ bool check_run(const struct check_opts *o, struct check_results *out, char *why,
 		cs->dests[i].arg = o->targets[i];
 		dest_start(&cs->dests[i]);
 	}
+	check_helo_start(run);
 	if (run->from_domain[0])
 		check_domain_start(run);
 	if (--run->pending > 0)
@@ -603,6 +604,20 @@ bool check_run(const struct check_opts *o, struct check_results *out, char *why,
 		results_move(&cs->dests[i].res, out);
 	for (size_t i = 0; i < cs->nsources; i++)
 		source_report(cs, &cs->sources[i], out);
+	{
+		/* the addresses receivers see: the public one behind NAT when
+		 * a peer named it */
+		int families[CHECK_SOURCES_MAX];
+		unsigned char addrs[CHECK_SOURCES_MAX][16];
+		size_t n = 0;
+		for (size_t i = 0; i < cs->nsources; i++) {
+			const struct source *src = &cs->sources[i];
+			families[n] = src->has_public ? src->pub_family : src->family;
+			memcpy(addrs[n], src->has_public ? src->pub : src->addr, 16);
+			n++;
+		}
+		check_helo_report(run, families, (const unsigned char(*)[16])addrs, n, out);
+	}
 	if (!run->from_domain[0])
 		check_results_add(out, CHECK_INFO, "domain", "-", "give the sender: --from ADDR",
 		                  "SPF, DKIM and DMARC not checked: no --from address");

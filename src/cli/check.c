@@ -15,7 +15,8 @@
 static void check_usage(FILE *out)
 {
 	fputs("usage: rawmail check [--from ADDR] [--dns ADDR[:PORT]] [--port N] [--json]\n"
-	      "                     [-4|-6] [--timeout SEC] [RECIPIENT|DOMAIN|IP]...\n"
+	      "                     [-4|-6] [--timeout SEC] [--helo NAME]\n"
+	      "                     [RECIPIENT|DOMAIN|IP]...\n"
 	      "\n"
 	      "Runs the tests that decide whether mail from this machine is accepted,\n"
 	      "one line per test: pass, warn, fail (or info), what was found, and the\n"
@@ -29,6 +30,7 @@ static void check_usage(FILE *out)
 	      "  for each IP (or user@[IP]): the same probe, and the fingerprint to pin\n"
 	      "  the source address toward each destination, its PTR and whether the\n"
 	      "    PTR resolves back (FCrDNS); a private source is behind NAT\n"
+	      "  the EHLO name: fully qualified, resolving to the source address\n"
 	      "  with --from: the domain's SPF record (present, one), DMARC (RFC 9989\n"
 	      "    tree walk); the DKIM key record is not checked yet\n"
 	      "  IP literals only (a lab without DNS): A and PTR zone lines naming\n"
@@ -41,6 +43,7 @@ static void check_usage(FILE *out)
 	      "  --json             the results as a JSON document\n"
 	      "  -4, -6             probe IPv4 (IPv6) addresses only\n"
 	      "  --timeout SEC      per network test (default 5)\n"
+	      "  --helo NAME        the EHLO name to check and send (default: this host's)\n"
 	      "  -h, --help         this text\n"
 	      "\n"
 	      "exit status: 0 nothing failed, 1 something failed, 64 usage error.\n",
@@ -59,13 +62,14 @@ static bool number(const char *text, unsigned long min, unsigned long max, unsig
 
 int cli_check(int argc, char **argv)
 {
-	enum { OPT_FROM = 256, OPT_DNS, OPT_PORT, OPT_JSON, OPT_TIMEOUT };
+	enum { OPT_FROM = 256, OPT_DNS, OPT_PORT, OPT_JSON, OPT_TIMEOUT, OPT_HELO };
 	static const struct option longopts[] = {
 		{ "from", required_argument, NULL, OPT_FROM },
 		{ "dns", required_argument, NULL, OPT_DNS },
 		{ "port", required_argument, NULL, OPT_PORT },
 		{ "json", no_argument, NULL, OPT_JSON },
 		{ "timeout", required_argument, NULL, OPT_TIMEOUT },
+		{ "helo", required_argument, NULL, OPT_HELO },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -102,6 +106,13 @@ int cli_check(int argc, char **argv)
 			o.port = (unsigned)v;
 			break;
 		case OPT_JSON: json = true; break;
+		case OPT_HELO:
+			if (!*optarg || strlen(optarg) > 253) {
+				fprintf(stderr, "rawmail check: --helo: 1 to 253 octets\n");
+				return EXIT_USAGE;
+			}
+			o.helo = optarg;
+			break;
 		case OPT_TIMEOUT:
 			if (!number(optarg, 1, 300, &v)) {
 				fprintf(stderr, "rawmail check: --timeout: 1 to 300 seconds: %s\n", optarg);
@@ -133,10 +144,12 @@ int cli_check(int argc, char **argv)
 	/* the EHLO name: this host's name, as rawmail send gives it (a short
 	 * name is used as it is: check only looks at the replies) */
 	char helo[256] = "";
-	hostname_get(helo, sizeof(helo), "/etc/hosts");
-	if (!helo[0])
-		snprintf(helo, sizeof(helo), "localhost");
-	o.helo = helo;
+	if (!o.helo) {
+		hostname_get(helo, sizeof(helo), "/etc/hosts");
+		if (!helo[0])
+			snprintf(helo, sizeof(helo), "localhost");
+		o.helo = helo;
+	}
 	o.targets = (const char *const *)argv + optind;
 	o.ntargets = (size_t)(argc - optind);
 	struct timespec t0, t1;

@@ -395,3 +395,21 @@ def test_dns_that_never_answers(dead_dns):  # noqa: F811
     line(p.stdout, "warn dmarc example.test:")
     print(f"dead DNS, --timeout 2: {elapsed:.2f} s")
     assert elapsed < 15
+
+
+def test_helo_name(nsd, port):  # noqa: F811
+    dns = nsd(zones(ptr="me.example.test"))
+    cases = [
+        ("me.example.test", "pass helo me.example.test:", "resolves to this host's address "
+         "127.0.0.1"),
+        ("mx.plain.example.test", "warn helo mx.plain.example.test:",
+         "resolves to 127.0.0.42, not to this host's source address"),
+        ("nowhere.example.test", "warn helo nowhere.example.test:", "has no A or AAAA record"),
+        ("shorty", "warn helo shorty:", "not a fully qualified host name"),
+    ]
+    for helo, prefix, want in cases:
+        p, _ = run_check(dns, port, "--helo", helo, "closed.example.test")
+        ln, fix = line(p.stdout, prefix)
+        assert want in ln, ln
+        if prefix.startswith("warn"):
+            assert "rawmail send --helo" in fix
