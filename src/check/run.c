@@ -225,16 +225,18 @@ static void source_report(struct check_state *cs, struct source *s, struct check
 		                      : "");
 		break;
 	}
-	case DNS_REVERSE_UNCONFIRMED:
+	case DNS_REVERSE_UNCONFIRMED: {
+		/* the name came from DNS: printed escaped */
+		char safe[300];
+		check_text_safe(safe, sizeof(safe), name[0] ? name : "the PTR's name");
 		snprintf(fix, sizeof(fix),
-		         "give the PTR's name an %s record %s (or change the PTR to a name that has "
-		         "it)",
-		         family == AF_INET ? "A" : "AAAA", ip);
+		         "publish %s%s IN %s %s (or change the PTR to a name that has it)", safe,
+		         name[0] ? "." : "", family == AF_INET ? "A" : "AAAA", ip);
 		check_results_add(out, CHECK_FAIL, "ptr", ip, fix,
-		                  "%s has a PTR, but its name does not resolve back to %s (no "
-		                  "FCrDNS)",
-		                  ip, ip);
+		                  "PTR %s, but that name does not resolve back to %s (no FCrDNS)",
+		                  safe, ip);
 		break;
+	}
 	default:
 		check_results_add(out, CHECK_WARN, "ptr", ip, NULL,
 		                  "the PTR lookup failed (timeout or server failure): try again");
