@@ -71,7 +71,7 @@ else
 SENDMAIL_LDLIBS = $(shell pkg-config --libs $(SENDMAIL_PKGS))
 endif
 
-MODULES   = util smtp dns msg client store net server queue auth cli
+MODULES   = util smtp dns msg client store net server queue auth check cli
 SRC_util   := $(wildcard src/util/*.c)
 SRC_smtp   := $(wildcard src/smtp/*.c)
 SRC_dns    := $(wildcard src/dns/*.c)
@@ -82,6 +82,7 @@ SRC_net    := $(wildcard src/net/*.c)
 SRC_server := $(wildcard src/server/*.c)
 SRC_queue  := $(wildcard src/queue/*.c)
 SRC_auth   := $(wildcard src/auth/*.c)
+SRC_check  := $(wildcard src/check/*.c)
 SRC_cli    := $(filter-out src/cli/main.c src/cli/sendmail_main.c,$(wildcard src/cli/*.c))
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
@@ -123,7 +124,9 @@ DEPS_net    = net util
 DEPS_server = server smtp dns store queue msg net auth util
 DEPS_queue  = queue msg smtp util
 DEPS_auth   = auth util
-DEPS_cli    = cli server client queue auth msg smtp dns store net util
+# check: the deliverability tests; never server or store (issue 11)
+DEPS_check  = check dns net msg smtp util
+DEPS_cli    = cli server client queue auth check msg smtp dns store net util
 # The auth process end to end is driven through the smtp process's side
 # (server/auth_client.c and the txnmap it keeps its queries in).
 $(BUILD)/tests/test_auth_e2e: $(call obj,src/server/auth_client.c src/store/txnmap.c)
@@ -169,6 +172,7 @@ FUZZ_LIBSRC_server_networks = src/server/networks.c src/util/ip_text.c src/util/
 FUZZ_LIBSRC_auth_wire = src/auth/wire.c src/auth/users.c src/util/netkey.c
 FUZZ_LIBSRC_client_relay = src/client/relay.c $(SRC_util)
 FUZZ_LIBSRC_dns_spf_record = src/dns/spf_record.c src/dns/spf_macro.c
+FUZZ_LIBSRC_check_pure = src/check/dmarc.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

@@ -16,6 +16,8 @@ int cli_aliases_check(const char *prog, const char *path);
 /* passwd.c: `rawmail passwd --users FILE [--senders LIST] USER`, a
  * user of authenticated submission added or their password changed. */
 int cli_passwd(int argc, char **argv);
+/* check.c: `rawmail check`, the deliverability tests (src/check/). */
+int cli_check(int argc, char **argv);
 /* rawmail queue (queue.c): run and flush there; list, show and delete in
  * queue_list.c, which the dispatcher calls with argv[0] the subcommand. */
 int cli_queue(int argc, char **argv);

@@ -22,6 +22,8 @@ static void usage(FILE *out)
 	      "            (rawmail queue --help)\n"
 	      "  serve     receive mail over SMTP for your domains and IP addresses,\n"
 	      "            stored in Maildir (rawmail serve --help)\n"
+	      "  check     why mail from this machine would be refused, and the fix\n"
+	      "            (rawmail check --help)\n"
 	      "  passwd    add a user of authenticated submission or change their\n"
 	      "            password (rawmail passwd --help)\n"
 	      "\n"
@@ -75,6 +77,8 @@ int main(int argc, char **argv)
 		return cli_send(argc - 1, argv + 1);
 	if (!strcmp(cmd, "queue"))
 		return cli_queue(argc - 1, argv + 1);
+	if (!strcmp(cmd, "check"))
+		return cli_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "passwd"))
 		return cli_passwd(argc - 1, argv + 1);
 	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/explain.h"
+#include "msg/explain.h"
 #include "util/text.h"
 
 /* Writes text to out through the one escaper (util/text.h): a peer's
@@ -143,8 +143,8 @@ static void report_result(FILE *out, const struct client_result *r, unsigned sho
 	}
 
 	if (r->state == CLIENT_RCPT_TEMPFAIL || r->state == CLIENT_RCPT_PERMFAIL) {
-		const struct client_explanation *e =
-			r->code ? client_reply_explain(r->code, r->enhanced, r->text) : NULL;
+		const struct msg_explanation *e =
+			r->code ? msg_reply_explain(r->code, r->enhanced, r->text) : NULL;
 		if (e) {
 			fprintf(out, "  likely cause: %s\n", e->cause);
 			fprintf(out, "  fix: %s\n", e->fix);

@@ -39,9 +39,9 @@ static void forward_cb(void *arg, int status, int timeouts, struct hostent *host
 {
 	struct dns_reverse *q = arg;
 	if (status != ARES_SUCCESS || !host) {
-		finish(q, status == ARES_ENOTFOUND || status == ARES_ENODATA ? DNS_REVERSE_UNCONFIRMED
-		                                                             : DNS_REVERSE_TEMPFAIL,
-		       NULL);
+		bool answer = status == ARES_ENOTFOUND || status == ARES_ENODATA;
+		finish(q, answer ? DNS_REVERSE_UNCONFIRMED : DNS_REVERSE_TEMPFAIL,
+		       answer ? q->name : NULL);
 		return;
 	}
 	size_t n = q->family == AF_INET ? 4 : 16;
@@ -51,7 +51,8 @@ static void forward_cb(void *arg, int status, int timeouts, struct hostent *host
 			finish(q, DNS_REVERSE_OK, q->name);
 			return;
 		}
-	finish(q, DNS_REVERSE_UNCONFIRMED, NULL);
+	/* the PTR name, so `rawmail check` can say which name needs the record */
+	finish(q, DNS_REVERSE_UNCONFIRMED, q->name);
 }
 
 static void ptr_cb(void *arg, int status, int timeouts, struct hostent *host)

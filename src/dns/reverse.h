@@ -16,7 +16,10 @@ enum dns_reverse_status {
 };
 
 struct dns_reverse;
-/* name is valid during the call only (NULL unless DNS_REVERSE_OK). */
+/* name is valid during the call only: the confirmed name with
+ * DNS_REVERSE_OK, the PTR name that does not resolve back with
+ * DNS_REVERSE_UNCONFIRMED (never to be used as the client's name), else
+ * NULL. */
 typedef void (*dns_reverse_cb)(void *arg, enum dns_reverse_status st, const char *name);
 
 /* Starts the lookup; cb runs exactly once later (never from inside this

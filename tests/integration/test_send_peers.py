@@ -1,8 +1,8 @@
 """`rawmail send` against scripted SMTP peers on loopback: the fault cases
 a real receiver cannot be made to show on demand.
 
-  - every known refusal of src/client/explain.c's table, as the real
-    multi-line reply (the rows of tests/unit/test_client_explain.c, parsed
+  - every known refusal of src/msg/explain.c's table, as the real
+    multi-line reply (the rows of tests/unit/test_msg_explain.c, parsed
     here so the texts live in one place), sent at the greeting, MAIL, RCPT
     or the final dot: exit status, the reply verbatim, cause and fix;
   - MX fallback (refused greeting, refused EHLO), EHLO -> HELO;
@@ -28,8 +28,8 @@ from peers import ScriptedPeer
 from send_util import SENDER, send
 from tls_util import SERVER_NAME, pki  # noqa: F401 (pki is a fixture)
 
-EXPLAIN_C = REPO_ROOT / "src" / "client" / "explain.c"
-EXPLAIN_TEST_C = REPO_ROOT / "tests" / "unit" / "test_client_explain.c"
+EXPLAIN_C = REPO_ROOT / "src" / "msg" / "explain.c"
+EXPLAIN_TEST_C = REPO_ROOT / "tests" / "unit" / "test_msg_explain.c"
 
 TEMPFAIL, UNAVAILABLE = 75, 69
 

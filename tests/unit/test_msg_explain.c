@@ -1,4 +1,4 @@
-/* Unit tests for the table of known refusals (src/client/explain.c).
+/* Unit tests for the table of known refusals (src/msg/explain.c).
  *
  * Every row is a reply as a peer sends it on the wire ("DDD-" lines, then
  * "DDD "), turned into what the reply parser gives the client (the code,
@@ -21,7 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "client/explain.h"
+#include "msg/explain.h"
 
 struct explain_case {
 	const char *expect;  /* entry name, or NULL: must not be explained */
@@ -328,10 +328,10 @@ static void reply_from_wire(const char *wire, struct parsed_reply *out)
 static void check_case(const struct explain_case *c)
 {
 	struct parsed_reply r;
-	const struct client_explanation *e, *again;
+	const struct msg_explanation *e, *again;
 
 	reply_from_wire(c->wire, &r);
-	e = client_reply_explain(r.code, r.enhanced, r.text);
+	e = msg_reply_explain(r.code, r.enhanced, r.text);
 	if (c->expect == NULL) {
 		if (e != NULL)
 			fail_msg("explained as %s: %s", e->name, c->wire);
@@ -345,9 +345,9 @@ static void check_case(const struct explain_case *c)
 	assert_non_null(e->fix);
 	/* The same without the parser's enhanced code (it finds none when a
 	 * line lacks it): the code at the start of the text is used. */
-	again = client_reply_explain(r.code, "", r.text);
+	again = msg_reply_explain(r.code, "", r.text);
 	assert_ptr_equal(again, e);
-	again = client_reply_explain(r.code, NULL, r.text);
+	again = msg_reply_explain(r.code, NULL, r.text);
 	assert_ptr_equal(again, e);
 }
 
@@ -360,11 +360,11 @@ static void test_case(void **state)
  * are unique. */
 static void test_every_entry_covered(void **state)
 {
-	const struct client_explanation *e;
+	const struct msg_explanation *e;
 
 	(void)state;
 
-	for (size_t i = 0; (e = client_explanation_get(i)) != NULL; i++) {
+	for (size_t i = 0; (e = msg_explanation_get(i)) != NULL; i++) {
 		bool found = false;
 
 		for (size_t j = 0; j < sizeof cases / sizeof cases[0]; j++)
@@ -373,7 +373,7 @@ static void test_every_entry_covered(void **state)
 		if (!found)
 			fail_msg("entry %s has no test", e->name);
 		for (size_t j = 0; j < i; j++)
-			assert_string_not_equal(client_explanation_get(j)->name, e->name);
+			assert_string_not_equal(msg_explanation_get(j)->name, e->name);
 		assert_true(strlen(e->cause) > 0 && strlen(e->fix) > 0);
 	}
 }
@@ -381,11 +381,11 @@ static void test_every_entry_covered(void **state)
 /* The exact advice of the case the issue names. */
 static void test_ipv6_advice(void **state)
 {
-	const struct client_explanation *e;
+	const struct msg_explanation *e;
 
 	(void)state;
 
-	e = client_reply_explain(550, "5.7.25",
+	e = msg_reply_explain(550, "5.7.25",
 	                         "5.7.25 [2001:db8::1] The IP address sending this message does not\n"
 	                         "5.7.25 have a PTR record setup.");
 	assert_non_null(e);
@@ -405,8 +405,8 @@ static void test_relay_advice(void **state)
 		"microsoft-network-block", "yahoo-spamhaus",
 	};
 	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
-		const struct client_explanation *e = NULL;
-		for (size_t i = 0; (e = client_explanation_get(i)) != NULL; i++)
+		const struct msg_explanation *e = NULL;
+		for (size_t i = 0; (e = msg_explanation_get(i)) != NULL; i++)
 			if (!strcmp(e->name, names[n]))
 				break;
 		assert_non_null(e);
@@ -417,31 +417,31 @@ static void test_relay_advice(void **state)
 
 static void test_matching_details(void **state)
 {
-	const struct client_explanation *e;
+	const struct msg_explanation *e;
 
 	(void)state;
 
-	e = client_reply_explain(550, "5.7.1", "5.7.1 does not meet IPv6\n5.7.1   SENDING\tguidelines");
+	e = msg_reply_explain(550, "5.7.1", "5.7.1 does not meet IPv6\n5.7.1   SENDING\tguidelines");
 	assert_non_null(e);
 	assert_string_equal(e->name, "gmail-ipv6-guidelines");
 	/* "ipv6 5.7.1 sending" would not match if the codes were kept */
-	e = client_reply_explain(550, "", "5.7.1 meet IPv6\n5.7.1 sending guidelines");
+	e = msg_reply_explain(550, "", "5.7.1 meet IPv6\n5.7.1 sending guidelines");
 	assert_non_null(e);
-	assert_null(client_reply_explain(550, "5.7.1", NULL));
-	assert_null(client_reply_explain(550, "5.7.1", ""));
-	assert_null(client_reply_explain(700, "", "blocked using zen.spamhaus.org"));
-	assert_null(client_reply_explain(399, "", "blocked using zen.spamhaus.org"));
+	assert_null(msg_reply_explain(550, "5.7.1", NULL));
+	assert_null(msg_reply_explain(550, "5.7.1", ""));
+	assert_null(msg_reply_explain(700, "", "blocked using zen.spamhaus.org"));
+	assert_null(msg_reply_explain(399, "", "blocked using zen.spamhaus.org"));
 	/* "[12:30]" is no IPv6 address: the general PTR entry */
-	e = client_reply_explain(450, "4.7.1",
+	e = msg_reply_explain(450, "4.7.1",
 	                         "4.7.1 [12:30] Client host rejected: cannot find your reverse "
 	                         "hostname, [192.0.2.1]");
 	assert_non_null(e);
 	assert_string_equal(e->name, "no-ptr");
 	/* "[IPv6:...]" and Gmail's "[ADDR  16]" are IPv6 addresses */
-	e = client_reply_explain(450, "", "4.7.25 no PTR record for [IPv6:2001:db8::1]");
+	e = msg_reply_explain(450, "", "4.7.25 no PTR record for [IPv6:2001:db8::1]");
 	assert_non_null(e);
 	assert_string_equal(e->name, "ipv6-no-ptr");
-	e = client_reply_explain(550, "", "5.7.25 [2001:db8::2      16] has no PTR record");
+	e = msg_reply_explain(550, "", "5.7.25 [2001:db8::2      16] has no PTR record");
 	assert_non_null(e);
 	assert_string_equal(e->name, "ipv6-no-ptr");
 	/* an overlong text is searched in its first part only, safely */
@@ -450,9 +450,9 @@ static void test_matching_details(void **state)
 	memset(big, 'a', 19999);
 	big[19999] = '\0';
 	memcpy(big + 19000, "spamhaus", 8);
-	assert_null(client_reply_explain(554, "", big));
+	assert_null(msg_reply_explain(554, "", big));
 	memcpy(big + 10, "spamhaus", 8);
-	e = client_reply_explain(554, "", big);
+	e = msg_reply_explain(554, "", big);
 	assert_non_null(e);
 	free(big);
 }
@@ -475,5 +475,5 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_ipv6_advice);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_matching_details);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_relay_advice);
-	return _cmocka_run_group_tests("client_explain", tests, n, NULL, NULL);
+	return _cmocka_run_group_tests("msg_explain", tests, n, NULL, NULL);
 }

@@ -2,7 +2,7 @@
  *
  * To add a refusal: add an entry to `rules` below, above any more general
  * entry that would also match it (first match wins), and add a test with
- * the real reply as a peer sends it to tests/unit/test_client_explain.c.
+ * the real reply as a peer sends it to tests/unit/test_msg_explain.c.
  *
  * Matching works on a flattened copy of the reply text: each line's
  * leading enhanced code (RFC 2034 §4 repeats it on every line) is dropped,
@@ -11,7 +11,7 @@
  * different columns over the years ("does not meet IPv6 sending
  * guidelines" has been cut at three different places by Gmail), so
  * phrases in the table are matched across line breaks. */
-#include "client/explain.h"
+#include "msg/explain.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -34,7 +34,7 @@ struct explain_rule {
 	const char *any[8];     /* lower-case phrases, NULL-terminated */
 	const char *all[3];     /* lower-case phrases, NULL-terminated */
 	unsigned flags;
-	struct client_explanation out;
+	struct msg_explanation out;
 };
 
 /* Shared wording, so entries for one cause give the same advice. */
@@ -44,6 +44,7 @@ struct explain_rule {
 	"relay through your ISP's or mail provider's submission server: rawmail send "    \
 	"--relay smtp.example.net --auth-user USER --auth-password-file FILE (relay, "    \
 	"auth-user and auth-password-file in [delivery] for the queue)"
+const char msg_explain_fix_relay[] = FIX_RELAY;
 #define CAUSE_GREYLIST                                                                  \
 	"the receiver greylists: it refuses the first attempt from an unknown sender " \
 	"and accepts a retry after a few minutes"
@@ -436,7 +437,7 @@ static bool rule_matches(const struct explain_rule *r, char reply_class, const c
 	return true;
 }
 
-const struct client_explanation *client_reply_explain(int code, const char *enhanced,
+const struct msg_explanation *msg_reply_explain(int code, const char *enhanced,
                                                       const char *text)
 {
 	char flat[EXPLAIN_TEXT_MAX];
@@ -470,7 +471,7 @@ const struct client_explanation *client_reply_explain(int code, const char *enha
 	return NULL;
 }
 
-const struct client_explanation *client_explanation_get(size_t i)
+const struct msg_explanation *msg_explanation_get(size_t i)
 {
 	if (i >= sizeof rules / sizeof rules[0])
 		return NULL;

@@ -3,15 +3,18 @@
  * IPv6 address without PTR, SPF / DKIM / DMARC, block lists, rate limits,
  * greylisting) and say so in replies that only an expert can read.  The
  * result line of `rawmail send` adds the likely cause and the fix from one
- * table of known replies (explain.c), kept easy to extend.
+ * table of known replies (explain.c), kept easy to extend; `rawmail
+ * check` gives the same advice.  It lives in msg/ (pure, depending on
+ * nothing) so that both cli/send and check/ use it without check
+ * depending on the delivery engine in client/.
  *
  * Pure: no I/O, no allocation, no global state. */
-#ifndef RAWMAIL_CLIENT_EXPLAIN_H
-#define RAWMAIL_CLIENT_EXPLAIN_H
+#ifndef RAWMAIL_MSG_EXPLAIN_H
+#define RAWMAIL_MSG_EXPLAIN_H
 
 #include <stddef.h>
 
-struct client_explanation {
+struct msg_explanation {
 	const char *name;   /* stable id ("gmail-ipv6-ptr"), for tests and logs */
 	const char *cause;  /* the likely cause, one short sentence */
 	const char *fix;    /* what the user can do about it */
@@ -24,11 +27,16 @@ struct client_explanation {
  * text: the reply's lines after "DDD-"/"DDD ", joined with '\n', as
  * smtp_reply_parser_feed gives it (struct smtp_server_reply.text).
  * Returns NULL when the reply is not a known deliverability refusal. */
-const struct client_explanation *client_reply_explain(int code, const char *enhanced,
+const struct msg_explanation *msg_reply_explain(int code, const char *enhanced,
                                                       const char *text);
 
 /* The table's entries in order, i from 0; NULL past the end (for tests
  * that check every entry is covered, and for documentation). */
-const struct client_explanation *client_explanation_get(size_t i);
+const struct msg_explanation *msg_explanation_get(size_t i);
+
+/* The advice to relay through a provider's submission server, in the
+ * table's words: `rawmail check` gives it when outgoing port 25 looks
+ * blocked. */
+extern const char msg_explain_fix_relay[];
 
 #endif
