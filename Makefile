@@ -168,6 +168,7 @@ FUZZ_LIBSRC_auth_users = src/auth/users.c
 FUZZ_LIBSRC_server_networks = src/server/networks.c src/util/ip_text.c src/util/text.c
 FUZZ_LIBSRC_auth_wire = src/auth/wire.c src/auth/users.c src/util/netkey.c
 FUZZ_LIBSRC_client_relay = src/client/relay.c $(SRC_util)
+FUZZ_LIBSRC_msg_dkim_record = src/msg/dkim_record.c src/msg/dkim_canon.c src/util/buf.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz
