@@ -24,6 +24,8 @@ static void usage(FILE *out)
 	      "            stored in Maildir (rawmail serve --help)\n"
 	      "  passwd    add a user of authenticated submission or change their\n"
 	      "            password (rawmail passwd --help)\n"
+	      "  dkim      make a DKIM signing key and its DNS record\n"
+	      "            (rawmail dkim --help)\n"
 	      "\n"
 	      "options:\n"
 	      "  -h, --help      this text\n"
@@ -77,6 +79,8 @@ int main(int argc, char **argv)
 		return cli_queue(argc - 1, argv + 1);
 	if (!strcmp(cmd, "passwd"))
 		return cli_passwd(argc - 1, argv + 1);
+	if (!strcmp(cmd, "dkim"))
+		return cli_dkim(argc - 1, argv + 1);
 	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);
 	return EXIT_USAGE;
 }
