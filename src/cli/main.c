@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/send.h"
 #include "util/proctitle.h"
 
 #ifndef RAWMAIL_VERSION
@@ -44,6 +45,8 @@ static const char *called_as(const char *argv0)
 
 int main(int argc, char **argv)
 {
+	/* Only this program signs (it links OpenSSL): see send.h. */
+	send_dkim_hook = send_dkim_sign;
 	/* A link named sendmail is the sendmail(8) interface that cron,
 	 * mail(1), git and PHP call. */
 	if (!strcmp(called_as(argv[0]), "sendmail"))
