@@ -343,3 +343,37 @@ def test_sendmail_link_signs_through_rawmail(keys, tmp_path):
     (stored,) = [f.read_bytes() for f in Path(spool).glob("msg/*")]
     assert len(signatures(stored)) == 1, stored[:400]
     dkimpy_verify(keys, stored)
+
+
+def test_sendmail_bs_signs(keys, tmp_path):
+    """sendmail -bs (SMTP on standard input) signs each message it queues
+    with the [dkim] keys, before queueing it."""
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[dkim]\nkey = {keys.rsa}\nselector = rsa1\ndomain = {DOMAIN}\n")
+    link = tmp_path / "sendmail"
+    link.symlink_to(rawmail_bin().parent / "rawmail-sendmail")
+    spool = fresh_spool()
+    dead = socket.socket()
+    dead.bind(("127.0.0.1", 0))
+    port = dead.getsockname()[1]
+    dead.close()
+    env = dict(os.environ, RAWMAIL_CONF=str(conf))
+    env.setdefault("ASAN_OPTIONS", "abort_on_error=0:detect_leaks=1")
+    p = subprocess.Popen([str(link), "-bs", "--spool", spool, "--port", str(port), "--tls",
+                          "none", "--dns", "127.0.0.1:1"], stdin=subprocess.PIPE,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
+    p.stdin.write(f"EHLO client.test\r\nMAIL FROM:<alice@{DOMAIN}>\r\n"
+                  "RCPT TO:<bob@[127.0.0.1]>\r\nDATA\r\n".encode())
+    p.stdin.flush()
+    seen = b""
+    while not seen.endswith(b"\n") or not seen.splitlines()[-1].startswith(b"354"):
+        c = p.stdout.read(1)
+        assert c, seen
+        seen += c
+    p.stdin.write(MESSAGES["trailing_ws"].encode() + b".\r\nQUIT\r\n")
+    p.stdin.close()
+    out = seen + p.stdout.read()
+    assert p.wait(60) == 0 and b"250 2.0.0 Ok: queued as" in out, (out, p.stderr.read())
+    (stored,) = [f.read_bytes() for f in Path(spool).glob("msg/*")]
+    assert stored.startswith(b"DKIM-Signature: "), stored[:300]
+    dkimpy_verify(keys, stored)
