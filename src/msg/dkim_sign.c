@@ -58,8 +58,8 @@ static bool field_named(const char *f, size_t flen, const char *name)
 	return i < flen && f[i] == ':';
 }
 
-/* Calls back nothing: finds the instance of name that is k-th from the
- * bottom (k = 0 the last).  false when there are not that many. */
+/* The instance of name that is k-th from the bottom (k = 0 the last).
+ * false when there are not that many. */
 static bool field_find(const char *msg, size_t hdr_end, const char *name, size_t k,
                        const char **out, size_t *outlen)
 {
@@ -88,13 +88,18 @@ static bool field_find(const char *msg, size_t hdr_end, const char *name, size_t
 	return false;
 }
 
+/* How many fields are named name: one pass (a header section of many
+ * fields must not cost a pass per field). */
 static size_t field_count(const char *msg, size_t hdr_end, const char *name)
 {
-	size_t n = 0;
-	const char *f;
-	size_t flen;
-	while (field_find(msg, hdr_end, name, n, &f, &flen))
-		n++;
+	size_t n = 0, i = 0;
+	while (i < hdr_end) {
+		if (msg[i] == '\n' || (msg[i] == '\r' && i + 1 < hdr_end && msg[i + 1] == '\n'))
+			break;  /* the empty line */
+		size_t flen = field_len(msg, i, hdr_end);
+		n += field_named(msg + i, flen, name);
+		i += flen;
+	}
 	return n;
 }
 
