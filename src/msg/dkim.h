@@ -40,7 +40,8 @@ struct dkim_key;
 
 /* Reads a PEM private key (PKCS#8 "PRIVATE KEY" or "RSA PRIVATE KEY")
  * from path.  0: *out is the key; 1: the same, and err holds a warning
- * (an RSA key under 2048 bits); -1: refused, err says why naming the file
+ * (an RSA key under 2048 bits, or else a file group or others may read);
+ * -1: refused, err says why naming the file
  * (cannot be read, not PEM, not RSA or Ed25519, RSA under 1024 bits). */
 int dkim_key_load(const char *path, struct dkim_key **out, char *err, size_t errlen);
 /* Reads the same from memory (pem[0..len)); name is used in messages. */

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <openssl/bio.h>
 #include <openssl/err.h>
@@ -119,16 +120,25 @@ int dkim_key_load(const char *path, struct dkim_key **out, char *err, size_t err
 		snprintf(err, errlen, "%s: cannot read the DKIM key: %s", path, strerror(errno));
 		return -1;
 	}
+	struct stat st;
+	bool loose = fstat(fileno(f), &st) == 0 && (st.st_mode & 077) != 0;
 	char data[DKIM_KEY_FILE_MAX + 1];
 	size_t n = fread(data, 1, sizeof(data), f);
+	int saved = errno;
 	bool bad = ferror(f);
 	fclose(f);
 	if (bad) {
-		snprintf(err, errlen, "%s: cannot read the DKIM key", path);
+		snprintf(err, errlen, "%s: cannot read the DKIM key: %s", path, strerror(saved));
 		return -1;
 	}
 	int rc = dkim_key_parse(data, n, path, out, err, errlen);
 	OPENSSL_cleanse(data, sizeof(data));
+	/* A private key others may read is a key others may sign with. */
+	if (rc == 0 && loose) {
+		snprintf(err, errlen, "%s: the DKIM private key may be read by others (mode %04o): "
+		         "chmod 600 %s", path, (unsigned)(st.st_mode & 07777), path);
+		rc = 1;
+	}
 	return rc;
 }
 

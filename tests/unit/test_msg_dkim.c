@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -247,6 +248,7 @@ static void key_file(const char *path, const char *type, size_t bits)
 	assert_non_null(f);
 	assert_int_equal(PEM_write_PrivateKey(f, p, NULL, NULL, 0, NULL, NULL), 1);
 	fclose(f);
+	assert_int_equal(chmod(path, 0600), 0);
 	EVP_PKEY_free(p);
 }
 
@@ -273,6 +275,13 @@ static void test_key_load(void **state)
 	assert_int_equal(dkim_record_parse(txt, strlen(txt), &r, err, sizeof(err)), 0);
 	assert_string_equal(r.p, b.data);
 	buf_free(&b);
+	dkim_key_free(k);
+
+	/* Readable by others: taken, with a warning that says what to do. */
+	assert_int_equal(chmod(path, 0644), 0);
+	assert_int_equal(dkim_key_load(path, &k, err, sizeof(err)), 1);
+	assert_non_null(k);
+	assert_non_null(strstr(err, "read by others (mode 0644): chmod 600"));
 	dkim_key_free(k);
 
 	key_file(path, "RSA", 1024);
