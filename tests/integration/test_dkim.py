@@ -377,3 +377,29 @@ def test_sendmail_bs_signs(keys, tmp_path):
     (stored,) = [f.read_bytes() for f in Path(spool).glob("msg/*")]
     assert stored.startswith(b"DKIM-Signature: "), stored[:300]
     dkimpy_verify(keys, stored)
+
+
+def test_keygen_record_strings_and_no_overwrite(keys, tmp_path):
+    """keygen's TXT record: strings of at most 255 octets that NSD serves
+    joined as one key record; a second keygen to the same file is refused
+    (73) and leaves the key as it was."""
+    import re
+    out = tmp_path / "k.key"
+    argv = [str(rawmail_bin()), "dkim", "keygen", "--domain", DOMAIN, "--selector", "x",
+            "--out", str(out)]
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    strings = re.findall(r'"([^"]*)"', p.stdout)
+    assert len(strings) == 2 and all(len(s) <= 255 for s in strings), strings
+    assert "".join(strings).startswith("v=DKIM1; k=rsa; p=MIIB")
+    before = out.read_bytes()
+    p = subprocess.run(argv, capture_output=True, text=True, timeout=60)
+    assert p.returncode == 73 and "exists" in p.stderr, p.stderr
+    assert out.read_bytes() == before
+    # What NSD serves for keygen's record is the joined text.
+    r = query(keys.dns.host, keys.dns.port, f"rsa1._domainkey.{DOMAIN}", "TXT")
+    (txt,) = [rd for _n, t, _ttl, rd in r.answers if t == "TXT"]
+    assert txt.startswith("v=DKIM1; k=rsa; p=MIIB") and len(txt) > 255
+    p = subprocess.run([str(rawmail_bin()), "dkim", "keygen", "--domain", "nodot",
+                        "--selector", "x"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 64 and "not a domain name" in p.stderr, p.stderr
