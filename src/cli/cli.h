@@ -18,6 +18,10 @@ int cli_aliases_check(const char *prog, const char *path);
 int cli_passwd(int argc, char **argv);
 /* check.c: `rawmail check`, the deliverability tests (src/check/). */
 int cli_check(int argc, char **argv);
+/* dkim.c: `rawmail dkim keygen --domain D --selector S [--type rsa|ed25519]
+ * [--out FILE]`, a DKIM key written (0600, never replaced) and its TXT
+ * record printed. */
+int cli_dkim(int argc, char **argv);
 /* rawmail queue (queue.c): run and flush there; list, show and delete in
  * queue_list.c, which the dispatcher calls with argv[0] the subcommand. */
 int cli_queue(int argc, char **argv);

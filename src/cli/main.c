@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/send.h"
 #include "util/proctitle.h"
 
 #ifndef RAWMAIL_VERSION
@@ -26,6 +27,8 @@ static void usage(FILE *out)
 	      "            (rawmail check --help)\n"
 	      "  passwd    add a user of authenticated submission or change their\n"
 	      "            password (rawmail passwd --help)\n"
+	      "  dkim      make a DKIM signing key and its DNS record\n"
+	      "            (rawmail dkim --help)\n"
 	      "\n"
 	      "options:\n"
 	      "  -h, --help      this text\n"
@@ -44,6 +47,8 @@ static const char *called_as(const char *argv0)
 
 int main(int argc, char **argv)
 {
+	/* Only this program signs (it links OpenSSL): see send.h. */
+	send_dkim_hook = send_dkim_sign;
 	/* A link named sendmail is the sendmail(8) interface that cron,
 	 * mail(1), git and PHP call. */
 	if (!strcmp(called_as(argv[0]), "sendmail"))
@@ -81,6 +86,8 @@ int main(int argc, char **argv)
 		return cli_check(argc - 1, argv + 1);
 	if (!strcmp(cmd, "passwd"))
 		return cli_passwd(argc - 1, argv + 1);
+	if (!strcmp(cmd, "dkim"))
+		return cli_dkim(argc - 1, argv + 1);
 	fprintf(stderr, "rawmail: unknown command '%s' (try rawmail --help)\n", cmd);
 	return EXIT_USAGE;
 }

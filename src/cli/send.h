@@ -48,6 +48,16 @@ struct send_queue_settings {
 	const char *aliases;
 };
 
+/* DKIM keys to sign with (send_dkim_opts.c): --dkim-key, --dkim-selector
+ * and --dkim-domain, or [dkim]'s key, selector and domain, in groups of
+ * three (two groups, e.g. rsa and ed25519, give two signatures). */
+#define SEND_DKIM_MAX 8
+struct send_dkim {
+	const char *key;       /* the PEM private key's path */
+	const char *selector;  /* s= */
+	const char *domain;    /* d=, A-labels, lower case */
+};
+
 struct send_opts {
 	const char *prog;            /* for messages: "rawmail send" or "sendmail" */
 	/* The sendmail entry: warnings only with -v (cron and PHP throw
@@ -83,6 +93,9 @@ struct send_opts {
 	struct queue_policy policy;
 	char **rcpts;                /* from the command line */
 	size_t nrcpts;
+	struct send_dkim dkim[SEND_DKIM_MAX];
+	size_t ndkim;
+	bool dkim_flags;             /* a --dkim-* flag was given: the file's [dkim] is dropped */
 	const char *config;          /* the file read, or NULL */
 	char **owned;                /* values read from the file, freed with the options */
 	size_t nowned;
@@ -113,6 +126,9 @@ enum {
 	OPT_ROUTE,
 	OPT_AUTH_USER,
 	OPT_AUTH_PASSWORD_FILE,
+	OPT_DKIM_KEY,
+	OPT_DKIM_SELECTOR,
+	OPT_DKIM_DOMAIN,
 };
 extern const struct option send_long_opts[];
 
@@ -143,6 +159,15 @@ int send_opts_check(struct send_opts *o);
  * it unless o->background): 0, or 78 said why. */
 int send_opts_password(struct send_opts *o);
 
+/* send_dkim_opts.c: one of a DKIM group's settings, "key", "selector" or
+ * "domain", from a flag or [dkim]: a setting its group already has starts
+ * a new group.  1 set, 0 not a DKIM key, -1 bad value (err). */
+int send_dkim_set(struct send_opts *o, bool flag, const char *key, const char *value, char *err,
+                  size_t errlen);
+/* After all options: every group has all three.  0, or the exit status
+ * (64 for flags, 78 for the file's), said why. */
+int send_dkim_check(struct send_opts *o);
+
 /* Everything after the options are parsed: 0..255, the exit status.
  * With o->background (the sendmail entry), send_submit. */
 int send_run(struct send_opts *o);
@@ -155,8 +180,16 @@ struct send_prepared {
 	char **originals;                /* list.addrs[i] as first written */
 	struct buf msg;
 };
-/* 0, or the exit status (said why).  send_prepared_free in every case. */
+/* 0, or the exit status (said why).  send_prepared_free in every case.
+ * With DKIM keys (o->ndkim), the message is signed last, by
+ * send_dkim_hook: set only in rawmail (the sendmail link's small program
+ * links no OpenSSL and hands such messages to rawmail). */
 int send_prepare(struct send_opts *o, struct send_prepared *p);
+extern int (*send_dkim_hook)(const struct send_opts *o, struct send_prepared *p);
+/* send_dkim.c: the hook: p->msg gets a DKIM-Signature field in front for
+ * each key whose domain is the From field's domain or a parent of it.
+ * 0, or the exit status (78: a key cannot be used), said why. */
+int send_dkim_sign(const struct send_opts *o, struct send_prepared *p);
 void send_prepared_free(struct send_prepared *p);
 
 /* send_submit.c: the sendmail entry's path: prepared, queued (or dropped

@@ -141,7 +141,7 @@ static int queue_set(struct send_queue_settings *q, const char *key, const char 
 	return 1;
 }
 
-enum send_section { SECTION_SEND, SECTION_DELIVERY, SECTION_QUEUE };
+enum send_section { SECTION_SEND, SECTION_DELIVERY, SECTION_QUEUE, SECTION_DKIM };
 
 struct section_arg {
 	struct send_opts *o;
@@ -153,11 +153,13 @@ static const char *const section_keys[] = {
 	[SECTION_DELIVERY] = "dns, port, tls, cafile, tls-fingerprint, timeout, helo, family, "
 	                     "relay, auth-user, auth-password-file",
 	[SECTION_QUEUE] = "spool, retry-schedule, max-queue-lifetime, delay-warning, aliases",
+	[SECTION_DKIM] = "key, selector, domain",
 };
 static const char *const section_names[] = {
 	[SECTION_SEND] = "send",
 	[SECTION_DELIVERY] = "delivery",
 	[SECTION_QUEUE] = "queue",
+	[SECTION_DKIM] = "dkim",
 };
 
 static bool section_key(void *arg, const char *key, const char *value, char *err,
@@ -176,6 +178,8 @@ static bool section_key(void *arg, const char *key, const char *value, char *err
 		r = send_config_set(o, key, kept, why, sizeof(why));
 	else if (s->which == SECTION_DELIVERY)
 		r = cli_delivery_set(&o->delivery, CLI_FROM_FILE, key, kept, why, sizeof(why));
+	else if (s->which == SECTION_DKIM)
+		r = send_dkim_set(o, false, key, kept, why, sizeof(why));
 	else
 		r = queue_set(&o->queue, key, kept, why, sizeof(why));
 	if (r == 0)
@@ -219,7 +223,7 @@ int send_config_load(struct send_opts *o, const char *given)
 	if (!path)
 		return 0;
 	struct section_arg send = { o, SECTION_SEND }, delivery = { o, SECTION_DELIVERY },
-			   queue = { o, SECTION_QUEUE };
+			   queue = { o, SECTION_QUEUE }, dkim = { o, SECTION_DKIM };
 	/* Keys at the top and in [serve] are serve's (the file began as
 	 * serve's alone). */
 	const struct config_file_section sections[] = {
@@ -229,6 +233,7 @@ int send_config_load(struct send_opts *o, const char *given)
 		{ "delivery", section_key, &delivery },
 		{ "queue", section_key, &queue },
 		{ "routes", routes_key, o },
+		{ "dkim", section_key, &dkim },
 	};
 	char err[768];
 	if (!config_file_read(path, sections, sizeof(sections) / sizeof(sections[0]), err,

@@ -33,6 +33,9 @@ const struct option send_long_opts[] = {
 	{ "route", required_argument, NULL, OPT_ROUTE },
 	{ "auth-user", required_argument, NULL, OPT_AUTH_USER },
 	{ "auth-password-file", required_argument, NULL, OPT_AUTH_PASSWORD_FILE },
+	{ "dkim-key", required_argument, NULL, OPT_DKIM_KEY },
+	{ "dkim-selector", required_argument, NULL, OPT_DKIM_SELECTOR },
+	{ "dkim-domain", required_argument, NULL, OPT_DKIM_DOMAIN },
 	{ "verbose", no_argument, NULL, 'v' },
 	{ "help", no_argument, NULL, 'h' },
 	{ 0 },
@@ -119,6 +122,16 @@ int send_option(struct send_opts *o, int c, const char *arg)
 	case OPT_ALIASES:
 		o->aliases = arg;   /* "": no aliases file */
 		return 0;
+	case OPT_DKIM_KEY:
+	case OPT_DKIM_SELECTOR:
+	case OPT_DKIM_DOMAIN: {
+		const char *what = c == OPT_DKIM_KEY ? "key" : c == OPT_DKIM_SELECTOR ? "selector" : "domain";
+		if (send_dkim_set(o, true, what, arg, err, sizeof(err)) < 0) {
+			fprintf(stderr, "%s: --dkim-%s '%s': %s\n", o->prog, what, arg, err);
+			return -1;
+		}
+		return 0;
+	}
 	}
 	if (!key)
 		return 1;
@@ -171,6 +184,8 @@ int send_opts_check(struct send_opts *o)
 		        o->prog, o->config ? o->config : "settings file");
 		return SEND_EXIT_CONFIG;
 	}
+	if ((rc = send_dkim_check(o)) != 0)
+		return rc;
 	if (!cli_delivery_finish(&o->delivery, err, sizeof(err))) {
 		fprintf(stderr, "%s: %s\n", o->prog, err);
 		return SEND_EXIT_USAGE;

@@ -238,6 +238,8 @@ static bool rcpt_add(const struct send_opts *o, struct msg_recipients *list, cha
 	return true;
 }
 
+int (*send_dkim_hook)(const struct send_opts *o, struct send_prepared *p);
+
 void send_prepared_free(struct send_prepared *p)
 {
 	buf_free(&p->msg);
@@ -323,6 +325,15 @@ int send_prepare(struct send_opts *o, struct send_prepared *p)
 	if (p->list.count == 0) {
 		fprintf(stderr, "%s: -t found no recipients in To, Cc or Bcc\n", o->prog);
 		return SEND_EXIT_USAGE;
+	}
+	/* Signed last, over the message exactly as it is queued and sent. */
+	if (o->ndkim > 0) {
+		if (!send_dkim_hook) {
+			fprintf(stderr, "%s: DKIM signing is done by rawmail, not this program\n",
+			        o->prog);
+			return SEND_EXIT_SOFTWARE;
+		}
+		return send_dkim_hook(o, p);
 	}
 	return 0;
 }

@@ -265,6 +265,17 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 	if (t->smtputf8)
 		env.flags |= QUEUE_FLAG_SMTPUTF8;
 	int rc = build_message(b, t, &message, &reply);
+	/* DKIM keys: signed before it is queued, as rawmail send signs
+	 * (cli/send_dkim.c); a key that cannot be used keeps it unqueued. */
+	if (rc == 0 && b->o->ndkim > 0) {
+		struct send_prepared sp = { .msg = message };
+		int drc = send_dkim_hook ? send_dkim_hook(b->o, &sp) : SEND_EXIT_SOFTWARE;
+		message = sp.msg;
+		if (drc != 0) {
+			smtp_reply_set(&reply, 451, "4.3.0", "DKIM signing failed, message not queued");
+			rc = -1;
+		}
+	}
 	if (rc == 0 && queue_envelope_set_sender(&env, t->sender) < 0)
 		rc = -1;
 	/* One envelope recipient per address: RCPT twice for one address

@@ -61,7 +61,9 @@ int main(int argc, char **argv)
 	int rc = sendmail_options(&o, argc, argv, &mode);
 	if (rc == 0 && mode == SENDMAIL_HELP) {
 		rc = sendmail_help();
-	} else if (rc == 0 && mode == SENDMAIL_SEND && o.background) {
+	} else if (rc == 0 && mode == SENDMAIL_SEND && o.background && o.ndkim == 0) {
+		/* With DKIM keys it is handed over: rawmail signs (this
+		 * program links no OpenSSL). */
 		cli_queue_kick_program_set(rawmail);
 		rc = send_submit(&o);
 	} else if (rc == 0) {

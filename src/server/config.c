@@ -403,6 +403,7 @@ bool config_load_file(struct serve_config *c, const char *path, char *err, size_
 		{ "queue", NULL, NULL },
 		{ "delivery", NULL, NULL },
 		{ "routes", NULL, NULL },
+		{ "dkim", NULL, NULL },
 	};
 	if (!config_file_read(path, sections, sizeof(sections) / sizeof(sections[0]), err, errlen))
 		return false;
