@@ -1277,6 +1277,8 @@ static void test_relay_dkim_signed(void **state)
 		{ "@example.org", "From: Alice <alice@Example.org>\nSubject: s\n\nbody\n", true },
 		{ "bob@x.test, alice@example.org", "From: alice@example.org\n\nbody\n", true },
 		{ "@example.org", "From: alice@mail.example.org\n\nsub\n", false },
+		/* A parent's key signs a subdomain's From (d=example.org). */
+		{ "@mail.example.org", "From: alice@mail.example.org\n\nsub\n", true },
 		{ "@example.org", "From: a@example.org\nFrom: b@example.org\n\nx\n", false },
 		{ "@example.org", "From: a@example.org, b@example.org\n\nx\n", false },
 		{ "@example.org", "Subject: no from\n\nx\n", false },
