@@ -9,6 +9,7 @@
 #include "cli/serve_queue.h"
 #include "server/serve.h"
 #include "util/config_file.h"
+#include "util/limits.h"
 
 static const char serve_help[] =
 	"usage: rawmail serve [options]\n"
@@ -230,6 +231,15 @@ int cli_serve(int argc, char **argv)
 		args.queue_arg = &qo;
 		args.spool = qo.spool;
 	}
+	/* [dkim] (the same section as send's, rawmail.conf(5)): the store
+	 * signs a login's relayed mail with these keys. */
+	_Static_assert(SEND_DKIM_MAX <= STORE_DKIM_KEYS_MAX, "the store takes every [dkim] key");
+	struct serve_dkim dkim[SEND_DKIM_MAX];
+	for (size_t i = 0; i < qo.ndkim && i < SEND_DKIM_MAX; i++)
+		dkim[i] = (struct serve_dkim){ .key = qo.dkim[i].key, .selector = qo.dkim[i].selector,
+		                               .domain = qo.dkim[i].domain };
+	args.dkim = dkim;
+	args.ndkim = qo.ndkim;
 	args.config_file =
 		config_file_choose(args.config_file, getenv("RAWMAIL_CONF"), CONFIG_FILE_DEFAULT);
 	rc = serve_main(&args);

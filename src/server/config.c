@@ -395,7 +395,8 @@ bool config_load_file(struct serve_config *c, const char *path, char *err, size_
 {
 	/* One file for every command (rawmail.conf(5)): serve's keys are at
 	 * the top or in [serve]; the others are read by send and the queue
-	 * ([delivery] will also be the settings of serve's queue runner). */
+	 * ([delivery] will also be the settings of serve's queue runner), and
+	 * [dkim] by cli/serve.c through send's code, for the store. */
 	const struct config_file_section sections[] = {
 		{ "", config_file_key, c },
 		{ "serve", config_file_key, c },

@@ -265,7 +265,15 @@ static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_
 		rcpts[i].address = t->rcpts[i].address;
 		rcpts[i].mailbox = t->rcpts[i].mailbox;
 	}
-	c->txn = store_txn_begin(c->d->store, t->qid, t->sender, rcpts, t->nrcpts, received.data);
+	/* DKIM (issue 11): the store signs relayed mail only for a login with
+	 * a senders field, and only a From that field allows; a login without
+	 * one (any sender) and a trusted network (no login) are never signed
+	 * for.  The key stays in the store: only this text goes there. */
+	const char *signer = c->s.auth_user && c->auth_senders && c->auth_senders[0]
+	                             ? c->auth_senders
+	                             : NULL;
+	c->txn = store_txn_begin(c->d->store, t->qid, t->sender, rcpts, t->nrcpts, received.data,
+	                         signer);
 	free(rcpts);
 	buf_free(&received);
 	if (!c->txn) {

@@ -23,12 +23,14 @@
 
 #include "auth/process.h"
 #include "dns/resolver.h"
+#include "msg/dkim.h"
 #include "net/tls.h"
 #include "queue/spool.h"
 #include "server/networks.h"
 #include "server/smtpd.h"
 #include "store/store.h"
 #include "util/id.h"
+#include "util/limits.h"
 #include "util/log.h"
 #include "util/proctitle.h"
 
@@ -102,6 +104,36 @@ static bool relay_check(const struct serve_args *args, const struct serve_config
 		if (auth_process_load(cfg->users, &users, err, errlen) != 0)
 			return false;
 		auth_users_free(&users);
+	}
+	/* The DKIM keys the store will read (issue 11): a key it could not
+	 * load would leave a login's mail unsigned without a word. */
+	for (size_t i = 0; i < args->ndkim; i++) {
+		struct dkim_key *key = NULL;
+		char why[600];
+		int lr = dkim_key_load(args->dkim[i].key, &key, why, sizeof(why));
+		dkim_key_free(key);
+		if (lr < 0) {
+			snprintf(err, errlen, "[dkim]: %s", why);
+			return false;
+		}
+		if (lr > 0)
+			log_event(LOG_WARN, "dkim_key", "file=%s warning=\"%s\"", args->dkim[i].key, why);
+	}
+	return true;
+}
+
+/* The store's DKIM keys, read before its privilege drop (a key only root
+ * may read works).  true, or false after logging which one failed. */
+static bool store_dkim_load(const struct serve_args *args, struct store_dkim_key *keys)
+{
+	for (size_t i = 0; i < args->ndkim; i++) {
+		char why[600];
+		keys[i] = (struct store_dkim_key){ .domain = args->dkim[i].domain,
+		                                   .selector = args->dkim[i].selector };
+		if (dkim_key_load(args->dkim[i].key, &keys[i].key, why, sizeof(why)) < 0) {
+			log_event(LOG_ERROR, "dkim_key", "file=%s reason=\"%s\"", args->dkim[i].key, why);
+			return false;
+		}
 	}
 	return true;
 }
@@ -492,6 +524,9 @@ static bool spawn_pair(struct parent *p)
 			if (queue_spool_open(p->args->spool, 0, &spool, why, sizeof(why)) != QUEUE_OK)
 				spool = NULL;
 		}
+		struct store_dkim_key dkim[STORE_DKIM_KEYS_MAX] = { 0 };
+		if (p->args->ndkim > STORE_DKIM_KEYS_MAX || !store_dkim_load(p->args, dkim))
+			_exit(EXIT_CONFIG);
 		if (!drop_to_mail_owner(&p->cfg)) {
 			log_event(LOG_ERROR, "drop_failed", "role=store error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
@@ -500,8 +535,11 @@ static bool spawn_pair(struct parent *p)
 		                           .hostname = p->cfg.hostname, .sync = p->cfg.sync,
 		                           .new_mailboxes_per_client = p->cfg.max_new_mailboxes_per_ip,
 		                           .new_mailboxes_total = p->cfg.max_new_mailboxes,
-		                           .spool = p->args->spool, .spool_open = spool };
+		                           .spool = p->args->spool, .spool_open = spool,
+		                           .dkim = dkim, .ndkim = p->args->ndkim };
 		int rc = store_process_run(&sc, sv[1]);
+		for (size_t i = 0; i < p->args->ndkim; i++)
+			dkim_key_free(dkim[i].key);
 		log_flush();
 		_exit(rc == 0 ? 0 : EXIT_OSERR);
 	}

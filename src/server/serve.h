@@ -30,6 +30,14 @@ struct serve_queue_child {
  * cannot work, and the parent does not restart it). */
 typedef int (*serve_queue_main_fn)(void *arg, const struct serve_queue_child *child);
 
+/* A DKIM key of the settings file's [dkim] section (issue 11), for the
+ * store, which signs a login's relayed mail with it. */
+struct serve_dkim {
+	const char *key;        /* the private key's file */
+	const char *selector;
+	const char *domain;     /* lower case */
+};
+
 /* The settings given on the command line, kept so that a reload applies
  * them again on top of the re-read file. */
 struct serve_args {
@@ -44,6 +52,11 @@ struct serve_args {
 	/* The spool (--spool), or NULL: relayed mail (a login's, a trusted
 	 * network's) is queued there by the store (issue 10). */
 	const char *spool;
+	/* [dkim]'s keys (read once at start, as the queue's settings are):
+	 * each file is checked by the parent at start and at a reload, and
+	 * read again by each store process before its privilege drop. */
+	const struct serve_dkim *dkim;
+	size_t ndkim;
 };
 
 /* Builds a configuration: defaults, then the file, then the flags.

@@ -29,15 +29,18 @@ static int append_str(struct buf *out, const char *s)
 }
 
 int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const char *sender,
-                       const struct store_recipient *rcpts, size_t nrcpts, const char *received)
+                       const struct store_recipient *rcpts, size_t nrcpts, const char *received,
+                       const char *signer)
 {
+	if (!signer)
+		signer = "";
 	/* Refuse here what the store would refuse as malformed: a frame it
 	 * cannot parse would cost every other message on the connection. */
 	if (nrcpts == 0 || nrcpts > FRAME_RCPTS_MAX)
 		return -1;
 	if (!str_encodable(qid, FRAME_QID_MAX) || !*qid || !str_encodable(sender, FRAME_ADDRESS_MAX))
 		return -1;
-	if (!str_encodable(received, FRAME_RECEIVED_MAX))
+	if (!str_encodable(received, FRAME_RECEIVED_MAX) || !str_encodable(signer, FRAME_SIGNER_MAX))
 		return -1;
 	for (size_t i = 0; i < nrcpts; i++) {
 		if (!str_encodable(rcpts[i].address, FRAME_ADDRESS_MAX) || !*rcpts[i].address)
@@ -67,7 +70,8 @@ int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const cha
 			goto fail;
 	size_t rlen = strlen(received);
 	be_put32(n, (uint32_t)rlen);
-	if (buf_append(out, n, sizeof(n)) < 0 || buf_append(out, received, rlen) < 0)
+	if (buf_append(out, n, sizeof(n)) < 0 || buf_append(out, received, rlen) < 0 ||
+	    append_str(out, signer) < 0)
 		goto fail;
 	be_put32((uint8_t *)out->data + start, (uint32_t)(out->len - start - FRAME_HEADER_LEN));
 	return 0;
@@ -254,6 +258,8 @@ enum frame_status frame_decode_begin(const uint8_t *body, size_t len, struct fra
 		return fail(why, "BEGIN received malformed");
 	if (memchr(out->received.p, '\0', out->received.len))
 		return fail(why, "BEGIN received holds a NUL");
+	if (!read_str(&r, FRAME_SIGNER_MAX, true, &out->signer))
+		return fail(why, "BEGIN signer malformed");
 	if (r.left != 0)
 		return fail(why, "BEGIN has trailing octets");
 	return FRAME_OK;
@@ -405,6 +411,8 @@ const char *frame_begin_check(const struct frame_begin *b)
 		return "sender holds a control octet";
 	if (!received_safe(&b->received))
 		return "received text not LF-terminated lines";
+	if (has_control(b->signer.p, b->signer.len))
+		return "signer holds a control octet";
 	size_t pos = 0;
 	for (uint32_t i = 0; i < b->nrcpts; i++) {
 		struct frame_str a, m;

@@ -8,7 +8,9 @@
  *
  *   BEGIN  client  u64 txn, str qid, str sender, u32 n (1..FRAME_RCPTS_MAX),
  *                  n x (str address, str mailbox), u32 length + received
- *                  (an empty mailbox: a relayed recipient, for the spool)
+ *                  (an empty mailbox: a relayed recipient, for the spool),
+ *                  str signer (0..FRAME_SIGNER_MAX: the login's senders
+ *                  field when the message may be DKIM-signed, else empty)
  *   DATA   client  u64 txn, 1..FRAME_DATA_MAX content octets
  *   COMMIT client  u64 txn
  *   ABORT  client  u64 txn
@@ -31,6 +33,7 @@
 #include <stdint.h>
 
 #include "store/store.h"
+#include "util/limits.h"
 
 struct buf;
 
@@ -68,9 +71,11 @@ enum frame_type {
  * upwards; the store accepts up to ten times that. */
 #define FRAME_RCPTS_MAX 10000u
 #define FRAME_RECEIVED_MAX (64u * 1024u)
+/* The signer: a login's senders field, at most one users file line. */
+#define FRAME_SIGNER_MAX AUTH_USERS_LINE_MAX
 #define FRAME_BEGIN_MAX (8u + 2u + FRAME_QID_MAX + 2u + FRAME_ADDRESS_MAX + 4u + \
                          FRAME_RCPTS_MAX * (2u + FRAME_ADDRESS_MAX + 2u + FRAME_MAILBOX_MAX) + \
-                         4u + FRAME_RECEIVED_MAX)
+                         4u + FRAME_RECEIVED_MAX + 2u + FRAME_SIGNER_MAX)
 /* The fixed frames, header included. */
 #define FRAME_TXN_LEN (FRAME_HEADER_LEN + 8)
 #define FRAME_RESULT_LEN (FRAME_HEADER_LEN + 9)
@@ -98,6 +103,9 @@ struct frame_begin {
 	struct frame_str qid;
 	struct frame_str sender;
 	struct frame_str received;
+	/* The login's senders field (DKIM signs relayed mail whose From
+	 * it allows, store/relay_dkim.c), empty: never signed. */
+	struct frame_str signer;
 	uint32_t nrcpts;
 	/* The recipients, already validated: walk them with frame_begin_rcpt. */
 	const uint8_t *rcpts;
@@ -108,9 +116,11 @@ struct frame_begin {
  * message cannot be said in the format (a field over its bound, a NUL in a
  * string, an empty address or mailbox (a NULL mailbox is a relayed
  * recipient, sent as the empty string), no recipient, too many) or memory ran out; out is then unchanged.
+ * signer is NULL or "" (not to be signed) or the login's senders field.
  * The others fill a fixed array and cannot fail. */
 int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const char *sender,
-                       const struct store_recipient *rcpts, size_t nrcpts, const char *received);
+                       const struct store_recipient *rcpts, size_t nrcpts, const char *received,
+                       const char *signer);
 /* The header of a DATA frame carrying len (1..FRAME_DATA_MAX) octets; the
  * content follows it on the wire. */
 void frame_encode_data_header(uint8_t out[FRAME_DATA_HEADER_LEN], uint64_t txn, size_t len);
@@ -159,7 +169,7 @@ void frame_begin_rcpt(const struct frame_begin *b, size_t *pos, struct frame_str
  * sender and addresses without control octets (they become header lines),
  * mailbox names that are one safe directory name (no '/', no leading '.',
  * no control octets: DESIGN.md "Addresses") or empty (relayed), a received text of lines
- * ending in LF without CR.  Returns NULL if all is well, else the reason.
+ * ending in LF without CR, a signer without control octets.  Returns NULL if all is well, else the reason.
  * The smtp process already ensures all this, so a failure is its bug. */
 const char *frame_begin_check(const struct frame_begin *b);
 

@@ -25,7 +25,8 @@ const char *store_result_name(enum store_result r)
 static char *copy_str(char **arena, const struct frame_str *s)
 {
 	char *p = *arena;
-	memcpy(p, s->p, s->len);
+	if (s->len)
+		memcpy(p, s->p, s->len);
 	p[s->len] = '\0';
 	*arena += s->len + 1;
 	return p;
@@ -195,7 +196,7 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 	buf_init(&m->mem, STORE_MEMORY_MESSAGE_MAX);
 
 	/* One allocation for every string of the envelope. */
-	size_t total = b->qid.len + 1 + b->sender.len + 1 + b->received.len + 1;
+	size_t total = b->qid.len + 1 + b->sender.len + 1 + b->received.len + 1 + b->signer.len + 1;
 	size_t pos = 0;
 	for (uint32_t i = 0; i < b->nrcpts; i++) {
 		struct frame_str a, mb;
@@ -218,6 +219,7 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 	m->qid = copy_str(&arena, &b->qid); /* the arena's start: freed through qid */
 	m->sender = copy_str(&arena, &b->sender);
 	m->received = copy_str(&arena, &b->received);
+	m->signer = copy_str(&arena, &b->signer);
 	m->received_len = b->received.len;
 	m->received_lfs = maildir_count_lf(m->received, m->received_len);
 
@@ -590,7 +592,7 @@ void store_msg_relay(const struct store_env *env, struct store_msg *m)
 	enum store_result res =
 	        store_relay_enqueue(env->relay, m->qid, m->sender, m->relay, m->nrelay,
 	                            m->relay_msg.data ? m->relay_msg.data : "", m->relay_msg.len,
-	                            m->relay_id);
+	                            m->signer, m->relay_id);
 	int err = errno;
 	buf_free(&m->relay_msg);
 	if (res != STORE_OK)

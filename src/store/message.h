@@ -58,6 +58,7 @@ struct store_msg {
 	char *qid;
 	char *sender;
 	char *received;
+	char *signer;                  /* "" or the login's senders field (DKIM) */
 	size_t received_len;
 	uint64_t received_lfs;
 	struct store_file *files;

@@ -453,6 +453,8 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 	p->env.memory = &p->memory;
 	store_relay_init(&p->relay, cfg->spool);
 	p->relay.sp = cfg->spool_open;
+	p->relay.dkim = cfg->dkim;
+	p->relay.ndkim = cfg->ndkim;
 	p->env.relay = &p->relay;
 
 	if (evutil_make_socket_nonblocking(fd) < 0)

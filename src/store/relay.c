@@ -4,12 +4,16 @@
 #include <string.h>
 
 #include "queue/spool.h"
+#include "util/buf.h"
+#include "util/limits.h"
 #include "util/log.h"
 
 void store_relay_init(struct store_relay *r, const char *dir)
 {
 	r->dir = dir && *dir ? dir : NULL;
 	r->sp = NULL;
+	r->dkim = NULL;
+	r->ndkim = 0;
 }
 
 void store_relay_close(struct store_relay *r)
@@ -44,7 +48,7 @@ static int relay_open(struct store_relay *r, const char *qid)
 
 enum store_result store_relay_enqueue(struct store_relay *r, const char *qid, const char *sender,
                                       const char *const *rcpts, size_t n, const char *message,
-                                      size_t len, char *id)
+                                      size_t len, const char *signer, char *id)
 {
 	id[0] = '\0';
 	if (!r || !r->dir) {
@@ -71,8 +75,21 @@ enum store_result store_relay_enqueue(struct store_relay *r, const char *qid, co
 			goto out;
 	if (queue_envelope_wants_smtputf8(&env))
 		env.flags |= QUEUE_FLAG_SMTPUTF8;
+	/* Signed once, here, before the first attempt: every attempt sends
+	 * the same bytes (issue 11).  The fields go in front (RFC 6376 §5.6). */
+	struct buf signed_msg;
+	buf_init(&signed_msg, STORE_RELAY_SIGNED_MAX);
+	if (signer && *signer && store_relay_dkim_sign(r, qid, signer, message, len, &signed_msg) > 0) {
+		if (buf_append(&signed_msg, message, len) < 0) {
+			buf_free(&signed_msg);
+			goto out;
+		}
+		message = signed_msg.data;
+		len = signed_msg.len;
+	}
 	enum queue_status st = queue_spool_enqueue(r->sp, &env, message, len, why, sizeof(why));
 	err = errno;
+	buf_free(&signed_msg);
 	if (st == QUEUE_OK) {
 		memcpy(id, env.id, sizeof(env.id));
 		log_event(LOG_INFO, "relayed", "qid=%s id=%s rcpts=%zu size=%zu", qid, env.id, n, len);

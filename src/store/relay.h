@@ -21,6 +21,8 @@ struct queue_spool;
 struct store_relay {
 	const char *dir;          /* NULL: serve has no spool */
 	struct queue_spool *sp;   /* NULL until opened */
+	const struct store_dkim_key *dkim;   /* store_config's keys */
+	size_t ndkim;
 };
 
 void store_relay_init(struct store_relay *r, const char *dir);
@@ -33,9 +35,21 @@ void store_relay_close(struct store_relay *r);
  * logged with qid and the reason: no spool, spool not openable, write or
  * sync error, with errno the cause.  On failure nothing is left in the
  * spool.  r NULL is a
- * store without a spool. */
+ * store without a spool.  signer: NULL or a login's senders field; the
+ * message is then DKIM-signed first when store_relay_dkim_sign says so. */
 enum store_result store_relay_enqueue(struct store_relay *r, const char *qid, const char *sender,
                                       const char *const *rcpts, size_t n, const char *message,
-                                      size_t len, char *id);
+                                      size_t len, const char *signer, char *id);
+
+/* DKIM for a relayed message (relay_dkim.c): appends to sigs one
+ * DKIM-Signature field per key of r whose domain is the From domain or a
+ * parent of it, when signer (a login's senders field) is not empty and
+ * allows the message's From, which must be one From field with one
+ * address.  Returns the number of fields appended; 0 is logged as
+ * dkim_skipped with the reason when signer is not empty, a signing
+ * failure as dkim_failed (the message then goes unsigned). */
+struct buf;
+size_t store_relay_dkim_sign(const struct store_relay *r, const char *qid, const char *signer,
+                             const char *message, size_t len, struct buf *sigs);
 
 #endif

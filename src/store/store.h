@@ -22,6 +22,16 @@ enum store_sync_mode {
 	STORE_SYNC_FSYNC,      /* fsync each file and each distinct new/ */
 };
 
+/* A DKIM signing key for relayed submission mail (issue 11): loaded by
+ * the caller (serve's store child, as root, before its privilege drop) and
+ * kept by it; domain is lower case. */
+struct dkim_key;
+struct store_dkim_key {
+	struct dkim_key *key;
+	const char *domain;        /* d= */
+	const char *selector;      /* s= */
+};
+
 struct store_config {
 	const char *mailroot;      /* directory holding one Maildir per mailbox (for logs) */
 	int rootfd;                /* that directory, opened by the caller before any
@@ -44,6 +54,11 @@ struct store_config {
 	 * (its path may be out of the store user's reach, as the mail
 	 * root's may), or NULL.  Taken over by the store. */
 	struct queue_spool *spool_open;
+	/* DKIM keys ([dkim] of the settings file), or none: relayed mail from
+	 * a login whose senders field allows its From is signed with each key
+	 * whose domain is the From domain or a parent (store/relay_dkim.c). */
+	const struct store_dkim_key *dkim;
+	size_t ndkim;
 };
 
 /* Runs the store process's event loop on fd (its end of the socketpair)
@@ -99,11 +114,14 @@ void store_client_free(struct store_client *sc);
  * received, then the content.  The relayed recipients (mailbox NULL) share
  * one spool entry: received then the content, with CR LF line endings (the
  * bytes the queue sends), no Return-Path nor Delivered-To, origin
- * submission; its size is bounded by STORE_RELAY_MESSAGE_MAX.  Returns
- * NULL if out of memory. */
+ * submission; its size is bounded by STORE_RELAY_MESSAGE_MAX.  signer:
+ * NULL, or a login's senders field (auth/users.h): that spool entry is
+ * DKIM-signed when its From is one the field allows and a key is
+ * configured for its domain (store/relay_dkim.c).  Returns NULL if out of
+ * memory. */
 struct store_txn *store_txn_begin(struct store_client *sc, const char *qid, const char *sender,
                                   const struct store_recipient *rcpts, size_t nrcpts,
-                                  const char *received);
+                                  const char *received, const char *signer);
 /* Appends content (LF line endings, as smtp_content_decode gives it).
  * Never blocks; returns 0, or -1 if the store is gone or memory ran out. */
 int store_txn_write(struct store_txn *t, const char *data, size_t len);

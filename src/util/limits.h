@@ -95,6 +95,11 @@
  * (every LF may become CR LF): the smtp process refuses larger relayed
  * messages itself. */
 #define STORE_RELAY_MESSAGE_MAX (128u * 1024u * 1024u)
+/* The same with its DKIM-Signature fields in front (issue 11): at most
+ * STORE_DKIM_KEYS_MAX of them, each well under 8 KiB (an 8192-bit RSA
+ * signature is 1 366 base64 octets). */
+#define STORE_DKIM_KEYS_MAX 8
+#define STORE_RELAY_SIGNED_MAX (STORE_RELAY_MESSAGE_MAX + STORE_DKIM_KEYS_MAX * 8192u)
 
 /* RFC 5321 §6.3: a message with more Received: fields than this is
  * taken to be looping (5.4.6); "a large rejection threshold, normally at

@@ -36,6 +36,7 @@
 
 #include "queue/spool.h"
 #include "store/frame.h"
+#include "msg/dkim.h"
 #include "store/maildir.h"
 #include "store/store.h"
 #include "util/buf.h"
@@ -94,6 +95,11 @@ static unsigned newbox_per_client = 20, newbox_total = 200;
  * spool_in_tmpfs, under the mailroot, made by the child on its tmpfs. */
 static const char *spool_name = NULL;
 static bool spool_in_tmpfs = false;
+/* The DKIM keys of the next store_start (issue 11), and the signer (a
+ * login's senders field) send_msg gives. */
+static const struct store_dkim_key *dkim_keys = NULL;
+static size_t dkim_nkeys = 0;
+static const char *signer = NULL;
 
 /* Forks the store.  In CHILD_TMPFS mode the child first mounts a 1 MiB
  * tmpfs on the mailroot in a mount namespace of its own, and exits 77 if
@@ -145,7 +151,8 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 		                            .hostname = "mx.example:25", .sync = sync,
 		                            .new_mailboxes_per_client = newbox_per_client,
 		                            .new_mailboxes_total = newbox_total,
-		                            .spool = spool_name ? h->spool : NULL };
+		                            .spool = spool_name ? h->spool : NULL,
+		                            .dkim = dkim_keys, .ndkim = dkim_nkeys };
 		int rc = store_process_run(&cfg, sv[1]);
 		log_flush();
 		exit(rc == 0 ? 0 : 1);
@@ -358,7 +365,7 @@ static struct store_txn *send_msg(struct harness *h, const char *qid,
                                   const struct store_recipient *r, size_t n, const char *content,
                                   size_t len, size_t chunk)
 {
-	struct store_txn *t = store_txn_begin(h->sc, qid, SENDER, r, n, RECEIVED);
+	struct store_txn *t = store_txn_begin(h->sc, qid, SENDER, r, n, RECEIVED, signer);
 	assert_non_null(t);
 	for (size_t off = 0; off < len; off += chunk)
 		assert_int_equal(store_txn_write(t, content + off, len - off < chunk ? len - off : chunk), 0);
@@ -770,7 +777,7 @@ static void raw_begin(int fd, uint64_t txn, const char *qid, const struct store_
 {
 	struct buf b;
 	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(&b, txn, qid, SENDER, r, n, RECEIVED), 0);
+	assert_int_equal(frame_encode_begin(&b, txn, qid, SENDER, r, n, RECEIVED, NULL), 0);
 	raw_send(fd, b.data, b.len);
 	buf_free(&b);
 }
@@ -1247,6 +1254,84 @@ static void test_relay_only(void **state)
 	spool_name = NULL;
 }
 
+/* Issue 11: a login's relayed message is DKIM-signed in the store when
+ * the login's senders field allows its one From address (the field in
+ * front, the rest byte for byte as unsigned); not when the field does not
+ * allow it, when there are two From fields, when there is no field (a
+ * login that may use any sender, a trusted network), nor for a From
+ * domain without a key. */
+static void test_relay_dkim_signed(void **state)
+{
+	struct dkim_key *key;
+	char err[256];
+	assert_int_equal(dkim_key_generate(DKIM_ALG_ED25519_SHA256, &key, err, sizeof(err)), 0);
+	struct store_dkim_key keys[] = { { key, "example.org", "s1" } };
+	dkim_keys = keys;
+	dkim_nkeys = 1;
+	spool_name = "spool";
+	static const struct {
+		const char *signer;
+		const char *body;
+		bool is_signed;
+	} cases[] = {
+		{ "@example.org", "From: Alice <alice@Example.org>\nSubject: s\n\nbody\n", true },
+		{ "bob@x.test, alice@example.org", "From: alice@example.org\n\nbody\n", true },
+		{ "@example.org", "From: alice@mail.example.org\n\nsub\n", false },
+		/* A parent's key signs a subdomain's From (d=example.org). */
+		{ "@mail.example.org", "From: alice@mail.example.org\n\nsub\n", true },
+		{ "@example.org", "From: a@example.org\nFrom: b@example.org\n\nx\n", false },
+		{ "@example.org", "From: a@example.org, b@example.org\n\nx\n", false },
+		{ "@example.org", "Subject: no from\n\nx\n", false },
+		{ NULL, "From: alice@example.org\n\nbody\n", false },
+		{ "@other.test", "From: alice@example.org\n\nbody\n", false },
+		{ "@other.test", "From: x@other.test\n\nbody\n", false },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct harness h;
+		store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+		struct queue_spool *sp = spool_make(&h);
+		client_start(&h);
+		signer = cases[i].signer;
+		struct store_recipient r = { "far@example.net", NULL };
+		struct result res = { 0 };
+		struct store_txn *t = send_msg(&h, "D1", &r, 1, cases[i].body,
+		                               strlen(cases[i].body), 7);
+		store_txn_commit(t, on_done, &res);
+		run_until(&h, &res.calls, 1);
+		assert_int_equal(res.r, STORE_OK);
+		struct queue_envelope env = { 0 };
+		struct buf msg, want;
+		spool_one(sp, &env, &msg);
+		buf_init(&want, 1 << 20);
+		append_crlf(&want, RECEIVED, strlen(RECEIVED));
+		append_crlf(&want, cases[i].body, strlen(cases[i].body));
+		assert_true(msg.len >= want.len);
+		/* The unsigned bytes, unchanged, at the end. */
+		assert_memory_equal(msg.data + msg.len - want.len, want.data, want.len);
+		assert_int_equal(env.size, msg.len);
+		size_t extra = msg.len - want.len;
+		if (cases[i].is_signed) {
+			assert_true(extra > 0);
+			assert_true(strncmp(msg.data, "DKIM-Signature: v=1; a=ed25519-sha256;", 38) == 0);
+			assert_non_null(memmem(msg.data, extra, "d=example.org;", 14));
+			assert_non_null(memmem(msg.data, extra, "s=s1;", 5));
+		} else {
+			assert_int_equal(extra, 0);
+		}
+		buf_free(&want);
+		buf_free(&msg);
+		queue_envelope_free(&env);
+		queue_spool_close(sp);
+		assert_int_equal(store_stop(&h), 0);
+		cleanup(&h);
+	}
+	signer = NULL;
+	spool_name = NULL;
+	dkim_keys = NULL;
+	dkim_nkeys = 0;
+	dkim_key_free(key);
+}
+
 /* No spool (serve has none, or the queue process has not made it yet):
  * 451, and the local part written for the message is gone too.  Once the
  * spool exists the store opens it at the next message. */
@@ -1430,7 +1515,7 @@ static void test_store_goes_away(void **state)
 	run_until(&f.h, &later.calls, 1);
 	assert_int_equal(later.r, STORE_TEMPFAIL);
 	/* A txn begun after the loss fails the same way. */
-	struct store_txn *t4 = store_txn_begin(f.h.sc, "PA", SENDER, &r, 1, RECEIVED);
+	struct store_txn *t4 = store_txn_begin(f.h.sc, "PA", SENDER, &r, 1, RECEIVED, NULL);
 	assert_non_null(t4);
 	assert_int_equal(store_txn_write(t4, "y", 1), -1);
 	store_txn_commit(t4, on_done, &after);
@@ -1520,6 +1605,7 @@ int main(void)
 		cmocka_unit_test(test_no_space),
 		cmocka_unit_test(test_relay_mixed),
 		cmocka_unit_test(test_relay_only),
+		cmocka_unit_test(test_relay_dkim_signed),
 		cmocka_unit_test(test_relay_no_spool),
 		cmocka_unit_test(test_relay_no_space),
 		cmocka_unit_test(test_store_goes_away),

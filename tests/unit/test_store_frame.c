@@ -23,7 +23,7 @@ static void encode_begin(struct buf *b, const char *qid, const char *sender,
                          const struct store_recipient *r, size_t n, const char *received)
 {
 	buf_init(b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(b, 42, qid, sender, r, n, received), 0);
+	assert_int_equal(frame_encode_begin(b, 42, qid, sender, r, n, received, NULL), 0);
 }
 
 /* Decodes a whole frame as the store would. */
@@ -97,19 +97,19 @@ static void test_begin_encode_refuses(void **state)
 	struct store_recipient empty_box[] = { { "a@b", "" } };
 	struct store_recipient null_addr[] = { { NULL, "box" } };
 
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, 0, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, FRAME_RCPTS_MAX + 1, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, longqid, "s", rcpts3, 1, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", longaddr, rcpts3, 1, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", bad_addr, 1, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", empty_box, 1, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", null_addr, 1, ""), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", NULL, rcpts3, 1, ""), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, 0, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, FRAME_RCPTS_MAX + 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, longqid, "s", rcpts3, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", longaddr, rcpts3, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", bad_addr, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", empty_box, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", null_addr, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", NULL, rcpts3, 1, "", NULL), -1);
 	assert_int_equal(b.len, 0);
 	/* A refused encode leaves what was there before. */
 	assert_int_equal(buf_append(&b, "xy", 2), 0);
-	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, ""), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, "", NULL), -1);
 	assert_int_equal(b.len, 2);
 	free(longaddr);
 	buf_free(&b);
@@ -262,7 +262,7 @@ static void test_begin_truncated_everywhere(void **state)
 
 /* Offsets inside the body of a BEGIN from encode_begin(.., "q", "s", 1 rcpt "a"/"m", "r\n"):
  *  0 txn(8) 8 qidlen(2) 10 'q' 11 senderlen(2) 13 's' 14 n(4) 18 alen(2) 20 'a'
- * 21 mlen(2) 23 'm' 24 rlen(4) 28 'r' 29 '\n'  (30 octets) */
+ * 21 mlen(2) 23 'm' 24 rlen(4) 28 'r' 29 '\n' 30 signerlen(2)  (32 octets) */
 static void test_begin_fields_malformed(void **state)
 {
 	static const struct store_recipient one[] = { { "a", "m" } };
@@ -284,12 +284,14 @@ static void test_begin_fields_malformed(void **state)
 		{ 27, 1 },    /* received shorter: trailing octet */
 		{ 24, 1 },    /* received length over FRAME_RECEIVED_MAX */
 		{ 28, 0 },    /* NUL in received */
+		{ 31, 1 },    /* signer longer than the body */
+		{ 30, 0x20 }, /* signer length over FRAME_SIGNER_MAX */
 	};
 	struct buf b;
 	encode_begin(&b, "q", "s", one, 1, "r\n");
 	size_t len = b.len - FRAME_HEADER_LEN;
-	assert_int_equal(len, 30);
-	uint8_t body[30];
+	assert_int_equal(len, 32);
+	uint8_t body[32];
 	struct frame_begin fb;
 	const char *why;
 	memcpy(body, b.data + FRAME_HEADER_LEN, len);
@@ -465,6 +467,46 @@ static void test_begin_relay_recipient(void **state)
 	buf_free(&b);
 }
 
+/* Issue 11: the signer (a login's senders field, for DKIM) travels in
+ * BEGIN; absent it decodes empty, over FRAME_SIGNER_MAX it does not
+ * encode, a control octet fails the check. */
+static void test_begin_signer(void **state)
+{
+	struct store_recipient only[] = { { "far@example.net", NULL } };
+	struct buf b;
+	struct frame_begin fb;
+	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+	assert_int_equal(frame_encode_begin(&b, 7, "S1", "a@example.test", only, 1, "R: x\n",
+	                                    "@example.test, bob@example.org"), 0);
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_str(fb.signer, "@example.test, bob@example.org");
+	assert_null(frame_begin_check(&fb));
+	buf_free(&b);
+
+	encode_begin(&b, "S2", "", only, 1, "");
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_int_equal(fb.signer.len, 0);
+	buf_free(&b);
+
+	char *big = malloc(FRAME_SIGNER_MAX + 2);
+	memset(big, 'a', FRAME_SIGNER_MAX + 1);
+	big[FRAME_SIGNER_MAX + 1] = '\0';
+	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+	assert_int_equal(frame_encode_begin(&b, 8, "S3", "", only, 1, "", big), -1);
+	big[FRAME_SIGNER_MAX] = '\0';
+	assert_int_equal(frame_encode_begin(&b, 8, "S3", "", only, 1, "", big), 0);
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_int_equal(fb.signer.len, FRAME_SIGNER_MAX);
+	buf_free(&b);
+	free(big);
+
+	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+	assert_int_equal(frame_encode_begin(&b, 9, "S4", "", only, 1, "", "@x\r\nX: y"), 0);
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_string_equal(frame_begin_check(&fb), "signer holds a control octet");
+	buf_free(&b);
+}
+
 static void test_mailbox_safe(void **state)
 {
 	assert_true(frame_mailbox_safe("alice", 5));
@@ -485,7 +527,8 @@ static void write_seeds(const char *dir)
 	buf_init(&b, 1 << 20);
 	buf_append(&b, "\0", 1);
 	if (frame_encode_begin(&b, 42, "0123abcdXYZ-_", "sender@example.com", rcpts3, 3,
-	                       "Received: from a (b [192.0.2.9])\n\tby mx; Sat, 23 Nov 2024\n") != 0)
+	                       "Received: from a (b [192.0.2.9])\n\tby mx; Sat, 23 Nov 2024\n",
+	                       "@example.com") != 0)
 		return;
 	uint8_t hdr[FRAME_DATA_HEADER_LEN], txn[FRAME_TXN_LEN];
 	frame_encode_data_header(hdr, 42, 5);
@@ -531,6 +574,7 @@ int main(void)
 		cmocka_unit_test(test_ask_answer),
 		cmocka_unit_test(test_begin_check),
 		cmocka_unit_test(test_begin_relay_recipient),
+		cmocka_unit_test(test_begin_signer),
 		cmocka_unit_test(test_mailbox_safe),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
