@@ -1,9 +1,9 @@
 /* The From domain's records: one check function per record in a table,
- * so each lands on its own.  SPF evaluation (RFC 7208, dns/spf*) and the
- * DKIM key record (msg/dkim*) are written by others in issue 11; until
- * they land, the SPF slot reports whether a record is there and how many
- * (RFC 7208 §4.5: more than one is a permerror) and the DKIM slot says it
- * is not checked.  DMARC is complete: RFC 9989's tree walk. */
+ * so each lands on its own.  SPF is evaluated per source address in
+ * spf.c; the SPF slot here looks the record up (RFC 7208 §4.5: more than
+ * one is a permerror), reported only when no source address was
+ * evaluated.  The DKIM slot says it is not checked.  DMARC: RFC 9989's
+ * tree walk. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +25,7 @@ static void spf_cb(void *arg, const struct dns_rr_result *res)
 	         "%s. IN TXT \"v=spf1 ip4:ADDRESS -all\" (the source address is in the ptr lines)",
 	         d, d);
 	if (res->status == DNS_RR_TEMPORARY) {
-		check_results_add(&run->domain, CHECK_WARN, "spf", d, NULL,
+		check_results_add(&run->spf_presence, CHECK_WARN, "spf", d, NULL,
 		                  "the TXT lookup failed (timeout or server failure): try again");
 		check_run_done(run);
 		return;
@@ -40,10 +40,10 @@ static void spf_cb(void *arg, const struct dns_rr_result *res)
 			spf = res->items[i].text;
 		}
 	if (nspf == 0)
-		check_results_add(&run->domain, CHECK_FAIL, "spf", d, fix,
+		check_results_add(&run->spf_presence, CHECK_WARN, "spf", d, fix,
 		                  "no SPF record: receivers treat mail from %s as unauthenticated", d);
 	else if (nspf > 1)
-		check_results_add(&run->domain, CHECK_FAIL, "spf", d,
+		check_results_add(&run->spf_presence, CHECK_FAIL, "spf", d,
 		                  "keep one v=spf1 record and merge the others into it",
 		                  "%zu SPF records: a permerror (RFC 7208 §4.5), receivers ignore all",
 		                  nspf);
@@ -52,9 +52,9 @@ static void spf_cb(void *arg, const struct dns_rr_result *res)
 		check_text_safe(safe, sizeof(safe), spf);
 		/* The slot for dns/spf: evaluate the record for each source
 		 * address (ptr lines) and give pass/fail here. */
-		check_results_add(&run->domain, CHECK_INFO, "spf", d, NULL,
-		                  "record \"%s\" (evaluation for this host's address is not in this "
-		                  "build yet)",
+		check_results_add(&run->spf_presence, CHECK_INFO, "spf", d, NULL,
+		                  "record \"%s\" (not evaluated: no destination gave a source "
+		                  "address)",
 		                  safe);
 	}
 	check_run_done(run);
@@ -64,7 +64,7 @@ static void spf_start(struct check_run *run)
 {
 	run->pending++;
 	if (!dns_txt_lookup(run->dns, run->from_domain, spf_cb, run)) {
-		check_results_add(&run->domain, CHECK_WARN, "spf", run->from_domain, NULL,
+		check_results_add(&run->spf_presence, CHECK_WARN, "spf", run->from_domain, NULL,
 		                  "the TXT lookup could not start");
 		check_run_done(run);
 	}

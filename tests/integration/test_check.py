@@ -47,6 +47,21 @@ twospf        TXT "v=spf1 -all"
 twospf        TXT "v=spf1 ip4:127.0.0.1 -all"
 _dmarc.broken TXT "v=DMARC1; p=maybe"
 broken        TXT "v=spf1 ip4:127.0.0.1 -all"
+excl          TXT "v=spf1 a mx ip4:192.0.2.1 -all"
+soft          TXT "v=spf1 ip4:192.0.2.1 ~all"
+many          TXT "v=spf1 a:h1.many.example.test a:h2.many.example.test a:h3.many.example.test a:h4.many.example.test a:h5.many.example.test a:h6.many.example.test " "a:h7.many.example.test a:h8.many.example.test a:h9.many.example.test a:h10.many.example.test a:h11.many.example.test -all"
+h1.many       A 192.0.2.1
+h2.many       A 192.0.2.2
+h3.many       A 192.0.2.3
+h4.many       A 192.0.2.4
+h5.many       A 192.0.2.5
+h6.many       A 192.0.2.6
+h7.many       A 192.0.2.7
+h8.many       A 192.0.2.8
+h9.many       A 192.0.2.9
+h10.many       A 192.0.2.10
+h11.many       A 192.0.2.11
+me            TXT "v=spf1 a -all"
 """
 
 
@@ -235,18 +250,17 @@ def test_spf_and_dmarc_records(nsd, port):  # noqa: F811
     assert p.returncode == 0, p.stdout
     ln, _ = line(p.stdout, "pass dmarc good.example.test:")
     assert "_dmarc.good.example.test: policy reject" in ln
+    # no destination, so no source address: the record as found
     ln, _ = line(p.stdout, "info spf good.example.test:")
-    assert "v=spf1 ip4:127.0.0.1 -all" in ln
-    line(p.stdout, "info dkim good.example.test:")
+    assert "v=spf1 ip4:127.0.0.1 -all" in ln and "not evaluated" in ln
 
     # a subdomain without its own record: found walking up (RFC 9989)
     p, _ = run_check(dns, port, "--from", "a@sub.good.example.test")
     ln, _ = line(p.stdout, "pass dmarc sub.good.example.test:")
     assert "_dmarc.good.example.test (found walking up the tree" in ln
-    ln, fix = line(p.stdout, "fail spf sub.good.example.test:")
+    ln, fix = line(p.stdout, "warn spf sub.good.example.test:")
     assert "no SPF record" in ln
     assert 'sub.good.example.test. IN TXT "v=spf1 ip4:ADDRESS -all"' in fix
-    assert p.returncode == 1
 
     p, _ = run_check(dns, port, "--from", "a@broken.example.test")
     ln, fix = line(p.stdout, "fail dmarc broken.example.test:")
@@ -413,3 +427,59 @@ def test_helo_name(nsd, port):  # noqa: F811
         assert want in ln, ln
         if prefix.startswith("warn"):
             assert "rawmail send --helo" in fix
+
+
+def spf_check(dns, port, domain, *more):
+    """check toward 127.0.0.43 (nothing listens): the source is 127.0.0.1,
+    so the SPF lines are evaluated for it."""
+    p, _ = run_check(dns, port, "--from", f"a@{domain}", "--helo", "me.example.test",
+                     "127.0.0.43", *more)
+    return p
+
+
+def test_spf_evaluated_for_the_source_address(nsd, port):  # noqa: F811
+    dns = nsd(zones(ptr="me.example.test"))
+    p = spf_check(dns, port, "good.example.test")
+    ln, fix = line(p.stdout, "pass spf good.example.test:")
+    assert "pass for 127.0.0.1" in ln and "ip4:127.0.0.1 matched" in ln and not fix
+    # RFC 7208 §2.3: the HELO name's own record, a line of its own
+    ln, _ = line(p.stdout, "pass helo-spf me.example.test:")
+    assert "pass for 127.0.0.1" in ln and "a matched" in ln
+
+    # -all and the address not listed: the fix is the record with it added
+    p = spf_check(dns, port, "excl.example.test")
+    ln, fix = line(p.stdout, "fail spf excl.example.test:")
+    assert "fail for 127.0.0.1" in ln and "-all" in ln
+    assert fix == ("add ip4:127.0.0.1 to the record before its all term: excl.example.test. "
+                   'IN TXT "v=spf1 a mx ip4:192.0.2.1 ip4:127.0.0.1 -all"'), fix
+    assert p.returncode == 1
+
+    # 11 DNS mechanisms: over RFC 7208 §4.6.4's 10 is a permerror, a fail
+    p = spf_check(dns, port, "many.example.test")
+    ln, fix = line(p.stdout, "fail spf many.example.test:")
+    assert "permerror for 127.0.0.1" in ln and "10" in ln, ln
+    assert 'many.example.test. IN TXT "v=spf1 ip4:127.0.0.1 -all"' in fix
+
+    p = spf_check(dns, port, "soft.example.test")
+    ln, fix = line(p.stdout, "warn spf soft.example.test:")
+    assert "softfail for 127.0.0.1" in ln
+    assert 'IN TXT "v=spf1 ip4:192.0.2.1 ip4:127.0.0.1 ~all"' in fix
+
+    # no record: a warning with the record to publish
+    p = spf_check(dns, port, "sub.good.example.test")
+    ln, fix = line(p.stdout, "warn spf sub.good.example.test:")
+    assert "none for 127.0.0.1" in ln
+    assert fix == 'publish: sub.good.example.test. IN TXT "v=spf1 ip4:127.0.0.1 -all"', fix
+
+    # a HELO name without SPF: a warning too
+    p, _ = run_check(dns, port, "--helo", "mx.plain.example.test", "127.0.0.43")
+    ln, fix = line(p.stdout, "warn helo-spf mx.plain.example.test:")
+    assert "none for 127.0.0.1" in ln
+    assert 'mx.plain.example.test. IN TXT "v=spf1 ip4:127.0.0.1 -all"' in fix
+
+    p = spf_check(dns, port, "excl.example.test", "--json")
+    doc = json.loads(p.stdout)
+    by = {(r["test"], r["subject"]): r for r in doc["results"]}
+    assert by[("spf", "excl.example.test")]["status"] == "fail"
+    assert "ip4:127.0.0.1 -all" in by[("spf", "excl.example.test")]["fix"]
+    assert by[("helo-spf", "me.example.test")]["status"] == "pass"
