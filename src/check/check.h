@@ -125,6 +125,15 @@ bool check_ehlo_revealed(const char *text, int *family, unsigned char addr[16]);
 
 /* ---- the command (run.c) ----------------------------------------------------- */
 
+/* One DKIM key to check (--dkim-key/--dkim-selector/--dkim-domain or
+ * [dkim], parsed as send parses them): key NULL checks the selector's
+ * record alone; domain NULL is --from's. */
+struct check_dkim_key {
+	const char *key;
+	const char *selector;
+	const char *domain;
+};
+
 struct check_opts {
 	const char *from;          /* --from ADDR, NULL: no domain tests */
 	const char *dns;           /* --dns ADDR[:PORT], NULL: the system's */
@@ -134,6 +143,8 @@ struct check_opts {
 	const char *helo;          /* the EHLO name: this host's name */
 	const char *const *targets;/* RECIPIENT|DOMAIN|IP arguments */
 	size_t ntargets;
+	const struct check_dkim_key *dkim;  /* the DKIM keys to check */
+	size_t ndkim;
 };
 
 /* Runs every test; results in r.  false (with why) only when the tests

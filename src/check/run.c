@@ -603,6 +603,8 @@ bool check_run(const struct check_opts *o, struct check_results *out, char *why,
 	check_helo_start(run);
 	if (run->from_domain[0])
 		check_domain_start(run);
+	else if (o->ndkim)
+		check_dkim_start(run);  /* keys whose --dkim-domain is given */
 	if (--run->pending > 0)
 		event_base_dispatch(run->base);
 	for (size_t i = 0; i < cs->ndests; i++)

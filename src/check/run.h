@@ -68,6 +68,11 @@ void check_spf_source(struct check_run *run, int family, const unsigned char *ad
 size_t check_spf_report(struct check_run *run, bool helo, struct check_results *out);
 void check_spf_free(struct check_run *run);
 
+/* dkim.c: each configured DKIM key's record, SELECTOR._domainkey.DOMAIN
+ * (RFC 6376 §3.6.2.2), looked up and compared with the local key; with
+ * none configured, a warning that says how to make one. */
+void check_dkim_start(struct check_run *run);
+
 /* domain.c: the tests of the From domain's DNS records, one per entry
  * of a table (SPF, DKIM, DMARC), started in parallel. */
 void check_domain_start(struct check_run *run);

@@ -483,3 +483,106 @@ def test_spf_evaluated_for_the_source_address(nsd, port):  # noqa: F811
     assert by[("spf", "excl.example.test")]["status"] == "fail"
     assert "ip4:127.0.0.1 -all" in by[("spf", "excl.example.test")]["fix"]
     assert by[("helo-spf", "me.example.test")]["status"] == "pass"
+
+
+def keygen(tmp_path, selector, typ="rsa", domain="good.example.test", name=None):
+    out = tmp_path / f"{name or selector}.key"
+    p = subprocess.run([rawmail_bin(), "dkim", "keygen", "--domain", domain, "--selector",
+                        selector, "--type", typ, "--out", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return out, p.stdout.strip()
+
+
+def p_value(zone_line):
+    """The p= of a keygen record line (its strings joined)."""
+    text = "".join(zone_line.split("(", 1)[1].rsplit(")", 1)[0].split('"')[1::2])
+    return text.split("p=", 1)[1]
+
+
+def test_dkim_key_records(nsd, port, tmp_path):  # noqa: F811
+    good, good_rr = keygen(tmp_path, "s1")
+    ed, ed_rr = keygen(tmp_path, "ed1", "ed25519")
+    # a key whose record holds another key's p=: published for "wrong"
+    wrong, _ = keygen(tmp_path, "wrong", name="wrong-local")
+    _, other_rr = keygen(tmp_path, "wrong", name="other")
+    missing, missing_rr = keygen(tmp_path, "gone")
+    z = zones(ptr="me.example.test")
+    z["example.test"] += "\n".join([good_rr, ed_rr, other_rr,
+                                    's2._domainkey.good TXT "v=DKIM1; k=rsa; p=%%%"',
+                                    'rev._domainkey.good TXT "v=DKIM1; p="',
+                                    't._domainkey.good TXT "v=DKIM1; t=y; k=ed25519; p=%s"'
+                                    % p_value(ed_rr)]) + "\n"
+    dns = nsd(z)
+
+    def check(*args):
+        p, _ = run_check(dns, port, "--from", "a@good.example.test", *args)
+        return p
+
+    p = check("--dkim-key", str(good), "--dkim-selector", "s1", "--dkim-domain",
+              "good.example.test", "--dkim-key", str(ed), "--dkim-selector", "ed1")
+    ln, fix = line(p.stdout, "pass dkim s1._domainkey.good.example.test:")
+    assert "k=rsa, p= matches the local key" in ln and not fix
+    ln, _ = line(p.stdout, "pass dkim ed1._domainkey.good.example.test:")
+    assert "k=ed25519" in ln
+    assert p.returncode == 0, p.stdout
+
+    # the record holds another key: the fix shows the local key's p=
+    p = check("--dkim-key", str(wrong), "--dkim-selector", "wrong")
+    ln, fix = line(p.stdout, "fail dkim wrong._domainkey.good.example.test:")
+    assert "p= is not the public half of the local key" in ln
+    local_p = p_value(fix.split("publish: ", 1)[1])
+    assert fix.startswith(f"the local key's p= is {local_p}; publish: "
+                          "wrong._domainkey.good.example.test. IN TXT ( \"v=DKIM1; k=rsa; p="), fix
+    assert local_p != p_value(other_rr) and len(local_p) > 300
+    assert p.returncode == 1
+
+    # no record: fail, the fix is the record keygen printed, verbatim
+    p = check("--dkim-key", str(missing), "--dkim-selector", "gone")
+    ln, fix = line(p.stdout, "fail dkim gone._domainkey.good.example.test:")
+    assert "no key record" in ln
+    assert fix == "publish: " + missing_rr, (fix, missing_rr)
+
+    # k= differs from the local key's type
+    p = check("--dkim-key", str(ed), "--dkim-selector", "s1")
+    ln, _ = line(p.stdout, "fail dkim s1._domainkey.good.example.test:")
+    assert "k=rsa but the local key" in ln and "ed25519" in ln
+
+    # a selector alone: the record's syntax, revocation and testing mode
+    p = check("--dkim-selector", "s2", "--dkim-selector", "rev", "--dkim-selector", "t",
+              "--dkim-selector", "s1")
+    ln, fix = line(p.stdout, "fail dkim s2._domainkey.good.example.test:")
+    assert "does not parse" in ln and "rawmail dkim keygen" in fix
+    ln, _ = line(p.stdout, "fail dkim rev._domainkey.good.example.test:")
+    assert "revoked" in ln
+    ln, _ = line(p.stdout, "warn dkim t._domainkey.good.example.test:")
+    assert "t=y" in ln
+    ln, _ = line(p.stdout, "pass dkim s1._domainkey.good.example.test:")
+    assert "present and parses" in ln
+
+    # no key configured: a warning with keygen's command line
+    p = check()
+    ln, fix = line(p.stdout, "warn dkim good.example.test:")
+    assert "no DKIM key configured" in ln
+    assert "rawmail dkim keygen --domain good.example.test" in fix
+
+    # [dkim] of the settings file, read as send reads it (-c)
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[dkim]\nkey = {wrong}\nselector = wrong\ndomain = good.example.test\n"
+                    f"key = {good}\nselector = s1\ndomain = good.example.test\n")
+    conf.chmod(0o600)
+    p = check("-c", str(conf), "--json")
+    doc = json.loads(p.stdout)
+    by = {(r["test"], r["subject"]): r for r in doc["results"]}
+    assert by[("dkim", "s1._domainkey.good.example.test")]["status"] == "pass"
+    wrong_r = by[("dkim", "wrong._domainkey.good.example.test")]
+    assert wrong_r["status"] == "fail"
+    assert f"the local key's p= is {local_p};" in wrong_r["fix"]
+    assert p.returncode == 1
+
+    # a key file that cannot be read fails, naming it; a bad flag is a usage error
+    p = check("--dkim-key", str(tmp_path / "nope.key"), "--dkim-selector", "s1")
+    ln, fix = line(p.stdout, "fail dkim s1._domainkey.good.example.test:")
+    assert "nope.key" in ln and "rawmail dkim keygen" in fix
+    p, _ = run_check(dns, port, "--from", "a@good.example.test", "--dkim-key", str(good))
+    assert p.returncode == 64 and "--dkim-selector is missing" in p.stderr
