@@ -145,7 +145,7 @@ static void item_cb(void *arg, const struct dns_rr_result *res)
 static bool item_key_load(struct dkim_item *it, const char *path)
 {
 	struct check_results *out = &it->run->domain;
-	char err[512], safe[1100];
+	char err[512] = "", safe[1100];
 	struct dkim_key *key = NULL;
 	int rc = dkim_key_load(path, &key, err, sizeof(err));
 	check_text_safe(safe, sizeof(safe), err);

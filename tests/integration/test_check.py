@@ -411,6 +411,22 @@ def test_dns_that_never_answers(dead_dns):  # noqa: F811
     assert elapsed < 15
 
 
+def test_spf_within_the_timeout(dead_dns):  # noqa: F811
+    """dns/spf has no deadline of its own: against a DNS server that never
+    answers, check's timer cancels each evaluation after --timeout (before
+    c-ares gives up at 1.5 timeouts) and says so."""
+    class Dead:
+        addr = dead_dns()
+    p, elapsed = run_check(Dead, free_port(), "--from", "a@example.test", "--helo",
+                           "me.example.test", "127.0.0.43")
+    ln, _ = line(p.stdout, "warn spf example.test:")
+    assert "not evaluated for 127.0.0.1 within 2s" in ln, ln
+    ln, _ = line(p.stdout, "warn helo-spf me.example.test:")
+    assert "not evaluated for 127.0.0.1 within 2s" in ln, ln
+    print(f"dead DNS, SPF for an IP literal's source, --timeout 2: {elapsed:.2f} s")
+    assert elapsed < 15
+
+
 def test_helo_name(nsd, port):  # noqa: F811
     dns = nsd(zones(ptr="me.example.test"))
     cases = [
