@@ -87,6 +87,13 @@ const char *check_dmarc_policy_name(enum check_dmarc_policy p);
  * namelen octets); returns how many. */
 size_t check_dmarc_walk(const char *domain, char names[][272], size_t max);
 
+/* ---- SPF fixes (spf_fix.c) ------------------------------------------------ */
+
+/* The SPF record to publish so that term ("ip4:203.0.113.7") passes:
+ * record with term inserted before its all term (RFC 7208 §5.1: nothing
+ * after it is reached) or its redirect= (§6.1), else at its end. */
+void check_spf_record_add(const char *record, const char *term, char *out, size_t outlen);
+
 /* ---- lab zones (zone.c) ---------------------------------------------------- */
 
 /* The name a lab host gets: "host-192-168-1-100.DOMAIN." (IPv6: the

@@ -9,7 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 #include <sys/socket.h>
 
 #include "check/run.h"
@@ -26,33 +25,6 @@ struct check_spf {
 	char domain[256];
 	struct check_results res;
 };
-
-/* The record with "ip4:ADDR" (ip6:) added before its all term (or its
- * redirect=, which only applies when nothing else matched, §6.1), or at
- * the end when it has neither. */
-static void spf_record_with(const char *record, const char *term, char *out, size_t outlen)
-{
-	size_t at = strlen(record);
-	const char *p = record;
-	while (*p) {
-		while (*p == ' ')
-			p++;
-		const char *t = p;
-		while (*p && *p != ' ')
-			p++;
-		const char *m = t;
-		if (*m == '+' || *m == '-' || *m == '~' || *m == '?')
-			m++;
-		size_t len = (size_t)(p - m);
-		if ((len == 3 && !strncasecmp(m, "all", 3)) || !strncasecmp(t, "redirect=", 9)) {
-			at = (size_t)(t - record);
-			while (at > 0 && record[at - 1] == ' ')
-				at--;
-			break;
-		}
-	}
-	snprintf(out, outlen, "%.*s %s%s", (int)at, record, term, record + at);
-}
 
 static void spf_fix_text(const struct check_spf *s, const struct spf_outcome *o,
                          const char *ip, char *fix, size_t fixlen)
@@ -71,7 +43,7 @@ static void spf_fix_text(const struct check_spf *s, const struct spf_outcome *o,
 		return;
 	}
 	char rec[1100], safe[1200];
-	spf_record_with(o->record, term, rec, sizeof(rec));
+	check_spf_record_add(o->record, term, rec, sizeof(rec));
 	check_text_safe(safe, sizeof(safe), rec);
 	snprintf(fix, fixlen, "add %s to the record before its all term: %s. IN TXT \"%s\"", term,
 	         d, safe);

@@ -75,8 +75,19 @@ static bool number(const char *text, unsigned long min, unsigned long max, unsig
 
 int cli_check(int argc, char **argv)
 {
-	enum { CHECK_OPT_FROM = 256, CHECK_OPT_DNS, CHECK_OPT_PORT, CHECK_OPT_JSON, CHECK_OPT_TIMEOUT, CHECK_OPT_HELO, CHECK_OPT_DKIM_KEY,
-	       CHECK_OPT_DKIM_SELECTOR, CHECK_OPT_DKIM_DOMAIN, CHECK_OPT_CONFIG };
+	/* CHECK_ prefixed: send.h's OPT_ names are in scope */
+	enum {
+		CHECK_OPT_FROM = 256,
+		CHECK_OPT_DNS,
+		CHECK_OPT_PORT,
+		CHECK_OPT_JSON,
+		CHECK_OPT_TIMEOUT,
+		CHECK_OPT_HELO,
+		CHECK_OPT_DKIM_KEY,
+		CHECK_OPT_DKIM_SELECTOR,
+		CHECK_OPT_DKIM_DOMAIN,
+		CHECK_OPT_CONFIG,
+	};
 	static const struct option longopts[] = {
 		{ "from", required_argument, NULL, CHECK_OPT_FROM },
 		{ "dns", required_argument, NULL, CHECK_OPT_DNS },
