@@ -87,6 +87,13 @@ const char *check_dmarc_policy_name(enum check_dmarc_policy p);
  * namelen octets); returns how many. */
 size_t check_dmarc_walk(const char *domain, char names[][272], size_t max);
 
+/* ---- SPF fixes (spf_fix.c) ------------------------------------------------ */
+
+/* The SPF record to publish so that term ("ip4:203.0.113.7") passes:
+ * record with term inserted before its all term (RFC 7208 §5.1: nothing
+ * after it is reached) or its redirect= (§6.1), else at its end. */
+void check_spf_record_add(const char *record, const char *term, char *out, size_t outlen);
+
 /* ---- lab zones (zone.c) ---------------------------------------------------- */
 
 /* The name a lab host gets: "host-192-168-1-100.DOMAIN." (IPv6: the
@@ -125,6 +132,15 @@ bool check_ehlo_revealed(const char *text, int *family, unsigned char addr[16]);
 
 /* ---- the command (run.c) ----------------------------------------------------- */
 
+/* One DKIM key to check (--dkim-key/--dkim-selector/--dkim-domain or
+ * [dkim], parsed as send parses them): key NULL checks the selector's
+ * record alone; domain NULL is --from's. */
+struct check_dkim_key {
+	const char *key;
+	const char *selector;
+	const char *domain;
+};
+
 struct check_opts {
 	const char *from;          /* --from ADDR, NULL: no domain tests */
 	const char *dns;           /* --dns ADDR[:PORT], NULL: the system's */
@@ -134,6 +150,8 @@ struct check_opts {
 	const char *helo;          /* the EHLO name: this host's name */
 	const char *const *targets;/* RECIPIENT|DOMAIN|IP arguments */
 	size_t ntargets;
+	const struct check_dkim_key *dkim;  /* the DKIM keys to check */
+	size_t ndkim;
 };
 
 /* Runs every test; results in r.  false (with why) only when the tests

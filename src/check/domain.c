@@ -1,30 +1,31 @@
 /* The From domain's records: one check function per record in a table,
- * so each lands on its own.  SPF evaluation (RFC 7208, dns/spf*) and the
- * DKIM key record (msg/dkim*) are written by others in issue 11; until
- * they land, the SPF slot reports whether a record is there and how many
- * (RFC 7208 §4.5: more than one is a permerror) and the DKIM slot says it
- * is not checked.  DMARC is complete: RFC 9989's tree walk. */
+ * so each lands on its own.  SPF is evaluated per source address in
+ * spf.c; the SPF slot here looks the record up (RFC 7208 §4.5: more than
+ * one is a permerror), reported only when no source address was
+ * evaluated.  DKIM key records: dkim.c.  DMARC: RFC 9989's
+ * tree walk. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
 #include "check/run.h"
-#include "check/txt.h"
+#include "dns/rr.h"
 
 /* ---- SPF ---------------------------------------------------------------- */
 
-static void spf_cb(void *arg, enum check_txt_status st, const char *const *records, size_t n)
+static void spf_cb(void *arg, const struct dns_rr_result *res)
 {
 	struct check_run *run = arg;
+	size_t n = res->status == DNS_RR_OK ? res->n : 0;
 	const char *d = run->from_domain;
 	char fix[512];
 	snprintf(fix, sizeof(fix),
 	         "publish one SPF record listing the addresses that send for %s, e.g. "
 	         "%s. IN TXT \"v=spf1 ip4:ADDRESS -all\" (the source address is in the ptr lines)",
 	         d, d);
-	if (st == CHECK_TXT_TEMPFAIL) {
-		check_results_add(&run->domain, CHECK_WARN, "spf", d, NULL,
+	if (res->status == DNS_RR_TEMPORARY) {
+		check_results_add(&run->spf_presence, CHECK_WARN, "spf", d, NULL,
 		                  "the TXT lookup failed (timeout or server failure): try again");
 		check_run_done(run);
 		return;
@@ -33,16 +34,16 @@ static void spf_cb(void *arg, enum check_txt_status st, const char *const *recor
 	const char *spf = NULL;
 	for (size_t i = 0; i < n; i++)
 		/* RFC 7208 §4.5: "v=spf1" then a space or the end, any case */
-		if (!strncasecmp(records[i], "v=spf1", 6) &&
-		    (records[i][6] == ' ' || records[i][6] == '\0')) {
+		if (!strncasecmp(res->items[i].text, "v=spf1", 6) &&
+		    (res->items[i].text[6] == ' ' || res->items[i].text[6] == '\0')) {
 			nspf++;
-			spf = records[i];
+			spf = res->items[i].text;
 		}
 	if (nspf == 0)
-		check_results_add(&run->domain, CHECK_FAIL, "spf", d, fix,
+		check_results_add(&run->spf_presence, CHECK_WARN, "spf", d, fix,
 		                  "no SPF record: receivers treat mail from %s as unauthenticated", d);
 	else if (nspf > 1)
-		check_results_add(&run->domain, CHECK_FAIL, "spf", d,
+		check_results_add(&run->spf_presence, CHECK_FAIL, "spf", d,
 		                  "keep one v=spf1 record and merge the others into it",
 		                  "%zu SPF records: a permerror (RFC 7208 §4.5), receivers ignore all",
 		                  nspf);
@@ -51,9 +52,9 @@ static void spf_cb(void *arg, enum check_txt_status st, const char *const *recor
 		check_text_safe(safe, sizeof(safe), spf);
 		/* The slot for dns/spf: evaluate the record for each source
 		 * address (ptr lines) and give pass/fail here. */
-		check_results_add(&run->domain, CHECK_INFO, "spf", d, NULL,
-		                  "record \"%s\" (evaluation for this host's address is not in this "
-		                  "build yet)",
+		check_results_add(&run->spf_presence, CHECK_INFO, "spf", d, NULL,
+		                  "record \"%s\" (not evaluated: no destination gave a source "
+		                  "address)",
 		                  safe);
 	}
 	check_run_done(run);
@@ -62,22 +63,11 @@ static void spf_cb(void *arg, enum check_txt_status st, const char *const *recor
 static void spf_start(struct check_run *run)
 {
 	run->pending++;
-	if (!check_txt_lookup(run->dns, run->from_domain, spf_cb, run)) {
-		check_results_add(&run->domain, CHECK_WARN, "spf", run->from_domain, NULL,
+	if (!dns_txt_lookup(run->dns, run->from_domain, spf_cb, run)) {
+		check_results_add(&run->spf_presence, CHECK_WARN, "spf", run->from_domain, NULL,
 		                  "the TXT lookup could not start");
 		check_run_done(run);
 	}
-}
-
-/* ---- DKIM ---------------------------------------------------------------- */
-
-static void dkim_start(struct check_run *run)
-{
-	/* The slot for msg/dkim: with a configured key and selector, look
-	 * up SELECTOR._domainkey.DOMAIN, parse it and compare p= with the
-	 * local key (on a mismatch the fix shows the p= to publish). */
-	check_results_add(&run->domain, CHECK_INFO, "dkim", run->from_domain, NULL,
-	                  "the DKIM key record is not checked by this build");
 }
 
 /* ---- DMARC ---------------------------------------------------------------- */
@@ -88,7 +78,7 @@ struct dmarc_walk {
 	struct check_run *run;
 	size_t n, answered;
 	char names[DMARC_NAMES_MAX][272];
-	enum check_txt_status st[DMARC_NAMES_MAX];
+	bool tempfail[DMARC_NAMES_MAX];
 	int parsed[DMARC_NAMES_MAX];      /* DMARC records found at each name ... */
 	int broken[DMARC_NAMES_MAX];      /* ... and how many of them did not parse */
 	struct check_dmarc_record rec[DMARC_NAMES_MAX];
@@ -113,7 +103,7 @@ static void dmarc_report(struct dmarc_walk *w)
 	/* RFC 9989 §4.10: the first name in walk order with exactly one
 	 * DMARC record decides. */
 	for (size_t i = 0; i < w->n; i++) {
-		if (w->st[i] == CHECK_TXT_TEMPFAIL) {
+		if (w->tempfail[i]) {
 			check_results_add(&run->domain, CHECK_WARN, "dmarc", d, NULL,
 			                  "the lookup of %s failed (timeout or server failure): try "
 			                  "again",
@@ -150,21 +140,23 @@ static void dmarc_report(struct dmarc_walk *w)
 	                  d);
 }
 
-static void dmarc_cb(void *arg, enum check_txt_status st, const char *const *records, size_t n)
+static void dmarc_cb(void *arg, const struct dns_rr_result *res)
 {
 	struct dmarc_query *q = arg;
 	struct dmarc_walk *w = q->w;
 	size_t i = q->i;
 	free(q);
-	w->st[i] = st;
+	w->tempfail[i] = res->status == DNS_RR_TEMPORARY;
+	size_t n = res->status == DNS_RR_OK ? res->n : 0;
 	for (size_t k = 0; k < n; k++) {
+		const char *record = res->items[k].text;
 		struct check_dmarc_record rec;
 		char why[160];
-		int rc = check_dmarc_parse(records[k], &rec, why, sizeof(why));
+		int rc = check_dmarc_parse(record, &rec, why, sizeof(why));
 		if (rc == 0)
 			continue;
 		w->parsed[i]++;
-		check_text_safe(w->text[i], sizeof(w->text[i]), records[k]);
+		check_text_safe(w->text[i], sizeof(w->text[i]), record);
 		if (rc < 0) {
 			w->broken[i]++;
 			snprintf(w->why[i], sizeof(w->why[i]), "%s", why);
@@ -203,14 +195,14 @@ static void dmarc_start(struct check_run *run)
 			q->w = w;
 			q->i = i;
 			run->pending++;
-			if (check_txt_lookup(run->dns, w->names[i], dmarc_cb, q)) {
+			if (dns_txt_lookup(run->dns, w->names[i], dmarc_cb, q)) {
 				started++;
 				continue;
 			}
 			run->pending--;
 			free(q);
 		}
-		w->st[i] = CHECK_TXT_TEMPFAIL;
+		w->tempfail[i] = true;
 		w->answered++;
 	}
 	if (started == 0) {
@@ -226,7 +218,7 @@ static const struct {
 	void (*start)(struct check_run *run);
 } domain_checks[] = {
 	{ "spf", spf_start },     /* dns/spf* replaces the presence check */
-	{ "dkim", dkim_start },   /* msg/dkim* fills this slot */
+	{ "dkim", check_dkim_start },   /* dkim.c */
 	{ "dmarc", dmarc_start },
 };
 

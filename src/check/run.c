@@ -160,8 +160,10 @@ static struct source *source_for(struct dest *d, int family, const unsigned char
 	snprintf(s->toward, sizeof(s->toward), "%s", d->arg);
 	/* Behind NAT the PTR of the private address says nothing: the
 	 * receiver sees the public one (looked up if a peer reveals it). */
-	if (s->range != CHECK_RANGE_PRIVATE && s->range != CHECK_RANGE_LINKLOCAL)
+	if (s->range != CHECK_RANGE_PRIVATE && s->range != CHECK_RANGE_LINKLOCAL) {
 		reverse_start(&cs->run, s, family, src, reverse_cb, &s->st);
+		check_spf_source(&cs->run, family, src);
+	}
 	s->asked = true;
 	return s;
 }
@@ -370,6 +372,7 @@ static void probe_done(void *arg, const struct probe_report *rep)
 		s->pub_family = rep->revealed_family;
 		memcpy(s->pub, rep->revealed_addr, 16);
 		reverse_start(d->run, s, s->pub_family, s->pub, public_reverse_cb, &s->pub_st);
+		check_spf_source(d->run, s->pub_family, s->pub);
 	}
 	bool all = true;
 	for (size_t i = 0; i < d->nprobes; i++)
@@ -600,6 +603,8 @@ bool check_run(const struct check_opts *o, struct check_results *out, char *why,
 	check_helo_start(run);
 	if (run->from_domain[0])
 		check_domain_start(run);
+	else if (o->ndkim)
+		check_dkim_start(run);  /* keys whose --dkim-domain is given */
 	if (--run->pending > 0)
 		event_base_dispatch(run->base);
 	for (size_t i = 0; i < cs->ndests; i++)
@@ -620,9 +625,14 @@ bool check_run(const struct check_opts *o, struct check_results *out, char *why,
 		}
 		check_helo_report(run, families, (const unsigned char(*)[16])addrs, n, out);
 	}
+	check_spf_report(run, true, out);
 	if (!run->from_domain[0])
 		check_results_add(out, CHECK_INFO, "domain", "-", "give the sender: --from ADDR",
 		                  "SPF, DKIM and DMARC not checked: no --from address");
+	/* no source address evaluated (no destination, or only behind NAT):
+	 * what the record lookup found */
+	if (check_spf_report(run, false, out) == 0)
+		results_move(&run->spf_presence, out);
 	results_move(&run->domain, out);
 	zones_report(cs, out);
 	ok = true;
@@ -630,7 +640,9 @@ out:
 	for (size_t i = 0; i < cs->ndests; i++)
 		check_results_free(&cs->dests[i].res);
 	check_results_free(&run->domain);
+	check_results_free(&run->spf_presence);
 	free(cs->dests);
+	check_spf_free(run);
 	if (run->dns)
 		dns_resolver_free(run->dns);
 	if (run->tls)

@@ -17,9 +17,6 @@
 #define DKIM_EXIT_SOFTWARE 70
 #define DKIM_EXIT_CANTCREAT 73
 
-/* RFC 1035 §3.3.14: a TXT record holds strings of at most 255 octets. */
-#define DKIM_TXT_STRING_MAX 255
-
 static const char dkim_help[] =
 	"usage: rawmail dkim keygen --domain DOMAIN --selector SELECTOR\n"
 	"                           [--type rsa|ed25519] [--out FILE]\n"
@@ -96,17 +93,17 @@ static int key_write(const char *path, const struct buf *pem)
 	return 0;
 }
 
-/* The record in zone-file syntax: one line, its text in strings of at
- * most 255 octets inside parentheses (RFC 1035 §5.1). */
-static void record_print(FILE *out, const char *domain, const char *selector, const char *text)
+/* The record in zone-file syntax (msg/dkim.h, shared with rawmail
+ * check's fixes): one line. */
+static int record_print(FILE *out, const char *domain, const char *selector, const char *text)
 {
-	fprintf(out, "%s._domainkey.%s. IN TXT (", selector, domain);
-	size_t len = strlen(text);
-	for (size_t i = 0; i < len; i += DKIM_TXT_STRING_MAX) {
-		size_t n = len - i > DKIM_TXT_STRING_MAX ? DKIM_TXT_STRING_MAX : len - i;
-		fprintf(out, " \"%.*s\"", (int)n, text + i);
-	}
-	fputs(" )\n", out);
+	struct buf line;
+	buf_init(&line, 16 * 1024);
+	int rc = dkim_record_zone_line(domain, selector, text, &line);
+	if (rc == 0)
+		fprintf(out, "%.*s\n", (int)line.len, line.data);
+	buf_free(&line);
+	return rc;
 }
 
 static int keygen(int argc, char **argv)
@@ -190,7 +187,10 @@ static int keygen(int argc, char **argv)
 		fprintf(stderr, "rawmail dkim keygen: private key (%s) written to %s, mode 0600\n"
 		        "rawmail dkim keygen: publish this TXT record in the zone of %s:\n",
 		        dkim_key_type_name(key), out, dom);
-		record_print(stdout, dom, selector, pub.data);
+		if (record_print(stdout, dom, selector, pub.data) < 0) {
+			fprintf(stderr, "rawmail dkim keygen: cannot format the record\n");
+			rc = DKIM_EXIT_SOFTWARE;
+		}
 	}
 	if (pem.data)
 		memset(pem.data, 0, pem.len);

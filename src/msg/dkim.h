@@ -119,5 +119,12 @@ struct dkim_record {
  * with err saying what is wrong. */
 int dkim_record_parse(const char *txt, size_t len, struct dkim_record *r, char *err,
                       size_t errlen);
+/* A key record in zone-file syntax, as `rawmail dkim keygen` prints it
+ * and `rawmail check` shows it in a fix: "SELECTOR._domainkey.DOMAIN. IN
+ * TXT ( "..." "..." )", the text in strings of at most 255 octets (RFC
+ * 1035 §3.3.14) inside parentheses (§5.1); appended to out without a
+ * line end.  0, or -1 (the buffer's maximum). */
+int dkim_record_zone_line(const char *domain, const char *selector, const char *text,
+                          struct buf *out);
 
 #endif

@@ -255,3 +255,20 @@ int dkim_record_parse(const char *txt, size_t len, struct dkim_record *r, char *
 	}
 	return 0;
 }
+
+/* RFC 1035 §3.3.14: a TXT record holds strings of at most 255 octets. */
+#define DKIM_TXT_STRING_MAX 255
+
+int dkim_record_zone_line(const char *domain, const char *selector, const char *text,
+                          struct buf *out)
+{
+	if (buf_printf(out, "%s._domainkey.%s. IN TXT (", selector, domain) < 0)
+		return -1;
+	size_t len = strlen(text);
+	for (size_t i = 0; i < len; i += DKIM_TXT_STRING_MAX) {
+		size_t n = len - i > DKIM_TXT_STRING_MAX ? DKIM_TXT_STRING_MAX : len - i;
+		if (buf_printf(out, " \"%.*s\"", (int)n, text + i) < 0)
+			return -1;
+	}
+	return buf_append_str(out, " )");
+}

@@ -47,6 +47,21 @@ twospf        TXT "v=spf1 -all"
 twospf        TXT "v=spf1 ip4:127.0.0.1 -all"
 _dmarc.broken TXT "v=DMARC1; p=maybe"
 broken        TXT "v=spf1 ip4:127.0.0.1 -all"
+excl          TXT "v=spf1 a mx ip4:192.0.2.1 -all"
+soft          TXT "v=spf1 ip4:192.0.2.1 ~all"
+many          TXT "v=spf1 a:h1.many.example.test a:h2.many.example.test a:h3.many.example.test a:h4.many.example.test a:h5.many.example.test a:h6.many.example.test " "a:h7.many.example.test a:h8.many.example.test a:h9.many.example.test a:h10.many.example.test a:h11.many.example.test -all"
+h1.many       A 192.0.2.1
+h2.many       A 192.0.2.2
+h3.many       A 192.0.2.3
+h4.many       A 192.0.2.4
+h5.many       A 192.0.2.5
+h6.many       A 192.0.2.6
+h7.many       A 192.0.2.7
+h8.many       A 192.0.2.8
+h9.many       A 192.0.2.9
+h10.many       A 192.0.2.10
+h11.many       A 192.0.2.11
+me            TXT "v=spf1 a -all"
 """
 
 
@@ -235,18 +250,17 @@ def test_spf_and_dmarc_records(nsd, port):  # noqa: F811
     assert p.returncode == 0, p.stdout
     ln, _ = line(p.stdout, "pass dmarc good.example.test:")
     assert "_dmarc.good.example.test: policy reject" in ln
+    # no destination, so no source address: the record as found
     ln, _ = line(p.stdout, "info spf good.example.test:")
-    assert "v=spf1 ip4:127.0.0.1 -all" in ln
-    line(p.stdout, "info dkim good.example.test:")
+    assert "v=spf1 ip4:127.0.0.1 -all" in ln and "not evaluated" in ln
 
     # a subdomain without its own record: found walking up (RFC 9989)
     p, _ = run_check(dns, port, "--from", "a@sub.good.example.test")
     ln, _ = line(p.stdout, "pass dmarc sub.good.example.test:")
     assert "_dmarc.good.example.test (found walking up the tree" in ln
-    ln, fix = line(p.stdout, "fail spf sub.good.example.test:")
+    ln, fix = line(p.stdout, "warn spf sub.good.example.test:")
     assert "no SPF record" in ln
     assert 'sub.good.example.test. IN TXT "v=spf1 ip4:ADDRESS -all"' in fix
-    assert p.returncode == 1
 
     p, _ = run_check(dns, port, "--from", "a@broken.example.test")
     ln, fix = line(p.stdout, "fail dmarc broken.example.test:")
@@ -397,6 +411,22 @@ def test_dns_that_never_answers(dead_dns):  # noqa: F811
     assert elapsed < 15
 
 
+def test_spf_within_the_timeout(dead_dns):  # noqa: F811
+    """dns/spf has no deadline of its own: against a DNS server that never
+    answers, check's timer cancels each evaluation after --timeout (before
+    c-ares gives up at 1.5 timeouts) and says so."""
+    class Dead:
+        addr = dead_dns()
+    p, elapsed = run_check(Dead, free_port(), "--from", "a@example.test", "--helo",
+                           "me.example.test", "127.0.0.43")
+    ln, _ = line(p.stdout, "warn spf example.test:")
+    assert "not evaluated for 127.0.0.1 within 2s" in ln, ln
+    ln, _ = line(p.stdout, "warn helo-spf me.example.test:")
+    assert "not evaluated for 127.0.0.1 within 2s" in ln, ln
+    print(f"dead DNS, SPF for an IP literal's source, --timeout 2: {elapsed:.2f} s")
+    assert elapsed < 15
+
+
 def test_helo_name(nsd, port):  # noqa: F811
     dns = nsd(zones(ptr="me.example.test"))
     cases = [
@@ -413,3 +443,162 @@ def test_helo_name(nsd, port):  # noqa: F811
         assert want in ln, ln
         if prefix.startswith("warn"):
             assert "rawmail send --helo" in fix
+
+
+def spf_check(dns, port, domain, *more):
+    """check toward 127.0.0.43 (nothing listens): the source is 127.0.0.1,
+    so the SPF lines are evaluated for it."""
+    p, _ = run_check(dns, port, "--from", f"a@{domain}", "--helo", "me.example.test",
+                     "127.0.0.43", *more)
+    return p
+
+
+def test_spf_evaluated_for_the_source_address(nsd, port):  # noqa: F811
+    dns = nsd(zones(ptr="me.example.test"))
+    p = spf_check(dns, port, "good.example.test")
+    ln, fix = line(p.stdout, "pass spf good.example.test:")
+    assert "pass for 127.0.0.1" in ln and "ip4:127.0.0.1 matched" in ln and not fix
+    # RFC 7208 §2.3: the HELO name's own record, a line of its own
+    ln, _ = line(p.stdout, "pass helo-spf me.example.test:")
+    assert "pass for 127.0.0.1" in ln and "a matched" in ln
+
+    # -all and the address not listed: the fix is the record with it added
+    p = spf_check(dns, port, "excl.example.test")
+    ln, fix = line(p.stdout, "fail spf excl.example.test:")
+    assert "fail for 127.0.0.1" in ln and "-all" in ln
+    assert fix == ("add ip4:127.0.0.1 to the record before its all term: excl.example.test. "
+                   'IN TXT "v=spf1 a mx ip4:192.0.2.1 ip4:127.0.0.1 -all"'), fix
+    assert p.returncode == 1
+
+    # 11 DNS mechanisms: over RFC 7208 §4.6.4's 10 is a permerror, a fail
+    p = spf_check(dns, port, "many.example.test")
+    ln, fix = line(p.stdout, "fail spf many.example.test:")
+    assert "permerror for 127.0.0.1" in ln and "10" in ln, ln
+    assert 'many.example.test. IN TXT "v=spf1 ip4:127.0.0.1 -all"' in fix
+
+    p = spf_check(dns, port, "soft.example.test")
+    ln, fix = line(p.stdout, "warn spf soft.example.test:")
+    assert "softfail for 127.0.0.1" in ln
+    assert 'IN TXT "v=spf1 ip4:192.0.2.1 ip4:127.0.0.1 ~all"' in fix
+
+    # no record: a warning with the record to publish
+    p = spf_check(dns, port, "sub.good.example.test")
+    ln, fix = line(p.stdout, "warn spf sub.good.example.test:")
+    assert "none for 127.0.0.1" in ln
+    assert fix == 'publish: sub.good.example.test. IN TXT "v=spf1 ip4:127.0.0.1 -all"', fix
+
+    # a HELO name without SPF: a warning too
+    p, _ = run_check(dns, port, "--helo", "mx.plain.example.test", "127.0.0.43")
+    ln, fix = line(p.stdout, "warn helo-spf mx.plain.example.test:")
+    assert "none for 127.0.0.1" in ln
+    assert 'mx.plain.example.test. IN TXT "v=spf1 ip4:127.0.0.1 -all"' in fix
+
+    p = spf_check(dns, port, "excl.example.test", "--json")
+    doc = json.loads(p.stdout)
+    by = {(r["test"], r["subject"]): r for r in doc["results"]}
+    assert by[("spf", "excl.example.test")]["status"] == "fail"
+    assert "ip4:127.0.0.1 -all" in by[("spf", "excl.example.test")]["fix"]
+    assert by[("helo-spf", "me.example.test")]["status"] == "pass"
+
+
+def keygen(tmp_path, selector, typ="rsa", domain="good.example.test", name=None):
+    out = tmp_path / f"{name or selector}.key"
+    p = subprocess.run([rawmail_bin(), "dkim", "keygen", "--domain", domain, "--selector",
+                        selector, "--type", typ, "--out", str(out)],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    return out, p.stdout.strip()
+
+
+def p_value(zone_line):
+    """The p= of a keygen record line (its strings joined)."""
+    text = "".join(zone_line.split("(", 1)[1].rsplit(")", 1)[0].split('"')[1::2])
+    return text.split("p=", 1)[1]
+
+
+def test_dkim_key_records(nsd, port, tmp_path):  # noqa: F811
+    good, good_rr = keygen(tmp_path, "s1")
+    ed, ed_rr = keygen(tmp_path, "ed1", "ed25519")
+    # a key whose record holds another key's p=: published for "wrong"
+    wrong, _ = keygen(tmp_path, "wrong", name="wrong-local")
+    _, other_rr = keygen(tmp_path, "wrong", name="other")
+    missing, missing_rr = keygen(tmp_path, "gone")
+    z = zones(ptr="me.example.test")
+    z["example.test"] += "\n".join([good_rr, ed_rr, other_rr,
+                                    's2._domainkey.good TXT "v=DKIM1; k=rsa; p=%%%"',
+                                    'rev._domainkey.good TXT "v=DKIM1; p="',
+                                    't._domainkey.good TXT "v=DKIM1; t=y; k=ed25519; p=%s"'
+                                    % p_value(ed_rr)]) + "\n"
+    dns = nsd(z)
+
+    def check(*args):
+        p, _ = run_check(dns, port, "--from", "a@good.example.test", *args)
+        return p
+
+    p = check("--dkim-key", str(good), "--dkim-selector", "s1", "--dkim-domain",
+              "good.example.test", "--dkim-key", str(ed), "--dkim-selector", "ed1")
+    ln, fix = line(p.stdout, "pass dkim s1._domainkey.good.example.test:")
+    assert "k=rsa, p= matches the local key" in ln and not fix
+    ln, _ = line(p.stdout, "pass dkim ed1._domainkey.good.example.test:")
+    assert "k=ed25519" in ln
+    assert p.returncode == 0, p.stdout
+
+    # the record holds another key: the fix shows the local key's p=
+    p = check("--dkim-key", str(wrong), "--dkim-selector", "wrong")
+    ln, fix = line(p.stdout, "fail dkim wrong._domainkey.good.example.test:")
+    assert "p= is not the public half of the local key" in ln
+    local_p = p_value(fix.split("publish: ", 1)[1])
+    assert fix.startswith(f"the local key's p= is {local_p}; publish: "
+                          "wrong._domainkey.good.example.test. IN TXT ( \"v=DKIM1; k=rsa; p="), fix
+    assert local_p != p_value(other_rr) and len(local_p) > 300
+    assert p.returncode == 1
+
+    # no record: fail, the fix is the record keygen printed, verbatim
+    p = check("--dkim-key", str(missing), "--dkim-selector", "gone")
+    ln, fix = line(p.stdout, "fail dkim gone._domainkey.good.example.test:")
+    assert "no key record" in ln
+    assert fix == "publish: " + missing_rr, (fix, missing_rr)
+
+    # k= differs from the local key's type
+    p = check("--dkim-key", str(ed), "--dkim-selector", "s1")
+    ln, _ = line(p.stdout, "fail dkim s1._domainkey.good.example.test:")
+    assert "k=rsa but the local key" in ln and "ed25519" in ln
+
+    # a selector alone: the record's syntax, revocation and testing mode
+    p = check("--dkim-selector", "s2", "--dkim-selector", "rev", "--dkim-selector", "t",
+              "--dkim-selector", "s1")
+    ln, fix = line(p.stdout, "fail dkim s2._domainkey.good.example.test:")
+    assert "does not parse" in ln and "rawmail dkim keygen" in fix
+    ln, _ = line(p.stdout, "fail dkim rev._domainkey.good.example.test:")
+    assert "revoked" in ln
+    ln, _ = line(p.stdout, "warn dkim t._domainkey.good.example.test:")
+    assert "t=y" in ln
+    ln, _ = line(p.stdout, "pass dkim s1._domainkey.good.example.test:")
+    assert "present and parses" in ln
+
+    # no key configured: a warning with keygen's command line
+    p = check()
+    ln, fix = line(p.stdout, "warn dkim good.example.test:")
+    assert "no DKIM key configured" in ln
+    assert "rawmail dkim keygen --domain good.example.test" in fix
+
+    # [dkim] of the settings file, read as send reads it (-c)
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text(f"[dkim]\nkey = {wrong}\nselector = wrong\ndomain = good.example.test\n"
+                    f"key = {good}\nselector = s1\ndomain = good.example.test\n")
+    conf.chmod(0o600)
+    p = check("-c", str(conf), "--json")
+    doc = json.loads(p.stdout)
+    by = {(r["test"], r["subject"]): r for r in doc["results"]}
+    assert by[("dkim", "s1._domainkey.good.example.test")]["status"] == "pass"
+    wrong_r = by[("dkim", "wrong._domainkey.good.example.test")]
+    assert wrong_r["status"] == "fail"
+    assert f"the local key's p= is {local_p};" in wrong_r["fix"]
+    assert p.returncode == 1
+
+    # a key file that cannot be read fails, naming it; a bad flag is a usage error
+    p = check("--dkim-key", str(tmp_path / "nope.key"), "--dkim-selector", "s1")
+    ln, fix = line(p.stdout, "fail dkim s1._domainkey.good.example.test:")
+    assert "nope.key" in ln and "rawmail dkim keygen" in fix
+    p, _ = run_check(dns, port, "--from", "a@good.example.test", "--dkim-key", str(good))
+    assert p.returncode == 64 and "--dkim-selector is missing" in p.stderr

@@ -103,6 +103,35 @@ static const struct dmarc_case dmarc_cases[] = {
 		{ "v=DMARC1", -1, 0, false, 0, false, "no p=" },
 };
 
+/* The record a failing SPF check's fix shows: the address's term goes
+ * where it takes effect. */
+static void test_spf_record_add(void **state)
+{
+	(void)state;
+	static const struct {
+		const char *record, *want;
+	} cases[] = {
+		{ "v=spf1 -all", "v=spf1 ip4:192.0.2.7 -all" },
+		{ "v=spf1 a mx ip4:198.51.100.0/24 ~all", "v=spf1 a mx ip4:198.51.100.0/24 ip4:192.0.2.7 ~all" },
+		{ "v=spf1  a   ?ALL", "v=spf1  a ip4:192.0.2.7 ?ALL" },
+		{ "v=spf1 a", "v=spf1 a ip4:192.0.2.7" },
+		{ "v=spf1 a   ", "v=spf1 a ip4:192.0.2.7" },
+		{ "v=spf1 redirect=_spf.example.org", "v=spf1 ip4:192.0.2.7 redirect=_spf.example.org" },
+		/* include:all... and a macro named all are not the all term */
+		{ "v=spf1 include:allmail.example -all", "v=spf1 include:allmail.example ip4:192.0.2.7 -all" },
+		{ "v=spf1 +all", "v=spf1 ip4:192.0.2.7 +all" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		char out[200];
+		check_spf_record_add(cases[i].record, "ip4:192.0.2.7", out, sizeof(out));
+		assert_string_equal(out, cases[i].want);
+	}
+	/* too long for out: cut, never overrun */
+	char small[12];
+	check_spf_record_add("v=spf1 a mx -all", "ip4:192.0.2.7", small, sizeof(small));
+	assert_string_equal(small, "v=spf1 a mx");
+}
+
 static void test_dmarc_parse(void **state)
 {
 	const struct dmarc_case *cases = dmarc_cases;
@@ -212,6 +241,7 @@ int main(void)
 		cmocka_unit_test(test_result_lines),
 		cmocka_unit_test(test_json_document),
 		cmocka_unit_test(test_dmarc_parse),
+		cmocka_unit_test(test_spf_record_add),
 		cmocka_unit_test(test_dmarc_walk),
 		cmocka_unit_test(test_zone_lines),
 		cmocka_unit_test(test_ranges_and_revealed),

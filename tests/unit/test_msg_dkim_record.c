@@ -81,6 +81,30 @@ static void test_record_parse(void **state)
 	assert_int_equal(r.k, DKIM_ALG_RSA_SHA256);
 }
 
+/* keygen's and check's zone line: strings of at most 255 octets. */
+static void test_record_zone_line(void **state)
+{
+	(void)state;
+	char text[301];
+	memset(text, 'A', 300);
+	text[300] = '\0';
+	struct buf out;
+	buf_init(&out, 4096);
+	assert_int_equal(dkim_record_zone_line("example.org", "s1", text, &out), 0);
+	char want[400];
+	snprintf(want, sizeof(want), "s1._domainkey.example.org. IN TXT ( \"%.255s\" \"%.45s\" )",
+	         text, text);
+	assert_string_equal(out.data, want);
+	buf_reset(&out);
+	assert_int_equal(dkim_record_zone_line("example.org", "s1", "v=DKIM1; p=", &out), 0);
+	assert_string_equal(out.data, "s1._domainkey.example.org. IN TXT ( \"v=DKIM1; p=\" )");
+	buf_free(&out);
+	/* a buffer too small: -1, not a cut line */
+	buf_init(&out, 20);
+	assert_int_equal(dkim_record_zone_line("example.org", "s1", text, &out), -1);
+	buf_free(&out);
+}
+
 /* Seeds for the fuzz harness: each record of the table, one file each. */
 static void seeds_write(const char *dir)
 {
@@ -102,6 +126,7 @@ int main(void)
 		seeds_write(seeds);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_record_parse),
+		cmocka_unit_test(test_record_zone_line),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
