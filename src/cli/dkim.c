@@ -40,23 +40,6 @@ static const char dkim_help[] =
 	"Exit status: 0 done, 64 usage, 70 the key could not be made, 73 FILE exists\n"
 	"or cannot be written.\n";
 
-/* Letters, digits, '-', '_' and inner dots: a DNS name rawmail can put in
- * d= or s= (RFC 6376 §3.5) and a file name. */
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s);
-	if (n == 0 || n > DKIM_NAME_MAX || s[0] == '.' || s[n - 1] == '.')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		char c = s[i];
-		bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-		          c == '-' || c == '_' || (c == '.' && s[i + 1] != '.');
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
 /* Writes pem to path: created exclusively, mode 0600, synced. */
 static int key_write(const char *path, const struct buf *pem)
 {
@@ -150,12 +133,12 @@ static int keygen(int argc, char **argv)
 	size_t dl = strlen(dom);
 	if (dl > 1 && dom[dl - 1] == '.')
 		dom[dl - 1] = '\0';  /* an absolute name's final dot */
-	if (!name_ok(dom) || strchr(dom, '.') == NULL) {
+	if (!dkim_name_ok(dom) || strchr(dom, '.') == NULL) {
 		fprintf(stderr, "rawmail dkim keygen: --domain '%s' is not a domain name "
 		        "(letters, digits, '-', dots; A-labels for IDNs)\n", domain);
 		return EXIT_USAGE;
 	}
-	if (!name_ok(selector)) {
+	if (!dkim_name_ok(selector)) {
 		fprintf(stderr, "rawmail dkim keygen: --selector '%s' is not a DNS name "
 		        "(letters, digits, '-', '_')\n", selector);
 		return EXIT_USAGE;

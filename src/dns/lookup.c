@@ -68,7 +68,7 @@ static uint32_t random_default(void *arg, uint32_t bound)
 
 /* RFC 1035 §2.3.4: 255 octets on the wire, so 253 in text without the
  * root's dot; labels of 1 to 63 octets. */
-static bool name_ok(const char *s)
+bool dns_name_ok(const char *s)
 {
 	size_t n = strlen(s), label = 0;
 
@@ -440,7 +440,7 @@ struct dns_lookup *dns_destination_lookup(struct dns_resolver *r, const char *do
                                           enum dns_family_pref pref, dns_mx_random_fn random_fn,
                                           void *random_arg, dns_lookup_cb cb, void *arg)
 {
-	if (!name_ok(domain))
+	if (!dns_name_ok(domain))
 		return NULL;
 	struct dns_lookup *q = calloc(1, sizeof(*q));
 	if (!q)
@@ -466,7 +466,7 @@ struct dns_lookup *dns_host_lookup(struct dns_resolver *r, const char *host,
                                    bool *answered)
 {
 	*answered = false;
-	if (!name_ok(host))
+	if (!dns_name_ok(host))
 		return NULL;
 	struct dns_lookup *q = calloc(1, sizeof(*q));
 	if (!q)

@@ -87,6 +87,10 @@ struct dns_lookup *dns_host_lookup(struct dns_resolver *r, const char *host,
  * flight end on their own (c-ares cannot cancel one query). */
 void dns_lookup_cancel(struct dns_lookup *q);
 
+/* A name the resolver may be asked (RFC 1035 §2.3.4): at most 253 octets
+ * in text (a final dot aside), labels of 1 to 63. */
+bool dns_name_ok(const char *s);
+
 const char *dns_lookup_status_name(enum dns_lookup_status st);
 
 #endif

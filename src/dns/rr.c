@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "dns/lookup.h"
 #include "dns/query_start.h"
 #include "util/limits.h"
 
@@ -22,27 +23,6 @@ struct dns_rr_query {
 	char qname[80];           /* PTR: the reverse name asked */
 	char text[300];
 };
-
-/* RFC 1035 §2.3.4: 253 octets in text, labels of 1 to 63. */
-static bool name_ok(const char *s)
-{
-	size_t n = strlen(s), label = 0;
-
-	if (n > 0 && s[n - 1] == '.')
-		n--;
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-		} else if (++label > 63) {
-			return false;
-		}
-	}
-	return label > 0;
-}
 
 /* "1.2.0.192.in-addr.arpa" / RFC 3596 §2.5's nibbles under ip6.arpa. */
 static bool reverse_name(const char *ip, char *out, size_t outlen)
@@ -274,7 +254,7 @@ struct dns_rr_query *dns_rr_lookup(struct dns_resolver *r, const char *name,
 			return NULL;
 		}
 		ask = q->qname;
-	} else if (strlen(name) >= sizeof(q->name) || !name_ok(name)) {
+	} else if (strlen(name) >= sizeof(q->name) || !dns_name_ok(name)) {
 		free(q);
 		return NULL;
 	}

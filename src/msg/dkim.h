@@ -98,6 +98,10 @@ int dkim_signature_compute(const struct dkim_key *key, const char *msg, size_t l
  * appends the whole "DKIM-Signature: ..." field, folded under 78 columns,
  * ending CR LF, to out; the caller puts it in front of the message.
  * 0, or -1 with err (bad domain or selector, no From field, OpenSSL). */
+/* A d= or s= value rawmail writes: letters, digits, '-', '_' and inner
+ * dots, at most DKIM_NAME_MAX octets (RFC 6376 §3.5). */
+bool dkim_name_ok(const char *s);
+
 int dkim_sign(const struct dkim_key *key, const char *domain, const char *selector, time_t t,
               const char *msg, size_t len, struct buf *out, char *err, size_t errlen);
 

@@ -178,7 +178,7 @@ out:
 
 /* A d= or s= value: a DNS name of letters, digits, '-', '_' and dots
  * (RFC 6376 §3.5 sub-domain / selector), nothing that would end the tag. */
-static bool name_ok(const char *s)
+bool dkim_name_ok(const char *s)
 {
 	size_t n = strlen(s);
 	if (n == 0 || n > DKIM_NAME_MAX || s[0] == '.' || s[n - 1] == '.')
@@ -216,11 +216,11 @@ static int fold_append(struct buf *out, size_t *col, const char *text, bool spac
 int dkim_sign(const struct dkim_key *key, const char *domain, const char *selector, time_t t,
               const char *msg, size_t len, struct buf *out, char *err, size_t errlen)
 {
-	if (!name_ok(domain)) {
+	if (!dkim_name_ok(domain)) {
 		snprintf(err, errlen, "DKIM domain '%s' is not a domain name", domain);
 		return -1;
 	}
-	if (!name_ok(selector)) {
+	if (!dkim_name_ok(selector)) {
 		snprintf(err, errlen, "DKIM selector '%s' is not a DNS label", selector);
 		return -1;
 	}
