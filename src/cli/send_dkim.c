@@ -12,59 +12,21 @@
 #include <strings.h>
 #include <time.h>
 
-#include "msg/address_list.h"
 #include "msg/dkim.h"
 
-/* The domain of the first mailbox in the From field, lower case, or ""
- * (no From, no readable address, an address literal). */
+/* The domain of the first mailbox in the first From field, lower case,
+ * or "" (no From, no readable address, an address literal). */
 static void from_domain(const char *msg, size_t len, char *out, size_t outlen)
 {
+	struct dkim_from f;
+	dkim_from_find(msg, len, &f);
+	const char *at = strrchr(f.address, '@');
 	out[0] = '\0';
-	size_t end = dkim_body_offset(msg, len);
-	size_t i = 0;
-	while (i < end) {
-		size_t j = i;
-		/* The field: this line and its continuation lines. */
-		for (;;) {
-			while (j < end && msg[j] != '\n')
-				j++;
-			if (j < end)
-				j++;
-			if (j >= end || (msg[j] != ' ' && msg[j] != '\t'))
-				break;
-		}
-		if (j - i > 5 && strncasecmp(msg + i, "from:", 5) == 0) {
-			struct buf v;
-			buf_init(&v, j - i + 1);
-			for (size_t k = i + 5; k < j; k++)
-				if (msg[k] != '\r' && msg[k] != '\n')
-					buf_append(&v, msg + k, 1);
-			struct msg_recipients r;
-			struct msg_error err = { 0 };
-			msg_recipients_init(&r, 16);
-			if (v.len && msg_address_list_parse(v.data, v.len, &r, &err) == 0 && r.count) {
-				const char *at = strrchr(r.addrs[0], '@');
-				if (at && at[1] != '[')
-					snprintf(out, outlen, "%s", at + 1);
-			}
-			msg_recipients_free(&r);
-			buf_free(&v);
-			for (char *p = out; *p; p++)
-				if (*p >= 'A' && *p <= 'Z')
-					*p = (char)(*p - 'A' + 'a');
-			return;
-		}
-		i = j;
-	}
-}
-
-/* d= covers the From domain: the same, or a parent of it. */
-static bool domain_covers(const char *d, const char *from)
-{
-	size_t dl = strlen(d), fl = strlen(from);
-	if (fl == dl)
-		return strcasecmp(d, from) == 0;
-	return fl > dl && from[fl - dl - 1] == '.' && strcasecmp(from + fl - dl, d) == 0;
+	if (at && at[1] != '[')
+		snprintf(out, outlen, "%s", at + 1);
+	for (char *p = out; *p; p++)
+		if (*p >= 'A' && *p <= 'Z')
+			*p = (char)(*p - 'A' + 'a');
 }
 
 int send_dkim_sign(const struct send_opts *o, struct send_prepared *p)
@@ -79,7 +41,7 @@ int send_dkim_sign(const struct send_opts *o, struct send_prepared *p)
 	time_t now = time(NULL);
 	for (size_t i = 0; i < o->ndkim && rc == 0; i++) {
 		const struct send_dkim *g = &o->dkim[i];
-		if (!from[0] || !domain_covers(g->domain, from))
+		if (!from[0] || !dkim_domain_covers(g->domain, from))
 			continue;
 		char err[600];
 		struct dkim_key *key = NULL;

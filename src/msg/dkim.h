@@ -16,6 +16,7 @@
 #include <time.h>
 
 #include "util/buf.h"
+#include "util/limits.h"
 
 /* The longest p= value (base64, white space removed) a key record may
  * have: an 8192-bit RSA key's SubjectPublicKeyInfo is ~1 400 characters. */
@@ -93,6 +94,22 @@ extern const size_t dkim_sign_headers_count;
 int dkim_signature_compute(const struct dkim_key *key, const char *msg, size_t len,
                            const char *const *names, size_t n, const char *sig_field,
                            size_t sig_len, struct buf *b64, char *err, size_t errlen);
+
+/* The From field a signature is for (RFC 5322 §3.6.2: exactly one From;
+ * RFC 6376 §5.4: From is always signed).  Fills out with the number of
+ * From fields in msg's header section, the number of addresses in the
+ * first one (0: none readable) and that field's first address ("" when
+ * none).  Callers decide what a second field or address means. */
+struct dkim_from {
+	size_t fields;
+	size_t addresses;
+	char address[SMTP_PATH_MAX + 1];
+};
+void dkim_from_find(const char *msg, size_t len, struct dkim_from *out);
+
+/* Whether d= domain d covers the From domain: the same, or a parent of it
+ * (the relaxed alignment DMARC checks), without case. */
+bool dkim_domain_covers(const char *d, const char *domain);
 
 /* Signs msg[0..len) for domain (d=) with selector (s=) at time t (t=):
  * appends the whole "DKIM-Signature: ..." field, folded under 78 columns,

@@ -9,6 +9,8 @@
 #include <openssl/evp.h>
 
 #include "msg/dkim.h"
+
+#include "msg/address_list.h"
 #include "msg/dkim_internal.h"
 
 /* RFC 6376 §5.4.1's list, less the ones that change in transit or that
@@ -101,6 +103,50 @@ static size_t field_count(const char *msg, size_t hdr_end, const char *name)
 		i += flen;
 	}
 	return n;
+}
+
+void dkim_from_find(const char *msg, size_t len, struct dkim_from *out)
+{
+	memset(out, 0, sizeof(*out));
+	size_t hdr_end = dkim_body_offset(msg, len);
+	const char *first = NULL;
+	size_t firstlen = 0, i = 0;
+	while (i < hdr_end) {
+		if (msg[i] == '\n' || (msg[i] == '\r' && i + 1 < hdr_end && msg[i + 1] == '\n'))
+			break;  /* the empty line */
+		size_t flen = field_len(msg, i, hdr_end);
+		if (field_named(msg + i, flen, "from") && out->fields++ == 0) {
+			first = msg + i;
+			firstlen = flen;
+		}
+		i += flen;
+	}
+	if (!first)
+		return;
+	const char *colon = memchr(first, ':', firstlen);
+	struct buf v;
+	buf_init(&v, firstlen + 1);
+	for (const char *p = colon + 1; p < first + firstlen; p++)
+		if (*p != '\r' && *p != '\n' && buf_append(&v, p, 1) < 0)
+			break;
+	struct msg_recipients r;
+	struct msg_error err = { 0 };
+	msg_recipients_init(&r, 16);
+	if (v.len && msg_address_list_parse(v.data, v.len, &r, &err) == 0 && r.count) {
+		out->addresses = r.count;
+		if (strlen(r.addrs[0]) < sizeof(out->address))
+			memcpy(out->address, r.addrs[0], strlen(r.addrs[0]) + 1);
+	}
+	msg_recipients_free(&r);
+	buf_free(&v);
+}
+
+bool dkim_domain_covers(const char *d, const char *domain)
+{
+	size_t dl = strlen(d), fl = strlen(domain);
+	if (fl == dl)
+		return strcasecmp(d, domain) == 0;
+	return fl > dl && domain[fl - dl - 1] == '.' && strcasecmp(domain + fl - dl, d) == 0;
 }
 
 /* The signature over data[0..len): rsa-sha256 signs SHA-256 with PKCS#1

@@ -16,26 +16,10 @@
 #include <time.h>
 
 #include "auth/users.h"
-#include "msg/address_list.h"
 #include "msg/dkim.h"
 #include "util/buf.h"
 #include "util/limits.h"
 #include "util/log.h"
-
-/* The end of the header field starting at msg[i], within msg[0..end):
- * its line and the continuation lines (RFC 5322 §2.2.3). */
-static size_t field_end(const char *msg, size_t i, size_t end)
-{
-	size_t j = i;
-	for (;;) {
-		while (j < end && msg[j] != '\n')
-			j++;
-		if (j < end)
-			j++;
-		if (j >= end || (msg[j] != ' ' && msg[j] != '\t'))
-			return j;
-	}
-}
 
 /* The From address into from (room for SMTP_PATH_MAX + 1): NULL, or why
  * there is none to sign for (RFC 5322 §3.6: exactly one From; a list of
@@ -43,51 +27,20 @@ static size_t field_end(const char *msg, size_t i, size_t end)
  * guess, so that is not signed either). */
 static const char *from_address(const char *msg, size_t len, char *from, size_t fromlen)
 {
-	size_t end = dkim_body_offset(msg, len);
-	size_t start = 0, stop = 0, count = 0;
-	for (size_t i = 0; i < end;) {
-		size_t j = field_end(msg, i, end);
-		if (j - i > 5 && strncasecmp(msg + i, "from:", 5) == 0) {
-			start = i + 5;
-			stop = j;
-			count++;
-		}
-		i = j;
-	}
-	if (count == 0)
+	struct dkim_from f;
+	dkim_from_find(msg, len, &f);
+	if (f.fields == 0)
 		return "no From field";
-	if (count > 1)
+	if (f.fields > 1)
 		return "more than one From field";
-	struct buf v;
-	buf_init(&v, stop - start + 1);
-	for (size_t k = start; k < stop; k++)
-		if (msg[k] != '\r' && msg[k] != '\n' && buf_append(&v, msg + k, 1) < 0)
-			break;
-	struct msg_recipients r;
-	struct msg_error err = { 0 };
-	msg_recipients_init(&r, 2);
-	const char *why = NULL;
-	if (!v.len || msg_address_list_parse(v.data, v.len, &r, &err) != 0 || r.count == 0)
-		why = "From field without a readable address";
-	else if (r.count > 1)
-		why = "From field with more than one address";
-	else if (strlen(r.addrs[0]) >= fromlen)
-		why = "From address too long";
-	else
-		snprintf(from, fromlen, "%s", r.addrs[0]);
-	msg_recipients_free(&r);
-	buf_free(&v);
-	return why;
-}
-
-/* d= covers the From domain: the same, or a parent of it (the relaxed
- * alignment DMARC checks; the same rule as rawmail send, cli/send_dkim.c). */
-static bool domain_covers(const char *d, const char *from)
-{
-	size_t dl = strlen(d), fl = strlen(from);
-	if (fl == dl)
-		return strcasecmp(d, from) == 0;
-	return fl > dl && from[fl - dl - 1] == '.' && strcasecmp(from + fl - dl, d) == 0;
+	if (f.addresses == 0)
+		return "From field without a readable address";
+	if (f.addresses > 1)
+		return "From field with more than one address";
+	if (!f.address[0] || strlen(f.address) >= fromlen)
+		return "From address too long";
+	snprintf(from, fromlen, "%s", f.address);
+	return NULL;
 }
 
 size_t store_relay_dkim_sign(const struct store_relay *r, const char *qid, const char *signer,
@@ -108,7 +61,7 @@ size_t store_relay_dkim_sign(const struct store_relay *r, const char *qid, const
 		time_t now = time(NULL);
 		for (size_t i = 0; i < r->ndkim; i++) {
 			const struct store_dkim_key *k = &r->dkim[i];
-			if (!domain_covers(k->domain, at + 1))
+			if (!dkim_domain_covers(k->domain, at + 1))
 				continue;
 			char err[600];
 			if (dkim_sign(k->key, k->domain, k->selector, now, message, len, sigs, err,
