@@ -16,6 +16,7 @@
 
 #include <event2/event.h>
 
+#include "dns/lookup.h"
 #include "dns/rr.h"
 #include "dns/spf_macro.h"
 #include "dns/spf_record.h"
@@ -129,22 +130,8 @@ static void macro_ctx(struct spf_check *c, struct spf_macro_ctx *m)
 /* RFC 1035 names, and §4.3: a multi-label name. */
 static bool domain_ok(const char *s)
 {
-	size_t n = strlen(s), label = 0, labels = 0;
-	if (n > 0 && s[n - 1] == '.')
-		n--;
-	if (n == 0 || n > 253)
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '.') {
-			if (label == 0)
-				return false;
-			label = 0;
-			labels++;
-		} else if (++label > 63) {
-			return false;
-		}
-	}
-	return label > 0 && labels >= 1;
+	const char *dot = strchr(s, '.');
+	return dns_name_ok(s) && dot && dot[1] != '\0';
 }
 
 static bool ask(struct spf_check *c, const char *name, enum dns_rr_type type, enum waiting w);
