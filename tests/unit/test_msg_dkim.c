@@ -337,13 +337,45 @@ static void test_key_load(void **state)
 	dkim_key_free(k2);
 }
 
+/* The From a signature is for: counted fields, the first one's addresses,
+ * folding, CR LF or LF, a From only in the body not counted. */
+static void test_from_find(void **state)
+{
+	static const struct {
+		const char *msg;
+		size_t fields, addresses;
+		const char *address;
+	} cases[] = {
+		{ "From: Alice <alice@Example.org>\r\nTo: b@x.test\r\n\r\nbody\r\n", 1, 1,
+		  "alice@Example.org" },
+		{ "Subject: s\nFrom:\n  a@x.test\n\nbody\n", 1, 1, "a@x.test" },
+		{ "from : a@x.test, b@y.test\r\n\r\n", 1, 2, "a@x.test" },
+		{ "From: a@x.test\r\nFrom: b@y.test\r\n\r\n", 2, 1, "a@x.test" },
+		{ "To: b@x.test\r\n\r\nFrom: a@x.test\r\n", 0, 0, "" },
+		{ "From: not an address\r\n\r\n", 1, 0, "" },
+		{ "", 0, 0, "" },
+		{ "From: a@x.test", 1, 1, "a@x.test" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct dkim_from f;
+		dkim_from_find(cases[i].msg, strlen(cases[i].msg), &f);
+		assert_int_equal(f.fields, cases[i].fields);
+		assert_int_equal(f.addresses, cases[i].addresses);
+		assert_string_equal(f.address, cases[i].address);
+	}
+	assert_true(dkim_domain_covers("example.org", "example.org"));
+	assert_true(dkim_domain_covers("example.org", "Mail.EXAMPLE.org"));
+	assert_false(dkim_domain_covers("example.org", "badexample.org"));
+	assert_false(dkim_domain_covers("mail.example.org", "example.org"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_rfc6376_example), cmocka_unit_test(test_canon_header),
 		cmocka_unit_test(test_canon_body),      cmocka_unit_test(test_body_offset),
 		cmocka_unit_test(test_rfc8463_example), cmocka_unit_test(test_sign_field),
-		cmocka_unit_test(test_key_load),
+		cmocka_unit_test(test_key_load),        cmocka_unit_test(test_from_find),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
