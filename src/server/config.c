@@ -161,7 +161,7 @@ bool config_parse_listen(const char *text, struct listen_addr *out, char *err, s
 	if (text[0] == '[') {
 		const char *close = strchr(text, ']');
 		if (!close || close[1] != ':' || (size_t)(close - text - 1) >= sizeof(host)) {
-			snprintf(err, errlen, "listen: '%s' is not [IPV6]:PORT", text);
+			snprintf(err, errlen, "'%s' is not [IPV6]:PORT", text);
 			return false;
 		}
 		memcpy(host, text + 1, (size_t)(close - text - 1));
@@ -170,7 +170,7 @@ bool config_parse_listen(const char *text, struct listen_addr *out, char *err, s
 	} else {
 		const char *colon = strrchr(text, ':');
 		if (!colon || (size_t)(colon - text) >= sizeof(host) || strchr(text, ':') != colon) {
-			snprintf(err, errlen, "listen: '%s' is not ADDR:PORT (IPv6 as [::1]:2525)",
+			snprintf(err, errlen, "'%s' is not ADDR:PORT (IPv6 as [::1]:2525)",
 			         text);
 			return false;
 		}
@@ -180,7 +180,7 @@ bool config_parse_listen(const char *text, struct listen_addr *out, char *err, s
 	}
 	unsigned portnum;
 	if (!parse_uint(port, 1, 65535, &portnum)) {
-		snprintf(err, errlen, "listen: '%s' has no valid port (1-65535)", text);
+		snprintf(err, errlen, "'%s' has no valid port (1-65535)", text);
 		return false;
 	}
 	struct sockaddr_in *sin = (struct sockaddr_in *)&out->ss;
@@ -193,7 +193,7 @@ bool config_parse_listen(const char *text, struct listen_addr *out, char *err, s
 	} else if (text[0] == '[' && inet_pton(AF_INET6, host, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
 	} else {
-		snprintf(err, errlen, "listen: '%s' is not an IP address (names are not resolved)",
+		snprintf(err, errlen, "'%s' is not an IP address (names are not resolved)",
 		         host);
 		return false;
 	}
@@ -253,9 +253,7 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 		}
 		char why[256];
 		if (!config_parse_listen(value, &c->listen[c->nlisten], why, sizeof(why))) {
-			/* Said under the key given: "submission: ..." */
-			const char *rest = !strncmp(why, "listen", 6) ? why + 6 : why;
-			snprintf(err, errlen, "%s%s", key, rest);
+			snprintf(err, errlen, "%s: %s", key, why); /* "submission: ..." */
 			return false;
 		}
 		c->listen[c->nlisten++].kind = kind;

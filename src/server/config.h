@@ -101,7 +101,8 @@ bool config_finish(struct serve_config *c, char *err, size_t errlen);
 bool config_has_listener(const struct serve_config *c, enum listen_kind k);
 /* "listen", "submission" or "submissions": the key naming kind k. */
 const char *config_listen_key(enum listen_kind k);
-/* Parses "ADDR:PORT" / "[V6]:PORT" / ":PORT" into *out. */
+/* Parses "ADDR:PORT" / "[V6]:PORT" / ":PORT" into *out; err says what is
+ * wrong with text (the caller names the setting). */
 bool config_parse_listen(const char *text, struct listen_addr *out, char *err, size_t errlen);
 
 #endif
