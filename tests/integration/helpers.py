@@ -514,7 +514,9 @@ def mailbox_messages(mailroot, name, wait=0.0):
     deadline = time.monotonic() + wait
     while True:
         msgs = []
-        if (path / "new").is_dir():
+        # A Maildir is whole once cur/ exists too: the store makes tmp/,
+        # new/ and cur/ in turn, and mailbox.Maildir reads all three.
+        if (path / "new").is_dir() and (path / "cur").is_dir():
             md = mailbox.Maildir(str(path), factory=None, create=False)
             keys = sorted(md.keys(), key=lambda k: md._lookup(k))
             msgs = [md.get_bytes(k) for k in keys]
