@@ -33,7 +33,7 @@ SANFLAGS  =
 OPT       = -O2
 endif
 
-PKGS      = libevent libevent_openssl openssl inih libcares libidn2
+PKGS      = libevent libevent_openssl openssl inih libcares libidn2 jansson
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wpointer-arith \
             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
             $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
@@ -51,13 +51,17 @@ LDFLAGS  += $(SANFLAGS)
 STATIC_PKGS = libevent libevent_openssl openssl inih libcares
 ifeq ($(STATIC_LIBS),1)
 LDLIBS   += -Wl,-Bstatic $(shell pkg-config --libs $(STATIC_PKGS)) -Wl,-Bdynamic \
-            $(shell pkg-config --libs libidn2) -lpthread -ldl
+            $(shell pkg-config --libs libidn2 jansson) -lpthread -ldl
 else
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 endif
 # libxcrypt (crypt_r, crypt_gensalt_rn) for the users file's hashes
 # (src/auth/): shared in every build, as libc is.
 LDLIBS   += -lcrypt
+# The MQTT bridge (src/mqtt/, issue 12): Eclipse Paho's asynchronous C
+# client with TLS (libpaho-mqtt-dev ships no .pc file), shared in every
+# build.  Paho and not libmosquitto: see doc/DESIGN.md "The MQTT bridge".
+LDLIBS   += -lpaho-mqtt3as
 # rawmail-sendmail, the program the sendmail link runs (one process per
 # message: cron, PHP): only inih and libidn2, no OpenSSL, libevent or
 # c-ares, whose loading was most of its start-up (src/cli/sendmail_main.c).
@@ -71,7 +75,7 @@ else
 SENDMAIL_LDLIBS = $(shell pkg-config --libs $(SENDMAIL_PKGS))
 endif
 
-MODULES   = util smtp dns msg client store net server queue auth check cli
+MODULES   = util smtp dns msg client store net server queue auth check mqtt cli
 SRC_util   := $(wildcard src/util/*.c)
 SRC_smtp   := $(wildcard src/smtp/*.c)
 SRC_dns    := $(wildcard src/dns/*.c)
@@ -83,6 +87,7 @@ SRC_server := $(wildcard src/server/*.c)
 SRC_queue  := $(wildcard src/queue/*.c)
 SRC_auth   := $(wildcard src/auth/*.c)
 SRC_check  := $(wildcard src/check/*.c)
+SRC_mqtt   := $(wildcard src/mqtt/*.c)
 SRC_cli    := $(filter-out src/cli/main.c src/cli/sendmail_main.c,$(wildcard src/cli/*.c))
 obj = $(patsubst src/%.c,$(BUILD)/obj/%.o,$(1))
 OBJ_ALL   := $(foreach m,$(MODULES),$(call obj,$(SRC_$(m))))
@@ -121,12 +126,15 @@ DEPS_msg    = msg util
 DEPS_client = client smtp dns net util
 DEPS_store  = store queue msg smtp auth util
 DEPS_net    = net util
-DEPS_server = server smtp dns store queue msg net auth util
+DEPS_server = server mqtt smtp dns store queue msg net auth util
 DEPS_queue  = queue msg smtp util
 DEPS_auth   = auth util
 # check: the deliverability tests; never server or store (issue 11)
 DEPS_check  = check dns net msg smtp util
-DEPS_cli    = cli server client queue auth check msg smtp dns store net util
+# mqtt: the bridge (issue 12); store for outbox.h only (the events the
+# store records at commit), queue for the spool (requests become entries)
+DEPS_mqtt   = mqtt store queue msg smtp auth util
+DEPS_cli    = cli server client queue auth check mqtt msg smtp dns store net util
 # The auth process end to end is driven through the smtp process's side
 # (server/auth_client.c and the txnmap it keeps its queries in).
 $(BUILD)/tests/test_auth_e2e: $(call obj,src/server/auth_client.c src/store/txnmap.c)
@@ -155,7 +163,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c17 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 # util/config_file.c wraps inih: harnesses that link util need it too.
-FUZZ_LDLIBS = $(shell pkg-config --libs inih)
+FUZZ_LDLIBS = $(shell pkg-config --libs inih jansson)
 fuzz: $(FUZZ_BIN)
 # Each harness links the pure code it fuzzes: the protocol core, or the
 # store's wire format (frame.c, without its libevent reader).
