@@ -1,0 +1,67 @@
+/* A send request from MQTT (issue 12, "MQTT -> mail out") and the result
+ * objects published on PREFIX/result.  Pure: no I/O, no broker; the
+ * bridge (mqtt/bridge*.c) queues what mqtt_request_parse accepts.
+ * Fuzzed (tests/fuzz/fuzz_mqtt_request.c).
+ *
+ * A payload starting with '{' (after optional white space) is a JSON
+ * object: {"to": ADDR or [ADDR...], "subject", "text", "html" (optional),
+ * "from" (optional, default policy->from), "id" (optional correlation
+ * id), "attachments": [{"name", "type", "data" (base64)}]}.  Any other
+ * payload is a complete RFC 5322 message, its recipients from the topic's
+ * ADDR (PREFIX/send/ADDR) or else its To and Cc. */
+#ifndef RAWMAIL_MQTT_REQUEST_H
+#define RAWMAIL_MQTT_REQUEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct mqtt_request_policy {
+	const char *const *allow;  /* --mqtt-send-allow: "user@domain" or "@domain",
+	                              case-insensitive domains; none allows nothing */
+	size_t nallow;
+	const char *from;          /* the configured sender (envelope and From) */
+	size_t max_size;           /* serve's message size limit: payload and result */
+	const char *hostname;      /* for Message-ID */
+	int64_t now;               /* for Date (seconds since the epoch) */
+};
+
+struct mqtt_request {
+	char *id;                  /* the request's "id", or NULL */
+	char *from;                /* envelope sender */
+	char **to;                 /* envelope recipients, checked addr-specs */
+	size_t nto;
+	char *message;             /* the whole message, CR LF line endings */
+	size_t message_len;
+};
+
+/* Parses and checks one request.  topic_addr is ADDR of PREFIX/send/ADDR
+ * (already percent-decoded) or NULL for PREFIX/send.  true with *out
+ * filled (free with mqtt_request_free), or false with a sentence in reason
+ * saying what is wrong (bad JSON and where, no recipient, a recipient
+ * --mqtt-send-allow does not allow, CR/LF in the subject, too large...)
+ * and out->id still set when the payload had one, for the refusal's
+ * result. */
+bool mqtt_request_parse(const char *topic_addr, const void *payload, size_t len,
+                        const struct mqtt_request_policy *policy, struct mqtt_request *out,
+                        char *reason, size_t reasonlen);
+void mqtt_request_free(struct mqtt_request *r);
+
+/* Whether addr (an addr-spec) matches one of the allow patterns. */
+bool mqtt_request_allowed(const struct mqtt_request_policy *policy, const char *addr);
+
+/* One recipient's outcome in a result. */
+struct mqtt_result_rcpt {
+	const char *address;
+	const char *status;        /* "queued", "delivered", "failed" */
+	const char *reply;         /* the remote reply, or NULL */
+};
+
+/* A result object, compact JSON, malloc'd (NULL when memory ran out): id
+ * (omitted when NULL), queue_id (omitted when NULL), status ("queued",
+ * "delivered", "failed", "refused"), reason (omitted when NULL),
+ * recipients (omitted when n is 0). */
+char *mqtt_result_json(const char *id, const char *queue_id, const char *status,
+                       const char *reason, const struct mqtt_result_rcpt *rcpts, size_t n);
+
+#endif
