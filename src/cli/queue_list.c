@@ -170,6 +170,7 @@ static const char *origin_name(enum queue_origin o)
 	case QUEUE_ORIGIN_SUBMISSION: return "submission";
 	case QUEUE_ORIGIN_BOUNCE: return "bounce";
 	case QUEUE_ORIGIN_LOCAL: return "local";
+	case QUEUE_ORIGIN_MQTT: return "mqtt";
 	}
 	return "?";
 }

@@ -93,6 +93,29 @@ static const char serve_help[] =
 	"                               [delivery], and [routes], as rawmail.conf(5) says)\n"
 	"      --delivery-tls MODE      send's --tls for outgoing mail (--tls is serve's own)\n"
 	"      --dns ADDR[:PORT] above serves both: client names and outgoing mail\n"
+	"\n"
+	"The MQTT bridge (a 'rawmail: mqtt' process; [mqtt] of the file, keys without\n"
+	"the mqtt- prefix, url for --mqtt):\n"
+	"      --mqtt URL               mqtt://[USER@]HOST[:PORT] or mqtts://... (TLS): each\n"
+	"                               stored copy becomes an event on PREFIX/received/MAILBOX\n"
+	"                               (JSON, QoS 1), after its 250, never lost; PREFIX/status\n"
+	"                               is online/offline (retained, last will)\n"
+	"      --mqtt-password-file FILE  the broker password (first line; read as root)\n"
+	"      --mqtt-cafile FILE       CA of an mqtts:// broker (default: the system's)\n"
+	"      --mqtt-topic PREFIX      (default rawmail)\n"
+	"      --mqtt-client-id ID      (default rawmail-HOSTNAME)\n"
+	"      --mqtt-protocol 3.1.1|5  (default 3.1.1)\n"
+	"      --mqtt-attachments       also publish each attachment's bytes on\n"
+	"                               PREFIX/received/MAILBOX/ID/N\n"
+	"      --mqtt-max-attachment SIZE  larger ones are listed only (default 4M)\n"
+	"      --mqtt-outbox-max N      events kept while the broker is away (default 100000)\n"
+	"      --mqtt-send              send mail asked for on PREFIX/send (JSON) and\n"
+	"                               PREFIX/send/ADDR (a whole message), through the\n"
+	"                               queue (needs --spool); results on PREFIX/result\n"
+	"      --mqtt-from ADDR         the sender of that mail (needed by --mqtt-send)\n"
+	"      --mqtt-send-allow PATTERN  allowed recipients: user@domain or @domain\n"
+	"                               (repeatable; default none)\n"
+	"      --mqtt-send-rate N       requests per minute (default 60)\n"
 	"  -h, --help                   this text\n"
 	"\n"
 	"Accepted: user@DOMAIN for each --domain, user@HOSTNAME, user@localhost,\n"
@@ -109,7 +132,13 @@ static const char *const keys[] = {
 	"greet-pause",
 	"bare-newline", "sync", "accept-bare-ip", "dns", "rdns", "user", "mail-user", "log-level",
 	"submission", "submissions", "users", "max-auth-failures", "trusted-network",
+	"mqtt", "mqtt-password-file", "mqtt-cafile", "mqtt-topic", "mqtt-client-id",
+	"mqtt-protocol", "mqtt-max-attachment", "mqtt-outbox-max", "mqtt-from", "mqtt-send-allow",
+	"mqtt-send-rate",
 };
+/* Flags without a value: "yes" for their key. */
+static const char *const switches[] = { "mqtt-attachments", "mqtt-send" };
+#define NSWITCHES (sizeof(switches) / sizeof(switches[0]))
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
 /* The queue process's flags: send's, --tls as --delivery-tls.  --dns is
@@ -162,10 +191,12 @@ static int serve_queue_opts(struct send_opts *o, const char *config, const int *
 
 int cli_serve(int argc, char **argv)
 {
-	struct option opts[NKEYS + NQUEUE + 4];
+	struct option opts[NKEYS + NQUEUE + NSWITCHES + 4];
 	size_t n = 0;
 	for (; n < NKEYS; n++)
 		opts[n] = (struct option){ keys[n], required_argument, NULL, 1000 + (int)n };
+	for (size_t i = 0; i < NSWITCHES; i++)
+		opts[n++] = (struct option){ switches[i], no_argument, NULL, 4000 + (int)i };
 	opts[n++] = (struct option){ "queue-user", required_argument, NULL, 3000 };
 	for (size_t i = 0; i < NQUEUE; i++)
 		opts[n++] = (struct option){ queue_opts[i].name, required_argument, NULL, 2000 + (int)i };
@@ -203,6 +234,9 @@ int cli_serve(int argc, char **argv)
 				qcodes[nq] = OPT_DNS;
 				qvalues[nq++] = optarg;
 			}
+		} else if (c >= 4000 && c < 4000 + (int)NSWITCHES) {
+			args.keys[args.n] = switches[c - 4000];
+			args.values[args.n++] = "yes";
 		} else if (c == 3000) {
 			args.keys[args.n] = "queue-user";
 			args.values[args.n++] = optarg;

@@ -7,7 +7,8 @@
 #include <string.h>
 
 static const char *const state_names[] = { "queued", "delivered", "failed", "bounced" };
-static const char *const origin_names[] = { "send", "sendmail", "submission", "bounce", "local" };
+static const char *const origin_names[] = { "send", "sendmail", "submission", "bounce", "local",
+                                             "mqtt" };
 static const char *const flag_names[] = { "smtputf8", "bounce", "warned" };
 #define NFLAGS 3
 #define NELEM(a) (sizeof(a) / sizeof((a)[0]))
@@ -282,7 +283,7 @@ static int parse_header(struct parser *ps, enum record rec, struct field *f, siz
 				env->origin = (enum queue_origin)k;
 				return 0;
 			}
-		return fail(ps, "unknown origin (send, sendmail, submission, bounce or local)");
+		return fail(ps, "unknown origin (send, sendmail, submission, bounce, local or mqtt)");
 	default:
 		return fail(ps, "internal: not a header record");
 	}

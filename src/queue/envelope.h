@@ -11,7 +11,7 @@
  *   size N
  *   sha256 HEX64                (lower case)
  *   flags LIST                  (smtputf8,bounce,warned in that order, or -)
- *   origin WORD                 (send | sendmail | submission | bounce | local)
+ *   origin WORD                 (send | sendmail | submission | bounce | local | mqtt)
  *   rcpt STATE ATTEMPTS NEXT LASTEPOCH ADDR ORCPT LAST    (one or more)
  *   end
  *
@@ -61,6 +61,7 @@ enum queue_origin {
 	QUEUE_ORIGIN_SUBMISSION,
 	QUEUE_ORIGIN_BOUNCE,
 	QUEUE_ORIGIN_LOCAL,
+	QUEUE_ORIGIN_MQTT,       /* a request on PREFIX/send (issue 12) */
 };
 
 struct queue_rcpt {

@@ -48,6 +48,7 @@ void config_init(struct serve_config *c)
 	c->rdns = true;
 	c->user = strdup("nobody");
 	c->log_level = LOG_INFO;
+	mqtt_settings_init(&c->mqtt);
 }
 
 static void list_free(struct string_list *l)
@@ -74,6 +75,7 @@ void config_free(struct serve_config *c)
 	free(c->queue_user);
 	free(c->dns);
 	free(c->config_file);
+	mqtt_settings_free(&c->mqtt);
 	if (c->mailroot_fd >= 0)
 		close(c->mailroot_fd);
 	memset(c, 0, sizeof(*c));
@@ -258,6 +260,11 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 		}
 		c->listen[c->nlisten++].kind = kind;
 		return true;
+	} else if (!strcmp(key, "mqtt") || !strncmp(key, "mqtt-", 5)) {
+		/* --mqtt URL is [mqtt]'s url; --mqtt-X is its X. */
+		bool known;
+		return mqtt_settings_set(&c->mqtt, (int)src, key[4] ? key + 5 : "url", value, &known,
+		                         err, errlen);
 	} else if (!strcmp(key, "users")) {
 		ok = set_string(&c->users, value);
 	} else if (!strcmp(key, "trusted-network")) {
@@ -389,6 +396,19 @@ static bool config_file_key(void *arg, const char *key, const char *value, char 
 	return config_set(arg, CONFIG_FILE, key, value, err, errlen);
 }
 
+/* [mqtt]: the --mqtt-* keys without their prefix ("url" for --mqtt). */
+static bool config_file_mqtt_key(void *arg, const char *key, const char *value, char *err,
+                                 size_t errlen)
+{
+	struct serve_config *c = arg;
+	bool known;
+	if (mqtt_settings_set(&c->mqtt, CONFIG_FILE, key, value, &known, err, errlen))
+		return true;
+	if (!known)
+		snprintf(err, errlen, "unknown setting '%s' in [mqtt]", key);
+	return false;
+}
+
 bool config_load_file(struct serve_config *c, const char *path, char *err, size_t errlen)
 {
 	/* One file for every command (rawmail.conf(5)): serve's keys are at
@@ -403,6 +423,7 @@ bool config_load_file(struct serve_config *c, const char *path, char *err, size_
 		{ "delivery", NULL, NULL },
 		{ "routes", NULL, NULL },
 		{ "dkim", NULL, NULL },
+		{ "mqtt", config_file_mqtt_key, c },
 	};
 	if (!config_file_read(path, sections, sizeof(sections) / sizeof(sections[0]), err, errlen))
 		return false;
@@ -467,5 +488,5 @@ bool config_finish(struct serve_config *c, char *err, size_t errlen)
 		snprintf(err, errlen, "mailroot: must not be empty");
 		return false;
 	}
-	return true;
+	return mqtt_settings_finish(&c->mqtt, err, errlen);
 }

@@ -9,6 +9,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include "mqtt/settings.h"
 #include "smtp/content.h"
 #include "store/store.h"
 #include "util/log.h"
@@ -79,6 +80,9 @@ struct serve_config {
 	gid_t mail_gid;
 	enum log_level log_level;
 	char *config_file;
+	/* The MQTT bridge (issue 12): --mqtt and --mqtt-* flags, [mqtt] of
+	 * the file. */
+	struct mqtt_settings mqtt;
 };
 
 enum config_source { CONFIG_DEFAULT = 0, CONFIG_FILE, CONFIG_FLAG };
@@ -89,9 +93,9 @@ void config_free(struct serve_config *c);
  * false with a message in err (naming the key and what was wrong). */
 bool config_set(struct serve_config *c, enum config_source src, const char *key,
                 const char *value, char *err, size_t errlen);
-/* Reads an INI file (keys at top level or in [serve]; [send], [queue]
- * and [delivery] belong to other commands and are skipped; any other
- * section is an error).  false with err
+/* Reads an INI file (keys at top level or in [serve], the bridge's in
+ * [mqtt]; [send], [queue], [delivery], [routes] and [dkim] belong to
+ * other commands and are skipped; any other section is an error).  false with err
  * naming the file and line. */
 bool config_load_file(struct serve_config *c, const char *path, char *err, size_t errlen);
 /* Fills what is still unset (listeners, hostname) and checks the whole:

@@ -24,6 +24,7 @@
 #include "auth/process.h"
 #include "dns/resolver.h"
 #include "msg/dkim.h"
+#include "mqtt/bridge.h"
 #include "net/tls.h"
 #include "queue/spool.h"
 #include "server/networks.h"
@@ -41,8 +42,8 @@
 /* An empty directory the smtp process is chrooted into when run as root. */
 #define CHROOT_DIR "/var/empty"
 
-enum role { ROLE_STORE, ROLE_SMTP, ROLE_QUEUE, ROLE_AUTH };
-static const char *const role_names[] = { "store", "smtp", "queue", "auth" };
+enum role { ROLE_STORE, ROLE_SMTP, ROLE_QUEUE, ROLE_AUTH, ROLE_MQTT };
+static const char *const role_names[] = { "store", "smtp", "queue", "auth", "mqtt" };
 
 struct child {
 	pid_t pid;
@@ -70,6 +71,10 @@ struct parent {
 	time_t last_queue_start;
 	/* The queue process does not restart after a configuration error. */
 	bool queue_failed;
+	/* Nor does the MQTT bridge (issue 12), started with the settings of
+	 * the start: a reload keeps it and its one connection. */
+	time_t last_mqtt_start;
+	bool mqtt_failed;
 };
 
 /* Issue 10's settings checked whole before anything starts (and at a
@@ -83,6 +88,11 @@ static bool relay_check(const struct serve_args *args, const struct serve_config
 {
 	bool submission = config_has_listener(cfg, LISTEN_SUBMISSION) ||
 	                  config_has_listener(cfg, LISTEN_SUBMISSIONS);
+	if (cfg->mqtt.url && cfg->mqtt.send && !args->spool) {
+		snprintf(err, errlen, "mqtt-send queues the mail it is asked to send: give --spool "
+		         "DIR (or spool = in [queue])");
+		return false;
+	}
 	if ((submission || cfg->trusted_networks.n) && !args->spool) {
 		snprintf(err, errlen, "%s relays mail through the outgoing queue: give --spool DIR "
 		         "(or spool = in [queue])",
@@ -647,6 +657,67 @@ static void signal_queue(struct parent *p, int sig)
 	}
 }
 
+/* The MQTT bridge (issue 12): one per server, kept across reloads like
+ * the queue process (a second client with the same id would knock the
+ * first off the broker and fire its last will).  It runs as the store's
+ * user: it reads the stored copies and the outbox under the mail root,
+ * and queues requests in the spool. */
+static bool spawn_mqtt(struct parent *p)
+{
+	if (!p->cfg.mqtt.url || p->mqtt_failed)
+		return true;
+	if (!children_reserve(p, 1)) {
+		log_event(LOG_ERROR, "spawn_failed", "role=mqtt error=\"out of memory\"");
+		return false;
+	}
+	time_t now = time(NULL);
+	if (now == p->last_mqtt_start)
+		sleep(1);
+	p->last_mqtt_start = time(NULL);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid == 0) {
+		for (size_t i = 0; i < p->nlisten; i++)
+			close(p->listen_fds[i]);
+		child_watch_parent(parent);
+		proctitle_set("rawmail: mqtt");
+		child_signals(ROLE_MQTT);
+		log_init("mqtt", p->cfg.log_level);
+		id_init();
+		struct mqtt_bridge_dkim dkim[STORE_DKIM_KEYS_MAX];
+		size_t ndkim = p->args->ndkim < STORE_DKIM_KEYS_MAX ? p->args->ndkim : STORE_DKIM_KEYS_MAX;
+		for (size_t i = 0; i < ndkim; i++)
+			dkim[i] = (struct mqtt_bridge_dkim){ .key = p->args->dkim[i].key,
+				                                 .selector = p->args->dkim[i].selector,
+				                                 .domain = p->args->dkim[i].domain };
+		struct mqtt_bridge_child mc = {
+			.mqtt = &p->cfg.mqtt, .hostname = p->cfg.hostname, .mailroot = p->cfg.mailroot,
+			.rootfd = p->cfg.mailroot_fd, .uid = p->cfg.mail_uid, .gid = p->cfg.mail_gid,
+			.spool = p->args->spool, .max_message_size = p->cfg.max_message_size,
+			.dkim = dkim, .ndkim = ndkim,
+		};
+		p->cfg.mailroot_fd = -1;   /* the bridge's now */
+		int rc = mqtt_bridge_main(&mc);
+		log_flush();
+		_exit(rc);
+	}
+	if (pid < 0) {
+		log_event(LOG_ERROR, "spawn_failed", "role=mqtt error=\"%s\"", strerror(errno));
+		return false;
+	}
+	children_add(p, pid, ROLE_MQTT);
+	return true;
+}
+
+static void signal_role(struct parent *p, enum role role, int sig)
+{
+	for (size_t i = 0; i < p->nchildren; i++) {
+		struct child *c = &p->children[i];
+		if (c->role == role && !c->term_sent && kill(c->pid, sig) == 0)
+			c->term_sent = true;
+	}
+}
+
 /* Which smtp processes a signal is for. */
 enum which { ALL_GENERATIONS, OLD_GENERATIONS, ONE_GENERATION };
 
@@ -698,6 +769,13 @@ static void reload(struct parent *p)
 		config_free(&cfg);
 		return;
 	}
+	/* The bridge keeps its one connection (spawn_mqtt): new settings
+	 * reach it only if it restarts. */
+	const struct mqtt_settings *om = &p->cfg.mqtt, *nm = &cfg.mqtt;
+	if ((om->url == NULL) != (nm->url == NULL) || (om->url && strcmp(om->url, nm->url)) ||
+	    strcmp(om->topic, nm->topic) || om->send != nm->send)
+		log_event(LOG_WARN, "reload_mqtt_unchanged",
+		          "hint=\"the MQTT bridge keeps its settings until serve restarts\"");
 	/* Keep the listeners as they are (the children use these fds). */
 	memcpy(cfg.listen, p->cfg.listen, sizeof(cfg.listen));
 	cfg.nlisten = p->cfg.nlisten;
@@ -721,12 +799,25 @@ static void reap(struct parent *p)
 {
 	int status;
 	pid_t pid;
-	bool restart = false, restart_queue = false;
+	bool restart = false, restart_queue = false, restart_mqtt = false;
 	while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
 		struct child *c = children_find(p, pid);
 		if (!c)
 			continue;
 		bool clean = WIFEXITED(status) && WEXITSTATUS(status) == 0;
+		if (c->role == ROLE_MQTT) {
+			if (!clean || !p->stopping)
+				log_event(clean ? LOG_INFO : LOG_ERROR, "child_exit",
+				          "role=mqtt pid=%d status=%d signal=%d", (int)pid,
+				          WIFEXITED(status) ? WEXITSTATUS(status) : -1,
+				          WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+			if (WIFEXITED(status) && WEXITSTATUS(status) == EXIT_CONFIG)
+				p->mqtt_failed = true;
+			else if (!p->stopping)
+				restart_mqtt = true;
+			children_remove(p, c);
+			continue;
+		}
 		if (c->role == ROLE_QUEUE) {
 			if (!clean || !p->stopping)
 				log_event(clean ? LOG_INFO : LOG_ERROR, "child_exit",
@@ -765,6 +856,8 @@ static void reap(struct parent *p)
 	}
 	if (restart_queue)
 		spawn_queue(p);
+	if (restart_mqtt)
+		spawn_mqtt(p);
 }
 
 static void print_banner(const struct parent *p)
@@ -875,8 +968,9 @@ int serve_main(const struct serve_args *args)
 	sigprocmask(SIG_BLOCK, &set, NULL);
 	if (args->spool && (config_has_listener(&p.cfg, LISTEN_SUBMISSION) ||
 	                    config_has_listener(&p.cfg, LISTEN_SUBMISSIONS) ||
-	                    p.cfg.trusted_networks.n)) {
-		/* Made now, so the store can open it before its privilege drop
+	                    p.cfg.trusted_networks.n || (p.cfg.mqtt.url && p.cfg.mqtt.send))) {
+		/* Made now, so the store (and the MQTT bridge) can open it before
+		 * its privilege drop
 		 * (the queue process then gives it to its user, as always). */
 		struct queue_spool *sp;
 		char why[512];
@@ -898,6 +992,12 @@ int serve_main(const struct serve_args *args)
 		p.stopping = true;
 		signal_smtp(&p, SIGTERM, ALL_GENERATIONS, 0);
 	}
+	if (!p.stopping && !spawn_mqtt(&p)) {
+		fprintf(stderr, "rawmail serve: cannot start the mqtt process: %s\n", strerror(errno));
+		p.stopping = true;
+		signal_smtp(&p, SIGTERM, ALL_GENERATIONS, 0);
+		signal_queue(&p, SIGTERM);
+	}
 	print_banner(&p);
 	log_event(LOG_INFO, "started", "pid=%d listeners=%zu mailroot=%s", (int)getpid(), p.nlisten,
 	          p.cfg.mailroot);
@@ -912,6 +1012,7 @@ int serve_main(const struct serve_args *args)
 			p.stopping = true;
 			signal_smtp(&p, SIGTERM, ALL_GENERATIONS, 0);
 			signal_queue(&p, SIGTERM);
+			signal_role(&p, ROLE_MQTT, SIGTERM);
 		} else if (sig == SIGHUP && !p.stopping) {
 			reload(&p);
 		} else if (sig == SIGCHLD || sig < 0) {

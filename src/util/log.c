@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,6 +19,9 @@ static enum log_level log_min = LOG_INFO;
 static char log_pending[LOG_PENDING_MAX];
 static size_t log_pending_len;
 static unsigned long log_dropped;
+/* The MQTT bridge logs from Paho's thread as well as its main one (issue
+ * 12): the pending buffer is shared.  Uncontended everywhere else. */
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
 
@@ -87,6 +91,7 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 		if (m > 0)
 			len += (size_t)m < sizeof(line) - len ? (size_t)m : sizeof(line) - len - 1;
 	}
+	pthread_mutex_lock(&log_lock);
 	if (log_dropped && len + 40 < sizeof(line)) {
 		int m = snprintf(line + len, sizeof(line) - len, " log_dropped=%lu", log_dropped);
 		if (m > 0)
@@ -96,6 +101,7 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	line[len++] = '\n';
 	log_append(line, len);
 	log_drain();
+	pthread_mutex_unlock(&log_lock);
 }
 
 const char *log_quote(char *dst, size_t dstlen, const char *src, size_t len)
@@ -137,10 +143,12 @@ const char *log_quote(char *dst, size_t dstlen, const char *src, size_t len)
 
 void log_flush(void)
 {
+	pthread_mutex_lock(&log_lock);
 	int fl = fcntl(STDERR_FILENO, F_GETFL);
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		fcntl(STDERR_FILENO, F_SETFL, fl & ~O_NONBLOCK);
 	log_drain();
 	if (fl >= 0 && (fl & O_NONBLOCK))
 		fcntl(STDERR_FILENO, F_SETFL, fl);
+	pthread_mutex_unlock(&log_lock);
 }

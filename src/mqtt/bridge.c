@@ -1,0 +1,567 @@
+/* The MQTT bridge process (see bridge.h and doc/DESIGN.md "The MQTT
+ * bridge"): setup as root, the privilege drop, the connection to the
+ * broker with its status topic and last will, reconnection, and the stop.
+ *
+ * Why Paho and not libmosquitto: libmosquitto 2.0 (Debian's 2.0.11,
+ * lib/handle_publish.c) sends the PUBACK of a QoS 1 message before it
+ * runs the message callback, so a crash in between loses a request the
+ * broker believes delivered.  Paho's asynchronous client (1.3.12,
+ * MQTTProtocol_handlePublishes) runs messageArrived first and sends the
+ * PUBACK after it returns: requests.c queues the request durably before
+ * returning. */
+#include "mqtt/bridge_internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+
+#include "util/log.h"
+
+#define EXIT_CONFIG 78
+#define EXIT_SOFTWARE 70
+#define PASSWORD_MAX 1024
+
+/* ---- as root ---- */
+
+/* The broker's password: the file's first line, read before the drop (it
+ * may be readable by root only).  NULL with why set. */
+static char *password_read(const char *path, char *why, size_t whylen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		snprintf(why, whylen, "mqtt-password-file %s: %s", path, strerror(errno));
+		return NULL;
+	}
+	char buf[PASSWORD_MAX + 2];
+	size_t n = 0;
+	ssize_t r;
+	while (n < sizeof(buf) - 1 && (r = read(fd, buf + n, sizeof(buf) - 1 - n)) != 0) {
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0) {
+			snprintf(why, whylen, "mqtt-password-file %s: %s", path, strerror(errno));
+			close(fd);
+			return NULL;
+		}
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	size_t len = strcspn(buf, "\r\n");
+	char *pw = NULL;
+	if (len == 0)
+		snprintf(why, whylen, "mqtt-password-file %s: the first line is empty", path);
+	else if (len > PASSWORD_MAX)
+		snprintf(why, whylen, "mqtt-password-file %s: longer than %d octets", path,
+		         PASSWORD_MAX);
+	else if (!(pw = strndup(buf, len)))
+		snprintf(why, whylen, "out of memory");
+	explicit_bzero(buf, sizeof(buf));
+	return pw;
+}
+
+static bool drop_privileges(const struct mqtt_bridge_child *c)
+{
+	if (geteuid() != 0)
+		return true;
+	if (c->uid == 0) {
+		errno = EPERM;
+		return false;
+	}
+	return setgroups(0, NULL) == 0 && setgid(c->gid) == 0 && setuid(c->uid) == 0 &&
+	       geteuid() != 0;
+}
+
+/* ---- Paho's threads: notes into the pipe ---- */
+
+void mqtt_bridge_note(struct mqtt_bridge *b, const struct mqtt_note *n)
+{
+	/* The pipe is sized far beyond the notes that can be pending (the
+	 * window plus a few); a short write cannot happen below PIPE_BUF. */
+	ssize_t r;
+	do
+		r = write(b->pipe_wr, n, sizeof(*n));
+	while (r < 0 && errno == EINTR);
+}
+
+static void note_text(struct mqtt_note *n, const char *text)
+{
+	snprintf(n->text, sizeof(n->text), "%s", text ? text : "");
+}
+
+static void on_connect_ok(void *ctx, MQTTAsync_successData *d)
+{
+	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECTED };
+	mqtt_bridge_note(ctx, &n);
+}
+
+static void on_connect_ok5(void *ctx, MQTTAsync_successData5 *d)
+{
+	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECTED };
+	mqtt_bridge_note(ctx, &n);
+}
+
+static void on_connect_failed(void *ctx, MQTTAsync_failureData *d)
+{
+	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECT_FAILED, .code = d ? d->code : -1 };
+	note_text(&n, d ? d->message : NULL);
+	mqtt_bridge_note(ctx, &n);
+}
+
+static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
+{
+	/* A CONNACK refusal is a reason code (MQTT 5 §3.2.2.2); a network
+	 * failure is Paho's code. */
+	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECT_FAILED,
+		                   .code = d ? (d->reasonCode ? (int)d->reasonCode : d->code) : -1 };
+	note_text(&n, d ? d->message : NULL);
+	mqtt_bridge_note(ctx, &n);
+}
+
+static void on_lost(void *ctx, char *cause)
+{
+	struct mqtt_note n = { .kind = MQTT_NOTE_LOST };
+	note_text(&n, cause);
+	mqtt_bridge_note(ctx, &n);
+	free(cause);
+}
+
+/* A publish's context is the bridge and the publish's ctx: Paho hands
+ * back one pointer, so the ctx rides in a small allocation. */
+struct pub_ctx {
+	struct mqtt_bridge *b;
+	uint64_t ctx;
+};
+
+static void pub_done(struct pub_ctx *p, bool ok, int code)
+{
+	struct mqtt_note n = { .kind = ok ? MQTT_NOTE_PUB_OK : MQTT_NOTE_PUB_FAILED, .code = code,
+		                   .ctx = p->ctx };
+	if (p->ctx)
+		mqtt_bridge_note(p->b, &n);
+	free(p);
+}
+
+static void on_pub_ok(void *ctx, MQTTAsync_successData *d)
+{
+	pub_done(ctx, true, 0);
+}
+
+static void on_pub_ok5(void *ctx, MQTTAsync_successData5 *d)
+{
+	pub_done(ctx, true, 0);
+}
+
+static void on_pub_failed(void *ctx, MQTTAsync_failureData *d)
+{
+	pub_done(ctx, false, d ? d->code : -1);
+}
+
+static void on_pub_failed5(void *ctx, MQTTAsync_failureData5 *d)
+{
+	pub_done(ctx, false, d ? d->code : -1);
+}
+
+int mqtt_bridge_publish(struct mqtt_bridge *b, const char *topic, const void *payload,
+                        size_t len, bool retained, uint64_t ctx)
+{
+	if (len > (size_t)INT32_MAX)
+		return MQTTASYNC_FAILURE;
+	struct pub_ctx *p = malloc(sizeof(*p));
+	if (!p)
+		return MQTTASYNC_FAILURE;
+	*p = (struct pub_ctx){ .b = b, .ctx = ctx };
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	ro.context = p;
+	if (b->s->protocol == 5) {
+		ro.onSuccess5 = on_pub_ok5;
+		ro.onFailure5 = on_pub_failed5;
+	} else {
+		ro.onSuccess = on_pub_ok;
+		ro.onFailure = on_pub_failed;
+	}
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	m.payload = (void *)payload;
+	m.payloadlen = (int)len;
+	m.qos = 1;
+	m.retained = retained;
+	int rc = MQTTAsync_sendMessage(b->client, topic, &m, &ro);
+	if (rc != MQTTASYNC_SUCCESS)
+		free(p);
+	return rc;
+}
+
+/* ---- the main loop: connection ---- */
+
+static void connect_start(struct mqtt_bridge *b);
+
+static void retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	connect_start(arg);
+}
+
+static void retry_later(struct mqtt_bridge *b)
+{
+	if (b->stopping)
+		return;
+	struct timeval tv = { b->retry_ms / 1000, (b->retry_ms % 1000) * 1000 };
+	evtimer_add(b->retry, &tv);
+	b->retry_ms = b->retry_ms * 2 > MQTT_RETRY_MAX_MS ? MQTT_RETRY_MAX_MS : b->retry_ms * 2;
+}
+
+/* What a refusal means for the operator.  MQTT 3.1.1 §3.2.2.3 return
+ * codes and their MQTT 5 reason codes (§3.2.2.2). */
+static const char *connect_hint(int code)
+{
+	switch (code) {
+	case 1: case 132:
+		return "the broker does not speak this MQTT version: try --mqtt-protocol 3.1.1 or 5";
+	case 2: case 133:
+		return "the broker refused the client id: set --mqtt-client-id";
+	case 3: case 136:
+		return "the broker is unavailable";
+	case 4: case 134:
+		return "wrong user name or password: check the user in --mqtt and "
+		       "--mqtt-password-file";
+	case 5: case 135:
+		return "not authorized: the broker refuses this user (check its ACL, the user "
+		       "in --mqtt and --mqtt-password-file)";
+	default:
+		return "cannot reach the broker (is it running? is --mqtt's HOST:PORT right? "
+		       "for mqtts://, is the certificate valid for the host and signed by "
+		       "--mqtt-cafile?)";
+	}
+}
+
+static void subscribe_requests(struct mqtt_bridge *b)
+{
+	char t1[600], t2[600];
+	snprintf(t1, sizeof(t1), "%s/send", b->s->topic);
+	snprintf(t2, sizeof(t2), "%s/send/+", b->s->topic);
+	char *const topics[2] = { t1, t2 };
+	int qos[2] = { 1, 1 };
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	int rc = MQTTAsync_subscribeMany(b->client, 2, topics, qos, &ro);
+	if (rc != MQTTASYNC_SUCCESS)
+		log_event(LOG_ERROR, "mqtt_subscribe_failed", "topic=%s reason=\"%s\"", t1,
+		          MQTTAsync_strerror(rc));
+}
+
+static void on_note(evutil_socket_t fd, short what, void *arg)
+{
+	struct mqtt_bridge *b = arg;
+	struct mqtt_note n;
+	for (;;) {
+		ssize_t r = read(b->pipe_rd, &n, sizeof(n));
+		if (r != (ssize_t)sizeof(n))
+			return;
+		switch (n.kind) {
+		case MQTT_NOTE_CONNECTED:
+			b->connected = true;
+			b->connecting = false;
+			b->retry_ms = MQTT_RETRY_MIN_MS;
+			b->auth_failed_logged = false;
+			b->epoch++;   /* PUBACKs of an earlier connection are ignored */
+			log_event(LOG_INFO, "mqtt_connected", "broker=%s client_id=%s", b->server_uri,
+			          b->client_id);
+			/* Retained, so a subscriber that comes later still knows. */
+			mqtt_bridge_publish(b, b->topic_status, "online", 6, true, 0);
+			if (b->req)
+				subscribe_requests(b);
+			mqtt_publisher_connected(b);
+			break;
+		case MQTT_NOTE_CONNECT_FAILED:
+			b->connecting = false;
+			/* One line per cause, not one per retry. */
+			if (!b->auth_failed_logged || n.code != 4)
+				log_event(LOG_ERROR, "mqtt_connect_failed",
+				          "broker=%s code=%d reason=\"%s\" hint=\"%s\" retry_ms=%u "
+				          "mail=\"still accepted: events wait in the outbox\"",
+				          b->server_uri, n.code, n.text[0] ? n.text : "refused",
+				          connect_hint(n.code), b->retry_ms);
+			b->auth_failed_logged = n.code == 4 || n.code == 134 || n.code == 135 ||
+			                        n.code == 5;
+			retry_later(b);
+			break;
+		case MQTT_NOTE_LOST:
+			if (!b->connected)
+				break;
+			b->connected = false;
+			log_event(LOG_WARN, "mqtt_lost", "broker=%s cause=\"%s\" retry_ms=%u",
+			          b->server_uri, n.text[0] ? n.text : "connection closed", b->retry_ms);
+			mqtt_publisher_lost(b);
+			retry_later(b);
+			break;
+		case MQTT_NOTE_PUB_OK:
+		case MQTT_NOTE_PUB_FAILED:
+			if ((unsigned)(n.ctx >> 40) != b->epoch || !b->connected)
+				break;   /* a publish of an earlier connection */
+			mqtt_publisher_acked(b, n.ctx & ((UINT64_C(1) << 40) - 1),
+			                     n.kind == MQTT_NOTE_PUB_OK);
+			break;
+		}
+	}
+}
+
+static void connect_start(struct mqtt_bridge *b)
+{
+	if (b->stopping || b->connected || b->connecting)
+		return;
+	const struct mqtt_settings *s = b->s;
+	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
+	MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
+	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
+	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
+	MQTTProperties props = MQTTProperties_initializer;
+	MQTTAsync_connectOptions *o = s->protocol == 5 ? &co5 : &co;
+	o->keepAliveInterval = 30;
+	o->connectTimeout = 10;
+	o->context = b;
+	/* A persistent session with --mqtt-send: the broker keeps the
+	 * subscription and the requests that arrive while rawmail is away,
+	 * and sends again those it got no PUBACK for. */
+	if (s->protocol == 5) {
+		o->cleanstart = b->req ? 0 : 1;
+		o->onSuccess5 = on_connect_ok5;
+		o->onFailure5 = on_connect_failed5;
+		if (b->req) {
+			MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
+				               .value.integer4 = 7 * 24 * 3600 };
+			MQTTProperties_add(&props, &p);
+			o->connectProperties = &props;
+		}
+	} else {
+		o->cleansession = b->req ? 0 : 1;
+		o->onSuccess = on_connect_ok;
+		o->onFailure = on_connect_failed;
+	}
+	/* The last will: the broker says "offline" for us when we vanish. */
+	will.topicName = b->topic_status;
+	will.message = "offline";
+	will.retained = 1;
+	will.qos = 1;
+	o->will = &will;
+	o->username = s->user;
+	o->password = b->password;
+	if (s->tls) {
+		ssl.trustStore = s->cafile;
+		ssl.enableServerCertAuth = 1;
+		ssl.verify = 1;            /* the host name too */
+		o->ssl = &ssl;
+	}
+	b->connecting = true;
+	int rc = MQTTAsync_connect(b->client, o);
+	MQTTProperties_free(&props);
+	if (rc != MQTTASYNC_SUCCESS) {
+		b->connecting = false;
+		log_event(LOG_ERROR, "mqtt_connect_failed", "broker=%s reason=\"%s\" retry_ms=%u",
+		          b->server_uri, MQTTAsync_strerror(rc), b->retry_ms);
+		retry_later(b);
+	}
+}
+
+/* ---- the stop ---- */
+
+static void on_stop(evutil_socket_t sig, short what, void *arg)
+{
+	struct mqtt_bridge *b = arg;
+	b->stopping = true;
+	event_base_loopbreak(b->base);
+}
+
+/* A clean stop says "offline" itself (the will is only for a death) and
+ * waits a little for the broker to take it. */
+static void say_offline(struct mqtt_bridge *b)
+{
+	if (!b->connected)
+		return;
+	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
+	MQTTAsync_message m = MQTTAsync_message_initializer;
+	m.payload = "offline";
+	m.payloadlen = 7;
+	m.qos = 1;
+	m.retained = 1;
+	if (MQTTAsync_sendMessage(b->client, b->topic_status, &m, &ro) == MQTTASYNC_SUCCESS)
+		MQTTAsync_waitForCompletion(b->client, ro.token, MQTT_STOP_WAIT_MS);
+	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
+	d.timeout = 1000;
+	MQTTAsync_disconnect(b->client, &d);
+	/* disconnect is asynchronous too: let it finish. */
+	for (int i = 0; i < 20 && MQTTAsync_isConnected(b->client); i++)
+		usleep(50 * 1000);
+}
+
+/* ---- setup ---- */
+
+static bool topics_make(struct mqtt_bridge *b)
+{
+	const char *t = b->s->topic;
+	return snprintf(b->topic_status, sizeof(b->topic_status), "%s/status", t) <
+	               (int)sizeof(b->topic_status) &&
+	       snprintf(b->topic_received, sizeof(b->topic_received), "%s/received", t) <
+	               (int)sizeof(b->topic_received) &&
+	       snprintf(b->topic_result, sizeof(b->topic_result), "%s/result", t) <
+	               (int)sizeof(b->topic_result);
+}
+
+static bool client_make(struct mqtt_bridge *b)
+{
+	const struct mqtt_settings *s = b->s;
+	const char *host = s->host;
+	bool v6 = strchr(host, ':') != NULL;
+	size_t n = strlen(host) + 32;
+	if (!(b->server_uri = malloc(n)))
+		return false;
+	snprintf(b->server_uri, n, "%s://%s%s%s:%u", s->tls ? "ssl" : "tcp", v6 ? "[" : "", host,
+	         v6 ? "]" : "", s->port);
+	if (s->client_id) {
+		b->client_id = strdup(s->client_id);
+	} else {
+		/* Stable across restarts (a persistent session is found by it),
+		 * distinct per host. */
+		n = strlen(b->child->hostname) + 16;
+		if ((b->client_id = malloc(n)))
+			snprintf(b->client_id, n, "rawmail-%s", b->child->hostname);
+	}
+	if (!b->client_id)
+		return false;
+	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
+	co.MQTTVersion = s->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
+	/* What waits in Paho's memory is bounded by our window and the
+	 * results; our outbox, not Paho's, is the durable copy. */
+	co.maxBufferedMessages = 100000;
+	co.sendWhileDisconnected = 0;
+	int rc = MQTTAsync_createWithOptions(&b->client, b->server_uri, b->client_id,
+	                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
+	if (rc != MQTTASYNC_SUCCESS) {
+		log_event(LOG_ERROR, "mqtt_create_failed", "broker=%s reason=\"%s\"", b->server_uri,
+		          MQTTAsync_strerror(rc));
+		return false;
+	}
+	return MQTTAsync_setCallbacks(b->client, b, on_lost,
+	                              b->req ? mqtt_requests_arrived : NULL, NULL) ==
+	       MQTTASYNC_SUCCESS;
+}
+
+static bool loop_make(struct mqtt_bridge *b)
+{
+	int fds[2];
+	if (pipe2(fds, O_CLOEXEC) != 0)
+		return false;
+	b->pipe_rd = fds[0];
+	b->pipe_wr = fds[1];
+	fcntl(b->pipe_rd, F_SETFL, O_NONBLOCK);
+	fcntl(b->pipe_wr, F_SETPIPE_SZ, 1024 * 1024);
+	if (!(b->base = event_base_new()))
+		return false;
+	b->pipe_ev = event_new(b->base, b->pipe_rd, EV_READ | EV_PERSIST, on_note, b);
+	b->retry = evtimer_new(b->base, retry_cb, b);
+	b->sigterm = evsignal_new(b->base, SIGTERM, on_stop, b);
+	b->sigint = evsignal_new(b->base, SIGINT, on_stop, b);
+	return b->pipe_ev && b->retry && b->sigterm && b->sigint && event_add(b->pipe_ev, NULL) == 0 &&
+	       event_add(b->sigterm, NULL) == 0 && event_add(b->sigint, NULL) == 0;
+}
+
+static void bridge_free(struct mqtt_bridge *b)
+{
+	if (b->client)
+		MQTTAsync_destroy(&b->client);
+	mqtt_publisher_free(b);
+	if (b->req)
+		mqtt_requests_free(b->req);
+	if (b->pipe_ev)
+		event_free(b->pipe_ev);
+	if (b->retry)
+		event_free(b->retry);
+	if (b->sigterm)
+		event_free(b->sigterm);
+	if (b->sigint)
+		event_free(b->sigint);
+	if (b->base)
+		event_base_free(b->base);
+	if (b->pipe_rd > 0)
+		close(b->pipe_rd);
+	if (b->pipe_wr > 0)
+		close(b->pipe_wr);
+	if (b->password) {
+		explicit_bzero(b->password, strlen(b->password));
+		free(b->password);
+	}
+	free(b->server_uri);
+	free(b->client_id);
+}
+
+int mqtt_bridge_main(const struct mqtt_bridge_child *c)
+{
+	struct mqtt_bridge b = { .child = c, .s = c->mqtt, .retry_ms = MQTT_RETRY_MIN_MS,
+		                     .pipe_rd = -1, .pipe_wr = -1 };
+	b.pub.outbox_fd = -1;
+	b.pub.rootfd = c->rootfd;
+	b.pub.inotify_fd = -1;
+	int rc = EXIT_SOFTWARE;
+	char why[512];
+	/* SIGTERM and SIGINT arrive through libevent; until then (and while
+	 * root) they are held. */
+	sigset_t stop;
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGTERM);
+	sigaddset(&stop, SIGINT);
+	sigprocmask(SIG_BLOCK, &stop, NULL);
+	if (!topics_make(&b)) {
+		log_event(LOG_ERROR, "mqtt_config", "reason=\"--mqtt-topic too long\"");
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (b.s->password_file && !(b.password = password_read(b.s->password_file, why,
+	                                                       sizeof(why)))) {
+		log_event(LOG_ERROR, "mqtt_config", "reason=\"%s\"", why);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (b.s->send) {
+		/* The spool and the DKIM keys are opened as root, as the store
+		 * does. */
+		if (!(b.req = mqtt_requests_new(&b))) {
+			rc = EXIT_CONFIG;
+			goto out;
+		}
+	}
+	if (!drop_privileges(c)) {
+		log_event(LOG_ERROR, "drop_failed", "role=mqtt error=\"%s\"", strerror(errno));
+		rc = 71;
+		goto out;
+	}
+	/* Paho opens the CA file at each connection, after the drop. */
+	if (b.s->cafile && access(b.s->cafile, R_OK) != 0) {
+		log_event(LOG_ERROR, "mqtt_config",
+		          "reason=\"mqtt-cafile %s: %s\" hint=\"the CA file must be readable by the "
+		          "mail root's owner, whom the mqtt process runs as\"",
+		          b.s->cafile, strerror(errno));
+		rc = EXIT_CONFIG;
+		goto out;
+	}
+	if (!loop_make(&b) || mqtt_publisher_init(&b) != 0 || !client_make(&b)) {
+		log_event(LOG_ERROR, "mqtt_start_failed", "error=\"%s\"", strerror(errno));
+		rc = 71;
+		goto out;
+	}
+	sigprocmask(SIG_UNBLOCK, &stop, NULL);
+	log_event(LOG_INFO, "mqtt_started", "broker=%s client_id=%s topic=%s send=%s",
+	          b.server_uri, b.client_id, b.s->topic, b.req ? "on" : "off");
+	connect_start(&b);
+	event_base_dispatch(b.base);
+	say_offline(&b);
+	log_event(LOG_INFO, "mqtt_stopped", "broker=%s", b.server_uri);
+	rc = 0;
+out:
+	bridge_free(&b);
+	return rc;
+}

@@ -1,0 +1,131 @@
+/* What the bridge's files share (bridge.c the process and its connection,
+ * publisher.c the outbox, requests.c the send requests).  Threads: the
+ * main thread runs a libevent loop and owns everything below except what
+ * requests.c touches; Paho calls back on its own threads, and those
+ * callbacks only write notes into a pipe the main loop reads — except
+ * messageArrived, which must queue a request before it returns (Paho
+ * sends the PUBACK after it), so it runs requests.c on Paho's thread
+ * with state of its own (the spool, the rate limit). */
+#ifndef RAWMAIL_MQTT_BRIDGE_INTERNAL_H
+#define RAWMAIL_MQTT_BRIDGE_INTERNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <MQTTAsync.h>
+
+#include "mqtt/bridge.h"
+
+struct event_base;
+struct event;
+struct queue_spool;
+struct dkim_key;
+
+/* Published messages in flight at once (QoS 1, awaiting PUBACK): enough
+ * to keep a loopback or LAN broker busy, small enough that a lost
+ * connection sends little twice. */
+#define MQTT_WINDOW 64
+/* Reconnection: 1 s, doubling up to a minute. */
+#define MQTT_RETRY_MIN_MS 1000
+#define MQTT_RETRY_MAX_MS 60000
+/* A clean stop waits this long for the broker to take "offline". */
+#define MQTT_STOP_WAIT_MS 2000
+
+/* One outbox file known to the publisher. */
+struct mqtt_ob_file {
+	char name[64];
+	size_t nevents;        /* its records (counted when first seen) */
+	uint32_t serial;       /* names it in the PUBACK ring */
+	size_t outstanding;    /* PUBACKs awaited */
+	bool sent_all;         /* every record published (this connection) */
+};
+
+/* One record of the file being published, copied out of the parser. */
+struct mqtt_ob_event;
+
+/* Publish sequence numbers -> the file they belong to; larger than any
+ * number of messages in flight (the window, plus one event's attachments
+ * at most MQTT_EVENT_PARTS_MAX). */
+#define MQTT_RING 16384
+
+struct mqtt_publisher {
+	struct mqtt_ob_file *files;     /* sorted by name: commit order */
+	size_t nfiles, cap;
+	size_t total;                   /* events in all files */
+	size_t loaded;                  /* files[0..loaded) are being published */
+	struct mqtt_ob_event *events;   /* the records of files[loaded - 1] */
+	size_t nev, next;
+	size_t inflight;                /* messages awaiting PUBACK */
+	uint64_t seq;                   /* the last publish's number, this connection */
+	uint32_t serial;                /* the last file serial given */
+	uint32_t ring[MQTT_RING];       /* seq % MQTT_RING -> file serial */
+	int inotify_fd;
+	struct event *notify;
+	struct event *again;            /* a publish that failed: start over soon */
+	int outbox_fd;                  /* MAILROOT/.rawmail/outbox */
+	int rootfd;                     /* the mail root */
+};
+
+struct mqtt_requests;
+
+struct mqtt_bridge {
+	const struct mqtt_bridge_child *child;
+	const struct mqtt_settings *s;
+	struct event_base *base;
+	MQTTAsync client;
+	char *server_uri;
+	char *client_id;
+	char *password;                 /* read as root, wiped at exit */
+	char topic_status[512];
+	char topic_received[512];       /* PREFIX/received */
+	char topic_result[512];
+	int pipe_rd, pipe_wr;           /* notes from Paho's threads */
+	struct event *pipe_ev;
+	struct event *retry;            /* the next connection attempt */
+	struct event *sigterm, *sigint;
+	unsigned retry_ms;
+	unsigned epoch;                 /* connections made: stale callbacks are ignored */
+	bool connected, connecting, stopping;
+	bool auth_failed_logged;
+	struct mqtt_publisher pub;
+	struct mqtt_requests *req;      /* NULL without --mqtt-send */
+};
+
+/* Notes from Paho's threads to the main loop. */
+enum mqtt_note_kind {
+	MQTT_NOTE_CONNECTED = 1,
+	MQTT_NOTE_CONNECT_FAILED,
+	MQTT_NOTE_LOST,
+	MQTT_NOTE_PUB_OK,
+	MQTT_NOTE_PUB_FAILED,
+};
+struct mqtt_note {
+	uint8_t kind;
+	int code;
+	uint64_t ctx;                   /* epoch << 40 | seq for publishes */
+	char text[200];
+};
+void mqtt_bridge_note(struct mqtt_bridge *b, const struct mqtt_note *n);
+
+/* Sends one QoS 1 message; its PUBACK comes back as MQTT_NOTE_PUB_OK with
+ * ctx.  0, or Paho's error code. */
+int mqtt_bridge_publish(struct mqtt_bridge *b, const char *topic, const void *payload,
+                        size_t len, bool retained, uint64_t ctx);
+
+/* publisher.c */
+int mqtt_publisher_init(struct mqtt_bridge *b);
+void mqtt_publisher_free(struct mqtt_bridge *b);
+/* The connection is up (start from the oldest file) or down (forget
+ * what was in flight: it is sent again). */
+void mqtt_publisher_connected(struct mqtt_bridge *b);
+void mqtt_publisher_lost(struct mqtt_bridge *b);
+void mqtt_publisher_acked(struct mqtt_bridge *b, uint64_t seq, bool ok);
+
+/* requests.c */
+struct mqtt_requests *mqtt_requests_new(struct mqtt_bridge *b);
+void mqtt_requests_free(struct mqtt_requests *r);
+/* Paho's messageArrived (its thread). */
+int mqtt_requests_arrived(void *ctx, char *topic, int topiclen, MQTTAsync_message *m);
+
+#endif
