@@ -277,6 +277,7 @@ static void on_note(evutil_socket_t fd, short what, void *arg)
 			if (b->req)
 				subscribe_requests(b);
 			mqtt_publisher_connected(b);
+			mqtt_results_connected(b);
 			break;
 		case MQTT_NOTE_CONNECT_FAILED:
 			b->connecting = false;
@@ -298,14 +299,18 @@ static void on_note(evutil_socket_t fd, short what, void *arg)
 			log_event(LOG_WARN, "mqtt_lost", "broker=%s cause=\"%s\" retry_ms=%u",
 			          b->server_uri, n.text[0] ? n.text : "connection closed", b->retry_ms);
 			mqtt_publisher_lost(b);
+			mqtt_results_lost(b);
 			retry_later(b);
 			break;
 		case MQTT_NOTE_PUB_OK:
 		case MQTT_NOTE_PUB_FAILED:
-			if ((unsigned)(n.ctx >> 40) != b->epoch || !b->connected)
-				break;   /* a publish of an earlier connection */
-			mqtt_publisher_acked(b, n.ctx & ((UINT64_C(1) << 40) - 1),
-			                     n.kind == MQTT_NOTE_PUB_OK);
+			if (!b->connected)
+				break;
+			if (n.ctx & MQTT_CTX_RESULT)
+				mqtt_results_acked(b, n.ctx & 0xffffffff, n.kind == MQTT_NOTE_PUB_OK);
+			else if ((unsigned)(n.ctx >> 40) == b->epoch)   /* else an earlier connection's */
+				mqtt_publisher_acked(b, n.ctx & (MQTT_CTX_RESULT - 1),
+				                     n.kind == MQTT_NOTE_PUB_OK);
 			break;
 		}
 	}
@@ -470,11 +475,26 @@ static bool loop_make(struct mqtt_bridge *b)
 	       event_add(b->sigterm, NULL) == 0 && event_add(b->sigint, NULL) == 0;
 }
 
+/* MAILROOT/.rawmail/mqtt-requests (after the drop: the mail user's). */
+static bool ids_open(struct mqtt_bridge *b)
+{
+	if (!b->req)
+		return true;
+	if (mkdirat(b->pub.rootfd, ".rawmail/mqtt-requests", 0700) != 0 && errno != EEXIST)
+		return false;
+	b->ids_fd = openat(b->pub.rootfd, ".rawmail/mqtt-requests",
+	                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return b->ids_fd >= 0;
+}
+
 static void bridge_free(struct mqtt_bridge *b)
 {
 	if (b->client)
 		MQTTAsync_destroy(&b->client);
 	mqtt_publisher_free(b);
+	mqtt_results_free(b);
+	if (b->ids_fd >= 0)
+		close(b->ids_fd);
 	if (b->req)
 		mqtt_requests_free(b->req);
 	if (b->pipe_ev)
@@ -504,6 +524,7 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 	struct mqtt_bridge b = { .child = c, .s = c->mqtt, .retry_ms = MQTT_RETRY_MIN_MS,
 		                     .pipe_rd = -1, .pipe_wr = -1 };
 	b.pub.outbox_fd = -1;
+	b.res.dirfd = b.res.inotify_fd = b.ids_fd = -1;
 	b.pub.rootfd = c->rootfd;
 	b.pub.inotify_fd = -1;
 	int rc = EXIT_SOFTWARE;
@@ -529,7 +550,7 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 	if (b.s->send) {
 		/* The spool and the DKIM keys are opened as root, as the store
 		 * does. */
-		if (!(b.req = mqtt_requests_new(&b))) {
+		if (!(b.req = mqtt_requests_new(&b)) || mqtt_results_open(&b) != 0) {
 			rc = EXIT_CONFIG;
 			goto out;
 		}
@@ -548,7 +569,8 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	if (!loop_make(&b) || mqtt_publisher_init(&b) != 0 || !client_make(&b)) {
+	if (!loop_make(&b) || mqtt_publisher_init(&b) != 0 || !ids_open(&b) ||
+	    mqtt_results_init(&b) != 0 || !client_make(&b)) {
 		log_event(LOG_ERROR, "mqtt_start_failed", "error=\"%s\"", strerror(errno));
 		rc = 71;
 		goto out;

@@ -69,6 +69,18 @@ struct mqtt_publisher {
 
 struct mqtt_requests;
 
+/* Outcomes of queued requests (results.c): SPOOL/results files, one
+ * published at a time (they are rare), each unlinked after its PUBACK. */
+struct mqtt_results {
+	int dirfd;                      /* SPOOL/results, -1 without --mqtt-send */
+	int inotify_fd;
+	struct event *notify;
+	char inflight[128];             /* the file whose result awaits its PUBACK */
+	uint64_t seq;
+};
+/* Publish contexts: bit 39 marks a result's (the rest is the publisher's). */
+#define MQTT_CTX_RESULT (UINT64_C(1) << 39)
+
 struct mqtt_bridge {
 	const struct mqtt_bridge_child *child;
 	const struct mqtt_settings *s;
@@ -90,6 +102,10 @@ struct mqtt_bridge {
 	bool auth_failed_logged;
 	struct mqtt_publisher pub;
 	struct mqtt_requests *req;      /* NULL without --mqtt-send */
+	struct mqtt_results res;
+	/* MAILROOT/.rawmail/mqtt-requests: QUEUE_ID -> the request's id,
+	 * written by requests.c, read and removed by results.c. */
+	int ids_fd;
 };
 
 /* Notes from Paho's threads to the main loop. */
@@ -121,6 +137,14 @@ void mqtt_publisher_free(struct mqtt_bridge *b);
 void mqtt_publisher_connected(struct mqtt_bridge *b);
 void mqtt_publisher_lost(struct mqtt_bridge *b);
 void mqtt_publisher_acked(struct mqtt_bridge *b, uint64_t seq, bool ok);
+
+/* results.c: _open as root (the spool), _init once the loop exists */
+int mqtt_results_open(struct mqtt_bridge *b);
+int mqtt_results_init(struct mqtt_bridge *b);
+void mqtt_results_free(struct mqtt_bridge *b);
+void mqtt_results_connected(struct mqtt_bridge *b);
+void mqtt_results_lost(struct mqtt_bridge *b);
+void mqtt_results_acked(struct mqtt_bridge *b, uint64_t seq, bool ok);
 
 /* requests.c */
 struct mqtt_requests *mqtt_requests_new(struct mqtt_bridge *b);

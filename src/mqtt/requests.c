@@ -23,6 +23,7 @@
 #include "msg/dkim.h"
 #include "queue/spool.h"
 #include "util/buf.h"
+#include "util/durable.h"
 #include "util/log.h"
 
 #define EXIT_TEMPFAIL 75
@@ -182,6 +183,12 @@ static void enqueue(struct mqtt_requests *r, struct mqtt_request *q)
 	log_event(LOG_INFO, "mqtt_request_queued", "request=%s queue_id=%s rcpts=%zu size=%zu",
 	          q->id ? log_quote(qi, sizeof(qi), q->id, strlen(q->id)) : "-", env.id, q->nto,
 	          msg.len);
+	/* The request's id, for the final results (results.c); best effort
+	 * beyond the sync: a result without its id still names the queue id
+	 * the "queued" result gave. */
+	if (q->id && durable_file_write(r->b->ids_fd, env.id, 0600, q->id, strlen(q->id), true) < 0)
+		log_event(LOG_WARN, "mqtt_request_id", "queue_id=%s error=\"%s\"", env.id,
+		          strerror(errno));
 	struct mqtt_result_rcpt *rc = calloc(q->nto, sizeof(*rc));
 	for (size_t i = 0; rc && i < q->nto; i++)
 		rc[i] = (struct mqtt_result_rcpt){ .address = q->to[i], .status = "queued" };

@@ -103,6 +103,25 @@ void queue_run_stats_format(const struct queue_run_stats *s, char *out, size_t o
 		snprintf(out + n, outlen - (size_t)n, " stopped=yes not_started=%zu", s->not_started);
 }
 
+/* An MQTT request's outcomes (issue 12): the recipients of this attempt
+ * whose outcome is now final, for the bridge to publish.  A failure to
+ * write it is logged and delivery goes on: the mail matters more than its
+ * report. */
+static void result_write(struct queue_spool *sp, const struct queue_envelope *env,
+                         const size_t *idx, size_t n, bool finished)
+{
+	size_t *fin = calloc(n ? n : 1, sizeof(*fin));
+	size_t k = 0;
+	for (size_t i = 0; fin && i < n; i++)
+		if (idx[i] < env->nrcpts && env->rcpts[idx[i]].state != QUEUE_RCPT_QUEUED)
+			fin[k++] = idx[i];
+	char why[512] = "out of memory", q[QUEUE_LOG_VALUE];
+	if (!fin || queue_spool_result(sp, env, fin, k, finished, why, sizeof(why)) != QUEUE_OK)
+		log_event(LOG_ERROR, "mqtt_result_lost", "id=%s why=%s", env->id,
+		          quote(q, sizeof(q), why));
+	free(fin);
+}
+
 enum queue_status queue_runner_settle(struct queue_spool *sp, struct queue_envelope *env,
                                       const char *msg, size_t len, const size_t *idx,
                                       const struct queue_result *results, size_t n, int64_t now,
@@ -162,6 +181,8 @@ enum queue_status queue_runner_settle(struct queue_spool *sp, struct queue_envel
 		}
 	}
 	d->finished = count_queued(env) == 0;
+	if (env->origin == QUEUE_ORIGIN_MQTT)
+		result_write(sp, env, idx, n, d->finished);
 	if (d->finished) {
 		enum queue_status st = queue_spool_remove(sp, env->id, why, whylen);
 		*removed = st == QUEUE_OK;

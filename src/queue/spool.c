@@ -596,6 +596,68 @@ enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_
 	return st;
 }
 
+/* Outcomes of an MQTT request (issue 12): results/ID.TIME (.end when the
+ * entry is finished), an envelope holding only the recipients whose
+ * outcome became final, for the MQTT bridge to publish and unlink.  Made
+ * durable before the caller goes on: the outcome is said once it is
+ * final, also after a crash. */
+enum queue_status queue_spool_result(struct queue_spool *sp, const struct queue_envelope *env,
+                                     const size_t *idx, size_t n, bool end, char *why,
+                                     size_t whylen)
+{
+	if (n == 0 && !end)
+		return QUEUE_OK;
+	struct queue_rcpt *rcpts = calloc(n ? n : 1, sizeof(*rcpts));
+	if (!rcpts)
+		return say(QUEUE_TEMP, why, whylen, "spool %s: out of memory", sp->dir);
+	struct queue_envelope part = *env;
+	for (size_t i = 0; i < n; i++)
+		rcpts[i] = env->rcpts[idx[i]];
+	part.rcpts = rcpts;
+	part.nrcpts = n;
+	struct buf text;
+	const char *err_text = NULL;
+	buf_init(&text, QUEUE_ENV_FILE_MAX);
+	enum queue_status st = QUEUE_OK;
+	int rfd = -1;
+	char name[QUEUE_ID_MAX + 48], tmp[QUEUE_ID_MAX + 64];
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	snprintf(name, sizeof(name), "%s.%016llx%s", env->id,
+	         (unsigned long long)ts.tv_sec * 1000000000ull + (unsigned long long)ts.tv_nsec,
+	         end ? ".end" : "");
+	snprintf(tmp, sizeof(tmp), "%s.result.%ld.%u", env->id, (long)getpid(), sp->counter++);
+	/* An envelope without recipients does not parse: the last result
+	 * of an entry whose outcomes were all said already still names one. */
+	if (n == 0) {
+		part.rcpts = env->rcpts;
+		part.nrcpts = env->nrcpts ? 1 : 0;
+	}
+	if (queue_envelope_format(&part, &text, &err_text) < 0) {
+		st = say(QUEUE_PERM, why, whylen, "entry %s: %s", env->id, err_text);
+		goto out;
+	}
+	if ((mkdirat(sp->dirfd, "results", 0700) != 0 && errno != EEXIST) ||
+	    (rfd = open_dir_at(sp->dirfd, "results")) < 0) {
+		st = sys_fail(sp, errno, why, whylen, "open", "results", "");
+		goto out;
+	}
+	if (durable_file_write(sp->tmpfd, tmp, 0600, text.data, text.len, sp->sync) < 0) {
+		st = sys_fail(sp, errno, why, whylen, "write", "tmp", tmp);
+	} else if (spool_give(sp, tmp) < 0 || renameat(sp->tmpfd, tmp, rfd, name) < 0) {
+		st = sys_fail(sp, errno, why, whylen, "rename into", "results", name);
+		unlinkat(sp->tmpfd, tmp, 0);
+	} else if (dir_sync(sp, rfd) < 0) {
+		st = sys_fail(sp, errno, why, whylen, "fsync", "results", "");
+	}
+out:
+	if (rfd >= 0)
+		close(rfd);
+	buf_free(&text);
+	free(rcpts);
+	return st;
+}
+
 enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, char *why,
                                      size_t whylen)
 {

@@ -71,6 +71,16 @@ const char *queue_spool_dir(const struct queue_spool *sp);
 enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
                                       const void *message, size_t len, char *why, size_t whylen);
 
+/* Writes results/ID.TIME[.end]: the recipients env->rcpts[idx[0..n)]
+ * whose outcome just became final, for whoever reported on the entry's
+ * origin (the MQTT bridge, issue 12: origin mqtt).  end: the entry is
+ * finished.  Durable when it returns QUEUE_OK. */
+enum queue_status queue_spool_result(struct queue_spool *sp, const struct queue_envelope *env,
+                                     const size_t *idx, size_t n, bool end, char *why,
+                                     size_t whylen);
+/* The results directory under a spool, for the bridge. */
+#define QUEUE_RESULTS_DIR "results"
+
 /* The lock of one entry: msg/ID open and flock'ed. */
 struct queue_lock {
 	char id[QUEUE_ID_MAX + 1];
