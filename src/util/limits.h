@@ -174,4 +174,26 @@
 #define SPF_MACRO_MAX 253
 #define SPF_DEPTH_MAX 12
 
+/* Reading received MIME messages (msg/mime_read.h, for the MQTT event of
+ * issue 12).  RFC 2046 §5.1 bounds neither nesting nor the number of
+ * parts, and the message is hostile.  Every multipart level scans its
+ * body once for its boundary, so nesting multiplies the work: a multipart
+ * deeper than MIME_DEPTH_MAX is not descended (its leaves are not seen),
+ * which keeps a walk within MIME_DEPTH_MAX passes over the message.  At
+ * most MIME_PARTS_MAX parts (leaves and multiparts) are visited; the rest
+ * of a 10,000-part message is not looked at.  An RFC 2231 §3 parameter is
+ * read from at most MIME_PARAM_SECTIONS_MAX sections (name*0..name*63).
+ * A charset name longer than MIME_CHARSET_NAME_MAX is unknown (RFC 2978
+ * §2.3: registered names are at most 40 characters). */
+#define MIME_DEPTH_MAX 16
+#define MIME_PARTS_MAX 1000
+#define MIME_PARAM_SECTIONS_MAX 64
+#define MIME_CHARSET_NAME_MAX 40
+/* The MQTT event (mqtt/event.h): a header field's decoded value (subject,
+ * header_from, date, message_id) and an attachment's name are cut, at a
+ * UTF-8 character boundary, to this many octets, so that a 1 MiB Subject
+ * does not make a 1 MiB event.  The text part has its own cap
+ * (MQTT_EVENT_TEXT_MAX, 64 KiB, from the issue). */
+#define MQTT_EVENT_FIELD_MAX (16u * 1024u)
+
 #endif
