@@ -132,8 +132,9 @@ DEPS_auth   = auth util
 # check: the deliverability tests; never server or store (issue 11)
 DEPS_check  = check dns net msg smtp util
 # mqtt: the bridge (issue 12); store for outbox.h only (the events the
-# store records at commit), queue for the spool (requests become entries)
-DEPS_mqtt   = mqtt store queue msg smtp auth util
+# store records at commit), queue for the spool (requests become entries),
+# dns for dns_domain_to_ascii (requests' recipients in A-labels, as send's)
+DEPS_mqtt   = mqtt store queue msg smtp dns auth util
 DEPS_cli    = cli server client queue auth check mqtt msg smtp dns store net util
 # The auth process end to end is driven through the smtp process's side
 # (server/auth_client.c and the txnmap it keeps its queries in).
@@ -163,7 +164,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c17 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 # util/config_file.c wraps inih: harnesses that link util need it too.
-FUZZ_LDLIBS = $(shell pkg-config --libs inih jansson)
+FUZZ_LDLIBS = $(shell pkg-config --libs inih jansson libidn2)
 fuzz: $(FUZZ_BIN)
 # Each harness links the pure code it fuzzes: the protocol core, or the
 # store's wire format (frame.c, without its libevent reader).
@@ -184,6 +185,12 @@ FUZZ_LIBSRC_client_relay = src/client/relay.c $(SRC_util)
 FUZZ_LIBSRC_dns_spf_record = src/dns/spf_record.c src/dns/spf_macro.c
 FUZZ_LIBSRC_check_pure = src/check/dmarc.c
 FUZZ_LIBSRC_msg_dkim_record = src/msg/dkim_record.c src/msg/dkim_canon.c src/util/buf.c
+# MQTT send requests: the parser and result builder, the message module
+# they compose with, the address parser, and dns/mx.c for its IDNA
+# conversion (libidn2, no c-ares call).
+FUZZ_LIBSRC_mqtt_request = $(wildcard src/mqtt/request*.c) $(SRC_msg_pure) src/smtp/address.c \
+                           src/dns/mx.c src/util/buf.c src/util/text.c src/util/sha256.c \
+                           src/util/ip_text.c src/util/hostname.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

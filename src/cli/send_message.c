@@ -105,8 +105,9 @@ static int compose(const struct send_opts *o, const char *from, const char *cons
 			rc = report(o, &err);
 			goto out;
 		}
-		att[i] = (struct msg_attachment){ o->attach[i], files[i].data ? files[i].data : "",
-		                                  files[i].len };
+		att[i] = (struct msg_attachment){ .name = o->attach[i],
+		                                  .data = files[i].data ? files[i].data : "",
+		                                  .len = files[i].len };
 	}
 	struct msg_compose c = {
 		.from = from,

@@ -3,6 +3,7 @@
 #ifndef RAWMAIL_MSG_ATTACH_H
 #define RAWMAIL_MSG_ATTACH_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "msg/error.h"
@@ -28,5 +29,13 @@ const char *msg_attach_base_name(const char *path);
  * octets, long) is RFC 2231 "filename*=UTF-8''%XX...", split into
  * numbered continuations (§3) so lines stay short. */
 int msg_attach_write_headers(struct buf *out, const char *path);
+/* The same with an explicit type ("image/jpeg"); NULL: from the name. */
+int msg_attach_write_headers_typed(struct buf *out, const char *path, const char *type);
+
+/* Whether type is a bare media type "type/subtype" that may go into a
+ * Content-Type field as it is: two RFC 6838 §4.2 restricted names
+ * (letters and digits first, then letters, digits and !#$&-^_.+, at most
+ * 127 octets each), no parameters, no white space. */
+bool msg_attach_type_ok(const char *type);
 
 #endif

@@ -85,9 +85,14 @@ static int attach_write_filename(struct buf *out, const char *name)
 
 int msg_attach_write_headers(struct buf *out, const char *path)
 {
+	return msg_attach_write_headers_typed(out, path, NULL);
+}
+
+int msg_attach_write_headers_typed(struct buf *out, const char *path, const char *type)
+{
 	const char *name = msg_attach_base_name(path);
 	if (buf_printf(out, "Content-Type: %s\r\nContent-Disposition: attachment",
-	               msg_attach_mime_type(name)) < 0 ||
+	               type ? type : msg_attach_mime_type(name)) < 0 ||
 	    attach_write_filename(out, name) < 0 ||
 	    buf_append_str(out, "\r\nContent-Transfer-Encoding: base64\r\n\r\n") < 0)
 		return -1;

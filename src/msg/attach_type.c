@@ -1,6 +1,7 @@
 /* MIME types of attachments by file name extension. */
 #include "msg/attach.h"
 
+#include <stdbool.h>
 #include <string.h>
 #include <strings.h>
 
@@ -44,4 +45,28 @@ const char *msg_attach_mime_type(const char *name)
 				return attach_types[i].type;
 	}
 	return "application/octet-stream";
+}
+
+/* RFC 6838 §4.2: restricted-name = restricted-name-first *126restricted-name-chars. */
+static size_t attach_restricted_name(const char *s)
+{
+	size_t n = 0;
+	while (n < 127) {
+		unsigned char c = (unsigned char)s[n];
+		bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+		if (!alnum && (n == 0 || c == 0 || !strchr("!#$&-^_.+", c)))
+			break;
+		n++;
+	}
+	return n;
+}
+
+bool msg_attach_type_ok(const char *type)
+{
+	size_t n = attach_restricted_name(type);
+	if (n == 0 || type[n] != '/')
+		return false;
+	const char *sub = type + n + 1;
+	size_t m = attach_restricted_name(sub);
+	return m > 0 && sub[m] == '\0';
 }

@@ -51,46 +51,79 @@ static int compose_write_7bit(struct buf *out, const char *body, size_t len)
 	return 0;
 }
 
-/* The text's Content-Type, Content-Transfer-Encoding, blank line and
- * body.  A boundary found in the text forces quoted-printable, where it
- * cannot appear (see COMPOSE_BOUNDARY_MAX). */
-static int compose_write_text(struct buf *out, const struct msg_compose *c, const char *boundary)
+/* A text part's Content-Type (text/SUBTYPE), Content-Transfer-Encoding,
+ * blank line and body.  A boundary of an enclosing multipart found in the
+ * text forces quoted-printable, where it cannot appear (see
+ * COMPOSE_BOUNDARY_MAX). */
+static int compose_write_text(struct buf *out, const char *subtype, const char *body,
+                              size_t len, const char *const *boundaries, size_t nboundaries)
 {
-	bool seven = compose_body_is_7bit(c->body, c->body_len);
-	if (seven && boundary && memmem(c->body, c->body_len, boundary, strlen(boundary)))
-		seven = false;
-	if (buf_printf(out, "Content-Type: text/plain; charset=UTF-8\r\n"
-	               "Content-Transfer-Encoding: %s\r\n\r\n",
+	bool seven = compose_body_is_7bit(body, len);
+	for (size_t i = 0; seven && i < nboundaries; i++)
+		if (memmem(body, len, boundaries[i], strlen(boundaries[i])))
+			seven = false;
+	if (buf_printf(out, "Content-Type: text/%s; charset=UTF-8\r\n"
+	               "Content-Transfer-Encoding: %s\r\n\r\n", subtype,
 	               seven ? "7bit" : "quoted-printable") < 0)
 		return -1;
 	if (seven)
-		return compose_write_7bit(out, c->body, c->body_len);
-	return msg_mime_qp_encode(out, c->body, c->body_len);
+		return compose_write_7bit(out, body, len);
+	return msg_mime_qp_encode(out, body, len);
 }
 
-static int compose_write_multipart(struct buf *out, const struct msg_compose *c)
+/* "=_rawmail_" (mixed) or "=_rawmail_alt_" (alternative) and 12 random
+ * octets in hex.  Neither is a prefix of the other's delimiter line
+ * (RFC 2046 §5.1.2: an inner boundary must not be confused with an outer
+ * one): after "=_rawmail_" comes a hex digit in one, "alt_" in the other. */
+static void compose_boundary(const struct msg_compose *c, const char *prefix,
+                             char boundary[COMPOSE_BOUNDARY_MAX + 1])
 {
-	char boundary[COMPOSE_BOUNDARY_MAX + 1];
-	size_t n = 0;
-	memcpy(boundary, "=_rawmail_", 10);
-	n = 10;
+	size_t n = strlen(prefix);
+	memcpy(boundary, prefix, n);
 	for (size_t i = 12; i < MSG_RANDOM_LEN; i++) {
 		boundary[n++] = "0123456789abcdef"[c->stamp.random[i] >> 4];
 		boundary[n++] = "0123456789abcdef"[c->stamp.random[i] & 15];
 	}
 	boundary[n] = '\0';
+}
+
+/* The text alone, or with html the multipart/alternative of both (RFC
+ * 2046 §5.1.4: the plainest first, the preferred last), inside the
+ * multipart/mixed of outer (or NULL) when there are attachments. */
+static int compose_write_body(struct buf *out, const struct msg_compose *c, const char *outer)
+{
+	const char *bounds[2] = { outer, NULL };
+	size_t nb = outer ? 1 : 0;
+	if (!c->html)
+		return compose_write_text(out, "plain", c->body, c->body_len, bounds, nb);
+	char alt[COMPOSE_BOUNDARY_MAX + 1];
+	compose_boundary(c, "=_rawmail_alt_", alt);
+	bounds[nb++] = alt;
+	if (buf_printf(out, "Content-Type: multipart/alternative; boundary=\"%s\"\r\n\r\n"
+	               "--%s\r\n", alt, alt) < 0 ||
+	    compose_write_text(out, "plain", c->body, c->body_len, bounds, nb) < 0 ||
+	    buf_printf(out, "\r\n--%s\r\n", alt) < 0 ||
+	    compose_write_text(out, "html", c->html, c->html_len, bounds, nb) < 0)
+		return -1;
+	return buf_printf(out, "\r\n--%s--\r\n", alt);
+}
+
+static int compose_write_multipart(struct buf *out, const struct msg_compose *c)
+{
+	char boundary[COMPOSE_BOUNDARY_MAX + 1];
+	compose_boundary(c, "=_rawmail_", boundary);
 	/* The boundary holds "=", a tspecial: it must be quoted (§5.1.1). */
 	if (buf_printf(out, "Content-Type: multipart/mixed; boundary=\"%s\"\r\n\r\n"
 	               "This is a MIME message.\r\n\r\n--%s\r\n", boundary, boundary) < 0)
 		return -1;
-	if (compose_write_text(out, c, boundary) < 0)
+	if (compose_write_body(out, c, boundary) < 0)
 		return -1;
 	for (size_t i = 0; i < c->attachment_count; i++) {
 		const struct msg_attachment *a = &c->attachments[i];
 		/* §5.1.1: the CRLF before "--boundary" belongs to the
 		 * delimiter; the text's own last line break comes before. */
 		if (buf_printf(out, "\r\n--%s\r\n", boundary) < 0 ||
-		    msg_attach_write_headers(out, a->name) < 0 ||
+		    msg_attach_write_headers_typed(out, a->name, a->type) < 0 ||
 		    msg_mime_base64_encode(out, a->data, a->len) < 0)
 			return -1;
 	}
@@ -109,7 +142,7 @@ int msg_compose_build(const struct msg_compose *c, struct buf *out, struct msg_e
 	if (buf_append_str(out, "MIME-Version: 1.0\r\n") < 0)
 		goto too_big;
 	int rc = c->attachment_count ? compose_write_multipart(out, c)
-	                             : compose_write_text(out, c, NULL);
+	                             : compose_write_body(out, c, NULL);
 	if (rc < 0)
 		goto too_big;
 	return 0;

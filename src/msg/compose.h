@@ -9,11 +9,14 @@
 #include "msg/header.h"
 #include "util/buf.h"
 
-/* One attached file, already read (msg_attach_read_file). */
+/* One attached file, already read (msg_attach_read_file), or bytes given
+ * with their name (an MQTT request's attachment). */
 struct msg_attachment {
 	const char *name;   /* the path given; its last component names it */
 	const void *data;
 	size_t len;
+	const char *type;   /* "type/subtype", checked by the caller
+	                       (msg_attach_type_ok); NULL: from the name */
 };
 
 struct msg_compose {
@@ -24,6 +27,8 @@ struct msg_compose {
 	const char *subject;              /* UTF-8 */
 	const char *body;                 /* the text from stdin, UTF-8 */
 	size_t body_len;
+	const char *html;                 /* an HTML alternative (UTF-8), or NULL */
+	size_t html_len;
 	const struct msg_attachment *attachments;
 	size_t attachment_count;
 	struct msg_stamp stamp;           /* date, host name, random octets */
@@ -35,6 +40,10 @@ struct msg_compose {
  * Headers: From, To, Subject, Date, Message-ID, MIME-Version: 1.0, then
  * either a text/plain; charset=UTF-8 body or, with attachments, a
  * multipart/mixed one (RFC 2046 §5.1.3) whose first part is the text.
+ * With html, the text is a multipart/alternative (§5.1.4) of the
+ * text/plain and then the text/html part (the last is the preferred),
+ * itself the first part of the multipart/mixed when there are
+ * attachments.  The HTML is encoded as the text is.
  * The text is 7bit when it is ASCII without NUL or lone CR and every line
  * is at most 998 octets (RFC 2045 §2.7), else quoted-printable (§6.7):
  * no line of the result is ever longer than 998 octets (RFC 5322

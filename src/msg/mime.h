@@ -28,6 +28,17 @@ int msg_mime_qp_encode(struct buf *out, const char *in, size_t len);
 /* Base64 (RFC 2045 §6.8) in lines of 76 characters, each ending CR LF. */
 int msg_mime_base64_encode(struct buf *out, const void *in, size_t len);
 
+/* Strict base64 (RFC 4648 §4) of in[0..len) decoded and appended to out:
+ * the alphabet A-Z a-z 0-9 + /, the last group padded with "=" to four
+ * octets, padding only at the end, and the bits padding leaves unused
+ * zero (§3.5, one text per value).  CR and LF anywhere are skipped (the
+ * base64 command and MIME wrap lines at 76); anything else -- space, the
+ * URL-safe "-" and "_", a missing "=" -- is refused (§3.3: a decoder
+ * must not ignore what is outside the alphabet).  0; -1 with *bad the
+ * offset of the first octet that is wrong (or of the last group's start
+ * when it is incomplete); -2 when out's maximum is reached. */
+int msg_mime_base64_decode(struct buf *out, const char *in, size_t len, size_t *bad);
+
 enum msg_word_context {
 	MSG_WORD_TEXT,    /* RFC 2047 §5(1): unstructured text (Subject) */
 	MSG_WORD_PHRASE,  /* RFC 2047 §5(3): a display name; Q is restricted */

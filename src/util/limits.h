@@ -195,5 +195,17 @@
  * does not make a 1 MiB event.  The text part has its own cap
  * (MQTT_EVENT_TEXT_MAX, 64 KiB, from the issue). */
 #define MQTT_EVENT_FIELD_MAX (16u * 1024u)
+/* MQTT send requests (src/mqtt/request.c, issue 12).  Recipients of one
+ * request, after duplicates are dropped: a notification goes to a few
+ * people, and 100 is what RFC 5321 §4.5.3.1.8 says every server takes in
+ * one transaction, so a request never needs splitting at a peer. */
+#define MQTT_REQUEST_RECIPIENTS_MAX 100
+/* Attachments of one JSON request: a camera sends a few snapshots; each
+ * is a MIME part with its headers, so their number is bounded besides
+ * the size limit. */
+#define MQTT_REQUEST_ATTACHMENTS_MAX 100
+/* The request's "id", echoed in every result: a correlation id, not
+ * data (a longer one is refused and not echoed). */
+#define MQTT_REQUEST_ID_MAX 256
 
 #endif
