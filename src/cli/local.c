@@ -438,7 +438,7 @@ int cli_local_submit(void *ctx, const struct queue_delivery *d, queue_deliver_do
 	char received[512];
 	received_line(received, sizeof(received), l->names.host, d->id);
 	struct store_txn *t = j->sc ? store_txn_begin(j->sc, d->id, d->sender, rcpts, nstore,
-	                                              received, NULL)
+	                                              received, NULL, NULL, NULL)
 	                            : NULL;
 	if (!t || write_lf(t, d->data, d->len) != 0) {
 		if (t)

@@ -365,7 +365,7 @@ static struct store_txn *send_msg(struct harness *h, const char *qid,
                                   const struct store_recipient *r, size_t n, const char *content,
                                   size_t len, size_t chunk)
 {
-	struct store_txn *t = store_txn_begin(h->sc, qid, SENDER, r, n, RECEIVED, signer);
+	struct store_txn *t = store_txn_begin(h->sc, qid, SENDER, r, n, RECEIVED, signer, NULL, NULL);
 	assert_non_null(t);
 	for (size_t off = 0; off < len; off += chunk)
 		assert_int_equal(store_txn_write(t, content + off, len - off < chunk ? len - off : chunk), 0);
@@ -777,7 +777,7 @@ static void raw_begin(int fd, uint64_t txn, const char *qid, const struct store_
 {
 	struct buf b;
 	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(&b, txn, qid, SENDER, r, n, RECEIVED, NULL), 0);
+	assert_int_equal(frame_encode_begin(&b, txn, qid, SENDER, r, n, RECEIVED, NULL, NULL, NULL), 0);
 	raw_send(fd, b.data, b.len);
 	buf_free(&b);
 }
@@ -1515,7 +1515,7 @@ static void test_store_goes_away(void **state)
 	run_until(&f.h, &later.calls, 1);
 	assert_int_equal(later.r, STORE_TEMPFAIL);
 	/* A txn begun after the loss fails the same way. */
-	struct store_txn *t4 = store_txn_begin(f.h.sc, "PA", SENDER, &r, 1, RECEIVED, NULL);
+	struct store_txn *t4 = store_txn_begin(f.h.sc, "PA", SENDER, &r, 1, RECEIVED, NULL, NULL, NULL);
 	assert_non_null(t4);
 	assert_int_equal(store_txn_write(t4, "y", 1), -1);
 	store_txn_commit(t4, on_done, &after);
