@@ -324,7 +324,9 @@ static void store_child(const struct cli_local *l, int rootfd, int sock, uid_t u
 	struct store_config sc = { .mailroot = l->mailroot, .rootfd = rootfd,
 		                   .hostname = l->names.host, .sync = STORE_SYNC_FSYNC,
 		                   .new_mailboxes_per_client = SMTP_NEW_MAILBOXES_MAX,
-		                   .new_mailboxes_total = SMTP_NEW_MAILBOXES_MAX };
+		                   .new_mailboxes_total = SMTP_NEW_MAILBOXES_MAX,
+		                   /* Local mail's events (issue 12): not yet. */
+		                   .outbox = false, .outbox_fd = -1 };
 	int rc = store_process_run(&sc, sock);
 	log_flush();
 	_exit(rc == 0 ? 0 : 71);

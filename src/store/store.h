@@ -59,6 +59,14 @@ struct store_config {
 	 * whose domain is the From domain or a parent (store/relay_dkim.c). */
 	const struct store_dkim_key *dkim;
 	size_t ndkim;
+	/* The events outbox (issue 12, store/outbox.h): with outbox, every
+	 * commit round that stores copies also writes their records under
+	 * MAILROOT/.rawmail/outbox, durably with them.  outbox_fd: that
+	 * directory opened by a caller that was root (outbox_dir_open, which
+	 * gives it to the store's user), taken over by the store; or -1: the
+	 * store makes and opens it beneath rootfd itself.  Set both. */
+	bool outbox;
+	int outbox_fd;
 };
 
 /* Runs the store process's event loop on fd (its end of the socketpair)
