@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -1654,6 +1656,105 @@ static void test_outbox_batched(void **state)
 	outbox_on = false;
 }
 
+/* FS_IOC_SETFLAGS on a directory: 0, or -1 where the filesystem has no
+ * such flags. */
+static int set_immutable(const char *dir, bool on)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	int flags;
+	int rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+	if (rc == 0) {
+		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	close(fd);
+	return rc;
+}
+
+/* An outbox file that cannot be written fails the round's messages with
+ * 451 and leaves no copy in new/: a 250 never goes without its event. */
+static void test_outbox_write_fails(void **state)
+{
+	outbox_on = true;
+	struct harness h;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	client_start(&h);
+	struct store_recipient r = { "box@example.org", "box" };
+	struct result res = { 0 };
+	store_txn_commit(send_msg(&h, "W1", &r, 1, "x\n", 2, 2), on_done, &res);
+	run_until(&h, &res.calls, 1);
+	assert_int_equal(res.r, STORE_OK);
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/%s", h.root, OUTBOX_DIR);
+	if (set_immutable(dir, true) < 0) {
+		assert_int_equal(store_stop(&h), 0);
+		cleanup(&h);
+		outbox_on = false;
+		skip();
+	}
+	store_txn_commit(send_msg(&h, "W2", &r, 1, "y\n", 2, 2), on_done, &res);
+	run_until(&h, &res.calls, 2);
+	assert_int_equal(set_immutable(dir, false), 0);
+	assert_int_equal(res.r, STORE_TEMPFAIL);
+	assert_int_equal(count_dir(&h, "box", "new"), 1);
+	assert_int_equal(count_dir(&h, "box", "tmp"), 0);
+	store_txn_commit(send_msg(&h, "W3", &r, 1, "z\n", 2, 2), on_done, &res);
+	run_until(&h, &res.calls, 3);
+	assert_int_equal(res.r, STORE_OK);
+	assert_int_equal(store_stop(&h), 0);
+	struct outbox_seen seen;
+	outbox_read(&h, &seen);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.qid[0], "W1");
+	assert_string_equal(seen.qid[1], "W3");
+	outbox_seen_free(&seen);
+	cleanup(&h);
+	outbox_on = false;
+}
+
+/* A message that fails at its relayed part, after the round's sync,
+ * leaves new/ again: its record leaves the outbox with it, in the same
+ * round as a message that was stored, or alone; both sync modes. */
+static void test_outbox_relay_fails(void **state)
+{
+	const char *body = "Subject: x\n\nx\n";
+	struct store_recipient r[] = { { "alice@example.org", "alice" },
+	                               { "far@example.net", NULL } };
+	outbox_on = true;
+	for (int k = 0; k < 2; k++) {
+		struct harness h;
+		store_start(&h, k == 0 ? STORE_SYNC_FSYNC : STORE_SYNC_SYNCFS, CHILD_PLAIN);
+		client_start(&h);
+		struct result a = { 0 }, b = { 0 }, c = { 0 };
+		/* No spool: the second one fails at its relayed part. */
+		store_txn_commit(send_msg(&h, "L1", r, 1, body, strlen(body), 64), on_done, &a);
+		store_txn_commit(send_msg(&h, "L2", r, 2, body, strlen(body), 64), on_done, &b);
+		store_txn_commit(send_msg(&h, "L3", r, 1, body, strlen(body), 64), on_done, &c);
+		run_until(&h, &a.calls, 1);
+		run_until(&h, &b.calls, 1);
+		run_until(&h, &c.calls, 1);
+		assert_int_equal(a.r, STORE_OK);
+		assert_int_equal(b.r, STORE_TEMPFAIL);
+		assert_int_equal(c.r, STORE_OK);
+		struct result d = { 0 };
+		store_txn_commit(send_msg(&h, "L4", r, 2, body, strlen(body), 64), on_done, &d);
+		run_until(&h, &d.calls, 1);
+		assert_int_equal(d.r, STORE_TEMPFAIL);
+		assert_int_equal(store_stop(&h), 0);
+		assert_int_equal(count_dir(&h, "alice", "new"), 2);
+		struct outbox_seen seen;
+		outbox_read(&h, &seen);
+		assert_int_equal(seen.n, 2);
+		assert_string_equal(seen.qid[0], "L1");
+		assert_string_equal(seen.qid[1], "L3");
+		outbox_seen_free(&seen);
+		cleanup(&h);
+	}
+	outbox_on = false;
+}
+
 /* Crash recovery: a store at start publishes (renames to NAME) the
  * NAME.tmp files of writers that are gone, and leaves alone those of a
  * writer still alive (the other store of a reload) and foreign names. */
@@ -1876,6 +1977,8 @@ int main(void)
 		cmocka_unit_test(test_outbox_fsync),
 		cmocka_unit_test(test_outbox_batched),
 		cmocka_unit_test(test_outbox_recovery),
+		cmocka_unit_test(test_outbox_write_fails),
+		cmocka_unit_test(test_outbox_relay_fails),
 		cmocka_unit_test(test_store_goes_away),
 		cmocka_unit_test(test_store_misbehaves),
 		cmocka_unit_test(test_free_in_callback),
