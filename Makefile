@@ -169,6 +169,7 @@ fuzz: $(FUZZ_BIN)
 # Each harness links the pure code it fuzzes: the protocol core, or the
 # store's wire format (frame.c, without its libevent reader).
 FUZZ_LIBSRC_store_frame = src/store/frame.c $(SRC_util)
+FUZZ_LIBSRC_store_outbox = src/store/outbox.c src/util/buf.c
 # msg/ without the DKIM files that call OpenSSL (harnesses link no OpenSSL).
 SRC_msg_pure = $(filter-out src/msg/dkim_key.c src/msg/dkim_sign.c,$(SRC_msg))
 FUZZ_LIBSRC_msg_headers = $(SRC_msg_pure) $(SRC_util)

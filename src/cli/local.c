@@ -324,7 +324,9 @@ static void store_child(const struct cli_local *l, int rootfd, int sock, uid_t u
 	struct store_config sc = { .mailroot = l->mailroot, .rootfd = rootfd,
 		                   .hostname = l->names.host, .sync = STORE_SYNC_FSYNC,
 		                   .new_mailboxes_per_client = SMTP_NEW_MAILBOXES_MAX,
-		                   .new_mailboxes_total = SMTP_NEW_MAILBOXES_MAX };
+		                   .new_mailboxes_total = SMTP_NEW_MAILBOXES_MAX,
+		                   /* Local mail's events (issue 12): not yet. */
+		                   .outbox = false, .outbox_fd = -1 };
 	int rc = store_process_run(&sc, sock);
 	log_flush();
 	_exit(rc == 0 ? 0 : 71);
@@ -438,7 +440,7 @@ int cli_local_submit(void *ctx, const struct queue_delivery *d, queue_deliver_do
 	char received[512];
 	received_line(received, sizeof(received), l->names.host, d->id);
 	struct store_txn *t = j->sc ? store_txn_begin(j->sc, d->id, d->sender, rcpts, nstore,
-	                                              received, NULL)
+	                                              received, NULL, NULL, NULL)
 	                            : NULL;
 	if (!t || write_lf(t, d->data, d->len) != 0) {
 		if (t)

@@ -273,7 +273,7 @@ static bool op_message_begin(void *ctx, struct smtp_transaction *t, struct smtp_
 	                             ? c->auth_senders
 	                             : NULL;
 	c->txn = store_txn_begin(c->d->store, t->qid, t->sender, rcpts, t->nrcpts, received.data,
-	                         signer);
+	                         signer, c->ip, c->s.helo);
 	free(rcpts);
 	buf_free(&received);
 	if (!c->txn) {

@@ -29,6 +29,7 @@
 #include "queue/spool.h"
 #include "server/networks.h"
 #include "server/smtpd.h"
+#include "store/outbox.h"
 #include "store/store.h"
 #include "util/id.h"
 #include "util/limits.h"
@@ -537,6 +538,20 @@ static bool spawn_pair(struct parent *p)
 		struct store_dkim_key dkim[STORE_DKIM_KEYS_MAX] = { 0 };
 		if (p->args->ndkim > STORE_DKIM_KEYS_MAX || !store_dkim_load(p->args, dkim))
 			_exit(EXIT_CONFIG);
+		/* The outbox too (issue 12): made as root, the store's user's,
+		 * beneath a .rawmail/ that may be root's (the self-signed
+		 * certificate's). */
+		int outbox_fd = -1;
+		if (p->cfg.mqtt) {
+			bool root = geteuid() == 0;
+			outbox_fd = outbox_dir_open(p->cfg.mailroot_fd, root ? (long)p->cfg.mail_uid : -1,
+			                            root ? (long)p->cfg.mail_gid : -1);
+			if (outbox_fd < 0) {
+				log_event(LOG_ERROR, "outbox_unusable", "dir=%s/%s error=\"%s\"",
+				          p->cfg.mailroot, OUTBOX_DIR, strerror(errno));
+				_exit(EXIT_OSERR);
+			}
+		}
 		if (!drop_to_mail_owner(&p->cfg)) {
 			log_event(LOG_ERROR, "drop_failed", "role=store error=\"%s\"", strerror(errno));
 			_exit(EXIT_OSERR);
@@ -546,7 +561,8 @@ static bool spawn_pair(struct parent *p)
 		                           .new_mailboxes_per_client = p->cfg.max_new_mailboxes_per_ip,
 		                           .new_mailboxes_total = p->cfg.max_new_mailboxes,
 		                           .spool = p->args->spool, .spool_open = spool,
-		                           .dkim = dkim, .ndkim = p->args->ndkim };
+		                           .dkim = dkim, .ndkim = p->args->ndkim,
+		                           .outbox = p->cfg.mqtt, .outbox_fd = outbox_fd };
 		int rc = store_process_run(&sc, sv[1]);
 		for (size_t i = 0; i < p->args->ndkim; i++)
 			dkim_key_free(dkim[i].key);

@@ -389,7 +389,8 @@ bool store_client_alive(const struct store_client *sc)
 
 struct store_txn *store_txn_begin(struct store_client *sc, const char *qid, const char *sender,
                                   const struct store_recipient *rcpts, size_t nrcpts,
-                                  const char *received, const char *signer)
+                                  const char *received, const char *signer,
+                                  const char *client_ip, const char *helo)
 {
 	struct store_txn *t = calloc(1, sizeof(*t));
 	if (!t)
@@ -402,8 +403,8 @@ struct store_txn *store_txn_begin(struct store_client *sc, const char *qid, cons
 	}
 	struct buf frame;
 	buf_init(&frame, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	if (frame_encode_begin(&frame, t->node.id, qid, sender, rcpts, nrcpts, received,
-	                       signer) < 0) {
+	if (frame_encode_begin(&frame, t->node.id, qid, sender, rcpts, nrcpts, received, signer,
+	                       client_ip, helo) < 0) {
 		/* The smtp process enforces tighter limits than the format's,
 		 * so this is its bug or memory running out: fail the message,
 		 * keep the connection. */

@@ -10,11 +10,79 @@
 
 #include "util/log.h"
 
+static size_t count_ok(struct store_msg **msgs, size_t n, size_t *nfiles);
+
 static void fail_all(const struct store_env *env, struct store_msg **msgs, size_t n, int err)
 {
+	/* A failed sync: none of the round's messages is answered 250, so
+	 * its outbox file goes too (kept, it would only announce mail that
+	 * is not there). */
+	if (env->outbox)
+		outbox_writer_drop(env->outbox);
 	for (size_t i = 0; i < n; i++)
 		if (msgs[i]->result == STORE_OK)
 			store_msg_fail(env, msgs[i], STORE_TEMPFAIL, "sync", err);
+}
+
+/* The outbox (issue 12), after the renames of msgs[0..n): one record per
+ * copy now in new/, in answer order, into the round's NAME.tmp, before the
+ * sync that makes the renames durable (outbox_write.c).  A message whose
+ * records cannot be made, or all of them if the file cannot be written,
+ * fail with 451 as for a sync error: a 250 is never given without its
+ * event on disk. */
+static void outbox_write_round(const struct store_env *env, struct store_msg **msgs, size_t n)
+{
+	struct outbox_writer *w = env->outbox;
+	if (!w)
+		return;
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	outbox_writer_begin(w);
+	for (size_t i = 0; i < n; i++) {
+		if (msgs[i]->result != STORE_OK)
+			continue;
+		size_t mark = w->records.len;
+		if (store_msg_outbox_add(env, msgs[i], now.tv_sec) < 0) {
+			w->records.len = mark;
+			if (w->records.data)
+				w->records.data[mark] = '\0';
+			store_msg_fail(env, msgs[i], STORE_TEMPFAIL, "outbox", ENOMEM);
+		}
+	}
+	if (outbox_writer_write(w) < 0) {
+		int err = errno;
+		log_event(LOG_ERROR, "outbox_write", "error=\"%s\"", strerror(err));
+		for (size_t i = 0; i < n; i++)
+			if (msgs[i]->result == STORE_OK)
+				store_msg_fail(env, msgs[i], maildir_errno_result(err), "outbox", err);
+	}
+}
+
+/* After the relayed parts: messages that failed there left new/, so their
+ * records leave the file (outbox_writer_rewrite); a round that failed
+ * whole drops it. */
+static void outbox_after_relay(const struct store_env *env, struct store_msg **msgs, size_t n,
+                               size_t ok_before)
+{
+	struct outbox_writer *w = env->outbox;
+	size_t nfiles;
+	if (!w || !w->pending)
+		return;
+	size_t ok = count_ok(msgs, n, &nfiles);
+	if (ok == ok_before)
+		return;
+	if (ok == 0) {
+		outbox_writer_drop(w);
+		return;
+	}
+	struct timespec now;
+	clock_gettime(CLOCK_REALTIME, &now);
+	outbox_writer_begin(w);
+	for (size_t i = 0; i < n; i++)
+		if (msgs[i]->result == STORE_OK)
+			store_msg_outbox_add(env, msgs[i], now.tv_sec); /* fitted before */
+	if (outbox_writer_rewrite(w) < 0)
+		log_event(LOG_ERROR, "outbox_write", "step=rewrite error=\"%s\"", strerror(errno));
 }
 
 /* Step 2 in fsync mode: every file, since each is its own inode. */
@@ -124,8 +192,26 @@ static int sync_filesystems(const struct store_env *env, struct store_msg **a, s
 		devs[nother] = st.st_dev;
 		fds[nother++] = fd;
 	}
+	/* The outbox's NAME.tmp is made durable by the same sync: its
+	 * filesystem is synced too, even when no mail file is on it. */
+	int extra = -1;
+	if (env->outbox && env->outbox->pending) {
+		struct stat st;
+		if (fstat(env->outbox->dirfd, &st) < 0)
+			goto out;
+		bool known = st.st_dev == root_st.st_dev;
+		root_used |= known;
+		for (size_t j = 0; j < nother && !known; j++)
+			known = devs[j] == st.st_dev;
+		if (!known)
+			extra = env->outbox->dirfd;
+	}
 	rc = 0;
-	if (root_used) {
+	if (extra >= 0) {
+		rc = syncfs(extra);
+		++*nfs;
+	}
+	if (root_used && rc == 0) {
 		rc = syncfs(env->rootfd);
 		++*nfs;
 	}
@@ -203,6 +289,7 @@ void store_commit_batch(const struct store_env *env, struct store_msg **msgs, si
 
 	for (size_t i = 0; i < n; i++)
 		store_msg_rename(env, msgs[i]);
+	outbox_write_round(env, msgs, n);
 	ms[2] = ms_since(&t0);
 
 	if (count_ok(msgs, n, &nfiles) > 0) {
@@ -213,8 +300,10 @@ void store_commit_batch(const struct store_env *env, struct store_msg **msgs, si
 	}
 	ms[3] = ms_since(&t0);
 
+	size_t ok_before = count_ok(msgs, n, &nfiles);
 	for (size_t i = 0; i < n; i++)
 		store_msg_relay(env, msgs[i]);
+	outbox_after_relay(env, msgs, n, ok_before);
 	log_stored(msgs, n);
 	size_t ok = count_ok(msgs, n, &nfiles);
 	log_event(LOG_DEBUG, "batch",
@@ -236,6 +325,7 @@ void store_commit_round(const struct store_env *env, struct store_msg **renaming
 	ms[0] = ms_since(&t0);
 	for (size_t i = 0; i < nr; i++)
 		store_msg_rename(env, renaming[i]);
+	outbox_write_round(env, renaming, nr);
 	ms[1] = ms_since(&t0);
 	if (sync_filesystems(env, writing, nw, renaming, nr, &nfs) < 0) {
 		int err = errno;
@@ -243,8 +333,10 @@ void store_commit_round(const struct store_env *env, struct store_msg **renaming
 		fail_all(env, renaming, nr, err);
 	}
 	ms[2] = ms_since(&t0);
+	size_t nfiles, ok_before = count_ok(renaming, nr, &nfiles);
 	for (size_t i = 0; i < nr; i++)
 		store_msg_relay(env, renaming[i]);
+	outbox_after_relay(env, renaming, nr, ok_before);
 	log_stored(renaming, nr);
 	/* The same fields as a two-phase batch line: the one sync of a round
 	 * is reported as sync1, so bench/ reads both alike. */

@@ -12,8 +12,11 @@
  *      their copies: their first file is already written);
  *   2. syncfs of every filesystem holding one of the files (the mail
  *      root's, and each mailbox mounted from another), or fsync each file;
- *   3. rename every file into new/ (per message all or none);
- *   4. the same syncfs again, or fsync each distinct new/;
+ *   3. rename every file into new/ (per message all or none), and with
+ *      the outbox on (issue 12) write the round's events file as NAME.tmp
+ *      (in fsync mode with an fsync of it and of the outbox directory);
+ *   4. the same syncfs again (covering the outbox's filesystem), or fsync
+ *      each distinct new/;
  *   5. queue each message's relayed part in the spool (store_msg_relay:
  *      one enqueue and its own sync per such message; if it fails, the
  *      message's files leave new/ again);
@@ -31,10 +34,12 @@ void store_commit_batch(const struct store_env *env, struct store_msg **msgs, si
  *      earlier round's syncfs already made durable;
  *   3. one syncfs per filesystem holding a file of either set (the mail
  *      root's alone unless a mailbox is another filesystem's mount
- *      point): covers both.
+ *      point): covers both, and the events file that step 2 wrote for
+ *      the renamed copies when the outbox is on (issue 12).
  *   4. the relayed part of each renaming[] message, as in step 5 above.
  * After it, each renaming[] message is durable in new/ (or failed) and is
- * answered by the caller; each writing[] message still STORE_OK is synced
+ * answered by the caller, who then publishes the outbox file
+ * (outbox_writer_publish); each writing[] message still STORE_OK is synced
  * in tmp/ and goes to the next round's renaming[].  A sync error fails
  * every message of both sets, as in store_commit_batch. */
 void store_commit_round(const struct store_env *env, struct store_msg **renaming, size_t nr,

@@ -4,6 +4,7 @@
 
 #include "util/be.h"
 #include "util/buf.h"
+#include "util/ip_text.h"
 
 static void put_header(uint8_t *p, enum frame_type type, size_t body_len)
 {
@@ -30,17 +31,22 @@ static int append_str(struct buf *out, const char *s)
 
 int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const char *sender,
                        const struct store_recipient *rcpts, size_t nrcpts, const char *received,
-                       const char *signer)
+                       const char *signer, const char *client_ip, const char *helo)
 {
 	if (!signer)
 		signer = "";
+	if (!client_ip)
+		client_ip = "";
+	if (!helo)
+		helo = "";
 	/* Refuse here what the store would refuse as malformed: a frame it
 	 * cannot parse would cost every other message on the connection. */
 	if (nrcpts == 0 || nrcpts > FRAME_RCPTS_MAX)
 		return -1;
 	if (!str_encodable(qid, FRAME_QID_MAX) || !*qid || !str_encodable(sender, FRAME_ADDRESS_MAX))
 		return -1;
-	if (!str_encodable(received, FRAME_RECEIVED_MAX) || !str_encodable(signer, FRAME_SIGNER_MAX))
+	if (!str_encodable(received, FRAME_RECEIVED_MAX) || !str_encodable(signer, FRAME_SIGNER_MAX) ||
+	    !str_encodable(client_ip, FRAME_CLIENT_IP_MAX))
 		return -1;
 	for (size_t i = 0; i < nrcpts; i++) {
 		if (!str_encodable(rcpts[i].address, FRAME_ADDRESS_MAX) || !*rcpts[i].address)
@@ -71,7 +77,12 @@ int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const cha
 	size_t rlen = strlen(received);
 	be_put32(n, (uint32_t)rlen);
 	if (buf_append(out, n, sizeof(n)) < 0 || buf_append(out, received, rlen) < 0 ||
-	    append_str(out, signer) < 0)
+	    append_str(out, signer) < 0 || append_str(out, client_ip) < 0)
+		goto fail;
+	size_t hlen = strnlen(helo, FRAME_HELO_MAX);
+	uint8_t h16[2];
+	be_put16(h16, (uint16_t)hlen);
+	if (buf_append(out, h16, sizeof(h16)) < 0 || buf_append(out, helo, hlen) < 0)
 		goto fail;
 	be_put32((uint8_t *)out->data + start, (uint32_t)(out->len - start - FRAME_HEADER_LEN));
 	return 0;
@@ -157,7 +168,7 @@ enum frame_status frame_header_decode(const uint8_t *p, size_t avail, unsigned a
 	bool ok;
 	switch ((enum frame_type)t) {
 	case FRAME_BEGIN:
-		ok = len >= 8 + 2 + 1 + 2 + 4 + 2 + 1 + 2 + 1 + 4 && len <= FRAME_BEGIN_MAX;
+		ok = len >= 8 + 2 + 1 + 2 + 4 + 2 + 1 + 2 + 1 + 4 + 2 + 2 + 2 && len <= FRAME_BEGIN_MAX;
 		break;
 	case FRAME_DATA:
 		ok = len > 8 && len <= 8 + FRAME_DATA_MAX;
@@ -260,6 +271,10 @@ enum frame_status frame_decode_begin(const uint8_t *body, size_t len, struct fra
 		return fail(why, "BEGIN received holds a NUL");
 	if (!read_str(&r, FRAME_SIGNER_MAX, true, &out->signer))
 		return fail(why, "BEGIN signer malformed");
+	if (!read_str(&r, FRAME_CLIENT_IP_MAX, true, &out->client_ip))
+		return fail(why, "BEGIN client address malformed");
+	if (!read_str(&r, FRAME_HELO_MAX, true, &out->helo))
+		return fail(why, "BEGIN helo malformed");
 	if (r.left != 0)
 		return fail(why, "BEGIN has trailing octets");
 	return FRAME_OK;
@@ -403,6 +418,13 @@ static bool received_safe(const struct frame_str *r)
 	return true;
 }
 
+/* Empty (local mail) or what inet_ntop writes for the peer. */
+static bool client_ip_ok(const struct frame_str *s)
+{
+	unsigned char a[16];
+	return s->len == 0 || ip_text_v4(s->p, s->len, a) || ip_text_v6(s->p, s->len, a) != 0;
+}
+
 const char *frame_begin_check(const struct frame_begin *b)
 {
 	if (!qid_safe(&b->qid))
@@ -413,6 +435,8 @@ const char *frame_begin_check(const struct frame_begin *b)
 		return "received text not LF-terminated lines";
 	if (has_control(b->signer.p, b->signer.len))
 		return "signer holds a control octet";
+	if (!client_ip_ok(&b->client_ip))
+		return "client address not an IP address";
 	size_t pos = 0;
 	for (uint32_t i = 0; i < b->nrcpts; i++) {
 		struct frame_str a, m;

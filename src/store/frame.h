@@ -10,7 +10,11 @@
  *                  n x (str address, str mailbox), u32 length + received
  *                  (an empty mailbox: a relayed recipient, for the spool),
  *                  str signer (0..FRAME_SIGNER_MAX: the login's senders
- *                  field when the message may be DKIM-signed, else empty)
+ *                  field when the message may be DKIM-signed, else empty),
+ *                  str client_ip (0..FRAME_CLIENT_IP_MAX: the client's
+ *                  address as inet_ntop writes it, empty for local mail),
+ *                  str helo (0..FRAME_HELO_MAX: its HELO/EHLO argument as
+ *                  sent, any octet but NUL; both for the outbox's events)
  *   DATA   client  u64 txn, 1..FRAME_DATA_MAX content octets
  *   COMMIT client  u64 txn
  *   ABORT  client  u64 txn
@@ -73,9 +77,14 @@ enum frame_type {
 #define FRAME_RECEIVED_MAX (64u * 1024u)
 /* The signer: a login's senders field, at most one users file line. */
 #define FRAME_SIGNER_MAX AUTH_USERS_LINE_MAX
+/* The client's address (IP_TEXT_V6_MAX, with room) and its HELO argument
+ * (one command line). */
+#define FRAME_CLIENT_IP_MAX 64u
+#define FRAME_HELO_MAX SMTP_COMMAND_LINE_MAX
 #define FRAME_BEGIN_MAX (8u + 2u + FRAME_QID_MAX + 2u + FRAME_ADDRESS_MAX + 4u + \
                          FRAME_RCPTS_MAX * (2u + FRAME_ADDRESS_MAX + 2u + FRAME_MAILBOX_MAX) + \
-                         4u + FRAME_RECEIVED_MAX + 2u + FRAME_SIGNER_MAX)
+                         4u + FRAME_RECEIVED_MAX + 2u + FRAME_SIGNER_MAX + \
+                         2u + FRAME_CLIENT_IP_MAX + 2u + FRAME_HELO_MAX)
 /* The fixed frames, header included. */
 #define FRAME_TXN_LEN (FRAME_HEADER_LEN + 8)
 #define FRAME_RESULT_LEN (FRAME_HEADER_LEN + 9)
@@ -106,6 +115,9 @@ struct frame_begin {
 	/* The login's senders field (DKIM signs relayed mail whose From
 	 * it allows, store/relay_dkim.c), empty: never signed. */
 	struct frame_str signer;
+	/* The client (the outbox's events): empty for local mail. */
+	struct frame_str client_ip;
+	struct frame_str helo;
 	uint32_t nrcpts;
 	/* The recipients, already validated: walk them with frame_begin_rcpt. */
 	const uint8_t *rcpts;
@@ -117,10 +129,13 @@ struct frame_begin {
  * string, an empty address or mailbox (a NULL mailbox is a relayed
  * recipient, sent as the empty string), no recipient, too many) or memory ran out; out is then unchanged.
  * signer is NULL or "" (not to be signed) or the login's senders field.
+ * client_ip and helo: NULL or "" when unknown; a helo over FRAME_HELO_MAX
+ * is cut there (it only informs the events), a client_ip over its bound
+ * refuses the frame.
  * The others fill a fixed array and cannot fail. */
 int frame_encode_begin(struct buf *out, uint64_t txn, const char *qid, const char *sender,
                        const struct store_recipient *rcpts, size_t nrcpts, const char *received,
-                       const char *signer);
+                       const char *signer, const char *client_ip, const char *helo);
 /* The header of a DATA frame carrying len (1..FRAME_DATA_MAX) octets; the
  * content follows it on the wire. */
 void frame_encode_data_header(uint8_t out[FRAME_DATA_HEADER_LEN], uint64_t txn, size_t len);
@@ -169,7 +184,8 @@ void frame_begin_rcpt(const struct frame_begin *b, size_t *pos, struct frame_str
  * sender and addresses without control octets (they become header lines),
  * mailbox names that are one safe directory name (no '/', no leading '.',
  * no control octets: DESIGN.md "Addresses") or empty (relayed), a received text of lines
- * ending in LF without CR, a signer without control octets.  Returns NULL if all is well, else the reason.
+ * ending in LF without CR, a signer without control octets, a client_ip
+ * empty or an IPv4 or IPv6 address in text.  Returns NULL if all is well, else the reason.
  * The smtp process already ensures all this, so a failure is its bug. */
 const char *frame_begin_check(const struct frame_begin *b);
 

@@ -1,6 +1,7 @@
 #include "store/message.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -115,6 +116,29 @@ static size_t head_write(char *out, const struct rcpt *r, size_t i, size_t j, si
 	return n;
 }
 
+static int rcpt_index_cmp(const void *a, const void *b)
+{
+	const struct rcpt *x = *(const struct rcpt *const *)a, *y = *(const struct rcpt *const *)b;
+	return (x->index > y->index) - (x->index < y->index);
+}
+
+/* The copy's recipients for its event (r[i..j), sorted by address then
+ * index): each distinct address once, at its first RCPT, in RCPT order. */
+static void to_build(struct store_msg *m, struct store_file *f, const struct rcpt *r, size_t i,
+                     size_t j, const char **out)
+{
+	const struct rcpt **first = (const struct rcpt **)out;
+	size_t k = 0;
+	for (size_t x = i; x < j; x++)
+		if (x == i || strcmp(r[x].address, r[x - 1].address) != 0)
+			first[k++] = &r[x];
+	qsort(first, k, sizeof(first[0]), rcpt_index_cmp);
+	for (size_t x = 0; x < k; x++)
+		out[x] = first[x]->address;
+	f->to = out;
+	f->nto = k;
+}
+
 /* One file per distinct mailbox (issue 8, item 4): a message to bob,
  * bob+1 ... bob+1000 and BOB is one copy, not a thousand.  Each file names
  * every distinct address given for its mailbox in an X-Original-To line
@@ -131,7 +155,8 @@ static int files_build(struct store_msg *m, struct rcpt *r, size_t n)
 		total += head_write(NULL, r, i, j, &lfs);
 	}
 	char *p = m->heads = malloc(total + 1);
-	if (!p)
+	const char **tos = m->tos = malloc((n ? n : 1) * sizeof(*tos));
+	if (!p || !tos)
 		return -1;
 	for (size_t i = 0, j; i < n; i = j) {
 		for (j = i + 1; j < n && strcmp(r[j].mailbox, r[i].mailbox) == 0; j++)
@@ -142,6 +167,8 @@ static int files_build(struct store_msg *m, struct rcpt *r, size_t n)
 		f->head_len = head_write(p, r, i, j, &lfs);
 		f->head_lfs = lfs;
 		p += f->head_len;
+		to_build(m, f, r, i, j, tos);
+		tos += f->nto;
 	}
 	*p = '\0';
 	return 0;
@@ -196,7 +223,8 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 	buf_init(&m->mem, STORE_MEMORY_MESSAGE_MAX);
 
 	/* One allocation for every string of the envelope. */
-	size_t total = b->qid.len + 1 + b->sender.len + 1 + b->received.len + 1 + b->signer.len + 1;
+	size_t total = b->qid.len + 1 + b->sender.len + 1 + b->received.len + 1 + b->signer.len + 1 +
+	               b->client_ip.len + 1 + b->helo.len + 1;
 	size_t pos = 0;
 	for (uint32_t i = 0; i < b->nrcpts; i++) {
 		struct frame_str a, mb;
@@ -220,6 +248,8 @@ struct store_msg *store_msg_new(const struct frame_begin *b)
 	m->sender = copy_str(&arena, &b->sender);
 	m->received = copy_str(&arena, &b->received);
 	m->signer = copy_str(&arena, &b->signer);
+	m->client_ip = copy_str(&arena, &b->client_ip);
+	m->helo = copy_str(&arena, &b->helo);
 	m->received_len = b->received.len;
 	m->received_lfs = maildir_count_lf(m->received, m->received_len);
 
@@ -281,6 +311,7 @@ void store_msg_free(struct store_msg *m)
 	free(m->relay);
 	free(m->qid);
 	free(m->heads);
+	free(m->tos);
 	free(m->files);
 	free(m);
 }
@@ -563,6 +594,28 @@ void store_msg_rename(const struct store_env *env, struct store_msg *m)
 		f->in_tmp = false;
 		f->in_new = true;
 	}
+}
+
+int store_msg_outbox_add(const struct store_env *env, const struct store_msg *m, int64_t now)
+{
+	char name[MAILDIR_NAME_MAX + 1];
+	char path[FRAME_MAILBOX_MAX + 5 + MAILDIR_NAME_MAX + 1];
+	for (size_t i = 0; i < m->nfiles; i++) {
+		const struct store_file *f = &m->files[i];
+		if (!f->in_new)
+			continue;
+		if (file_name(env, m, f, true, name, sizeof(name)) < 0)
+			return -1;
+		snprintf(path, sizeof(path), "%s/new/%s", f->mailbox, name);
+		struct outbox_event ev = {
+			.id = m->qid, .mailbox = f->mailbox, .path = path, .from = m->sender,
+			.to = f->to, .nto = f->nto, .client_ip = m->client_ip, .helo = m->helo,
+			.size = store_msg_file_size(m, f), .time = now,
+		};
+		if (outbox_writer_add(env->outbox, &ev) < 0)
+			return -1;
+	}
+	return 0;
 }
 
 void store_msg_discard(const struct store_env *env, struct store_msg *m)

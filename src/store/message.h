@@ -28,6 +28,7 @@
 #include "store/frame.h"
 #include "store/maildir.h"
 #include "store/memory.h"
+#include "store/outbox.h"
 #include "store/relay.h"
 #include "store/store.h"
 #include "store/txnmap.h"
@@ -41,6 +42,7 @@ struct store_env {
 	char host[MAILDIR_HOST_MAX + 1];   /* escaped for file names */
 	struct store_memory *memory;       /* content held in memory, all messages */
 	struct store_relay *relay;         /* the spool for relayed recipients */
+	struct outbox_writer *outbox;      /* the events outbox (issue 12), or NULL */
 };
 
 struct store_file {
@@ -48,6 +50,9 @@ struct store_file {
 	const char *head;      /* X-Original-To lines and Delivered-To, LF ended */
 	size_t head_len;
 	uint64_t head_lfs;
+	const char **to;       /* the distinct recipients of this copy, in RCPT
+	                          order (the outbox's events) */
+	size_t nto;
 	bool in_tmp;           /* exists as tmp/<tmp name> */
 	bool in_new;           /* exists as new/<new name> */
 };
@@ -59,6 +64,8 @@ struct store_msg {
 	char *sender;
 	char *received;
 	char *signer;                  /* "" or the login's senders field (DKIM) */
+	char *client_ip;               /* "" for local mail (the outbox's events) */
+	char *helo;
 	size_t received_len;
 	uint64_t received_lfs;
 	struct store_file *files;
@@ -67,6 +74,7 @@ struct store_msg {
 	struct store_memory_node mem_node; /* mem's capacity in the budget */
 	struct store_memory *memory;   /* the budget mem is counted in, once it is */
 	char *heads;                   /* every file's head, one allocation */
+	const char **tos;              /* every file's to, one allocation */
 	uint64_t content_len;
 	uint64_t content_lfs;
 	int stream_fd;                 /* files[0] while streaming, else -1 */
@@ -116,6 +124,11 @@ void store_msg_rename(const struct store_env *env, struct store_msg *m);
  * before anyone is answered: the client retries the whole message, and
  * the local recipients must not get it twice. */
 void store_msg_relay(const struct store_env *env, struct store_msg *m);
+
+/* The outbox (issue 12): one record per file of m in new/, into
+ * env->outbox's round, with the commit time now.  0, or -1 when the
+ * round's records would pass their bound or memory ran out. */
+int store_msg_outbox_add(const struct store_env *env, const struct store_msg *m, int64_t now);
 
 /* Records the first failure (what failed, errno), logs it, and removes
  * every file of m from tmp/ and new/. */

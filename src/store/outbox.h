@@ -56,4 +56,52 @@ size_t outbox_parse(const char *data, size_t len, outbox_each_fn each, void *arg
  * not a stranger): the reader ignores everything else. */
 bool outbox_name_ok(const char *name);
 
+/* ---- The writer's side (the store: outbox_write.c) ---- */
+
+/* A file's name: 16 lower-case hex digits of the commit's CLOCK_REALTIME
+ * in ns, '-', the writer's pid; with tmp, ".tmp" after it (the name while
+ * it is written, which outbox_name_ok refuses).  "-" + 10 digits + ".tmp"
+ * + NUL fits OUTBOX_NAME_MAX. */
+#define OUTBOX_NAME_MAX 40
+void outbox_name_format(char out[OUTBOX_NAME_MAX], uint64_t ns, long pid, bool tmp);
+
+/* The pid in a temporary name (NAME.tmp with NAME outbox_name_ok), or 0
+ * for any other name: the crash recovery's test. */
+long outbox_tmp_pid(const char *name);
+
+struct outbox_writer {
+	int dirfd;                 /* MAILROOT/.rawmail/outbox, or -1 */
+	bool fsync;                /* --sync fsync: fsync the file and the directory */
+	long pid;
+	uint64_t last_ns;          /* names only increase, even if the clock steps back */
+	struct buf records;        /* the round's records */
+	char name[OUTBOX_NAME_MAX];/* the round's file, while it is NAME.tmp */
+	bool pending;              /* name exists as NAME.tmp, to rename */
+};
+
+/* Makes MAILROOT/.rawmail and .rawmail/outbox (mode 0700, durably) beneath
+ * rootfd and opens the outbox: its descriptor, or -1 with errno.  uid and
+ * gid >= 0 (a caller still root): the outbox is given to them. */
+int outbox_dir_open(int rootfd, long uid, long gid);
+/* Takes over dirfd (the outbox) and renames the NAME.tmp files of writers
+ * no longer alive to NAME (see outbox_write.c).  0. */
+int outbox_writer_open(struct outbox_writer *w, int dirfd, bool fsync, long pid);
+void outbox_writer_close(struct outbox_writer *w);
+
+/* A round: begin (empties the records), add each stored copy's record,
+ * then write (creates NAME.tmp with the records: before the round's sync;
+ * with fsync, fsyncs it and the directory), then, after the round's
+ * messages were answered, publish (renames NAME.tmp to NAME).  write does
+ * nothing and returns 0 when no record was added.  write: 0, or -1 with
+ * errno (NAME.tmp is then gone).  drop: the round failed after write:
+ * NAME.tmp is removed.  rewrite: some messages failed after write (their
+ * spool entry): NAME.tmp is written again with the records now in w->records
+ * (without syncing: see outbox_write.c). */
+void outbox_writer_begin(struct outbox_writer *w);
+int outbox_writer_add(struct outbox_writer *w, const struct outbox_event *ev);
+int outbox_writer_write(struct outbox_writer *w);
+int outbox_writer_rewrite(struct outbox_writer *w);
+void outbox_writer_drop(struct outbox_writer *w);
+int outbox_writer_publish(struct outbox_writer *w);
+
 #endif

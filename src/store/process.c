@@ -53,6 +53,7 @@ struct store_proc {
 	struct store_memory memory;    /* content of the messages in memory */
 	struct newbox newbox;          /* Maildirs granted in the last hour */
 	struct store_relay relay;      /* the spool, for relayed recipients */
+	struct outbox_writer outbox;   /* the events outbox, when env.outbox */
 	struct txnmap txns;            /* every message from BEGIN to its answer */
 	struct store_msg *queue_head;  /* committed, waiting for a batch */
 	struct store_msg **queue_tail;
@@ -104,6 +105,22 @@ static void answer(struct store_proc *p, struct store_msg *m)
 	send_frame(p, frame, sizeof(frame));
 	txnmap_remove(&p->txns, &m->node);
 	store_msg_free(m);
+}
+
+/* The round's outbox file becomes visible to the bridge once its messages
+ * are answered (issue 12: no event before the 250).  The answers are
+ * pushed to the socket first, so that the smtp process has them before
+ * the bridge can see the file; what the socket cannot take now still goes
+ * out in order.  Either way the copies are durable in new/ for good by
+ * now: nothing after this point removes them. */
+static void outbox_publish(struct store_proc *p)
+{
+	if (!p->env.outbox || !p->env.outbox->pending)
+		return;
+	struct evbuffer *out = bufferevent_get_output(p->bev);
+	if (!p->out_dead && evbuffer_get_length(out) > 0)
+		evbuffer_write(out, bufferevent_getfd(p->bev));
+	outbox_writer_publish(p->env.outbox);
 }
 
 static void maybe_finish(struct store_proc *p)
@@ -166,6 +183,7 @@ static void run_batch(struct store_proc *p)
 		store_commit_batch(&p->env, batch, n);
 		for (size_t i = 0; i < n; i++)
 			answer(p, batch[i]);
+		outbox_publish(p);
 		send_space(p);
 		return;
 	}
@@ -175,6 +193,7 @@ static void run_batch(struct store_proc *p)
 	for (size_t i = 0; i < p->nsynced; i++)
 		answer(p, p->synced[i]);
 	p->nsynced = 0;
+	outbox_publish(p);
 	for (size_t i = 0; i < n; i++) {
 		if (batch[i]->result == STORE_OK)
 			p->synced[p->nsynced++] = batch[i];
@@ -457,6 +476,18 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 	p->relay.ndkim = cfg->ndkim;
 	p->env.relay = &p->relay;
 
+	if (cfg->outbox) {
+		int dirfd = cfg->outbox_fd >= 0 ? cfg->outbox_fd : outbox_dir_open(p->env.rootfd, -1, -1);
+		if (dirfd < 0) {
+			/* No store without it: every 250 must have its event. */
+			log_event(LOG_ERROR, "outbox_unusable", "dir=%s/%s error=\"%s\"", cfg->mailroot,
+			          OUTBOX_DIR, strerror(errno));
+			return -1;
+		}
+		outbox_writer_open(&p->outbox, dirfd, cfg->sync == STORE_SYNC_FSYNC, p->env.pid);
+		p->env.outbox = &p->outbox;
+	}
+
 	if (evutil_make_socket_nonblocking(fd) < 0)
 		return -1;
 	/* One thread per process (DESIGN.md): no locking in libevent. */
@@ -491,6 +522,8 @@ static void proc_teardown(struct store_proc *p)
 	txnmap_free(&p->txns);
 	newbox_free(&p->newbox);
 	store_relay_close(&p->relay);
+	if (p->env.outbox)
+		outbox_writer_close(p->env.outbox);
 	if (p->ev_space)
 		event_free(p->ev_space);
 	if (p->ev_batch)
@@ -505,7 +538,7 @@ static void proc_teardown(struct store_proc *p)
 
 int store_process_run(const struct store_config *cfg, int fd)
 {
-	struct store_proc p = { .env.rootfd = cfg ? cfg->rootfd : -1 };
+	struct store_proc p = { .env.rootfd = cfg ? cfg->rootfd : -1, .outbox.dirfd = -1 };
 
 	/* Answers written after the smtp process died must give EPIPE, not
 	 * kill the store mid-batch.  Blocking SIGPIPE in this thread does
@@ -527,13 +560,16 @@ int store_process_run(const struct store_config *cfg, int fd)
 			close(fd);
 		log_event(LOG_ERROR, "store_start", "reason=\"event loop setup failed\"");
 	} else {
-		log_event(LOG_INFO, "store_start", "mailroot=%s sync=%s spool=%s", cfg->mailroot,
-		          cfg->sync == STORE_SYNC_FSYNC ? "fsync" : "syncfs",
-		          cfg->spool ? cfg->spool : "none");
+		log_event(LOG_INFO, "store_start", "mailroot=%s sync=%s spool=%s outbox=%s",
+		          cfg->mailroot, cfg->sync == STORE_SYNC_FSYNC ? "fsync" : "syncfs",
+		          cfg->spool ? cfg->spool : "none", cfg->outbox ? "on" : "off");
 		send_space(&p);
 		event_base_dispatch(p.base);
 		rc = p.fatal ? -1 : 0;
 	}
+	/* Taken over even when the store did not get as far as opening it. */
+	if (cfg && cfg->outbox && !p.env.outbox && cfg->outbox_fd >= 0)
+		close(cfg->outbox_fd);
 	proc_teardown(&p);
 
 	sigpending(&pending);

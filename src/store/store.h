@@ -59,6 +59,14 @@ struct store_config {
 	 * whose domain is the From domain or a parent (store/relay_dkim.c). */
 	const struct store_dkim_key *dkim;
 	size_t ndkim;
+	/* The events outbox (issue 12, store/outbox.h): with outbox, every
+	 * commit round that stores copies also writes their records under
+	 * MAILROOT/.rawmail/outbox, durably with them.  outbox_fd: that
+	 * directory opened by a caller that was root (outbox_dir_open, which
+	 * gives it to the store's user), taken over by the store; or -1: the
+	 * store makes and opens it beneath rootfd itself.  Set both. */
+	bool outbox;
+	int outbox_fd;
 };
 
 /* Runs the store process's event loop on fd (its end of the socketpair)
@@ -117,11 +125,14 @@ void store_client_free(struct store_client *sc);
  * submission; its size is bounded by STORE_RELAY_MESSAGE_MAX.  signer:
  * NULL, or a login's senders field (auth/users.h): that spool entry is
  * DKIM-signed when its From is one the field allows and a key is
- * configured for its domain (store/relay_dkim.c).  Returns NULL if out of
- * memory. */
+ * configured for its domain (store/relay_dkim.c).  client_ip (as
+ * inet_ntop writes it) and helo (the HELO/EHLO argument as sent): NULL or
+ * "" when unknown (local mail); they go into the outbox's events (issue
+ * 12).  Returns NULL if out of memory. */
 struct store_txn *store_txn_begin(struct store_client *sc, const char *qid, const char *sender,
                                   const struct store_recipient *rcpts, size_t nrcpts,
-                                  const char *received, const char *signer);
+                                  const char *received, const char *signer,
+                                  const char *client_ip, const char *helo);
 /* Appends content (LF line endings, as smtp_content_decode gives it).
  * Never blocks; returns 0, or -1 if the store is gone or memory ran out. */
 int store_txn_write(struct store_txn *t, const char *data, size_t len);

@@ -22,7 +22,7 @@ static void check_begin(const uint8_t *body, size_t len)
 		return;
 	/* A valid BEGIN re-encodes to the same body. */
 	struct store_recipient *r = calloc(b.nrcpts, sizeof(*r));
-	char **strs = calloc((size_t)b.nrcpts * 2 + 4, sizeof(*strs));
+	char **strs = calloc((size_t)b.nrcpts * 2 + 6, sizeof(*strs));
 	size_t pos = 0, k = 0;
 	for (uint32_t i = 0; i < b.nrcpts; i++) {
 		struct frame_str a, m;
@@ -37,9 +37,12 @@ static void check_begin(const uint8_t *body, size_t len)
 	char *sender = strs[k++] = strndup(b.sender.p, b.sender.len);
 	char *received = strs[k++] = strndup(b.received.p, b.received.len);
 	char *signer = strs[k++] = strndup(b.signer.p, b.signer.len);
+	char *client_ip = strs[k++] = strndup(b.client_ip.p, b.client_ip.len);
+	char *helo = strs[k++] = strndup(b.helo.p, b.helo.len);
 	struct buf out;
 	buf_init(&out, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	if (frame_encode_begin(&out, b.txn, qid, sender, r, b.nrcpts, received, signer) == 0 &&
+	if (frame_encode_begin(&out, b.txn, qid, sender, r, b.nrcpts, received, signer, client_ip,
+	                       helo) == 0 &&
 	    (out.len != FRAME_HEADER_LEN + len || memcmp(out.data + FRAME_HEADER_LEN, body, len)))
 		abort();
 	buf_free(&out);

@@ -25,6 +25,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -38,6 +40,7 @@
 #include "store/frame.h"
 #include "msg/dkim.h"
 #include "store/maildir.h"
+#include "store/outbox.h"
 #include "store/store.h"
 #include "util/buf.h"
 #include "util/limits.h"
@@ -100,6 +103,12 @@ static bool spool_in_tmpfs = false;
 static const struct store_dkim_key *dkim_keys = NULL;
 static size_t dkim_nkeys = 0;
 static const char *signer = NULL;
+/* The outbox of the next store_start (issue 12), and the client send_msg
+ * gives. */
+static bool outbox_on = false;
+static const char *client_ip = NULL, *client_helo = NULL;
+/* Runs before the next store_start forks (its mailroot not yet made). */
+static void (*before_store)(const struct harness *h) = NULL;
 
 /* Forks the store.  In CHILD_TMPFS mode the child first mounts a 1 MiB
  * tmpfs on the mailroot in a mount namespace of its own, and exits 77 if
@@ -114,6 +123,8 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 	if (spool_name)
 		snprintf(h->spool, sizeof(h->spool), "%s/%s", spool_in_tmpfs ? h->root : h->dir,
 		         spool_name);
+	if (before_store)
+		before_store(h);
 	int sv[2];
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fflush(NULL);
@@ -152,7 +163,8 @@ static void store_start(struct harness *h, enum store_sync_mode sync, enum child
 		                            .new_mailboxes_per_client = newbox_per_client,
 		                            .new_mailboxes_total = newbox_total,
 		                            .spool = spool_name ? h->spool : NULL,
-		                            .dkim = dkim_keys, .ndkim = dkim_nkeys };
+		                            .dkim = dkim_keys, .ndkim = dkim_nkeys,
+		                            .outbox = outbox_on, .outbox_fd = -1 };
 		int rc = store_process_run(&cfg, sv[1]);
 		log_flush();
 		exit(rc == 0 ? 0 : 1);
@@ -365,7 +377,8 @@ static struct store_txn *send_msg(struct harness *h, const char *qid,
                                   const struct store_recipient *r, size_t n, const char *content,
                                   size_t len, size_t chunk)
 {
-	struct store_txn *t = store_txn_begin(h->sc, qid, SENDER, r, n, RECEIVED, signer);
+	struct store_txn *t = store_txn_begin(h->sc, qid, SENDER, r, n, RECEIVED, signer, client_ip,
+	                                      client_helo);
 	assert_non_null(t);
 	for (size_t off = 0; off < len; off += chunk)
 		assert_int_equal(store_txn_write(t, content + off, len - off < chunk ? len - off : chunk), 0);
@@ -777,7 +790,7 @@ static void raw_begin(int fd, uint64_t txn, const char *qid, const struct store_
 {
 	struct buf b;
 	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(&b, txn, qid, SENDER, r, n, RECEIVED, NULL), 0);
+	assert_int_equal(frame_encode_begin(&b, txn, qid, SENDER, r, n, RECEIVED, NULL, NULL, NULL), 0);
 	raw_send(fd, b.data, b.len);
 	buf_free(&b);
 }
@@ -1456,6 +1469,358 @@ static void spin(struct harness *h)
 		event_base_loop(h->base, EVLOOP_NONBLOCK);
 }
 
+/* ---- the outbox (issue 12) ---- */
+
+struct outbox_seen {
+	const struct harness *h;
+	char (*path)[512];          /* each record's path, in file order */
+	char (*qid)[80];
+	size_t n, cap;
+	int bad_fields;
+};
+
+static bool outbox_record(const struct outbox_event *ev, void *arg)
+{
+	struct outbox_seen *s = arg;
+	if (s->n == s->cap) {
+		s->cap = s->cap ? s->cap * 2 : 64;
+		s->path = realloc(s->path, s->cap * sizeof(*s->path));
+		s->qid = realloc(s->qid, s->cap * sizeof(*s->qid));
+	}
+	snprintf(s->path[s->n], sizeof(s->path[0]), "%s", ev->path);
+	snprintf(s->qid[s->n], sizeof(s->qid[0]), "%s", ev->id);
+	s->n++;
+	/* The record says what the file is. */
+	char full[1024];
+	snprintf(full, sizeof(full), "%s/%s", s->h->root, ev->path);
+	struct stat st;
+	size_t mlen = strlen(ev->mailbox);
+	if (stat(full, &st) != 0 || (uint64_t)st.st_size != ev->size ||
+	    strncmp(ev->path, ev->mailbox, mlen) != 0 || strncmp(ev->path + mlen, "/new/", 5) != 0 ||
+	    strcmp(ev->from, SENDER) != 0 || ev->nto < 1 ||
+	    strcmp(ev->client_ip, client_ip ? client_ip : "") != 0 ||
+	    strcmp(ev->helo, client_helo ? client_helo : "") != 0 || ev->time < 1700000000)
+		s->bad_fields++;
+	return true;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+/* Every outbox file of h, in name order, parsed into s; asserts that
+ * every name is final (none left as NAME.tmp) and no record is bad. */
+static void outbox_read(const struct harness *h, struct outbox_seen *s)
+{
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/%s", h->root, OUTBOX_DIR);
+	struct stat st;
+	assert_int_equal(stat(dir, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0700);
+	DIR *d = opendir(dir);
+	assert_non_null(d);
+	char (*names)[OUTBOX_NAME_MAX] = NULL;
+	size_t n = 0;
+	struct dirent *e;
+	while ((e = readdir(d)) != NULL) {
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (!outbox_name_ok(e->d_name))
+			fail_msg("outbox file with a wrong name: %s", e->d_name);
+		names = realloc(names, (n + 1) * sizeof(*names));
+		snprintf(names[n++], OUTBOX_NAME_MAX, "%s", e->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), name_cmp);
+	*s = (struct outbox_seen){ .h = h };
+	for (size_t i = 0; i < n; i++) {
+		char path[512];
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		size_t len, bad;
+		char *data = read_file(path, &len);
+		assert_true(outbox_parse(data, len, outbox_record, s, &bad) > 0);
+		assert_int_equal(bad, 0);
+		free(data);
+	}
+	free(names);
+	assert_int_equal(s->bad_fields, 0);
+}
+
+static void outbox_seen_free(struct outbox_seen *s)
+{
+	free(s->path);
+	free(s->qid);
+}
+
+/* One record per copy in new/, in the order the messages were committed
+ * (one at a time here, so commit order is send order), with the
+ * envelope, the client and the file's size; the outbox is 0700; nothing is
+ * left as NAME.tmp. */
+static void outbox_records(enum store_sync_mode sync)
+{
+	outbox_on = true;
+	client_ip = "2001:db8::7";
+	client_helo = "my camera \x01\xc3\xa9 %41\n@1 0";
+	struct harness h;
+	store_start(&h, sync, CHILD_PLAIN);
+	client_start(&h);
+	const char *body = "Subject: motion\n\nmotion detected\n";
+	struct store_recipient r[] = {
+		{ "cam+1@example.org", "cam" }, { "bob@example.org", "bob" },
+		{ "Cam@example.org", "cam" },   { "\xc3\xa9l\xc3\xa8ve@example.org", "\xc3\xa9l\xc3\xa8ve" },
+	};
+	size_t copies = 0;
+	for (int i = 0; i < 12; i++) {
+		char qid[16];
+		snprintf(qid, sizeof(qid), "OB%02d", i);
+		size_t nr = (size_t)(i % 4) + 1;
+		struct result res = { 0 };
+		store_txn_commit(send_msg(&h, qid, r, nr, body, strlen(body), 9), on_done, &res);
+		run_until(&h, &res.calls, 1);
+		assert_int_equal(res.r, STORE_OK);
+		copies += nr >= 3 ? nr - 1 : nr; /* cam twice is one copy */
+	}
+	assert_int_equal(store_stop(&h), 0);
+	struct outbox_seen s;
+	outbox_read(&h, &s);
+	assert_int_equal(s.n, copies);
+	size_t files = count_dir(&h, "cam", "new") + count_dir(&h, "bob", "new") +
+	               count_dir(&h, "\xc3\xa9l\xc3\xa8ve", "new");
+	assert_int_equal(files, copies);
+	/* Commit order: the qids rise through the records, and no copy is
+	 * there twice. */
+	for (size_t i = 1; i < s.n; i++) {
+		assert_true(strcmp(s.qid[i - 1], s.qid[i]) <= 0);
+		for (size_t j = 0; j < i; j++)
+			assert_string_not_equal(s.path[i], s.path[j]);
+	}
+	outbox_seen_free(&s);
+	cleanup(&h);
+	outbox_on = false;
+	client_ip = client_helo = NULL;
+}
+
+static void test_outbox_syncfs(void **state)
+{
+	outbox_records(STORE_SYNC_SYNCFS);
+}
+
+static void test_outbox_fsync(void **state)
+{
+	outbox_records(STORE_SYNC_FSYNC);
+}
+
+/* Many messages in flight: records still one per copy, in answer order
+ * (the order the done callbacks ran, which is the RESULT order). */
+struct answered {
+	char qid[64][16];
+	int n;
+};
+
+struct answered_slot {
+	struct answered *a;
+	char qid[16];
+};
+
+static void on_answered(void *arg, enum store_result r)
+{
+	struct answered_slot *s = arg;
+	assert_int_equal(r, STORE_OK);
+	snprintf(s->a->qid[s->a->n++], sizeof(s->a->qid[0]), "%s", s->qid);
+}
+
+static void test_outbox_batched(void **state)
+{
+	outbox_on = true;
+	struct harness h;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	client_start(&h);
+	struct answered a = { .n = 0 };
+	struct answered_slot slots[64];
+	struct store_recipient r = { "box@example.org", "box" };
+	for (int i = 0; i < 64; i++) {
+		slots[i].a = &a;
+		snprintf(slots[i].qid, sizeof(slots[i].qid), "B%03d", i);
+		store_txn_commit(send_msg(&h, slots[i].qid, &r, 1, "x\n", 2, 2), on_answered, &slots[i]);
+	}
+	run_until(&h, &a.n, 64);
+	assert_int_equal(store_stop(&h), 0);
+	struct outbox_seen s;
+	outbox_read(&h, &s);
+	assert_int_equal(s.n, 64);
+	for (int i = 0; i < 64; i++)
+		assert_string_equal(s.qid[i], a.qid[i]);
+	outbox_seen_free(&s);
+	cleanup(&h);
+	outbox_on = false;
+}
+
+/* FS_IOC_SETFLAGS on a directory: 0, or -1 where the filesystem has no
+ * such flags. */
+static int set_immutable(const char *dir, bool on)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY);
+	if (fd < 0)
+		return -1;
+	int flags;
+	int rc = ioctl(fd, FS_IOC_GETFLAGS, &flags);
+	if (rc == 0) {
+		flags = on ? flags | FS_IMMUTABLE_FL : flags & ~FS_IMMUTABLE_FL;
+		rc = ioctl(fd, FS_IOC_SETFLAGS, &flags);
+	}
+	close(fd);
+	return rc;
+}
+
+/* An outbox file that cannot be written fails the round's messages with
+ * 451 and leaves no copy in new/: a 250 never goes without its event. */
+static void test_outbox_write_fails(void **state)
+{
+	outbox_on = true;
+	struct harness h;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	client_start(&h);
+	struct store_recipient r = { "box@example.org", "box" };
+	struct result res = { 0 };
+	store_txn_commit(send_msg(&h, "W1", &r, 1, "x\n", 2, 2), on_done, &res);
+	run_until(&h, &res.calls, 1);
+	assert_int_equal(res.r, STORE_OK);
+	char dir[256];
+	snprintf(dir, sizeof(dir), "%s/%s", h.root, OUTBOX_DIR);
+	if (set_immutable(dir, true) < 0) {
+		assert_int_equal(store_stop(&h), 0);
+		cleanup(&h);
+		outbox_on = false;
+		skip();
+	}
+	store_txn_commit(send_msg(&h, "W2", &r, 1, "y\n", 2, 2), on_done, &res);
+	run_until(&h, &res.calls, 2);
+	assert_int_equal(set_immutable(dir, false), 0);
+	assert_int_equal(res.r, STORE_TEMPFAIL);
+	assert_int_equal(count_dir(&h, "box", "new"), 1);
+	assert_int_equal(count_dir(&h, "box", "tmp"), 0);
+	store_txn_commit(send_msg(&h, "W3", &r, 1, "z\n", 2, 2), on_done, &res);
+	run_until(&h, &res.calls, 3);
+	assert_int_equal(res.r, STORE_OK);
+	assert_int_equal(store_stop(&h), 0);
+	struct outbox_seen seen;
+	outbox_read(&h, &seen);
+	assert_int_equal(seen.n, 2);
+	assert_string_equal(seen.qid[0], "W1");
+	assert_string_equal(seen.qid[1], "W3");
+	outbox_seen_free(&seen);
+	cleanup(&h);
+	outbox_on = false;
+}
+
+/* A message that fails at its relayed part, after the round's sync,
+ * leaves new/ again: its record leaves the outbox with it, in the same
+ * round as a message that was stored, or alone; both sync modes. */
+static void test_outbox_relay_fails(void **state)
+{
+	const char *body = "Subject: x\n\nx\n";
+	struct store_recipient r[] = { { "alice@example.org", "alice" },
+	                               { "far@example.net", NULL } };
+	outbox_on = true;
+	for (int k = 0; k < 2; k++) {
+		struct harness h;
+		store_start(&h, k == 0 ? STORE_SYNC_FSYNC : STORE_SYNC_SYNCFS, CHILD_PLAIN);
+		client_start(&h);
+		struct result a = { 0 }, b = { 0 }, c = { 0 };
+		/* No spool: the second one fails at its relayed part. */
+		store_txn_commit(send_msg(&h, "L1", r, 1, body, strlen(body), 64), on_done, &a);
+		store_txn_commit(send_msg(&h, "L2", r, 2, body, strlen(body), 64), on_done, &b);
+		store_txn_commit(send_msg(&h, "L3", r, 1, body, strlen(body), 64), on_done, &c);
+		run_until(&h, &a.calls, 1);
+		run_until(&h, &b.calls, 1);
+		run_until(&h, &c.calls, 1);
+		assert_int_equal(a.r, STORE_OK);
+		assert_int_equal(b.r, STORE_TEMPFAIL);
+		assert_int_equal(c.r, STORE_OK);
+		struct result d = { 0 };
+		store_txn_commit(send_msg(&h, "L4", r, 2, body, strlen(body), 64), on_done, &d);
+		run_until(&h, &d.calls, 1);
+		assert_int_equal(d.r, STORE_TEMPFAIL);
+		assert_int_equal(store_stop(&h), 0);
+		assert_int_equal(count_dir(&h, "alice", "new"), 2);
+		struct outbox_seen seen;
+		outbox_read(&h, &seen);
+		assert_int_equal(seen.n, 2);
+		assert_string_equal(seen.qid[0], "L1");
+		assert_string_equal(seen.qid[1], "L3");
+		outbox_seen_free(&seen);
+		cleanup(&h);
+	}
+	outbox_on = false;
+}
+
+/* Crash recovery: a store at start publishes (renames to NAME) the
+ * NAME.tmp files of writers that are gone, and leaves alone those of a
+ * writer still alive (the other store of a reload) and foreign names. */
+static pid_t recovery_dead;
+
+static void recovery_files(const struct harness *h)
+{
+	char dir[256], path[512];
+	snprintf(dir, sizeof(dir), "%s/.rawmail", h->root);
+	assert_int_equal(mkdir(h->root, 0700), 0);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	snprintf(dir, sizeof(dir), "%s/%s", h->root, OUTBOX_DIR);
+	assert_int_equal(mkdir(dir, 0700), 0);
+	char dead_tmp[OUTBOX_NAME_MAX], live_tmp[OUTBOX_NAME_MAX];
+	outbox_name_format(dead_tmp, 1, recovery_dead, true);
+	outbox_name_format(live_tmp, 2, getpid(), true);
+	const char *names[] = { dead_tmp, live_tmp, "0000000000000003-12.part" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+		int fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0600);
+		assert_true(fd >= 0);
+		assert_int_equal(write(fd, "@1 00000000\n", 12), 12);
+		close(fd);
+	}
+}
+
+static bool outbox_exists(const struct harness *h, const char *name)
+{
+	char path[512];
+	snprintf(path, sizeof(path), "%s/%s/%s", h->root, OUTBOX_DIR, name);
+	return access(path, F_OK) == 0;
+}
+
+static void test_outbox_recovery(void **state)
+{
+	recovery_dead = fork();
+	if (recovery_dead == 0)
+		_exit(0);
+	assert_int_equal(waitpid(recovery_dead, NULL, 0), recovery_dead);
+	outbox_on = true;
+	before_store = recovery_files;
+	struct harness h;
+	store_start(&h, STORE_SYNC_SYNCFS, CHILD_PLAIN);
+	before_store = NULL;
+	client_start(&h);
+	/* One message: the store has started (and recovered) once it is
+	 * answered. */
+	struct store_recipient r = { "box@example.org", "box" };
+	struct result res = { 0 };
+	store_txn_commit(send_msg(&h, "R1", &r, 1, "x\n", 2, 2), on_done, &res);
+	run_until(&h, &res.calls, 1);
+	assert_int_equal(res.r, STORE_OK);
+	char dead_tmp[OUTBOX_NAME_MAX], dead_final[OUTBOX_NAME_MAX], live_tmp[OUTBOX_NAME_MAX];
+	outbox_name_format(dead_tmp, 1, recovery_dead, true);
+	outbox_name_format(dead_final, 1, recovery_dead, false);
+	outbox_name_format(live_tmp, 2, getpid(), true);
+	assert_false(outbox_exists(&h, dead_tmp));
+	assert_true(outbox_exists(&h, dead_final));
+	assert_true(outbox_exists(&h, live_tmp));
+	assert_true(outbox_exists(&h, "0000000000000003-12.part"));
+	assert_int_equal(store_stop(&h), 0);
+	cleanup(&h);
+	outbox_on = false;
+}
+
+
 static void test_store_goes_away(void **state)
 {
 	struct fake f;
@@ -1515,7 +1880,7 @@ static void test_store_goes_away(void **state)
 	run_until(&f.h, &later.calls, 1);
 	assert_int_equal(later.r, STORE_TEMPFAIL);
 	/* A txn begun after the loss fails the same way. */
-	struct store_txn *t4 = store_txn_begin(f.h.sc, "PA", SENDER, &r, 1, RECEIVED, NULL);
+	struct store_txn *t4 = store_txn_begin(f.h.sc, "PA", SENDER, &r, 1, RECEIVED, NULL, NULL, NULL);
 	assert_non_null(t4);
 	assert_int_equal(store_txn_write(t4, "y", 1), -1);
 	store_txn_commit(t4, on_done, &after);
@@ -1608,6 +1973,12 @@ int main(void)
 		cmocka_unit_test(test_relay_dkim_signed),
 		cmocka_unit_test(test_relay_no_spool),
 		cmocka_unit_test(test_relay_no_space),
+		cmocka_unit_test(test_outbox_syncfs),
+		cmocka_unit_test(test_outbox_fsync),
+		cmocka_unit_test(test_outbox_batched),
+		cmocka_unit_test(test_outbox_recovery),
+		cmocka_unit_test(test_outbox_write_fails),
+		cmocka_unit_test(test_outbox_relay_fails),
 		cmocka_unit_test(test_store_goes_away),
 		cmocka_unit_test(test_store_misbehaves),
 		cmocka_unit_test(test_free_in_callback),

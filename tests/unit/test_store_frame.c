@@ -23,7 +23,7 @@ static void encode_begin(struct buf *b, const char *qid, const char *sender,
                          const struct store_recipient *r, size_t n, const char *received)
 {
 	buf_init(b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(b, 42, qid, sender, r, n, received, NULL), 0);
+	assert_int_equal(frame_encode_begin(b, 42, qid, sender, r, n, received, NULL, NULL, NULL), 0);
 }
 
 /* Decodes a whole frame as the store would. */
@@ -97,19 +97,19 @@ static void test_begin_encode_refuses(void **state)
 	struct store_recipient empty_box[] = { { "a@b", "" } };
 	struct store_recipient null_addr[] = { { NULL, "box" } };
 
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, 0, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, FRAME_RCPTS_MAX + 1, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, longqid, "s", rcpts3, 1, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", longaddr, rcpts3, 1, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", bad_addr, 1, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", empty_box, 1, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", null_addr, 1, "", NULL), -1);
-	assert_int_equal(frame_encode_begin(&b, 1, "q", NULL, rcpts3, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, 0, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", rcpts3, FRAME_RCPTS_MAX + 1, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, longqid, "s", rcpts3, 1, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", longaddr, rcpts3, 1, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", bad_addr, 1, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", empty_box, 1, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", "s", null_addr, 1, "", NULL, NULL, NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "q", NULL, rcpts3, 1, "", NULL, NULL, NULL), -1);
 	assert_int_equal(b.len, 0);
 	/* A refused encode leaves what was there before. */
 	assert_int_equal(buf_append(&b, "xy", 2), 0);
-	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, "", NULL), -1);
+	assert_int_equal(frame_encode_begin(&b, 1, "", "s", rcpts3, 1, "", NULL, NULL, NULL), -1);
 	assert_int_equal(b.len, 2);
 	free(longaddr);
 	buf_free(&b);
@@ -286,12 +286,16 @@ static void test_begin_fields_malformed(void **state)
 		{ 28, 0 },    /* NUL in received */
 		{ 31, 1 },    /* signer longer than the body */
 		{ 30, 0x20 }, /* signer length over FRAME_SIGNER_MAX */
+		{ 33, 1 },    /* client address longer than the body */
+		{ 32, 1 },    /* client address length over FRAME_CLIENT_IP_MAX */
+		{ 35, 1 },    /* helo longer than the body */
+		{ 34, 0x10 }, /* helo length over FRAME_HELO_MAX */
 	};
 	struct buf b;
 	encode_begin(&b, "q", "s", one, 1, "r\n");
 	size_t len = b.len - FRAME_HEADER_LEN;
-	assert_int_equal(len, 32);
-	uint8_t body[32];
+	assert_int_equal(len, 36);
+	uint8_t body[36];
 	struct frame_begin fb;
 	const char *why;
 	memcpy(body, b.data + FRAME_HEADER_LEN, len);
@@ -477,7 +481,7 @@ static void test_begin_signer(void **state)
 	struct frame_begin fb;
 	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
 	assert_int_equal(frame_encode_begin(&b, 7, "S1", "a@example.test", only, 1, "R: x\n",
-	                                    "@example.test, bob@example.org"), 0);
+	                                    "@example.test, bob@example.org", NULL, NULL), 0);
 	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
 	assert_str(fb.signer, "@example.test, bob@example.org");
 	assert_null(frame_begin_check(&fb));
@@ -492,16 +496,16 @@ static void test_begin_signer(void **state)
 	memset(big, 'a', FRAME_SIGNER_MAX + 1);
 	big[FRAME_SIGNER_MAX + 1] = '\0';
 	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(&b, 8, "S3", "", only, 1, "", big), -1);
+	assert_int_equal(frame_encode_begin(&b, 8, "S3", "", only, 1, "", big, NULL, NULL), -1);
 	big[FRAME_SIGNER_MAX] = '\0';
-	assert_int_equal(frame_encode_begin(&b, 8, "S3", "", only, 1, "", big), 0);
+	assert_int_equal(frame_encode_begin(&b, 8, "S3", "", only, 1, "", big, NULL, NULL), 0);
 	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
 	assert_int_equal(fb.signer.len, FRAME_SIGNER_MAX);
 	buf_free(&b);
 	free(big);
 
 	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(&b, 9, "S4", "", only, 1, "", "@x\r\nX: y"), 0);
+	assert_int_equal(frame_encode_begin(&b, 9, "S4", "", only, 1, "", "@x\r\nX: y", NULL, NULL), 0);
 	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
 	assert_string_equal(frame_begin_check(&fb), "signer holds a control octet");
 	buf_free(&b);
@@ -528,7 +532,7 @@ static void write_seeds(const char *dir)
 	buf_append(&b, "\0", 1);
 	if (frame_encode_begin(&b, 42, "0123abcdXYZ-_", "sender@example.com", rcpts3, 3,
 	                       "Received: from a (b [192.0.2.9])\n\tby mx; Sat, 23 Nov 2024\n",
-	                       "@example.com") != 0)
+	                       "@example.com", NULL, NULL) != 0)
 		return;
 	uint8_t hdr[FRAME_DATA_HEADER_LEN], txn[FRAME_TXN_LEN];
 	frame_encode_data_header(hdr, 42, 5);
@@ -557,6 +561,61 @@ static void write_seeds(const char *dir)
 	buf_free(&b);
 }
 
+/* The client's address and HELO (issue 12, for the outbox's events): any
+ * octet but NUL in a HELO, cut at FRAME_HELO_MAX; an address that is not
+ * one fails the message (frame_begin_check), a too long one the frame. */
+static void test_begin_client(void **state)
+{
+	static const struct store_recipient only[] = { { "a@example.test", "a" } };
+	struct buf b;
+	struct frame_begin fb;
+	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+	const char *helo = "my laptop \x01\x7f\xc3\xa9\r\n";
+	assert_int_equal(frame_encode_begin(&b, 7, "C1", "", only, 1, "", NULL, "2001:db8::1", helo),
+	                 0);
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_str(fb.client_ip, "2001:db8::1");
+	assert_str(fb.helo, helo);
+	assert_null(frame_begin_check(&fb));
+	buf_free(&b);
+
+	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+	assert_int_equal(frame_encode_begin(&b, 7, "C1", "", only, 1, "", NULL, "192.0.2.1", NULL), 0);
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_str(fb.client_ip, "192.0.2.1");
+	assert_str(fb.helo, "");
+	assert_null(frame_begin_check(&fb));
+	buf_free(&b);
+
+	static const char *const not_ip[] = { "localhost", "192.0.2.1 ", "[192.0.2.1]",
+		                              "fe80::1%eth0", "01.2.3.4", "1.2.3.4\n" };
+	for (size_t i = 0; i < sizeof(not_ip) / sizeof(not_ip[0]); i++) {
+		buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+		assert_int_equal(frame_encode_begin(&b, 7, "C1", "", only, 1, "", NULL, not_ip[i], ""),
+		                 0);
+		assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+		assert_string_equal(frame_begin_check(&fb), "client address not an IP address");
+		buf_free(&b);
+	}
+
+	char longip[FRAME_CLIENT_IP_MAX + 2];
+	memset(longip, '1', sizeof(longip) - 1);
+	longip[sizeof(longip) - 1] = '\0';
+	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+	assert_int_equal(frame_encode_begin(&b, 7, "C1", "", only, 1, "", NULL, longip, ""), -1);
+	buf_free(&b);
+
+	char *longhelo = malloc(FRAME_HELO_MAX + 10);
+	memset(longhelo, 'h', FRAME_HELO_MAX + 9);
+	longhelo[FRAME_HELO_MAX + 9] = '\0';
+	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
+	assert_int_equal(frame_encode_begin(&b, 7, "C1", "", only, 1, "", NULL, "::1", longhelo), 0);
+	assert_int_equal(decode_begin(&b, &fb), FRAME_OK);
+	assert_int_equal(fb.helo.len, FRAME_HELO_MAX);
+	buf_free(&b);
+	free(longhelo);
+}
+
 int main(void)
 {
 	if (getenv("RAWMAIL_SEED_DIR"))
@@ -576,6 +635,7 @@ int main(void)
 		cmocka_unit_test(test_begin_relay_recipient),
 		cmocka_unit_test(test_begin_signer),
 		cmocka_unit_test(test_mailbox_safe),
+		cmocka_unit_test(test_begin_client),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -184,7 +184,7 @@ static struct store_msg *make_msg(const char *qid, const struct store_recipient 
 {
 	struct buf b;
 	buf_init(&b, FRAME_HEADER_LEN + FRAME_BEGIN_MAX);
-	assert_int_equal(frame_encode_begin(&b, 1, qid, "sender@example.com", r, n, received, NULL), 0);
+	assert_int_equal(frame_encode_begin(&b, 1, qid, "sender@example.com", r, n, received, NULL, NULL, NULL), 0);
 	struct frame_begin fb;
 	const char *why;
 	assert_int_equal(frame_decode_begin((uint8_t *)b.data + FRAME_HEADER_LEN, b.len - FRAME_HEADER_LEN,
