@@ -73,8 +73,6 @@ struct serve_config {
 	char *user;                     /* smtp process user when root */
 	char *mail_user;                /* store process user when root */
 	char *queue_user;               /* queue process user when root (never root) */
-	bool mqtt;                      /* the MQTT bridge is on (--mqtt, issue 12): the
-	                                   store records events in its outbox */
 	/* Not settings: the mail root as serve opened it (before any
 	 * privilege drop) and whom the store runs as when serve is root. */
 	int mailroot_fd;                /* -1 until opened; closed by config_free */

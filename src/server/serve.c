@@ -542,7 +542,7 @@ static bool spawn_pair(struct parent *p)
 		 * beneath a .rawmail/ that may be root's (the self-signed
 		 * certificate's). */
 		int outbox_fd = -1;
-		if (p->cfg.mqtt) {
+		if (p->cfg.mqtt.url) {
 			bool root = geteuid() == 0;
 			outbox_fd = outbox_dir_open(p->cfg.mailroot_fd, root ? (long)p->cfg.mail_uid : -1,
 			                            root ? (long)p->cfg.mail_gid : -1);
@@ -562,7 +562,7 @@ static bool spawn_pair(struct parent *p)
 		                           .new_mailboxes_total = p->cfg.max_new_mailboxes,
 		                           .spool = p->args->spool, .spool_open = spool,
 		                           .dkim = dkim, .ndkim = p->args->ndkim,
-		                           .outbox = p->cfg.mqtt, .outbox_fd = outbox_fd };
+		                           .outbox = p->cfg.mqtt.url != NULL, .outbox_fd = outbox_fd };
 		int rc = store_process_run(&sc, sv[1]);
 		for (size_t i = 0; i < p->args->ndkim; i++)
 			dkim_key_free(dkim[i].key);
