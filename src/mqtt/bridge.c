@@ -23,6 +23,7 @@
 
 #include <event2/event.h>
 
+#include "store/outbox.h"
 #include "util/log.h"
 
 #define EXIT_CONFIG 78
@@ -132,6 +133,16 @@ static void on_lost(void *ctx, char *cause)
 	note_text(&n, cause);
 	mqtt_bridge_note(ctx, &n);
 	free(cause);
+}
+
+static int on_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *m)
+{
+	struct mqtt_bridge *b = ctx;
+	if (b->req)
+		return mqtt_requests_arrived(ctx, topic, topiclen, m);
+	MQTTAsync_freeMessage(&m);
+	MQTTAsync_free(topic);
+	return 1;
 }
 
 /* A publish's context is the bridge and the publish's ctx: Paho hands
@@ -451,9 +462,12 @@ static bool client_make(struct mqtt_bridge *b)
 		          MQTTAsync_strerror(rc));
 		return false;
 	}
-	return MQTTAsync_setCallbacks(b->client, b, on_lost,
-	                              b->req ? mqtt_requests_arrived : NULL, NULL) ==
-	       MQTTASYNC_SUCCESS;
+	/* Paho wants a messageArrived even when nothing is subscribed. */
+	rc = MQTTAsync_setCallbacks(b->client, b, on_lost, on_message, NULL);
+	if (rc != MQTTASYNC_SUCCESS)
+		log_event(LOG_ERROR, "mqtt_create_failed", "broker=%s reason=\"%s\"", b->server_uri,
+		          MQTTAsync_strerror(rc));
+	return rc == MQTTASYNC_SUCCESS;
 }
 
 static bool loop_make(struct mqtt_bridge *b)
@@ -475,16 +489,37 @@ static bool loop_make(struct mqtt_bridge *b)
 	       event_add(b->sigterm, NULL) == 0 && event_add(b->sigint, NULL) == 0;
 }
 
-/* MAILROOT/.rawmail/mqtt-requests (after the drop: the mail user's). */
-static bool ids_open(struct mqtt_bridge *b)
+/* The directories under MAILROOT/.rawmail, opened as root before the
+ * drop: .rawmail may be root's (the self-signed certificate's), and what
+ * is made here is given to the store's user. */
+static int dir_open_as(int rootfd, const char *path, const struct mqtt_bridge_child *c)
 {
-	if (!b->req)
-		return true;
-	if (mkdirat(b->pub.rootfd, ".rawmail/mqtt-requests", 0700) != 0 && errno != EEXIST)
+	if (mkdirat(rootfd, path, 0700) == 0) {
+		if (geteuid() == 0 && fchownat(rootfd, path, c->uid, c->gid, AT_SYMLINK_NOFOLLOW) != 0)
+			return -1;
+	} else if (errno != EEXIST) {
+		return -1;
+	}
+	return openat(rootfd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+}
+
+static bool dirs_open(struct mqtt_bridge *b)
+{
+	const struct mqtt_bridge_child *c = b->child;
+	bool root = geteuid() == 0;
+	b->pub.outbox_fd = outbox_dir_open(b->pub.rootfd, root ? (long)c->uid : -1,
+	                                   root ? (long)c->gid : -1);
+	if (b->pub.outbox_fd < 0) {
+		log_event(LOG_ERROR, "mqtt_outbox", "dir=%s/%s error=\"%s\"", c->mailroot, OUTBOX_DIR,
+		          strerror(errno));
 		return false;
-	b->ids_fd = openat(b->pub.rootfd, ".rawmail/mqtt-requests",
-	                   O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	return b->ids_fd >= 0;
+	}
+	if (b->req && (b->ids_fd = dir_open_as(b->pub.rootfd, ".rawmail/mqtt-requests", c)) < 0) {
+		log_event(LOG_ERROR, "mqtt_requests", "dir=%s/.rawmail/mqtt-requests error=\"%s\"",
+		          c->mailroot, strerror(errno));
+		return false;
+	}
+	return true;
 }
 
 static void bridge_free(struct mqtt_bridge *b)
@@ -555,6 +590,10 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 			goto out;
 		}
 	}
+	if (!dirs_open(&b)) {
+		rc = 71;
+		goto out;
+	}
 	if (!drop_privileges(c)) {
 		log_event(LOG_ERROR, "drop_failed", "role=mqtt error=\"%s\"", strerror(errno));
 		rc = 71;
@@ -569,8 +608,8 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
-	if (!loop_make(&b) || mqtt_publisher_init(&b) != 0 || !ids_open(&b) ||
-	    mqtt_results_init(&b) != 0 || !client_make(&b)) {
+	if (!loop_make(&b) || mqtt_publisher_init(&b) != 0 || mqtt_results_init(&b) != 0 ||
+	    !client_make(&b)) {
 		log_event(LOG_ERROR, "mqtt_start_failed", "error=\"%s\"", strerror(errno));
 		rc = 71;
 		goto out;

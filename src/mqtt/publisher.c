@@ -530,14 +530,7 @@ static void on_inotify(evutil_socket_t fd, short what, void *arg)
 int mqtt_publisher_init(struct mqtt_bridge *b)
 {
 	struct mqtt_publisher *p = &b->pub;
-	/* The store makes it too (the first of the two to start wins). */
-	if (mkdirat(p->rootfd, ".rawmail", 0700) != 0 && errno != EEXIST)
-		goto fail;
-	if (mkdirat(p->rootfd, OUTBOX_DIR, 0700) != 0 && errno != EEXIST)
-		goto fail;
-	p->outbox_fd = openat(p->rootfd, OUTBOX_DIR, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (p->outbox_fd < 0)
-		goto fail;
+	/* p->outbox_fd was opened before the privilege drop (bridge.c). */
 	p->inotify_fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
 	if (p->inotify_fd < 0)
 		goto fail;
