@@ -80,6 +80,23 @@ static void name_qid(const char *name, char *qid, size_t len)
 	snprintf(qid, len, "%.*s", (int)n, name);
 }
 
+/* The queue keeps a recipient's last reply as "HOST [ADDRESS]: REPLY"
+ * (client/deliver.c); the result's reply is the remote reply itself. */
+static const char *remote_reply(const char *last)
+{
+	if (!last)
+		return NULL;
+	const char *sp = strchr(last, ' ');
+	if (!sp || sp[1] != '[')
+		return last;
+	const char *close = strchr(sp, ']');
+	if (!close || close[1] != ':' || close[2] != ' ')
+		return last;
+	const char *r = close + 3;
+	return r[0] >= '2' && r[0] <= '5' && r[1] >= '0' && r[1] <= '9' && r[2] >= '0' &&
+	       r[2] <= '9' ? r : last;
+}
+
 static bool is_end(const char *name)
 {
 	size_t n = strlen(name);
@@ -122,7 +139,7 @@ static void next(struct mqtt_bridge *b)
 			bool ok = q->state == QUEUE_RCPT_DELIVERED;
 			rc[i] = (struct mqtt_result_rcpt){ .address = q->addr,
 				                               .status = ok ? "delivered" : "failed",
-				                               .reply = q->last };
+				                               .reply = remote_reply(q->last) };
 			if (!ok && !reason) {
 				status = "failed";
 				snprintf(reason_buf, sizeof(reason_buf), "%s: %s", q->addr,
