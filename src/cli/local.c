@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "server/policy.h"
+#include "store/outbox.h"
 #include "store/store.h"
 #include "util/hostname.h"
 #include "util/limits.h"
@@ -133,6 +134,7 @@ struct cli_local {
 	struct cli_local_names names;
 	size_t active;               /* jobs submitted whose done has not run */
 	int held_fd;                 /* cli_local_hold: the mail root, opened early; -1 */
+	int outbox_fd;               /* cli_local_events: MQTT events outbox; -1 */
 };
 
 /* One message in delivery: its store process and what it answers. */
@@ -155,6 +157,7 @@ struct cli_local *cli_local_new(struct event_base *base, const char *mailroot,
 		return NULL;
 	l->base = base;
 	l->held_fd = -1;
+	l->outbox_fd = -1;
 	l->names = *names;
 	if (!(l->mailroot = strdup(mailroot ? mailroot : CLI_MAILROOT_DEFAULT))) {
 		free(l);
@@ -169,6 +172,18 @@ void cli_local_hold(struct cli_local *l)
 		l->held_fd = open(l->mailroot, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 }
 
+void cli_local_events(struct cli_local *l, uid_t uid, gid_t gid)
+{
+	if (l->held_fd < 0 || l->outbox_fd >= 0)
+		return;
+	bool root = geteuid() == 0;
+	l->outbox_fd = outbox_dir_open(l->held_fd, root ? (long)uid : -1, root ? (long)gid : -1);
+	if (l->outbox_fd < 0)
+		log_event(LOG_ERROR, "outbox_unusable", "dir=%s/%s error=\"%s\" action=\"local mail "
+		          "is delivered without its MQTT events\"", l->mailroot, OUTBOX_DIR,
+		          strerror(errno));
+}
+
 size_t cli_local_active(const struct cli_local *l)
 {
 	return l ? l->active : 0;
@@ -180,6 +195,8 @@ void cli_local_free(struct cli_local *l)
 		return;
 	if (l->held_fd >= 0)
 		close(l->held_fd);
+	if (l->outbox_fd >= 0)
+		close(l->outbox_fd);
 	free(l->mailroot);
 	free(l);
 }
@@ -298,15 +315,36 @@ static void store_lost(void *arg)
 
 /* The store process: the same one serve forks, dropped to the mail
  * root's owner when run as root. */
+static int fd_cmp(const void *a, const void *b)
+{
+	return *(const int *)a - *(const int *)b;
+}
+
+/* Closes every descriptor from 3 up but keep[0..n). */
+static int close_except(int *keep, size_t n)
+{
+	qsort(keep, n, sizeof(*keep), fd_cmp);
+	unsigned from = 3;
+	for (size_t i = 0; i < n; i++) {
+		if (keep[i] < 0 || (unsigned)keep[i] < from)
+			continue;
+		if ((unsigned)keep[i] > from && close_range(from, (unsigned)keep[i] - 1, 0) != 0)
+			return -1;
+		from = (unsigned)keep[i] + 1;
+	}
+	return close_range(from, ~0u, 0);
+}
+
 static void store_child(const struct cli_local *l, int rootfd, int sock, uid_t uid, gid_t gid)
 {
 	/* Nothing of the runner's goes with it: the spool's directories and
 	 * locked entries (root's, 0700) must not reach the mail user, and a
-	 * lock held here would outlive the runner's own unlock. */
-	int lo = rootfd < sock ? rootfd : sock, hi = rootfd < sock ? sock : rootfd;
-	if ((lo > 3 && close_range(3, (unsigned)lo - 1, 0) != 0) ||
-	    (hi > lo + 1 && close_range((unsigned)lo + 1, (unsigned)hi - 1, 0) != 0) ||
-	    close_range((unsigned)hi + 1, ~0u, 0) != 0) {
+	 * lock held here would outlive the runner's own unlock.  The outbox
+	 * (serve's queue process with the MQTT bridge on) is a copy: the
+	 * store takes over what it is given. */
+	int outbox = l->outbox_fd >= 0 ? dup(l->outbox_fd) : -1;
+	int keep[3] = { rootfd, sock, outbox };
+	if (close_except(keep, 3) != 0) {
 		log_event(LOG_ERROR, "drop_failed", "role=store error=\"close_range: %s\"",
 		          strerror(errno));
 		log_flush();
@@ -325,8 +363,9 @@ static void store_child(const struct cli_local *l, int rootfd, int sock, uid_t u
 		                   .hostname = l->names.host, .sync = STORE_SYNC_FSYNC,
 		                   .new_mailboxes_per_client = SMTP_NEW_MAILBOXES_MAX,
 		                   .new_mailboxes_total = SMTP_NEW_MAILBOXES_MAX,
-		                   /* Local mail's events (issue 12): not yet. */
-		                   .outbox = false, .outbox_fd = -1 };
+		                   /* Local mail's MQTT events (issue 12), when serve's
+		                    * queue process asked for them. */
+		                   .outbox = outbox >= 0, .outbox_fd = outbox };
 	int rc = store_process_run(&sc, sock);
 	log_flush();
 	_exit(rc == 0 ? 0 : 71);

@@ -16,6 +16,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #include <event2/event.h>
 
@@ -60,6 +61,11 @@ void cli_local_free(struct cli_local *l);
  * cannot traverse, as serve's own store is handed it opened).  A failure
  * is left to each delivery to say. */
 void cli_local_hold(struct cli_local *l);
+/* Local mail's MQTT events (issue 12): opens (makes) MAILROOT/.rawmail/
+ * outbox beneath the held mail root, given to uid:gid when root, so each
+ * store process records its copies' events there.  After cli_local_hold,
+ * before the privilege drop (.rawmail may be root's). */
+void cli_local_events(struct cli_local *l, uid_t uid, gid_t gid);
 /* Local deliveries under way (their store process not yet reaped). */
 size_t cli_local_active(const struct cli_local *l);
 /* The queue_deliverer submit for local names (queue/split.h gives it

@@ -353,6 +353,10 @@ static int queue_setup(struct serve_queue *q, uid_t *uid, gid_t *gid, bool *drop
 		return rc;
 	q->wired = true;
 	cli_local_hold(q->wiring.local);
+	/* serve's MQTT bridge (issue 12): local mail stored in serve's own
+	 * mail root (cron's, a bounce to a local sender) is an event too. */
+	if (q->child->mqtt_events && !strcmp(o->mailroot, q->child->mailroot))
+		cli_local_events(q->wiring.local, q->child->mail_uid, q->child->mail_gid);
 	return 0;
 }
 

@@ -651,6 +651,7 @@ static bool spawn_queue(struct parent *p)
 			.timeout_shutdown = p->cfg.timeout_shutdown, .hostname = p->cfg.hostname,
 			.queue_user = p->cfg.queue_user, .mailroot = p->cfg.mailroot,
 			.mail_uid = p->cfg.mail_uid, .mail_gid = p->cfg.mail_gid,
+			.mqtt_events = p->cfg.mqtt.url != NULL,
 		};
 		int rc = p->args->queue_main(p->args->queue_arg, &qc);
 		log_flush();

@@ -5,6 +5,7 @@
 #ifndef RAWMAIL_SERVER_SERVE_H
 #define RAWMAIL_SERVER_SERVE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -24,6 +25,8 @@ struct serve_queue_child {
 	                               * queue user, which writes local mail through a
 	                               * store process of its own */
 	gid_t mail_gid;
+	bool mqtt_events;             /* the MQTT bridge is on: local mail it stores in
+	                               * mailroot records its events (issue 12) */
 };
 /* Runs in the forked child, as root if the parent is: drops privileges
  * itself, runs until SIGTERM; returns the exit status (78: its settings
