@@ -319,7 +319,7 @@ static void on_note(evutil_socket_t fd, short what, void *arg)
 				break;
 			if (n.ctx & MQTT_CTX_RESULT)
 				mqtt_results_acked(b, n.ctx & 0xffffffff, n.kind == MQTT_NOTE_PUB_OK);
-			else if ((unsigned)(n.ctx >> 40) == b->epoch)   /* else an earlier connection's */
+			else if ((n.ctx >> 40) == (b->epoch & 0xffffff))   /* else an earlier epoch's */
 				mqtt_publisher_acked(b, n.ctx & (MQTT_CTX_RESULT - 1),
 				                     n.kind == MQTT_NOTE_PUB_OK);
 			break;

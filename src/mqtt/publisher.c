@@ -346,7 +346,7 @@ static bool publish_one(struct mqtt_bridge *b, const char *topic, const void *da
 	uint64_t seq = ++p->seq;
 	p->ring[seq % MQTT_RING] = serial;
 	int rc = mqtt_bridge_publish(b, topic, data, len, false,
-	                             ((uint64_t)b->epoch << 40) | seq);
+	                             ((uint64_t)(b->epoch & 0xffffff) << 40) | seq);
 	if (rc != MQTTASYNC_SUCCESS) {
 		log_event(LOG_WARN, "mqtt_publish_failed", "topic=%s reason=\"%s\"", topic,
 		          MQTTAsync_strerror(rc));

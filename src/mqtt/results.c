@@ -156,7 +156,7 @@ static void next(struct mqtt_bridge *b)
 			r->inflight[0] = '\0';
 			return;
 		}
-		uint64_t ctx = ((uint64_t)b->epoch << 40) | MQTT_CTX_RESULT | (++r->seq & 0xffffffff);
+		uint64_t ctx = ((uint64_t)(b->epoch & 0xffffff) << 40) | MQTT_CTX_RESULT | (++r->seq & 0xffffffff);
 		int rcode = mqtt_bridge_publish(b, b->topic_result, json, strlen(json), false, ctx);
 		free(json);
 		if (rcode != MQTTASYNC_SUCCESS) {
