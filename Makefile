@@ -184,6 +184,10 @@ FUZZ_LIBSRC_client_relay = src/client/relay.c $(SRC_util)
 FUZZ_LIBSRC_dns_spf_record = src/dns/spf_record.c src/dns/spf_macro.c
 FUZZ_LIBSRC_check_pure = src/check/dmarc.c
 FUZZ_LIBSRC_msg_dkim_record = src/msg/dkim_record.c src/msg/dkim_canon.c src/util/buf.c
+# The MQTT event builder (issue 12) and the message reading it uses: no
+# broker, no outbox file code (outbox.h only), jansson from FUZZ_LDLIBS.
+FUZZ_LIBSRC_mqtt_event = $(wildcard src/mqtt/event*.c src/msg/decode*.c) src/msg/mime_read.c \
+                         src/msg/mime_param.c src/msg/mime_walk.c src/util/buf.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz
