@@ -192,6 +192,10 @@ FUZZ_LIBSRC_msg_dkim_record = src/msg/dkim_record.c src/msg/dkim_canon.c src/uti
 FUZZ_LIBSRC_mqtt_request = $(wildcard src/mqtt/request*.c) $(SRC_msg_pure) src/smtp/address.c \
                            src/dns/mx.c src/util/buf.c src/util/text.c src/util/sha256.c \
                            src/util/ip_text.c src/util/hostname.c
+# The MQTT event builder (issue 12) and the message reading it uses: no
+# broker, no outbox file code (outbox.h only), jansson from FUZZ_LDLIBS.
+FUZZ_LIBSRC_mqtt_event = $(wildcard src/mqtt/event*.c src/msg/decode*.c) src/msg/mime_read.c \
+                         src/msg/mime_param.c src/msg/mime_walk.c src/util/buf.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

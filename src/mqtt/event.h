@@ -43,14 +43,28 @@ struct mqtt_event_out {
 	size_t natt;
 };
 
-/* 0, or -1 when memory ran out (out is then empty). */
+/* Builds the payload: one compact JSON object with, in this order, id,
+ * mailbox, from, to (array), client_ip, helo (the record's), header_from,
+ * subject (unfolded, RFC 2047 decoded), date, message_id (unfolded, as
+ * written), size, path, text (the first text/plain part that is neither
+ * marked attachment nor named: transfer-decoded, UTF-8, LF line endings,
+ * at most MQTT_EVENT_TEXT_MAX octets cut at a character boundary),
+ * text_truncated (always there: true when text was cut) and attachments
+ * (an array of {name, type, size}, plus topic when published or "skipped"
+ * when over max_attachment; out->att lists the same in the same order).
+ * A field the message does not have (no Subject, no text/plain part) is
+ * null; with msg NULL every message field is null, attachments too.
+ * Header values and names are cut to MQTT_EVENT_FIELD_MAX octets
+ * (util/limits.h).  Every string is valid UTF-8 (invalid octets become
+ * U+FFFD).  What counts as an attachment: see src/mqtt/event_parts.c.
+ * 0, or -1 when memory ran out (out is then empty). */
 int mqtt_event_build(const struct mqtt_event_in *in, struct mqtt_event_out *out);
 void mqtt_event_free(struct mqtt_event_out *out);
 
 /* A mailbox name as one MQTT topic level: '+', '#', '/', '%' and NUL
  * percent-encoded (MQTT 3.1.1 §4.7; '%' so the encoding can be undone).
  * Returns the length written (out is NUL-terminated), or 0 when outlen is
- * too small. */
+ * too small (an empty name, which no mailbox has, also gives 0). */
 size_t mqtt_topic_level(const char *in, size_t inlen, char *out, size_t outlen);
 
 #endif
