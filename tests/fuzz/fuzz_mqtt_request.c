@@ -7,7 +7,8 @@
  * valid JSON that reads back to the same strings.
  *
  * The first octet selects: bit 0 the topic gives bob@example.org, bit 1 a
- * small size limit (4 KiB), bit 2 no allow pattern.  Seeds come from
+ * small size limit (4 KiB), bit 2 no allow pattern, bit 3 a reason
+ * buffer of 40 octets (cut, still valid UTF-8).  Seeds come from
  * tests/unit/test_mqtt_request.c (RAWMAIL_SEED_DIR). */
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,7 +76,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct mqtt_request r;
 	char reason[512];
 	bool ok = mqtt_request_parse(sel & 1 ? "bob@example.org" : NULL, data + 1, size - 1, &p, &r,
-	                             reason, sizeof(reason));
+	                             reason, sel & 8 ? 40 : sizeof(reason));
 	if (ok) {
 		CHECK(!(sel & 4));
 		CHECK(r.nto >= 1 && r.nto <= MQTT_REQUEST_RECIPIENTS_MAX);
