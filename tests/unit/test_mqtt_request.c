@@ -309,6 +309,8 @@ static const struct refusal refusals[] = {
 	  "header fields)", NULL },
 	{ "subject_control", NULL, "{\"to\":\"bob@example.org\",\"subject\":\"a\\u001bb\"}",
 	  "\"subject\" holds a control character (U+001B)", NULL },
+	{ "subject_c1", NULL, "{\"to\":\"bob@example.org\",\"subject\":\"a\\u009bb\"}",
+	  "\"subject\" holds a control character (U+009B)", NULL },
 	{ "to_number", NULL, "{\"id\":\"r7\",\"to\":5}",
 	  "\"to\" must be an address or an array of addresses, not a number", "r7" },
 	{ "to_item", NULL, "{\"to\":[\"bob@example.org\",{}]}",
