@@ -61,6 +61,8 @@ struct mqtt_request {
  *   CR LF, a CR not followed by LF is refused; missing Date and
  *   Message-ID are added; Bcc fields are removed (their addresses are
  *   recipients when the topic gives none, as sendmail -t does). */
+#define MQTT_REQUEST_REASON_MAX 1024  /* a reason buffer every sentence fits
+                                        (a shorter one cuts it at a character) */
 bool mqtt_request_parse(const char *topic_addr, const void *payload, size_t len,
                         const struct mqtt_request_policy *policy, struct mqtt_request *out,
                         char *reason, size_t reasonlen);

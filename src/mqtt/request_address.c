@@ -14,10 +14,25 @@
 
 bool request_refuse(struct request_ctx *ctx, const char *fmt, ...)
 {
+	if (ctx->reasonlen == 0)
+		return false;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(ctx->reason, ctx->reasonlen, fmt, ap);
+	int n = vsnprintf(ctx->reason, ctx->reasonlen, fmt, ap);
 	va_end(ap);
+	if (n < 0 || (size_t)n < ctx->reasonlen)
+		return false;
+	/* Cut short: drop a UTF-8 character cut in two (RFC 3629 §3), so the
+	 * reason stays valid UTF-8 for its JSON result. */
+	unsigned char *r = (unsigned char *)ctx->reason;
+	size_t len = strlen(ctx->reason), i = len;
+	while (i > 0 && (r[i - 1] & 0xC0) == 0x80)
+		i--;
+	if (i > 0 && r[i - 1] >= 0xC0) {
+		size_t want = r[i - 1] >= 0xF0 ? 4 : r[i - 1] >= 0xE0 ? 3 : 2;
+		if (len - (i - 1) < want)
+			r[i - 1] = '\0';
+	}
 	return false;
 }
 

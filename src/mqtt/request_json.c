@@ -99,7 +99,7 @@ static bool json_take_recipients(struct request_ctx *ctx, json_t *root)
 
 /* RFC 5322 §2.2: a field body holds no CR or LF (one would start a new
  * field: header injection) and §3.2.5 unstructured text no other control
- * character but HTAB. */
+ * character but HTAB (C0, DEL, and C1 as RFC 6532 UTF-8 lets them in). */
 static bool json_check_subject(struct request_ctx *ctx, const char *s, size_t len)
 {
 	for (size_t i = 0; i < len; i++) {
@@ -109,6 +109,11 @@ static bool json_check_subject(struct request_ctx *ctx, const char *s, size_t le
 			                      "(a line break there would add header fields)");
 		if ((c < 32 && c != '\t') || c == 127)
 			return request_refuse(ctx, "\"subject\" holds a control character (U+%04X)", c);
+		/* C1 controls U+0080..U+009F (UTF-8 C2 80..C2 9F; jansson has
+		 * checked the UTF-8): CSI and friends act on terminals. */
+		if (c == 0xC2 && i + 1 < len && (unsigned char)s[i + 1] < 0xA0)
+			return request_refuse(ctx, "\"subject\" holds a control character (U+%04X)",
+			                      (unsigned char)s[i + 1]);
 	}
 	return true;
 }

@@ -309,6 +309,8 @@ static const struct refusal refusals[] = {
 	  "header fields)", NULL },
 	{ "subject_control", NULL, "{\"to\":\"bob@example.org\",\"subject\":\"a\\u001bb\"}",
 	  "\"subject\" holds a control character (U+001B)", NULL },
+	{ "subject_c1", NULL, "{\"to\":\"bob@example.org\",\"subject\":\"a\\u009bb\"}",
+	  "\"subject\" holds a control character (U+009B)", NULL },
 	{ "to_number", NULL, "{\"id\":\"r7\",\"to\":5}",
 	  "\"to\" must be an address or an array of addresses, not a number", "r7" },
 	{ "to_item", NULL, "{\"to\":[\"bob@example.org\",{}]}",
@@ -509,6 +511,14 @@ static void test_mqtt_refusal_limits(void **state)
 	assert_string_equal(reason, "\"id\" is longer than 256 octets");
 	assert_null(r.id);
 	mqtt_request_free(&r);
+	/* A reason cut short by a small buffer is cut between characters. */
+	const char *utf8 = "{\"to\":\"\u00fc@example.com\"}";
+	assert_false(mqtt_request_parse(NULL, utf8, strlen(utf8), &p, &r, reason, 12));
+	assert_string_equal(reason, "recipient ");
+	mqtt_request_free(&r);
+	assert_false(mqtt_request_parse(NULL, utf8, strlen(utf8), &p, &r, reason, 13));
+	assert_string_equal(reason, "recipient \u00fc");
+	mqtt_request_free(&r);
 	/* No sender configured: nothing can be sent. */
 	p.from = NULL;
 	assert_false(mqtt_request_parse(NULL, one, strlen(one), &p, &r, reason, sizeof(reason)));
@@ -708,5 +718,5 @@ int main(void)
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_mqtt_allowed);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_mqtt_base64);
 	tests[n++] = (struct CMUnitTest)cmocka_unit_test(test_mqtt_result_json);
-	return cmocka_run_group_tests_name("mqtt_request", tests, NULL, NULL);
+	return _cmocka_run_group_tests("mqtt_request", tests, n, NULL, NULL);
 }
