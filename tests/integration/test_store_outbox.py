@@ -26,6 +26,9 @@ from urllib.parse import unquote_to_bytes
 import pytest
 
 from helpers import DOMAIN, mail_user_args, rawmail_bin
+from robust_util import release_bin, rstart_server  # noqa: F401  (fixture)
+from test_durability import (TRACED, Verdict, mailbox_of, parse_traces, rename_paths,
+                             run_traffic, strace_available, written_path, QUEUED as QUEUED_250)
 
 NAME = re.compile(r"^[0-9a-f]{16}-[1-9][0-9]{0,9}$")
 HEADER = re.compile(rb"@([1-9][0-9]{0,7}) ([0-9a-f]{8})\n")
@@ -35,8 +38,8 @@ HELO = "camera-7.local"
 BROKER = "mqtt://127.0.0.1:1"    # nothing listens: the events stay in the outbox
 
 
-def mqtt_args():
-    out = subprocess.run([str(rawmail_bin()), "serve", "--help"], capture_output=True,
+def mqtt_args(binary=None):
+    out = subprocess.run([str(binary or rawmail_bin()), "serve", "--help"], capture_output=True,
                          text=True, timeout=30)
     if "--mqtt" not in out.stdout + out.stderr:
         pytest.skip("rawmail serve has no --mqtt yet (the outbox is turned on by it)")
@@ -152,3 +155,72 @@ def test_outbox_kill9_after_250(start_server):
     qid2 = send(again, [f"dora@{DOMAIN}"], "after the restart")
     ids = [r["id"] for r in outbox_records(again.mailroot)]
     assert ids == [qid, qid2]
+
+
+@pytest.mark.skipif(not strace_available(), reason="strace is not installed")
+@pytest.mark.parametrize("sync", ["syncfs", "fsync"])
+def test_outbox_durable_before_250(rstart_server, tmp_path, sync):
+    """Shown from an strace of the real server (as test_durability.py does
+    for the mail): for every 250, the store wrote the message's records to
+    the outbox file while it was NAME.tmp, then a sync covered it (syncfs of
+    the mail root's filesystem; or fsync of the file and of the outbox
+    directory) before the 250, and only after that sync did it rename the
+    file to NAME; one record per stored copy."""
+    binary = release_bin()
+    args = mqtt_args(binary)
+    prefix = tmp_path / "trace" / "st"
+    prefix.parent.mkdir()
+    wrap = ["strace", "-f", "-ff", "-ttt", "-yy", "-qq", "-s", "2048", "-e", "signal=none",
+            "-e", f"trace={TRACED}", "-o", str(prefix)]
+    srv = rstart_server("--sync", sync, "--tls", "no", *args, binary=binary, wrap=wrap)
+    sent = run_traffic(srv)
+    assert srv.stop() == 0, srv.log()[-5000:]
+
+    traces = parse_traces(prefix)
+    v = Verdict(traces, srv.mailroot)
+    outdir = os.path.join(v.mailroot, ".rawmail", "outbox")
+    file_of, copies = {}, {}
+    for name in sorted(os.listdir(outdir)):
+        assert NAME.match(name), name
+        for r in parse_records(Path(outdir, name).read_bytes()):
+            file_of[r["id"]] = name
+            copies[r["id"]] = copies.get(r["id"], 0) + 1
+    replies = {}
+    for calls in traces.values():
+        for c in calls:
+            if c.name in ("write", "writev", "sendto", "sendmsg") and c.fdpath \
+                    and c.fdpath.startswith("TCP"):
+                for m in QUEUED_250.finditer(c.args):
+                    replies[m.group(1)] = c
+    assert set(replies) == set(sent)
+    store = [c for calls in traces.values() for c in calls
+             if c.name in ("renameat", "renameat2") and c.ret == 0
+             and (rename_paths(c) or ("", ""))[1].startswith(outdir + "/")]
+    assert store, "no outbox rename in the trace"
+    store = traces[store[0].pid]
+    syncs = [c for c in store if c.name in ("fsync", "fdatasync", "syncfs") and c.ret == 0]
+    problems = []
+    for qid, reply in sorted(replies.items()):
+        want = len({mailbox_of(a) for a in sent[qid][1]})
+        if copies.get(qid) != want:
+            problems.append(f"{qid}: {copies.get(qid)} records, {want} copies stored")
+            continue
+        final = os.path.join(outdir, file_of[qid])
+        tmp = final + ".tmp"
+        w = [c for c in store if written_path(c) == tmp]
+        rn = [c for c in store if c.name in ("renameat", "renameat2") and c.ret == 0
+              and rename_paths(c) == (tmp, final)]
+        if not w or len(rn) != 1:
+            problems.append(f"{qid}: writes to {tmp}: {len(w)}, renames to NAME: {len(rn)}")
+            continue
+        rn = rn[0]
+        covering = [s for s in syncs if w[-1].seq < s.seq < rn.seq and s.t < reply.t]
+        if sync == "syncfs":
+            ok = any(v.sync_covers(s, tmp, False) for s in covering)
+        else:
+            ok = any(v.sync_covers(s, tmp, False) for s in covering) and \
+                any(v.sync_covers(s, tmp, True) for s in covering)
+        if not ok:
+            problems.append(f"{qid}: no sync covering {tmp} between its write {w[-1]}, "
+                            f"its rename {rn} and the 250 at {reply.t:.6f}")
+    assert not problems, "\n".join(problems[:30])
