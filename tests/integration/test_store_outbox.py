@@ -224,3 +224,39 @@ def test_outbox_durable_before_250(rstart_server, tmp_path, sync):
             problems.append(f"{qid}: no sync covering {tmp} between its write {w[-1]}, "
                             f"its rename {rn} and the 250 at {reply.t:.6f}")
     assert not problems, "\n".join(problems[:30])
+
+
+def test_outbox_reload_two_stores(start_server):
+    """A SIGHUP reload runs two stores at once (the old one drains a
+    transaction held in DATA): each writes its own files, neither touches
+    the other's, and every copy has its record under a final name."""
+    args = mqtt_args()
+    srv = start_server(*args, *mail_user_args())
+    send(srv, [f"erin@{DOMAIN}"], "before")
+    held = srv.session(helo=HELO)
+    assert held.cmd(f"MAIL FROM:<cam@{DOMAIN}>").code == 250
+    assert held.cmd(f"RCPT TO:<erin@{DOMAIN}>").code == 250
+    assert held.cmd("DATA").code == 354
+    held.send(b"Subject: held across the reload\r\n\r\nfirst half\r\n")
+    srv.signal(signal.SIGHUP)
+    deadline = time.monotonic() + 10
+    while srv.log().count("event=store_start") < 2 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert srv.log().count("event=store_start") == 2, srv.log()[-3000:]
+    qids = [send(srv, [f"erin@{DOMAIN}", f"fred@{DOMAIN}"], f"new{i}") for i in range(10)]
+    held.send(b"second half\r\n.\r\n")
+    r = held.read_reply()
+    assert r.code == 250, r
+    held.cmd("QUIT")
+    held.close()
+    qids.append(send(srv, [f"erin@{DOMAIN}"], "after"))
+    records = outbox_records(srv.mailroot)
+    root = Path(srv.mailroot)
+    in_new = {str(p.relative_to(root)) for b in ("erin", "fred") for p in (root / b / "new").iterdir()}
+    assert sorted(r["path"] for r in records) == sorted(in_new)
+    assert len(records) == 1 + 1 + 2 * 10 + 1
+    writers = {n.split("-")[1] for n in os.listdir(root / ".rawmail" / "outbox")}
+    assert len(writers) == 2, writers
+    # Per mailbox, the new generation's messages in the order they were sent.
+    fred = [r["id"] for r in records if r["mailbox"] == "fred"]
+    assert fred == qids[:10]
