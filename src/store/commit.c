@@ -196,13 +196,11 @@ static int sync_filesystems(const struct store_env *env, struct store_msg **a, s
 	 * filesystem is synced too, even when no mail file is on it. */
 	int extra = -1;
 	if (env->outbox && env->outbox->pending) {
-		struct stat st;
-		if (fstat(env->outbox->dirfd, &st) < 0)
-			goto out;
-		bool known = st.st_dev == root_st.st_dev;
+		dev_t dev = (dev_t)env->outbox->dev;
+		bool known = dev == root_st.st_dev;
 		root_used |= known;
 		for (size_t j = 0; j < nother && !known; j++)
-			known = devs[j] == st.st_dev;
+			known = devs[j] == dev;
 		if (!known)
 			extra = env->outbox->dirfd;
 	}

@@ -71,6 +71,7 @@ long outbox_tmp_pid(const char *name);
 
 struct outbox_writer {
 	int dirfd;                 /* MAILROOT/.rawmail/outbox, or -1 */
+	uint64_t dev;              /* its filesystem (st_dev), for the round's syncfs */
 	bool fsync;                /* --sync fsync: fsync the file and the directory */
 	long pid;
 	uint64_t last_ns;          /* names only increase, even if the clock steps back */
@@ -84,7 +85,8 @@ struct outbox_writer {
  * gid >= 0 (a caller still root): the outbox is given to them. */
 int outbox_dir_open(int rootfd, long uid, long gid);
 /* Takes over dirfd (the outbox) and renames the NAME.tmp files of writers
- * no longer alive to NAME (see outbox_write.c).  0. */
+ * no longer alive to NAME (see outbox_write.c).  0, or -1 with errno (w
+ * still owns dirfd: outbox_writer_close). */
 int outbox_writer_open(struct outbox_writer *w, int dirfd, bool fsync, long pid);
 void outbox_writer_close(struct outbox_writer *w);
 

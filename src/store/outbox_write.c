@@ -117,6 +117,10 @@ int outbox_writer_open(struct outbox_writer *w, int dirfd, bool fsync, long pid)
 {
 	*w = (struct outbox_writer){ .dirfd = dirfd, .fsync = fsync, .pid = pid };
 	buf_init(&w->records, OUTBOX_ROUND_MAX);
+	struct stat st;
+	if (fstat(dirfd, &st) < 0)
+		return -1;
+	w->dev = (uint64_t)st.st_dev;
 	recover(w);
 	return 0;
 }

@@ -484,8 +484,13 @@ static int proc_setup(struct store_proc *p, const struct store_config *cfg, int 
 			          OUTBOX_DIR, strerror(errno));
 			return -1;
 		}
-		outbox_writer_open(&p->outbox, dirfd, cfg->sync == STORE_SYNC_FSYNC, p->env.pid);
+		int rc = outbox_writer_open(&p->outbox, dirfd, cfg->sync == STORE_SYNC_FSYNC, p->env.pid);
 		p->env.outbox = &p->outbox;
+		if (rc < 0) {
+			log_event(LOG_ERROR, "outbox_unusable", "dir=%s/%s error=\"%s\"", cfg->mailroot,
+			          OUTBOX_DIR, strerror(errno));
+			return -1;
+		}
 	}
 
 	if (evutil_make_socket_nonblocking(fd) < 0)

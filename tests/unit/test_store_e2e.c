@@ -1475,6 +1475,7 @@ struct outbox_seen {
 	const struct harness *h;
 	char (*path)[512];          /* each record's path, in file order */
 	char (*qid)[80];
+	char (*to)[256];            /* each record's recipients, joined with ',' */
 	size_t n, cap;
 	int bad_fields;
 };
@@ -1486,6 +1487,12 @@ static bool outbox_record(const struct outbox_event *ev, void *arg)
 		s->cap = s->cap ? s->cap * 2 : 64;
 		s->path = realloc(s->path, s->cap * sizeof(*s->path));
 		s->qid = realloc(s->qid, s->cap * sizeof(*s->qid));
+		s->to = realloc(s->to, s->cap * sizeof(*s->to));
+	}
+	s->to[s->n][0] = '\0';
+	for (size_t i = 0; i < ev->nto; i++) {
+		size_t used = strlen(s->to[s->n]);
+		snprintf(s->to[s->n] + used, sizeof(s->to[0]) - used, "%s%s", i ? "," : "", ev->to[i]);
 	}
 	snprintf(s->path[s->n], sizeof(s->path[0]), "%s", ev->path);
 	snprintf(s->qid[s->n], sizeof(s->qid[0]), "%s", ev->id);
@@ -1549,6 +1556,7 @@ static void outbox_read(const struct harness *h, struct outbox_seen *s)
 
 static void outbox_seen_free(struct outbox_seen *s)
 {
+	free(s->to);
 	free(s->path);
 	free(s->qid);
 }
@@ -1588,6 +1596,19 @@ static void outbox_records(enum store_sync_mode sync)
 	size_t files = count_dir(&h, "cam", "new") + count_dir(&h, "bob", "new") +
 	               count_dir(&h, "\xc3\xa9l\xc3\xa8ve", "new");
 	assert_int_equal(files, copies);
+	/* A copy's recipients: each distinct address given for its mailbox,
+	 * in RCPT order (OB02 went to cam+1, bob and Cam). */
+	size_t checked = 0;
+	for (size_t i = 0; i < s.n; i++) {
+		if (strcmp(s.qid[i], "OB02") != 0)
+			continue;
+		checked++;
+		if (strncmp(s.path[i], "cam/", 4) == 0)
+			assert_string_equal(s.to[i], "cam+1@example.org,Cam@example.org");
+		else
+			assert_string_equal(s.to[i], "bob@example.org");
+	}
+	assert_int_equal(checked, 2);
 	/* Commit order: the qids rise through the records, and no copy is
 	 * there twice. */
 	for (size_t i = 1; i < s.n; i++) {
