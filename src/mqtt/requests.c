@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -223,15 +224,18 @@ int mqtt_requests_arrived(void *ctx, char *topic, int topiclen, MQTTAsync_messag
 	/* A retained request is delivered again at every subscription (MQTT
 	 * 3.1.1 §3.3.1.3): it was handled when it was published live, with
 	 * the retain flag clear. */
-	char qt[600], qr[600], qi[200];
+	char qt[600], qr[MQTT_REQUEST_REASON_MAX + 64], qi[200];
 	if (m->retained) {
 		log_event(LOG_WARN, "mqtt_request_ignored", "topic=%s reason=\"retained: sent "
 		          "when it was published; publish requests without retain\"",
 		          log_quote(qt, sizeof(qt), topic, strlen(topic)));
 		goto done;
 	}
-	char reason[512] = "";
+	char reason[MQTT_REQUEST_REASON_MAX] = "";
 	struct mqtt_request q = { 0 };
+	/* Fresh per request: the Message-ID and the MIME boundaries. */
+	unsigned char rnd[MQTT_REQUEST_RANDOM_LEN];
+	bool have_rnd = getrandom(rnd, sizeof(rnd), 0) == (ssize_t)sizeof(rnd);
 	if (topic[tl] == '/' && !topic_unescape(topic + tl + 1, addr, sizeof(addr))) {
 		snprintf(reason, sizeof(reason), "the topic's address level is not valid");
 	} else {
@@ -241,6 +245,7 @@ int mqtt_requests_arrived(void *ctx, char *topic, int topiclen, MQTTAsync_messag
 			.allow = (const char *const *)s->send_allow, .nallow = s->nsend_allow,
 			.from = s->from, .max_size = (size_t)b->child->max_message_size,
 			.hostname = b->child->hostname, .now = time(NULL),
+			.random = have_rnd ? rnd : NULL,
 		};
 		if (mqtt_request_parse(topic_addr, m->payload, (size_t)m->payloadlen, &pol, &q,
 		                       reason, sizeof(reason))) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "mqtt/request.h"
 #include "smtp/address.h"
 #include "util/hostname.h"
 
@@ -115,19 +116,12 @@ static bool client_id_ok(const char *id)
 	return true;
 }
 
-/* "user@example.org" or "@example.org". */
+/* "user@example.org" or "@example.org": the request parser's rule, so a
+ * pattern that could never match is refused at start. */
 static bool allow_pattern_ok(const char *v)
 {
-	struct smtp_address a;
-	char buf[300];
-	if (v[0] == '@') {
-		int n = snprintf(buf, sizeof(buf), "x%s", v);
-		return n > 1 && (size_t)n < sizeof(buf) &&
-		       smtp_address_parse(buf, (size_t)n, SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_UTF8, &a,
-		                          NULL) == SMTP_ADDR_OK && a.kind != SMTP_DOMAIN_NONE;
-	}
-	return smtp_address_parse(v, strlen(v), SMTP_ADDR_NO_BRACKETS | SMTP_ADDR_UTF8, &a,
-	                          NULL) == SMTP_ADDR_OK && a.kind != SMTP_DOMAIN_NONE;
+	char why[256];
+	return mqtt_request_pattern_ok(v, why, sizeof(why));
 }
 
 static bool allow_add(struct mqtt_settings *s, int source, const char *value)
