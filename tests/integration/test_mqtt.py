@@ -387,7 +387,8 @@ def test_camera_jpeg_attachment_bytes_on_its_topic(tmp_path, start_broker, start
         assert m.qos == 1 and not m.retain
         assert m.payload == jpeg, (len(m.payload), m.payload[:16])
     time.sleep(0.5)
-    assert len(sub.matching(f"{PREFIX}/received/cam/#")) == 1     # the JPEG once
+    # ('cam/#' would match 'cam' itself too: MQTT 3.1.1 §4.7.1.2.)
+    assert len(sub.matching(f"{PREFIX}/received/cam/+/+")) == 1   # the JPEG once
     assert len(sub.matching(f"{PREFIX}/received/cam")) == 1       # the event once
 
 
@@ -485,7 +486,9 @@ def test_hostile_mime_gives_valid_json_events(tmp_path, start_broker, start_serv
         f = stored(srv.mailroot, ev)
         assert ev["size"] == f.stat().st_size, name
         assert ev["id"] == Delivered(f.read_bytes()).received_fields()["id"], name
-        assert isinstance(ev["subject"], str) and isinstance(ev["text"], str), name
+        assert isinstance(ev["subject"], str), name
+        # No text/plain part (no boundary found, say): null or "".
+        assert ev["text"] is None or isinstance(ev["text"], str), name
         assert isinstance(ev["attachments"], list), name
     srv.assert_alive()
 
@@ -619,9 +622,14 @@ def test_outbox_bound_drops_oldest_with_a_log_line(tmp_path, start_broker, start
     evs = first_arrivals(event_of(m) for m in sub.matching(f"{PREFIX}/received/user"))
     assert [ev["subject"] for ev in evs] == [f"seq {i}" for i in range(3, 8)], \
         [ev["subject"] for ev in evs]
-    drops = [l for l in srv.log().splitlines() if re.search(r"(?i)drop", l)
-             and re.search(r"(?i)mqtt|outbox|event", l)]
-    assert len(drops) == 3, srv.log()
+    # One log line per dropped event, naming it: the three oldest.
+    ids = {}
+    for raw in mailbox_messages(srv.mailroot, "user"):
+        ids[email.message_from_bytes(raw)["Subject"]] = Delivered(raw).received_fields()["id"]
+    drops = [l for l in srv.log().splitlines() if re.search(r"(?i)drop", l)]
+    for i in range(8):
+        named = [l for l in drops if ids[f"seq {i}"] in l]
+        assert len(named) == (1 if i < 3 else 0), (i, named, srv.log())
 
 
 def test_wrong_password_logged_and_mail_accepted(tmp_path, start_broker, start_server):
@@ -759,7 +767,9 @@ class SendSetup:
                           self.dns.addr, "--retry-schedule", "1s", *extra)
         # Subscribed to PREFIX/send once online: a request published
         # before that would be lost (no session yet).
-        self.broker.wait_log(rf"Received SUBSCRIBE from {CLIENT_ID}\b", timeout=20)
+        wait_for(lambda: re.search(rf"Received SUBSCRIBE from {CLIENT_ID}\b", self.broker.log()),
+                 20, lambda: f"serve did not subscribe to {PREFIX}/send:\n{self.srv.log()}\n"
+                             f"--- broker ---\n{self.broker.log()[-3000:]}")
 
     def request(self, payload, topic=f"{PREFIX}/send"):
         if not isinstance(payload, (bytes, str)):
