@@ -19,8 +19,10 @@ Load: Postfix's smtp-source -s SESSIONS -m MSGS -l SIZE -A (one message per
 connection), as bench/run; each run to a mailbox of its own.  Runs are
 interleaved (rawmail, rawmail --mqtt, python, python+maildir) for ROUNDS
 rounds and the median is reported; latency samples alternate between
-rawmail and the Python bridge.  The subscriber is paho-mqtt in this process
-(its network thread stamps each arrival with time.monotonic()).
+rawmail and the Python bridges.  The throughput subscriber is paho-mqtt in
+this process (its network thread stamps each arrival with time.monotonic());
+the latency subscriber is a mosquitto_sub process (-F %U: wall-clock stamps
+compared with time.time() after smtplib read the 250).
 
     bench/mqtt_bridge.py [BUILD]     (default build/: `make` first; as root)
 
@@ -58,6 +60,7 @@ RAWMAIL = BUILD / "rawmail"
 PY = "/usr/bin/python3"
 PYBRIDGE = ROOT / "bench" / "py_mqtt_bridge.py"
 MOSQUITTO = "/usr/sbin/mosquitto"
+MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 MSGS = int(os.environ.get("MSGS", "3000"))
@@ -178,8 +181,6 @@ class Sub:
     def __init__(self, port, topics):
         self.lock = threading.Lock()
         self.times = {}        # topic -> [monotonic]
-        self.payloads = {}     # topic -> [bytes] (latency runs only)
-        self.keep_payloads = False
         ready = threading.Event()
         c = mqtt.Client(client_id=f"bench-sub-{os.getpid()}", clean_session=True,
                         protocol=mqtt.MQTTv311)
@@ -196,8 +197,6 @@ class Sub:
         t = time.monotonic()
         with self.lock:
             self.times.setdefault(msg.topic, []).append(t)
-            if self.keep_payloads:
-                self.payloads.setdefault(msg.topic, []).append((t, bytes(msg.payload)))
 
     def count(self, topic):
         with self.lock:
@@ -257,46 +256,58 @@ def throughput(label, port, prefix, sub, rnd, work, results):
     say(f"  {label} round {rnd}: accepted {row['accepted']:.0f} msg/s{extra}")
 
 
-def latency(targets, sub):
+def latency(targets, bport, work):
     """targets: [(label, port, prefix)]; one sample each in turn, LAT_N times.
+    The 250 is stamped here (time.time() once smtplib has read it), each
+    event's arrival by a mosquitto_sub process (-F %U: its own wall-clock
+    stamp), so that neither waits for the other's thread or Python's GIL.
     Returns {label: [ms]}."""
-    sub.keep_payloads = True
+    out_path = work / "latency.sub"
+    argv = [MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(bport), "-q", "1", "-F", "%U %t %p"]
+    for _, _, prefix in targets:
+        argv += ["-t", f"{prefix}/received/lat"]
+    with open(out_path, "wb") as f:
+        msub = subprocess.Popen(argv, stdout=f, stderr=subprocess.DEVNULL)
+    time.sleep(0.5)
     conns = {}
-    for label, port, _ in targets:
-        c = smtplib.SMTP("127.0.0.1", port, timeout=30)
-        c.ehlo("bench.client")
-        conns[label] = c
     sent = {label: [] for label, _, _ in targets}     # (token, t_250)
-    for i in range(LAT_N):
-        for label, port, prefix in targets:
-            token = f"lat-{i}-{os.urandom(4).hex()}"
-            msg = (f"From: a@example.test\r\nTo: lat@example.test\r\nSubject: {token}\r\n"
-                   f"Message-ID: <{token}@bench.test>\r\n\r\nlatency sample {i}\r\n")
-            conns[label].sendmail("a@example.test", ["lat@example.test"], msg)
-            sent[label].append((token, time.monotonic()))
-            time.sleep(LAT_GAP)
-    time.sleep(2)
-    for c in conns.values():
-        try:
-            c.quit()
-        except smtplib.SMTPException:
-            pass
-    out = {}
-    for label, _, prefix in targets:
-        with sub.lock:
-            arrivals = list(sub.payloads.get(f"{prefix}/received/lat", []))
-        first = {}
-        for t, payload in arrivals:
+    try:
+        for label, port, _ in targets:
+            c = smtplib.SMTP("127.0.0.1", port, timeout=30)
+            c.ehlo("bench.client")
+            conns[label] = c
+        for i in range(LAT_N):
+            for label, port, prefix in targets:
+                token = f"lat-{i}-{os.urandom(4).hex()}"
+                msg = (f"From: a@example.test\r\nTo: lat@example.test\r\nSubject: {token}\r\n"
+                       f"Message-ID: <{token}@bench.test>\r\n\r\nlatency sample {i}\r\n")
+                conns[label].sendmail("a@example.test", ["lat@example.test"], msg)
+                sent[label].append((token, time.time()))
+                time.sleep(LAT_GAP)
+        time.sleep(2)
+    finally:
+        for c in conns.values():
             try:
-                subj = json.loads(payload)["subject"]
-            except (ValueError, KeyError, TypeError):
-                continue
-            first.setdefault(subj, t)
+                c.quit()
+            except smtplib.SMTPException:
+                pass
+        msub.terminate()
+        msub.wait(10)
+    first = {}
+    for line in out_path.read_bytes().splitlines():
+        stamp, _, rest = line.partition(b" ")
+        topic, _, payload = rest.partition(b" ")
+        try:
+            subj = json.loads(payload)["subject"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        first.setdefault(subj, float(stamp))
+    out = {}
+    for label, _, _ in targets:
         out[label] = [(first[tok] - t250) * 1000 for tok, t250 in sent[label] if tok in first]
         missing = len(sent[label]) - len(out[label])
         if missing:
             say(f"  latency {label}: {missing} of {len(sent[label])} events missing")
-    sub.keep_payloads = False
     return out
 
 
@@ -314,7 +325,7 @@ def pct(xs, p):
 def main():
     if os.geteuid() != 0:
         raise SystemExit("bench/mqtt_bridge.py: run as root (serve drops privileges itself)")
-    for tool in (MOSQUITTO, SMTP_SOURCE, PY):
+    for tool in (MOSQUITTO, MOSQUITTO_SUB, SMTP_SOURCE, PY):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"{tool} missing: scripts/deps test")
     if not RAWMAIL.is_file():
@@ -349,7 +360,7 @@ def main():
             for label, port, prefix in targets:
                 throughput(label, port, prefix, sub, rnd, work, results)
         say(f"latency: {LAT_N} samples per bridge, {LAT_GAP * 1000:.0f} ms apart, interleaved")
-        lat = latency([t for t in targets if t[2]], sub)
+        lat = latency([t for t in targets if t[2]], bport, work)
     finally:
         if sub:
             sub.close()
