@@ -523,6 +523,46 @@ def test_topic_prefix_option(tmp_path, start_broker, start_server):
     assert sub.matching(f"{PREFIX}/#") == []
 
 
+def test_config_file_mqtt_section(tmp_path, start_broker, start_server):
+    """[mqtt] of the file, keys without the mqtt- prefix (url for --mqtt)."""
+    need("--mqtt", "--mqtt-client-id", "--mqtt-topic", "--mqtt-password-file",
+         "--mqtt-cafile")
+    broker = start_broker()
+    sub = Subscriber(broker, "#")
+    pw = broker.password_file_for_client(tmp_path / "mqtt.pw")
+    conf = tmp_path / "rawmail.conf"
+    conf.write_text("[mqtt]\n"
+                    f"url = {broker.url(tls=True)}\n"
+                    f"password-file = {pw}\n"
+                    f"cafile = {broker.ca_path}\n"
+                    "topic = from/file\n"
+                    "client-id = rawmail-from-file\n")
+    srv = start_server("-c", conf, *mail_user_args())
+    deliver(srv, ["user@example.test"], message("configured by file"))
+    [m] = sub.wait_for(1, "from/file/received/user", timeout=30, what=srv.log)
+    assert event_of(m)["subject"] == "configured by file"
+    assert broker.connects("rawmail-from-file") == 1, broker.client_ids()
+    assert re.search(r"New client connected from \S+ as rawmail-from-file \(.*u'rawmail'\)",
+                     broker.log())
+
+
+def test_mqtt5_event_and_status(tmp_path, start_broker, start_server):
+    """The issue: speak MQTT 3.1.1 and 5."""
+    need("--mqtt", "--mqtt-client-id", "--mqtt-protocol")
+    broker = start_broker()
+    sub = Subscriber(broker, [f"{PREFIX}/received/#", f"{PREFIX}/status"])
+    srv = bridge(start_server, broker, "--mqtt-protocol", "5")
+    deliver(srv, ["user@example.test"], message("over MQTT 5"))
+    [ev] = events(sub, "user", 1, what=srv.log)
+    assert ev["subject"] == "over MQTT 5"
+    assert re.search(rf"New client connected from \S+ as {CLIENT_ID} \(p5,", broker.log()), \
+        broker.log()[-3000:]
+    wait_for(lambda: b"online" in status_payloads(sub), 10, srv.log)
+    killpg(srv)
+    wait_for(lambda: status_payloads(sub)[-1:] == [b"offline"], 10,
+             lambda: f"no will after kill -9 over MQTT 5: {status_payloads(sub)}")
+
+
 # ---------------------------------------------------------------------------
 # nothing lost
 
