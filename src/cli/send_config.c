@@ -234,6 +234,7 @@ int send_config_load(struct send_opts *o, const char *given)
 		{ "queue", section_key, &queue },
 		{ "routes", routes_key, o },
 		{ "dkim", section_key, &dkim },
+		{ "mqtt", NULL, NULL },            /* serve's bridge (issue 12) */
 	};
 	char err[768];
 	if (!config_file_read(path, sections, sizeof(sections) / sizeof(sections[0]), err,

@@ -52,10 +52,14 @@ bool mqtt_request_parse(const char *topic_addr, const void *payload, size_t len,
 		reason[0] = '\0';
 	struct request_ctx ctx = { .policy = policy, .out = out, .reason = reason,
 	                           .reasonlen = reasonlen };
-	/* Before anything is read: a payload can only grow into a message. */
-	if (len > policy->max_size)
+	/* Before anything is parsed: a payload can only grow into a message.
+	 * Its id is still looked for, for the refusal. */
+	if (len > policy->max_size) {
+		if (request_is_json(payload, len))
+			request_json_peek_id(&ctx, payload, len);
 		return request_refuse(&ctx, "the request is %zu octets, larger than the size limit "
 		                      "of %zu octets", len, policy->max_size);
+	}
 	if (!policy->from || !*policy->from)
 		return request_refuse(&ctx, "no sender address is configured for MQTT requests");
 	msg_recipients_init(&ctx.rcpts, MQTT_REQUEST_RECIPIENTS_MAX);

@@ -43,5 +43,8 @@ bool request_from_is_sender(const struct mqtt_request_policy *policy, const char
 bool request_json_parse(struct request_ctx *ctx, const char *payload, size_t len);
 bool request_raw_parse(struct request_ctx *ctx, const char *topic_addr, const char *payload,
                        size_t len);
+/* The "id" of a JSON payload too large to parse whole, into ctx->out->id
+ * when it can be found and is valid, so that its refusal still echoes it. */
+void request_json_peek_id(struct request_ctx *ctx, const char *payload, size_t len);
 
 #endif

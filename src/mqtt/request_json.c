@@ -68,6 +68,99 @@ static bool json_take_id(struct request_ctx *ctx, json_t *root)
 	return true;
 }
 
+static size_t peek_ws(const char *p, size_t len, size_t i)
+{
+	while (i < len && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
+		i++;
+	return i;
+}
+
+/* p[i] is '"': the index after the closing quote (len if there is none). */
+static size_t peek_string(const char *p, size_t len, size_t i)
+{
+	for (i++; i < len; i++) {
+		if (p[i] == '\\')
+			i++;
+		else if (p[i] == '"')
+			return i + 1;
+	}
+	return len;
+}
+
+/* p[i] starts a value: the index after it (strings and nested values
+ * skipped whole, scalars up to the next ',' or '}'). */
+static size_t peek_value(const char *p, size_t len, size_t i)
+{
+	size_t depth = 0;
+	while (i < len) {
+		char c = p[i];
+		if (c == '"') {
+			i = peek_string(p, len, i);
+			if (depth == 0)
+				return i;
+			continue;
+		}
+		if (c == '{' || c == '[') {
+			depth++;
+		} else if (c == '}' || c == ']') {
+			if (depth == 0)
+				return i;
+			if (--depth == 0)
+				return i + 1;
+		} else if (c == ',' && depth == 0) {
+			return i;
+		}
+		i++;
+	}
+	return len;
+}
+
+/* Walks the top-level object's members without building them (linear,
+ * nothing allocated), and parses the value of a key written exactly "id"
+ * on its own, through json_take_id's checks. */
+void request_json_peek_id(struct request_ctx *ctx, const char *p, size_t len)
+{
+	size_t i = peek_ws(p, len, 0);
+	if (i >= len || p[i] != '{')
+		return;
+	i++;
+	for (;;) {
+		i = peek_ws(p, len, i);
+		if (i >= len || p[i] != '"')
+			return;
+		size_t k = i;
+		i = peek_string(p, len, i);
+		bool is_id = i - k == 4 && !memcmp(p + k, "\"id\"", 4);
+		i = peek_ws(p, len, i);
+		if (i >= len || p[i] != ':')
+			return;
+		i = peek_ws(p, len, i + 1);
+		size_t v = i;
+		i = peek_value(p, len, i);
+		if (is_id) {
+			/* \uXXXX escapes make a valid id up to six times its length. */
+			char buf[MQTT_REQUEST_ID_MAX * 6 + 16];
+			if (i - v > MQTT_REQUEST_ID_MAX * 6 + 2)
+				return;
+			int n = snprintf(buf, sizeof(buf), "{\"id\":%.*s}", (int)(i - v), p + v);
+			json_t *root = n > 0 ? json_loadb(buf, (size_t)n, 0, NULL) : NULL;
+			if (root) {
+				char why[256];
+				struct request_ctx tmp = *ctx;
+				tmp.reason = why;
+				tmp.reasonlen = sizeof(why);
+				json_take_id(&tmp, root);
+				json_decref(root);
+			}
+			return;
+		}
+		i = peek_ws(p, len, i);
+		if (i >= len || p[i] != ',')
+			return;
+		i++;
+	}
+}
+
 static bool json_take_recipients(struct request_ctx *ctx, json_t *root)
 {
 	json_t *to = json_object_get(root, "to");

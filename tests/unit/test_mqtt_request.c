@@ -418,7 +418,8 @@ static void test_mqtt_refusal_sizes(void **state)
 	struct mqtt_request_policy p = policy_base();
 	struct mqtt_request r;
 	char reason[512];
-	/* Larger than the limit: refused unread (so its id is unknown). */
+	/* Larger than the limit: refused unparsed, but its id is still found
+	 * by a walk over the top-level members, for the refusal. */
 	const char *small = "{\"id\":\"r1\",\"to\":\"bob@example.org\",\"text\":\"0123456789\"}";
 	p.max_size = strlen(small) - 1;
 	assert_false(mqtt_request_parse(NULL, small, strlen(small), &p, &r, reason,
@@ -427,8 +428,32 @@ static void test_mqtt_refusal_sizes(void **state)
 	snprintf(want, sizeof(want), "the request is %zu octets, larger than the size limit of "
 	         "%zu octets", strlen(small), p.max_size);
 	assert_string_equal(reason, want);
-	assert_null(r.id);
+	assert_string_equal(r.id, "r1");
 	mqtt_request_free(&r);
+	static const struct { const char *payload, *id; } peeks[] = {
+		/* after a long text, nested values and strings holding quotes,
+		 * braces and a fake "id" */
+		{ "{\"text\":\"a \\\"id\\\": {\\\"x\\\"}\",\"n\":{\"id\":\"inner\",\"a\":[1,{\"b\":\"}\"}]},"
+		  "\"id\" : 42 , \"to\":\"x@y.z\"}", "42" },
+		{ " \n{ \"id\":\"caf\\u00e9\"}", "caf\xc3\xa9" },
+		{ "{\"to\":[\"a@b.c\"],\"id\":\"last\"}", "last" },
+		{ "{\"id\":[1]}", NULL },              /* not a string or number */
+		{ "{\"id\":\"unterminated}", NULL },
+		{ "{\"to\":\"x\" \"id\":\"no comma\"}", NULL },
+		{ "[{\"id\":\"not an object\"}]", NULL },
+		{ "{\"ID\":\"other case\"}", NULL },
+	};
+	for (size_t i = 0; i < sizeof(peeks) / sizeof(peeks[0]); i++) {
+		p.max_size = 1;
+		assert_false(mqtt_request_parse(NULL, peeks[i].payload, strlen(peeks[i].payload), &p,
+		                                &r, reason, sizeof(reason)));
+		assert_non_null(strstr(reason, "larger than the size limit"));
+		if (peeks[i].id)
+			assert_string_equal(r.id, peeks[i].id);
+		else
+			assert_null(r.id);
+		mqtt_request_free(&r);
+	}
 	/* Within the limit, but the message composed from it is not. */
 	p.max_size = strlen(small) + 100;
 	assert_false(mqtt_request_parse(NULL, small, strlen(small), &p, &r, reason,
