@@ -24,6 +24,7 @@
 #include "cli/queue_kick.h"
 #include "client/outbound.h"
 #include "queue/maildrop.h"
+#include "queue/spool.h"
 #include "util/log.h"
 
 struct serve_queue {
@@ -81,13 +82,17 @@ static bool queue_user_pick(const struct serve_queue *q, uid_t *uid, gid_t *gid)
  * rawmail send wrote before) become the queue user's. */
 static bool spool_give(const char *dir, uid_t uid, gid_t gid)
 {
-	static const char *const subs[] = { "tmp", "msg", "env", "corrupt" };
+	/* results/ exists only once the MQTT bridge or a runner made it
+	 * (issue 12): optional. */
+	static const char *const subs[] = { "tmp", "msg", "env", "corrupt", QUEUE_RESULTS_DIR };
 	if (chown(dir, uid, gid) != 0)
 		return false;
-	for (size_t i = 0; i < 4; i++) {
+	for (size_t i = 0; i < sizeof(subs) / sizeof(subs[0]); i++) {
 		char path[4200];
 		snprintf(path, sizeof(path), "%s/%s", dir, subs[i]);
 		int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0 && errno == ENOENT && i == 4)
+			continue;
 		if (fd < 0 || fchown(fd, uid, gid) != 0) {
 			if (fd >= 0)
 				close(fd);

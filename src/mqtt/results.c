@@ -215,14 +215,13 @@ int mqtt_results_open(struct mqtt_bridge *b)
 	struct mqtt_results *r = &b->res;
 	char path[4200];
 	snprintf(path, sizeof(path), "%s/%s", b->child->spool, QUEUE_RESULTS_DIR);
-	struct stat st;
-	if (mkdir(path, 0700) == 0) {
-		if (geteuid() == 0 && (stat(b->child->spool, &st) != 0 ||
-		                       chown(path, st.st_uid, st.st_gid) != 0))
-			goto fail;
-	} else if (errno != EEXIST) {
+	/* The bridge's user is the queue's (both the mail root's owner), who
+	 * writes results there; the queue process gives the whole spool to
+	 * that user at its start as well. */
+	if (mkdir(path, 0700) != 0 && errno != EEXIST)
 		goto fail;
-	}
+	if (geteuid() == 0 && chown(path, b->child->uid, b->child->gid) != 0)
+		goto fail;
 	r->dirfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (r->dirfd < 0)
 		goto fail;
