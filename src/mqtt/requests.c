@@ -156,6 +156,9 @@ static void sign(struct mqtt_requests *r, const struct mqtt_request *q, struct b
 		              q->message, q->message_len, sigs, err, sizeof(err)) < 0)
 			log_event(LOG_ERROR, "dkim_failed", "domain=%s selector=%s reason=\"%s\"",
 			          c->dkim[i].domain, c->dkim[i].selector, err);
+		else
+			log_event(LOG_INFO, "dkim_signed", "domain=%s selector=%s alg=%s",
+			          c->dkim[i].domain, c->dkim[i].selector, dkim_key_type_name(r->keys[i]));
 	}
 }
 
