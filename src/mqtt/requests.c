@@ -101,18 +101,25 @@ static bool rate_take(struct mqtt_requests *r)
 	return true;
 }
 
-/* %XX in a topic level back to its octet (mqtt_topic_level's inverse). */
+static int hex_value(char c)
+{
+	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
+	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
+}
+
+/* %XX in a topic level back to its octet (mqtt_topic_level's inverse);
+ * a broken escape or %00 makes the level unusable. */
 static bool topic_unescape(const char *in, char *out, size_t outlen)
 {
 	size_t o = 0;
 	for (const char *p = in; *p; p++) {
 		if (o + 1 >= outlen)
 			return false;
-		if (p[0] == '%' && p[1] && p[2]) {
-			unsigned v;
-			if (sscanf(p + 1, "%2x", &v) != 1 || v == 0)
+		if (*p == '%') {
+			int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+			if (lo < 0 || (hi == 0 && lo == 0))
 				return false;
-			out[o++] = (char)v;
+			out[o++] = (char)(hi * 16 + lo);
 			p += 2;
 		} else {
 			out[o++] = *p;
