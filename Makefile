@@ -195,7 +195,8 @@ FUZZ_LIBSRC_mqtt_request = $(wildcard src/mqtt/request*.c) $(SRC_msg_pure) src/s
 # The MQTT event builder (issue 12) and the message reading it uses: no
 # broker, no outbox file code (outbox.h only), jansson from FUZZ_LDLIBS.
 FUZZ_LIBSRC_mqtt_event = $(wildcard src/mqtt/event*.c src/msg/decode*.c) src/msg/mime_read.c \
-                         src/msg/mime_param.c src/msg/mime_walk.c src/util/buf.c
+                         src/msg/mime_param.c src/msg/mime_walk.c src/msg/base64.c src/util/buf.c \
+                         src/util/text.c
 fuzz_libsrc = $(or $(FUZZ_LIBSRC_$(1)),$(SRC_smtp) $(SRC_util))
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(call fuzz_libsrc,$$*)
 	@mkdir -p build-fuzz

@@ -42,15 +42,7 @@ static const char *keep(struct send_opts *o, const char *text)
 
 static bool parse_bool(const char *s, bool *out)
 {
-	static const char *const yes[] = { "yes", "true", "on", "1" };
-	static const char *const no[] = { "no", "false", "off", "0" };
-	for (size_t i = 0; i < 4; i++) {
-		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
-			*out = !strcasecmp(s, yes[i]);
-			return true;
-		}
-	}
-	return false;
+	return config_value_bool(s, out);
 }
 
 int send_config_set(struct send_opts *o, const char *key, const char *value, char *err,

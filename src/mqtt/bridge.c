@@ -7,7 +7,7 @@
  * runs the message callback, so a crash in between loses a request the
  * broker believes delivered.  Paho's asynchronous client (1.3.12,
  * MQTTProtocol_handlePublishes) runs messageArrived first and sends the
- * PUBACK after it returns: requests.c queues the request durably before
+ * PUBACK after it returns: bridge_send.c queues the request durably before
  * returning. */
 #include "mqtt/bridge_internal.h"
 

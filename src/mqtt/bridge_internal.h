@@ -1,10 +1,10 @@
 /* What the bridge's files share (bridge.c the process and its connection,
- * publisher.c the outbox, requests.c the send requests).  Threads: the
+ * bridge_outbox.c the outbox, bridge_send.c the send requests).  Threads: the
  * main thread runs a libevent loop and owns everything below except what
- * requests.c touches; Paho calls back on its own threads, and those
+ * bridge_send.c touches; Paho calls back on its own threads, and those
  * callbacks only write notes into a pipe the main loop reads — except
  * messageArrived, which must queue a request before it returns (Paho
- * sends the PUBACK after it), so it runs requests.c on Paho's thread
+ * sends the PUBACK after it), so it runs bridge_send.c on Paho's thread
  * with state of its own (the spool, the rate limit). */
 #ifndef RAWMAIL_MQTT_BRIDGE_INTERNAL_H
 #define RAWMAIL_MQTT_BRIDGE_INTERNAL_H
@@ -69,7 +69,7 @@ struct mqtt_publisher {
 
 struct mqtt_requests;
 
-/* Outcomes of queued requests (results.c): SPOOL/results files, one
+/* Outcomes of queued requests (bridge_results.c): SPOOL/results files, one
  * published at a time (they are rare), each unlinked after its PUBACK. */
 struct mqtt_results {
 	int dirfd;                      /* SPOOL/results, -1 without --mqtt-send */
@@ -104,7 +104,7 @@ struct mqtt_bridge {
 	struct mqtt_requests *req;      /* NULL without --mqtt-send */
 	struct mqtt_results res;
 	/* MAILROOT/.rawmail/mqtt-requests: QUEUE_ID -> the request's id,
-	 * written by requests.c, read and removed by results.c. */
+	 * written by bridge_send.c, read and removed by bridge_results.c. */
 	int ids_fd;
 };
 
@@ -129,7 +129,7 @@ void mqtt_bridge_note(struct mqtt_bridge *b, const struct mqtt_note *n);
 int mqtt_bridge_publish(struct mqtt_bridge *b, const char *topic, const void *payload,
                         size_t len, bool retained, uint64_t ctx);
 
-/* publisher.c */
+/* bridge_outbox.c */
 int mqtt_publisher_init(struct mqtt_bridge *b);
 void mqtt_publisher_free(struct mqtt_bridge *b);
 /* The connection is up (start from the oldest file) or down (forget
@@ -138,7 +138,7 @@ void mqtt_publisher_connected(struct mqtt_bridge *b);
 void mqtt_publisher_lost(struct mqtt_bridge *b);
 void mqtt_publisher_acked(struct mqtt_bridge *b, uint64_t seq, bool ok);
 
-/* results.c: _open as root (the spool), _init once the loop exists */
+/* bridge_results.c: _open as root (the spool), _init once the loop exists */
 int mqtt_results_open(struct mqtt_bridge *b);
 int mqtt_results_init(struct mqtt_bridge *b);
 void mqtt_results_free(struct mqtt_bridge *b);
@@ -146,7 +146,7 @@ void mqtt_results_connected(struct mqtt_bridge *b);
 void mqtt_results_lost(struct mqtt_bridge *b);
 void mqtt_results_acked(struct mqtt_bridge *b, uint64_t seq, bool ok);
 
-/* requests.c */
+/* bridge_send.c */
 struct mqtt_requests *mqtt_requests_new(struct mqtt_bridge *b);
 void mqtt_requests_free(struct mqtt_requests *r);
 /* Paho's messageArrived (its thread). */

@@ -8,6 +8,7 @@
 
 #include "mqtt/request.h"
 #include "smtp/address.h"
+#include "util/config_file.h"
 #include "util/hostname.h"
 
 void mqtt_settings_init(struct mqtt_settings *s)
@@ -53,37 +54,13 @@ static bool set_string(char **dst, const char *value)
 	return true;
 }
 
-static bool parse_bool(const char *s, bool *out)
-{
-	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1") ||
-	    !strcasecmp(s, "on"))
-		return *out = true, true;
-	if (!strcasecmp(s, "no") || !strcasecmp(s, "false") || !strcmp(s, "0") ||
-	    !strcasecmp(s, "off"))
-		return *out = false, true;
-	return false;
-}
-
-/* A decimal number with an optional K/M suffix (powers of 1024). */
+/* A number or size (K/M suffixes, config_value_size) from min to max. */
 static bool parse_size(const char *s, uint64_t min, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
-	const char *p = s;
-	if (*p < '0' || *p > '9')
+	uint64_t v;
+	if (strpbrk(s, "gG") || !config_value_size(s, max, &v) || v < min)
 		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	uint64_t mul = 1;
-	if (*p == 'k' || *p == 'K')
-		mul = 1024, p++;
-	else if (*p == 'm' || *p == 'M')
-		mul = 1024 * 1024, p++;
-	if (*p != '\0' || v > max / mul || v * mul < min)
-		return false;
-	*out = v * mul;
+	*out = v;
 	return true;
 }
 
@@ -267,7 +244,7 @@ bool mqtt_settings_set(struct mqtt_settings *s, int source, const char *key, con
 			ok = false;
 		expect = "3.1.1 or 5";
 	} else if (!strcmp(key, "attachments")) {
-		ok = parse_bool(value, &s->attachments);
+		ok = config_value_bool(value, &s->attachments);
 		expect = "yes or no";
 	} else if (!strcmp(key, "max-attachment")) {
 		ok = parse_size(value, 1, 256u * 1024 * 1024, &s->max_attachment);
@@ -277,7 +254,7 @@ bool mqtt_settings_set(struct mqtt_settings *s, int source, const char *key, con
 		s->outbox_max = ok ? (unsigned)v : s->outbox_max;
 		expect = "a number of events from 1 to 10000000";
 	} else if (!strcmp(key, "send")) {
-		ok = parse_bool(value, &s->send);
+		ok = config_value_bool(value, &s->send);
 		expect = "yes or no";
 	} else if (!strcmp(key, "send-allow")) {
 		ok = allow_add(s, source, value);

@@ -34,8 +34,7 @@ int msg_mime_base64_encode(struct buf *out, const void *data, size_t len)
 	return 0;
 }
 
-/* The value of a base64 alphabet octet (RFC 4648 §4), or -1. */
-static int base64_value(unsigned char c)
+int msg_base64_value(unsigned char c)
 {
 	if (c >= 'A' && c <= 'Z')
 		return c - 'A';
@@ -71,7 +70,7 @@ int msg_mime_base64_decode(struct buf *out, const char *in, size_t len, size_t *
 			pad++;
 			continue;
 		}
-		int d = base64_value(c);
+		int d = msg_base64_value(c);
 		if (d < 0 || pad) {
 			*bad = i;
 			return -1;

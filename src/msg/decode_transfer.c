@@ -1,5 +1,6 @@
 /* Content-Transfer-Encoding decoding (RFC 2045 §6.7, §6.8), lenient. */
 #include "msg/decode.h"
+#include "msg/mime.h"
 
 #include <string.h>
 
@@ -12,21 +13,6 @@ static int stage_flush(struct buf *out, unsigned char *stage, size_t *n)
 	int rc = buf_append(out, stage, *n);
 	*n = 0;
 	return rc;
-}
-
-static int base64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
 }
 
 int msg_decode_base64(struct buf *out, const char *in, size_t len)
@@ -44,7 +30,7 @@ int msg_decode_base64(struct buf *out, const char *in, size_t len)
 			bits = 0;
 			continue;
 		}
-		int v = base64_value(c);
+		int v = msg_base64_value(c);
 		if (v < 0)
 			continue;   /* §6.8: "must be ignored" */
 		acc = (acc << 6 | (unsigned)v) & 0xFFFFFF;

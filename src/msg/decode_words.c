@@ -1,5 +1,6 @@
 /* RFC 2047 encoded words in received header fields, decoded to UTF-8. */
 #include "msg/decode.h"
+#include "util/text.h"
 
 #include <string.h>
 #include <strings.h>
@@ -53,17 +54,6 @@ static bool word_parse(const char *in, size_t len, size_t i, struct word *w)
 	return true;
 }
 
-static int hex_digit(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* §4.2: "_" is a space, "=XX" an octet; a broken "=" stands for itself. */
 static int word_q_decode(struct buf *out, const char *in, size_t len)
 {
@@ -72,8 +62,8 @@ static int word_q_decode(struct buf *out, const char *in, size_t len)
 		int hi, lo;
 		if (c == '_')
 			c = ' ';
-		else if (c == '=' && i + 2 < len && (hi = hex_digit((unsigned char)in[i + 1])) >= 0 &&
-		         (lo = hex_digit((unsigned char)in[i + 2])) >= 0) {
+		else if (c == '=' && i + 2 < len && (hi = text_hex_value((unsigned char)in[i + 1])) >= 0 &&
+		         (lo = text_hex_value((unsigned char)in[i + 2])) >= 0) {
 			c = (char)(hi << 4 | lo);
 			i += 2;
 		}

@@ -8,6 +8,7 @@
 
 #include "msg/decode.h"
 #include "util/limits.h"
+#include "util/text.h"
 
 /* One value as written: a token, or a quoted string (quoted true: its
  * quoted-pairs still to undo). */
@@ -41,25 +42,14 @@ static int span_append(struct buf *out, const struct span *s)
 	return buf_append(out, s->p + run, s->len - run);
 }
 
-static int hex_digit(unsigned char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* RFC 2231 §4: "%XX" is an octet; a broken "%" stands for itself. */
 static int percent_decode(struct buf *out, const char *p, size_t len)
 {
 	size_t run = 0;
 	for (size_t i = 0; i + 2 < len; i++) {
 		int hi, lo;
-		if (p[i] != '%' || (hi = hex_digit((unsigned char)p[i + 1])) < 0 ||
-		    (lo = hex_digit((unsigned char)p[i + 2])) < 0)
+		if (p[i] != '%' || (hi = text_hex_value((unsigned char)p[i + 1])) < 0 ||
+		    (lo = text_hex_value((unsigned char)p[i + 2])) < 0)
 			continue;
 		char c = (char)(hi << 4 | lo);
 		if (buf_append(out, p + run, i - run) < 0 || buf_append(out, &c, 1) < 0)

@@ -121,29 +121,9 @@ static bool set_string(char **dst, const char *value)
 	return true;
 }
 
-/* Parses a decimal number with an optional K/M/G suffix (powers of 1024). */
 static bool parse_u64(const char *s, uint64_t max, uint64_t *out)
 {
-	uint64_t v = 0;
-	const char *p = s;
-	if (*p < '0' || *p > '9')
-		return false;
-	for (; *p >= '0' && *p <= '9'; p++) {
-		if (v > (UINT64_MAX - 9) / 10)
-			return false;
-		v = v * 10 + (uint64_t)(*p - '0');
-	}
-	uint64_t mul = 1;
-	if (*p == 'k' || *p == 'K')
-		mul = 1024, p++;
-	else if (*p == 'm' || *p == 'M')
-		mul = 1024 * 1024, p++;
-	else if (*p == 'g' || *p == 'G')
-		mul = 1024 * 1024 * 1024, p++;
-	if (*p != '\0' || v > max / mul)
-		return false;
-	*out = v * mul;
-	return true;
+	return config_value_size(s, max, out);
 }
 
 static bool parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
@@ -217,17 +197,7 @@ bool config_parse_listen(const char *text, struct listen_addr *out, char *err, s
 
 static bool parse_bool(const char *s, bool *out)
 {
-	if (!strcasecmp(s, "yes") || !strcasecmp(s, "true") || !strcmp(s, "1") ||
-	    !strcasecmp(s, "on")) {
-		*out = true;
-		return true;
-	}
-	if (!strcasecmp(s, "no") || !strcasecmp(s, "false") || !strcmp(s, "0") ||
-	    !strcasecmp(s, "off")) {
-		*out = false;
-		return true;
-	}
-	return false;
+	return config_value_bool(s, out);
 }
 
 bool config_set(struct serve_config *c, enum config_source src, const char *key,

@@ -4,6 +4,7 @@
 #include <ini.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 struct reader {
@@ -82,4 +83,41 @@ const char *config_file_choose(const char *given, const char *env, const char *f
 	if (fallback && access(fallback, F_OK) == 0)
 		return fallback;
 	return NULL;
+}
+
+bool config_value_bool(const char *s, bool *out)
+{
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
+	for (size_t i = 0; i < 4; i++) {
+		if (!strcasecmp(s, yes[i]) || !strcasecmp(s, no[i])) {
+			*out = !strcasecmp(s, yes[i]);
+			return true;
+		}
+	}
+	return false;
+}
+
+bool config_value_size(const char *s, uint64_t max, uint64_t *out)
+{
+	uint64_t v = 0;
+	const char *p = s;
+	if (*p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	uint64_t mul = 1;
+	if (*p == 'k' || *p == 'K')
+		mul = 1024, p++;
+	else if (*p == 'm' || *p == 'M')
+		mul = 1024 * 1024, p++;
+	else if (*p == 'g' || *p == 'G')
+		mul = 1024 * 1024 * 1024, p++;
+	if (*p != '\0' || v > max / mul)
+		return false;
+	*out = v * mul;
+	return true;
 }

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 /* Sets one key of a section.  false with the reason in err (naming the
  * key; an unknown key says so). */
@@ -33,5 +34,11 @@ bool config_file_read(const char *path, const struct config_file_section *sectio
 const char *config_file_choose(const char *given, const char *env, const char *fallback);
 
 #define CONFIG_FILE_DEFAULT "/etc/rawmail.conf"
+
+/* The values every command's settings share: yes/true/on/1 and
+ * no/false/off/0 (any case); a decimal number with an optional K, M or G
+ * (powers of 1024) that is at most max.  false when s is neither. */
+bool config_value_bool(const char *s, bool *out);
+bool config_value_size(const char *s, uint64_t max, uint64_t *out);
 
 #endif

@@ -92,3 +92,14 @@ size_t text_escape(char *dst, size_t dstlen, const char *src, size_t len, unsign
 	dst[o] = '\0';
 	return i;
 }
+
+int text_hex_value(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}

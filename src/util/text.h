@@ -27,4 +27,8 @@ enum text_escape_flags {
  * always fits.  Returns the octets of src consumed (len when all fit). */
 size_t text_escape(char *dst, size_t dstlen, const char *src, size_t len, unsigned flags);
 
+/* The value of one hexadecimal digit (either case), or -1: the one reader
+ * the percent and quoted-printable decoders share. */
+int text_hex_value(unsigned char c);
+
 #endif

@@ -1,7 +1,7 @@
 /* Final outcomes of queued requests (issue 12): the queue runner writes
  * SPOOL/results/QUEUE_ID.TIME[.end] (queue_spool_result) when recipients
  * of an MQTT request are delivered or failed for good; this publishes
- * each on PREFIX/result, with the request's id kept by requests.c, and
+ * each on PREFIX/result, with the request's id kept by bridge_send.c, and
  * unlinks it after the PUBACK (a crash in between publishes it again).
  * One at a time, oldest first: they come at the rate mail is sent. */
 #include "mqtt/bridge_internal.h"

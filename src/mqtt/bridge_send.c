@@ -26,6 +26,7 @@
 #include "util/buf.h"
 #include "util/durable.h"
 #include "util/log.h"
+#include "util/text.h"
 
 #define EXIT_TEMPFAIL 75
 #define MQTT_DKIM_MAX 8
@@ -101,12 +102,6 @@ static bool rate_take(struct mqtt_requests *r)
 	return true;
 }
 
-static int hex_value(char c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 :
-	       c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
 /* %XX in a topic level back to its octet (mqtt_topic_level's inverse);
  * a broken escape or %00 makes the level unusable. */
 static bool topic_unescape(const char *in, char *out, size_t outlen)
@@ -116,7 +111,8 @@ static bool topic_unescape(const char *in, char *out, size_t outlen)
 		if (o + 1 >= outlen)
 			return false;
 		if (*p == '%') {
-			int hi = hex_value(p[1]), lo = hi < 0 ? -1 : hex_value(p[2]);
+			int hi = text_hex_value((unsigned char)p[1]),
+			    lo = hi < 0 ? -1 : text_hex_value((unsigned char)p[2]);
 			if (lo < 0 || (hi == 0 && lo == 0))
 				return false;
 			out[o++] = (char)(hi * 16 + lo);
@@ -175,7 +171,7 @@ static void enqueue(struct mqtt_requests *r, struct mqtt_request *q)
 	struct queue_envelope env = { .origin = QUEUE_ORIGIN_MQTT };
 	char why[512] = "out of memory";
 	enum queue_status st = QUEUE_TEMP;
-	char qi[200];
+	char qi[200], qw[600];
 	struct buf msg;
 	buf_init(&msg, (size_t)r->b->child->max_message_size + 64 * 1024);
 	if (queue_envelope_set_sender(&env, q->from) != 0)
@@ -194,7 +190,7 @@ static void enqueue(struct mqtt_requests *r, struct mqtt_request *q)
 	log_event(LOG_INFO, "mqtt_request_queued", "request=%s queue_id=%s rcpts=%zu size=%zu",
 	          q->id ? log_quote(qi, sizeof(qi), q->id, strlen(q->id)) : "-", env.id, q->nto,
 	          msg.len);
-	/* The request's id, for the final results (results.c); best effort
+	/* The request's id, for the final results (bridge_results.c); best effort
 	 * beyond the sync: a result without its id still names the queue id
 	 * the "queued" result gave. */
 	if (q->id && durable_file_write(r->b->ids_fd, env.id, 0600, q->id, strlen(q->id), true) < 0)
@@ -209,7 +205,6 @@ static void enqueue(struct mqtt_requests *r, struct mqtt_request *q)
 	queue_envelope_free(&env);
 	return;
 fail:
-	char qw[600];
 	log_event(LOG_ERROR, "mqtt_request_not_queued",
 	          "request=%s status=%s reason=%s action=\"exiting without PUBACK: the broker "
 	          "keeps the request and sends it again to the next bridge process\"",
