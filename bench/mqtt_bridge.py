@@ -72,6 +72,7 @@ KEEP = os.environ.get("KEEP", "0") == "1"
 PY_ONLY = os.environ.get("PY_ONLY", "0") == "1"
 OUT = Path(os.environ.get("OUT", ROOT / "bench" / "results-mqtt.txt"))
 DRAIN_TIMEOUT = 180.0
+TICK = os.sysconf("SC_CLK_TCK")
 
 
 def say(*a):
@@ -150,6 +151,31 @@ def start_broker(procs, work):
     return port
 
 
+PGIDS = {}      # port -> process group of the peer listening there
+
+
+def group_cpu(pgid):
+    """{process title: CPU ticks (utime + stime)} of the live processes of
+    a group: rawmail's children are titled 'rawmail: smtp', 'rawmail: store',
+    'rawmail: mqtt'...; anything else counts as its command's name."""
+    out = {}
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{d}/stat").read_text()
+            fields = stat[stat.rfind(")") + 2:].split()
+            if int(fields[2]) != pgid:          # field 5: pgrp
+                continue
+            argv0 = Path(f"/proc/{d}/cmdline").read_bytes().split(b"\0")[0].decode(
+                errors="replace")
+        except (OSError, ValueError, IndexError):
+            continue
+        title = argv0 if argv0.startswith("rawmail:") else Path(argv0).name
+        out[title] = out.get(title, 0) + int(fields[11]) + int(fields[12])
+    return out
+
+
 def start_rawmail(procs, work, name, *extra):
     d = work / name
     d.mkdir()
@@ -159,6 +185,7 @@ def start_rawmail(procs, work, name, *extra):
                      "--max-connections-per-ip", "1000", "--max-new-mailboxes-per-ip", "1000",
                      "--max-new-mailboxes", "1000", *extra], d / "log")
     wait_listen(port, p, f"rawmail ({name})")
+    PGIDS[port] = p.pid
     return port
 
 
@@ -172,6 +199,7 @@ def start_pybridge(procs, work, name, broker_port, prefix, maildir=False):
         argv += ["--maildir", d / "mail"]
     p = procs.start(argv, d / "log")
     wait_listen(port, p, f"py_mqtt_bridge ({name})")
+    PGIDS[port] = p.pid
     return port
 
 
@@ -241,6 +269,7 @@ def load(port, rcpt, work):
 
 def throughput(label, port, prefix, sub, rnd, work, results):
     box = f"r{rnd}{label.replace('+', '').replace('-', '').replace(' ', '')}".lower()
+    cpu0 = group_cpu(PGIDS[port])
     t0, t1 = load(port, f"{box}@example.test", work)
     row = {"label": label, "round": rnd, "accepted": MSGS / (t1 - t0)}
     if prefix:
@@ -248,6 +277,9 @@ def throughput(label, port, prefix, sub, rnd, work, results):
         row["events"] = n if t_last is None else MSGS
         row["through"] = MSGS / (t_last - t0) if t_last else None
         row["drain_s"] = (t_last - t1) if t_last else None
+    cpu1 = group_cpu(PGIDS[port])
+    # CPU microseconds per message of each process (until the last event).
+    row["cpu_us"] = {k: (cpu1[k] - cpu0.get(k, 0)) / TICK * 1e6 / MSGS for k in cpu1}
     results.append(row)
     extra = ""
     if prefix:
@@ -383,6 +415,15 @@ def main():
         rounds = " ".join(f"{r['accepted']:.0f}" for r in results if r["label"] == label)
         lines.append(f"{label:<18} {acc:>15.0f} {thr if thr else float('nan'):>20.0f} "
                      f"{(str(evs) if prefix else '-'):>8}  {rounds}")
+    lines.append("")
+    lines.append("CPU per message, us (median over rounds; until the last event arrived):")
+    for label, _, _ in targets:
+        rows = [r for r in results if r["label"] == label]
+        names = sorted({k for r in rows for k in r["cpu_us"]})
+        parts = [f"{k} {statistics.median(r['cpu_us'].get(k, 0) for r in rows):.0f}"
+                 for k in names]
+        total = statistics.median(sum(r["cpu_us"].values()) for r in rows)
+        lines.append(f"    {label:<18} total {total:.0f}: " + ", ".join(parts))
     lines.append("")
     if mqtt_ok:
         a, b = med("rawmail", "accepted"), med("rawmail --mqtt", "accepted")
