@@ -980,8 +980,13 @@ def test_refused_requests_send_nothing(tmp_path, start_broker, start_server, nsd
                               "text": "x", "id": "bad-4"}),
         ("too large", {"to": "bob@dest.test", "subject": "big", "text": "z" * 200_000,
                        "id": "bad-5"}),
-        ("raw, disallowed topic address", "From: a@example.test\r\nSubject: raw\r\n\r\nx\r\n"),
+        # From is the configured sender: the topic's address is what is refused.
+        ("raw, disallowed topic address",
+         f"From: {MQTT_FROM}\r\nTo: bob@dest.test\r\nSubject: raw\r\n\r\nx\r\n"),
     ]
+    # The refusal names what it refuses.
+    names = {"disallowed": "evil@elsewhere.test", "one disallowed of two": "mallory@evil.test",
+             "raw, disallowed topic address": "evil@elsewhere.test"}
     for i, (what, payload) in enumerate(bad):
         topic = f"{PREFIX}/send/evil@elsewhere.test" if what.startswith("raw") \
             else f"{PREFIX}/send"
@@ -992,6 +997,8 @@ def test_refused_requests_send_nothing(tmp_path, start_broker, start_server, nsd
         if isinstance(payload, dict) and "id" in payload:
             assert r.get("id") == payload["id"], (what, r)
         assert not r.get("queue_id"), (what, r)
+        if what in names:
+            assert names[what] in r["reason"], (what, r)
         print(f"\n[refused: {what}] {r['reason']}")
     time.sleep(2)
     assert spool_entries(s.spool) == []
