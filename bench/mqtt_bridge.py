@@ -103,6 +103,19 @@ def wait_listen(port, proc, what, timeout=20):
     raise SystemExit(f"{what} did not listen on {port}")
 
 
+def busy_pct(seconds=1.0):
+    """How busy the machine's CPUs are (all of them, %), over seconds: on a
+    shared machine the figures are only as good as this is low."""
+    def ticks():
+        f = Path("/proc/stat").read_text().split("\n")[0].split()[1:]
+        v = [int(x) for x in f]
+        return sum(v[0:3]) + sum(v[5:8]), sum(v[0:8])
+    b0, t0 = ticks()
+    time.sleep(seconds)
+    b1, t1 = ticks()
+    return 100.0 * (b1 - b0) / max(1, t1 - t0)
+
+
 def has_mqtt():
     p = subprocess.run([str(RAWMAIL), "serve", "--help"], capture_output=True, text=True)
     return re.search(r"(?<![\w-])--mqtt(?![\w-])", p.stdout + p.stderr) is not None
@@ -366,6 +379,9 @@ def main():
     if not mqtt_ok and not PY_ONLY:
         print(f"bench/mqtt_bridge.py: {RAWMAIL} serve has no --mqtt yet: nothing measured")
         return
+    busy = busy_pct()
+    if busy > 10:
+        say(f"warning: the machine was {busy:.0f}% busy before the benchmark; figures will be noisy")
     work = Path(tempfile.mkdtemp(prefix="tmp.mqtt.", dir=ROOT / "bench"))
     os.chmod(work, 0o755)
     fstype = subprocess.run(["stat", "-f", "-c", "%T", str(work)], capture_output=True,
@@ -404,7 +420,7 @@ def main():
 
     lines = [f"bench/mqtt_bridge.py  {time.strftime('%Y-%m-%d %H:%M:%S %Z')}  "
              f"rounds={ROUNDS} msgs={MSGS} sessions={SESSIONS} size={SIZE} fs={fstype} "
-             f"cpus={os.cpu_count()}",
+             f"cpus={os.cpu_count()} busy_before={busy:.0f}%",
              "",
              f"{'peer':<18} {'accepted msg/s':>15} {'to subscriber msg/s':>20} "
              f"{'events':>8}  per round (accepted)"]
