@@ -18,6 +18,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -608,6 +609,12 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 		rc = EXIT_CONFIG;
 		goto out;
 	}
+	/* Mail before its events: on a busy machine the smtp process and the
+	 * store, which answer clients, go first; events wait in the outbox
+	 * (durable) and catch up when there is CPU to spare.  Before Paho
+	 * starts its threads, which inherit it (nice is per thread). */
+	if (setpriority(PRIO_PROCESS, 0, MQTT_NICE) != 0)
+		log_event(LOG_WARN, "mqtt_nice", "error=\"%s\"", strerror(errno));
 	if (!loop_make(&b) || mqtt_publisher_init(&b) != 0 || mqtt_results_init(&b) != 0 ||
 	    !client_make(&b)) {
 		log_event(LOG_ERROR, "mqtt_start_failed", "error=\"%s\"", strerror(errno));

@@ -29,6 +29,8 @@ struct dkim_key;
 /* Reconnection: 1 s, doubling up to a minute. */
 #define MQTT_RETRY_MIN_MS 1000
 #define MQTT_RETRY_MAX_MS 60000
+/* The bridge's nice value: below the processes that answer clients. */
+#define MQTT_NICE 10
 /* A clean stop waits this long for the broker to take "offline". */
 #define MQTT_STOP_WAIT_MS 2000
 
