@@ -185,7 +185,7 @@ FUZZ_LIBSRC_auth_wire = src/auth/wire.c src/auth/users.c src/util/netkey.c
 FUZZ_LIBSRC_client_relay = src/client/relay.c $(SRC_util)
 FUZZ_LIBSRC_dns_spf_record = src/dns/spf_record.c src/dns/spf_macro.c
 FUZZ_LIBSRC_check_pure = src/check/dmarc.c
-FUZZ_LIBSRC_msg_dkim_record = src/msg/dkim_record.c src/msg/dkim_canon.c src/util/buf.c
+FUZZ_LIBSRC_msg_dkim_record = src/msg/dkim_record.c src/msg/dkim_canon.c src/util/buf.c src/util/text.c
 # MQTT send requests: the parser and result builder, the message module
 # they compose with, the address parser, and dns/mx.c for its IDNA
 # conversion (libidn2, no c-ares call).

@@ -20,13 +20,13 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "mqtt/event.h"
 #include "mqtt/request.h"
 #include "msg/dkim.h"
 #include "queue/spool.h"
 #include "util/buf.h"
 #include "util/durable.h"
 #include "util/log.h"
-#include "util/text.h"
 
 #define EXIT_TEMPFAIL 75
 #define MQTT_DKIM_MAX 8
@@ -100,29 +100,6 @@ static bool rate_take(struct mqtt_requests *r)
 		return false;
 	r->tokens -= 1.0;
 	return true;
-}
-
-/* %XX in a topic level back to its octet (mqtt_topic_level's inverse);
- * a broken escape or %00 makes the level unusable. */
-static bool topic_unescape(const char *in, char *out, size_t outlen)
-{
-	size_t o = 0;
-	for (const char *p = in; *p; p++) {
-		if (o + 1 >= outlen)
-			return false;
-		if (*p == '%') {
-			int hi = text_hex_value((unsigned char)p[1]),
-			    lo = hi < 0 ? -1 : text_hex_value((unsigned char)p[2]);
-			if (lo < 0 || (hi == 0 && lo == 0))
-				return false;
-			out[o++] = (char)(hi * 16 + lo);
-			p += 2;
-		} else {
-			out[o++] = *p;
-		}
-	}
-	out[o] = '\0';
-	return o > 0;
 }
 
 static void result_publish(struct mqtt_requests *r, const char *id, const char *qid,
@@ -241,13 +218,13 @@ int mqtt_requests_arrived(void *ctx, char *topic, int topiclen, MQTTAsync_messag
 	/* Fresh per request: the Message-ID and the MIME boundaries. */
 	unsigned char rnd[MQTT_REQUEST_RANDOM_LEN];
 	bool have_rnd = getrandom(rnd, sizeof(rnd), 0) == (ssize_t)sizeof(rnd);
-	if (topic[tl] == '/' && !topic_unescape(topic + tl + 1, addr, sizeof(addr))) {
+	if (topic[tl] == '/' && mqtt_topic_level_decode(topic + tl + 1, addr, sizeof(addr)) == 0) {
 		snprintf(reason, sizeof(reason), "the topic's address level is not valid");
 	} else {
 		if (topic[tl] == '/')
 			topic_addr = addr;
 		struct mqtt_request_policy pol = {
-			.allow = (const char *const *)s->send_allow, .nallow = s->nsend_allow,
+			.allow = (const char *const *)s->send_allow.items, .nallow = s->send_allow.n,
 			.from = s->from, .max_size = (size_t)b->child->max_message_size,
 			.hostname = b->child->hostname, .now = time(NULL),
 			.random = have_rnd ? rnd : NULL,

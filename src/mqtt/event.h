@@ -66,5 +66,10 @@ void mqtt_event_free(struct mqtt_event_out *out);
  * Returns the length written (out is NUL-terminated), or 0 when outlen is
  * too small (an empty name, which no mailbox has, also gives 0). */
 size_t mqtt_topic_level(const char *in, size_t inlen, char *out, size_t outlen);
+/* Its inverse, for a topic level that came from the broker (the ADDR of
+ * PREFIX/send/ADDR): %XX back to its octet.  Returns the length written
+ * (out is NUL-terminated), or 0 for an empty level, a broken escape, %00
+ * (the result is a C string) or an out too small. */
+size_t mqtt_topic_level_decode(const char *in, char *out, size_t outlen);
 
 #endif

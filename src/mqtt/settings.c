@@ -21,15 +21,6 @@ void mqtt_settings_init(struct mqtt_settings *s)
 	s->send_rate = MQTT_SEND_RATE_DEFAULT;
 }
 
-static void allow_free(struct mqtt_settings *s)
-{
-	for (size_t i = 0; i < s->nsend_allow; i++)
-		free(s->send_allow[i]);
-	free(s->send_allow);
-	s->send_allow = NULL;
-	s->nsend_allow = 0;
-}
-
 void mqtt_settings_free(struct mqtt_settings *s)
 {
 	free(s->url);
@@ -40,7 +31,7 @@ void mqtt_settings_free(struct mqtt_settings *s)
 	free(s->topic);
 	free(s->client_id);
 	free(s->from);
-	allow_free(s);
+	config_list_free(&s->send_allow);
 	memset(s, 0, sizeof(*s));
 }
 
@@ -101,32 +92,19 @@ static bool allow_pattern_ok(const char *v)
 	return mqtt_request_pattern_ok(v, why, sizeof(why));
 }
 
+/* The patterns value adds, each checked: on a bad one the list keeps
+ * what it had before this value. */
 static bool allow_add(struct mqtt_settings *s, int source, const char *value)
 {
-	if (source > s->send_allow_source) {
-		allow_free(s);
-		s->send_allow_source = source;
-	}
-	/* In the file "send-allow = a@x.test @y.test" and repeated keys both work. */
-	const char *p = value;
-	while (*p) {
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		size_t n = strcspn(p, " ,\t");
-		if (n == 0)
-			break;
-		char **items = realloc(s->send_allow, (s->nsend_allow + 1) * sizeof(*items));
-		if (!items)
-			return false;
-		s->send_allow = items;
-		if (!(items[s->nsend_allow] = strndup(p, n)))
-			return false;
-		if (!allow_pattern_ok(items[s->nsend_allow])) {
-			free(items[s->nsend_allow]);
+	size_t before = source > s->send_allow.source ? 0 : s->send_allow.n;
+	if (!config_list_add(&s->send_allow, source, value))
+		return false;
+	for (size_t i = before; i < s->send_allow.n; i++) {
+		if (!allow_pattern_ok(s->send_allow.items[i])) {
+			while (s->send_allow.n > before)
+				free(s->send_allow.items[--s->send_allow.n]);
 			return false;
 		}
-		s->nsend_allow++;
-		p += n;
 	}
 	return true;
 }
@@ -290,7 +268,7 @@ bool mqtt_settings_finish(struct mqtt_settings *s, char *err, size_t errlen)
 		/* Any other mqtt setting without the broker would silently do
 		 * nothing: say so instead. */
 		const char *set = s->cafile ? "mqtt-cafile" : s->password_file ? "mqtt-password-file" :
-		                  s->send ? "mqtt-send" : s->nsend_allow ? "mqtt-send-allow" :
+		                  s->send ? "mqtt-send" : s->send_allow.n ? "mqtt-send-allow" :
 		                  s->from ? "mqtt-from" : s->client_id ? "mqtt-client-id" :
 		                  s->attachments ? "mqtt-attachments" : NULL;
 		if (set) {

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "util/config_file.h"
+
 /* Defaults the issue names. */
 #define MQTT_TOPIC_DEFAULT "rawmail"
 #define MQTT_OUTBOX_MAX_DEFAULT 100000u
@@ -33,9 +35,7 @@ struct mqtt_settings {
 	uint64_t max_attachment;   /* --mqtt-max-attachment */
 	unsigned outbox_max;       /* --mqtt-outbox-max: events kept while the broker is away */
 	bool send;                 /* --mqtt-send: subscribe to PREFIX/send */
-	char **send_allow;         /* --mqtt-send-allow PATTERN, repeatable */
-	size_t nsend_allow;
-	int send_allow_source;     /* private: which layer set the list */
+	struct string_list send_allow;   /* --mqtt-send-allow PATTERN, repeatable */
 	unsigned send_rate;        /* --mqtt-send-rate N per minute */
 	char *from;                /* --mqtt-from ADDR: the requests' sender */
 };

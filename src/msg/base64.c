@@ -1,5 +1,6 @@
 /* Base64 bodies, RFC 2045 §6.8. */
 #include "msg/mime.h"
+#include "util/text.h"
 
 #include <stdint.h>
 
@@ -34,20 +35,6 @@ int msg_mime_base64_encode(struct buf *out, const void *data, size_t len)
 	return 0;
 }
 
-int msg_base64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
 
 int msg_mime_base64_decode(struct buf *out, const char *in, size_t len, size_t *bad)
 {
@@ -70,7 +57,7 @@ int msg_mime_base64_decode(struct buf *out, const char *in, size_t len, size_t *
 			pad++;
 			continue;
 		}
-		int d = msg_base64_value(c);
+		int d = text_base64_value(c);
 		if (d < 0 || pad) {
 			*bad = i;
 			return -1;

@@ -1,6 +1,6 @@
 /* Content-Transfer-Encoding decoding (RFC 2045 §6.7, §6.8), lenient. */
 #include "msg/decode.h"
-#include "msg/mime.h"
+#include "util/text.h"
 
 #include <string.h>
 
@@ -30,7 +30,7 @@ int msg_decode_base64(struct buf *out, const char *in, size_t len)
 			bits = 0;
 			continue;
 		}
-		int v = msg_base64_value(c);
+		int v = text_base64_value(c);
 		if (v < 0)
 			continue;   /* §6.8: "must be ignored" */
 		acc = (acc << 6 | (unsigned)v) & 0xFFFFFF;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "msg/dkim.h"
+#include "util/text.h"
 
 /* More tags than any real record has; a longer list is refused. */
 #define DKIM_RECORD_TAGS_MAX 32
@@ -71,21 +72,6 @@ static bool list_has(const char *v, size_t n, const char *a, const char *b)
 	return false;
 }
 
-static int b64_value(char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (is_digit(c))
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* p=: base64 with white space allowed inside (§3.6.1 "base64string"),
  * copied into r->p without it.  Returns the decoded length, or -1. */
 static long p_take(const char *v, size_t n, struct dkim_record *r, char *err, size_t errlen)
@@ -101,7 +87,7 @@ static long p_take(const char *v, size_t n, struct dkim_record *r, char *err, si
 		}
 		if (c == '=') {
 			pad++;
-		} else if (b64_value(c) < 0 || pad > 0) {
+		} else if (text_base64_value((unsigned char)c) < 0 || pad > 0) {
 			snprintf(err, errlen, "p= is not base64 ('%c' at %zu)", c, len);
 			return -1;
 		}
@@ -115,7 +101,7 @@ static long p_take(const char *v, size_t n, struct dkim_record *r, char *err, si
 	/* The last character's unused bits must be zero (RFC 4648 §3.5):
 	 * otherwise two texts would give one key. */
 	if (pad > 0) {
-		int last = b64_value(r->p[len - pad - 1]);
+		int last = text_base64_value((unsigned char)r->p[len - pad - 1]);
 		if ((pad == 1 && (last & 3)) || (pad == 2 && (last & 15))) {
 			snprintf(err, errlen, "p= is not canonical base64 (non-zero pad bits)");
 			return -1;

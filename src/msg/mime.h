@@ -38,9 +38,6 @@ int msg_mime_base64_encode(struct buf *out, const void *in, size_t len);
  * offset of the first octet that is wrong (or of the last group's start
  * when it is incomplete); -2 when out's maximum is reached. */
 int msg_mime_base64_decode(struct buf *out, const char *in, size_t len, size_t *bad);
-/* The value of a base64 alphabet octet (RFC 4648 §4), or -1: shared with
- * the lenient decoder of received mail (decode_transfer.c). */
-int msg_base64_value(unsigned char c);
 
 enum msg_word_context {
 	MSG_WORD_TEXT,    /* RFC 2047 §5(1): unstructured text (Subject) */

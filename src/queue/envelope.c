@@ -1,4 +1,5 @@
 #include "queue/envelope.h"
+#include "util/text.h"
 
 #include <errno.h>
 #include <stdarg.h>
@@ -97,17 +98,6 @@ static int parse_epoch(struct parser *ps, struct field f, const char *what, int6
 	return 0;
 }
 
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1;
-}
-
 /* Decodes a percent-encoded field into a new string.  Raw octets that the
  * formatter would have encoded are refused, and so is %00 (a C string
  * cannot hold it).  max bounds the decoded length. */
@@ -124,7 +114,8 @@ static int parse_text(struct parser *ps, struct field f, size_t max, const char 
 				free(s);
 				return fail(ps, "%s: '%%' is not followed by two hex digits", what);
 			}
-			int h = hexval(f.p[i + 1]), l = hexval(f.p[i + 2]);
+			int h = text_hex_value((unsigned char)f.p[i + 1]);
+			int l = text_hex_value((unsigned char)f.p[i + 2]);
 			if (h < 0 || l < 0) {
 				free(s);
 				return fail(ps, "%s: '%%' is not followed by two hex digits", what);
@@ -268,7 +259,8 @@ static int parse_header(struct parser *ps, enum record rec, struct field *f, siz
 		if (f[1].len != 2 * QUEUE_SHA256_LEN)
 			return fail(ps, "sha256 is not 64 hex digits");
 		for (size_t i = 0; i < QUEUE_SHA256_LEN; i++) {
-			int h = hexval(f[1].p[2 * i]), l = hexval(f[1].p[2 * i + 1]);
+			int h = text_hex_value((unsigned char)f[1].p[2 * i]);
+			int l = text_hex_value((unsigned char)f[1].p[2 * i + 1]);
 			if (h < 0 || l < 0 || (f[1].p[2 * i] >= 'A' && f[1].p[2 * i] <= 'F') ||
 			    (f[1].p[2 * i + 1] >= 'A' && f[1].p[2 * i + 1] <= 'F'))
 				return fail(ps, "sha256 is not 64 lower-case hex digits");

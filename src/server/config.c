@@ -51,21 +51,12 @@ void config_init(struct serve_config *c)
 	mqtt_settings_init(&c->mqtt);
 }
 
-static void list_free(struct string_list *l)
-{
-	for (size_t i = 0; i < l->n; i++)
-		free(l->items[i]);
-	free(l->items);
-	l->items = NULL;
-	l->n = 0;
-}
-
 void config_free(struct serve_config *c)
 {
 	free(c->mailroot);
-	list_free(&c->domains);
-	list_free(&c->mailboxes);
-	list_free(&c->trusted_networks);
+	config_list_free(&c->domains);
+	config_list_free(&c->mailboxes);
+	config_list_free(&c->trusted_networks);
 	free(c->users);
 	free(c->hostname);
 	free(c->tls_cert);
@@ -80,35 +71,6 @@ void config_free(struct serve_config *c)
 		close(c->mailroot_fd);
 	memset(c, 0, sizeof(*c));
 	c->mailroot_fd = -1;
-}
-
-/* A list setting given on a higher layer replaces the lower layer's
- * values instead of adding to them (flags override the file). */
-static bool list_add(struct string_list *l, enum config_source src, const char *value)
-{
-	if ((int)src > l->source) {
-		list_free(l);
-		l->source = (int)src;
-	}
-	/* In the file, "domain = a.test b.test" and repeated keys both work. */
-	const char *p = value;
-	while (*p) {
-		while (*p == ' ' || *p == ',' || *p == '\t')
-			p++;
-		size_t n = strcspn(p, " ,\t");
-		if (n == 0)
-			break;
-		char **items = realloc(l->items, (l->n + 1) * sizeof(*items));
-		if (!items)
-			return false;
-		l->items = items;
-		l->items[l->n] = strndup(p, n);
-		if (!l->items[l->n])
-			return false;
-		l->n++;
-		p += n;
-	}
-	return true;
 }
 
 static bool set_string(char **dst, const char *value)
@@ -238,16 +200,16 @@ bool config_set(struct serve_config *c, enum config_source src, const char *key,
 	} else if (!strcmp(key, "users")) {
 		ok = set_string(&c->users, value);
 	} else if (!strcmp(key, "trusted-network")) {
-		ok = list_add(&c->trusted_networks, src, value);
+		ok = config_list_add(&c->trusted_networks, (int)src, value);
 	} else if (!strcmp(key, "max-auth-failures")) {
 		ok = parse_uint(value, 1, 100, &c->max_auth_failures);
 		expect = "a number from 1 to 100";
 	} else if (!strcmp(key, "mailroot")) {
 		ok = set_string(&c->mailroot, value);
 	} else if (!strcmp(key, "domain")) {
-		ok = list_add(&c->domains, src, value);
+		ok = config_list_add(&c->domains, (int)src, value);
 	} else if (!strcmp(key, "mailbox")) {
-		ok = list_add(&c->mailboxes, src, value);
+		ok = config_list_add(&c->mailboxes, (int)src, value);
 	} else if (!strcmp(key, "hostname")) {
 		ok = set_string(&c->hostname, value);
 	} else if (!strcmp(key, "tls-cert")) {

@@ -12,6 +12,7 @@
 #include "mqtt/settings.h"
 #include "smtp/content.h"
 #include "store/store.h"
+#include "util/config_file.h"
 #include "util/log.h"
 
 #define CONFIG_LISTEN_MAX 32
@@ -30,12 +31,6 @@ struct listen_addr {
 	socklen_t len;
 	char text[80];   /* as given: "127.0.0.1:2525", "[::1]:2525" */
 	bool wildcard;   /* 0.0.0.0 or :: */
-};
-
-struct string_list {
-	char **items;
-	size_t n;
-	int source;      /* private: which layer set it (defaults, file, flags) */
 };
 
 struct serve_config {

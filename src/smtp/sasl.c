@@ -27,21 +27,6 @@ enum {
 static const char b64_alphabet[] =
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
 
-static int b64_value(unsigned char c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '+')
-		return 62;
-	if (c == '/')
-		return 63;
-	return -1;
-}
-
 /* Strict RFC 4648 §4 decoding: length a multiple of 4, only the alphabet,
  * one or two '=' only at the very end, and the pad bits zero (§3.5: a
  * canonical encoding; anything else is garbage a sender did not make).
@@ -64,7 +49,7 @@ static long b64_decode(unsigned char *out, const char *in, size_t len)
 			}
 			if (pad > 0)                /* "=x" inside the padding */
 				return -1;
-			v[k] = b64_value(c);
+			v[k] = text_base64_value(c);
 			if (v[k] < 0)
 				return -1;
 		}

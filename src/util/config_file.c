@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <ini.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <unistd.h>
@@ -119,5 +120,39 @@ bool config_value_size(const char *s, uint64_t max, uint64_t *out)
 	if (*p != '\0' || v > max / mul)
 		return false;
 	*out = v * mul;
+	return true;
+}
+
+void config_list_free(struct string_list *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->items[i]);
+	free(l->items);
+	l->items = NULL;
+	l->n = 0;
+}
+
+bool config_list_add(struct string_list *l, int source, const char *value)
+{
+	if (source > l->source) {
+		config_list_free(l);
+		l->source = source;
+	}
+	const char *p = value;
+	while (*p) {
+		while (*p == ' ' || *p == ',' || *p == '\t')
+			p++;
+		size_t n = strcspn(p, " ,\t");
+		if (n == 0)
+			break;
+		char **items = realloc(l->items, (l->n + 1) * sizeof(*items));
+		if (!items)
+			return false;
+		l->items = items;
+		if (!(l->items[l->n] = strndup(p, n)))
+			return false;
+		l->n++;
+		p += n;
+	}
 	return true;
 }

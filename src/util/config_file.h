@@ -35,6 +35,19 @@ const char *config_file_choose(const char *given, const char *env, const char *f
 
 #define CONFIG_FILE_DEFAULT "/etc/rawmail.conf"
 
+/* A list setting ("domain = a.test b.test", repeated keys, repeated
+ * flags): a higher layer (file over defaults, flags over the file)
+ * replaces a lower layer's values instead of adding to them. */
+struct string_list {
+	char **items;
+	size_t n;
+	int source;      /* private: which layer set it (defaults, file, flags) */
+};
+/* Adds value's items (separated by spaces, tabs or commas) from layer
+ * source; false when memory ran out. */
+bool config_list_add(struct string_list *l, int source, const char *value);
+void config_list_free(struct string_list *l);
+
 /* The values every command's settings share: yes/true/on/1 and
  * no/false/off/0 (any case); a decimal number with an optional K, M or G
  * (powers of 1024) that is at most max.  false when s is neither. */

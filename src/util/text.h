@@ -30,5 +30,8 @@ size_t text_escape(char *dst, size_t dstlen, const char *src, size_t len, unsign
 /* The value of one hexadecimal digit (either case), or -1: the one reader
  * the percent and quoted-printable decoders share. */
 int text_hex_value(unsigned char c);
+/* The value of one base64 alphabet octet (RFC 4648 §4), or -1: SASL,
+ * MIME (strict and lenient) and DKIM key records read it alike. */
+int text_base64_value(unsigned char c);
 
 #endif

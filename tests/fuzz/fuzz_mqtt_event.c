@@ -54,6 +54,25 @@ static void check_topic_level(const char *in, size_t len)
 	/* One octet short: refused. */
 	if (len)
 		CHECK(mqtt_topic_level(in, len, out, n) == 0);
+	/* The inverse gives the name back (a name with a NUL cannot be a C
+	 * string: refused), and any text decodes without harm. */
+	char *back = malloc(len + 1);
+	CHECK(back);
+	if (len && mqtt_topic_level(in, len, out, cap)) {
+		size_t m = mqtt_topic_level_decode(out, back, len + 1);
+		if (memchr(in, '\0', len))
+			CHECK(m == 0);
+		else
+			CHECK(m == len && memcmp(back, in, len) == 0);
+	}
+	char *text = malloc(len + 1);
+	CHECK(text);
+	memcpy(text, in, len);
+	text[len] = '\0';
+	size_t m = mqtt_topic_level_decode(text, back, len + 1);
+	CHECK(m == 0 || m == strlen(back));
+	free(text);
+	free(back);
 	free(out);
 }
 

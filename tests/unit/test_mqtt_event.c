@@ -737,6 +737,21 @@ static void test_topic_level(void **state)
 	assert_int_equal(mqtt_topic_level("+", 1, out, 4), 3);
 	assert_string_equal(out, "%2B");
 	assert_int_equal(mqtt_topic_level("x", 1, out, 0), 0);
+	/* The inverse, for the address level of PREFIX/send/ADDR. */
+	assert_int_equal(mqtt_topic_level_decode("a%2Bb%23c%2Fd%25e", out, sizeof(out)), 9);
+	assert_string_equal(out, "a+b#c/d%e");
+	assert_int_equal(mqtt_topic_level_decode("bob%40dest.test", out, sizeof(out)), 13);
+	assert_string_equal(out, "bob@dest.test");
+	assert_int_equal(mqtt_topic_level_decode("%2b", out, sizeof(out)), 1);
+	assert_string_equal(out, "+");
+	assert_int_equal(mqtt_topic_level_decode("", out, sizeof(out)), 0);       /* empty */
+	assert_int_equal(mqtt_topic_level_decode("a%00b", out, sizeof(out)), 0);  /* NUL */
+	assert_int_equal(mqtt_topic_level_decode("a%2", out, sizeof(out)), 0);    /* cut */
+	assert_int_equal(mqtt_topic_level_decode("a%", out, sizeof(out)), 0);
+	assert_int_equal(mqtt_topic_level_decode("a%zz", out, sizeof(out)), 0);   /* not hex */
+	assert_int_equal(mqtt_topic_level_decode("a%2zb", out, sizeof(out)), 0);
+	assert_int_equal(mqtt_topic_level_decode("abc", out, 3), 0);              /* no room */
+	assert_int_equal(mqtt_topic_level_decode("abc", out, 4), 3);
 }
 
 /* The decoders' edges, directly. */

@@ -90,12 +90,12 @@ static void test_keys(void **state)
 	/* send-allow: a list; a higher layer replaces a lower one's. */
 	assert_true(mqtt_settings_set(&s, 1, "send-allow", "a@x.test @y.test", &known, err,
 	                              sizeof(err)));
-	assert_int_equal(s.nsend_allow, 2);
+	assert_int_equal(s.send_allow.n, 2);
 	assert_true(mqtt_settings_set(&s, 1, "send-allow", "b@x.test", &known, err, sizeof(err)));
-	assert_int_equal(s.nsend_allow, 3);
+	assert_int_equal(s.send_allow.n, 3);
 	assert_true(mqtt_settings_set(&s, 2, "send-allow", "@z.test", &known, err, sizeof(err)));
-	assert_int_equal(s.nsend_allow, 1);
-	assert_string_equal(s.send_allow[0], "@z.test");
+	assert_int_equal(s.send_allow.n, 1);
+	assert_string_equal(s.send_allow.items[0], "@z.test");
 	assert_false(set(&s, "send-allow", "@", err, sizeof(err)));
 	assert_false(set(&s, "send-allow", "nodomain", err, sizeof(err)));
 	assert_false(mqtt_settings_set(&s, 2, "nonsense", "1", &known, err, sizeof(err)));
