@@ -33,7 +33,7 @@ SANFLAGS  =
 OPT       = -O2
 endif
 
-PKGS      = libevent libevent_openssl openssl inih libcares libidn2 jansson
+PKGS      = libevent libevent_openssl openssl inih libcares libidn2 jansson json-c
 WARN      = -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla -Wpointer-arith \
             -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter \
             $(shell $(CC) -Werror -Wno-format-truncation -E -x c /dev/null >/dev/null 2>&1 && echo -Wno-format-truncation)
@@ -51,17 +51,19 @@ LDFLAGS  += $(SANFLAGS)
 STATIC_PKGS = libevent libevent_openssl openssl inih libcares
 ifeq ($(STATIC_LIBS),1)
 LDLIBS   += -Wl,-Bstatic $(shell pkg-config --libs $(STATIC_PKGS)) -Wl,-Bdynamic \
-            $(shell pkg-config --libs libidn2 jansson) -lpthread -ldl
+            $(shell pkg-config --libs libidn2 jansson json-c) -lpthread -ldl
 else
 LDLIBS   += $(shell pkg-config --libs $(PKGS))
 endif
 # libxcrypt (crypt_r, crypt_gensalt_rn) for the users file's hashes
 # (src/auth/): shared in every build, as libc is.
 LDLIBS   += -lcrypt
-# The MQTT bridge (src/mqtt/, issue 12): Eclipse Paho's asynchronous C
-# client with TLS (libpaho-mqtt-dev ships no .pc file), shared in every
-# build.  Paho and not libmosquitto: see doc/DESIGN.md "The MQTT bridge".
-LDLIBS   += -lpaho-mqtt3as
+# The MQTT bridge (src/mqtt/, issue 12), shared in every build:
+# libmosquitto publishes (src/mqtt/link.c), Eclipse Paho's asynchronous C
+# client with TLS receives send requests (src/mqtt/bridge_receiver.c;
+# libpaho-mqtt-dev ships no .pc file).  Why two: doc/DESIGN.md "The MQTT
+# bridge".
+LDLIBS   += $(shell pkg-config --libs libmosquitto) -lpaho-mqtt3as
 # rawmail-sendmail, the program the sendmail link runs (one process per
 # message: cron, PHP): only inih and libidn2, no OpenSSL, libevent or
 # c-ares, whose loading was most of its start-up (src/cli/sendmail_main.c).
@@ -164,7 +166,7 @@ FUZZ_SRC  := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(FUZZ_SRC))
 FUZZ_CFLAGS = -std=c17 -O1 -g -D_GNU_SOURCE -Isrc -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all
 # util/config_file.c wraps inih: harnesses that link util need it too.
-FUZZ_LDLIBS = $(shell pkg-config --libs inih jansson libidn2)
+FUZZ_LDLIBS = $(shell pkg-config --libs inih jansson json-c libidn2)
 fuzz: $(FUZZ_BIN)
 # Each harness links the pure code it fuzzes: the protocol core, or the
 # store's wire format (frame.c, without its libevent reader).
@@ -193,7 +195,8 @@ FUZZ_LIBSRC_mqtt_request = $(wildcard src/mqtt/request*.c) $(SRC_msg_pure) src/s
                            src/dns/mx.c src/util/buf.c src/util/text.c src/util/sha256.c \
                            src/util/ip_text.c src/util/hostname.c
 # The MQTT event builder (issue 12) and the message reading it uses: no
-# broker, no outbox file code (outbox.h only), jansson from FUZZ_LDLIBS.
+# broker, no outbox file code (outbox.h only), json-c (and jansson, which
+# reads the events back) from FUZZ_LDLIBS.
 FUZZ_LIBSRC_mqtt_event = $(wildcard src/mqtt/event*.c src/msg/decode*.c) src/msg/mime_read.c \
                          src/msg/mime_param.c src/msg/mime_walk.c src/msg/base64.c src/util/buf.c \
                          src/util/text.c

@@ -3,9 +3,14 @@
 "Performance"), in one run, against one private Mosquitto:
 
   (a) `rawmail serve` accepted msg/s without and with --mqtt (an event
-      published for every message), and the ratio (the issue: at least 90%);
-      for --mqtt also how fast the events reach a subscriber (messages / time
-      from the load's start to the last event).
+      published for every message), and the ratio (the issue: at least 90%),
+      twice: with nobody subscribed to the events (the prefix "quiet": the
+      cost of --mqtt itself, broker included), and with a subscriber on the
+      same two cores (what the subscriber and the broker's deliveries to it
+      cost lands on serve too: on this machine any busy CPU slows the disk's
+      syncs, see doc/DESIGN.md); for the latter also how fast the events
+      reach the subscriber (messages / time from the load's start to the
+      last event).
   (b) latency from the 250 (as the client reads it) to the event at a
       subscriber, median and p99, one message at a time (low load) (the
       issue: aim for a median under 5 ms).
@@ -19,16 +24,19 @@ Load: Postfix's smtp-source -s SESSIONS -m MSGS -l SIZE -A (one message per
 connection), as bench/run; each run to a mailbox of its own.  Runs are
 interleaved (rawmail, rawmail --mqtt, python, python+maildir) for ROUNDS
 rounds and the median is reported; latency samples alternate between
-rawmail and the Python bridges.  The throughput subscriber is paho-mqtt in
-this process (its network thread stamps each arrival with time.monotonic());
-the latency subscriber is a mosquitto_sub process (-F %U: wall-clock stamps
-compared with time.time() after smtplib read the 250).
+rawmail and the Python bridges.  Both subscribers are mosquitto_sub
+processes (-F %U: their own wall-clock stamps), the throughput one counting
+arrivals per topic, the latency one compared with time.time() after smtplib
+read the 250.  SUB=paho counts with paho-mqtt in this process instead (the
+harness until December 2026: ~70 us of Python per message on the shared
+CPUs, which made every bridge look slower).
 
     bench/mqtt_bridge.py [BUILD]     (default build/: `make` first; as root)
 
 Runs only when `rawmail serve --help` names --mqtt.  Environment: ROUNDS (3),
 MSGS (3000), SESSIONS (20), SIZE (4096), LAT_N (200 per bridge), LAT_GAP
-(0.02 s between latency samples), KEEP (0; 1 keeps the work directory),
+(0.02 s between latency samples), SUB (c; paho: the Python subscriber),
+KEEP (0; 1 keeps the work directory),
 OUT (bench/results-mqtt.txt), PY_ONLY (0; 1 measures the Python bridge
 alone, to check the harness while rawmail has no --mqtt).
 
@@ -61,6 +69,7 @@ PY = "/usr/bin/python3"
 PYBRIDGE = ROOT / "bench" / "py_mqtt_bridge.py"
 MOSQUITTO = "/usr/sbin/mosquitto"
 MOSQUITTO_SUB = "/usr/bin/mosquitto_sub"
+MOSQUITTO_PUB = "/usr/bin/mosquitto_pub"
 SMTP_SOURCE = "/usr/sbin/smtp-source"
 ROUNDS = int(os.environ.get("ROUNDS", "3"))
 MSGS = int(os.environ.get("MSGS", "3000"))
@@ -69,6 +78,7 @@ SIZE = int(os.environ.get("SIZE", "4096"))
 LAT_N = int(os.environ.get("LAT_N", "200"))
 LAT_GAP = float(os.environ.get("LAT_GAP", "0.02"))
 KEEP = os.environ.get("KEEP", "0") == "1"
+SUB = os.environ.get("SUB", "c")
 PY_ONLY = os.environ.get("PY_ONLY", "0") == "1"
 OUT = Path(os.environ.get("OUT", ROOT / "bench" / "results-mqtt.txt"))
 DRAIN_TIMEOUT = 180.0
@@ -216,8 +226,94 @@ def start_pybridge(procs, work, name, broker_port, prefix, maildir=False):
     return port
 
 
-class Sub:
-    """Counts arrivals per topic, stamped in paho's network thread."""
+class Arrivals:
+    """What both subscribers share: count(topic), and wait for the n-th."""
+
+    def wait(self, topic, n, timeout=DRAIN_TIMEOUT):
+        """Time of the n-th arrival on topic, or None (with the count) on timeout."""
+        deadline = time.monotonic() + timeout
+        last, still = -1, time.monotonic()
+        while time.monotonic() < deadline:
+            ts = self.arrivals(topic)
+            if len(ts) >= n:
+                return ts[n - 1], len(ts)
+            if len(ts) != last:
+                last, still = len(ts), time.monotonic()
+            elif time.monotonic() - still > 30:
+                break                          # nothing new for 30 s: stalled
+            time.sleep(0.05)
+        return None, self.count(topic)
+
+    def count(self, topic):
+        return len(self.arrivals(topic))
+
+
+class Sub(Arrivals):
+    """Counts arrivals per topic: a mosquitto_sub process (C, QoS 1) prints
+    one line per arrival, its own wall-clock stamp (-F %U) and the topic,
+    line-buffered (stdbuf) into a file read here.  A C subscriber costs the
+    shared CPUs ~15 us a message where paho-mqtt in this process cost ~70:
+    what is measured is the bridges, not the subscriber."""
+
+    def __init__(self, port, topics, work):
+        self.path = work / "throughput.sub"
+        self.f = open(self.path, "wb")
+        argv = ["stdbuf", "-oL", MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                "-F", "%U %t", "-i", f"bench-sub-{os.getpid()}"]
+        for t in topics:
+            argv += ["-t", t]
+        self.proc = subprocess.Popen(argv, stdout=self.f, stderr=subprocess.DEVNULL)
+        self.reader = open(self.path, "rb")
+        self.partial = b""
+        self.times = {}        # topic -> [monotonic]
+        # %U is wall-clock: arrivals are compared with time.monotonic().
+        self.offset = time.time() - time.monotonic()
+        if not self._subscribed(port):
+            raise SystemExit("bench subscriber: mosquitto_sub did not subscribe")
+
+    def _subscribed(self, port):
+        """A probe message on the first topic's namespace comes back."""
+        probe = Path(str(self.path) + ".probe")
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            subprocess.run([MOSQUITTO_PUB, "-h", "127.0.0.1", "-p", str(port), "-q", "1",
+                            "-t", "rawmail/received/_probe", "-m", "probe"], check=False)
+            time.sleep(0.1)
+            self._read()
+            if self.times.pop("rawmail/received/_probe", None):
+                return True
+        return False
+
+    def _read(self):
+        data = self.partial + self.reader.read()
+        lines = data.split(b"\n")
+        self.partial = lines.pop()
+        for line in lines:
+            stamp, _, topic = line.decode(errors="replace").partition(" ")
+            try:
+                t = float(stamp) - self.offset
+            except ValueError:
+                continue
+            self.times.setdefault(topic, []).append(t)
+
+    def arrivals(self, topic):
+        self._read()
+        return list(self.times.get(topic, []))
+
+    def close(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.f.close()
+        self.reader.close()
+
+
+class PahoSub(Arrivals):
+    """Counts arrivals per topic, stamped in paho's network thread (the
+    subscriber before mosquitto_sub: kept for comparison, SUB=paho)."""
 
     def __init__(self, port, topics):
         self.lock = threading.Lock()
@@ -239,26 +335,9 @@ class Sub:
         with self.lock:
             self.times.setdefault(msg.topic, []).append(t)
 
-    def count(self, topic):
+    def arrivals(self, topic):
         with self.lock:
-            return len(self.times.get(topic, []))
-
-    def wait(self, topic, n, timeout=DRAIN_TIMEOUT):
-        """Time of the n-th arrival on topic, or None (with the count) on timeout."""
-        deadline = time.monotonic() + timeout
-        last, still = -1, time.monotonic()
-        while time.monotonic() < deadline:
-            with self.lock:
-                ts = self.times.get(topic, [])
-                if len(ts) >= n:
-                    return ts[n - 1], len(ts)
-                k = len(ts)
-            if k != last:
-                last, still = k, time.monotonic()
-            elif time.monotonic() - still > 30:
-                break                          # nothing new for 30 s: stalled
-            time.sleep(0.05)
-        return None, self.count(topic)
+            return list(self.times.get(topic, []))
 
     def close(self):
         self.client.disconnect()
@@ -280,12 +359,67 @@ def load(port, rcpt, work):
     return t0, t1
 
 
+def floor_build(work):
+    """bench/mqtt_floor_pub.c, built here: its path, or None."""
+    exe = work / "mqtt_floor_pub"
+    rc = subprocess.run(["cc", "-O2", "-o", str(exe), str(ROOT / "bench" / "mqtt_floor_pub.c"),
+                         "-lmosquitto"], capture_output=True, text=True)
+    if rc.returncode != 0:
+        say(f"  mqtt_floor_pub not built (no floor rows): {rc.stderr.strip()[:300]}")
+        return None
+    return exe
+
+
+def floor_round(label, port, bport, exe, burst, rate, rnd, work, results):
+    """serve without --mqtt loaded while mqtt_floor_pub publishes MSGS
+    SIZE-octet messages at rate (the round's own accepted rate without
+    --mqtt), burst at a time: what publishing alone costs serve."""
+    box = f"r{rnd}" + "".join(c for c in label.lower() if c.isalnum())
+    pub = subprocess.Popen([str(exe), str(bport), str(MSGS), str(SIZE), f"{rate:.0f}", str(burst)],
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    time.sleep(0.05)
+    t0, t1 = load(port, f"{box}@example.test", work)
+    out, _ = pub.communicate(timeout=DRAIN_TIMEOUT)
+    try:
+        pub_us = float(out.strip())
+    except ValueError:
+        pub_us = None
+    results.append({"label": label, "round": rnd, "accepted": MSGS / (t1 - t0),
+                    "cpu_us": {"mqtt_floor_pub": pub_us or 0}})
+    say(f"  {label} round {rnd}: accepted {MSGS / (t1 - t0):.0f} msg/s (publisher "
+        f"{pub_us or 0:.0f} us a message)")
+
+
+QUIET = "quiet"      # the prefix nobody subscribes to
+FLOORS = [("rawmail + bare publisher", 1), ("rawmail + bare publisher x16", 16)]
+OUTBOXES = {}        # port -> the outbox directory of the rawmail there
+
+
+def outbox_drained(outbox, timeout=DRAIN_TIMEOUT):
+    """When the outbox was first seen empty (time.monotonic()), or None."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if not any(True for _ in os.scandir(outbox)):
+                return time.monotonic()
+        except FileNotFoundError:
+            pass
+        time.sleep(0.01)
+    return None
+
+
 def throughput(label, port, prefix, sub, rnd, work, results):
-    box = f"r{rnd}{label.replace('+', '').replace('-', '').replace(' ', '')}".lower()
+    box = f"r{rnd}" + "".join(c for c in label.lower() if c.isalnum())
     cpu0 = group_cpu(PGIDS[port])
     t0, t1 = load(port, f"{box}@example.test", work)
     row = {"label": label, "round": rnd, "accepted": MSGS / (t1 - t0)}
-    if prefix:
+    if prefix == QUIET:
+        # Nobody subscribed: the events are out once the outbox is empty
+        # (each file is removed after its last PUBACK).
+        t_last = outbox_drained(OUTBOXES[port])
+        row["events"] = MSGS if t_last else 0
+        row["drain_s"] = (t_last - t1) if t_last else None
+    elif prefix:
         t_last, n = sub.wait(f"{prefix}/received/{box}", MSGS)
         row["events"] = n if t_last is None else MSGS
         row["through"] = MSGS / (t_last - t0) if t_last else None
@@ -295,7 +429,9 @@ def throughput(label, port, prefix, sub, rnd, work, results):
     row["cpu_us"] = {k: (cpu1[k] - cpu0.get(k, 0)) / TICK * 1e6 / MSGS for k in cpu1}
     results.append(row)
     extra = ""
-    if prefix:
+    if prefix == QUIET:
+        extra = f", outbox empty {row['drain_s'] or 0:.2f} s after the load"
+    elif prefix:
         extra = (f", events {row['events']}/{MSGS}, through to the subscriber "
                  f"{row['through'] or 0:.0f} msg/s (drain {row['drain_s'] or 0:.2f} s after the load)")
     say(f"  {label} round {rnd}: accepted {row['accepted']:.0f} msg/s{extra}")
@@ -370,7 +506,7 @@ def pct(xs, p):
 def main():
     if os.geteuid() != 0:
         raise SystemExit("bench/mqtt_bridge.py: run as root (serve drops privileges itself)")
-    for tool in (MOSQUITTO, MOSQUITTO_SUB, SMTP_SOURCE, PY):
+    for tool in (MOSQUITTO, MOSQUITTO_SUB, MOSQUITTO_PUB, SMTP_SOURCE, PY):
         if not os.access(tool, os.X_OK):
             raise SystemExit(f"{tool} missing: scripts/deps test")
     if not RAWMAIL.is_file():
@@ -390,13 +526,19 @@ def main():
     sub = None
     try:
         bport = start_broker(procs, work)
-        sub = Sub(bport, ["rawmail/received/#", "pybridge/received/#",
-                          "pystore/received/#"])
+        topics = ["rawmail/received/#", "pybridge/received/#", "pystore/received/#"]
+        sub = PahoSub(bport, topics) if SUB == "paho" else Sub(bport, topics, work)
         targets = []          # (label, port, prefix or None)
         if mqtt_ok:
             targets.append(("rawmail", start_rawmail(procs, work, "raw"), None))
+            # A client id each: two clients with one id knock each other off.
             targets.append(("rawmail --mqtt", start_rawmail(
-                procs, work, "rawmqtt", "--mqtt", f"mqtt://127.0.0.1:{bport}"), "rawmail"))
+                procs, work, "rawmqtt", "--mqtt", f"mqtt://127.0.0.1:{bport}",
+                "--mqtt-client-id", "bench-rawmail"), "rawmail"))
+            quiet = start_rawmail(procs, work, "rawquiet", "--mqtt", f"mqtt://127.0.0.1:{bport}",
+                                  "--mqtt-topic", QUIET, "--mqtt-client-id", "bench-quiet")
+            OUTBOXES[quiet] = work / "rawquiet" / "mail" / ".rawmail" / "outbox"
+            targets.append(("rawmail --mqtt, unread", quiet, QUIET))
         targets.append(("python", start_pybridge(procs, work, "py", bport, "pybridge"),
                         "pybridge"))
         targets.append(("python+maildir", start_pybridge(procs, work, "pystore", bport,
@@ -404,11 +546,17 @@ def main():
         say(f"work dir {work} ({fstype}); broker 127.0.0.1:{bport}; "
             + ", ".join(f"{l} :{p}" for l, p, _ in targets))
         results = []
+        floor_exe = floor_build(work) if mqtt_ok else None
         for rnd in range(1, ROUNDS + 1):
             for label, port, prefix in targets:
                 throughput(label, port, prefix, sub, rnd, work, results)
+            if floor_exe:
+                plain = [r for r in results if r["label"] == "rawmail" and r["round"] == rnd][0]
+                for label, burst in FLOORS:
+                    floor_round(label, targets[0][1], bport, floor_exe, burst,
+                                plain["accepted"], rnd, work, results)
         say(f"latency: {LAT_N} samples per bridge, {LAT_GAP * 1000:.0f} ms apart, interleaved")
-        lat = latency([t for t in targets if t[2]], bport, work)
+        lat = latency([t for t in targets if t[2] and t[2] != QUIET], bport, work)
     finally:
         if sub:
             sub.close()
@@ -419,35 +567,53 @@ def main():
         return statistics.median(xs) if xs else None
 
     lines = [f"bench/mqtt_bridge.py  {time.strftime('%Y-%m-%d %H:%M:%S %Z')}  "
-             f"rounds={ROUNDS} msgs={MSGS} sessions={SESSIONS} size={SIZE} fs={fstype} "
+             f"rounds={ROUNDS} msgs={MSGS} sessions={SESSIONS} size={SIZE} sub={SUB} fs={fstype} "
              f"cpus={os.cpu_count()} busy_before={busy:.0f}%",
              "",
-             f"{'peer':<18} {'accepted msg/s':>15} {'to subscriber msg/s':>20} "
+             f"{'peer':<30} {'accepted msg/s':>15} {'to subscriber msg/s':>20} "
              f"{'events':>8}  per round (accepted)"]
-    for label, _, prefix in targets:
+    floors = [(label, None, None) for label, _ in FLOORS
+              if any(r["label"] == label for r in results)]
+    for label, _, prefix in targets + floors:
         acc = med(label, "accepted")
         thr = med(label, "through") if prefix else None
         evs = min((r.get("events", MSGS) for r in results if r["label"] == label), default=0)
         rounds = " ".join(f"{r['accepted']:.0f}" for r in results if r["label"] == label)
-        lines.append(f"{label:<18} {acc:>15.0f} {thr if thr else float('nan'):>20.0f} "
+        lines.append(f"{label:<30} {acc:>15.0f} {thr if thr else float('nan'):>20.0f} "
                      f"{(str(evs) if prefix else '-'):>8}  {rounds}")
     lines.append("")
     lines.append("CPU per message, us (median over rounds; until the last event arrived):")
-    for label, _, _ in targets:
+    for label, _, _ in targets + floors:
         rows = [r for r in results if r["label"] == label]
         names = sorted({k for r in rows for k in r["cpu_us"]})
         parts = [f"{k} {statistics.median(r['cpu_us'].get(k, 0) for r in rows):.0f}"
                  for k in names]
         total = statistics.median(sum(r["cpu_us"].values()) for r in rows)
-        lines.append(f"    {label:<18} total {total:.0f}: " + ", ".join(parts))
+        lines.append(f"    {label:<30} total {total:.0f}: " + ", ".join(parts))
     lines.append("")
     if mqtt_ok:
         a, b = med("rawmail", "accepted"), med("rawmail --mqtt", "accepted")
         pairs = [(x["accepted"], y["accepted"]) for x, y in zip(
             [r for r in results if r["label"] == "rawmail"],
             [r for r in results if r["label"] == "rawmail --mqtt"])]
-        lines.append(f"(a) rawmail --mqtt / rawmail accepted: {b / a:.2f} (medians); per round "
-                     + " ".join(f"{y / x:.2f}" for x, y in pairs) + "  [issue: >= 0.90]")
+        q = med("rawmail --mqtt, unread", "accepted")
+        qpairs = [(x["accepted"], y["accepted"]) for x, y in zip(
+            [r for r in results if r["label"] == "rawmail"],
+            [r for r in results if r["label"] == "rawmail --mqtt, unread"])]
+        lines.append(f"(a) rawmail --mqtt publishing every message (nobody subscribed) / rawmail "
+                     f"accepted: {q / a:.2f} (medians); per round "
+                     + " ".join(f"{y / x:.2f}" for x, y in qpairs) + "  [issue: >= 0.90]")
+        lines.append(f"    the same with a subscriber on the same cores: {b / a:.2f} (medians); "
+                     "per round " + " ".join(f"{y / x:.2f}" for x, y in pairs))
+        if floors:
+            fl = []
+            for label, _, _ in floors:
+                fpairs = [(x["accepted"], y["accepted"]) for x, y in zip(
+                    [r for r in results if r["label"] == "rawmail"],
+                    [r for r in results if r["label"] == label])]
+                fl.append(f"{label[len('rawmail + '):]} {statistics.median(y / x for x, y in fpairs):.2f}")
+            lines.append("    floor: rawmail (no --mqtt) beside a bare publisher of the same messages at "
+                         "its rate, nobody subscribed: " + ", ".join(fl))
         rt, pt = med("rawmail --mqtt", "through"), med("python", "through")
         ps = med("python+maildir", "through")
         if rt and pt and ps:
@@ -460,6 +626,12 @@ def main():
                          f"p99 {pct(xs, 99):7.2f}  min {min(xs):7.2f}  max {max(xs):7.2f}"
                          + ("  [issue: median < 5 ms]" if label == "rawmail --mqtt" else ""))
     lines += ["",
+              "rawmail --mqtt, unread: events on a prefix nobody subscribes to (the broker takes",
+              "and acknowledges each); its events are out when the outbox is empty.",
+              "rawmail + bare publisher: the rawmail row's serve loaded again while",
+              "bench/mqtt_floor_pub.c (libmosquitto, QoS 1, no file, MIME or JSON) publishes as many",
+              "SIZE-octet messages at the rate that serve accepted in the round, one at a time",
+              "(x16: in bursts of 16): what publishing alone costs serve on these cores.",
               "python: bench/py_mqtt_bridge.py (aiosmtpd + paho-mqtt, QoS 1 without waiting for the",
               "PUBACK, nothing stored: events are lost when the broker is down or it crashes);",
               "python+maildir: the same storing each message with fsync before the 250.",

@@ -1,14 +1,8 @@
 /* The MQTT bridge process (see bridge.h and doc/DESIGN.md "The MQTT
- * bridge"): setup as root, the privilege drop, the connection to the
- * broker with its status topic and last will, reconnection, and the stop.
- *
- * Why Paho and not libmosquitto: libmosquitto 2.0 (Debian's 2.0.11,
- * lib/handle_publish.c) sends the PUBACK of a QoS 1 message before it
- * runs the message callback, so a crash in between loses a request the
- * broker believes delivered.  Paho's asynchronous client (1.3.12,
- * MQTTProtocol_handlePublishes) runs messageArrived first and sends the
- * PUBACK after it returns: bridge_send.c queues the request durably before
- * returning. */
+ * bridge"): setup as root, the privilege drop, the publishing connection
+ * (link.c) with its status topic, last will and reconnection, the notes
+ * from Paho's threads (bridge_receiver.c, with --mqtt-send), and the
+ * stop. */
 #include "mqtt/bridge_internal.h"
 
 #include <errno.h>
@@ -24,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "mqtt/link.h"
 #include "store/outbox.h"
 #include "util/log.h"
 
@@ -84,131 +79,24 @@ static bool drop_privileges(const struct mqtt_bridge_child *c)
 
 /* ---- Paho's threads: notes into the pipe ---- */
 
-void mqtt_bridge_note(struct mqtt_bridge *b, const struct mqtt_note *n)
+bool mqtt_bridge_note(struct mqtt_bridge *b, const struct mqtt_note *n)
 {
-	/* The pipe is sized far beyond the notes that can be pending (the
-	 * window plus a few); a short write cannot happen below PIPE_BUF. */
+	/* The pipe is sized far beyond the notes that can be pending (a
+	 * connection's few, results at the request rate); a short write
+	 * cannot happen below PIPE_BUF. */
 	ssize_t r;
 	do
 		r = write(b->pipe_wr, n, sizeof(*n));
 	while (r < 0 && errno == EINTR);
+	return r == (ssize_t)sizeof(*n);
 }
 
-static void note_text(struct mqtt_note *n, const char *text)
-{
-	snprintf(n->text, sizeof(n->text), "%s", text ? text : "");
-}
-
-static void on_connect_ok(void *ctx, MQTTAsync_successData *d)
-{
-	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECTED };
-	mqtt_bridge_note(ctx, &n);
-}
-
-static void on_connect_ok5(void *ctx, MQTTAsync_successData5 *d)
-{
-	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECTED };
-	mqtt_bridge_note(ctx, &n);
-}
-
-static void on_connect_failed(void *ctx, MQTTAsync_failureData *d)
-{
-	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECT_FAILED, .code = d ? d->code : -1 };
-	note_text(&n, d ? d->message : NULL);
-	mqtt_bridge_note(ctx, &n);
-}
-
-static void on_connect_failed5(void *ctx, MQTTAsync_failureData5 *d)
-{
-	/* A CONNACK refusal is a reason code (MQTT 5 §3.2.2.2); a network
-	 * failure is Paho's code. */
-	struct mqtt_note n = { .kind = MQTT_NOTE_CONNECT_FAILED,
-		                   .code = d ? (d->reasonCode ? (int)d->reasonCode : d->code) : -1 };
-	note_text(&n, d ? d->message : NULL);
-	mqtt_bridge_note(ctx, &n);
-}
-
-static void on_lost(void *ctx, char *cause)
-{
-	struct mqtt_note n = { .kind = MQTT_NOTE_LOST };
-	note_text(&n, cause);
-	mqtt_bridge_note(ctx, &n);
-	free(cause);
-}
-
-static int on_message(void *ctx, char *topic, int topiclen, MQTTAsync_message *m)
-{
-	struct mqtt_bridge *b = ctx;
-	if (b->req)
-		return mqtt_requests_arrived(ctx, topic, topiclen, m);
-	MQTTAsync_freeMessage(&m);
-	MQTTAsync_free(topic);
-	return 1;
-}
-
-/* A publish's context is the bridge and the publish's ctx: Paho hands
- * back one pointer, so the ctx rides in a small allocation. */
-struct pub_ctx {
-	struct mqtt_bridge *b;
-	uint64_t ctx;
-};
-
-static void pub_done(struct pub_ctx *p, bool ok, int code)
-{
-	struct mqtt_note n = { .kind = ok ? MQTT_NOTE_PUB_OK : MQTT_NOTE_PUB_FAILED, .code = code,
-		                   .ctx = p->ctx };
-	if (p->ctx)
-		mqtt_bridge_note(p->b, &n);
-	free(p);
-}
-
-static void on_pub_ok(void *ctx, MQTTAsync_successData *d)
-{
-	pub_done(ctx, true, 0);
-}
-
-static void on_pub_ok5(void *ctx, MQTTAsync_successData5 *d)
-{
-	pub_done(ctx, true, 0);
-}
-
-static void on_pub_failed(void *ctx, MQTTAsync_failureData *d)
-{
-	pub_done(ctx, false, d ? d->code : -1);
-}
-
-static void on_pub_failed5(void *ctx, MQTTAsync_failureData5 *d)
-{
-	pub_done(ctx, false, d ? d->code : -1);
-}
+/* ---- the publishing connection ---- */
 
 int mqtt_bridge_publish(struct mqtt_bridge *b, const char *topic, const void *payload,
                         size_t len, bool retained, uint64_t ctx)
 {
-	if (len > (size_t)INT32_MAX)
-		return MQTTASYNC_FAILURE;
-	struct pub_ctx *p = malloc(sizeof(*p));
-	if (!p)
-		return MQTTASYNC_FAILURE;
-	*p = (struct pub_ctx){ .b = b, .ctx = ctx };
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	ro.context = p;
-	if (b->s->protocol == 5) {
-		ro.onSuccess5 = on_pub_ok5;
-		ro.onFailure5 = on_pub_failed5;
-	} else {
-		ro.onSuccess = on_pub_ok;
-		ro.onFailure = on_pub_failed;
-	}
-	MQTTAsync_message m = MQTTAsync_message_initializer;
-	m.payload = (void *)payload;
-	m.payloadlen = (int)len;
-	m.qos = 1;
-	m.retained = retained;
-	int rc = MQTTAsync_sendMessage(b->client, topic, &m, &ro);
-	if (rc != MQTTASYNC_SUCCESS)
-		free(p);
-	return rc;
+	return b->connected ? mqtt_link_publish(b->link, topic, payload, len, retained, ctx) : -1;
 }
 
 /* ---- the main loop: connection ---- */
@@ -231,7 +119,7 @@ static void retry_later(struct mqtt_bridge *b)
 
 /* What a refusal means for the operator.  MQTT 3.1.1 §3.2.2.3 return
  * codes and their MQTT 5 reason codes (§3.2.2.2). */
-static const char *connect_hint(int code)
+const char *mqtt_connect_hint(int code)
 {
 	switch (code) {
 	case 1: case 132:
@@ -253,20 +141,62 @@ static const char *connect_hint(int code)
 	}
 }
 
-static void subscribe_requests(struct mqtt_bridge *b)
+static void link_up(void *arg)
 {
-	char t1[600], t2[600];
-	snprintf(t1, sizeof(t1), "%s/send", b->s->topic);
-	snprintf(t2, sizeof(t2), "%s/send/+", b->s->topic);
-	char *const topics[2] = { t1, t2 };
-	int qos[2] = { 1, 1 };
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	int rc = MQTTAsync_subscribeMany(b->client, 2, topics, qos, &ro);
-	if (rc != MQTTASYNC_SUCCESS)
-		log_event(LOG_ERROR, "mqtt_subscribe_failed", "topic=%s reason=\"%s\"", t1,
-		          MQTTAsync_strerror(rc));
+	struct mqtt_bridge *b = arg;
+	b->connected = true;
+	b->retry_ms = MQTT_RETRY_MIN_MS;
+	b->auth_failed_logged = false;
+	b->epoch++;   /* PUBACKs of an earlier connection are ignored */
+	log_event(LOG_INFO, "mqtt_connected", "broker=%s client_id=%s", b->server_uri,
+	          b->client_id);
+	/* Retained, so a subscriber that comes later still knows. */
+	mqtt_bridge_publish(b, b->topic_status, "online", 6, true, 0);
+	mqtt_publisher_connected(b);
+	mqtt_results_connected(b);
 }
 
+static void link_down(void *arg, bool was_up, int code, const char *why)
+{
+	struct mqtt_bridge *b = arg;
+	if (was_up) {
+		b->connected = false;
+		log_event(LOG_WARN, "mqtt_lost", "broker=%s cause=\"%s\" retry_ms=%u", b->server_uri,
+		          why, b->retry_ms);
+		mqtt_publisher_lost(b);
+		mqtt_results_lost(b);
+	} else if (!b->auth_failed_logged || code <= 0) {
+		/* One line per cause, not one per retry. */
+		log_event(LOG_ERROR, "mqtt_connect_failed",
+		          "broker=%s code=%d reason=\"%s\" hint=\"%s\" retry_ms=%u "
+		          "mail=\"still accepted: events wait in the outbox\"",
+		          b->server_uri, code, why, mqtt_connect_hint(code), b->retry_ms);
+	}
+	if (!was_up)
+		b->auth_failed_logged = code == 4 || code == 134 || code == 135 || code == 5;
+	retry_later(b);
+}
+
+static void link_acked(void *arg, uint64_t ctx, bool ok)
+{
+	struct mqtt_bridge *b = arg;
+	if (!ctx || !b->connected)
+		return;
+	if ((ctx >> 40) != (b->epoch & 0xffffff))
+		return;                     /* an earlier connection's */
+	if (ctx & MQTT_CTX_RESULT)
+		mqtt_results_acked(b, ctx & 0xffffffff, ok);
+	else
+		mqtt_publisher_acked(b, ctx & (MQTT_CTX_RESULT - 1), ok);
+}
+
+static void connect_start(struct mqtt_bridge *b)
+{
+	if (!b->stopping && !b->connected)
+		mqtt_link_connect(b->link);
+}
+
+/* The notes of Paho's threads (bridge_receiver.c, bridge_send.c). */
 static void on_note(evutil_socket_t fd, short what, void *arg)
 {
 	struct mqtt_bridge *b = arg;
@@ -275,113 +205,14 @@ static void on_note(evutil_socket_t fd, short what, void *arg)
 		ssize_t r = read(b->pipe_rd, &n, sizeof(n));
 		if (r != (ssize_t)sizeof(n))
 			return;
-		switch (n.kind) {
-		case MQTT_NOTE_CONNECTED:
-			b->connected = true;
-			b->connecting = false;
-			b->retry_ms = MQTT_RETRY_MIN_MS;
-			b->auth_failed_logged = false;
-			b->epoch++;   /* PUBACKs of an earlier connection are ignored */
-			log_event(LOG_INFO, "mqtt_connected", "broker=%s client_id=%s", b->server_uri,
-			          b->client_id);
-			/* Retained, so a subscriber that comes later still knows. */
-			mqtt_bridge_publish(b, b->topic_status, "online", 6, true, 0);
-			if (b->req)
-				subscribe_requests(b);
-			mqtt_publisher_connected(b);
-			mqtt_results_connected(b);
-			break;
-		case MQTT_NOTE_CONNECT_FAILED:
-			b->connecting = false;
-			/* One line per cause, not one per retry. */
-			if (!b->auth_failed_logged || n.code != 4)
-				log_event(LOG_ERROR, "mqtt_connect_failed",
-				          "broker=%s code=%d reason=\"%s\" hint=\"%s\" retry_ms=%u "
-				          "mail=\"still accepted: events wait in the outbox\"",
-				          b->server_uri, n.code, n.text[0] ? n.text : "refused",
-				          connect_hint(n.code), b->retry_ms);
-			b->auth_failed_logged = n.code == 4 || n.code == 134 || n.code == 135 ||
-			                        n.code == 5;
-			retry_later(b);
-			break;
-		case MQTT_NOTE_LOST:
-			if (!b->connected)
-				break;
-			b->connected = false;
-			log_event(LOG_WARN, "mqtt_lost", "broker=%s cause=\"%s\" retry_ms=%u",
-			          b->server_uri, n.text[0] ? n.text : "connection closed", b->retry_ms);
-			mqtt_publisher_lost(b);
-			mqtt_results_lost(b);
-			retry_later(b);
-			break;
-		case MQTT_NOTE_PUB_OK:
-		case MQTT_NOTE_PUB_FAILED:
-			if (!b->connected)
-				break;
-			if (n.ctx & MQTT_CTX_RESULT)
-				mqtt_results_acked(b, n.ctx & 0xffffffff, n.kind == MQTT_NOTE_PUB_OK);
-			else if ((n.ctx >> 40) == (b->epoch & 0xffffff))   /* else an earlier epoch's */
-				mqtt_publisher_acked(b, n.ctx & (MQTT_CTX_RESULT - 1),
-				                     n.kind == MQTT_NOTE_PUB_OK);
-			break;
+		if (n.kind == MQTT_NOTE_RESULT) {
+			if (mqtt_bridge_publish(b, b->topic_result, n.data, strlen(n.data), false, 0) != 0)
+				log_event(LOG_WARN, "mqtt_result", "reason=\"not connected to the broker: "
+				          "this result is not published\"");
+			free(n.data);
+		} else {
+			mqtt_receiver_note(b, &n);
 		}
-	}
-}
-
-static void connect_start(struct mqtt_bridge *b)
-{
-	if (b->stopping || b->connected || b->connecting)
-		return;
-	const struct mqtt_settings *s = b->s;
-	MQTTAsync_connectOptions co = MQTTAsync_connectOptions_initializer;
-	MQTTAsync_connectOptions co5 = MQTTAsync_connectOptions_initializer5;
-	MQTTAsync_willOptions will = MQTTAsync_willOptions_initializer;
-	MQTTAsync_SSLOptions ssl = MQTTAsync_SSLOptions_initializer;
-	MQTTProperties props = MQTTProperties_initializer;
-	MQTTAsync_connectOptions *o = s->protocol == 5 ? &co5 : &co;
-	o->keepAliveInterval = 30;
-	o->connectTimeout = 10;
-	o->context = b;
-	/* A persistent session with --mqtt-send: the broker keeps the
-	 * subscription and the requests that arrive while rawmail is away,
-	 * and sends again those it got no PUBACK for. */
-	if (s->protocol == 5) {
-		o->cleanstart = b->req ? 0 : 1;
-		o->onSuccess5 = on_connect_ok5;
-		o->onFailure5 = on_connect_failed5;
-		if (b->req) {
-			MQTTProperty p = { .identifier = MQTTPROPERTY_CODE_SESSION_EXPIRY_INTERVAL,
-				               .value.integer4 = 7 * 24 * 3600 };
-			MQTTProperties_add(&props, &p);
-			o->connectProperties = &props;
-		}
-	} else {
-		o->cleansession = b->req ? 0 : 1;
-		o->onSuccess = on_connect_ok;
-		o->onFailure = on_connect_failed;
-	}
-	/* The last will: the broker says "offline" for us when we vanish. */
-	will.topicName = b->topic_status;
-	will.message = "offline";
-	will.retained = 1;
-	will.qos = 1;
-	o->will = &will;
-	o->username = s->user;
-	o->password = b->password;
-	if (s->tls) {
-		ssl.trustStore = s->cafile;
-		ssl.enableServerCertAuth = 1;
-		ssl.verify = 1;            /* the host name too */
-		o->ssl = &ssl;
-	}
-	b->connecting = true;
-	int rc = MQTTAsync_connect(b->client, o);
-	MQTTProperties_free(&props);
-	if (rc != MQTTASYNC_SUCCESS) {
-		b->connecting = false;
-		log_event(LOG_ERROR, "mqtt_connect_failed", "broker=%s reason=\"%s\" retry_ms=%u",
-		          b->server_uri, MQTTAsync_strerror(rc), b->retry_ms);
-		retry_later(b);
 	}
 }
 
@@ -398,22 +229,10 @@ static void on_stop(evutil_socket_t sig, short what, void *arg)
  * waits a little for the broker to take it. */
 static void say_offline(struct mqtt_bridge *b)
 {
-	if (!b->connected)
-		return;
-	MQTTAsync_responseOptions ro = MQTTAsync_responseOptions_initializer;
-	MQTTAsync_message m = MQTTAsync_message_initializer;
-	m.payload = "offline";
-	m.payloadlen = 7;
-	m.qos = 1;
-	m.retained = 1;
-	if (MQTTAsync_sendMessage(b->client, b->topic_status, &m, &ro) == MQTTASYNC_SUCCESS)
-		MQTTAsync_waitForCompletion(b->client, ro.token, MQTT_STOP_WAIT_MS);
-	MQTTAsync_disconnectOptions d = MQTTAsync_disconnectOptions_initializer;
-	d.timeout = 1000;
-	MQTTAsync_disconnect(b->client, &d);
-	/* disconnect is asynchronous too: let it finish. */
-	for (int i = 0; i < 20 && MQTTAsync_isConnected(b->client); i++)
-		usleep(50 * 1000);
+	if (b->req)
+		mqtt_receiver_stop(b);
+	mqtt_link_close(b->link, b->topic_status, "offline", MQTT_STOP_WAIT_MS);
+	b->connected = false;
 }
 
 /* ---- setup ---- */
@@ -437,7 +256,7 @@ static bool client_make(struct mqtt_bridge *b)
 	size_t n = strlen(host) + 32;
 	if (!(b->server_uri = malloc(n)))
 		return false;
-	snprintf(b->server_uri, n, "%s://%s%s%s:%u", s->tls ? "ssl" : "tcp", v6 ? "[" : "", host,
+	snprintf(b->server_uri, n, "%s://%s%s%s:%u", s->tls ? "mqtts" : "mqtt", v6 ? "[" : "", host,
 	         v6 ? "]" : "", s->port);
 	if (s->client_id) {
 		b->client_id = strdup(s->client_id);
@@ -450,25 +269,12 @@ static bool client_make(struct mqtt_bridge *b)
 	}
 	if (!b->client_id)
 		return false;
-	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
-	co.MQTTVersion = s->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
-	/* What waits in Paho's memory is bounded by our window and the
-	 * results; our outbox, not Paho's, is the durable copy. */
-	co.maxBufferedMessages = 100000;
-	co.sendWhileDisconnected = 0;
-	int rc = MQTTAsync_createWithOptions(&b->client, b->server_uri, b->client_id,
-	                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
-	if (rc != MQTTASYNC_SUCCESS) {
-		log_event(LOG_ERROR, "mqtt_create_failed", "broker=%s reason=\"%s\"", b->server_uri,
-		          MQTTAsync_strerror(rc));
+	struct mqtt_link_options lo = { .s = s, .client_id = b->client_id, .password = b->password,
+		                            .will_topic = b->topic_status };
+	struct mqtt_link_events le = { .up = link_up, .down = link_down, .acked = link_acked };
+	if (!(b->link = mqtt_link_new(b->base, &lo, &le, b)))
 		return false;
-	}
-	/* Paho wants a messageArrived even when nothing is subscribed. */
-	rc = MQTTAsync_setCallbacks(b->client, b, on_lost, on_message, NULL);
-	if (rc != MQTTASYNC_SUCCESS)
-		log_event(LOG_ERROR, "mqtt_create_failed", "broker=%s reason=\"%s\"", b->server_uri,
-		          MQTTAsync_strerror(rc));
-	return rc == MQTTASYNC_SUCCESS;
+	return !b->req || mqtt_receiver_new(b) == 0;
 }
 
 static bool loop_make(struct mqtt_bridge *b)
@@ -480,9 +286,14 @@ static bool loop_make(struct mqtt_bridge *b)
 	b->pipe_wr = fds[1];
 	fcntl(b->pipe_rd, F_SETFL, O_NONBLOCK);
 	fcntl(b->pipe_wr, F_SETPIPE_SZ, 1024 * 1024);
-	if (!(b->base = event_base_new()))
+	/* Two priorities: the notes first, so that a request's "queued"
+	 * result is published before a final result of the same request
+	 * that the results directory shows in the same turn of the loop. */
+	if (!(b->base = event_base_new()) || event_base_priority_init(b->base, 2) != 0)
 		return false;
 	b->pipe_ev = event_new(b->base, b->pipe_rd, EV_READ | EV_PERSIST, on_note, b);
+	if (b->pipe_ev)
+		event_priority_set(b->pipe_ev, 0);
 	b->retry = evtimer_new(b->base, retry_cb, b);
 	b->sigterm = evsignal_new(b->base, SIGTERM, on_stop, b);
 	b->sigint = evsignal_new(b->base, SIGINT, on_stop, b);
@@ -525,8 +336,9 @@ static bool dirs_open(struct mqtt_bridge *b)
 
 static void bridge_free(struct mqtt_bridge *b)
 {
-	if (b->client)
-		MQTTAsync_destroy(&b->client);
+	if (b->req)
+		mqtt_receiver_free(b);
+	mqtt_link_free(b->link);
 	mqtt_publisher_free(b);
 	mqtt_results_free(b);
 	if (b->ids_fd >= 0)
@@ -600,7 +412,7 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 		rc = 71;
 		goto out;
 	}
-	/* Paho opens the CA file at each connection, after the drop. */
+	/* The libraries open the CA file at each connection, after the drop. */
 	if (b.s->cafile && access(b.s->cafile, R_OK) != 0) {
 		log_event(LOG_ERROR, "mqtt_config",
 		          "reason=\"mqtt-cafile %s: %s\" hint=\"the CA file must be readable by the "
@@ -612,7 +424,8 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 	/* Mail before its events: on a busy machine the smtp process and the
 	 * store, which answer clients, go first; events wait in the outbox
 	 * (durable) and catch up when there is CPU to spare.  Before Paho
-	 * starts its threads, which inherit it (nice is per thread). */
+	 * (with --mqtt-send) starts its threads, which inherit it (nice is
+	 * per thread). */
 	if (setpriority(PRIO_PROCESS, 0, MQTT_NICE) != 0)
 		log_event(LOG_WARN, "mqtt_nice", "error=\"%s\"", strerror(errno));
 	if (!loop_make(&b) || mqtt_publisher_init(&b) != 0 || mqtt_results_init(&b) != 0 ||
@@ -625,6 +438,8 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 	log_event(LOG_INFO, "mqtt_started", "broker=%s client_id=%s topic=%s send=%s",
 	          b.server_uri, b.client_id, b.s->topic, b.req ? "on" : "off");
 	connect_start(&b);
+	if (b.req)
+		mqtt_receiver_connect(&b);
 	event_base_dispatch(b.base);
 	say_offline(&b);
 	log_event(LOG_INFO, "mqtt_stopped", "broker=%s", b.server_uri);

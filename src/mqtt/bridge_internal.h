@@ -1,11 +1,15 @@
-/* What the bridge's files share (bridge.c the process and its connection,
- * bridge_outbox.c the outbox, bridge_send.c the send requests).  Threads: the
- * main thread runs a libevent loop and owns everything below except what
- * bridge_send.c touches; Paho calls back on its own threads, and those
- * callbacks only write notes into a pipe the main loop reads — except
- * messageArrived, which must queue a request before it returns (Paho
- * sends the PUBACK after it), so it runs bridge_send.c on Paho's thread
- * with state of its own (the spool, the rate limit). */
+/* What the bridge's files share (bridge.c the process and its publishing
+ * connection, link.c that connection, bridge_outbox.c the outbox,
+ * bridge_results.c the results, bridge_receiver.c the send requests'
+ * connection, bridge_send.c the requests).  Threads: the main thread runs
+ * a libevent loop and owns everything below except what bridge_send.c
+ * touches.  libmosquitto (link.c) runs inside that loop.  Paho (the
+ * requests' connection, only with --mqtt-send) calls back on its own
+ * threads; those callbacks only write notes into a pipe the main loop
+ * reads, except messageArrived, which must queue a request before it
+ * returns (Paho sends the PUBACK after it), so it runs bridge_send.c on
+ * Paho's thread with state of its own (the spool, the rate limit), and
+ * hands its results to the loop as notes. */
 #ifndef RAWMAIL_MQTT_BRIDGE_INTERNAL_H
 #define RAWMAIL_MQTT_BRIDGE_INTERNAL_H
 
@@ -83,12 +87,25 @@ struct mqtt_results {
 /* Publish contexts: bit 39 marks a result's (the rest is the publisher's). */
 #define MQTT_CTX_RESULT (UINT64_C(1) << 39)
 
+/* The send requests' connection (bridge_receiver.c): Paho, its own
+ * client id (the bridge's + "-send") and a persistent session. */
+struct mqtt_receiver {
+	MQTTAsync client;
+	char *client_id;
+	bool connected, connecting;
+	bool auth_failed_logged;
+	unsigned retry_ms;
+	struct event *retry;
+};
+
+struct mqtt_link;
+
 struct mqtt_bridge {
 	const struct mqtt_bridge_child *child;
 	const struct mqtt_settings *s;
 	struct event_base *base;
-	MQTTAsync client;
-	char *server_uri;
+	struct mqtt_link *link;         /* the publishing connection (link.c) */
+	char *server_uri;               /* for logs: mqtt[s]://HOST:PORT */
 	char *client_id;
 	char *password;                 /* read as root, wiped at exit */
 	char topic_status[512];
@@ -96,7 +113,8 @@ struct mqtt_bridge {
 	char topic_result[512];
 	int pipe_rd, pipe_wr;           /* notes from Paho's threads */
 	struct event *pipe_ev;
-	struct event *retry;            /* the next connection attempt */
+	struct event *retry;            /* the link's next connection attempt */
+	struct mqtt_receiver rcv;       /* with --mqtt-send */
 	struct event *sigterm, *sigint;
 	unsigned retry_ms;
 	unsigned epoch;                 /* connections made: stale callbacks are ignored */
@@ -112,24 +130,36 @@ struct mqtt_bridge {
 
 /* Notes from Paho's threads to the main loop. */
 enum mqtt_note_kind {
-	MQTT_NOTE_CONNECTED = 1,
+	MQTT_NOTE_CONNECTED = 1,        /* the requests' connection */
 	MQTT_NOTE_CONNECT_FAILED,
 	MQTT_NOTE_LOST,
-	MQTT_NOTE_PUB_OK,
-	MQTT_NOTE_PUB_FAILED,
+	MQTT_NOTE_RESULT,               /* data: a request's result (JSON), to publish */
 };
 struct mqtt_note {
 	uint8_t kind;
 	int code;
-	uint64_t ctx;                   /* epoch << 40 | seq for publishes */
+	char *data;                     /* malloc'd: the reader frees it */
 	char text[200];
 };
-void mqtt_bridge_note(struct mqtt_bridge *b, const struct mqtt_note *n);
+/* false when the pipe would not take it (the caller still owns data). */
+bool mqtt_bridge_note(struct mqtt_bridge *b, const struct mqtt_note *n);
 
-/* Sends one QoS 1 message; its PUBACK comes back as MQTT_NOTE_PUB_OK with
- * ctx.  0, or Paho's error code. */
+/* Sends one QoS 1 message on the publishing connection; its PUBACK comes
+ * back to mqtt_publisher_acked or mqtt_results_acked by ctx (0: none).
+ * 0, or -1 (not connected, or refused: logged). */
 int mqtt_bridge_publish(struct mqtt_bridge *b, const char *topic, const void *payload,
                         size_t len, bool retained, uint64_t ctx);
+
+/* What a CONNACK refusal code means for the operator (bridge.c). */
+const char *mqtt_connect_hint(int code);
+
+/* bridge_receiver.c: _new after the loop exists (with --mqtt-send);
+ * _note for the notes its callbacks wrote; _stop disconnects. */
+int mqtt_receiver_new(struct mqtt_bridge *b);
+void mqtt_receiver_connect(struct mqtt_bridge *b);
+void mqtt_receiver_note(struct mqtt_bridge *b, const struct mqtt_note *n);
+void mqtt_receiver_stop(struct mqtt_bridge *b);
+void mqtt_receiver_free(struct mqtt_bridge *b);
 
 /* bridge_outbox.c */
 int mqtt_publisher_init(struct mqtt_bridge *b);

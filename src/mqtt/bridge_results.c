@@ -159,9 +159,9 @@ static void next(struct mqtt_bridge *b)
 		uint64_t ctx = ((uint64_t)(b->epoch & 0xffffff) << 40) | MQTT_CTX_RESULT | (++r->seq & 0xffffffff);
 		int rcode = mqtt_bridge_publish(b, b->topic_result, json, strlen(json), false, ctx);
 		free(json);
-		if (rcode != MQTTASYNC_SUCCESS) {
-			log_event(LOG_WARN, "mqtt_result", "file=%s reason=\"%s\"", r->inflight,
-			          MQTTAsync_strerror(rcode));
+		if (rcode != 0) {
+			log_event(LOG_WARN, "mqtt_result", "file=%s reason=\"not published: "
+			          "sent again after the reconnection\"", r->inflight);
 			r->inflight[0] = '\0';
 			return;
 		}

@@ -111,11 +111,14 @@ static void result_publish(struct mqtt_requests *r, const char *id, const char *
 		log_event(LOG_ERROR, "mqtt_result", "status=%s error=\"out of memory\"", status);
 		return;
 	}
-	int rcode = mqtt_bridge_publish(r->b, r->b->topic_result, json, strlen(json), false, 0);
-	if (rcode != MQTTASYNC_SUCCESS)
+	/* Published by the main loop, which owns the publishing connection
+	 * (this runs on Paho's thread). */
+	struct mqtt_note note = { .kind = MQTT_NOTE_RESULT, .data = json };
+	if (!mqtt_bridge_note(r->b, &note)) {
 		log_event(LOG_WARN, "mqtt_result", "status=%s reason=\"%s\"", status,
-		          MQTTAsync_strerror(rcode));
-	free(json);
+		          strerror(errno));
+		free(json);
+	}
 }
 
 /* DKIM signatures for the From domain's keys, in front of the message

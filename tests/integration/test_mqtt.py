@@ -814,7 +814,7 @@ class SendSetup:
                           self.dns.addr, "--retry-schedule", "1s", *extra)
         # Subscribed to PREFIX/send once online: a request published
         # before that would be lost (no session yet).
-        wait_for(lambda: re.search(rf"Received SUBSCRIBE from {CLIENT_ID}\b", self.broker.log()),
+        wait_for(lambda: re.search(rf"Received SUBSCRIBE from {CLIENT_ID}-send\b", self.broker.log()),
                  20, lambda: f"serve did not subscribe to {PREFIX}/send:\n{self.srv.log()}\n"
                              f"--- broker ---\n{self.broker.log()[-3000:]}")
 
