@@ -272,6 +272,8 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	event_config_free(ec);
 	if (!d.base)
 		goto out;
+	if (!(d.flush_ev = event_new(d.base, -1, 0, conn_flush_all, &d)))
+		goto out;
 	if (dns && dns_resolver_attach(dns, d.base))
 		d.dns = dns;
 	d.store = store_client_new(d.base, store_fd, store_lost_cb, &d);
@@ -335,6 +337,8 @@ out:
 		event_free(d.stop_timer);
 	if (d.drain_sweep)
 		event_free(d.drain_sweep);
+	if (d.flush_ev)
+		event_free(d.flush_ev);
 	if (d.sig_term)
 		event_free(d.sig_term);
 	if (d.sig_int)

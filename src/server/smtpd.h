@@ -10,6 +10,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include <event2/util.h>
 #include <openssl/ssl.h>
 
 #include "server/config.h"
@@ -54,6 +55,10 @@ struct smtpd {
 	bool stopping;                  /* no new connections; exit when none left */
 	struct event *sig_term, *sig_drain, *sig_int, *stop_timer;
 	struct event *drain_sweep;      /* reload: closes sessions left idle */
+	/* Plaintext replies are written once per loop turn by conn_flush_all
+	 * (conn.c), not through libevent's write events. */
+	struct event *flush_ev;
+	struct conn *flush_head;        /* connections with replies to write */
 	unsigned long accepted, refused_limit, evicted;
 };
 
@@ -66,6 +71,7 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
               int store_fd, int auth_fd, SSL_CTX *tls, struct dns_resolver *dns);
 
 /* conn.c: one connection. */
+void conn_flush_all(evutil_socket_t fd, short what, void *arg);
 void conn_accept(const struct smtpd_listener *l, int fd, const struct sockaddr *peer,
                  socklen_t peerlen);
 void conn_close_now(struct conn *c);
