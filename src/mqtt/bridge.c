@@ -108,13 +108,17 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 	connect_start(arg);
 }
 
+void mqtt_retry_arm(struct event *timer, unsigned *ms)
+{
+	struct timeval tv = { *ms / 1000, (*ms % 1000) * 1000 };
+	evtimer_add(timer, &tv);
+	*ms = *ms * 2 > MQTT_RETRY_MAX_MS ? MQTT_RETRY_MAX_MS : *ms * 2;
+}
+
 static void retry_later(struct mqtt_bridge *b)
 {
-	if (b->stopping)
-		return;
-	struct timeval tv = { b->retry_ms / 1000, (b->retry_ms % 1000) * 1000 };
-	evtimer_add(b->retry, &tv);
-	b->retry_ms = b->retry_ms * 2 > MQTT_RETRY_MAX_MS ? MQTT_RETRY_MAX_MS : b->retry_ms * 2;
+	if (!b->stopping)
+		mqtt_retry_arm(b->retry, &b->retry_ms);
 }
 
 /* What a refusal means for the operator.  MQTT 3.1.1 §3.2.2.3 return
@@ -141,6 +145,11 @@ const char *mqtt_connect_hint(int code)
 	}
 }
 
+bool mqtt_login_refused(int code)
+{
+	return code == 4 || code == 5 || code == 134 || code == 135;
+}
+
 static void link_up(void *arg)
 {
 	struct mqtt_bridge *b = arg;
@@ -165,7 +174,7 @@ static void link_down(void *arg, bool was_up, int code, const char *why)
 		          why, b->retry_ms);
 		mqtt_publisher_lost(b);
 		mqtt_results_lost(b);
-	} else if (!b->auth_failed_logged || code <= 0) {
+	} else if (!b->auth_failed_logged || !mqtt_login_refused(code)) {
 		/* One line per cause, not one per retry. */
 		log_event(LOG_ERROR, "mqtt_connect_failed",
 		          "broker=%s code=%d reason=\"%s\" hint=\"%s\" retry_ms=%u "
@@ -173,7 +182,7 @@ static void link_down(void *arg, bool was_up, int code, const char *why)
 		          b->server_uri, code, why, mqtt_connect_hint(code), b->retry_ms);
 	}
 	if (!was_up)
-		b->auth_failed_logged = code == 4 || code == 134 || code == 135 || code == 5;
+		b->auth_failed_logged = mqtt_login_refused(code);
 	retry_later(b);
 }
 

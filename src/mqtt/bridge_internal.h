@@ -63,6 +63,7 @@ struct mqtt_publisher {
 	struct mqtt_ob_event *events;   /* the records of files[loaded - 1] */
 	size_t nev, next;
 	size_t inflight;                /* messages awaiting PUBACK */
+	unsigned burst;                 /* publishes in this pump (bridge_outbox.c) */
 	uint64_t seq;                   /* the last publish's number, this connection */
 	uint32_t serial;                /* the last file serial given */
 	uint32_t ring[MQTT_RING];       /* seq % MQTT_RING -> file serial */
@@ -105,7 +106,7 @@ struct mqtt_bridge {
 	const struct mqtt_settings *s;
 	struct event_base *base;
 	struct mqtt_link *link;         /* the publishing connection (link.c) */
-	char *server_uri;               /* for logs: mqtt[s]://HOST:PORT */
+	char *server_uri;               /* mqtt[s]://HOST:PORT: logs, Paho */
 	char *client_id;
 	char *password;                 /* read as root, wiped at exit */
 	char topic_status[512];
@@ -118,7 +119,7 @@ struct mqtt_bridge {
 	struct event *sigterm, *sigint;
 	unsigned retry_ms;
 	unsigned epoch;                 /* connections made: stale callbacks are ignored */
-	bool connected, connecting, stopping;
+	bool connected, stopping;
 	bool auth_failed_logged;
 	struct mqtt_publisher pub;
 	struct mqtt_requests *req;      /* NULL without --mqtt-send */
@@ -152,6 +153,13 @@ int mqtt_bridge_publish(struct mqtt_bridge *b, const char *topic, const void *pa
 
 /* What a CONNACK refusal code means for the operator (bridge.c). */
 const char *mqtt_connect_hint(int code);
+/* Whether code refuses the login (bad user name or password, not
+ * authorized: MQTT 3.1.1 4 and 5, MQTT 5 134 and 135); a repeat of such a
+ * refusal is not logged again at every retry. */
+bool mqtt_login_refused(int code);
+/* Arms timer for *ms, then doubles *ms up to MQTT_RETRY_MAX_MS: the
+ * reconnection backoff of both connections. */
+void mqtt_retry_arm(struct event *timer, unsigned *ms);
 
 /* bridge_receiver.c: _new after the loop exists (with --mqtt-send);
  * _note for the notes its callbacks wrote; _stop disconnects. */

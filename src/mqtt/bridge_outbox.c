@@ -351,6 +351,10 @@ static bool publish_one(struct mqtt_bridge *b, const char *topic, const void *da
                         uint32_t serial)
 {
 	struct mqtt_publisher *p = &b->pub;
+	/* The first of a burst leaves at once; from the second on the socket
+	 * is held until pump has written them all (link.h). */
+	if (p->burst++ == 1)
+		mqtt_link_hold(b->link);
 	uint64_t seq = ++p->seq;
 	p->ring[seq % MQTT_RING] = serial;
 	int rc = mqtt_bridge_publish(b, topic, data, len, false,
@@ -413,14 +417,16 @@ static void start_over_later(struct mqtt_bridge *b)
 
 static void pump_burst(struct mqtt_bridge *b);
 
-/* What can go now goes as one burst (link.h: held, then flushed). */
+/* What can go now goes as one burst (link.h: held, then flushed; a pump
+ * with one publish or none costs no setsockopt). */
 static void pump(struct mqtt_bridge *b)
 {
 	if (!b->connected)
 		return;
-	mqtt_link_hold(b->link);
+	b->pub.burst = 0;
 	pump_burst(b);
-	mqtt_link_flush(b->link);
+	if (b->pub.burst > 1)
+		mqtt_link_flush(b->link);
 }
 
 static void pump_burst(struct mqtt_bridge *b)

@@ -76,10 +76,7 @@ static void retry_cb(evutil_socket_t fd, short what, void *arg)
 
 static void retry_later(struct mqtt_bridge *b)
 {
-	struct mqtt_receiver *r = &b->rcv;
-	struct timeval tv = { r->retry_ms / 1000, (r->retry_ms % 1000) * 1000 };
-	evtimer_add(r->retry, &tv);
-	r->retry_ms = r->retry_ms * 2 > MQTT_RETRY_MAX_MS ? MQTT_RETRY_MAX_MS : r->retry_ms * 2;
+	mqtt_retry_arm(b->rcv.retry, &b->rcv.retry_ms);
 }
 
 static void subscribe(struct mqtt_bridge *b)
@@ -112,13 +109,12 @@ void mqtt_receiver_note(struct mqtt_bridge *b, const struct mqtt_note *n)
 	case MQTT_NOTE_CONNECT_FAILED:
 		r->connecting = false;
 		/* One line per cause, not one per retry. */
-		if (!r->auth_failed_logged || n->code != 4)
+		if (!r->auth_failed_logged || !mqtt_login_refused(n->code))
 			log_event(LOG_ERROR, "mqtt_requests_connect_failed",
 			          "broker=%s client_id=%s code=%d reason=\"%s\" hint=\"%s\" retry_ms=%u",
 			          b->server_uri, r->client_id, n->code, n->text[0] ? n->text : "refused",
 			          mqtt_connect_hint(n->code), r->retry_ms);
-		r->auth_failed_logged = n->code == 4 || n->code == 134 || n->code == 135 ||
-		                        n->code == 5;
+		r->auth_failed_logged = mqtt_login_refused(n->code);
 		retry_later(b);
 		break;
 	case MQTT_NOTE_LOST:
@@ -187,15 +183,11 @@ int mqtt_receiver_new(struct mqtt_bridge *b)
 	if (!(r->client_id = malloc(n)) || !(r->retry = evtimer_new(b->base, retry_cb, b)))
 		return -1;
 	snprintf(r->client_id, n, "%s-send", b->client_id);
-	const char *host = s->host;
-	bool v6 = strchr(host, ':') != NULL;
-	char uri[600];
-	snprintf(uri, sizeof(uri), "%s://%s%s%s:%u", s->tls ? "ssl" : "tcp", v6 ? "[" : "", host,
-	         v6 ? "]" : "", s->port);
 	MQTTAsync_createOptions co = MQTTAsync_createOptions_initializer;
 	co.MQTTVersion = s->protocol == 5 ? MQTTVERSION_5 : MQTTVERSION_3_1_1;
 	co.sendWhileDisconnected = 0;
-	int rc = MQTTAsync_createWithOptions(&r->client, uri, r->client_id,
+	/* Paho (1.3.12) reads the bridge's mqtt:// and mqtts:// URIs. */
+	int rc = MQTTAsync_createWithOptions(&r->client, b->server_uri, r->client_id,
 	                                     MQTTCLIENT_PERSISTENCE_NONE, NULL, &co);
 	if (rc == MQTTASYNC_SUCCESS)
 		rc = MQTTAsync_setCallbacks(r->client, b, on_lost, mqtt_requests_arrived, NULL);

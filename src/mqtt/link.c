@@ -60,7 +60,7 @@ struct mqtt_link {
 	char lib_error[256];            /* the library's last error log line */
 	struct link_ack *acks;          /* PUBACKs seen in this call */
 	size_t nacks, capacks;
-	bool acks_nomem;
+	bool acks_lost;                 /* one did not fit: the connection must go */
 	/* mqtt_link_close: the PUBACK it waits for. */
 	int close_mid;
 	bool close_acked;
@@ -101,7 +101,9 @@ static void on_publish(struct mosquitto *m, void *arg, int mid, int reason,
 		if (!na) {
 			/* The PUBACK is lost to us: the bridge starts over, and the
 			 * event goes out twice rather than never. */
-			l->acks_nomem = true;
+			l->acks_lost = true;
+			if (!l->lib_rc)
+				l->lib_rc = MOSQ_ERR_NOMEM;
 			return;
 		}
 		l->acks = na;
@@ -134,13 +136,20 @@ static void unwatch(struct mqtt_link *l)
 	l->fd = -1;
 }
 
-static void drop(struct mqtt_link *l)
+/* The attempt's library object and socket are gone; settle reports it
+ * (the state says whether it was up). */
+static void drop_object(struct mqtt_link *l)
 {
 	unwatch(l);
 	if (l->m) {
 		mosquitto_destroy(l->m);
 		l->m = NULL;
 	}
+}
+
+static void drop(struct mqtt_link *l)
+{
+	drop_object(l);
 	l->state = LINK_IDLE;
 }
 
@@ -172,9 +181,7 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
 	if (l->state == LINK_CONNECTING && time(NULL) - l->started >= LINK_CONNECT_TIMEOUT) {
 		if (!l->lib_rc)
 			l->lib_rc = MOSQ_ERR_TIMEOUT;
-		unwatch(l);          /* settle sees the attempt over */
-		mosquitto_destroy(l->m);
-		l->m = NULL;
+		drop_object(l);      /* settle sees the attempt over */
 	} else {
 		mosquitto_loop_misc(l->m);
 	}
@@ -197,11 +204,28 @@ static void down_reason(struct mqtt_link *l, char *why, size_t len)
 		snprintf(why, len, "%s", what);
 }
 
+/* Watches the socket as the library now needs: false when memory ran
+ * out for the events. */
+static bool watch(struct mqtt_link *l)
+{
+	int fd = mosquitto_socket(l->m);
+	if (fd != l->fd) {
+		unwatch(l);
+		l->rd = event_new(l->base, fd, EV_READ | EV_PERSIST, on_readable, l);
+		l->wr = event_new(l->base, fd, EV_WRITE, on_writable, l);
+		if (!l->rd || !l->wr || event_add(l->rd, NULL) != 0)
+			return false;
+		l->fd = fd;
+	}
+	if (mosquitto_want_write(l->m))
+		event_add(l->wr, NULL);
+	return true;
+}
+
 /* After every library call: tell the bridge what happened, then watch
- * the socket as the library now needs. */
+ * the socket, or report the attempt or the connection over. */
 static void settle(struct mqtt_link *l)
 {
-	bool was_up = l->state == LINK_UP;
 	if (l->connack_ok && l->state == LINK_CONNECTING) {
 		l->connack_ok = false;
 		l->state = LINK_UP;
@@ -216,37 +240,18 @@ static void settle(struct mqtt_link *l)
 	for (size_t i = 0; i < l->nacks; i++)
 		l->ev.acked(l->arg, l->acks[i].ctx, l->acks[i].ok);
 	l->nacks = 0;
-	bool closed = !l->m || mosquitto_socket(l->m) < 0 || l->refused || l->acks_nomem;
-	if (closed && l->state != LINK_IDLE) {
-		char why[400];
-		if (l->acks_nomem && !l->lib_rc && !l->refused)
-			snprintf(why, sizeof(why), "out of memory");
-		else
-			down_reason(l, why, sizeof(why));
-		int code = l->refused ? l->refused : -1;
-		was_up = l->state == LINK_UP;
-		drop(l);
-		l->ev.down(l->arg, was_up, code, why);
-		return;
+	bool open = l->m && mosquitto_socket(l->m) >= 0 && !l->refused && !l->acks_lost;
+	if (open && !watch(l)) {
+		l->lib_rc = MOSQ_ERR_NOMEM;
+		open = false;
 	}
-	if (!l->m)
+	if (open || l->state == LINK_IDLE)
 		return;
-	int fd = mosquitto_socket(l->m);
-	if (fd != l->fd) {
-		unwatch(l);
-		l->rd = event_new(l->base, fd, EV_READ | EV_PERSIST, on_readable, l);
-		l->wr = event_new(l->base, fd, EV_WRITE, on_writable, l);
-		if (!l->rd || !l->wr || event_add(l->rd, NULL) != 0) {
-			l->lib_rc = MOSQ_ERR_NOMEM;
-			was_up = l->state == LINK_UP;
-			drop(l);
-			l->ev.down(l->arg, was_up, -1, "out of memory");
-			return;
-		}
-		l->fd = fd;
-	}
-	if (mosquitto_want_write(l->m))
-		event_add(l->wr, NULL);
+	char why[400];
+	down_reason(l, why, sizeof(why));
+	bool was_up = l->state == LINK_UP;
+	drop(l);
+	l->ev.down(l->arg, was_up, l->refused ? l->refused : -1, why);
 }
 
 /* An attempt that failed before it had a socket reports from the loop,
@@ -325,7 +330,7 @@ void mqtt_link_connect(struct mqtt_link *l)
 {
 	if (l->state != LINK_IDLE)
 		return;
-	l->connack_ok = l->acks_nomem = l->close_acked = false;
+	l->connack_ok = l->acks_lost = l->close_acked = false;
 	l->refused = l->lib_rc = l->close_mid = 0;
 	l->lib_error[0] = '\0';
 	l->nacks = 0;
@@ -349,11 +354,7 @@ void mqtt_link_connect(struct mqtt_link *l)
 	}
 	if (l->lib_rc) {
 		/* No socket to watch: settle from the loop reports the failure. */
-		unwatch(l);
-		if (l->m) {
-			mosquitto_destroy(l->m);
-			l->m = NULL;
-		}
+		drop_object(l);
 		struct timeval now = { 0, 0 };
 		evtimer_add(l->later, &now);
 		return;

@@ -6,18 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
-/* 0-15 for a hex digit of either case, -1 otherwise.  Not isxdigit():
- * that depends on the locale, and a fingerprint is ASCII. */
-static int hex_value(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+#include "util/text.h"
 
 bool tls_fingerprint_parse(const char *text, unsigned char out[TLS_FINGERPRINT_LEN])
 {
@@ -45,8 +34,9 @@ bool tls_fingerprint_parse(const char *text, unsigned char out[TLS_FINGERPRINT_L
 				return false;
 			p++;
 		}
-		int hi = hex_value(p[0]);
-		int lo = hi < 0 ? -1 : hex_value(p[1]);
+		/* text_hex_value, not isxdigit(): ASCII whatever the locale. */
+		int hi = text_hex_value((unsigned char)p[0]);
+		int lo = hi < 0 ? -1 : text_hex_value((unsigned char)p[1]);
 		if (lo < 0)
 			return false;
 		fp[i] = (unsigned char)(hi << 4 | lo);

@@ -103,7 +103,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
 /* Replies.  Through TLS, the bufferevent writes them.  In plaintext its
  * write events stay off: a reply is appended to the output, and the
  * connection queued for conn_flush_all, which writes everything queued in
- * this turn of the loop with one send(2) per connection.  libevent's way
+ * this turn of the loop with one writev(2) per connection.  libevent's way
  * cost two epoll_ctl a reply (write interest on, then off: 15 a message
  * with smtp-source) and a loop turn; pipelined replies still leave in one
  * write.  Only what the socket does not take goes back to libevent. */
@@ -111,7 +111,7 @@ static void op_send(void *ctx, const char *data, size_t len)
 {
 	struct conn *c = ctx;
 	bufferevent_write(c->bev, data, len);
-	if (c->tls_active || c->implicit_tls || c->flush_queued)
+	if (c->tls_active || c->flush_queued)   /* tls_active: implicit TLS too */
 		return;
 	struct smtpd *d = c->d;
 	c->flush_queued = true;
@@ -855,6 +855,10 @@ static void conn_process(struct conn *c)
  * as libevent would run them. */
 static void conn_flush(struct conn *c)
 {
+	/* Queued before STARTTLS replaced its bufferevent: the OpenSSL one
+	 * writes for itself. */
+	if (c->tls_active)
+		return;
 	struct evbuffer *out = bufferevent_get_output(c->bev);
 	/* A socket bufferevent keeps its output's start frozen but for its
 	 * own writes (libevent's bufferevent_writecb does the same). */
@@ -895,7 +899,7 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
 		return;
 	/* Drained: plaintext goes back to writing its replies itself. */
-	if (!c->tls_active && !c->implicit_tls && !c->closing)
+	if (!c->tls_active && !c->closing)
 		bufferevent_disable(bev, EV_WRITE);
 	if (c->closing) {
 		conn_free(c);

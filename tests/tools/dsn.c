@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "msg/dsn.h"
+#include "util/text.h"
 
 #define TOOL_RCPTS_MAX 64
 #define TOOL_INPUT_MAX (64u * 1024u * 1024u)
@@ -46,17 +47,6 @@ static size_t tool_unescape(char *s)
 	}
 	s[o] = '\0';
 	return o;
-}
-
-static int tool_hex(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
 }
 
 int main(int argc, char **argv)
@@ -92,7 +82,8 @@ int main(int argc, char **argv)
 				return 64;
 			}
 			for (size_t k = 0; k < MSG_RANDOM_LEN; k++) {
-				int hi = tool_hex(v[2 * k]), lo = tool_hex(v[2 * k + 1]);
+				int hi = text_hex_value((unsigned char)v[2 * k]),
+				    lo = text_hex_value((unsigned char)v[2 * k + 1]);
 				if (hi < 0 || lo < 0) {
 					fprintf(stderr, "tool_dsn: --random: not hex\n");
 					return 64;
