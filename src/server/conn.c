@@ -14,7 +14,6 @@
 
 #include <event2/buffer.h>
 #include <event2/bufferevent.h>
-#include <event2/bufferevent_ssl.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 
@@ -29,6 +28,7 @@
 #include "smtp/header_fill.h"
 #include "smtp/sasl.h"
 #include "server/smtpd.h"
+#include "server/stream.h"
 #include "store/store.h"
 #include "util/id.h"
 #include "util/log.h"
@@ -38,11 +38,18 @@
  * bound). */
 #define OUTPUT_HIGH_WATER (64 * 1024)
 
+/* An address of either family, without sockaddr_storage's 128 bytes:
+ * two of them in each connection. */
+union conn_addr {
+	struct sockaddr sa;
+	struct sockaddr_in in;
+	struct sockaddr_in6 in6;
+};
+
 struct conn {
 	struct smtpd *d;
 	const struct smtpd_listener *listener;
-	struct bufferevent *bev;
-	int fd;
+	struct stream st;
 	bool tls_pending;        /* 220 for STARTTLS queued: handshake after flush */
 	bool tls_active;
 	bool discarding;         /* inside an overlong command line */
@@ -66,8 +73,8 @@ struct conn {
 	struct conn *flush_next;  /* in d->flush_head's list */
 	bool flush_queued;
 	struct smtp_session s;
-	struct sockaddr_storage peer;
-	struct sockaddr_storage local;
+	union conn_addr peer;
+	union conn_addr local;
 	char id[ID_LEN + 1];
 	char ip[INET6_ADDRSTRLEN];
 	char *tls_desc;          /* set after the handshake */
@@ -94,23 +101,29 @@ struct conn_rate {
 static void conn_process(struct conn *c);
 static void conn_free(struct conn *c);
 static void fill_start(struct conn *c, const struct smtp_transaction *t);
-static void conn_read_cb(struct bufferevent *bev, void *arg);
-static void conn_write_cb(struct bufferevent *bev, void *arg);
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg);
+static void conn_read_cb(void *arg);
+static void conn_write_cb(void *arg);
+static void conn_event_cb(void *arg, short what);
+
+static const struct stream_cbs conn_stream_cbs = {
+	.readable = conn_read_cb,
+	.drained = conn_write_cb,
+	.event = conn_event_cb,
+};
 
 /* ---- session callbacks -------------------------------------------------- */
 
-/* Replies.  Through TLS, the bufferevent writes them.  In plaintext its
- * write events stay off: a reply is appended to the output, and the
- * connection queued for conn_flush_all, which writes everything queued in
- * this turn of the loop with one writev(2) per connection.  libevent's way
- * cost two epoll_ctl a reply (write interest on, then off: 15 a message
- * with smtp-source) and a loop turn; pipelined replies still leave in one
- * write.  Only what the socket does not take goes back to libevent. */
+/* Replies.  Through TLS, the bufferevent writes them.  In plaintext a
+ * reply is appended to the output, and the connection queued for
+ * conn_flush_all, which writes everything queued in this turn of the loop
+ * with one writev(2) per connection: pipelined replies leave together, and
+ * no write interest is registered unless the socket is full (stream.h).
+ * A reply the output cannot take (out of memory) is lost, and the client
+ * times out waiting for it, as with libevent's own buffers. */
 static void op_send(void *ctx, const char *data, size_t len)
 {
 	struct conn *c = ctx;
-	bufferevent_write(c->bev, data, len);
+	stream_write(&c->st, data, len);
 	if (c->tls_active || c->flush_queued)   /* tls_active: implicit TLS too */
 		return;
 	struct smtpd *d = c->d;
@@ -197,7 +210,7 @@ static void rcpt_answer(void *arg, enum store_mailbox_answer a)
 	}
 	smtp_session_rcpt_done(&c->s, mailbox, &reply);
 	if (c->s.mode == SMTP_INPUT_LINE && !c->closing) {
-		bufferevent_enable(c->bev, EV_READ);
+		stream_reading(&c->st, true);
 		conn_process(c);
 	} else if (c->s.mode == SMTP_INPUT_CLOSE) {
 		conn_process(c);
@@ -247,7 +260,7 @@ static enum smtp_rcpt_status op_rcpt(void *ctx, const struct smtp_transaction *t
 	c->rcpt_mailbox = box;
 	/* Nothing is read until the answer: it comes within one round trip
 	 * to the store, and the read timeout must not run meanwhile. */
-	bufferevent_disable(c->bev, EV_READ);
+	stream_reading(&c->st, false);
 	return SMTP_RCPT_PENDING;
 }
 
@@ -374,7 +387,7 @@ static void commit_done(void *arg, enum store_result r)
 		return;
 	}
 	if (c->s.mode == SMTP_INPUT_LINE && !c->closing) {
-		bufferevent_enable(c->bev, EV_READ);
+		stream_reading(&c->st, true);
 		conn_process(c);
 	} else if (c->s.mode == SMTP_INPUT_CLOSE) {
 		conn_process(c);
@@ -386,7 +399,7 @@ static void op_message_commit(void *ctx, struct smtp_transaction *t)
 	struct conn *c = ctx;
 	/* Nothing more is read until the store answers: the client waits for
 	 * our reply to the final dot anyway, and this stops the read timeout. */
-	bufferevent_disable(c->bev, EV_READ);
+	stream_reading(&c->st, false);
 	if (c->fill) {
 		smtp_header_fill_finish(&c->fill->f, fill_emit, c);
 		bool failed = c->fill_failed;
@@ -453,12 +466,12 @@ static void op_recipient(void *ctx, const char *address, const struct smtp_reply
 static bool op_input_pending(void *ctx)
 {
 	struct conn *c = ctx;
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > c->line_len)
+	if (stream_input_length(&c->st) > c->line_len)
 		return true;
 	if (c->tls_active)
 		return false;
 	char probe;
-	return recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
+	return recv(c->st.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT) > 0;
 }
 
 static void auth_answer(void *arg, enum auth_answer a, const char *senders)
@@ -483,7 +496,7 @@ static void auth_answer(void *arg, enum auth_answer a, const char *senders)
 	                              : a == AUTH_ANSWER_FAIL ? SMTP_AUTH_FAIL
 	                                                      : SMTP_AUTH_TEMPFAIL);
 	if (c->s.mode == SMTP_INPUT_LINE && !c->closing) {
-		bufferevent_enable(c->bev, EV_READ);
+		stream_reading(&c->st, true);
 		conn_process(c);
 	} else if (c->s.mode == SMTP_INPUT_CLOSE) {
 		conn_process(c);
@@ -499,7 +512,7 @@ static void op_auth(void *ctx, const char *user, const char *password)
 	                                               user, password, auth_answer, c)
 	                           : NULL;
 	if (c->auth_query) {
-		bufferevent_disable(c->bev, EV_READ);
+		stream_reading(&c->st, false);
 		return;
 	}
 	/* The auth process is gone: 454, and the session reads on (the
@@ -571,9 +584,8 @@ static void conn_timed_out(struct conn *c, const char *why)
 		return;
 	}
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_enable(c->bev, EV_WRITE);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	stream_reading(&c->st, false);
+	if (stream_output_length(&c->st) == 0)
 		conn_free(c);
 }
 
@@ -677,9 +689,7 @@ static void conn_set_timeouts(struct conn *c)
 	unsigned secs = c->s.mode == SMTP_INPUT_DATA ? cfg->timeout_data : cfg->timeout_command;
 	if (overloaded(c->d) && !smtp_session_in_transaction(&c->s) && secs > SMTP_TIMEOUT_OVERLOAD)
 		secs = SMTP_TIMEOUT_OVERLOAD;
-	struct timeval rt = { secs, 0 };
-	struct timeval wt = { cfg->timeout_command, 0 };
-	bufferevent_set_timeouts(c->bev, &rt, &wt);
+	stream_set_timeouts(&c->st, secs, cfg->timeout_command);
 	conn_phase_update(c);
 }
 
@@ -729,7 +739,7 @@ static bool conn_feed_line(struct conn *c, struct evbuffer *in)
 		 * name the chance to be in it.  The resolver's own deadline
 		 * bounds the wait; the greeting never waited. */
 		c->rdns_wait = true;
-		bufferevent_disable(c->bev, EV_READ);
+		stream_reading(&c->st, false);
 		return false;
 	}
 	bool had_txn = smtp_session_in_transaction(&c->s);
@@ -757,7 +767,7 @@ static bool conn_feed_data(struct conn *c, struct evbuffer *in)
 		 * socket buffers instead of our memory until it catches up. */
 		c->store_blocked = true;
 		c->d->store_blocked++;
-		bufferevent_disable(c->bev, EV_READ);
+		stream_reading(&c->st, false);
 		return false;
 	}
 	if (evbuffer_peek(in, -1, NULL, &v, 1) < 1 || v.iov_len == 0) {
@@ -780,24 +790,13 @@ static void conn_start_tls(struct conn *c)
 		conn_close_now(c);
 		return;
 	}
-	/* The plaintext bufferevent goes; its fd stays open for the TLS one. */
-	bufferevent_free(c->bev);
-	c->bev = bufferevent_openssl_socket_new(d->base, c->fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                        BEV_OPT_CLOSE_ON_FREE);
-	if (!c->bev) {
-		SSL_free(ssl);
-		close(c->fd);
-		c->fd = -1;
+	stream_set_timeouts(&c->st, d->cfg->timeout_command, d->cfg->timeout_command);
+	if (stream_start_tls(&c->st, d->base, ssl) != 0) {
 		conn_free(c);
 		return;
 	}
 	c->tls_pending = false;
 	c->tls_active = true;
-	bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
-	struct timeval t = { d->cfg->timeout_command, 0 };
-	bufferevent_set_timeouts(c->bev, &t, &t);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 }
 
 /* Runs the session over whatever input is buffered, as far as it goes. */
@@ -806,14 +805,17 @@ static void conn_process(struct conn *c)
 	if (c->in_process)
 		return;
 	c->in_process = true;
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	/* Nothing reads while the session runs: the input stays this one. */
+	struct evbuffer *in = stream_input(&c->st);
 	enum smtp_input_mode before = c->s.mode;
 	for (;;) {
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) > OUTPUT_HIGH_WATER) {
+		if (stream_output_length(&c->st) > OUTPUT_HIGH_WATER) {
 			c->throttled = true;
-			bufferevent_disable(c->bev, EV_READ);
+			stream_reading(&c->st, false);
 			break;
 		}
+		if (!in)
+			break;
 		bool progress = false;
 		if (c->s.mode == SMTP_INPUT_LINE)
 			progress = conn_feed_line(c, in);
@@ -829,48 +831,37 @@ static void conn_process(struct conn *c)
 	}
 	if (c->s.mode == SMTP_INPUT_CLOSE || c->closing) {
 		c->closing = true;
-		bufferevent_disable(c->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		stream_reading(&c->st, false);
+		if (stream_output_length(&c->st) == 0)
 			conn_free(c);
 		return;
 	}
 	if (c->tls_pending) {
 		/* CVE-2011-0411: anything the client sent after STARTTLS, in
 		 * plaintext, is thrown away, never run inside TLS. */
-		evbuffer_drain(in, evbuffer_get_length(in));
-		bufferevent_disable(c->bev, EV_READ);
-		if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		if (in)
+			evbuffer_drain(in, evbuffer_get_length(in));
+		stream_reading(&c->st, false);
+		if (stream_output_length(&c->st) == 0)
 			conn_start_tls(c);
 		return;
 	}
+	stream_trim(&c->st);    /* an idle session holds no input buffer */
 	if (c->s.mode != before)
 		conn_set_timeouts(c);
 }
 
 /* ---- plaintext replies (op_send) ---------------------------------------- */
 
-/* Writes what c's output holds; what the socket does not take (or an
- * error, which the bufferevent then reports) goes to libevent's write
- * event.  All written: the drain's actions (close, STARTTLS, unthrottle),
- * as libevent would run them. */
+/* Writes what c's output holds (stream_flush): all written, conn_write_cb
+ * runs the drain's actions (close, STARTTLS, unthrottle). */
 static void conn_flush(struct conn *c)
 {
-	/* Queued before STARTTLS replaced its bufferevent: the OpenSSL one
-	 * writes for itself. */
+	/* Queued before STARTTLS replaced its plaintext: the OpenSSL
+	 * bufferevent writes for itself. */
 	if (c->tls_active)
 		return;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
-	/* A socket bufferevent keeps its output's start frozen but for its
-	 * own writes (libevent's bufferevent_writecb does the same). */
-	evbuffer_unfreeze(out, 1);
-	while (evbuffer_get_length(out) > 0)
-		if (evbuffer_write(out, c->fd) <= 0)
-			break;
-	evbuffer_freeze(out, 1);
-	if (evbuffer_get_length(out) > 0)
-		bufferevent_enable(c->bev, EV_WRITE);
-	else
-		conn_write_cb(c->bev, c);
+	stream_flush(&c->st);   /* may free c */
 }
 
 void conn_flush_all(evutil_socket_t fd, short what, void *arg)
@@ -886,21 +877,18 @@ void conn_flush_all(evutil_socket_t fd, short what, void *arg)
 
 /* ---- libevent callbacks ------------------------------------------------- */
 
-static void conn_read_cb(struct bufferevent *bev, void *arg)
+static void conn_read_cb(void *arg)
 {
 	struct conn *c = arg;
 	c->active = true;
 	conn_process(c);
 }
 
-static void conn_write_cb(struct bufferevent *bev, void *arg)
+static void conn_write_cb(void *arg)
 {
 	struct conn *c = arg;
-	if (evbuffer_get_length(bufferevent_get_output(bev)) != 0)
+	if (stream_output_length(&c->st) != 0)
 		return;
-	/* Drained: plaintext goes back to writing its replies itself. */
-	if (!c->tls_active && !c->closing)
-		bufferevent_disable(bev, EV_WRITE);
 	if (c->closing) {
 		conn_free(c);
 		return;
@@ -912,20 +900,20 @@ static void conn_write_cb(struct bufferevent *bev, void *arg)
 	if (c->throttled) {
 		c->throttled = false;
 		if (c->s.mode == SMTP_INPUT_LINE || c->s.mode == SMTP_INPUT_DATA) {
-			bufferevent_enable(c->bev, EV_READ);
+			stream_reading(&c->st, true);
 			conn_process(c);
 		}
 	}
 }
 
-static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
+static void conn_event_cb(void *arg, short what)
 {
 	struct conn *c = arg;
 	if (what & BEV_EVENT_CONNECTED) {
 		/* The TLS handshake finished: after STARTTLS, or at accept on
 		 * a --submissions listener. */
 		char desc[128];
-		SSL *ssl = bufferevent_openssl_get_ssl(bev);
+		SSL *ssl = stream_ssl(&c->st);
 		tls_describe(ssl, desc, sizeof(desc));
 		c->tls_desc = strdup(desc);
 		log_event(LOG_INFO, "tls", "session=%s version=%s cipher=%s", c->id,
@@ -933,7 +921,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 		smtp_session_tls_started(&c->s);
 		if (c->implicit_tls) {
 			smtp_session_greet(&c->s);
-			bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+			stream_reading(&c->st, true);
 		}
 		conn_set_timeouts(c);
 		return;
@@ -946,7 +934,7 @@ static void conn_event_cb(struct bufferevent *bev, short what, void *arg)
 	}
 	if (what & (BEV_EVENT_EOF | BEV_EVENT_ERROR)) {
 		if ((what & BEV_EVENT_ERROR) && c->tls_active && !c->tls_desc) {
-			unsigned long e = bufferevent_get_openssl_error(bev);
+			unsigned long e = stream_tls_error(&c->st);
 			char reason[256] = "handshake failed";
 			if (e)
 				ERR_error_string_n(e, reason, sizeof(reason));
@@ -969,19 +957,18 @@ static void conn_greet(struct conn *c)
 	 * is not an SMTP client that follows RFC 5321 §4.3.1 (usually a
 	 * spambot); refuse it and store nothing from it. */
 	char probe;
-	ssize_t n = recv(c->fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
+	ssize_t n = recv(c->st.fd, &probe, 1, MSG_PEEK | MSG_DONTWAIT);
 	if (n > 0) {
 		log_event(LOG_INFO, "pregreet", "session=%s ip=%s", c->id, c->ip);
 		const char msg[] = "554 5.5.1 Protocol error: data sent before greeting\r\n";
-		bufferevent_write(c->bev, msg, sizeof(msg) - 1);
 		c->closing = true;
-		bufferevent_enable(c->bev, EV_WRITE);
+		op_send(c, msg, sizeof(msg) - 1);   /* closed once written */
 		return;
 	}
 	smtp_session_greet(&c->s);
 	conn_set_timeouts(c);
 	/* Writing is conn_flush_all's (op_send). */
-	bufferevent_enable(c->bev, EV_READ);
+	stream_reading(&c->st, true);
 }
 
 static void greet_timer_cb(evutil_socket_t fd, short what, void *arg)
@@ -1004,7 +991,7 @@ static void rdns_done_cb(void *arg, enum dns_reverse_status st, const char *name
 	if (c->rdns_wait) {
 		c->rdns_wait = false;
 		if (!c->closing) {
-			bufferevent_enable(c->bev, EV_READ);
+			stream_reading(&c->st, true);
 			conn_process(c);
 		}
 	}
@@ -1068,7 +1055,6 @@ void conn_accept(const struct smtpd_listener *l, int fd, const struct sockaddr *
 	}
 	c->d = d;
 	c->listener = l;
-	c->fd = fd;
 	memcpy(&c->peer, peer, peerlen < sizeof(c->peer) ? peerlen : sizeof(c->peer));
 	socklen_t len = sizeof(c->local);
 	getsockname(fd, (struct sockaddr *)&c->local, &len);
@@ -1084,24 +1070,15 @@ void conn_accept(const struct smtpd_listener *l, int fd, const struct sockaddr *
 		free(c);
 		return;
 	}
-	c->bev = ssl ? bufferevent_openssl_socket_new(d->base, fd, ssl, BUFFEREVENT_SSL_ACCEPTING,
-	                                              BEV_OPT_CLOSE_ON_FREE)
-	             : bufferevent_socket_new(d->base, fd, 0);
-	if (!c->bev) {
-		if (ssl)
-			SSL_free(ssl);
+	if ((ssl ? stream_init_tls(&c->st, d->base, fd, ssl, &conn_stream_cbs, c)
+	         : stream_init_plain(&c->st, d->base, fd, &conn_stream_cbs, c)) != 0) {
 		close(fd);
 		free(c);
 		return;
 	}
 	c->tls_active = c->implicit_tls;
-	if (ssl)
-		bufferevent_openssl_set_allow_dirty_shutdown(c->bev, 1);
-	else
-		bufferevent_disable(c->bev, EV_WRITE); /* on from birth: op_send writes */
 	ipcount_add(&d->per_ip, (const struct sockaddr *)&c->peer);
 	conn_link(d, c);
-	bufferevent_setcb(c->bev, conn_read_cb, conn_write_cb, conn_event_cb, c);
 	smtp_session_init(&c->s, &d->session_cfg, &conn_ops, c, d->tls != NULL && !c->implicit_tls);
 	c->trusted = networks_match(&d->trusted, (const struct sockaddr *)&c->peer);
 	c->s.auth_offer = l->auth;
@@ -1120,9 +1097,7 @@ void conn_accept(const struct smtpd_listener *l, int fd, const struct sockaddr *
 		/* RFC 8314 §3.3: the handshake first; the greeting after it
 		 * (conn_event_cb).  The client speaks first here, so there is
 		 * no pregreet test. */
-		struct timeval t = { d->cfg->timeout_command, 0 };
-		bufferevent_set_timeouts(c->bev, &t, &t);
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		stream_set_timeouts(&c->st, d->cfg->timeout_command, d->cfg->timeout_command);
 		return;
 	}
 	if (d->cfg->greet_pause_ms) {
@@ -1182,11 +1157,7 @@ static void conn_free(struct conn *c)
 	if (c->rdns_query)
 		dns_reverse_cancel(c->rdns_query);
 	free(c->rdns);
-	if (c->bev)
-		bufferevent_free(c->bev);
-	/* The TLS bufferevent owns (and closed) the fd. */
-	if (!c->tls_active && c->fd >= 0)
-		close(c->fd);
+	stream_free(&c->st);
 	if (c->store_blocked)
 		d->store_blocked--;
 	ipcount_remove(&d->per_ip, (const struct sockaddr *)&c->peer);
@@ -1242,9 +1213,8 @@ bool conn_shutdown(struct conn *c, const char *why, bool force)
 	}
 	smtp_session_shutdown(&c->s, why);
 	c->closing = true;
-	bufferevent_disable(c->bev, EV_READ);
-	bufferevent_enable(c->bev, EV_WRITE);
-	if (!c->in_process && evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+	stream_reading(&c->st, false);
+	if (!c->in_process && stream_output_length(&c->st) == 0)
 		conn_free(c);
 	return true;
 }
@@ -1265,7 +1235,7 @@ void conn_store_drained(struct smtpd *d)
 			c->store_blocked = false;
 			d->store_blocked--;
 			if (!c->closing && c->s.mode == SMTP_INPUT_DATA) {
-				bufferevent_enable(c->bev, EV_READ);
+				stream_reading(&c->st, true);
 				conn_process(c);
 			}
 		}
