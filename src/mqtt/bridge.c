@@ -18,6 +18,7 @@
 
 #include <event2/event.h>
 
+#include "mqtt/libs.h"
 #include "mqtt/link.h"
 #include "store/outbox.h"
 #include "util/log.h"
@@ -393,6 +394,12 @@ int mqtt_bridge_main(const struct mqtt_bridge_child *c)
 	sigaddset(&stop, SIGTERM);
 	sigaddset(&stop, SIGINT);
 	sigprocmask(SIG_BLOCK, &stop, NULL);
+	if (!mqtt_libs_load(why, sizeof(why))) {
+		log_event(LOG_ERROR, "mqtt_config", "reason=\"%s\" hint=\"install libmosquitto1 and "
+		          "libpaho-mqtt1.3\"", why);
+		rc = EXIT_CONFIG;
+		goto out;
+	}
 	if (!topics_make(&b)) {
 		log_event(LOG_ERROR, "mqtt_config", "reason=\"--mqtt-topic too long\"");
 		rc = EXIT_CONFIG;
