@@ -227,6 +227,16 @@ static void auth_lost_cb(void *arg)
 	(void)arg;
 }
 
+static void log_kick(void *arg)
+{
+	event_active(arg, 0, 0);
+}
+
+static void log_write_cb(evutil_socket_t fd, short what, void *arg)
+{
+	log_write_pending();
+}
+
 int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlisten,
               int store_fd, int auth_fd, SSL_CTX *tls, struct dns_resolver *dns)
 {
@@ -264,9 +274,10 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	struct event_config *ec = event_config_new();
 	/* One thread per process (DESIGN.md): no locking in libevent. */
 	event_config_set_flag(ec, EVENT_BASE_FLAG_NOLOCK);
-	/* Each reply turns write interest on and off; the changelist merges
-	 * those into one epoll_ctl per loop turn (bench/: 18 calls a message
-	 * without it).  Safe here: no descriptor is ever dup()ed. */
+	/* The changelist merges interest turned on and off within a loop
+	 * turn into one epoll_ctl (the TLS bufferevents', the store's and
+	 * auth's sockets; plaintext connections hardly change theirs: stream.h).
+	 * Safe here: no descriptor is ever dup()ed. */
 	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
 	d.base = event_base_new_with_config(ec);
 	event_config_free(ec);
@@ -274,6 +285,10 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 		goto out;
 	if (!(d.flush_ev = event_new(d.base, -1, 0, conn_flush_all, &d)))
 		goto out;
+	/* Log lines go out together, once per loop turn. */
+	if (!(d.log_ev = event_new(d.base, -1, 0, log_write_cb, NULL)))
+		goto out;
+	log_defer(log_kick, d.log_ev);
 	if (dns && dns_resolver_attach(dns, d.base))
 		d.dns = dns;
 	d.store = store_client_new(d.base, store_fd, store_lost_cb, &d);
@@ -339,6 +354,9 @@ out:
 		event_free(d.drain_sweep);
 	if (d.flush_ev)
 		event_free(d.flush_ev);
+	log_defer(NULL, NULL);
+	if (d.log_ev)
+		event_free(d.log_ev);
 	if (d.sig_term)
 		event_free(d.sig_term);
 	if (d.sig_int)

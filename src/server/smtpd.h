@@ -59,6 +59,7 @@ struct smtpd {
 	 * (conn.c), not through libevent's write events. */
 	struct event *flush_ev;
 	struct conn *flush_head;        /* connections with replies to write */
+	struct event *log_ev;           /* writes the loop turn's log lines */
 	unsigned long accepted, refused_limit, evicted;
 };
 

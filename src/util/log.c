@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -24,6 +25,10 @@ static unsigned long log_dropped;
 static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_names[] = { "error", "warn", "info", "debug" };
+
+static void (*log_kick)(void *arg);
+static void *log_kick_arg;
+static bool log_kicked;     /* a write of the kept lines is arranged */
 
 void log_init(const char *proc, enum log_level min)
 {
@@ -100,6 +105,30 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 	}
 	line[len++] = '\n';
 	log_append(line, len);
+	if (!log_kick || log_pending_len > LOG_PENDING_MAX / 2) {
+		log_drain();
+	} else if (!log_kicked) {
+		log_kicked = true;
+		log_kick(log_kick_arg);
+	}
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_defer(void (*kick)(void *arg), void *arg)
+{
+	pthread_mutex_lock(&log_lock);
+	log_kick = kick;
+	log_kick_arg = arg;
+	log_kicked = false;
+	if (!kick)
+		log_drain();
+	pthread_mutex_unlock(&log_lock);
+}
+
+void log_write_pending(void)
+{
+	pthread_mutex_lock(&log_lock);
+	log_kicked = false;
 	log_drain();
 	pthread_mutex_unlock(&log_lock);
 }

@@ -27,5 +27,13 @@ void log_event(enum log_level level, const char *event, const char *fmt, ...)
 const char *log_quote(char *dst, size_t dstlen, const char *src, size_t len);
 /* Writes what is still buffered (blocking); called before exit. */
 void log_flush(void);
+/* Lines are kept, and written together by log_write_pending, instead of
+ * one write(2) each (the smtp process logs five lines a message: issue
+ * 13).  kick(arg) is called when a line is kept and none was: the caller
+ * then arranges for log_write_pending within its loop turn.  A buffer past
+ * half full is written at once.  The price: a crash loses the lines of its
+ * loop turn.  kick NULL goes back to writing each line. */
+void log_defer(void (*kick)(void *arg), void *arg);
+void log_write_pending(void);
 
 #endif

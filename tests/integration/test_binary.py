@@ -30,3 +30,15 @@ def test_no_mqtt_library_at_start():
     assert "libc.so" in out, out
     for lib in ("libmosquitto", "libpaho"):
         assert lib not in out, out
+
+
+@pytest.mark.skipif(not shutil.which("nm"), reason="nm (binutils) is needed")
+def test_mqtt_forwarders_are_not_exported():
+    """src/mqtt/libs.c defines mosquitto_* and MQTTAsync_* forwarders under
+    the libraries' own names; they are safe only while the executable does
+    not export them (the loaded libraries' calls to their own functions
+    must reach their own)."""
+    out = run("nm", "-D", "--defined-only", str(rawmail_bin()))
+    leaked = [l for l in out.splitlines() if "mosquitto_" in l or "MQTTAsync_" in l
+              or "MQTTProperties_" in l]
+    assert not leaked, leaked
