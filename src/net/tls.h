@@ -15,8 +15,10 @@
 #include "net/fingerprint.h"
 
 /* A server context: TLS 1.2 or newer, the certificate chain and key from
- * PEM files, SSL_MODE_RELEASE_BUFFERS (idle TLS sessions keep no buffers)
- * and SSL_OP_IGNORE_UNEXPECTED_EOF (libevent 2.1.12 predates OpenSSL 3).
+ * PEM files, SSL_MODE_RELEASE_BUFFERS (idle TLS sessions keep no buffers),
+ * SSL_OP_IGNORE_UNEXPECTED_EOF (libevent 2.1.12 predates OpenSSL 3), and
+ * session resumption by stateless tickets (one per TLS 1.3 handshake), no
+ * server-side session cache.
  * NULL on error, with a message for people in err. */
 SSL_CTX *tls_server_ctx_new(const char *cert_file, const char *key_file, char *err, size_t errlen);
 
