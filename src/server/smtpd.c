@@ -279,10 +279,16 @@ int smtpd_run(const struct serve_config *cfg, const int *listen_fds, size_t nlis
 	 * auth's sockets; plaintext connections hardly change theirs: stream.h).
 	 * Safe here: no descriptor is ever dup()ed. */
 	event_config_set_flag(ec, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	/* Plaintext connections read edge-triggered and watch for the peer's
+	 * end (stream.h): epoll has both, poll and select neither. */
+	event_config_require_features(ec, EV_FEATURE_ET | EV_FEATURE_EARLY_CLOSE);
 	d.base = event_base_new_with_config(ec);
 	event_config_free(ec);
-	if (!d.base)
+	if (!d.base) {
+		log_event(LOG_ERROR, "start_failed", "reason=\"no event loop with edge-triggered "
+		          "reads and early close (epoll)\"");
 		goto out;
+	}
 	if (!(d.flush_ev = event_new(d.base, -1, 0, conn_flush_all, &d)))
 		goto out;
 	/* Log lines go out together, once per loop turn. */
