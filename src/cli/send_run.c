@@ -176,8 +176,13 @@ int send_run(struct send_opts *o)
 		 * path as queue run and the sendmail entry's background run). */
 		char id[QUEUE_ID_MAX + 1];
 		snprintf(id, sizeof(id), "%s", entry.env.id);
+		bool queued = send_entry_durable(&entry);
+		if (!queued)
+			fprintf(stderr, "%s: not sent: the message could not be queued: spool %s: "
+			                "syncfs: %s\n",
+			        o->prog, entry.dir, strerror(entry.sync_err));
 		send_entry_close(&entry);
-		rc = send_queue_first_pass(o, id);
+		rc = queued ? send_queue_first_pass(o, id) : SEND_EXIT_TEMPFAIL;
 		goto out;
 	}
 	if (rc == 0)

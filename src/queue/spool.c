@@ -199,6 +199,35 @@ static int dir_sync(const struct queue_spool *sp, int fd)
 enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
                                       const void *message, size_t len, char *why, size_t whylen)
 {
+	enum queue_status st = queue_spool_enqueue_unsynced(sp, env, message, len, why, whylen);
+	if (st != QUEUE_OK)
+		return st;
+	if (queue_spool_fs_sync(sp) < 0) {
+		int err = errno;
+		st = sys_fail(sp, err, why, whylen, "syncfs", "env", env->id);
+		queue_spool_enqueue_undo(sp, env);
+		errno = err;
+	}
+	return st;
+}
+
+int queue_spool_fs_sync(const struct queue_spool *sp)
+{
+	return sp->sync ? durable_fs_sync(sp->tmpfd) : 0;
+}
+
+void queue_spool_enqueue_undo(struct queue_spool *sp, const struct queue_envelope *env)
+{
+	/* Not durable, so not queued: the caller reports a failure, and a
+	 * later runner must not deliver it a second time. */
+	unlinkat(sp->envfd, env->id, 0);
+	unlinkat(sp->msgfd, env->id, 0);
+}
+
+enum queue_status queue_spool_enqueue_unsynced(struct queue_spool *sp, struct queue_envelope *env,
+                                               const void *message, size_t len, char *why,
+                                               size_t whylen)
+{
 	char msgtmp[QUEUE_ID_MAX + 8], envtmp[QUEUE_ID_MAX + 8];
 	struct buf text;
 	const char *err_text;
@@ -254,17 +283,9 @@ enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envel
 		unlinkat(sp->tmpfd, envtmp, 0);
 		goto drop_msg;
 	}
-	if (sp->sync && durable_fs_sync(sp->tmpfd) < 0) {
-		st = sys_fail(sp, err = errno, why, whylen, "syncfs", "env", env->id);
-		goto drop_env;
-	}
 	buf_free(&text);
 	return QUEUE_OK;
 
-drop_env:
-	/* Not durable, so not queued: the caller reports a failure, and a
-	 * later runner must not deliver it a second time. */
-	unlinkat(sp->envfd, env->id, 0);
 drop_msg:
 	unlinkat(sp->msgfd, env->id, 0);
 drop_tmp:

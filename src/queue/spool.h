@@ -70,6 +70,17 @@ const char *queue_spool_dir(const struct queue_spool *sp);
  * answers 452 for it).  The new id is in env->id. */
 enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
                                       const void *message, size_t len, char *why, size_t whylen);
+/* The same in two steps, for a caller with something to do meanwhile
+ * (rawmail send's first attempt, cli/send_queue.c): the entry written and
+ * renamed into place, not yet durable, so not yet queued; then the sync
+ * (one system call: safe from another thread), and after a failed sync
+ * the undo, which removes the entry.  Nothing may be reported "queued"
+ * before the sync returned 0. */
+enum queue_status queue_spool_enqueue_unsynced(struct queue_spool *sp, struct queue_envelope *env,
+                                               const void *message, size_t len, char *why,
+                                               size_t whylen);
+int queue_spool_fs_sync(const struct queue_spool *sp);
+void queue_spool_enqueue_undo(struct queue_spool *sp, const struct queue_envelope *env);
 
 /* Writes results/ID.TIME[.end]: the recipients env->rcpts[idx[0..n)]
  * whose outcome just became final, for whoever reported on the entry's
