@@ -221,7 +221,6 @@ struct send_entry {
 	 * wait for the spool's sync, and nothing is said before it ends. */
 	pthread_t sync_thread;
 	bool syncing;            /* the thread runs, or has not been joined */
-	bool sync_checked;       /* send_entry_durable has answered */
 	int sync_err;            /* its errno, 0 when durable */
 };
 /* Queues the message (and for the sendmail entry starts its first

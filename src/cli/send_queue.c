@@ -113,26 +113,24 @@ static enum queue_status enqueue_syncing(struct send_entry *e, const struct buf 
 	if (st != QUEUE_OK)
 		return st;
 	e->syncing = pthread_create(&e->sync_thread, NULL, entry_sync_main, e) == 0;
-	if (!e->syncing && !send_entry_durable(e)) {
-		snprintf(why, whylen, "spool %s: syncfs: %s", e->dir, strerror(e->sync_err));
-		return QUEUE_TEMP;
-	}
-	return QUEUE_OK;
+	if (e->syncing)
+		return QUEUE_OK;
+	entry_sync_main(e);     /* no thread to be had: synced here, as enqueue does */
+	if (e->sync_err == 0)
+		return QUEUE_OK;
+	queue_spool_enqueue_undo(e->sp, &e->env);
+	snprintf(why, whylen, "spool %s: syncfs: %s", e->dir, strerror(e->sync_err));
+	return QUEUE_TEMP;
 }
 
 bool send_entry_durable(struct send_entry *e)
 {
-	if (e->sync_checked)
-		return e->sync_err == 0;
 	if (e->syncing) {
 		pthread_join(e->sync_thread, NULL);
 		e->syncing = false;
-	} else if (e->sp && e->env.id[0] && queue_spool_fs_sync(e->sp) < 0) {
-		e->sync_err = errno;   /* no thread could be started: synced here */
+		if (e->sync_err)
+			queue_spool_enqueue_undo(e->sp, &e->env);
 	}
-	e->sync_checked = true;
-	if (e->sync_err && e->sp)
-		queue_spool_enqueue_undo(e->sp, &e->env);
 	return e->sync_err == 0;
 }
 

@@ -31,12 +31,9 @@ static bool plain_write_out(struct stream *s, bool *failed)
 	*failed = false;
 	while (s->out && evbuffer_get_length(s->out) > 0) {
 		int n = evbuffer_write(s->out, s->fd);
-		if (n > 0)
+		if (n > 0 || (n < 0 && errno == EINTR))
 			continue;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			*failed = true;
-		if (n < 0 && errno == EINTR)
-			continue;
+		*failed = n < 0 && errno != EAGAIN && errno != EWOULDBLOCK;
 		return false;
 	}
 	if (s->out) {
@@ -93,12 +90,11 @@ static void plain_read(struct stream *s)
 		s->cbs->event(s->arg, BEV_EVENT_EOF | BEV_EVENT_READING);
 		return;
 	}
+	size_t left = (size_t)n;       /* what the read filled, vector by vector */
 	for (int i = 0; i < nv; i++) {
-		size_t got = (size_t)n;
-		for (int j = 0; j < i; j++)
-			got -= v[j].iov_len;
-		if (got < v[i].iov_len)
-			v[i].iov_len = got;
+		if (v[i].iov_len > left)
+			v[i].iov_len = left;
+		left -= v[i].iov_len;
 	}
 	evbuffer_commit_space(s->in, v, nv);
 	/* Edge-triggered: a short read emptied the socket, and what comes
@@ -169,20 +165,40 @@ void stream_flush(struct stream *s)
 		event_add(s->wr, &s->wtv);
 }
 
-int stream_init_plain(struct stream *s, struct event_base *base, int fd,
-                      const struct stream_cbs *cbs, void *arg)
+static void stream_init(struct stream *s, struct event_base *base, int fd,
+                        const struct stream_cbs *cbs, void *arg)
 {
 	memset(s, 0, sizeof(*s));
 	s->fd = fd;
 	s->cbs = cbs;
 	s->arg = arg;
+	s->rtv = s->wtv = timeout_of(base, 300);
+}
+
+/* Everything of the plaintext stream but its socket. */
+static void plain_release(struct stream *s)
+{
+	if (s->rd)
+		event_free(s->rd);
+	if (s->wr)
+		event_free(s->wr);
+	if (s->in)
+		evbuffer_free(s->in);
+	if (s->out)
+		evbuffer_free(s->out);
+	s->rd = s->wr = NULL;
+	s->in = s->out = NULL;
+	s->ready = s->closed = false;
+}
+
+int stream_init_plain(struct stream *s, struct event_base *base, int fd,
+                      const struct stream_cbs *cbs, void *arg)
+{
+	stream_init(s, base, fd, cbs, arg);
 	/* EV_CLOSED: the peer's end arrives with its last data under one
 	 * edge; it must be known to be read. */
 	s->rd = event_new(base, fd, EV_READ | EV_CLOSED | EV_ET | EV_PERSIST, plain_read_cb, s);
-	if (!s->rd)
-		return -1;
-	s->rtv = s->wtv = timeout_of(base, 300);
-	return 0;
+	return s->rd ? 0 : -1;
 }
 
 /* ---- TLS ----------------------------------------------------------------- */
@@ -226,28 +242,14 @@ static int tls_begin(struct stream *s, struct event_base *base, SSL *ssl)
 int stream_init_tls(struct stream *s, struct event_base *base, int fd, SSL *ssl,
                     const struct stream_cbs *cbs, void *arg)
 {
-	memset(s, 0, sizeof(*s));
-	s->fd = fd;
-	s->cbs = cbs;
-	s->arg = arg;
-	s->rtv = s->wtv = timeout_of(base, 300);
+	stream_init(s, base, fd, cbs, arg);
 	return tls_begin(s, base, ssl);
 }
 
 int stream_start_tls(struct stream *s, struct event_base *base, SSL *ssl)
 {
 	/* The plaintext event goes; the socket stays open for the TLS one. */
-	if (s->in)
-		evbuffer_free(s->in);
-	if (s->out)
-		evbuffer_free(s->out);
-	s->in = s->out = NULL;
-	if (s->wr)
-		event_free(s->wr);
-	s->wr = NULL;
-	event_free(s->rd);
-	s->rd = NULL;
-	s->ready = s->closed = false;
+	plain_release(s);
 	return tls_begin(s, base, ssl);
 }
 
@@ -258,27 +260,13 @@ void stream_free(struct stream *s)
 		s->tls = NULL;
 		return;
 	}
-	if (s->rd)
-		event_free(s->rd);
-	if (s->wr)
-		event_free(s->wr);
-	if (s->in)
-		evbuffer_free(s->in);
-	if (s->out)
-		evbuffer_free(s->out);
-	s->rd = s->wr = NULL;
-	s->in = s->out = NULL;
+	plain_release(s);
 	if (s->fd >= 0)
 		close(s->fd);
 	s->fd = -1;
 }
 
 /* ---- both ---------------------------------------------------------------- */
-
-bool stream_is_tls(const struct stream *s)
-{
-	return s->tls != NULL;
-}
 
 SSL *stream_ssl(const struct stream *s)
 {

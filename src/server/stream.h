@@ -75,7 +75,6 @@ int stream_start_tls(struct stream *s, struct event_base *base, SSL *ssl);
 /* Closes the socket and frees all but s itself. */
 void stream_free(struct stream *s);
 
-bool stream_is_tls(const struct stream *s);
 SSL *stream_ssl(const struct stream *s);
 unsigned long stream_tls_error(const struct stream *s);
 
