@@ -117,17 +117,19 @@ int send_entry_settle(const struct send_opts *o, struct send_entry *e,
 {
 	if (e->drop)
 		return send_entry_settle_drop(o, e, res, n, rc);
-	if (!send_entry_durable(e)) {
-		/* Its sync failed: never queued (the entry is gone again).  What
-		 * was delivered or refused for good needs no queue. */
-		size_t left = 0;
-		for (size_t i = 0; i < n; i++)
-			left += res[i].state == CLIENT_RCPT_TEMPFAIL || res[i].state == CLIENT_RCPT_DEFERRED;
-		fprintf(stderr, "%s: %s%zu recipient%s not delivered and not queued: spool %s: "
+	/* Only what stays queued is synced (send_queue.c, enqueue_unsynced):
+	 * an entry whose recipients were all delivered or refused for good
+	 * is removed below without a sync.  Anything else is temporary for
+	 * the queue (send_result_to_queue). */
+	size_t left = 0;
+	for (size_t i = 0; i < n; i++)
+		left += res[i].state != CLIENT_RCPT_DELIVERED && res[i].state != CLIENT_RCPT_PERMFAIL;
+	if (left > 0 && !send_entry_durable(e)) {
+		/* Its sync failed: never queued (the entry is gone again). */
+		fprintf(stderr, "%s: %zu recipient%s not delivered and not queued: spool %s: "
 		                "syncfs: %s\n",
-		        o->prog, left ? "" : "warning: ", left, left == 1 ? "" : "s", e->dir,
-		        strerror(e->sync_err));
-		return left ? SEND_EXIT_TEMPFAIL : rc;
+		        o->prog, left, left == 1 ? "" : "s", e->dir, strerror(e->sync_err));
+		return SEND_EXIT_TEMPFAIL;
 	}
 	struct queue_result *q = calloc(n ? n : 1, sizeof(*q));
 	char **lasts = calloc(n ? n : 1, sizeof(*lasts));

@@ -70,17 +70,24 @@ const char *queue_spool_dir(const struct queue_spool *sp);
  * answers 452 for it).  The new id is in env->id. */
 enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
                                       const void *message, size_t len, char *why, size_t whylen);
-/* The same in two steps, for a caller with something to do meanwhile
- * (rawmail send's first attempt, cli/send_queue.c): the entry written and
- * renamed into place, not yet durable, so not yet queued; then the sync
- * (one system call: safe from another thread), and after a failed sync
- * the undo, which removes the entry.  Nothing may be reported "queued"
- * before the sync returned 0. */
+/* The same without the sync, for a caller whose entry may never need
+ * one (rawmail send, cli/send_queue.c: a first attempt that delivers the
+ * message, or is refused for good, leaves nothing to keep).  The entry is
+ * written and renamed into place, and this handle remembers it as not
+ * durable, so not queued, until one of:
+ * - queue_spool_entry_sync, which syncs it (or removes it again when the
+ *   sync fails, errno the cause); only after QUEUE_OK may it be reported
+ *   queued;
+ * - queue_spool_update, which syncs it first the same way: what stays
+ *   queued is durable;
+ * - queue_spool_remove, which unlinks it without any sync.
+ * One such entry per handle at a time. */
 enum queue_status queue_spool_enqueue_unsynced(struct queue_spool *sp, struct queue_envelope *env,
                                                const void *message, size_t len, char *why,
                                                size_t whylen);
-int queue_spool_fs_sync(const struct queue_spool *sp);
-void queue_spool_enqueue_undo(struct queue_spool *sp, const struct queue_envelope *env);
+/* QUEUE_OK at once for an entry that is not the unsynced one. */
+enum queue_status queue_spool_entry_sync(struct queue_spool *sp, const char *id, char *why,
+                                         size_t whylen);
 
 /* Writes results/ID.TIME[.end]: the recipients env->rcpts[idx[0..n)]
  * whose outcome just became final, for whoever reported on the entry's

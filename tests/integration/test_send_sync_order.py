@@ -1,10 +1,11 @@
-"""`rawmail send` syncs its spool entry in a thread while the first attempt
-runs (issue 13; cli/send_queue.c, enqueue_syncing).  The promise must stay
-what a synchronous enqueue gave: nothing is reported "queued", and the
-process does not end, before the spool's syncfs returned.  Shown from an
-strace of the real command (-f: the sync is another thread's system call),
-against a real `rawmail serve`, in the three ways a send ends: delivered,
-queued after a temporary failure, and refused for good."""
+"""`rawmail send` writes its spool entry without a sync and syncs it only
+when something stays queued after the first attempt (issue 13;
+cli/send_queue.c, enqueue_unsynced).  The promise must stay what a
+synchronous enqueue gave: nothing is reported "queued", and the process
+does not end, before the spool's syncfs returned.  A message delivered, or
+refused for good, needs no copy on disk: no sync at all, and no entry left.
+Shown from an strace of the real command (-f: any thread's sync counts),
+against a real `rawmail serve`, in the three ways a send ends."""
 
 import os
 import re
@@ -27,19 +28,28 @@ def strace_available():
         return False
 
 
+def spool_entries(spool):
+    return sorted(os.listdir(os.path.join(spool, "env")) + os.listdir(os.path.join(spool, "msg")))
+
+
 def traced_send(tmp_path, args, message):
+    """The send's result, its trace, and what its spool holds after it."""
     out = tmp_path / "strace.out"
     spool = tempfile.mkdtemp(prefix="spool-", dir="/var/tmp")   # a disk, not tmpfs
-    argv = ["strace", "-f", "-ttt", "-T", "-qq", "-s", "200", "-e", "trace=syncfs,write,exit_group",
+    for sub in ("tmp", "msg", "env", "corrupt"):   # made (and synced) by a first use
+        os.mkdir(os.path.join(spool, sub), 0o700)
+    argv = ["strace", "-f", "-ttt", "-T", "-qq", "-s", "200",
+            "-e", "trace=syncfs,fsync,fdatasync,sync,sync_file_range,write,exit_group",
             "-o", str(out), str(rawmail_bin()), "send", "--dns", "127.0.0.1:1", "--spool", spool,
             *[str(a) for a in args]]
     # LeakSanitizer cannot run under ptrace: an ASan build checks all else.
     env = dict(os.environ, ASAN_OPTIONS="detect_leaks=0")
     try:
         p = subprocess.run(argv, input=message, capture_output=True, timeout=60, env=env)
+        left = spool_entries(spool)
     finally:
         shutil.rmtree(spool, ignore_errors=True)
-    return p, out.read_text()
+    return p, out.read_text(), left
 
 
 def events(trace):
@@ -75,35 +85,48 @@ def check_order(trace, said):
     assert ends and synced <= ends[-1], trace[-3000:]
 
 
+SYNCS = re.compile(r"^\d+\s+\d+\.\d+\s+(?:<\.\.\. )?(syncfs|fsync|fdatasync|sync|sync_file_range)\b",
+                   re.M)
+
+
+def check_no_sync(trace, said, left):
+    """Nothing stays queued: the entry was never synced, and is gone."""
+    others = events(trace)[1]
+    assert [c for t, c in others if c.startswith("write(2,") and said in c], trace[-3000:]
+    assert not SYNCS.findall(trace), f"a sync for an entry that stays nowhere:\n{trace[-3000:]}"
+    assert left == [], f"the spool still holds {left}"
+
+
 @pytest.mark.skipif(not strace_available(), reason="strace is not installed")
 def test_queued_only_after_the_sync(start_server, tmp_path):
     port = free_port()
     start_server("--tls", "no", listen=[f"127.0.0.1:{port}"])
-    p, trace = traced_send(tmp_path, ["-f", SENDER, "--port", port, "--tls", "require",
-                                      "user@[127.0.0.1]"], sample_message())
+    p, trace, left = traced_send(tmp_path, ["-f", SENDER, "--port", port, "--tls", "require",
+                                            "user@[127.0.0.1]"], sample_message())
     err = p.stderr.decode(errors="replace")
     assert p.returncode == 75 and "queued as" in err and "not queued" not in err, err
     check_order(trace, "queued as")
+    assert len(left) == 2, f"the queued entry's env/ and msg/ files: {left}"
 
 
 @pytest.mark.skipif(not strace_available(), reason="strace is not installed")
-def test_delivered_and_the_sync_joined(start_server, tmp_path):
+def test_delivered_without_a_sync(start_server, tmp_path):
     port = free_port()
     srv = start_server(listen=[f"127.0.0.1:{port}"])
-    p, trace = traced_send(tmp_path, ["-f", SENDER, "--port", port, "user@[127.0.0.1]"],
-                           sample_message())
+    p, trace, left = traced_send(tmp_path, ["-f", SENDER, "--port", port, "user@[127.0.0.1]"],
+                                 sample_message())
     err = p.stderr.decode(errors="replace")
     assert p.returncode == 0 and "delivered to" in err, err
     assert len(mailbox_messages(srv.mailroot, "user", wait=2)) == 1
-    check_order(trace, "delivered to")
+    check_no_sync(trace, "delivered to", left)
 
 
 @pytest.mark.skipif(not strace_available(), reason="strace is not installed")
-def test_refused_for_good_and_the_sync_joined(start_server, tmp_path):
+def test_refused_for_good_without_a_sync(start_server, tmp_path):
     port = free_port()
     start_server("--mailbox", "user", listen=[f"127.0.0.1:{port}"])
-    p, trace = traced_send(tmp_path, ["-f", SENDER, "--port", port, "other@[127.0.0.1]"],
-                           sample_message())
+    p, trace, left = traced_send(tmp_path, ["-f", SENDER, "--port", port, "other@[127.0.0.1]"],
+                                 sample_message())
     err = p.stderr.decode(errors="replace")
     assert p.returncode == 69 and "550" in err, err
-    check_order(trace, "refused (permanent)")
+    check_no_sync(trace, "refused (permanent)", left)
