@@ -134,8 +134,14 @@ enum queue_status queue_spool_open(const char *dir, unsigned flags, struct queue
 	bool made_sub = false;
 	for (size_t i = 0; i < 4; i++) {
 		bool m = false;
-		if (((flags & QUEUE_SPOOL_CREATE) && durable_mkdir(sp->dirfd, subs[i], 0700, &m) < 0) ||
-		    (*fds[i] = open_dir_at(sp->dirfd, subs[i])) < 0) {
+		/* Opened first: a spool in use has them all (each command that
+		 * queues opens one, so mkdir's EEXIST and its stat cost every
+		 * rawmail send ten system calls). */
+		*fds[i] = open_dir_at(sp->dirfd, subs[i]);
+		if (*fds[i] < 0 && errno == ENOENT && (flags & QUEUE_SPOOL_CREATE) &&
+		    durable_mkdir(sp->dirfd, subs[i], 0700, &m) == 0)
+			*fds[i] = open_dir_at(sp->dirfd, subs[i]);
+		if (*fds[i] < 0) {
 			int err = errno;
 			enum queue_status st = say(err == ENOENT ? QUEUE_PERM : errno_status(err), why,
 			                           whylen, "spool %s: %s/: %s%s", dir, subs[i],
