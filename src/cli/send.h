@@ -4,6 +4,7 @@
 #ifndef RAWMAIL_CLI_SEND_H
 #define RAWMAIL_CLI_SEND_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <getopt.h>
@@ -215,10 +216,13 @@ struct send_entry {
 	struct queue_lock lk;
 	const struct buf *msg;
 	const char *prog;
-	/* rawmail send's entry is synced only when it stays queued after
-	 * the first attempt (send_entry_durable): a delivered message needs
-	 * no copy on disk. */
+	/* rawmail send's entry is made durable by a thread while the first
+	 * attempt runs (send_entry_durable joins it): the attempt need not
+	 * wait for the spool's sync, and nothing is said before it ends. */
+	pthread_t sync_thread;
+	bool syncing;            /* the thread runs, or has not been joined */
 	int sync_err;            /* its errno, 0 when durable */
+	bool settled;            /* send_entry_settle recorded the results */
 };
 /* Queues the message (and for the sendmail entry starts its first
  * attempt in the background, cli/queue_kick.h): 0, and then the entry is
@@ -238,12 +242,12 @@ int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *se
  * one to use is returned. */
 int send_entry_settle(const struct send_opts *o, struct send_entry *e,
                       const struct client_result *res, size_t n, int rc);
-/* Syncs the entry unless it is durable already: true when it is (or there
- * is no entry).  False after a failed sync: the entry is removed again and
- * e->sync_err holds the cause. */
+/* Waits for the entry's sync: true when it is durable (or there is no
+ * entry, or it was synced at enqueue).  False after a failed sync: the
+ * entry is removed again and e->sync_err holds the cause. */
 bool send_entry_durable(struct send_entry *e);
-/* Syncs an entry left unsynced (one whose sync fails is removed, and that
- * said on stderr), unlocks, closes. */
+/* Joins the sync (an entry whose sync failed is removed, and that said on
+ * stderr), unlocks, closes. */
 void send_entry_close(struct send_entry *e);
 /* The whole message into e->drop's maildrop ("queued as", exit 0), for
  * rawmail send's local recipients, which the system's queue delivers. */

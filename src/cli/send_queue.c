@@ -88,29 +88,52 @@ int send_entry_drop_all(const struct send_opts *o, struct send_entry *e)
 	return send_entry_drop(o, e, e->drop);
 }
 
-/* rawmail send's enqueue: the entry written and renamed now, not synced
- * (1-2 ms of a send here: bench/send "the queue's share").  Only what
- * stays queued after the first attempt needs to be on disk, and is
- * synced before "queued" is said (send_entry_durable, or the spool's
- * update).  A message the attempt delivered is the peer's, and one
- * refused for good is reported to the user now: neither needs a sync,
- * so their entry is removed without one (queue_spool_remove).  A crash
- * before the sync loses nothing anybody was told about; what the kernel
- * wrote of the entry meanwhile is sent again, or set aside as torn. */
-static enum queue_status enqueue_unsynced(struct send_entry *e, const struct buf *msg,
-                                          char *why, size_t whylen)
+static void *entry_sync_main(void *arg)
 {
-	return queue_spool_enqueue_unsynced(e->sp, &e->env, msg->data ? msg->data : "", msg->len,
-	                                    why, whylen);
+	struct send_entry *e = arg;
+	e->sync_err = queue_spool_fs_sync(e->sp) == 0 ? 0 : errno;
+	return NULL;
+}
+
+/* rawmail send's enqueue: the entry written and renamed now, its sync
+ * (1-3 ms of a send here: bench/send "the queue's share") run by a
+ * thread while the first attempt connects and talks.  The promise is
+ * the same as syncing first: nothing is said, and the process does not
+ * end, before the sync returned (send_entry_durable).  A crash before
+ * that loses only a message nobody was told about, as a crash during a
+ * synchronous enqueue does; a peer that took the message meanwhile has
+ * it (a crash then may, at worst, send it twice, as after any attempt
+ * whose removal was not yet durable). */
+static enum queue_status enqueue_syncing(struct send_entry *e, const struct buf *msg, char *why,
+                                         size_t whylen)
+{
+	enum queue_status st = queue_spool_enqueue_unsynced(e->sp, &e->env,
+	                                                    msg->data ? msg->data : "", msg->len,
+	                                                    why, whylen);
+	if (st != QUEUE_OK)
+		return st;
+	/* What the attempt delivers is removed without a sync: rawmail send
+	 * ends right after (queue_spool_lazy_removals). */
+	queue_spool_lazy_removals(e->sp);
+	e->syncing = pthread_create(&e->sync_thread, NULL, entry_sync_main, e) == 0;
+	if (e->syncing)
+		return QUEUE_OK;
+	entry_sync_main(e);     /* no thread to be had: synced here, as enqueue does */
+	if (e->sync_err == 0)
+		return QUEUE_OK;
+	queue_spool_enqueue_undo(e->sp, &e->env);
+	snprintf(why, whylen, "spool %s: syncfs: %s", e->dir, strerror(e->sync_err));
+	return QUEUE_TEMP;
 }
 
 bool send_entry_durable(struct send_entry *e)
 {
-	if (!e->sp || e->sync_err)
-		return e->sync_err == 0;
-	char why[512];
-	if (queue_spool_entry_sync(e->sp, e->env.id, why, sizeof(why)) != QUEUE_OK)
-		e->sync_err = errno ? errno : EIO;
+	if (e->syncing) {
+		pthread_join(e->sync_thread, NULL);
+		e->syncing = false;
+		if (e->sync_err)
+			queue_spool_enqueue_undo(e->sp, &e->env);
+	}
 	return e->sync_err == 0;
 }
 
@@ -153,7 +176,7 @@ int send_entry_enqueue(struct send_opts *o, struct send_entry *e, const char *se
 	enum queue_status st =
 		o->background ? queue_spool_enqueue(e->sp, &e->env, msg->data ? msg->data : "",
 		                                    msg->len, why, sizeof(why))
-		              : enqueue_unsynced(e, msg, why, sizeof(why));
+		              : enqueue_syncing(e, msg, why, sizeof(why));
 	if (st != QUEUE_OK) {
 		fprintf(stderr, "%s: not sent: the message could not be queued: %s\n", o->prog, why);
 		return SEND_EXIT_TEMPFAIL;
@@ -184,11 +207,9 @@ nomem:
 
 void send_entry_close(struct send_entry *e)
 {
-	/* An entry nothing settled (an attempt that could not run) stays
-	 * queued: durable first, as what is said about it assumes. */
-	if (e->sp && e->sync_err == 0 && !send_entry_durable(e))
-		fprintf(stderr, "%s: not queued: spool %s: syncfs: %s\n", e->prog, e->dir,
-		        strerror(e->sync_err));
+	if (e->syncing && !send_entry_durable(e))
+		fprintf(stderr, "%s: %s: spool %s: syncfs: %s\n", e->prog,
+		        e->settled ? "warning" : "not queued", e->dir, strerror(e->sync_err));
 	queue_spool_unlock(&e->lk);
 	queue_envelope_free(&e->env);
 	if (e->sp)

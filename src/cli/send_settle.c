@@ -117,10 +117,11 @@ int send_entry_settle(const struct send_opts *o, struct send_entry *e,
 {
 	if (e->drop)
 		return send_entry_settle_drop(o, e, res, n, rc);
-	/* Only what stays queued is synced (send_queue.c, enqueue_unsynced):
-	 * an entry whose recipients were all delivered or refused for good
-	 * is removed below without a sync.  Anything else is temporary for
-	 * the queue (send_result_to_queue). */
+	/* What stays queued is durable before "queued as" is said.  An
+	 * entry with nothing left (every recipient delivered, or refused for
+	 * good and reported) is removed now, while its sync may still run:
+	 * send_entry_close waits for that (the process could not end before
+	 * it anyway). */
 	size_t left = 0;
 	for (size_t i = 0; i < n; i++)
 		left += res[i].state != CLIENT_RCPT_DELIVERED && res[i].state != CLIENT_RCPT_PERMFAIL;
@@ -131,6 +132,7 @@ int send_entry_settle(const struct send_opts *o, struct send_entry *e,
 		        o->prog, left, left == 1 ? "" : "s", e->dir, strerror(e->sync_err));
 		return SEND_EXIT_TEMPFAIL;
 	}
+	e->settled = true;
 	struct queue_result *q = calloc(n ? n : 1, sizeof(*q));
 	char **lasts = calloc(n ? n : 1, sizeof(*lasts));
 	size_t *idx = calloc(n ? n : 1, sizeof(*idx));

@@ -26,9 +26,7 @@ struct queue_spool {
 	char (*removed)[QUEUE_ID_MAX + 1];
 	size_t nremoved, nupdated;
 	struct timespec pending_since;   /* the oldest of them, CLOCK_MONOTONIC */
-	/* The entry queue_spool_enqueue_unsynced wrote, until it is synced
-	 * or removed ("" none): see queue_spool_entry_sync. */
-	char fresh[QUEUE_ID_MAX + 1];
+	bool lazy_removals;              /* queue_spool_lazy_removals */
 	char dir[4096];
 };
 
@@ -182,44 +180,60 @@ static int dir_sync(const struct queue_spool *sp, int fd)
 	return sp->sync ? durable_dir_sync(fd) : 0;
 }
 
-static int fs_sync(const struct queue_spool *sp)
+/* Durability of an enqueue (what "queued" promises: the entry is on disk
+ * and survives a crash).  Both files are written under tmp/ without an
+ * fsync each, both renamed into place (the message first), and then one
+ * syncfs(2) of the spool's filesystem makes the data of both files and
+ * both renames durable together: one journal commit where an fsync of
+ * each file and of msg/ and env/ made four (0.3-0.5 ms against 0.9-1.1 ms
+ * here, ext4 on a virtual disk).  tmp/, msg/ and env/ are on one
+ * filesystem (a rename across two fails with EXDEV), so syncing tmp/'s is
+ * enough.  The entry counts as queued only once syncfs returned 0; it
+ * reports a write-back error of this filesystem since the spool was
+ * opened (Linux 5.8 and later), and then the entry is removed again and
+ * the caller told it is not queued.
+ * A crash before syncfs returned may leave the renames on disk without
+ * all of the data (delayed allocation: a file of zeros or cut short).
+ * The caller was not told "queued", so its sender tries again, and the
+ * left-over entry cannot be delivered: load checks the message's size and
+ * SHA-256 against the envelope and sets it aside into corrupt/ (an
+ * envelope that does not parse likewise).  That is why the data need not
+ * be synced before the renames here, unlike update, which replaces an
+ * envelope that must survive (write, fsync, rename, fsync).
+ * A full disk is refused at write(2) (ext4 reserves delayed blocks at the
+ * write, tmpfs allocates), or at the latest by syncfs: either way nothing
+ * is left behind. */
+enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
+                                      const void *message, size_t len, char *why, size_t whylen)
+{
+	enum queue_status st = queue_spool_enqueue_unsynced(sp, env, message, len, why, whylen);
+	if (st != QUEUE_OK)
+		return st;
+	if (queue_spool_fs_sync(sp) < 0) {
+		int err = errno;
+		st = sys_fail(sp, err, why, whylen, "syncfs", "env", env->id);
+		queue_spool_enqueue_undo(sp, env);
+		errno = err;
+	}
+	return st;
+}
+
+int queue_spool_fs_sync(const struct queue_spool *sp)
 {
 	return sp->sync ? durable_fs_sync(sp->tmpfd) : 0;
 }
 
-/* Not durable, so not queued: the caller reports a failure, and a later
- * runner must not deliver it a second time. */
-static void enqueue_undo(struct queue_spool *sp, const char *id)
+void queue_spool_enqueue_undo(struct queue_spool *sp, const struct queue_envelope *env)
 {
-	unlinkat(sp->envfd, id, 0);
-	unlinkat(sp->msgfd, id, 0);
-	if (strcmp(sp->fresh, id) == 0)
-		sp->fresh[0] = '\0';
+	/* Not durable, so not queued: the caller reports a failure, and a
+	 * later runner must not deliver it a second time. */
+	unlinkat(sp->envfd, env->id, 0);
+	unlinkat(sp->msgfd, env->id, 0);
 }
 
-static bool is_fresh(const struct queue_spool *sp, const char *id)
-{
-	return sp->fresh[0] && strcmp(sp->fresh, id) == 0;
-}
-
-enum queue_status queue_spool_entry_sync(struct queue_spool *sp, const char *id, char *why,
-                                         size_t whylen)
-{
-	if (!is_fresh(sp, id))
-		return QUEUE_OK;
-	if (fs_sync(sp) < 0) {
-		int err = errno;
-		enum queue_status st = sys_fail(sp, err, why, whylen, "syncfs", "env", id);
-		enqueue_undo(sp, id);
-		errno = err;
-		return st;
-	}
-	sp->fresh[0] = '\0';
-	return QUEUE_OK;
-}
-
-static enum queue_status enqueue_write(struct queue_spool *sp, struct queue_envelope *env,
-                                       const void *message, size_t len, char *why, size_t whylen)
+enum queue_status queue_spool_enqueue_unsynced(struct queue_spool *sp, struct queue_envelope *env,
+                                               const void *message, size_t len, char *why,
+                                               size_t whylen)
 {
 	char msgtmp[QUEUE_ID_MAX + 8], envtmp[QUEUE_ID_MAX + 8];
 	struct buf text;
@@ -285,54 +299,6 @@ drop_tmp:
 	unlinkat(sp->tmpfd, msgtmp, 0);
 	buf_free(&text);
 	errno = err;
-	return st;
-}
-
-enum queue_status queue_spool_enqueue_unsynced(struct queue_spool *sp, struct queue_envelope *env,
-                                               const void *message, size_t len, char *why,
-                                               size_t whylen)
-{
-	enum queue_status st = enqueue_write(sp, env, message, len, why, whylen);
-	if (st == QUEUE_OK)
-		snprintf(sp->fresh, sizeof(sp->fresh), "%s", env->id);
-	return st;
-}
-
-/* Durability of an enqueue (what "queued" promises: the entry is on disk
- * and survives a crash).  Both files are written under tmp/ without an
- * fsync each, both renamed into place (the message first), and then one
- * syncfs(2) of the spool's filesystem makes the data of both files and
- * both renames durable together: one journal commit where an fsync of
- * each file and of msg/ and env/ made four (0.3-0.5 ms against 0.9-1.1 ms
- * here, ext4 on a virtual disk).  tmp/, msg/ and env/ are on one
- * filesystem (a rename across two fails with EXDEV), so syncing tmp/'s is
- * enough.  The entry counts as queued only once syncfs returned 0; it
- * reports a write-back error of this filesystem since the spool was
- * opened (Linux 5.8 and later), and then the entry is removed again and
- * the caller told it is not queued.
- * A crash before syncfs returned may leave the renames on disk without
- * all of the data (delayed allocation: a file of zeros or cut short).
- * The caller was not told "queued", so its sender tries again, and the
- * left-over entry cannot be delivered: load checks the message's size and
- * SHA-256 against the envelope and sets it aside into corrupt/ (an
- * envelope that does not parse likewise).  That is why the data need not
- * be synced before the renames here, unlike update, which replaces an
- * envelope that must survive (write, fsync, rename, fsync).
- * A full disk is refused at write(2) (ext4 reserves delayed blocks at the
- * write, tmpfs allocates), or at the latest by syncfs: either way nothing
- * is left behind. */
-enum queue_status queue_spool_enqueue(struct queue_spool *sp, struct queue_envelope *env,
-                                      const void *message, size_t len, char *why, size_t whylen)
-{
-	enum queue_status st = enqueue_write(sp, env, message, len, why, whylen);
-	if (st != QUEUE_OK)
-		return st;
-	if (fs_sync(sp) < 0) {
-		int err = errno;
-		st = sys_fail(sp, err, why, whylen, "syncfs", "env", env->id);
-		enqueue_undo(sp, env->id);
-		errno = err;
-	}
 	return st;
 }
 
@@ -626,10 +592,6 @@ enum queue_status queue_spool_update(struct queue_spool *sp, const struct queue_
 	const char *err_text;
 	if (!queue_id_valid(env->id, strlen(env->id)))
 		return say(QUEUE_PERM, why, whylen, "spool %s: not a queue id", sp->dir);
-	/* What stays queued must be on disk first (queue_spool_entry_sync). */
-	enum queue_status synced = queue_spool_entry_sync(sp, env->id, why, whylen);
-	if (synced != QUEUE_OK)
-		return synced;
 	buf_init(&text, QUEUE_ENV_FILE_MAX);
 	if (queue_envelope_format(env, &text, &err_text) < 0) {
 		buf_free(&text);
@@ -724,6 +686,11 @@ out:
 	return st;
 }
 
+void queue_spool_lazy_removals(struct queue_spool *sp)
+{
+	sp->lazy_removals = true;
+}
+
 enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, char *why,
                                      size_t whylen)
 {
@@ -734,20 +701,16 @@ enum queue_status queue_spool_remove(struct queue_spool *sp, const char *id, cha
 		if (!sp->removed)
 			return say(QUEUE_TEMP, why, whylen, "spool %s: out of memory", sp->dir);
 	}
-	if (is_fresh(sp, id)) {
-		/* Never made durable (rawmail send's entry, delivered or
-		 * refused for good by its first attempt): its removal needs no
-		 * sync either.  A crash may still bring back what the kernel
-		 * wrote of it meanwhile: the message delivered a second time,
-		 * or a torn entry set aside by load, as after any crash
-		 * between a 250 and a removal. */
-		enqueue_undo(sp, id);
-		return QUEUE_OK;
-	}
 	if (unlinkat(sp->envfd, id, 0) < 0) {
 		if (errno == ENOENT)
 			return say(QUEUE_GONE, why, whylen, "entry %s: not in the queue", id);
 		return sys_fail(sp, errno, why, whylen, "unlink", "env", id);
+	}
+	if (sp->lazy_removals) {
+		/* env/ID first: a crash that keeps only one of the two unlinks
+		 * leaves an orphan msg/ID (cleanup's), or the whole entry. */
+		unlinkat(sp->msgfd, id, 0);
+		return QUEUE_OK;
 	}
 	pending_add(sp);
 	snprintf(sp->removed[sp->nremoved++], QUEUE_ID_MAX + 1, "%s", id);

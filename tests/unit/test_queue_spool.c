@@ -696,50 +696,34 @@ static void test_peek(void **state)
 	assert_string_equal(names, "");
 }
 
-/* rawmail send's entry (queue_spool_enqueue_unsynced): removed without a
- * sync, so at once and whole (a durable entry's msg/ file waits for its
- * group's sync); an update makes it durable first, and a removal after
- * that is an ordinary one again. */
-static void test_unsynced_entry(void **state)
+/* queue_spool_lazy_removals (rawmail send's handle): a removal unlinks
+ * both files at once, where an ordinary one keeps msg/ID until its
+ * group's sync; an update still syncs as before. */
+static void test_lazy_removals(void **state)
 {
 	struct fixture *f = *state;
-	struct queue_envelope env;
+	char a[QUEUE_ID_MAX + 1], b[QUEUE_ID_MAX + 1], why[512];
 	struct queue_lock lk;
-	char why[512], names[256];
-	make_envelope(&env, "a@example.org");
-	assert_int_equal(queue_spool_enqueue_unsynced(f->sp, &env, message, sizeof(message) - 1, why,
-	                                              sizeof(why)),
-	                 QUEUE_OK);
-	assert_int_equal(count_in(f, "env"), 1);
-	assert_int_equal(count_in(f, "msg"), 1);
-	assert_int_equal(queue_spool_lock(f->sp, env.id, &lk, why, sizeof(why)), QUEUE_OK);
-	assert_int_equal(queue_spool_remove(f->sp, env.id, why, sizeof(why)), QUEUE_OK);
+	enqueue(f, "a@example.org", a);
+	enqueue(f, "a@example.org", b);
+	assert_int_equal(queue_spool_lock(f->sp, a, &lk, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_remove(f->sp, a, why, sizeof(why)), QUEUE_OK);
 	queue_spool_unlock(&lk);
-	names_in(f, "env", names, sizeof(names));
-	assert_string_equal(names, "");
-	names_in(f, "msg", names, sizeof(names));
-	assert_string_equal(names, "");
-
-	env.id[0] = '\0';
-	assert_int_equal(queue_spool_enqueue_unsynced(f->sp, &env, message, sizeof(message) - 1, why,
-	                                              sizeof(why)),
-	                 QUEUE_OK);
-	assert_int_equal(queue_spool_lock(f->sp, env.id, &lk, why, sizeof(why)), QUEUE_OK);
-	env.rcpts[0].state = QUEUE_RCPT_DELIVERED;
-	assert_int_equal(queue_spool_update(f->sp, &env, why, sizeof(why)), QUEUE_OK);
-	assert_int_equal(queue_spool_entry_sync(f->sp, env.id, why, sizeof(why)), QUEUE_OK);
-	struct queue_envelope back;
-	assert_int_equal(queue_spool_load(f->sp, &lk, &back, NULL, why, sizeof(why)), QUEUE_OK);
-	assert_int_equal(back.rcpts[0].state, QUEUE_RCPT_DELIVERED);
-	queue_envelope_free(&back);
-	assert_int_equal(queue_spool_remove(f->sp, env.id, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(count_in(f, "env"), 1);
+	assert_int_equal(count_in(f, "msg"), 2);   /* a's until the group's sync */
+	queue_spool_lazy_removals(f->sp);
+	assert_int_equal(queue_spool_lock(f->sp, b, &lk, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_remove(f->sp, b, why, sizeof(why)), QUEUE_OK);
+	assert_int_equal(queue_spool_remove(f->sp, b, why, sizeof(why)), QUEUE_GONE);
 	queue_spool_unlock(&lk);
 	assert_int_equal(count_in(f, "env"), 0);
-	assert_int_equal(count_in(f, "msg"), 1);   /* until the group's sync */
-	/* Not the unsynced entry (any more): nothing to do. */
-	assert_int_equal(queue_spool_entry_sync(f->sp, env.id, why, sizeof(why)), QUEUE_OK);
-	assert_int_equal(queue_spool_entry_sync(f->sp, "nosuchid", why, sizeof(why)), QUEUE_OK);
-	queue_envelope_free(&env);
+	assert_int_equal(count_in(f, "msg"), 1);   /* b's went at once */
+	queue_spool_close(f->sp);
+	f->sp = NULL;
+	assert_int_equal(count_in(f, "msg"), 0);
+	char sub[128];
+	snprintf(sub, sizeof(sub), "%s/q", f->dir);
+	assert_int_equal(queue_spool_open(sub, 0, &f->sp, why, sizeof(why)), QUEUE_OK);
 }
 
 int main(void)
@@ -763,7 +747,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_failed_enqueue_leaves_nothing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cleanup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_peek, setup, teardown),
-		cmocka_unit_test_setup_teardown(test_unsynced_entry, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_lazy_removals, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
