@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "cli/send.h"
+#include "net/ossl_lazy.h"
 #include "util/proctitle.h"
 
 #ifndef RAWMAIL_VERSION
@@ -71,6 +72,14 @@ int main(int argc, char **argv)
 	if (!strcmp(cmd, "-V") || !strcmp(cmd, "--version")) {
 		printf("rawmail %s\n", RAWMAIL_VERSION);
 		return 0;
+	}
+	/* OpenSSL now for every command but send, whose plaintext path never
+	 * needs it (net/ossl_lazy.h): serve's processes chroot, and a missing
+	 * library is better said at start than at the first STARTTLS. */
+	char why[512];
+	if (strcmp(cmd, "send") != 0 && !ossl_lazy_load(why, sizeof(why))) {
+		fprintf(stderr, "rawmail: %s\n", why);
+		return 72;
 	}
 	if (!strcmp(cmd, "serve")) {
 		/* Its processes name themselves in ps (rawmail: parent, smtp,
