@@ -72,7 +72,7 @@ LDLIBS   += -lcrypt
 # cannot see a dlopen).  LAZY_OSSL=0 links them as before.
 LAZY_OSSL ?= $(if $(filter x86_64,$(shell uname -m)),$(if $(filter 1,$(STATIC_LIBS)),0,1),0)
 ifeq ($(LAZY_OSSL),1)
-RAWMAIL_LDLIBS = $(shell pkg-config --libs libevent inih libcares libidn2 jansson json-c) -lcrypt
+RAWMAIL_LDLIBS = $(shell pkg-config --libs $(filter-out libevent_openssl openssl,$(PKGS))) -lcrypt
 RAWMAIL_STUBS  = $(BUILD)/obj/ossl_stubs.o
 else
 RAWMAIL_LDLIBS = $(LDLIBS)

@@ -52,10 +52,9 @@ static void load_all(void)
 	}
 	/* The table is a page of its own (the stubs' .balign): read-only
 	 * from now on, as full RELRO makes the GOT. */
-	long page = sysconf(_SC_PAGESIZE);
-	size_t len = ((size_t)rawmail_ossl_count * sizeof(void *) + (size_t)page - 1) &
-	             ~((size_t)page - 1);
-	if (page > 0 && ((uintptr_t)rawmail_ossl_table & ((uintptr_t)page - 1)) == 0)
+	size_t page = (size_t)sysconf(_SC_PAGESIZE);
+	size_t len = ((size_t)rawmail_ossl_count * sizeof(void *) + page - 1) & ~(page - 1);
+	if (((uintptr_t)rawmail_ossl_table & (page - 1)) == 0)
 		mprotect(rawmail_ossl_table, len, PROT_READ);
 	loaded = true;
 }
@@ -66,11 +65,6 @@ bool ossl_lazy_load(char *why, size_t whylen)
 	if (!loaded && why && whylen)
 		snprintf(why, whylen, "%s", failure);
 	return loaded;
-}
-
-bool ossl_lazy_loaded(void)
-{
-	return !&rawmail_ossl_count || loaded;
 }
 
 void ossl_lazy_require(void)

@@ -21,9 +21,6 @@
  * with a message in why when one cannot be loaded or lacks a function. */
 bool ossl_lazy_load(char *why, size_t whylen);
 
-/* Whether they are loaded (always true where they are linked in). */
-bool ossl_lazy_loaded(void);
-
 /* Called by a stub's first call: loads, or ends the process with the
  * reason on stderr and exit status 72 (EX_OSFILE: a system file missing),
  * since the stub's caller has no way to hear of a failure. */

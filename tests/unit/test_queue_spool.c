@@ -239,6 +239,18 @@ static size_t count_in(const struct fixture *f, const char *sub)
  * sync that makes its envelope's unlink durable, which comes after
  * QUEUE_REMOVE_PENDING_MAX removals, or at close; the entries are gone at
  * once all the same. */
+/* Closes the spool (which syncs its pending removals and unlinks their
+ * msg/ files: none is left) and opens it again for the teardown. */
+static void close_reopen_empty(struct fixture *f)
+{
+	char sub[128], why[512];
+	queue_spool_close(f->sp);
+	f->sp = NULL;
+	assert_int_equal(count_in(f, "msg"), 0);
+	snprintf(sub, sizeof(sub), "%s/q", f->dir);
+	assert_int_equal(queue_spool_open(sub, 0, &f->sp, why, sizeof(why)), QUEUE_OK);
+}
+
 static void test_remove_group(void **state)
 {
 	struct fixture *f = *state;
@@ -265,12 +277,7 @@ static void test_remove_group(void **state)
 	assert_int_equal(queue_spool_lock(f->sp, ids[N - 1], &lk, why, sizeof(why)), QUEUE_OK);
 	assert_int_equal(queue_spool_load(f->sp, &lk, &env, NULL, why, sizeof(why)), QUEUE_GONE);
 	queue_spool_unlock(&lk);
-	queue_spool_close(f->sp);
-	f->sp = NULL;
-	assert_int_equal(count_in(f, "msg"), 0);
-	char sub[128];
-	snprintf(sub, sizeof(sub), "%s/q", f->dir);
-	assert_int_equal(queue_spool_open(sub, 0, &f->sp, why, sizeof(why)), QUEUE_OK);
+	close_reopen_empty(f);
 }
 
 static void test_list_order(void **state)
@@ -718,12 +725,7 @@ static void test_lazy_removals(void **state)
 	queue_spool_unlock(&lk);
 	assert_int_equal(count_in(f, "env"), 0);
 	assert_int_equal(count_in(f, "msg"), 1);   /* b's went at once */
-	queue_spool_close(f->sp);
-	f->sp = NULL;
-	assert_int_equal(count_in(f, "msg"), 0);
-	char sub[128];
-	snprintf(sub, sizeof(sub), "%s/q", f->dir);
-	assert_int_equal(queue_spool_open(sub, 0, &f->sp, why, sizeof(why)), QUEUE_OK);
+	close_reopen_empty(f);
 }
 
 int main(void)
